@@ -1,0 +1,50 @@
+# Arks: the two commands are `make run` and `make test`. Every target installs what it needs, idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3.11
+ARKS_CACHE ?= $(HOME)/.cache/arks
+export ARKS_CACHE
+UV := $(shell command -v uv 2>/dev/null || echo $(ARKS_CACHE)/uv/bin/uv)
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+.PHONY: help run test lint fmt unit integration e2e clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(ARKS_CACHE)/uv/bin/uv:
+	python3 -m venv $(ARKS_CACHE)/uv
+	$(ARKS_CACHE)/uv/bin/pip install --quiet 'uv>=0.5'
+
+$(STAMP): $(UV) pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+uv.lock: $(UV) pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
+	$(UV) lock
+	@touch $@
+
+deps: $(STAMP) ## install the Python workspace into .venv
+
+lint: $(STAMP) ## ruff and mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
+
+fmt: $(STAMP) ## format the code
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+unit: $(STAMP) ## pure-logic tests only
+	$(UV) run --frozen pytest tests/unit -q
+
+test: $(STAMP) ## install what is missing and run every test
+	$(UV) run --frozen pytest -q
+
+clean: ## remove the virtualenv (the binary cache in $(ARKS_CACHE) stays)
+	rm -rf $(VENV)
+
+-include tools/localcluster/cluster.mk

@@ -1,0 +1,268 @@
+"""ArksApplication: one LLM inference service (spec of the user guide, plus `autoscaling`) and its status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel, preserve_unknown
+
+MODEL_VOLUME_NAME = "models"
+MODEL_MOUNT_PATH = "/models"
+MAX_VOLUMES = 64
+"""Bounds the lists that carry CEL rules, so the API server can bound the rules' cost."""
+
+KubeObject = dict[str, Any]
+"""A Kubernetes object passed through to the pod as the user wrote it."""
+
+
+class Runtime(StrEnum):
+    VLLM = "vllm"
+    SGLANG = "sglang"
+    DYNAMO = "dynamo"
+
+
+class Driver(StrEnum):
+    LWS = "lws"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    CHECKING = "Checking"
+    LOADING = "Loading"
+    CREATING = "Creating"
+    RUNNING = "Running"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    PRECHECK = "Precheck"
+    LOADED = "Loaded"
+    READY = "Ready"
+
+
+IntOrString = Annotated[
+    int | str,
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+]
+
+
+class ResourceRequirements(ApiModel):
+    limits: dict[str, IntOrString] = Field(default_factory=dict)
+    requests: dict[str, IntOrString] = Field(default_factory=dict)
+
+
+class LocalObjectReference(ApiModel):
+    name: str
+
+
+class ModelRef(ApiModel):
+    name: str = Field(min_length=1, description="The ArksModel, in the same namespace, this application serves.")
+
+
+class EnvVar(ApiModel):
+    """An environment variable; `valueFrom` and friends pass through untouched."""
+
+    model_config = ApiModel.model_config | {"extra": "allow", "json_schema_extra": preserve_unknown("EnvVar")}
+
+    name: str = Field(min_length=1)
+
+
+class Volume(ApiModel):
+    """A pod volume (any source); the name `models` is the model volume's and is refused."""
+
+    model_config = ApiModel.model_config | {
+        "extra": "allow",
+        "json_schema_extra": {
+            **preserve_unknown("A pod volume (core/v1 Volume)."),
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.name != '{MODEL_VOLUME_NAME}'",
+                    f"the volume name '{MODEL_VOLUME_NAME}' is reserved for the model volume Arks mounts; "
+                    "rename this volume",
+                    ".name",
+                )
+            ],
+        },
+    }
+
+    name: str = Field(min_length=1, max_length=253)
+
+
+class VolumeMount(ApiModel):
+    """A container volume mount; `/models` (and below it) holds the model and is refused."""
+
+    model_config = ApiModel.model_config | {
+        "extra": "allow",
+        "json_schema_extra": {
+            **preserve_unknown("A container volume mount (core/v1 VolumeMount)."),
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.mountPath != '{MODEL_MOUNT_PATH}' && !self.mountPath.startsWith('{MODEL_MOUNT_PATH}/')",
+                    f"the mount path {MODEL_MOUNT_PATH} is reserved for the model volume Arks mounts; "
+                    "mount this volume elsewhere",
+                    ".mountPath",
+                )
+            ],
+        },
+    }
+
+    name: str = Field(min_length=1, max_length=253)
+    mount_path: str = Field(min_length=1, max_length=4096)
+
+
+class InstanceSpec(ApiModel):
+    """One node of a replica group: what every pod of the group gets."""
+
+    replicas: int = Field(default=1, ge=1, description="Nodes (pods) per replica group.")
+    resources: ResourceRequirements | None = Field(default=None, description="Resources of each node.")
+    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    env: list[EnvVar] = Field(default_factory=list)
+    volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=MAX_VOLUMES)
+    volumes: list[Volume] = Field(default_factory=list, max_length=MAX_VOLUMES)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    affinity: KubeObject | None = Field(default=None, json_schema_extra=preserve_unknown("core/v1 Affinity"))
+    scheduler_name: str | None = None
+    tolerations: list[KubeObject] = Field(
+        default_factory=list,
+        json_schema_extra={"items": preserve_unknown("core/v1 Toleration")},
+    )
+    service_account_name: str | None = None
+    priority_class_name: str | None = None
+    readiness_probe: KubeObject | None = Field(default=None, json_schema_extra=preserve_unknown("core/v1 Probe"))
+    liveness_probe: KubeObject | None = Field(default=None, json_schema_extra=preserve_unknown("core/v1 Probe"))
+    startup_probe: KubeObject | None = Field(default=None, json_schema_extra=preserve_unknown("core/v1 Probe"))
+    security_context: KubeObject | None = Field(
+        default=None, json_schema_extra=preserve_unknown("core/v1 SecurityContext of the runtime container")
+    )
+
+    def gpus_per_node(self) -> int:
+        """The `nvidia.com/gpu` limit (or request) of one node, 0 when none is asked for."""
+        if self.resources is None:
+            return 0
+        raw = self.resources.limits.get("nvidia.com/gpu", self.resources.requests.get("nvidia.com/gpu", 0))
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return 0
+
+
+class LatencyTarget(ApiModel):
+    """A latency objective: `percentile` of the samples must stay at or under `targetMilliseconds`."""
+
+    target_milliseconds: float = Field(gt=0, description="The latency the percentile must not exceed, in ms.")
+    percentile: float = Field(default=90, ge=50, le=99.9, description="Which percentile, for example 90.")
+
+
+class SloSpec(ApiModel):
+    time_to_first_token: LatencyTarget | None = Field(default=None, description="Time to first token (TTFT).")
+    inter_token_latency: LatencyTarget | None = Field(
+        default=None, description="Time per output token after the first (TPOT / inter-token latency)."
+    )
+
+
+class ScalingBehavior(ApiModel):
+    scale_up_stabilization_seconds: int = Field(
+        default=30, ge=0, description="A scale-up needs the SLO breached for this long."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        default=300, ge=0, description="A scale-down takes the highest recommendation of this window."
+    )
+    warmup_seconds: int = Field(
+        default=60, ge=0, description="Samples from a group younger than this (cold start) are ignored."
+    )
+
+
+class AutoscalingSpec(ApiModel):
+    """SLO-based autoscaling: when set, the slo-scaler is the single writer of the replica count."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+                    "minReplicas must not be larger than maxReplicas",
+                    ".minReplicas",
+                )
+            ]
+        }
+    }
+
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(ge=1)
+    slo: SloSpec = Field(default_factory=SloSpec)
+    behavior: ScalingBehavior = Field(default_factory=ScalingBehavior)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("autoscaling.minReplicas must not be larger than autoscaling.maxReplicas")
+        return self
+
+
+class ArksApplicationSpec(ApiModel):
+    replicas: int = Field(default=1, ge=0, description="Replica groups; each group is one multi-node service.")
+    driver: Driver = Field(default=Driver.LWS, description="The workload driver; only lws.")
+    runtime: Runtime = Field(default=Runtime.VLLM, description="vllm, sglang or dynamo.")
+    runtime_image: str | None = Field(
+        default=None, description="The runtime image; defaults to the installation's validated image."
+    )
+    runtime_image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
+    model: ModelRef
+    served_model_name: str | None = Field(
+        default=None, description="The model name the API serves; defaults to model.name."
+    )
+    tensor_parallel_size: int | None = Field(default=None, ge=1)
+    extra_options: list[str] = Field(
+        default_factory=list, description="Passed to the runtime's command line verbatim and in order."
+    )
+    instance_spec: InstanceSpec = Field(default_factory=InstanceSpec)
+    autoscaling: AutoscalingSpec | None = None
+
+    def effective_served_model_name(self) -> str:
+        return self.served_model_name or self.model.name
+
+
+class ScaleDecisionStatus(ApiModel):
+    desired_replicas: int
+    direction: str = Field(description="Up, Down or Hold.")
+    reason: str
+    message: str = ""
+    time: datetime | None = None
+
+
+class AutoscalingStatus(ApiModel):
+    desired_replicas: int | None = None
+    last_scale_time: datetime | None = None
+    last_decision: ScaleDecisionStatus | None = None
+
+
+class ArksApplicationStatus(ApiModel):
+    phase: Phase = Phase.PENDING
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    observed_generation: int = 0
+    selector: str | None = Field(default=None, description="Label selector of the pods (the scale subresource).")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    autoscaling: AutoscalingStatus | None = None
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+class ArksApplication(ApiModel):
+    """An LLM inference service: a model served by a runtime on replica groups of one or more nodes."""
+
+    api_version: str = "arks.ai/v1"
+    kind: str = "ArksApplication"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ArksApplicationSpec
+    status: ArksApplicationStatus = Field(default_factory=ArksApplicationStatus)

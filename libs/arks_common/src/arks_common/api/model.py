@@ -1,0 +1,87 @@
+"""ArksModel: a model preloaded from a hub into a PersistentVolumeClaim, and its status."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, preserve_unknown
+
+HF_TOKEN_KEY = "HF_TOKEN"
+"""The key of the token in the Secret that `source.huggingface.tokenSecretRef` names."""
+
+
+class ModelPhase(StrEnum):
+    PENDING = "Pending"
+    STORAGE_CREATING = "StorageCreating"
+    MODEL_LOADING = "ModelLoading"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
+class ModelConditionType(StrEnum):
+    STORAGE_CREATED = "StorageCreated"
+    MODEL_LOADED = "ModelLoaded"
+    READY = "Ready"
+
+
+class HuggingFaceSource(ApiModel):
+    token_secret_ref: str | None = Field(
+        default=None, description=f"A Secret in the model's namespace whose key {HF_TOKEN_KEY} is the token."
+    )
+
+
+class ModelSource(ApiModel):
+    huggingface: HuggingFaceSource | None = Field(default=None, description="Download from the Hugging Face Hub.")
+
+
+class PvcStorage(ApiModel):
+    name: str | None = Field(default=None, description="The PVC's name; defaults to the model's name.")
+    spec: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            **preserve_unknown("A core/v1 PersistentVolumeClaimSpec."),
+            "properties": {"accessModes": {"type": "array", "items": {"type": "string"}}},
+        },
+    )
+
+    def access_modes(self) -> list[str]:
+        modes = self.spec.get("accessModes") or []
+        return [str(m) for m in modes]
+
+
+class ModelStorage(ApiModel):
+    pvc: PvcStorage = Field(default_factory=PvcStorage)
+
+
+class ArksModelSpec(ApiModel):
+    model: str = Field(min_length=1, description="The hub repository id, for example Qwen/Qwen2.5-7B-Instruct-1M.")
+    source: ModelSource = Field(default_factory=ModelSource)
+    storage: ModelStorage = Field(default_factory=ModelStorage)
+
+
+class ArksModelStatus(ApiModel):
+    phase: ModelPhase = ModelPhase.PENDING
+    observed_generation: int = 0
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+class ArksModel(ApiModel):
+    """A model preloaded from a hub into shared storage, ready for applications to mount."""
+
+    api_version: str = "arks.ai/v1"
+    kind: str = "ArksModel"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ArksModelSpec
+    status: ArksModelStatus = Field(default_factory=ArksModelStatus)
+
+    def pvc_name(self) -> str:
+        return self.spec.storage.pvc.name or self.metadata.name

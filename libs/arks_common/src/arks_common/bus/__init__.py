@@ -1,0 +1,1 @@
+"""NATS JetStream plumbing: connection, idempotent declarations, publishing, and the durable consumer loop."""

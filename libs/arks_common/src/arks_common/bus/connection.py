@@ -1,0 +1,49 @@
+"""Connecting to NATS: reconnect forever, and tell the caller when the connection is closed for good."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+from arks_common.settings import CommonSettings
+from arks_common.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def connect(settings: CommonSettings, name: str, closed: asyncio.Event) -> Client:
+    """A connection that reconnects without limit; `closed` is set once it will never come back."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error", error=str(exc))
+
+    async def on_disconnected() -> None:
+        log.warning("nats disconnected")
+
+    async def on_reconnected() -> None:
+        log.info("nats reconnected")
+
+    async def on_closed() -> None:
+        log.info("nats connection closed")
+        closed.set()
+
+    options: dict[str, Any] = {
+        "name": f"arks-{name}",
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "connect_timeout": settings.nats_connect_timeout_seconds,
+        "allow_reconnect": True,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnected,
+        "reconnected_cb": on_reconnected,
+        "closed_cb": on_closed,
+    }
+    if settings.nats_creds_file:
+        options["user_credentials"] = settings.nats_creds_file
+    elif settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else ""
+    return await nats.connect(settings.nats_url.split(","), **options)

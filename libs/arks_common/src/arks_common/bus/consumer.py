@@ -1,0 +1,215 @@
+"""The durable pull-consumer loop: decode, handle, then ack, nak with delay, or dead-letter and terminate.
+
+Failures come in two kinds (kopf's and controller-runtime's split): a TemporaryError (or any unexpected
+exception) is retried with backoff until the consumer's `max_deliver` budget is spent; a PermanentError or an
+undecodable message is dead-lettered at once. Dead letters go to `arks.dead.<service>.<consumer>` with the
+error text, so nothing is lost. Messages for one subject (one object) are handled in order; different
+subjects run concurrently. Long work keeps its message alive with in-progress acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from opentelemetry import trace
+
+from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
+from arks_common.events.payloads import DeadLetter, Envelope, UnsupportedSchema, decode
+from arks_common.bus.jetstream import publish
+from arks_common.telemetry.logging import get_logger
+from arks_common.telemetry.metrics import CONSUMER_PENDING, HANDLING_SECONDS, MESSAGES, REDELIVERIES
+from arks_common.telemetry.tracing import extract_context
+
+log = get_logger(__name__)
+_tracer = trace.get_tracer("arks.bus")
+
+
+class TemporaryError(Exception):
+    """Try again later (the API server is away, a conflict, a dependency not ready yet)."""
+
+    def __init__(self, message: str, delay_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (a malformed payload, a contract violation): dead-letter the message."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler may know about the message besides its payload."""
+
+    subject: str
+    attempt: int
+    stream_sequence: int
+    headers: Mapping[str, str]
+
+
+Handler = Callable[[Envelope, Delivery], Awaitable[None]]
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff: base, 2·base, 4·base, ... capped."""
+    return float(min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+class DurableConsumer:
+    """Runs one ConsumerDecl's durable consumer until `stop` is set; in-flight messages finish first."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        decl: ConsumerDecl,
+        handler: Handler,
+        *,
+        batch: int = 32,
+        fetch_timeout: float = 1.0,
+        retry_base_seconds: float = 0.5,
+        retry_cap_seconds: float = 30.0,
+    ) -> None:
+        self._js = js
+        self._decl = decl
+        self._handler = handler
+        self._batch = batch
+        self._fetch_timeout = fetch_timeout
+        self._retry_base = retry_base_seconds
+        self._retry_cap = retry_cap_seconds
+        self._log = log.bind(consumer=decl.durable)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self._js.pull_subscribe_bind(durable=self._decl.durable, stream=self._decl.stream.name)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+                    return
+                except nats.errors.Error as exc:
+                    self._log.warning("fetch failed; retrying", error=str(exc))
+                    await _sleep_unless(stop, 1.0)
+                    continue
+                if msgs:
+                    CONSUMER_PENDING.labels(self._decl.durable).set(msgs[-1].metadata.num_pending or 0)
+                await self._handle_batch(msgs)
+        finally:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                pass
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        by_subject: dict[str, list[Msg]] = {}
+        for msg in msgs:
+            by_subject.setdefault(msg.subject, []).append(msg)
+
+        async def in_order(group: list[Msg]) -> None:
+            for msg in group:
+                await self._handle_one(msg)
+
+        async with asyncio.TaskGroup() as tg:
+            for group in by_subject.values():
+                tg.create_task(in_order(group))
+
+    async def _handle_one(self, msg: Msg) -> None:
+        meta = msg.metadata
+        attempt = meta.num_delivered
+        if attempt > 1:
+            REDELIVERIES.labels(self._decl.durable).inc()
+        headers = dict(msg.headers or {})
+        delivery = Delivery(msg.subject, attempt, meta.sequence.stream, headers)
+        started = time.perf_counter()
+        with _tracer.start_as_current_span(
+            f"{self._decl.durable} process",
+            context=extract_context(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.destination": msg.subject, "messaging.attempt": attempt},
+        ):
+            try:
+                envelope = decode(msg.data)
+            except (msgspec.DecodeError, msgspec.ValidationError, UnsupportedSchema) as exc:
+                await self._dead_letter(msg, delivery, f"undecodable message: {exc}")
+                return
+            heartbeat = asyncio.create_task(self._keep_alive(msg))
+            try:
+                await self._handler(envelope, delivery)
+            except PermanentError as exc:
+                await self._dead_letter(msg, delivery, f"permanent error: {exc}")
+            except Exception as exc:  # temporary by default: retry, then dead-letter
+                await self._retry_or_give_up(msg, delivery, exc)
+            else:
+                await msg.ack()
+                MESSAGES.labels(self._decl.durable, "ack").inc()
+            finally:
+                heartbeat.cancel()
+                HANDLING_SECONDS.labels(self._decl.durable).observe(time.perf_counter() - started)
+
+    async def _retry_or_give_up(self, msg: Msg, delivery: Delivery, exc: Exception) -> None:
+        kind = "temporary error" if isinstance(exc, TemporaryError) else f"unexpected {type(exc).__name__}"
+        if delivery.attempt >= self._decl.max_deliver:
+            await self._dead_letter(msg, delivery, f"{kind} after {delivery.attempt} deliveries: {exc}")
+            return
+        delay = (
+            exc.delay_seconds
+            if isinstance(exc, TemporaryError) and exc.delay_seconds is not None
+            else retry_delay(delivery.attempt, self._retry_base, self._retry_cap)
+        )
+        self._log.warning(
+            "handler failed; will retry", subject=delivery.subject, attempt=delivery.attempt, delay=delay,
+            error=str(exc), error_type=type(exc).__name__,
+        )
+        await msg.nak(delay=delay)
+        MESSAGES.labels(self._decl.durable, "retry").inc()
+
+    async def _dead_letter(self, msg: Msg, delivery: Delivery, error: str) -> None:
+        self._log.error(
+            "message dead-lettered", subject=delivery.subject, attempt=delivery.attempt,
+            stream_sequence=delivery.stream_sequence, error=error,
+        )
+        letter = DeadLetter(
+            stream=self._decl.stream.name,
+            consumer=self._decl.durable,
+            subject=delivery.subject,
+            stream_sequence=delivery.stream_sequence,
+            deliveries=delivery.attempt,
+            error=error,
+            headers=dict(delivery.headers),
+            payload=msg.data,
+        )
+        msg_id = f"dead:{self._decl.stream.name}:{self._decl.durable}:{delivery.stream_sequence}"
+        try:
+            await publish(
+                self._js, DEAD_LETTERS, self._decl.dead_letter_subject, msg_id, self._decl.service.value, letter
+            )
+        except nats.errors.Error as exc:
+            # Keep the message rather than lose it: it comes back and is dead-lettered on a later delivery.
+            self._log.warning("dead-letter publish failed; keeping the message", error=str(exc))
+            await msg.nak(delay=self._retry_cap)
+            return
+        await msg.term()
+        MESSAGES.labels(self._decl.durable, "dead_letter").inc()
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        interval = max(0.5, self._decl.ack_wait_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await msg.in_progress()
+            except nats.errors.Error:
+                return
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,1 @@
+"""The event contract: subjects, streams, consumers and payloads — a public interface (`nats sub 'arks.>'`)."""

@@ -1,0 +1,225 @@
+"""The one place that names every subject, stream, consumer and who may publish what.
+
+Services build subjects only through these declarations; the AsyncAPI document (`arks_common.asyncapi`) and
+the NATS permissions are generated from them, so the picture cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import msgspec
+
+from arks_common.events.payloads import (
+    DeadLetter,
+    ObjectChanged,
+    ObjectKind,
+    ObjectRef,
+    PlanReady,
+    ScaleDecision,
+)
+from arks_common.events.tokens import decode_token, encode_token
+
+ROOT = "arks"
+
+
+class Service(StrEnum):
+    WATCHER = "watcher"
+    PLANNER = "planner"
+    DEPLOYER = "deployer"
+    MODEL_LOADER = "model-loader"
+    SLO_SCALER = "slo-scaler"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A family of subjects `arks.<name>.<token>...`, one payload type, and the services that publish it."""
+
+    name: str
+    params: tuple[str, ...]
+    payload: type[msgspec.Struct]
+    publishers: frozenset[Service]
+    description: str
+
+    def subject(self, *values: str) -> str:
+        if len(values) != len(self.params):
+            raise ValueError(f"channel {self.name} takes {self.params}, got {values}")
+        return ".".join([ROOT, self.name, *(encode_token(v) for v in values)])
+
+    @property
+    def wildcard(self) -> str:
+        return f"{ROOT}.{self.name}.>"
+
+    @property
+    def address(self) -> str:
+        """The AsyncAPI channel address, with `{param}` placeholders."""
+        return ".".join([ROOT, self.name, *(f"{{{p}}}" for p in self.params)])
+
+    def parse(self, subject: str) -> dict[str, str]:
+        """The decoded parameters of a concrete subject of this channel; ValueError if it is not one."""
+        parts = subject.split(".")
+        if parts[:2] != [ROOT, self.name] or len(parts) != 2 + len(self.params):
+            raise ValueError(f"subject {subject!r} is not on channel {self.address}")
+        return {p: decode_token(t) for p, t in zip(self.params, parts[2:], strict=True)}
+
+
+OBJECTS = Channel(
+    name="object",
+    params=("kind", "namespace", "name"),
+    payload=ObjectChanged,
+    publishers=frozenset({Service.WATCHER}),
+    description="An object Arks watches changed; the payload is its full latest state.",
+)
+PLANS = Channel(
+    name="plan",
+    params=("namespace", "name"),
+    payload=PlanReady,
+    publishers=frozenset({Service.PLANNER}),
+    description="The planner's precheck verdict and deployment plan for one generation of an application.",
+)
+SCALE = Channel(
+    name="scale",
+    params=("namespace", "name"),
+    payload=ScaleDecision,
+    publishers=frozenset({Service.SLO_SCALER}),
+    description="The slo-scaler's replica decision for an application, with its reason.",
+)
+DEAD_LETTERS = Channel(
+    name="dead",
+    params=("service", "consumer"),
+    payload=DeadLetter,
+    publishers=frozenset(Service),
+    description="Messages a consumer gave up on (poison or past max_deliver), kept with the error.",
+)
+CHANNELS = (OBJECTS, PLANS, SCALE, DEAD_LETTERS)
+
+
+def object_subject(ref: ObjectRef) -> str:
+    return OBJECTS.subject(ref.kind.value, ref.namespace, ref.name)
+
+
+def object_kind_filter(kind: ObjectKind) -> str:
+    return f"{ROOT}.{OBJECTS.name}.{kind.value}.>"
+
+
+def object_msg_id(ref: ObjectRef, resource_version: str, deleted: bool) -> str:
+    """Same object state, same id: JetStream drops the republished copy inside the duplicate window."""
+    return f"object:{ref.kind.value}:{ref.uid}:{resource_version}:{'deleted' if deleted else 'live'}"
+
+
+def plan_msg_id(ref: ObjectRef, resource_version: str, plan_hash: str) -> str:
+    return f"plan:{ref.uid}:{resource_version}:{plan_hash}"
+
+
+def scale_msg_id(ref: ObjectRef, generation: int, desired: int, decided_at_ns: int) -> str:
+    return f"scale:{ref.uid}:{generation}:{desired}:{decided_at_ns}"
+
+
+@dataclass(frozen=True)
+class StreamDecl:
+    name: str
+    channel: Channel
+    description: str
+    max_msgs_per_subject: int = -1
+    max_age_seconds: float = 0
+    duplicate_window_seconds: float = 120
+
+    @property
+    def subjects(self) -> list[str]:
+        return [self.channel.wildcard]
+
+
+# Level-triggered consumers need only the newest state per object, so object and plan streams keep a few
+# messages per subject: a backlog of changes to one object collapses to its latest states.
+OBJECTS_STREAM = StreamDecl(
+    "ARKS_OBJECTS", OBJECTS, "Object change events from the watcher.", max_msgs_per_subject=4,
+    max_age_seconds=24 * 3600,
+)
+PLANS_STREAM = StreamDecl(
+    "ARKS_PLANS", PLANS, "Plans from the planner.", max_msgs_per_subject=4, max_age_seconds=24 * 3600
+)
+SCALE_STREAM = StreamDecl(
+    "ARKS_SCALE", SCALE, "Scale decisions from the slo-scaler.", max_msgs_per_subject=4,
+    max_age_seconds=24 * 3600,
+)
+DEAD_LETTER_STREAM = StreamDecl(
+    "ARKS_DEAD_LETTERS", DEAD_LETTERS, "Dead letters, kept a week for inspection and replay.",
+    max_age_seconds=7 * 24 * 3600,
+)
+STREAMS = (OBJECTS_STREAM, PLANS_STREAM, SCALE_STREAM, DEAD_LETTER_STREAM)
+
+
+@dataclass(frozen=True)
+class ConsumerDecl:
+    """A durable pull consumer owned by one service."""
+
+    service: Service
+    durable: str
+    stream: StreamDecl
+    filter_subjects: tuple[str, ...]
+    description: str
+    max_deliver: int = 8
+    ack_wait_seconds: float = 30
+    max_ack_pending: int = 256
+    backoff_seconds: tuple[float, ...] = field(default=())
+
+    @property
+    def dead_letter_subject(self) -> str:
+        return DEAD_LETTERS.subject(self.service.value, self.durable)
+
+
+PLANNER_OBJECTS = ConsumerDecl(
+    Service.PLANNER,
+    "planner-objects",
+    OBJECTS_STREAM,
+    (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.MODEL)),
+    "Applications and models, to check and plan applications.",
+)
+DEPLOYER_PLANS = ConsumerDecl(
+    Service.DEPLOYER, "deployer-plans", PLANS_STREAM, (PLANS.wildcard,), "Plans to apply."
+)
+DEPLOYER_OBJECTS = ConsumerDecl(
+    Service.DEPLOYER,
+    "deployer-objects",
+    OBJECTS_STREAM,
+    (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.LEADERWORKERSET)),
+    "Applications and their LeaderWorkerSets, to keep status, replicas and deletion right.",
+)
+DEPLOYER_SCALE = ConsumerDecl(
+    Service.DEPLOYER, "deployer-scale", SCALE_STREAM, (SCALE.wildcard,), "Scale decisions to apply."
+)
+MODEL_LOADER_OBJECTS = ConsumerDecl(
+    Service.MODEL_LOADER,
+    "model-loader-objects",
+    OBJECTS_STREAM,
+    tuple(
+        object_kind_filter(k)
+        for k in (ObjectKind.MODEL, ObjectKind.JOB, ObjectKind.PVC, ObjectKind.APPLICATION)
+    ),
+    "Models, their storage and download Jobs, and the applications that wait on them.",
+    ack_wait_seconds=60,
+)
+SLO_SCALER_OBJECTS = ConsumerDecl(
+    Service.SLO_SCALER,
+    "slo-scaler-objects",
+    OBJECTS_STREAM,
+    (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.LEADERWORKERSET)),
+    "Applications with autoscaling and their groups.",
+)
+CONSUMERS = (
+    PLANNER_OBJECTS,
+    DEPLOYER_PLANS,
+    DEPLOYER_OBJECTS,
+    DEPLOYER_SCALE,
+    MODEL_LOADER_OBJECTS,
+    SLO_SCALER_OBJECTS,
+)
+
+
+def consumers_of(service: Service) -> tuple[ConsumerDecl, ...]:
+    return tuple(c for c in CONSUMERS if c.service is service)
+
+
+def channels_published_by(service: Service) -> tuple[Channel, ...]:
+    return tuple(ch for ch in CHANNELS if service in ch.publishers)

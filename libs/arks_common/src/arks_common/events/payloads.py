@@ -1,0 +1,135 @@
+"""Event payloads (msgspec structs), wrapped in one envelope that carries the schema version.
+
+An event says "this object changed" and carries its latest full state; consumers act on that state, not on
+a delta, so a duplicated, lost or reordered event cannot leave the cluster wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+SCHEMA_VERSION = 1
+"""Bumped on an incompatible change; consumers refuse (dead-letter) versions newer than they know."""
+
+
+class ObjectKind(StrEnum):
+    """Kinds of Kubernetes objects whose changes the watcher publishes."""
+
+    APPLICATION = "application"
+    MODEL = "model"
+    LEADERWORKERSET = "leaderworkerset"
+    SERVICE = "service"
+    POD = "pod"
+    JOB = "job"
+    PVC = "pvc"
+
+
+class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Which object an event is about."""
+
+    kind: ObjectKind
+    namespace: str
+    name: str
+    uid: str = ""
+
+
+class ObjectChanged(msgspec.Struct, frozen=True, kw_only=True, tag="object.changed"):
+    """An object was added, modified or deleted; `object` is its full latest state (the last one on delete)."""
+
+    ref: ObjectRef
+    resource_version: str
+    generation: int = 0
+    deleted: bool = False
+    object: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PrecheckResult(msgspec.Struct, frozen=True, kw_only=True):
+    passed: bool
+    reason: str
+    message: str
+
+
+class PlanReady(msgspec.Struct, frozen=True, kw_only=True, tag="plan.ready"):
+    """The planner's verdict on one generation of an application: precheck and, when it passed, the objects."""
+
+    ref: ObjectRef
+    generation: int
+    resource_version: str
+    precheck: PrecheckResult
+    plan_hash: str = ""
+    objects: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class ScaleDirection(StrEnum):
+    UP = "Up"
+    DOWN = "Down"
+    HOLD = "Hold"
+
+
+class ScaleDecision(msgspec.Struct, frozen=True, kw_only=True, tag="scale.decision"):
+    """The slo-scaler's decision for an application: the number of replica groups it should have."""
+
+    ref: ObjectRef
+    generation: int
+    desired_replicas: int
+    current_replicas: int
+    direction: ScaleDirection
+    reason: str
+    message: str
+    decided_at: datetime
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="dead.letter"):
+    """A message a consumer gave up on, kept with why, so nothing is lost silently."""
+
+    stream: str
+    consumer: str
+    subject: str
+    stream_sequence: int
+    deliveries: int
+    error: str
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    payload: bytes = b""
+
+
+Payload = ObjectChanged | PlanReady | ScaleDecision | DeadLetter
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """What every message on `arks.>` carries: schema version, id (= `Nats-Msg-Id`), source, time, data."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    source: str
+    time: datetime
+    data: Payload
+
+
+class UnsupportedSchema(ValueError):
+    """The envelope's schema version is newer than this program understands."""
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Envelope)
+
+
+def encode(envelope: Envelope) -> bytes:
+    return _encoder.encode(envelope)
+
+
+def decode(raw: bytes) -> Envelope:
+    """Parses one message; raises msgspec.DecodeError/ValidationError or UnsupportedSchema on bad input."""
+    envelope = _decoder.decode(raw)
+    if envelope.schema_version > SCHEMA_VERSION or envelope.schema_version < 1:
+        raise UnsupportedSchema(
+            f"schema_version {envelope.schema_version} is not supported (this build reads 1..{SCHEMA_VERSION})"
+        )
+    return envelope
+
+
+def payload_types() -> tuple[type[msgspec.Struct], ...]:
+    return (ObjectChanged, PlanReady, ScaleDecision, DeadLetter)

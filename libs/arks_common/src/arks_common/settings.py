@@ -1,0 +1,27 @@
+"""Settings read from the environment once at start (prefix `ARKS_`), frozen and passed down."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs; a service subclasses it to add its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="ARKS_", frozen=True, extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_creds_file: str | None = None
+    nats_connect_timeout_seconds: float = 5.0
+    http_host: str = "0.0.0.0"
+    http_port: int = 8081
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    trace_exporter: Literal["none", "console", "otlp"] = "none"
+    shutdown_grace_seconds: float = 20.0
+    replicas_of_streams: int = 1

@@ -1,0 +1,1 @@
+"""Test support: real servers for the integration tests, and small builders of test objects."""

@@ -1,0 +1,55 @@
+"""Validates an object against a CRD's schema the way the API server does, offline: the OpenAPI v3 schema
+with a JSON-schema validator (Draft 4 semantics, as OpenAPI 3.0 uses) and the `x-kubernetes-validations`
+CEL rules with a CEL evaluator. Messages name the field, as the API server's do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import celpy
+import jsonschema
+
+
+def _path(parts: list[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def validate(crd: dict[str, Any], obj: dict[str, Any]) -> list[str]:
+    """Every error the schema and the CEL rules find in `obj`, as `field.path: message`."""
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    errors = [
+        f"{_path(list(e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft4Validator(schema).iter_errors(obj)
+    ]
+    if not errors:
+        errors.extend(_cel_errors(schema, obj, []))
+    return errors
+
+
+_env = celpy.Environment()
+
+
+def _cel_errors(schema: dict[str, Any], value: Any, path: list[Any]) -> list[str]:
+    errors: list[str] = []
+    for rule in schema.get("x-kubernetes-validations", []):
+        program = _env.program(_env.compile(rule["rule"]))
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        if result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
+            where = _path(path) + rule.get("fieldPath", "")
+            errors.append(f"{where}: Invalid value: {rule['message']}")
+    if isinstance(value, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                errors.extend(_cel_errors(sub, value[key], [*path, key]))
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, sub_value in value.items():
+                if key not in schema.get("properties", {}):
+                    errors.extend(_cel_errors(extra, sub_value, [*path, key]))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors.extend(_cel_errors(schema["items"], item, [*path, i]))
+    return errors
