@@ -9,6 +9,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+
 from support.nats_server import NatsServer
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import celpy
 import jsonschema
+from celpy.adapter import json_to_cel
+from celpy.celtypes import BoolType
 
 
 def _path(parts: list[Any]) -> str:
@@ -21,8 +23,7 @@ def validate(crd: dict[str, Any], obj: dict[str, Any]) -> list[str]:
     """Every error the schema and the CEL rules find in `obj`, as `field.path: message`."""
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     errors = [
-        f"{_path(list(e.absolute_path))}: {e.message}"
-        for e in jsonschema.Draft4Validator(schema).iter_errors(obj)
+        f"{_path(list(e.absolute_path))}: {e.message}" for e in jsonschema.Draft4Validator(schema).iter_errors(obj)
     ]
     if not errors:
         errors.extend(_cel_errors(schema, obj, []))
@@ -36,8 +37,8 @@ def _cel_errors(schema: dict[str, Any], value: Any, path: list[Any]) -> list[str
     errors: list[str] = []
     for rule in schema.get("x-kubernetes-validations", []):
         program = _env.program(_env.compile(rule["rule"]))
-        result = program.evaluate({"self": celpy.json_to_cel(value)})
-        if result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
+        result = program.evaluate({"self": json_to_cel(value)})
+        if not (isinstance(result, BoolType) and bool(result)):
             where = _path(path) + rule.get("fieldPath", "")
             errors.append(f"{where}: Invalid value: {rule['message']}")
     if isinstance(value, dict):

@@ -45,8 +45,16 @@ class NatsServer:
         shutil.rmtree(ports_dir, ignore_errors=True)
         ports_dir.mkdir(parents=True)
         args = [
-            nats_server_binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1",
-            "-p", str(self.port if self.port is not None else -1), "--ports_file_dir", str(ports_dir),
+            nats_server_binary(),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port if self.port is not None else -1),
+            "--ports_file_dir",
+            str(ports_dir),
             *self.extra_args,
         ]
         log = self.log_file.open("ab")

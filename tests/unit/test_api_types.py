@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from support.builders import sample, vllm_app, with_instance
 
 from arks_common.api import ArksApplication, ArksModel, Driver, Runtime
 from arks_common.api.model import ModelPhase
+from support.builders import sample, vllm_app, with_instance
 
 
 def _spec_as_written(doc: dict[str, Any], parsed: ArksApplication | ArksModel) -> None:
@@ -86,7 +86,10 @@ def test_pvc_name_defaults_to_the_model_name() -> None:
 
 
 def test_pass_through_fields_are_kept_verbatim() -> None:
-    env = [{"name": "HF_HOME", "value": "/cache"}, {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    env = [
+        {"name": "HF_HOME", "value": "/cache"},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    ]
     volume = {"name": "shm", "emptyDir": {"medium": "Memory"}}
     doc = with_instance(
         vllm_app(),

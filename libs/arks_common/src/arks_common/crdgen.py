@@ -21,7 +21,8 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's schema as a structural OpenAPI v3 schema."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs: dict[str, Any] = raw.get("$defs", {})
-    return _rewrite(raw, defs)
+    schema: dict[str, Any] = _rewrite(raw, defs)
+    return schema
 
 
 def _rewrite(node: Any, defs: dict[str, Any]) -> Any:
@@ -58,9 +59,7 @@ def _rewrite(node: Any, defs: dict[str, Any]) -> Any:
             out["maximum"], out["exclusiveMaximum"] = value, True
             continue
         if key in ("properties", "x-kubernetes-validations", "default", "enum", "required"):
-            out[key] = (
-                {k: _rewrite(v, defs) for k, v in value.items()} if key == "properties" else value
-            )
+            out[key] = {k: _rewrite(v, defs) for k, v in value.items()} if key == "properties" else value
             continue
         out[key] = _rewrite(value, defs)
     if out.get("x-kubernetes-int-or-string"):

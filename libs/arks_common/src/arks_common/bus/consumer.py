@@ -10,6 +10,7 @@ subjects run concurrently. Long work keeps its message alive with in-progress ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
+from arks_common.bus.jetstream import publish
 from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
 from arks_common.events.payloads import DeadLetter, Envelope, UnsupportedSchema, decode
-from arks_common.bus.jetstream import publish
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import CONSUMER_PENDING, HANDLING_SECONDS, MESSAGES, REDELIVERIES
 from arks_common.telemetry.tracing import extract_context
@@ -102,10 +103,8 @@ class DurableConsumer:
                     CONSUMER_PENDING.labels(self._decl.durable).set(msgs[-1].metadata.num_pending or 0)
                 await self._handle_batch(msgs)
         finally:
-            try:
+            with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
-            except nats.errors.Error:
-                pass
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         by_subject: dict[str, list[Msg]] = {}
@@ -164,16 +163,23 @@ class DurableConsumer:
             else retry_delay(delivery.attempt, self._retry_base, self._retry_cap)
         )
         self._log.warning(
-            "handler failed; will retry", subject=delivery.subject, attempt=delivery.attempt, delay=delay,
-            error=str(exc), error_type=type(exc).__name__,
+            "handler failed; will retry",
+            subject=delivery.subject,
+            attempt=delivery.attempt,
+            delay=delay,
+            error=str(exc),
+            error_type=type(exc).__name__,
         )
         await msg.nak(delay=delay)
         MESSAGES.labels(self._decl.durable, "retry").inc()
 
     async def _dead_letter(self, msg: Msg, delivery: Delivery, error: str) -> None:
         self._log.error(
-            "message dead-lettered", subject=delivery.subject, attempt=delivery.attempt,
-            stream_sequence=delivery.stream_sequence, error=error,
+            "message dead-lettered",
+            subject=delivery.subject,
+            attempt=delivery.attempt,
+            stream_sequence=delivery.stream_sequence,
+            error=error,
         )
         letter = DeadLetter(
             stream=self._decl.stream.name,
@@ -188,7 +194,12 @@ class DurableConsumer:
         msg_id = f"dead:{self._decl.stream.name}:{self._decl.durable}:{delivery.stream_sequence}"
         try:
             await publish(
-                self._js, DEAD_LETTERS, self._decl.dead_letter_subject, msg_id, self._decl.service.value, letter
+                self._js,
+                DEAD_LETTERS,
+                self._decl.dead_letter_subject,
+                msg_id,
+                self._decl.service.value,
+                letter,
             )
         except nats.errors.Error as exc:
             # Keep the message rather than lose it: it comes back and is dead-lettered on a later delivery.
@@ -209,7 +220,5 @@ class DurableConsumer:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

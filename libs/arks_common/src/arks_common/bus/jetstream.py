@@ -69,7 +69,9 @@ async def publish(
         raise TypeError(f"channel {channel.name} carries {channel.payload.__name__}, not {type(data).__name__}")
     envelope = Envelope(id=msg_id, source=source, time=datetime.now(UTC), data=data)
     with _tracer.start_as_current_span(
-        f"publish {channel.address}", kind=trace.SpanKind.PRODUCER, attributes={"messaging.destination": subject}
+        f"publish {channel.address}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={"messaging.destination": subject},
     ):
         headers = inject_headers({MSG_ID_HEADER: msg_id})
         ack = await js.publish(subject, encode(envelope), headers=headers)

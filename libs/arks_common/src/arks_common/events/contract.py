@@ -133,18 +133,26 @@ class StreamDecl:
 # Level-triggered consumers need only the newest state per object, so object and plan streams keep a few
 # messages per subject: a backlog of changes to one object collapses to its latest states.
 OBJECTS_STREAM = StreamDecl(
-    "ARKS_OBJECTS", OBJECTS, "Object change events from the watcher.", max_msgs_per_subject=4,
+    "ARKS_OBJECTS",
+    OBJECTS,
+    "Object change events from the watcher.",
+    max_msgs_per_subject=4,
     max_age_seconds=24 * 3600,
 )
 PLANS_STREAM = StreamDecl(
     "ARKS_PLANS", PLANS, "Plans from the planner.", max_msgs_per_subject=4, max_age_seconds=24 * 3600
 )
 SCALE_STREAM = StreamDecl(
-    "ARKS_SCALE", SCALE, "Scale decisions from the slo-scaler.", max_msgs_per_subject=4,
+    "ARKS_SCALE",
+    SCALE,
+    "Scale decisions from the slo-scaler.",
+    max_msgs_per_subject=4,
     max_age_seconds=24 * 3600,
 )
 DEAD_LETTER_STREAM = StreamDecl(
-    "ARKS_DEAD_LETTERS", DEAD_LETTERS, "Dead letters, kept a week for inspection and replay.",
+    "ARKS_DEAD_LETTERS",
+    DEAD_LETTERS,
+    "Dead letters, kept a week for inspection and replay.",
     max_age_seconds=7 * 24 * 3600,
 )
 STREAMS = (OBJECTS_STREAM, PLANS_STREAM, SCALE_STREAM, DEAD_LETTER_STREAM)
@@ -176,9 +184,7 @@ PLANNER_OBJECTS = ConsumerDecl(
     (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.MODEL)),
     "Applications and models, to check and plan applications.",
 )
-DEPLOYER_PLANS = ConsumerDecl(
-    Service.DEPLOYER, "deployer-plans", PLANS_STREAM, (PLANS.wildcard,), "Plans to apply."
-)
+DEPLOYER_PLANS = ConsumerDecl(Service.DEPLOYER, "deployer-plans", PLANS_STREAM, (PLANS.wildcard,), "Plans to apply.")
 DEPLOYER_OBJECTS = ConsumerDecl(
     Service.DEPLOYER,
     "deployer-objects",
@@ -193,10 +199,7 @@ MODEL_LOADER_OBJECTS = ConsumerDecl(
     Service.MODEL_LOADER,
     "model-loader-objects",
     OBJECTS_STREAM,
-    tuple(
-        object_kind_filter(k)
-        for k in (ObjectKind.MODEL, ObjectKind.JOB, ObjectKind.PVC, ObjectKind.APPLICATION)
-    ),
+    tuple(object_kind_filter(k) for k in (ObjectKind.MODEL, ObjectKind.JOB, ObjectKind.PVC, ObjectKind.APPLICATION)),
     "Models, their storage and download Jobs, and the applications that wait on them.",
     ack_wait_seconds=60,
 )

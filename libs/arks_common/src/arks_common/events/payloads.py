@@ -113,7 +113,12 @@ class UnsupportedSchema(ValueError):
     """The envelope's schema version is newer than this program understands."""
 
 
+class _Head(msgspec.Struct):
+    schema_version: int = SCHEMA_VERSION
+
+
 _encoder = msgspec.json.Encoder()
+_head_decoder = msgspec.json.Decoder(_Head)
 _decoder = msgspec.json.Decoder(Envelope)
 
 
@@ -123,12 +128,10 @@ def encode(envelope: Envelope) -> bytes:
 
 def decode(raw: bytes) -> Envelope:
     """Parses one message; raises msgspec.DecodeError/ValidationError or UnsupportedSchema on bad input."""
-    envelope = _decoder.decode(raw)
-    if envelope.schema_version > SCHEMA_VERSION or envelope.schema_version < 1:
-        raise UnsupportedSchema(
-            f"schema_version {envelope.schema_version} is not supported (this build reads 1..{SCHEMA_VERSION})"
-        )
-    return envelope
+    version = _head_decoder.decode(raw).schema_version  # first, so a newer shape is named as such
+    if version > SCHEMA_VERSION or version < 1:
+        raise UnsupportedSchema(f"schema_version {version} is not supported (this build reads 1..{SCHEMA_VERSION})")
+    return _decoder.decode(raw)
 
 
 def payload_types() -> tuple[type[msgspec.Struct], ...]:

@@ -19,14 +19,19 @@ HANDLING_SECONDS = Histogram(
     "arks_message_handling_seconds", "Time to handle one message, decode to ack.", ["consumer"]
 )
 CONSUMER_PENDING = Gauge(
-    "arks_consumer_pending_messages", "Messages in the stream not yet delivered to the consumer.", ["consumer"]
+    "arks_consumer_pending_messages",
+    "Messages in the stream not yet delivered to the consumer.",
+    ["consumer"],
 )
 RECONCILES = Counter(
-    "arks_reconcile_total", "Reconciles by controller and result (success, requeue, error).", ["controller", "result"]
+    "arks_reconcile_total",
+    "Reconciles by controller and result (success, requeue, error).",
+    ["controller", "result"],
 )
 RECONCILE_ERRORS = Counter("arks_reconcile_errors_total", "Reconciles that ended in an error.", ["controller"])
 RECONCILE_SECONDS = Histogram("arks_reconcile_time_seconds", "Time of one reconcile.", ["controller"])
 PUBLISHED = Counter(
-    "arks_events_published_total", "Events published, by channel and whether JetStream saw a duplicate.",
+    "arks_events_published_total",
+    "Events published, by channel and whether JetStream saw a duplicate.",
     ["channel", "duplicate"],
 )

@@ -1,0 +1,214 @@
+"""The NATS plumbing against a real nats-server with JetStream: declarations, deduplication, redelivery,
+dead-lettering, and surviving a kill -9 of the server without losing or doubling an effect."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from arks_common.bus.consumer import Delivery, DurableConsumer, PermanentError, TemporaryError
+from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
+from arks_common.events.contract import (
+    DEAD_LETTER_STREAM,
+    OBJECTS,
+    PLANNER_OBJECTS,
+    STREAMS,
+    ConsumerDecl,
+    object_msg_id,
+    object_subject,
+)
+from arks_common.events.payloads import DeadLetter, Envelope, ObjectChanged, ObjectKind, ObjectRef, decode
+from support.nats_server import NatsServer
+from support.waiting import eventually
+
+
+def _event(name: str, rv: str = "1", namespace: str = "default") -> tuple[str, str, ObjectChanged]:
+    ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=namespace, name=name, uid=f"uid-{name}")
+    change = ObjectChanged(ref=ref, resource_version=rv, object={"metadata": {"name": name}})
+    return object_subject(ref), object_msg_id(ref, rv, deleted=False), change
+
+
+@pytest.fixture
+async def js(nats_client: Client) -> JetStreamContext:
+    context = nats_client.jetstream()
+    for stream in STREAMS:
+        await ensure_stream(context, stream)
+    return context
+
+
+class Recorder:
+    """A handler that records what it saw; optionally fails the first `fail` attempts of every message."""
+
+    def __init__(self, fail: int = 0, error: type[Exception] = TemporaryError) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.fail = fail
+        self.error = error
+
+    async def __call__(self, envelope: Envelope, delivery: Delivery) -> None:
+        self.calls.append((envelope.id, delivery.attempt))
+        if delivery.attempt <= self.fail:
+            raise self.error(f"failing attempt {delivery.attempt} on purpose")
+
+
+StartConsumer = Callable[[ConsumerDecl, Recorder], Awaitable[None]]
+
+
+@pytest.fixture
+async def run_consumer(js: JetStreamContext) -> AsyncIterator[StartConsumer]:
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(decl: ConsumerDecl, handler: Recorder) -> None:
+        await ensure_consumer(js, decl)
+        consumer = DurableConsumer(js, decl, handler, retry_base_seconds=0.05)
+        tasks.append(asyncio.create_task(consumer.run(stop), name=f"consumer {decl.durable}"))
+
+    yield start
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+
+
+async def test_declarations_are_idempotent(js: JetStreamContext) -> None:
+    for stream in STREAMS:
+        await ensure_stream(js, stream)
+    await ensure_consumer(js, PLANNER_OBJECTS)
+    await ensure_consumer(js, PLANNER_OBJECTS)
+    info = await js.consumer_info("ARKS_OBJECTS", PLANNER_OBJECTS.durable)
+    assert info.config.filter_subjects == list(PLANNER_OBJECTS.filter_subjects)
+    changed = dataclasses.replace(PLANNER_OBJECTS, max_ack_pending=17)
+    await ensure_consumer(js, changed)
+    assert (await js.consumer_info("ARKS_OBJECTS", PLANNER_OBJECTS.durable)).config.max_ack_pending == 17
+
+
+async def test_republished_event_is_deduplicated(js: JetStreamContext, run_consumer: StartConsumer) -> None:
+    subject, msg_id, change = _event("app-a")
+    assert await publish(js, OBJECTS, subject, msg_id, "test", change) is True
+    assert await publish(js, OBJECTS, subject, msg_id, "test", change) is False
+    recorder = Recorder()
+    await run_consumer(PLANNER_OBJECTS, recorder)
+    await eventually(lambda: len(recorder.calls) >= 1, what="the event")
+    # a later event proves the consumer is past the first; the duplicate never arrived
+    subject2, msg_id2, change2 = _event("app-a", rv="2")
+    await publish(js, OBJECTS, subject2, msg_id2, "test", change2)
+    await eventually(lambda: len(recorder.calls) >= 2, what="the second event")
+    assert [c[0] for c in recorder.calls] == [msg_id, msg_id2]
+
+
+async def test_nak_redelivers_after_the_delay(js: JetStreamContext, run_consumer: StartConsumer) -> None:
+    subject, msg_id, change = _event("app-b")
+    await publish(js, OBJECTS, subject, msg_id, "test", change)
+    recorder = Recorder(fail=2)
+    await run_consumer(PLANNER_OBJECTS, recorder)
+    await eventually(lambda: len(recorder.calls) >= 3, what="two redeliveries")
+    assert recorder.calls == [(msg_id, 1), (msg_id, 2), (msg_id, 3)]
+    info = await js.consumer_info("ARKS_OBJECTS", PLANNER_OBJECTS.durable)
+    await eventually(lambda: True)
+    assert info.num_pending == 0
+
+
+async def _dead_letters(js: JetStreamContext, decl: ConsumerDecl, count: int) -> list[DeadLetter]:
+    sub = await js.pull_subscribe(decl.dead_letter_subject, stream=DEAD_LETTER_STREAM.name)
+    try:
+        msgs = await sub.fetch(count, timeout=10)
+        letters = []
+        for m in msgs:
+            data = decode(m.data).data
+            assert isinstance(data, DeadLetter)
+            letters.append(data)
+            await m.ack()
+        return letters
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_poison_message_is_dead_lettered_after_max_deliver(
+    js: JetStreamContext, run_consumer: StartConsumer
+) -> None:
+    decl = dataclasses.replace(PLANNER_OBJECTS, max_deliver=3)
+    subject, msg_id, change = _event("app-c")
+    await publish(js, OBJECTS, subject, msg_id, "test", change)
+    recorder = Recorder(fail=100)
+    await run_consumer(decl, recorder)
+    await eventually(lambda: len(recorder.calls) >= 3, what="three attempts")
+    [letter] = await _dead_letters(js, decl, 1)
+    assert letter.consumer == decl.durable
+    assert letter.subject == subject
+    assert letter.deliveries == 3
+    assert "failing attempt 3 on purpose" in letter.error
+    assert decode(letter.payload).id == msg_id
+    # terminated: no fourth attempt arrives, even after more than the retry delay
+    subject2, msg_id2, change2 = _event("app-c2")
+    await publish(js, OBJECTS, subject2, msg_id2, "test", change2)
+    await eventually(lambda: any(c[0] == msg_id2 for c in recorder.calls), what="a later event")
+    assert [a for i, a in recorder.calls if i == msg_id] == [1, 2, 3]
+
+
+async def test_permanent_error_and_garbage_are_dead_lettered_at_once(
+    js: JetStreamContext, run_consumer: StartConsumer
+) -> None:
+    subject, msg_id, change = _event("app-d")
+    await publish(js, OBJECTS, subject, msg_id, "test", change)
+    garbage_subject = OBJECTS.subject("application", "default", "garbage")
+    await js.publish(garbage_subject, b"{not json", headers={"Nats-Msg-Id": "garbage-1"})
+    wrong_version = b'{"schema_version": 99, "id": "x", "source": "t", "time": "2026-01-01T00:00:00Z", "data": {}}'
+    await js.publish(OBJECTS.subject("application", "default", "future"), wrong_version)
+    recorder = Recorder(fail=100, error=PermanentError)
+    await run_consumer(PLANNER_OBJECTS, recorder)
+    letters = await _dead_letters(js, PLANNER_OBJECTS, 3)
+    by_subject = {letter.subject: letter for letter in letters}
+    assert by_subject[subject].deliveries == 1
+    assert "permanent error" in by_subject[subject].error
+    assert "undecodable" in by_subject[garbage_subject].error
+    assert by_subject[garbage_subject].payload == b"{not json"
+    assert "schema_version 99 is not supported" in by_subject[OBJECTS.subject("application", "default", "future")].error
+    assert recorder.calls == [(msg_id, 1)]
+
+
+async def test_kill_9_of_the_server_loses_and_doubles_nothing(nats_server: NatsServer) -> None:
+    """Publish 300 events while the server is killed and restarted on the same store; every one reaches the
+    handler's effect exactly once."""
+    total = 300
+    client = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = client.jetstream()
+    for stream in STREAMS:
+        await ensure_stream(js, stream)
+    await ensure_consumer(js, PLANNER_OBJECTS)
+    effects: Counter[str] = Counter()
+    deliveries = 0
+
+    async def idempotent(envelope: Envelope, delivery: Delivery) -> None:
+        nonlocal deliveries
+        deliveries += 1
+        effects[envelope.id] += 0  # the effect is keyed by the event id: applying it twice changes nothing
+        effects[envelope.id] = 1
+
+    stop = asyncio.Event()
+    consumer = DurableConsumer(js, PLANNER_OBJECTS, idempotent, retry_base_seconds=0.05)
+    task = asyncio.create_task(consumer.run(stop), name="consumer under kill -9")
+    sent: list[str] = []
+    for i in range(total):
+        subject, msg_id, change = _event(f"app-{i}")
+        if i == total // 2:
+            nats_server.kill9()
+            nats_server.start()
+        while True:  # a publisher retries until JetStream acknowledged (or reports a duplicate)
+            try:
+                await publish(js, OBJECTS, subject, msg_id, "test", change)
+                break
+            except (nats.errors.Error, TimeoutError):
+                await asyncio.sleep(0.1)
+        sent.append(msg_id)
+    await eventually(lambda: len(effects) == total, within=60, what="every event handled")
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    await client.close()
+    assert set(effects) == set(sent)
+    assert all(v == 1 for v in effects.values())
+    assert deliveries >= total
