@@ -1,0 +1,1 @@
+"""The deployer's I/O: NATS and Kubernetes adapters."""

@@ -1,0 +1,1 @@
+"""Pure logic of the deployer: no asyncio, NATS or Kubernetes imports here."""

@@ -1,0 +1,1 @@
+"""The Arks model-loader service."""

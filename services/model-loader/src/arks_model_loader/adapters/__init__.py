@@ -1,0 +1,1 @@
+"""The model-loader's I/O: NATS and Kubernetes adapters."""

@@ -1,0 +1,1 @@
+"""Pure logic of the model-loader: no asyncio, NATS or Kubernetes imports here."""

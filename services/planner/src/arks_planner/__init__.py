@@ -1,0 +1,1 @@
+"""The Arks planner service."""

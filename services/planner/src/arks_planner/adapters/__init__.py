@@ -1,0 +1,1 @@
+"""The planner's I/O: NATS and Kubernetes adapters."""

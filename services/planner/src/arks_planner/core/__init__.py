@@ -1,0 +1,1 @@
+"""Pure logic of the planner: no asyncio, NATS or Kubernetes imports here."""

@@ -1,0 +1,1 @@
+"""The Arks slo-scaler service."""

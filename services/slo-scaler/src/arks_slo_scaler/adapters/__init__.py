@@ -1,0 +1,1 @@
+"""The slo-scaler's I/O: NATS and Kubernetes adapters."""

@@ -1,0 +1,1 @@
+"""Pure logic of the slo-scaler: no asyncio, NATS or Kubernetes imports here."""

@@ -1,0 +1,1 @@
+"""The watcher's I/O: NATS and Kubernetes adapters."""

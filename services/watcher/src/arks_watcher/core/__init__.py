@@ -1,0 +1,1 @@
+"""Pure logic of the watcher: no asyncio, NATS or Kubernetes imports here."""
