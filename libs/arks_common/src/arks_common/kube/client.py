@@ -1,0 +1,235 @@
+"""A small generic async Kubernetes client: get, list, watch, server-side apply, status apply, delete.
+
+Built on kubernetes_asyncio's ApiClient (auth, TLS, kubeconfig) but addressed by Resource, so every kind
+— ours, LeaderWorkerSet, core — goes through the same few verbs. API errors become KubeError subclasses
+(`raise ... from`) so callers can tell a conflict or a vanished object from a server that is away.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from arks_common.kube.resources import Resource
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """An API call failed; `status` is the HTTP status (0 when the server could not be reached)."""
+
+    def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+    @property
+    def temporary(self) -> bool:
+        return self.status == 0 or self.status == 429 or self.status >= 500 or self.status == 409
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Gone(KubeError):
+    """A watch's resourceVersion is too old (410): relist."""
+
+
+class Conflict(KubeError):
+    pass
+
+
+class Invalid(KubeError):
+    """The API server refused the object (422); the message names the field."""
+
+
+def _translate(exc: ApiException, what: str) -> KubeError:
+    status = int(exc.status or 0)
+    message = what
+    reason = ""
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+        message = f"{what}: {body.get('message', exc.reason)}"
+        reason = str(body.get("reason", ""))
+    except (ValueError, TypeError):
+        message = f"{what}: {exc.reason}"
+    kind = {404: NotFound, 410: Gone, 409: Conflict, 422: Invalid}.get(status, KubeError)
+    return kind(message, status, reason)
+
+
+async def load_api_client(kubeconfig: str | None) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (path, or $KUBECONFIG/~/.kube)."""
+    configuration = client.Configuration()
+    if kubeconfig:
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            await config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+class Kube:
+    """Generic verbs on any Resource. One instance per service process, closed on shutdown."""
+
+    def __init__(self, api: client.ApiClient, field_manager: str) -> None:
+        self._api = api
+        self.field_manager = field_manager
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        request_timeout: float | None = 30,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            result = await self._api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                response_types_map={200: "object", 201: "object", 202: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _request_timeout=request_timeout,
+            )
+        except ApiException as exc:
+            raise _translate(exc, what) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        return result if isinstance(result, dict) else {}
+
+    async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", res.path(namespace, name), f"get {res.kind} {namespace}/{name}")
+        except NotFound:
+            return None
+
+    async def list(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """All objects (following `continue`), and the list's resourceVersion to watch from."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", 500)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = await self._call("GET", res.path(namespace), f"list {res.plural}", query)
+            kind = res.kind
+            for item in page.get("items", []):
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", res.api_version)
+                items.append(item)
+            meta = page.get("metadata", {})
+            token = meta.get("continue")
+            if not token:
+                return items, str(meta.get("resourceVersion", ""))
+
+    async def watch(
+        self, res: Resource, resource_version: str, timeout_seconds: int = 300, label_selector: str | None = None
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+        """(type, object) pairs from resource_version on, BOOKMARKs included; raises Gone on 410."""
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        try:
+            response = await self._api.call_api(
+                res.path(None),
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout_seconds + 30,
+            )
+        except ApiException as exc:
+            raise _translate(exc, f"watch {res.plural}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise KubeError(f"watch {res.plural}: {type(exc).__name__}: {exc}") from exc
+        async with response:
+            try:
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event.get("type", ""), event.get("object", {})
+                    if kind == "ERROR":
+                        status = int(obj.get("code", 0))
+                        error = Gone if status == 410 else KubeError
+                        raise error(f"watch {res.plural}: {obj.get('message', '')}", status)
+                    obj.setdefault("kind", res.kind)
+                    obj.setdefault("apiVersion", res.api_version)
+                    yield kind, obj
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise KubeError(f"watch {res.plural} broke: {type(exc).__name__}: {exc}") from exc
+
+    async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
+        """Server-side apply of `obj` under this service's field manager."""
+        meta = obj["metadata"]
+        return await self._call(
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"]),
+            f"apply {res.kind} {meta.get('namespace')}/{meta['name']}",
+            [("fieldManager", self.field_manager), ("force", str(force).lower())],
+            obj,
+            APPLY_PATCH,
+        )
+
+    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of the fields of `.status` this service owns (through the status subresource)."""
+        body = {"apiVersion": res.api_version, "kind": res.kind, "metadata": {"name": name, "namespace": namespace}}
+        body["status"] = status
+        return await self._call(
+            "PATCH",
+            res.path(namespace, name, "status"),
+            f"apply status of {res.kind} {namespace}/{name}",
+            [("fieldManager", self.field_manager), ("force", "true")],
+            body,
+            APPLY_PATCH,
+        )
+
+    async def merge_patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(
+            "PATCH", res.path(namespace, name), f"patch {res.kind} {namespace}/{name}", None, patch, MERGE_PATCH
+        )
+
+    async def create(self, res: Resource, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", res.path(namespace), f"create {res.kind} in {namespace}", None, obj)
+
+    async def delete(self, res: Resource, namespace: str, name: str, propagation: str = "Background") -> bool:
+        """True if a delete was issued, False if it was already gone."""
+        try:
+            await self._call(
+                "DELETE",
+                res.path(namespace, name),
+                f"delete {res.kind} {namespace}/{name}",
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
+            )
+        except NotFound:
+            return False
+        return True

@@ -1,0 +1,114 @@
+"""Runs a service: one named task per consumer under a supervisor, and an orderly shutdown.
+
+When any task dies, all stop (a half-running service is worse than a restarted one). On SIGTERM the
+service stops fetching, lets in-flight work finish within the grace period, drains NATS, then cancels and
+awaits whatever is left — no task is left unsupervised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from arks_common.bus.connection import connect
+from arks_common.bus.consumer import DurableConsumer, Handler
+from arks_common.bus.jetstream import ensure_consumer, ensure_stream
+from arks_common.events.contract import STREAMS, ConsumerDecl
+from arks_common.settings import CommonSettings
+from arks_common.telemetry.http import start_http
+from arks_common.telemetry.logging import get_logger, setup_logging
+from arks_common.telemetry.tracing import setup_tracing
+
+log = get_logger(__name__)
+
+TaskFactory = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class ServiceContext:
+    """What a running service shares with its tasks."""
+
+    settings: CommonSettings
+    nc: Client
+    js: JetStreamContext
+    stop: asyncio.Event
+    ready: bool = False
+    tasks: dict[str, TaskFactory] = field(default_factory=dict)
+
+    def consume(self, decl: ConsumerDecl, handler: Handler) -> None:
+        consumer = DurableConsumer(self.js, decl, handler)
+        self.tasks[f"consumer {decl.durable}"] = consumer.run
+
+    def add_task(self, name: str, factory: TaskFactory) -> None:
+        self.tasks[name] = factory
+
+
+Setup = Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]
+"""Registers the service's tasks on the context and returns its cleanup coroutine function."""
+
+
+async def run_service(name: str, settings: CommonSettings, setup: Setup, consumers: tuple[ConsumerDecl, ...]) -> int:
+    setup_logging(name, settings.log_level, settings.log_format)
+    setup_tracing(name, settings.trace_exporter)
+    stop = asyncio.Event()
+    closed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    ctx: ServiceContext | None = None
+    http = await start_http(settings.http_host, settings.http_port, lambda: ctx is not None and ctx.ready)
+    nc = await connect(settings, name, closed)
+    try:
+        js = nc.jetstream()
+        for stream in STREAMS:
+            await ensure_stream(js, stream, settings.replicas_of_streams)
+        for decl in consumers:
+            await ensure_consumer(js, decl)
+        ctx = ServiceContext(settings=settings, nc=nc, js=js, stop=stop)
+        cleanup = await setup(ctx)
+        ctx.ready = True
+        log.info("service started", tasks=sorted(ctx.tasks))
+        exit_code = await _supervise(ctx, closed)
+        await cleanup()
+        return exit_code
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        await http.cleanup()
+
+
+async def _supervise(ctx: ServiceContext, closed: asyncio.Event) -> int:
+    tasks: set[asyncio.Task[None]] = {
+        asyncio.create_task(factory(ctx.stop), name=name) for name, factory in ctx.tasks.items()
+    }
+    stopper = asyncio.create_task(ctx.stop.wait(), name="stop signal")
+    lost = asyncio.create_task(closed.wait(), name="nats closed")
+    done, _ = await asyncio.wait({*tasks, stopper, lost}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    for task in done & tasks:
+        exc = task.exception()
+        log.error("task ended; stopping the service", task=task.get_name(), error=repr(exc))
+        exit_code = 1
+    if lost in done:
+        log.error("nats connection closed for good; stopping")
+        exit_code = 1
+    ctx.stop.set()
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        _, still = await asyncio.wait(pending, timeout=ctx.settings.shutdown_grace_seconds)
+        for task in still:
+            task.cancel()
+        await asyncio.gather(*still, return_exceptions=True)
+    for helper in (stopper, lost):
+        helper.cancel()
+    await asyncio.gather(stopper, lost, return_exceptions=True)
+    log.info("service stopped", exit_code=exit_code)
+    return exit_code

@@ -1,0 +1,115 @@
+"""List, then watch with bookmarks, relisting on 410 Gone and every resync period; publish each change.
+
+Publishing retries until JetStream acknowledges, so a change is never dropped while NATS is away; the
+dedup id makes the retries (and other watcher replicas) harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import nats.errors
+from nats.js import JetStreamContext
+
+from arks_common.bus.jetstream import publish
+from arks_common.events.contract import OBJECTS, Service
+from arks_common.kube.client import Gone, Kube, KubeError
+from arks_common.telemetry.logging import get_logger
+from arks_watcher.core.changes import change_of, key_of, vanished
+from arks_watcher.core.kinds import Watched
+from arks_watcher.metrics import WATCH_EVENTS, WATCH_RESTARTS
+
+log = get_logger(__name__)
+
+
+class Follower:
+    def __init__(
+        self, kube: Kube, js: JetStreamContext, watched: Watched, resync_seconds: float, watch_timeout: int
+    ) -> None:
+        self._kube = kube
+        self._js = js
+        self._watched = watched
+        self._resync = resync_seconds
+        self._watch_timeout = watch_timeout
+        self._known: dict[tuple[str, str], dict[str, Any]] = {}
+        self._log = log.bind(kind=watched.kind.value)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                await self._list_and_watch(stop)
+                backoff = 0.5
+            except Gone:
+                self._log.info("watch expired; relisting")
+            except KubeError as exc:
+                self._log.warning("list/watch failed; retrying", error=str(exc), delay=backoff)
+                WATCH_RESTARTS.labels(self._watched.kind.value, "error").inc()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 30)
+
+    async def _list_and_watch(self, stop: asyncio.Event) -> None:
+        res, selector = self._watched.resource, self._watched.label_selector
+        items, rv = await self._kube.list(res, label_selector=selector)
+        for obj in vanished(self._known, items):
+            await self._publish(obj, deleted=True, stop=stop)
+        self._known = {}
+        for obj in items:
+            await self._publish(obj, deleted=False, stop=stop)
+        self._log.info("listed", count=len(items), resource_version=rv)
+        resync_at = time.monotonic() + self._resync
+        while not stop.is_set() and time.monotonic() < resync_at:
+            stream = self._kube.watch(res, rv, self._watch_timeout, selector)
+            watch_task = asyncio.ensure_future(self._consume(stream, stop))
+            stop_task = asyncio.ensure_future(stop.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {watch_task, stop_task},
+                    timeout=max(0.0, resync_at - time.monotonic()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                for task in (watch_task, stop_task):
+                    task.cancel()
+                await asyncio.gather(watch_task, stop_task, return_exceptions=True)
+                await stream.aclose()
+            if watch_task in done and watch_task.exception() is None:
+                rv = watch_task.result()
+                WATCH_RESTARTS.labels(self._watched.kind.value, "timeout").inc()
+            elif watch_task in done:
+                raise watch_task.exception()  # type: ignore[misc]
+        WATCH_RESTARTS.labels(self._watched.kind.value, "resync").inc()
+
+    async def _consume(self, stream: AsyncGenerator[tuple[str, dict[str, Any]], None], stop: asyncio.Event) -> str:
+        """Publishes watch events until the server ends the watch; returns the last resourceVersion seen."""
+        rv = ""
+        async for event_type, obj in stream:
+            rv = str(obj.get("metadata", {}).get("resourceVersion", rv))
+            if event_type == "BOOKMARK":
+                continue
+            await self._publish(obj, deleted=event_type == "DELETED", stop=stop)
+        return rv
+
+    async def _publish(self, obj: dict[str, Any], deleted: bool, stop: asyncio.Event) -> None:
+        change = change_of(self._watched.kind, obj, deleted)
+        if deleted:
+            self._known.pop(key_of(obj), None)
+        else:
+            self._known[key_of(obj)] = obj
+        delay = 0.2
+        while True:
+            try:
+                await publish(self._js, OBJECTS, change.subject, change.msg_id, Service.WATCHER.value, change.payload)
+                WATCH_EVENTS.labels(self._watched.kind.value, "deleted" if deleted else "changed").inc()
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                if stop.is_set():
+                    raise
+                self._log.warning("publish failed; retrying", subject=change.subject, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)

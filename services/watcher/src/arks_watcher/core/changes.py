@@ -1,0 +1,47 @@
+"""Turns a watched object into its change event: subject, dedup id and payload. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from arks_common.events.contract import object_msg_id, object_subject
+from arks_common.events.payloads import ObjectChanged, ObjectKind, ObjectRef
+
+
+@dataclass(frozen=True)
+class Change:
+    subject: str
+    msg_id: str
+    payload: ObjectChanged
+
+
+def trim(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without managedFields: bulky bookkeeping no consumer reads."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
+
+
+def change_of(kind: ObjectKind, obj: dict[str, Any], deleted: bool) -> Change:
+    meta = obj.get("metadata", {})
+    ref = ObjectRef(kind=kind, namespace=meta.get("namespace", ""), name=meta.get("name", ""), uid=meta.get("uid", ""))
+    rv = str(meta.get("resourceVersion", ""))
+    payload = ObjectChanged(
+        ref=ref,
+        resource_version=rv,
+        generation=int(meta.get("generation", 0) or 0),
+        deleted=deleted,
+        object=trim(obj),
+    )
+    return Change(object_subject(ref), object_msg_id(ref, rv, deleted), payload)
+
+
+def key_of(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+def vanished(known: dict[tuple[str, str], dict[str, Any]], listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects we knew that a fresh list no longer has: deleted while our watch was away."""
+    present = {key_of(o) for o in listed}
+    return [obj for key, obj in known.items() if key not in present]
