@@ -1,0 +1,69 @@
+"""Expand a runtime profile's command template into a container's `command` and `args`.
+
+Pure string work: the user's extraOptions reach the runtime verbatim and in order, as separate argv items, or
+shell-quoted (shlex) inside a script, so a space or a quote in an option can never split or inject anything.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from arks_planner.core.profiles import LIST_PLACEHOLDERS, PLACEHOLDER, CommandTemplate
+
+
+@dataclass(frozen=True)
+class LaunchValues:
+    """What the placeholders stand for, for one application."""
+
+    model_path: str
+    served_model_name: str
+    tensor_parallel_size: int
+    port: int
+    default_flags: tuple[str, ...]
+    extra_options: tuple[str, ...]
+
+    def scalars(self) -> dict[str, str]:
+        return {
+            "model_path": self.model_path,
+            "served_model_name": self.served_model_name,
+            "tensor_parallel_size": str(self.tensor_parallel_size),
+            "port": str(self.port),
+        }
+
+    def lists(self) -> dict[str, tuple[str, ...]]:
+        return {"default_flags": self.default_flags, "extra_options": self.extra_options}
+
+
+def flags_not_given(default_flags: list[str], extra_options: list[str]) -> tuple[str, ...]:
+    """The default flags the user did not already give (as `--flag` or `--flag=value`) in extraOptions."""
+    given = {option.split("=", 1)[0] for option in extra_options if option.startswith("-")}
+    return tuple(flag for flag in default_flags if flag.split("=", 1)[0] not in given)
+
+
+def _expand_argv(items: list[str], values: LaunchValues) -> list[str]:
+    scalars, lists = values.scalars(), values.lists()
+    out: list[str] = []
+    for item in items:
+        whole = PLACEHOLDER.fullmatch(item.strip())
+        if whole is not None and whole.group(1) in LIST_PLACEHOLDERS:
+            out.extend(lists[whole.group(1)])
+            continue
+        out.append(PLACEHOLDER.sub(lambda m: scalars[m.group(1)], item))
+    return out
+
+
+def _expand_script(script: str, values: LaunchValues) -> str:
+    quoted = {name: shlex.quote(value) for name, value in values.scalars().items()}
+    quoted |= {name: shlex.join(items) for name, items in values.lists().items()}
+    expanded = PLACEHOLDER.sub(lambda m: quoted[m.group(1)], script)
+    # An empty option list leaves a trailing blank; quoted values never end in one, so this is cosmetic only.
+    return "\n".join(line.rstrip() for line in expanded.splitlines()) + "\n"
+
+
+def render(template: CommandTemplate, values: LaunchValues) -> tuple[list[str], list[str]]:
+    """The container's `command` and `args` (args empty when the template has none)."""
+    command = _expand_argv(template.command, values)
+    if template.script is not None:
+        return command, [_expand_script(template.script, values)]
+    return command, _expand_argv(template.args, values)

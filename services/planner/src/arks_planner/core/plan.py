@@ -1,0 +1,191 @@
+"""The deployment plan of one application: its LeaderWorkerSet and Service, as plain dicts, and their hash.
+
+A pure function of (application, model, profiles): the same inputs give byte-identical objects and hash, so
+the deployer can skip an apply whose hash it already applied. The plan carries no owner references,
+resourceVersion or status (the deployer adds owner references), and omits empty fields so server-side apply
+owns only what Arks means to set. Call it only after `precheck` passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication
+from arks_common.api.model import ArksModel
+from arks_planner.core.commands import LaunchValues, flags_not_given, render
+from arks_planner.core.model_path import model_path
+from arks_planner.core.profiles import CommandTemplate, RuntimeProfile, RuntimeProfiles
+
+LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
+LABEL_APPLICATION = "arks.ai/application"
+LABEL_MODEL = "arks.ai/model"
+LABEL_ROLE = "arks.ai/work-load-role"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "arks"
+ROLE_LEADER = "leader"
+ROLE_WORKER = "worker"
+CONTAINER_NAME = "runtime"
+PORT_NAME = "http"
+SERVICE_PREFIX = "arks-application-"
+
+RESTART_POLICY = "RecreateGroupOnPodRestart"
+"""A multi-node engine cannot survive losing one rank, so any pod restart recreates the whole group."""
+
+STARTUP_POLICY = "LeaderCreated"
+"""Workers start once the leader pod exists. `LeaderReady` would deadlock: the vLLM leader is Ready only
+after its Ray workers have joined, and an SGLang rank 0 only after the other ranks are up."""
+
+Obj = dict[str, Any]
+
+
+class PlanError(ValueError):
+    """The plan cannot be built (the runtime has no profile); precheck refuses such applications first."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    objects: list[Obj]
+    """The LeaderWorkerSet, then the Service, ready for server-side apply."""
+    plan_hash: str
+    """sha256 (hex) of `canonical_json(objects)`."""
+
+
+def canonical_json(objects: list[Obj]) -> bytes:
+    return json.dumps(objects, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def service_name(app_name: str) -> str:
+    return f"{SERVICE_PREFIX}{app_name}"
+
+
+def _compact(obj: Obj) -> Obj:
+    """Drop this level's None and empty values; nested user objects stay as written (`emptyDir: {}` means
+    something)."""
+    return {k: v for k, v in obj.items() if v is not None and v != {} and v != []}
+
+
+def _launch_values(app: ArksApplication, model: ArksModel, profile: RuntimeProfile) -> LaunchValues:
+    extra = list(app.spec.extra_options)
+    return LaunchValues(
+        model_path=model_path(model.spec.model),
+        served_model_name=app.spec.effective_served_model_name(),
+        tensor_parallel_size=app.spec.tensor_parallel_size or 1,
+        port=profile.port,
+        default_flags=flags_not_given(profile.default_flags, extra),
+        extra_options=tuple(extra),
+    )
+
+
+def _container(
+    app: ArksApplication, profile: RuntimeProfile, template: CommandTemplate, values: LaunchValues, leader: bool
+) -> Obj:
+    inst = app.spec.instance_spec
+    command, args = render(template, values)
+    mounts = [m.to_k8s() for m in inst.volume_mounts]
+    mounts.append({"name": MODEL_VOLUME_NAME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True})
+    resources = _compact(inst.resources.to_k8s()) if inst.resources is not None else None
+    container: Obj = {
+        "name": CONTAINER_NAME,
+        "image": app.spec.runtime_image or profile.image,
+        "command": command,
+        "args": args,
+        "env": [e.to_k8s() for e in inst.env],
+        "resources": resources,
+        "volumeMounts": mounts,
+        "securityContext": inst.security_context,
+    }
+    if leader:
+        # Probes go to the leader only: it alone serves HTTP; a worker (Ray node, SGLang rank > 0, headless
+        # engine) has nothing to answer them.
+        default_probe = {"httpGet": {"path": profile.health_path, "port": profile.port}}
+        container |= {
+            "ports": [{"name": PORT_NAME, "containerPort": profile.port}],
+            "readinessProbe": inst.readiness_probe or default_probe,
+            "livenessProbe": inst.liveness_probe,
+            "startupProbe": inst.startup_probe,
+        }
+    return _compact(container)
+
+
+def _pod_template(
+    app: ArksApplication, model: ArksModel, profile: RuntimeProfile, template: CommandTemplate, role: str
+) -> Obj:
+    inst = app.spec.instance_spec
+    values = _launch_values(app, model, profile)
+    ours = {LABEL_APPLICATION: app.metadata.name, LABEL_MODEL: app.spec.model.name, LABEL_ROLE: role}
+    volumes = [v.to_k8s() for v in inst.volumes]
+    volumes.append(
+        {"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name(), "readOnly": True}}
+    )
+    spec = _compact(
+        {
+            "containers": [_container(app, profile, template, values, leader=role == ROLE_LEADER)],
+            "volumes": volumes,
+            "nodeSelector": dict(inst.node_selector),
+            "affinity": inst.affinity,
+            "schedulerName": inst.scheduler_name,
+            "tolerations": list(inst.tolerations),
+            "serviceAccountName": inst.service_account_name,
+            "priorityClassName": inst.priority_class_name,
+            "imagePullSecrets": [{"name": s.name} for s in app.spec.runtime_image_pull_secrets],
+        }
+    )
+    # Our labels win over the user's: the Service selector and status lookups depend on them.
+    metadata = _compact({"labels": {**inst.labels, **ours}, "annotations": dict(inst.annotations)})
+    return {"metadata": metadata, "spec": spec}
+
+
+def _object_labels(app: ArksApplication) -> dict[str, str]:
+    return {LABEL_APPLICATION: app.metadata.name, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def _leader_worker_set(app: ArksApplication, model: ArksModel, profile: RuntimeProfile) -> Obj:
+    size = app.spec.instance_spec.replicas
+    template: Obj = {"size": size, "restartPolicy": RESTART_POLICY}
+    if size == 1:
+        # The group is its leader alone; LWS builds the leader from workerTemplate when leaderTemplate is
+        # absent, so that template carries the leader's role, port, probe and single-node command.
+        template["workerTemplate"] = _pod_template(app, model, profile, profile.single_node.leader, ROLE_LEADER)
+    else:
+        multi = profile.multi_node
+        template["leaderTemplate"] = _pod_template(app, model, profile, multi.leader, ROLE_LEADER)
+        template["workerTemplate"] = _pod_template(app, model, profile, multi.worker, ROLE_WORKER)
+    return {
+        "apiVersion": LWS_API_VERSION,
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": app.metadata.name, "namespace": app.metadata.namespace, "labels": _object_labels(app)},
+        "spec": {
+            "replicas": app.spec.replicas,
+            "startupPolicy": STARTUP_POLICY,
+            "leaderWorkerTemplate": template,
+        },
+    }
+
+
+def _service(app: ArksApplication, profile: RuntimeProfile) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(app.metadata.name),
+            "namespace": app.metadata.namespace,
+            "labels": _object_labels(app),
+        },
+        "spec": {
+            # Our own role label is enough to pick the leaders; LWS's worker-index label would say the same.
+            "selector": {LABEL_APPLICATION: app.metadata.name, LABEL_ROLE: ROLE_LEADER},
+            "ports": [{"name": PORT_NAME, "port": profile.port, "targetPort": profile.port, "protocol": "TCP"}],
+        },
+    }
+
+
+def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles) -> Plan:
+    """The objects `app` becomes (SPEC §3), for an application that passed `precheck`."""
+    profile = profiles.profile_for(app.spec.runtime)
+    if profile is None:
+        raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}'")
+    objects = [_leader_worker_set(app, model, profile), _service(app, profile)]
+    return Plan(objects=objects, plan_hash=hashlib.sha256(canonical_json(objects)).hexdigest())

@@ -1,0 +1,149 @@
+"""Runtime profiles: per runtime, the default image, the HTTP port and the launch command templates, as data.
+
+The defaults ship as package data (`arks_planner/profiles/default.yaml`); an installation overrides them per
+runtime and per field with its own YAML (`load_profiles`), so a new runtime release needs no code change.
+This module only validates and merges profiles; `core.commands` expands the templates.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from arks_common.api.application import Runtime
+
+DEFAULT_PROFILES_PACKAGE = "arks_planner.profiles"
+DEFAULT_PROFILES_FILE = "default.yaml"
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+"""`{{name}}` in a template; double braces so that shell `${VAR}` and kubelet `$(VAR)` stay untouched."""
+
+PLACEHOLDERS = frozenset(
+    {"model_path", "served_model_name", "tensor_parallel_size", "port", "default_flags", "extra_options"}
+)
+"""Every name a template may use; anything else is refused when the profiles load, not when a pod starts."""
+
+LIST_PLACEHOLDERS = frozenset({"default_flags", "extra_options"})
+"""Placeholders that stand for several argv items: in `args` they must be a whole item on their own."""
+
+
+class ProfileError(ValueError):
+    """The default or the installation's profiles do not validate; raised at start-up, never per application."""
+
+
+class _ProfileModel(BaseModel):
+    # Refuse unknown keys: a typo in an installation's override must fail at start-up, not be ignored.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class CommandTemplate(_ProfileModel):
+    """The command of one container: `command` and `args` as argv items, or `command` plus one shell `script`.
+
+    With `script`, the container runs `command + [script]` (for example `sh -c <script>`) and every
+    placeholder is replaced shell-quoted; with `args`, `{{extra_options}}` / `{{default_flags}}` expand into
+    separate argv items and the other placeholders are replaced in place.
+    """
+
+    command: list[str] = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    script: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CommandTemplate:
+        if self.script is not None and self.args:
+            raise ValueError("give either args or script, not both")
+        for text in [*self.command, *self.args, self.script or ""]:
+            for name in PLACEHOLDER.findall(text):
+                if name not in PLACEHOLDERS:
+                    raise ValueError(f"unknown placeholder {{{{{name}}}}}; known: {', '.join(sorted(PLACEHOLDERS))}")
+        for item in [*self.command, *self.args]:
+            for name in PLACEHOLDER.findall(item):
+                if name in LIST_PLACEHOLDERS and PLACEHOLDER.fullmatch(item.strip()) is None:
+                    raise ValueError(f"{{{{{name}}}}} stands for several items and must be an item of its own")
+        return self
+
+
+class SingleNodeCommands(_ProfileModel):
+    """A group of one pod: the leader is the whole service."""
+
+    leader: CommandTemplate
+
+
+class MultiNodeCommands(_ProfileModel):
+    """A group of several pods: the leader serves HTTP, the workers join it."""
+
+    leader: CommandTemplate
+    worker: CommandTemplate
+
+
+class RuntimeProfile(_ProfileModel):
+    enabled: bool = Field(default=True, description="False turns the runtime off in this installation.")
+    image: str = Field(min_length=1, description="The validated image, used when the application names none.")
+    port: int = Field(default=8080, ge=1, le=65535, description="The runtime's HTTP port on the leader.")
+    health_path: str = Field(default="/health", description="The HTTP path of the leader's readiness probe.")
+    default_flags: list[str] = Field(
+        default_factory=list,
+        description="Flags added through {{default_flags}} unless the user's extraOptions already give them.",
+    )
+    single_node: SingleNodeCommands
+    multi_node: MultiNodeCommands
+
+
+class RuntimeProfiles(_ProfileModel):
+    runtimes: dict[str, RuntimeProfile]
+
+    def profile_for(self, runtime: str) -> RuntimeProfile | None:
+        """The runtime's profile, or None when the installation has none or turned it off."""
+        profile = self.runtimes.get(str(runtime))
+        return profile if profile is not None and profile.enabled else None
+
+    @model_validator(mode="after")
+    def _known_runtimes(self) -> RuntimeProfiles:
+        known = {r.value for r in Runtime}
+        unknown = sorted(set(self.runtimes) - known)
+        if unknown:
+            raise ValueError(f"profiles for unknown runtimes {unknown}; known: {sorted(known)}")
+        return self
+
+
+def default_profiles_yaml() -> str:
+    """The shipped defaults, read from package data."""
+    return resources.files(DEFAULT_PROFILES_PACKAGE).joinpath(DEFAULT_PROFILES_FILE).read_text(encoding="utf-8")
+
+
+def merge(base: Any, override: Any) -> Any:
+    """`override` over `base`: mappings merge key by key, anything else (lists included) is replaced whole."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def _parse_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{origin}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"{origin}: expected a mapping with a `runtimes` key, got {type(data).__name__}")
+    return data
+
+
+def load_profiles(override_yaml: str | None = None) -> RuntimeProfiles:
+    """The default profiles with the installation's YAML (same shape, any subset of fields) merged over them."""
+    data = _parse_yaml(default_profiles_yaml(), "default profiles")
+    if override_yaml:
+        data = merge(data, _parse_yaml(override_yaml, "profile override"))
+    try:
+        return RuntimeProfiles.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"runtime profiles are invalid: {exc}") from exc

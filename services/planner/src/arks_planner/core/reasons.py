@@ -1,0 +1,21 @@
+"""The reasons of the `Precheck` condition: constants a program can match on, one per way a spec can fail."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PrecheckReason(StrEnum):
+    PASS = "PrecheckPass"
+    INVALID_SPEC = "InvalidSpec"
+    UNSUPPORTED_DRIVER = "UnsupportedDriver"
+    UNSUPPORTED_RUNTIME = "UnsupportedRuntime"
+    RESERVED_VOLUME_NAME = "ReservedVolumeName"
+    RESERVED_MOUNT_PATH = "ReservedMountPath"
+    TENSOR_PARALLEL_TOO_LARGE = "TensorParallelTooLarge"
+    MODEL_NOT_FOUND = "ModelNotFound"
+    MODEL_STORAGE_NOT_SHARED = "ModelStorageNotShared"
+
+
+PASS_MESSAGE = "The application passed the pre-checking"
+"""The user guide's message for a passed precheck, kept word for word."""
