@@ -1,0 +1,25 @@
+"""The model-loader: owns ArksModel's storage and download, and the applications' `Loaded` gate."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from arks_common.events.contract import MODEL_LOADER_OBJECTS
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.events import EventRecorder
+from arks_common.runner import ServiceContext
+from arks_model_loader.gate import LoadedGate
+from arks_model_loader.handlers import Handlers
+from arks_model_loader.settings import ModelLoaderSettings
+
+CONSUMERS = (MODEL_LOADER_OBJECTS,)
+
+
+def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
+    async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
+        kube = Kube(await load_api_client(settings.kubeconfig), "arks-model-loader")
+        handlers = Handlers(LoadedGate(kube, EventRecorder(kube, "model-loader")))
+        ctx.consume(MODEL_LOADER_OBJECTS, handlers.on_object)
+        return kube.close
+
+    return setup

@@ -1,0 +1,53 @@
+"""The application's `Loaded` condition as a pure function of its model (the model-loader owns it). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from arks_common.api.model import ModelConditionType, ModelPhase
+from arks_common.api.reasons import LOADED_MESSAGE, LoadedReason
+
+
+@dataclass(frozen=True)
+class LoadedVerdict:
+    ok: bool
+    reason: LoadedReason
+    message: str
+
+
+def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None) -> LoadedVerdict:
+    if model is None:
+        return LoadedVerdict(
+            False,
+            LoadedReason.NOT_FOUND,
+            f"ArksModel {model_name} does not exist in namespace {namespace}; create it or fix spec.model.name",
+        )
+    if model.get("metadata", {}).get("deletionTimestamp"):
+        return LoadedVerdict(
+            False, LoadedReason.DELETING, f"ArksModel {model_name} is being deleted while this application uses it"
+        )
+    status = model.get("status") or {}
+    phase = status.get("phase") or ModelPhase.PENDING.value
+    if phase == ModelPhase.READY.value:
+        return LoadedVerdict(True, LoadedReason.SUCCEEDED, LOADED_MESSAGE)
+    if phase == ModelPhase.FAILED.value:
+        why = _failure_message(status)
+        return LoadedVerdict(False, LoadedReason.FAILED, f"ArksModel {model_name} failed to load: {why}")
+    return LoadedVerdict(
+        False, LoadedReason.LOADING, f"Waiting for ArksModel {model_name} to be loaded (phase {phase})"
+    )
+
+
+def _failure_message(status: dict[str, Any]) -> str:
+    for type_ in (ModelConditionType.MODEL_LOADED.value, ModelConditionType.STORAGE_CREATED.value, "Ready"):
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == type_ and cond.get("status") == "False" and cond.get("message"):
+                return str(cond["message"])
+    return "see the ArksModel's status"
+
+
+def model_name_of(app: dict[str, Any]) -> str | None:
+    """The model an application refers to, or None when its spec has none (the planner reports that)."""
+    name = ((app.get("spec") or {}).get("model") or {}).get("name")
+    return str(name) if name else None
