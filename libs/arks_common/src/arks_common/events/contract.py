@@ -108,8 +108,9 @@ def object_msg_id(ref: ObjectRef, resource_version: str, deleted: bool) -> str:
     return f"object:{ref.kind.value}:{ref.uid}:{resource_version}:{'deleted' if deleted else 'live'}"
 
 
-def plan_msg_id(ref: ObjectRef, resource_version: str, plan_hash: str) -> str:
-    return f"plan:{ref.uid}:{resource_version}:{plan_hash}"
+def plan_msg_id(ref: ObjectRef, generation: int, verdict_digest: str) -> str:
+    """One id per (generation, verdict): re-planning an unchanged application publishes nothing new."""
+    return f"plan:{ref.uid}:{generation}:{verdict_digest}"
 
 
 def scale_msg_id(ref: ObjectRef, generation: int, desired: int, decided_at_ns: int) -> str:

@@ -1,0 +1,31 @@
+"""The planner: validates applications (the `Precheck` condition) and publishes their deployment plans."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from arks_common.events.contract import PLANNER_OBJECTS
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.events import EventRecorder
+from arks_common.runner import ServiceContext
+from arks_planner.core.profiles import load_profiles
+from arks_planner.handlers import Handlers
+from arks_planner.planning import Planner
+from arks_planner.settings import PlannerSettings
+
+CONSUMERS = (PLANNER_OBJECTS,)
+
+
+def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
+    # read at start, before the loop runs: a bad override file stops the planner with a clear error
+    override = Path(settings.runtime_profiles_file).read_text() if settings.runtime_profiles_file else None
+    profiles = load_profiles(override)
+
+    async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
+        kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
+        planner = Planner(kube, ctx.js, profiles, EventRecorder(kube, "planner"))
+        ctx.consume(PLANNER_OBJECTS, Handlers(planner).on_object)
+        return kube.close
+
+    return setup

@@ -1,0 +1,133 @@
+"""The planner's shell around its pure core: read the application and its model, check, plan, publish the
+verdict on `arks.plan.<ns>.<name>`, and keep the `Precheck` condition true to it."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from arks_common.api.application import ArksApplication, ConditionType
+from arks_common.api.conditions import condition, condition_dict, set_condition
+from arks_common.api.meta import Condition
+from arks_common.api.model import ArksModel
+from arks_common.bus.consumer import TemporaryError
+from arks_common.bus.jetstream import publish
+from arks_common.events.contract import PLANS, Service, plan_msg_id
+from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
+from arks_common.kube.client import Kube, KubeError
+from arks_common.kube.events import EventRecorder
+from arks_common.kube.resources import APPLICATIONS, MODELS
+from arks_common.telemetry.logging import get_logger
+from arks_common.telemetry.metrics import RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
+from arks_planner.core.plan import build_plan
+from arks_planner.core.precheck import parse_application, precheck
+from arks_planner.core.profiles import RuntimeProfiles
+
+log = get_logger(__name__)
+CONTROLLER = "planner"
+
+
+def verdict_digest(result: PrecheckResult, plan_hash: str) -> str:
+    raw = msgspec.json.encode([result.passed, result.reason, result.message, plan_hash])
+    return hashlib.sha256(raw).hexdigest()[:20]
+
+
+class Planner:
+    def __init__(self, kube: Kube, js: JetStreamContext, profiles: RuntimeProfiles, events: EventRecorder) -> None:
+        self._kube = kube
+        self._js = js
+        self._profiles = profiles
+        self._events = events
+
+    async def application_changed(self, namespace: str, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            app = await self._kube.get(APPLICATIONS, namespace, name)
+            if app is not None and not app["metadata"].get("deletionTimestamp"):
+                await self._plan(app)
+            RECONCILES.labels(CONTROLLER, "success").inc()
+        except KubeError as exc:
+            RECONCILES.labels(CONTROLLER, "error").inc()
+            RECONCILE_ERRORS.labels(CONTROLLER).inc()
+            raise TemporaryError(str(exc)) from exc
+        finally:
+            RECONCILE_SECONDS.labels(CONTROLLER).observe(time.perf_counter() - started)
+
+    async def model_changed(self, namespace: str, model_name: str) -> None:
+        try:
+            apps, _ = await self._kube.list(APPLICATIONS, namespace)
+        except KubeError as exc:
+            raise TemporaryError(str(exc)) from exc
+        for app in apps:
+            if ((app.get("spec") or {}).get("model") or {}).get("name") == model_name:
+                await self.application_changed(namespace, app["metadata"]["name"])
+
+    async def _plan(self, raw: dict[str, Any]) -> None:
+        meta = raw["metadata"]
+        parsed = parse_application(raw)
+        objects: list[dict[str, Any]] = []
+        plan_hash = ""
+        if isinstance(parsed, PrecheckResult):
+            result = parsed
+        else:
+            model = await self._model(parsed)
+            result = precheck(parsed, model, self._profiles)
+            if result.passed and model is not None:
+                plan = build_plan(parsed, model, self._profiles)
+                objects, plan_hash = plan.objects, plan.plan_hash
+        ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+        generation = int(meta.get("generation", 1))
+        verdict = PlanReady(
+            ref=ref,
+            generation=generation,
+            resource_version=str(meta.get("resourceVersion", "")),
+            precheck=result,
+            plan_hash=plan_hash,
+            objects=objects,
+        )
+        msg_id = plan_msg_id(ref, generation, verdict_digest(result, plan_hash))
+        published = await publish(
+            self._js, PLANS, PLANS.subject(ref.namespace, ref.name), msg_id, Service.PLANNER.value, verdict
+        )
+        if published:
+            log.info(
+                "plan published",
+                application=f"{ref.namespace}/{ref.name}",
+                generation=generation,
+                passed=result.passed,
+                reason=result.reason,
+                plan_hash=plan_hash[:12],
+            )
+        await self._write_precheck(raw, result, generation)
+
+    async def _model(self, app: ArksApplication) -> ArksModel | None:
+        raw = await self._kube.get(MODELS, app.metadata.namespace, app.spec.model.name)
+        if raw is None:
+            return None
+        try:
+            return ArksModel.model_validate(raw)
+        except ValidationError:
+            log.warning("model does not parse", model=f"{app.metadata.namespace}/{app.spec.model.name}")
+            return None
+
+    async def _write_precheck(self, app: dict[str, Any], result: PrecheckResult, generation: int) -> None:
+        new = condition(ConditionType.PRECHECK.value, result.passed, result.reason, result.message, generation)
+        existing = [
+            Condition.model_validate(c)
+            for c in (app.get("status") or {}).get("conditions") or []
+            if c.get("type") == new.type
+        ]
+        conditions, changed = set_condition(existing, new, datetime.now(UTC).replace(microsecond=0))
+        if not changed:
+            return
+        meta = app["metadata"]
+        await self._kube.apply_status(
+            APPLICATIONS, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]}
+        )
+        await self._events.record(app, "Normal" if result.passed else "Warning", result.reason, result.message)

@@ -1,0 +1,11 @@
+"""The planner's settings (environment, prefix ARKS_)."""
+
+from __future__ import annotations
+
+from arks_common.settings import CommonSettings
+
+
+class PlannerSettings(CommonSettings):
+    kubeconfig: str | None = None
+    runtime_profiles_file: str | None = None
+    """A YAML file whose runtime profiles override the built-in ones (per runtime, per field)."""
