@@ -6,10 +6,13 @@ shell-quoted (shlex) inside a script, so a space or a quote in an option can nev
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
 from arks_planner.core.profiles import LIST_PLACEHOLDERS, PLACEHOLDER, CommandTemplate
+
+_SPACED_PLACEHOLDER = re.compile(r"([ \t]*)" + PLACEHOLDER.pattern)
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,13 @@ def _expand_argv(items: list[str], values: LaunchValues) -> list[str]:
 def _expand_script(script: str, values: LaunchValues) -> str:
     quoted = {name: shlex.quote(value) for name, value in values.scalars().items()}
     quoted |= {name: shlex.join(items) for name, items in values.lists().items()}
-    expanded = PLACEHOLDER.sub(lambda m: quoted[m.group(1)], script)
-    # An empty option list leaves a trailing blank; quoted values never end in one, so this is cosmetic only.
-    return "\n".join(line.rstrip() for line in expanded.splitlines()) + "\n"
+
+    def substitute(match: re.Match[str]) -> str:
+        value = quoted[match.group(2)]
+        # An empty option list takes its leading blank with it, so no line ends in stray whitespace.
+        return match.group(1) + value if value else ""
+
+    return _SPACED_PLACEHOLDER.sub(substitute, script)
 
 
 def render(template: CommandTemplate, values: LaunchValues) -> tuple[list[str], list[str]]:

@@ -5,7 +5,8 @@ Checks run in a fixed order and the first failure wins, so the same spec always 
   2. runtime      spec.runtime has an enabled profile in this installation
   3. volumes      no spec.instanceSpec.volumes[i].name is `models`
   4. mounts       no spec.instanceSpec.volumeMounts[i].mountPath is /models or below it
-  5. parallelism  spec.tensorParallelSize fits the GPUs of one group (instanceSpec.replicas x nvidia.com/gpu)
+  5. parallelism  spec.tensorParallelSize (default 1) fits the GPUs of one group (instanceSpec.replicas x
+                  nvidia.com/gpu); 1 always fits
   6. model        the ArksModel spec.model.name exists in the application's namespace
   7. storage      a multi-node group has a model volume every node can mount
 Checks 1-5 need only the application; 6-7 need the model. The CRD's CEL rules refuse 3 and 4 already, but an
@@ -109,7 +110,8 @@ def _check_parallelism(app: ArksApplication, profiles: RuntimeProfiles) -> Prech
     tp = app.spec.tensor_parallel_size or 1
     nodes = app.spec.instance_spec.replicas
     gpus = app.spec.instance_spec.gpus_per_node()
-    if tp > nodes * gpus:
+    # tp 1 needs no GPU at all (a CPU build, or fake GPU-less nodes in tests); above 1 every rank needs one.
+    if tp > 1 and tp > nodes * gpus:
         return _fail(
             PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
             f"spec.tensorParallelSize: {tp} is larger than the {nodes * gpus} GPUs of one group "

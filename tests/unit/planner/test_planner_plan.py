@@ -1,0 +1,454 @@
+"""The plan: what an application becomes (SPEC §3), per runtime, and that it is deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from unit.planner.builders import (
+    PROFILES,
+    app,
+    app_dict,
+    argv,
+    container,
+    contains_run,
+    lws,
+    model,
+    pod,
+    script,
+    script_commands,
+    service,
+    shared_model,
+    single_node,
+)
+
+from arks_common.api.application import ArksApplication
+from arks_planner.core.plan import Plan, build_plan, canonical_json
+from arks_planner.core.precheck import parse_application
+
+MODEL_PATH = "/models/Qwen/Qwen2.5-7B-Instruct-1M"
+MODELS_MOUNT = {"name": "models", "mountPath": "/models", "readOnly": True}
+MODELS_VOLUME = {"name": "models", "persistentVolumeClaim": {"claimName": "qwen-7b", "readOnly": True}}
+
+
+def vllm_plan() -> Plan:
+    return build_plan(app(), model(), PROFILES)
+
+
+def sglang_plan(**spec: Any) -> Plan:
+    return build_plan(app("application-sglang.yaml", **spec), model(), PROFILES)
+
+
+def dynamo_plan(nodes: int = 2) -> Plan:
+    env = [{"name": "ETCD_ENDPOINTS", "value": "etcd:2379"}, {"name": "NATS_SERVER", "value": "nats://nats:4222"}]
+    application = app(runtime="dynamo", instance={"replicas": nodes, "env": env})
+    return build_plan(application, shared_model(), PROFILES)
+
+
+# --- the guide's vLLM sample ---------------------------------------------------------------------------------
+
+
+def test_the_guide_vllm_sample_becomes_a_two_pod_leaderworkerset() -> None:
+    obj = lws(vllm_plan())
+    assert obj["apiVersion"] == "leaderworkerset.x-k8s.io/v1"
+    assert obj["kind"] == "LeaderWorkerSet"
+    assert obj["metadata"] == {
+        "name": "app-qwen-vllm",
+        "namespace": "default",
+        "labels": {"arks.ai/application": "app-qwen-vllm", "app.kubernetes.io/managed-by": "arks"},
+    }
+    spec = obj["spec"]
+    assert spec["replicas"] == 1
+    assert spec["startupPolicy"] == "LeaderCreated"
+    assert spec["leaderWorkerTemplate"]["size"] == 2
+    assert spec["leaderWorkerTemplate"]["restartPolicy"] == "RecreateGroupOnPodRestart"
+    assert set(spec["leaderWorkerTemplate"]) == {"size", "restartPolicy", "leaderTemplate", "workerTemplate"}
+
+
+def test_the_guide_vllm_leader_serves_on_ray_with_the_guide_settings() -> None:
+    plan = vllm_plan()
+    commands = script_commands(plan, "leader")
+    assert commands[0] == ["ray", "start", "--head", "--port=6379"]
+    assert any("$(LWS_GROUP_SIZE)" in word for line in commands for word in line), "leader waits for the group"
+    server = argv(plan, "leader")
+    assert server[:4] == ["exec", "python3", "-m", "vllm.entrypoints.openai.api_server"]
+    for run in (
+        ["--host", "0.0.0.0", "--port", "8080"],
+        ["--model", MODEL_PATH],
+        ["--served-model-name", "qwen-7b"],
+        ["--tensor-parallel-size", "2"],
+        ["--distributed-executor-backend", "ray"],
+    ):
+        assert contains_run(server, run), run
+
+
+def test_the_guide_vllm_worker_joins_the_ray_head_at_the_leader_address() -> None:
+    text = script(vllm_plan(), "worker")
+    assert "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block" in text
+    assert text.startswith("until "), "the worker retries until the head is up"
+    assert "vllm.entrypoints" not in text
+
+
+def test_the_guide_vllm_pods_mount_the_model_read_only_at_models() -> None:
+    plan = vllm_plan()
+    for role in ("leader", "worker"):
+        assert MODELS_MOUNT in container(plan, role)["volumeMounts"]
+        assert MODELS_VOLUME in pod(plan, role)["spec"]["volumes"]
+        assert container(plan, role)["resources"] == {
+            "limits": {"nvidia.com/gpu": "1"},
+            "requests": {"nvidia.com/gpu": "1"},
+        }
+
+
+def test_the_guide_vllm_service_selects_the_leaders_on_8080() -> None:
+    svc = service(vllm_plan())
+    assert svc["apiVersion"] == "v1"
+    assert svc["kind"] == "Service"
+    assert svc["metadata"]["name"] == "arks-application-app-qwen-vllm"
+    assert svc["metadata"]["namespace"] == "default"
+    assert svc["metadata"]["labels"] == {"arks.ai/application": "app-qwen-vllm", "app.kubernetes.io/managed-by": "arks"}
+    assert svc["spec"]["selector"] == {"arks.ai/application": "app-qwen-vllm", "arks.ai/work-load-role": "leader"}
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]
+
+
+# --- the guide's SGLang sample --------------------------------------------------------------------------------
+
+MULTI_NODE_ARGS = [
+    "--dist-init-addr",
+    "$(LWS_LEADER_ADDRESS):20000",
+    "--nnodes",
+    "$(LWS_GROUP_SIZE)",
+    "--node-rank",
+    "$(LWS_WORKER_INDEX)",
+]
+
+
+@pytest.mark.parametrize("role", ["leader", "worker"])
+def test_the_guide_sglang_sample_gives_tp_multi_node_args_and_extra_options_in_order(role: str) -> None:
+    words = argv(sglang_plan(), role)
+    assert words[:3] == ["python3", "-m", "sglang.launch_server"]
+    assert contains_run(words, ["--model-path", MODEL_PATH])
+    assert contains_run(words, ["--served-model-name", "qwen-7b"])
+    assert contains_run(words, ["--tp", "2"])
+    assert contains_run(words, MULTI_NODE_ARGS)
+    assert "--trust-remote-code" in words
+    assert words.count("--enable-metrics") == 1
+    assert words[-2:] == ["--mem-fraction-static", "0.7"]
+    assert words.index("--tp") < words.index("--dist-init-addr") < words.index("--mem-fraction-static")
+
+
+def test_sglang_leader_gets_node_rank_from_worker_index() -> None:
+    words = argv(sglang_plan(), "leader")
+    assert words[words.index("--node-rank") + 1] == "$(LWS_WORKER_INDEX)"
+
+
+def test_sglang_leader_listens_on_all_addresses_at_8080_and_workers_do_not() -> None:
+    plan = sglang_plan()
+    assert contains_run(argv(plan, "leader"), ["--host", "0.0.0.0", "--port", "8080"])
+    assert "--port" not in argv(plan, "worker")
+    assert container(plan, "leader")["ports"] == [{"name": "http", "containerPort": 8080}]
+    assert "ports" not in container(plan, "worker")
+
+
+@pytest.mark.parametrize("given", ["--enable-metrics", "--enable-metrics=true"])
+def test_sglang_does_not_repeat_enable_metrics_the_user_gave(given: str) -> None:
+    words = argv(sglang_plan(extraOptions=[given, "--mem-fraction-static", "0.7"]), "leader")
+    assert [w for w in words if w.startswith("--enable-metrics")] == [given]
+
+
+def test_single_node_sglang_skips_the_multi_node_args() -> None:
+    words = argv(build_plan(single_node("sglang"), model(), PROFILES), "leader")
+    assert "--dist-init-addr" not in words
+    assert contains_run(words, ["--tp", "1"])
+
+
+# --- Dynamo -------------------------------------------------------------------------------------------------
+
+
+def test_dynamo_leader_runs_the_frontend_on_8080_beside_the_rank_0_engine() -> None:
+    commands = script_commands(dynamo_plan(), "leader")
+    frontend = next(c for c in commands if "dynamo.frontend" in c)
+    engine = next(c for c in commands if "dynamo.vllm" in c)
+    assert contains_run(frontend, ["python3", "-m", "dynamo.frontend", "--http-port", "8080"])
+    assert contains_run(engine, ["--model", MODEL_PATH])
+    assert contains_run(engine, ["--served-model-name", "qwen-7b"])
+    assert contains_run(engine, ["--tensor-parallel-size", "2"])
+    assert contains_run(engine, ["--nnodes", "$(LWS_GROUP_SIZE)", "--node-rank", "0"])
+    assert contains_run(engine, ["--master-addr", "$(LWS_LEADER_ADDRESS)"])
+
+
+def test_dynamo_workers_run_headless_engine_ranks() -> None:
+    words = argv(dynamo_plan(), "worker")
+    assert words[:3] == ["python3", "-m", "dynamo.vllm"]
+    assert contains_run(words, ["--node-rank", "$(LWS_WORKER_INDEX)"])
+    assert "--headless" in words
+    assert "dynamo.frontend" not in words
+
+
+def test_dynamo_reaches_etcd_and_nats_through_the_users_env() -> None:
+    plan = dynamo_plan()
+    for role in ("leader", "worker"):
+        assert {e["name"] for e in container(plan, role)["env"]} == {"ETCD_ENDPOINTS", "NATS_SERVER"}
+    assert container(plan, "leader")["image"] == "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1"
+
+
+def test_single_node_dynamo_runs_engine_and_frontend_in_the_one_pod() -> None:
+    text = script(dynamo_plan(nodes=1), "leader")
+    assert "python3 -m dynamo.frontend --http-port 8080 &" in text
+    assert "--headless" not in text
+    assert "--nnodes" not in text
+
+
+# --- single-node groups and pass-through fields ---------------------------------------------------------------
+
+
+def test_a_one_pod_group_is_its_leader_in_the_worker_template() -> None:
+    plan = build_plan(single_node(), model(), PROFILES)
+    template = lws(plan)["spec"]["leaderWorkerTemplate"]
+    assert "leaderTemplate" not in template
+    assert template["size"] == 1
+    assert template["workerTemplate"]["metadata"]["labels"]["arks.ai/work-load-role"] == "leader"
+    assert container(plan, "leader")["ports"] == [{"name": "http", "containerPort": 8080}]
+
+
+def test_single_node_vllm_skips_ray() -> None:
+    words = argv(build_plan(single_node(), model(), PROFILES), "leader")
+    assert words[:3] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+    assert "--distributed-executor-backend" not in words
+    assert contains_run(words, ["--tensor-parallel-size", "1"])
+
+
+def _leader(**spec: Any) -> dict[str, Any]:
+    instance = spec.pop("instance", {})
+    return container(build_plan(app(instance=instance, **spec), model(), PROFILES), "leader")
+
+
+def _leader_pod(**spec: Any) -> dict[str, Any]:
+    instance = spec.pop("instance", {})
+    return pod(build_plan(app(instance=instance, **spec), model(), PROFILES), "leader")
+
+
+PROBE = {"exec": {"command": ["true"]}, "periodSeconds": 7}
+
+PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
+    ("the runtime image defaults to the profile's", lambda: _leader()["image"], "vllm/vllm-openai:v0.11.0"),
+    ("a runtimeImage replaces the default", lambda: _leader(runtimeImage="my/vllm:1")["image"], "my/vllm:1"),
+    ("the container is named runtime", lambda: _leader()["name"], "runtime"),
+    (
+        "servedModelName replaces the model name",
+        lambda: contains_run(
+            argv(build_plan(app(servedModelName="qwen"), model(), PROFILES), "leader"), ["--served-model-name", "qwen"]
+        ),
+        True,
+    ),
+    (
+        "tensor parallelism defaults to 1",
+        lambda: contains_run(
+            argv(build_plan(single_node(tensorParallelSize=None), model(), PROFILES), "leader"),
+            ["--tensor-parallel-size", "1"],
+        ),
+        True,
+    ),
+    (
+        "the leader gets an HTTP readiness probe by default",
+        lambda: _leader()["readinessProbe"],
+        {"httpGet": {"path": "/health", "port": 8080}},
+    ),
+    (
+        "a user readiness probe replaces the default",
+        lambda: _leader(instance={"readinessProbe": PROBE})["readinessProbe"],
+        PROBE,
+    ),
+    (
+        "a user liveness probe reaches the leader",
+        lambda: _leader(instance={"livenessProbe": PROBE})["livenessProbe"],
+        PROBE,
+    ),
+    (
+        "a user startup probe reaches the leader",
+        lambda: _leader(instance={"startupProbe": PROBE})["startupProbe"],
+        PROBE,
+    ),
+    (
+        "workers get no probes",
+        lambda: sorted(
+            k
+            for k in container(build_plan(app(instance={"livenessProbe": PROBE}), model(), PROFILES), "worker")
+            if k.endswith("Probe")
+        ),
+        [],
+    ),
+    (
+        "the security context passes through",
+        lambda: _leader(instance={"securityContext": {"runAsUser": 1000}})["securityContext"],
+        {"runAsUser": 1000},
+    ),
+    (
+        "env passes through, valueFrom included",
+        lambda: _leader(instance={"env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]})[
+            "env"
+        ],
+        [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+    ),
+    (
+        "user mounts come before the model mount",
+        lambda: _leader(instance={"volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]})["volumeMounts"],
+        [{"name": "shm", "mountPath": "/dev/shm"}, MODELS_MOUNT],
+    ),
+    (
+        "user volumes come before the model volume, kept as written",
+        lambda: _leader_pod(instance={"volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}]})["spec"][
+            "volumes"
+        ],
+        [{"name": "shm", "emptyDir": {"medium": "Memory"}}, MODELS_VOLUME],
+    ),
+    (
+        "user labels join ours and ours win",
+        lambda: _leader_pod(instance={"labels": {"team": "a", "arks.ai/application": "evil"}})["metadata"]["labels"],
+        {
+            "team": "a",
+            "arks.ai/application": "app-qwen-vllm",
+            "arks.ai/model": "qwen-7b",
+            "arks.ai/work-load-role": "leader",
+        },
+    ),
+    (
+        "user annotations pass through",
+        lambda: _leader_pod(instance={"annotations": {"a": "b"}})["metadata"]["annotations"],
+        {"a": "b"},
+    ),
+    (
+        "scheduling fields pass through",
+        lambda: {
+            k: v
+            for k, v in _leader_pod(
+                instance={
+                    "nodeSelector": {"gpu": "a100"},
+                    "affinity": {"nodeAffinity": {}},
+                    "schedulerName": "volcano",
+                    "tolerations": [{"key": "gpu", "operator": "Exists"}],
+                    "serviceAccountName": "sa",
+                    "priorityClassName": "high",
+                },
+                runtimeImagePullSecrets=[{"name": "regcred"}],
+            )["spec"].items()
+            if k not in ("containers", "volumes")
+        },
+        {
+            "nodeSelector": {"gpu": "a100"},
+            "affinity": {"nodeAffinity": {}},
+            "schedulerName": "volcano",
+            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+            "serviceAccountName": "sa",
+            "priorityClassName": "high",
+            "imagePullSecrets": [{"name": "regcred"}],
+        },
+    ),
+    (
+        "the group count is spec.replicas",
+        lambda: lws(build_plan(app(replicas=3), model(), PROFILES))["spec"]["replicas"],
+        3,
+    ),
+]
+
+
+@pytest.mark.parametrize(("read", "expected"), [p[1:] for p in PASS_THROUGH], ids=[p[0] for p in PASS_THROUGH])
+def test_pass_through(read: Callable[[], object], expected: object) -> None:
+    assert read() == expected
+
+
+def _walk(value: object, path: str = "") -> list[str]:
+    """Paths of every null, empty list or empty map."""
+    if value is None or value == [] or value == {}:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _walk(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _walk(v, f"{path}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize("runtime", ["vllm", "sglang", "dynamo"])
+def test_plans_hold_no_nulls_or_empty_fields_and_no_owner_references(runtime: str) -> None:
+    for plan in (
+        build_plan(app(runtime=runtime), model(), PROFILES),
+        build_plan(single_node(runtime), model(), PROFILES),
+    ):
+        assert _walk(plan.objects) == []
+        for obj in plan.objects:
+            assert set(obj["metadata"]) == {"name", "namespace", "labels"}
+
+
+# --- extraOptions survive quoting ------------------------------------------------------------------------------
+
+AWKWARD = ["--chat-template", '{% if x %}it\'s "quoted"{% endif %}', "--note", "two words; rm -rf /", "$HOME", "--x="]
+
+
+def test_extra_options_with_spaces_and_quotes_survive_the_shell_script_in_order() -> None:
+    plan = build_plan(app(extraOptions=AWKWARD), model(), PROFILES)
+    words = argv(plan, "leader")
+    assert words[-len(AWKWARD) :] == AWKWARD
+
+
+def test_extra_options_with_spaces_and_quotes_are_separate_argv_items() -> None:
+    words = argv(build_plan(app("application-sglang.yaml", extraOptions=AWKWARD), model(), PROFILES), "worker")
+    assert words[-len(AWKWARD) :] == AWKWARD
+
+
+def test_extra_options_survive_the_dynamo_engine_script() -> None:
+    commands = script_commands(dynamo_plan(nodes=1), "leader")
+    engine = next(c for c in commands if "dynamo.vllm" in c)
+    assert engine[-1] == "&"
+    plan = build_plan(app(runtime="dynamo", extraOptions=AWKWARD, instance={"replicas": 1}), model(), PROFILES)
+    engine = next(c for c in script_commands(plan, "leader") if "dynamo.vllm" in c)
+    assert engine[-1 - len(AWKWARD) : -1] == AWKWARD
+
+
+def test_a_model_path_with_odd_characters_is_quoted_in_scripts() -> None:
+    odd = model()
+    odd = odd.model_copy(update={"spec": odd.spec.model_copy(update={"model": "org/it's model"})})
+    words = argv(build_plan(app(), odd, PROFILES), "leader")
+    assert contains_run(words, ["--model", "/models/org/it's model"])
+    assert shlex.join(["--model", "/models/org/it's model"]) in script(build_plan(app(), odd, PROFILES), "leader")
+
+
+# --- determinism ----------------------------------------------------------------------------------------------
+
+
+def test_the_same_inputs_give_identical_json_bytes_and_hash() -> None:
+    first, second = vllm_plan(), vllm_plan()
+    assert canonical_json(first.objects) == canonical_json(second.objects)
+    assert first.plan_hash == second.plan_hash
+    assert first.plan_hash == hashlib.sha256(canonical_json(first.objects)).hexdigest()
+    assert len(first.plan_hash) == 64
+
+
+def test_key_order_of_the_input_object_does_not_change_the_hash() -> None:
+    obj = app_dict()
+    reordered = {k: obj[k] for k in reversed(list(obj))}
+    reordered["spec"] = {k: obj["spec"][k] for k in reversed(list(obj["spec"]))}
+    a, b = parse_application(obj), parse_application(reordered)
+    assert isinstance(a, ArksApplication)
+    assert isinstance(b, ArksApplication)
+    assert build_plan(a, model(), PROFILES).plan_hash == build_plan(b, model(), PROFILES).plan_hash
+
+
+HASH_CHANGES: list[tuple[str, dict[str, Any]]] = [
+    ("a changed image changes the hash", {"runtimeImage": "vllm/vllm-openai:v0.12.0"}),
+    ("a changed replica count changes the hash", {"replicas": 2}),
+    ("a changed extra option changes the hash", {"extraOptions": ["--max-model-len", "4096"]}),
+    ("a changed served model name changes the hash", {"servedModelName": "other"}),
+]
+
+
+@pytest.mark.parametrize("spec", [h[1] for h in HASH_CHANGES], ids=[h[0] for h in HASH_CHANGES])
+def test_hash_changes(spec: dict[str, Any]) -> None:
+    assert build_plan(app(**spec), model(), PROFILES).plan_hash != vllm_plan().plan_hash
+
+
+def test_the_plan_does_not_carry_its_own_hash() -> None:
+    plan = vllm_plan()
+    assert plan.plan_hash.encode() not in canonical_json(plan.objects)

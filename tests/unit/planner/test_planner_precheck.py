@@ -1,0 +1,222 @@
+"""Precheck: every failure has its reason and a message naming the field to change; the first failure wins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from unit.planner.builders import PROFILES, app, app_dict, model, shared_model, single_node
+
+from arks_common.api.application import ArksApplication
+from arks_common.api.model import ArksModel
+from arks_common.events.payloads import PrecheckResult
+from arks_planner.core.precheck import parse_application, precheck
+from arks_planner.core.profiles import load_profiles
+from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
+
+PASSES: list[tuple[str, ArksApplication, ArksModel]] = [
+    ("the guide's vllm sample on a shared volume passes", app(), shared_model()),
+    ("the guide's sglang sample on a shared volume passes", app("application-sglang.yaml"), shared_model()),
+    ("a single-node group on a ReadWriteOnce volume passes", single_node(), model("ReadWriteOnce")),
+    ("a multi-node group on ReadOnlyMany passes", app(), model("ReadOnlyMany")),
+    ("a volume with ReadWriteOnce and ReadWriteMany passes", app(), model("ReadWriteOnce", "ReadWriteMany")),
+    ("tensor parallelism equal to the group's GPUs passes", app(tensorParallelSize=2), shared_model()),
+    (
+        "tensor parallelism of 1 needs no GPU",
+        app(tensorParallelSize=None, instance={"replicas": 1, "resources": None}),
+        model(),
+    ),
+    (
+        "a mount beside /models passes",
+        app(instance={"volumeMounts": [{"name": "cache", "mountPath": "/models-cache"}]}),
+        shared_model(),
+    ),
+    ("a dynamo application passes", app(runtime="dynamo"), shared_model()),
+]
+
+
+@pytest.mark.parametrize(("application", "arks_model"), [p[1:] for p in PASSES], ids=[p[0] for p in PASSES])
+def test_passes(application: ArksApplication, arks_model: ArksModel) -> None:
+    assert precheck(application, arks_model, PROFILES) == PrecheckResult(
+        passed=True, reason="PrecheckPass", message="The application passed the pre-checking"
+    )
+    assert PASS_MESSAGE == "The application passed the pre-checking"
+
+
+FAILURES: list[tuple[str, ArksApplication, ArksModel | None, PrecheckReason, list[str]]] = [
+    (
+        "a volume named models fails precheck",
+        app(instance={"volumes": [{"name": "cache", "emptyDir": {}}, {"name": "models", "emptyDir": {}}]}),
+        shared_model(),
+        PrecheckReason.RESERVED_VOLUME_NAME,
+        ["spec.instanceSpec.volumes[1].name", "'models'", "rename"],
+    ),
+    (
+        "a mount at /models fails precheck",
+        app(instance={"volumeMounts": [{"name": "cache", "mountPath": "/models"}]}),
+        shared_model(),
+        PrecheckReason.RESERVED_MOUNT_PATH,
+        ["spec.instanceSpec.volumeMounts[0].mountPath", "/models", "mount this volume elsewhere"],
+    ),
+    (
+        "a mount under /models fails precheck",
+        app(instance={"volumeMounts": [{"name": "a", "mountPath": "/tmp"}, {"name": "b", "mountPath": "/models/x"}]}),
+        shared_model(),
+        PrecheckReason.RESERVED_MOUNT_PATH,
+        ["spec.instanceSpec.volumeMounts[1].mountPath", "'/models/x'"],
+    ),
+    (
+        "a mount at /models/ with a trailing slash fails precheck",
+        app(instance={"volumeMounts": [{"name": "b", "mountPath": "/models/"}]}),
+        shared_model(),
+        PrecheckReason.RESERVED_MOUNT_PATH,
+        ["spec.instanceSpec.volumeMounts[0].mountPath"],
+    ),
+    (
+        "tensor parallelism larger than the group's GPUs fails precheck",
+        app(tensorParallelSize=4),
+        shared_model(),
+        PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
+        ["spec.tensorParallelSize: 4", "2 GPUs of one group", "spec.instanceSpec.replicas 2", "nvidia.com/gpu 1"],
+    ),
+    (
+        "tensor parallelism above 1 without GPUs fails precheck",
+        app(instance={"resources": None}),
+        shared_model(),
+        PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
+        ["spec.tensorParallelSize: 2", "0 GPUs"],
+    ),
+    (
+        "a missing model fails precheck",
+        app(),
+        None,
+        PrecheckReason.MODEL_NOT_FOUND,
+        ["spec.model.name", "ArksModel 'qwen-7b'", "namespace 'default'", "create it"],
+    ),
+    (
+        "a multi-node group on a ReadWriteOnce volume fails precheck",
+        app(),
+        model("ReadWriteOnce"),
+        PrecheckReason.MODEL_STORAGE_NOT_SHARED,
+        ["spec.instanceSpec.replicas", "ReadWriteOnce", "ReadWriteMany or ReadOnlyMany", "NFS"],
+    ),
+    (
+        "a multi-node group on a ReadWriteOncePod volume fails precheck",
+        app(),
+        model("ReadWriteOncePod"),
+        PrecheckReason.MODEL_STORAGE_NOT_SHARED,
+        ["ReadWriteOncePod", "spec.storage.pvc.spec.accessModes"],
+    ),
+    (
+        "the first failure wins: a reserved volume before a missing model",
+        app(instance={"volumes": [{"name": "models", "emptyDir": {}}]}),
+        None,
+        PrecheckReason.RESERVED_VOLUME_NAME,
+        ["spec.instanceSpec.volumes[0].name"],
+    ),
+    (
+        "the first failure wins: a reserved mount before too much parallelism",
+        app(tensorParallelSize=8, instance={"volumeMounts": [{"name": "x", "mountPath": "/models"}]}),
+        shared_model(),
+        PrecheckReason.RESERVED_MOUNT_PATH,
+        ["spec.instanceSpec.volumeMounts[0].mountPath"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("application", "arks_model", "reason", "fragments"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES]
+)
+def test_failures(
+    application: ArksApplication, arks_model: ArksModel | None, reason: PrecheckReason, fragments: list[str]
+) -> None:
+    result = precheck(application, arks_model, PROFILES)
+    assert (result.passed, result.reason) == (False, reason.value)
+    for fragment in fragments:
+        assert fragment in result.message
+
+
+def test_a_runtime_the_installation_turned_off_fails_precheck() -> None:
+    profiles = load_profiles("runtimes: {sglang: {enabled: false}}")
+    result = precheck(app("application-sglang.yaml"), shared_model(), profiles)
+    assert (result.passed, result.reason) == (False, "UnsupportedRuntime")
+    assert "spec.runtime: 'sglang' is not supported" in result.message
+    assert "['dynamo', 'vllm']" in result.message
+
+
+def test_an_unsupported_driver_fails_precheck() -> None:
+    # The enum refuses other drivers when parsing; an object built without validation still meets the check.
+    good = app()
+    bad = good.model_copy(update={"spec": good.spec.model_copy(update={"driver": "ray"})})
+    result = precheck(bad, shared_model(), PROFILES)
+    assert (result.passed, result.reason) == (False, "UnsupportedDriver")
+    assert result.message.startswith("spec.driver: 'ray' is not supported")
+
+
+def _with_instance(**instance: Any) -> dict[str, Any]:
+    obj = app_dict()
+    obj["spec"]["instanceSpec"].update(instance)
+    return obj
+
+
+PARSE_FAILURES: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "zero nodes per group is an invalid spec naming instanceSpec.replicas",
+        _with_instance(replicas=0),
+        "InvalidSpec",
+        "spec.instanceSpec.replicas: Input should be greater than or equal to 1",
+    ),
+    (
+        "an unknown runtime is an unsupported runtime naming spec.runtime",
+        app_dict(runtime="tgi"),
+        "UnsupportedRuntime",
+        "spec.runtime: Input should be 'vllm', 'sglang' or 'dynamo'",
+    ),
+    (
+        "an unknown driver is an unsupported driver naming spec.driver",
+        app_dict(driver="ray"),
+        "UnsupportedDriver",
+        "spec.driver: Input should be 'lws'",
+    ),
+    (
+        "a missing model reference is an invalid spec naming spec.model",
+        {**app_dict(), "spec": {"runtime": "vllm"}},
+        "InvalidSpec",
+        "spec.model: Field required",
+    ),
+    (
+        "a bad list item is named with its index",
+        _with_instance(volumes=[{"name": "ok"}, {"name": ""}]),
+        "InvalidSpec",
+        "spec.instanceSpec.volumes[1].name: String should have at least 1 character",
+    ),
+    (
+        "zero tensor parallelism is an invalid spec",
+        app_dict(tensorParallelSize=0),
+        "InvalidSpec",
+        "spec.tensorParallelSize: Input should be greater than or equal to 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("obj", "reason", "message"), [p[1:] for p in PARSE_FAILURES], ids=[p[0] for p in PARSE_FAILURES]
+)
+def test_parse_failures(obj: dict[str, Any], reason: str, message: str) -> None:
+    result = parse_application(obj)
+    assert isinstance(result, PrecheckResult)
+    assert (result.passed, result.reason) == (False, reason)
+    assert message in result.message
+
+
+def test_every_parse_error_is_listed() -> None:
+    result = parse_application(app_dict(runtime="tgi", tensorParallelSize=0))
+    assert isinstance(result, PrecheckResult)
+    assert "spec.runtime:" in result.message
+    assert "spec.tensorParallelSize:" in result.message
+
+
+def test_a_valid_object_parses() -> None:
+    parsed = parse_application(app_dict())
+    assert isinstance(parsed, ArksApplication)
+    assert parsed.metadata.name == "app-qwen-vllm"
