@@ -52,11 +52,10 @@ def _rewrite(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "additionalProperties" and isinstance(value, bool):
             continue  # structural schemas express "anything" with x-kubernetes-preserve-unknown-fields
-        if key == "exclusiveMinimum":
-            out["minimum"], out["exclusiveMinimum"] = value, True
-            continue
-        if key == "exclusiveMaximum":
-            out["maximum"], out["exclusiveMaximum"] = value, True
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema's numeric bound becomes OpenAPI 3.0's bound plus a flag
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
             continue
         if key in ("properties", "x-kubernetes-validations", "default", "enum", "required"):
             out[key] = {k: _rewrite(v, defs) for k, v in value.items()} if key == "properties" else value

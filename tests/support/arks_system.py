@@ -1,0 +1,107 @@
+"""The Arks services as separate real processes, against a real nats-server and the local cluster.
+
+Each service runs its own console script from the virtualenv, with its own log file, and can be killed
+with SIGKILL and started again — as a pod would be.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+SERVICES = ("watcher", "planner", "deployer", "model-loader")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = _free_port()
+        self.env = {**os.environ, **env, "ARKS_HTTP_HOST": "127.0.0.1", "ARKS_HTTP_PORT": str(self.port)}
+        self.log_file = log_dir / f"{name}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def executable(self) -> str:
+        return str(Path(sys.executable).parent / f"arks-{self.name}")
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_file.open("ab")
+        self._proc = subprocess.Popen([self.executable], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"arks-{self.name} exited with {self._proc.returncode}; see {self.log_file}")
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"arks-{self.name} not ready within {timeout}s; see {self.log_file}")
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as resp:
+            body: bytes = resp.read()
+            return body.decode()
+
+    def kill9(self) -> None:
+        assert self._proc is not None
+        os.kill(self._proc.pid, signal.SIGKILL)
+        self._proc.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        if self._proc is None or self._proc.poll() is not None:
+            return self._proc.returncode if self._proc else None
+        self._proc.terminate()
+        try:
+            return self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            return self._proc.wait(timeout=10)
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+class ArksSystem:
+    """All services, sharing one NATS URL and one kubeconfig."""
+
+    def __init__(self, nats_url: str, kubeconfig: Path, log_dir: Path, extra_env: Mapping[str, str] | None = None):
+        env = {
+            "ARKS_NATS_URL": nats_url,
+            "ARKS_KUBECONFIG": str(kubeconfig),
+            "ARKS_LOG_FORMAT": "json",
+            "ARKS_LOG_LEVEL": "INFO",
+            "ARKS_SHUTDOWN_GRACE_SECONDS": "5",
+            **(extra_env or {}),
+        }
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.services = {name: ServiceProcess(name, env, log_dir) for name in SERVICES}
+
+    def start(self) -> None:
+        for service in self.services.values():
+            service.start()
+
+    def stop(self) -> dict[str, int | None]:
+        return {name: service.stop() for name, service in self.services.items()}
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.services[name]
