@@ -184,9 +184,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: flo
         except Exception as exc:  # a probe failing is expected until the component is up
             last_exc = exc
         time.sleep(interval)
-    raise ClusterError(
-        f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last_exc}" if last_exc else "")
-    )
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last_exc}" if last_exc else ""))
 
 
 def _kubeconfig(server: str, ca: Path, user: str, client: CertPair) -> dict[str, Any]:
@@ -196,9 +194,7 @@ def _kubeconfig(server: str, ca: Path, user: str, client: CertPair) -> dict[str,
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": "arks-local", "cluster": {"server": server, "certificate-authority-data": b64(ca)}}
-        ],
+        "clusters": [{"name": "arks-local", "cluster": {"server": server, "certificate-authority-data": b64(ca)}}],
         "users": [
             {
                 "name": user,
@@ -261,9 +257,7 @@ class LocalCluster:
 
     def env(self) -> dict[str, str]:
         """Client environment: KUBECONFIG, and PATH with the cached binary directories first."""
-        dirs = dict.fromkeys(
-            str(p.parent) for p in (self.bin.kubectl, self.bin.helm, self.bin.nats, self.bin.kwok)
-        )
+        dirs = dict.fromkeys(str(p.parent) for p in (self.bin.kubectl, self.bin.helm, self.bin.nats, self.bin.kwok))
         return {
             "KUBECONFIG": str(self.kubeconfig),
             "PATH": os.pathsep.join([*dirs, os.environ.get("PATH", "")]),
@@ -324,11 +318,7 @@ class LocalCluster:
         log(f"{name}: {what} ({time.monotonic() - start:.1f}s)")
 
     def _https_ok(self, url: str, *, verify: bool, client: CertPair | None = None) -> bool:
-        ctx = (
-            ssl.create_default_context(cafile=str(self.ca_file))
-            if verify
-            else ssl._create_unverified_context()
-        )
+        ctx = ssl.create_default_context(cafile=str(self.ca_file)) if verify else ssl._create_unverified_context()
         if client is not None:
             ctx.load_cert_chain(str(client.cert), str(client.key))
         try:
@@ -440,9 +430,7 @@ class LocalCluster:
             "/readyz",
             lambda: self._https_ok(f"{self.server}/readyz", verify=True, client=admin),
         )
-        self.kubeconfig.write_text(
-            yaml.safe_dump(_kubeconfig(self.server, pki.ca_cert_path, "arks-admin", admin))
-        )
+        self.kubeconfig.write_text(yaml.safe_dump(_kubeconfig(self.server, pki.ca_cert_path, "arks-admin", admin)))
 
         # controller-manager and scheduler, each with its own identity (bound by the default RBAC policy)
         kcm_cfg = self._component_kubeconfig("kube-controller-manager", "system:kube-controller-manager")
@@ -494,9 +482,7 @@ class LocalCluster:
         self._wait(
             "kube-controller-manager",
             "default service account created",
-            lambda: (
-                self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
-            ),
+            lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
         )
 
         self._start_kwok()
@@ -551,8 +537,7 @@ class LocalCluster:
                 n["metadata"]["name"]
                 for n in items
                 if any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in n.get("status", {}).get("conditions", [])
+                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
                 )
             }
             return names <= ready
@@ -563,9 +548,7 @@ class LocalCluster:
         assert self._pki is not None
         lws_dir = asset_dir("lws")
         crds = sorted((lws_dir / "crd").glob("*.yaml"))
-        self.kubectl(
-            "apply", "--server-side", "--force-conflicts", *(a for c in crds for a in ("-f", str(c)))
-        )
+        self.kubectl("apply", "--server-side", "--force-conflicts", *(a for c in crds for a in ("-f", str(c))))
         crd_names = [yaml.safe_load(c.read_text())["metadata"]["name"] for c in crds]
         self.kubectl(
             "wait",
@@ -606,9 +589,7 @@ class LocalCluster:
             lambda: self._https_ok(f"http://127.0.0.1:{self.ports['lws-health']}/readyz", verify=False),
         )
         webhook_base = f"https://127.0.0.1:{self.ports['webhook']}"
-        self._wait(
-            "lws-manager", "webhook server serving TLS", lambda: self._tls_handshake(self.ports["webhook"])
-        )
+        self._wait("lws-manager", "webhook server serving TLS", lambda: self._tls_handshake(self.ports["webhook"]))
 
         ca_bundle = base64.b64encode(self._pki.ca_pem).decode()
         configs = []
@@ -656,27 +637,27 @@ class LocalCluster:
     def running_components(self) -> dict[str, int]:
         return {n: pid for n, pid, exe in self._recorded_pids() if _pid_runs(pid, exe)}
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Stop every component this work directory records (reverse start order); SIGKILL after `timeout`."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every component this work directory records, one by one in reverse start order (so the
+        apiserver drains while etcd is still up); SIGKILL a component that is not gone after `timeout`."""
         recorded = list(reversed(self._recorded_pids()))
-        victims = [(n, pid) for n, pid, exe in recorded if _pid_runs(pid, exe)]
-        for name, pid in victims:
+        for name, pid, exe in recorded:
+            if not _pid_runs(pid, exe):
+                continue
+            start = time.monotonic()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-                log(f"stopping {name} (pid {pid})")
-        deadline = time.monotonic() + timeout
-        for name, pid in victims:
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while _pid_alive(pid) and time.monotonic() - start < timeout:
                 self._reap(name)
-                time.sleep(0.1)
+                time.sleep(0.05)
             if _pid_alive(pid):
                 log(f"{name} (pid {pid}) did not stop in {timeout:.0f}s; killing it")
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        for name, pid in victims:
-            while _pid_alive(pid):
-                self._reap(name)
-                time.sleep(0.05)
+                while _pid_alive(pid):
+                    self._reap(name)
+                    time.sleep(0.05)
+            log(f"stopped {name} (pid {pid}) in {time.monotonic() - start:.1f}s")
         for name in list(self._procs):
             self._reap(name)
         for name, _, _ in recorded:
