@@ -1,3 +1,3 @@
 """End-to-end tests run against a real local control plane (tools/localcluster)."""
 
-from arks_localcluster.pytest_plugin import local_cluster  # noqa: F401
+from arks_localcluster.pytest_plugin import local_cluster, pytest_collection_finish  # noqa: F401

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
+
 from arks_localcluster.cluster import A100, GPU_PRODUCT_LABEL, GPU_RESOURCE, H100, LocalCluster
 
 pytestmark = pytest.mark.cluster
@@ -79,9 +80,7 @@ def test_leaderworkerset_runs_on_gpu_nodes(local_cluster: LocalCluster) -> None:
     want = {"x-0", "x-0-1", "x-1", "x-1-1"}
 
     def pods_ready() -> dict[str, dict[str, Any]] | None:
-        pods = {
-            p["metadata"]["name"]: p for p in local_cluster.kubectl_json("get", "pods", "-n", ns)["items"]
-        }
+        pods = {p["metadata"]["name"]: p for p in local_cluster.kubectl_json("get", "pods", "-n", ns)["items"]}
         ok = all(
             name in pods
             and pods[name]["status"].get("phase") == "Running"

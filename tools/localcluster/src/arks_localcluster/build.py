@@ -162,9 +162,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 def _check_gomod(comp: Component, versions: dict[str, str]) -> None:
     gomod = comp.gomod / "go.mod"
     if not gomod.is_file():
-        raise BuildError(
-            f"missing wrapper module {gomod}; run `python -m arks_localcluster gomod {comp.name}`"
-        )
+        raise BuildError(f"missing wrapper module {gomod}; run `python -m arks_localcluster gomod {comp.name}`")
     want = comp.version(versions)
     m = re.search(rf"^\s*(?:require\s+)?{re.escape(comp.module)}\s+(\S+)", gomod.read_text(), re.M)
     if not m or m.group(1) != want:
@@ -248,10 +246,7 @@ def build_component(comp: Component, versions: dict[str, str]) -> Path:
     if target.exists():
         shutil.rmtree(target)
     partial.rename(target)
-    log(
-        f"{comp.name} {version}: built in {elapsed:.0f}s (largest process so far {peak_mib:.0f} MiB)"
-        f" -> {target}"
-    )
+    log(f"{comp.name} {version}: built in {elapsed:.0f}s (largest process so far {peak_mib:.0f} MiB) -> {target}")
     return target
 
 
@@ -317,8 +312,7 @@ def generate_gomod(comp: Component, versions: dict[str, str] | None = None) -> N
     version = comp.version(versions)
     comp.gomod.mkdir(parents=True, exist_ok=True)
     lines = [
-        f"// Wrapper module: builds {comp.name} from {comp.module} {version}"
-        " (see tools/localcluster/build.py).",
+        f"// Wrapper module: builds {comp.name} from {comp.module} {version} (see tools/localcluster/build.py).",
         f"module arks.local/localcluster/{comp.name}",
         "",
         "go 1.26.0",
@@ -329,9 +323,7 @@ def generate_gomod(comp: Component, versions: dict[str, str] | None = None) -> N
     if comp.name == "kube":
         # k8s.io/kubernetes replaces its staging modules with ./staging/...; point each at its published
         # v0.<minor>.<patch> release instead.
-        info = json.loads(
-            _run(["go", "mod", "download", "-json", f"{comp.module}@{version}"], comp.gomod.parent, env)
-        )
+        info = json.loads(_run(["go", "mod", "download", "-json", f"{comp.module}@{version}"], comp.gomod.parent, env))
         upstream = Path(info["GoMod"]).read_text()
         staging = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", upstream, re.M)
         staged_version = "v0." + version.split(".", 1)[1]

@@ -227,12 +227,19 @@ class LocalCluster:
         self.nodes = tuple(nodes)
         self.detach = detach
         self.timeout = timeout
-        self.bin = bins or Binaries.resolve()
+        self._bin = bins
         self.kubeconfig = self.workdir / "kubeconfig"
         self.ports: dict[str, int] = {}
         self.server = ""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pki: Pki | None = None
+
+    @property
+    def bin(self) -> Binaries:
+        """Paths of the binaries (kubectl, helm, nats, ...); resolved from the build cache on first use."""
+        if self._bin is None:
+            self._bin = Binaries.resolve()
+        return self._bin
 
     # ---------------------------------------------------------------- paths
     @property

@@ -23,9 +23,7 @@ class CertPair:
 
 def _write_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, path: Path) -> None:
     path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     path.chmod(0o600)
 
@@ -63,9 +61,7 @@ class Pki:
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(self._ca_key.public_key()), critical=False
-            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._ca_key.public_key()), critical=False)
             .sign(self._ca_key, hashes.SHA256())
         )
         self.ca_cert_path.write_bytes(self._ca_cert.public_bytes(serialization.Encoding.PEM))
@@ -122,9 +118,7 @@ class Pki:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pair = CertPair(self.dir / "sa.pub", self.dir / "sa.key")
         pair.cert.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
         _write_key(key, pair.key)
         return pair

@@ -1,8 +1,12 @@
 """pytest fixture `local_cluster`: one real control plane per test session (see cluster.py).
 
-Use it from a conftest.py with `from arks_localcluster.pytest_plugin import local_cluster  # noqa: F401`.
-The binaries are built on first use (cached in ${ARKS_CACHE:-~/.cache/arks}/bin; a cold build takes minutes).
-Set ARKS_LOCALCLUSTER_KEEP=1 to keep the work directory (logs, kubeconfig) after the session.
+Use it from a conftest.py:
+
+    from arks_localcluster.pytest_plugin import local_cluster, pytest_collection_finish  # noqa: F401
+
+The binaries are built before the first test runs if any selected test uses the fixture (cached in
+${ARKS_CACHE:-~/.cache/arks}/bin; a cold build takes minutes and is not counted against per-test timeouts).
+Set ARKS_LOCALCLUSTER_KEEP=1 to keep the work directory (logs, kubeconfig, etcd data) after the session.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ import pytest
 
 from .build import build_all
 from .cluster import LocalCluster
+
+FIXTURE = "local_cluster"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build (or find cached) the binaries once, before the test loop, when a selected test needs them."""
+    if any(FIXTURE in getattr(item, "fixturenames", ()) for item in session.items):
+        build_all()
 
 
 @pytest.fixture(scope="session")
