@@ -166,7 +166,7 @@ def _pid_runs(pid: int, exe: str) -> bool:
     if not _pid_alive(pid):
         return False
     try:
-        return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)") == exe
+        return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)") == os.path.realpath(exe)
     except OSError:
         return False
 
