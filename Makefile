@@ -9,7 +9,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(ARKS_CACHE)/uv/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: help run test lint fmt unit integration e2e clean
+.PHONY: help deps gen run stop test lint fmt unit integration e2e clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,15 @@ lint: $(STAMP) ## ruff and mypy
 	$(UV) run --frozen mypy
 	$(UV) run --frozen lint-imports
 
+run: $(STAMP) cluster-build ## start the local cluster, NATS and all services; apply the quickstart; show it Running
+	$(UV) run --frozen python tools/dev/run.py up
+
+stop: $(STAMP) ## stop everything `make run` started
+	$(UV) run --frozen python tools/dev/run.py down
+
+gen: $(STAMP) ## regenerate the CRDs and the AsyncAPI document from libs/arks_common
+	$(UV) run --frozen arks-gen
+
 fmt: $(STAMP) ## format the code
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
@@ -41,8 +50,14 @@ fmt: $(STAMP) ## format the code
 unit: $(STAMP) ## pure-logic tests only
 	$(UV) run --frozen pytest tests/unit -q
 
-test: $(STAMP) ## install what is missing and run every test
-	$(UV) run --frozen pytest -q
+integration: $(STAMP) ## tests on a real nats-server
+	$(UV) run --frozen pytest tests/integration -q
+
+e2e: $(STAMP) cluster-build ## tests on the real local cluster (builds it once)
+	$(UV) run --frozen pytest tests/e2e -q
+
+test: $(STAMP) cluster-build ## install what is missing and run every test
+	$(UV) run --frozen pytest -q -p no:cacheprovider
 
 clean: ## remove the virtualenv (the binary cache in $(ARKS_CACHE) stays)
 	rm -rf $(VENV)

@@ -30,3 +30,21 @@ def with_instance(app: dict[str, Any], **instance: Any) -> dict[str, Any]:
     app = copy.deepcopy(app)
     app["spec"].setdefault("instanceSpec", {}).update(instance)
     return app
+
+
+def rwx_model(name: str = "qwen-7b") -> dict[str, Any]:
+    model = sample("quickstart/model.yaml")
+    model["metadata"]["name"] = name
+    model["spec"]["storage"]["pvc"]["name"] = name
+    return model
+
+
+def small_app(name: str, model: str = "qwen-7b", **spec: Any) -> dict[str, Any]:
+    """A one-node, one-GPU vLLM application."""
+    body: dict[str, Any] = {
+        "replicas": 1,
+        "model": {"name": model},
+        "instanceSpec": {"replicas": 1, "resources": {"limits": {"nvidia.com/gpu": "1"}}},
+    }
+    body.update(spec)
+    return {"apiVersion": "arks.ai/v1", "kind": "ArksApplication", "metadata": {"name": name}, "spec": body}

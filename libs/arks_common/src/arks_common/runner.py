@@ -56,7 +56,7 @@ Setup = Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]
 
 async def run_service(name: str, settings: CommonSettings, setup: Setup, consumers: tuple[ConsumerDecl, ...]) -> int:
     setup_logging(name, settings.log_level, settings.log_format)
-    setup_tracing(name, settings.trace_exporter)
+    setup_tracing(name, settings.trace_exporter, settings.trace_file)
     stop = asyncio.Event()
     closed = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ class CommonSettings(BaseSettings):
     http_port: int = 8081
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
-    trace_exporter: Literal["none", "console", "otlp"] = "none"
+    trace_exporter: Literal["none", "console", "otlp", "jsonl"] = "none"
+    trace_file: str | None = None
     shutdown_grace_seconds: float = 20.0
     replicas_of_streams: int = 1

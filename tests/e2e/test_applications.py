@@ -1,0 +1,284 @@
+"""ArksApplication end to end: `kubectl apply` → watcher → planner → deployer → a LeaderWorkerSet whose pods
+run on fake GPU nodes, with a truthful status. Every service is a separate process; NATS and Kubernetes
+are real."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from typing import Any
+
+import pytest
+
+from support.builders import rwx_model, small_app
+from support.e2e import ROOT, Env, wait_until
+
+pytestmark = pytest.mark.cluster
+
+QUICKSTART_MODEL = ROOT / "deploy" / "samples" / "quickstart" / "model.yaml"
+
+
+def container(pod_template: dict[str, Any]) -> dict[str, Any]:
+    c: dict[str, Any] = pod_template["spec"]["containers"][0]
+    return c
+
+
+def conditions(app: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in app["status"]["conditions"]}
+
+
+def test_guide_vllm_sample_runs_with_the_guides_status(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply_file(ns, ROOT / "deploy" / "samples" / "application-vllm.yaml")
+    app = arks.wait_phase("app-qwen-vllm", ns, "Running")
+
+    assert conditions(app) == {
+        "Precheck": ("True", "PrecheckPass", "The application passed the pre-checking"),
+        "Loaded": ("True", "ModelLoadSucceeded", "The referenced model is loaded"),
+        "Ready": ("True", "Running", "The LLM service is running"),
+    }
+    assert (app["status"]["replicas"], app["status"]["readyReplicas"]) == (1, 1)
+    table = arks.kubectl("get", "arksapplications", "-n", ns).splitlines()
+    assert table[0].split() == ["NAME", "PHASE", "REPLICAS", "READY", "AGE"]
+    assert table[1].split()[:4] == ["app-qwen-vllm", "Running", "1", "1"]
+    wide = arks.kubectl("get", "arkapp", "-n", ns, "-o", "wide").splitlines()
+    assert wide[0].split()[5:] == ["MODEL", "RUNTIME", "DRIVER"]
+    assert wide[1].split()[5:] == ["qwen-7b", "vllm", "lws"]
+
+    lws = arks.get("leaderworkerset", "app-qwen-vllm", ns)
+    assert lws is not None
+    tmpl = lws["spec"]["leaderWorkerTemplate"]
+    assert tmpl["size"] == 2
+    assert lws["metadata"]["ownerReferences"][0]["kind"] == "ArksApplication"
+    leader_script = " ".join(container(tmpl["leaderTemplate"])["args"])
+    worker_script = " ".join(container(tmpl["workerTemplate"])["args"])
+    assert "--tensor-parallel-size 2" in leader_script
+    assert "--served-model-name qwen-7b" in leader_script
+    assert "ray start --head" in leader_script
+    assert "ray start --address=$(LWS_LEADER_ADDRESS):6379" in worker_script
+    for template in (tmpl["leaderTemplate"], tmpl["workerTemplate"]):
+        mounts = container(template)["volumeMounts"]
+        assert {"name": "models", "mountPath": "/models", "readOnly": True} in mounts
+
+    svc = arks.get("service", "arks-application-app-qwen-vllm", ns)
+    assert svc is not None
+    assert [p["port"] for p in svc["spec"]["ports"]] == [8080]
+    assert svc["spec"]["selector"]["arks.ai/work-load-role"] == "leader"
+
+    pods = {p["metadata"]["name"]: p for p in arks.items("pods", ns, "arks.ai/application=app-qwen-vllm")}
+    assert set(pods) == {"app-qwen-vllm-0", "app-qwen-vllm-0-1"}
+    for pod in pods.values():
+        assert pod["status"]["phase"] == "Running"
+        ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+        assert ready["Ready"] == "True"
+        assert pod["spec"]["nodeName"].startswith("gpu-")
+        env = {e["name"] for e in container(pod)["env"]}
+        assert {"LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"} <= env
+    assert pods["app-qwen-vllm-0"]["metadata"]["labels"]["arks.ai/work-load-role"] == "leader"
+    assert pods["app-qwen-vllm-0-1"]["metadata"]["labels"]["arks.ai/work-load-role"] == "worker"
+
+
+def _argv(template: dict[str, Any]) -> list[str]:
+    c = container(template)
+    words = [*c.get("command", []), *c.get("args", [])]
+    if words[:2] == ["sh", "-c"] or words[:2] == ["/bin/sh", "-c"]:
+        return shlex.split(words[2])
+    return words
+
+
+def test_guide_sglang_sample_passes_multi_node_args_and_extra_options_in_order(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply_file(ns, ROOT / "deploy" / "samples" / "application-sglang.yaml")
+    arks.wait_phase("app-qwen", ns, "Running")
+    lws = arks.get("leaderworkerset", "app-qwen", ns)
+    assert lws is not None
+    tmpl = lws["spec"]["leaderWorkerTemplate"]
+    for role in ("leaderTemplate", "workerTemplate"):
+        argv = _argv(tmpl[role])
+        joined = " ".join(argv)
+        assert "sglang.launch_server" in joined
+        assert "--tp 2" in joined
+        assert "--dist-init-addr $(LWS_LEADER_ADDRESS):20000 --nnodes $(LWS_GROUP_SIZE)" in joined
+        assert "--node-rank $(LWS_WORKER_INDEX)" in joined
+        assert argv[-2:] == ["--mem-fraction-static", "0.7"]
+    assert "--port 8080" in " ".join(_argv(tmpl["leaderTemplate"]))
+
+
+def test_dynamo_application_comes_up(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    app = small_app("dyn", runtime="dynamo")
+    app["spec"]["instanceSpec"]["replicas"] = 2
+    app["spec"]["instanceSpec"]["env"] = [
+        {"name": "ETCD_ENDPOINTS", "value": "http://etcd:2379"},
+        {"name": "NATS_SERVER", "value": "nats://nats:4222"},
+    ]
+    arks.apply(ns, app)
+    arks.wait_phase("dyn", ns, "Running")
+    lws = arks.get("leaderworkerset", "dyn", ns)
+    assert lws is not None
+    leader = " ".join(_argv(lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]))
+    assert "dynamo.frontend" in leader
+    assert "8080" in leader
+
+
+PRECHECK_CASES = [
+    ("missing model", {"model": {"name": "nope"}}, "ModelNotFound", {"model": {"name": "qwen-7b"}}),
+    (
+        "tensor parallelism larger than the group",
+        {"tensorParallelSize": 4},
+        "TensorParallelTooLarge",
+        {"tensorParallelSize": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "bad", "reason", "fix"), PRECHECK_CASES, ids=[c[0] for c in PRECHECK_CASES])
+def test_precheck_failure_is_reported_and_a_fix_recovers(
+    arks: Env, ns: str, case: str, bad: dict[str, Any], reason: str, fix: dict[str, Any]
+) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("neighbour"))
+    neighbour = arks.wait_phase("neighbour", ns, "Running")
+    neighbour_lws = arks.get("leaderworkerset", "neighbour", ns)
+    assert neighbour_lws is not None
+
+    broken = small_app("broken")
+    broken["spec"].update(bad)
+    arks.apply(ns, broken)
+    app = arks.wait_phase("broken", ns, "Failed")
+    status, got_reason, message = conditions(app)["Precheck"]
+    assert (status, got_reason) == ("False", reason)
+    assert "spec." in message  # names the field to change
+    assert arks.get("leaderworkerset", "broken", ns) is None
+    events = arks.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=broken")
+    assert reason in events
+
+    broken["spec"].update(fix)
+    arks.apply(ns, broken)
+    arks.wait_phase("broken", ns, "Running")
+    after = arks.get("arksapplication", "neighbour", ns)
+    after_lws = arks.get("leaderworkerset", "neighbour", ns)
+    assert after is not None
+    assert after_lws is not None
+    assert after["metadata"]["resourceVersion"] == neighbour["metadata"]["resourceVersion"]
+    assert after_lws["metadata"]["resourceVersion"] == neighbour_lws["metadata"]["resourceVersion"]
+
+
+def test_read_write_once_model_stops_a_multi_node_group_at_precheck(arks: Env, ns: str) -> None:
+    model = rwx_model("rwo")
+    model["spec"]["storage"]["pvc"]["spec"]["accessModes"] = ["ReadWriteOnce"]
+    arks.ready_model(ns, model)
+    app = small_app("multi", model="rwo")
+    app["spec"]["instanceSpec"]["replicas"] = 2
+    arks.apply(ns, app)
+    status, reason, message = conditions(arks.wait_phase("multi", ns, "Failed"))["Precheck"]
+    assert (status, reason) == ("False", "ModelStorageNotShared")
+    assert "ReadWriteMany" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("volumes", [{"name": "models", "emptyDir": {}}], "spec.instanceSpec.volumes[0].name"),
+        ("volumeMounts", [{"name": "x", "mountPath": "/models"}], "spec.instanceSpec.volumeMounts[0].mountPath"),
+    ],
+    ids=["a volume named models", "a mount at /models"],
+)
+def test_api_server_refuses_reserved_volume_names_and_paths(
+    arks: Env, ns: str, field: str, value: Any, path: str
+) -> None:
+    app = small_app("reserved")
+    app["spec"]["instanceSpec"][field] = value
+    proc = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(app), check=False)
+    assert proc.returncode != 0
+    assert path in proc.stderr
+    assert "reserved" in proc.stderr
+
+
+def test_api_server_refuses_unknown_runtime_and_negative_replicas(arks: Env, ns: str) -> None:
+    for bad, path in (({"runtime": "tensorrt"}, "spec.runtime"), ({"replicas": -1}, "spec.replicas")):
+        proc = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(small_app("x", **bad)), check=False)
+        assert proc.returncode != 0
+        assert path in proc.stderr
+
+
+def _lws_replicas(arks: Env, ns: str, name: str) -> int:
+    lws = arks.get("leaderworkerset", name, ns)
+    return int((lws or {}).get("spec", {}).get("replicas", -1))
+
+
+def _ready_groups(arks: Env, ns: str, name: str, count: int) -> bool:
+    app = arks.get("arksapplication", name, ns) or {}
+    status = app.get("status") or {}
+    return status.get("readyReplicas") == count and status.get("replicas") == count
+
+
+def test_scale_through_spec_and_through_kubectl_scale(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("scaled"))
+    arks.wait_phase("scaled", ns, "Running")
+    lws_uid = (arks.get("leaderworkerset", "scaled", ns) or {})["metadata"]["uid"]
+
+    arks.kubectl("patch", "arkapp", "scaled", "-n", ns, "--type=merge", "-p", '{"spec":{"replicas":3}}')
+    wait_until(lambda: _ready_groups(arks, ns, "scaled", 3), 90, "3 ready groups through spec.replicas")
+    assert _lws_replicas(arks, ns, "scaled") == 3
+    arks.kubectl("patch", "arkapp", "scaled", "-n", ns, "--type=merge", "-p", '{"spec":{"replicas":1}}')
+    wait_until(lambda: _ready_groups(arks, ns, "scaled", 1), 90, "1 ready group through spec.replicas")
+
+    arks.kubectl("scale", "arkapp/scaled", "-n", ns, "--replicas=3")
+    wait_until(lambda: _ready_groups(arks, ns, "scaled", 3), 90, "3 ready groups through kubectl scale")
+    scale = json.loads(arks.kubectl("get", "--raw", f"/apis/arks.ai/v1/namespaces/{ns}/arksapplications/scaled/scale"))
+    assert scale["spec"]["replicas"] == 3
+    assert scale["status"]["selector"] == "arks.ai/application=scaled,arks.ai/work-load-role=leader"
+    arks.kubectl("scale", "arkapp/scaled", "-n", ns, "--replicas=1")
+    wait_until(lambda: _ready_groups(arks, ns, "scaled", 1), 90, "1 ready group through kubectl scale")
+    assert (arks.get("leaderworkerset", "scaled", ns) or {})["metadata"]["uid"] == lws_uid  # scaled in place
+    assert len(arks.items("pods", ns, "arks.ai/application=scaled")) == 1
+
+
+def test_changed_image_rolls_the_groups(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("rolled", replicas=2))
+    arks.wait_phase("rolled", ns, "Running")
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in arks.items("pods", ns, "arks.ai/application=rolled")}
+    arks.apply(ns, small_app("rolled", replicas=2, runtimeImage="registry.example/vllm:custom"))
+
+    def rolled() -> bool:
+        pods = arks.items("pods", ns, "arks.ai/application=rolled")
+        images = {container(p)["image"] for p in pods}
+        fresh = all(before.get(p["metadata"]["name"]) != p["metadata"]["uid"] for p in pods)
+        return images == {"registry.example/vllm:custom"} and fresh and len(pods) == 2
+
+    wait_until(rolled, 120, "every group rolled to the new image")
+    wait_until(lambda: _ready_groups(arks, ns, "rolled", 2), 90, "2 groups ready after the roll")
+    app = arks.wait_phase("rolled", ns, "Running")
+    assert app["status"]["updatedReplicas"] == 2
+
+
+def test_ready_is_not_true_while_a_groups_pods_are_not_ready(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    app = small_app("stuck")
+    app["spec"]["instanceSpec"]["nodeSelector"] = {"nvidia.com/gpu.product": "NVIDIA-B200"}  # no such node
+    arks.apply(ns, app)
+    wait_until(lambda: arks.items("pods", ns, "arks.ai/application=stuck"), 60, "pods created")
+    stuck = arks.wait_phase("stuck", ns, "Creating")
+    ready = conditions(stuck)["Ready"]
+    assert ready[0] == "False"
+    assert "0 of 1" in ready[2]
+    fixed = copy.deepcopy(app)
+    fixed["spec"]["instanceSpec"]["nodeSelector"] = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    arks.apply(ns, fixed)
+    assert conditions(arks.wait_phase("stuck", ns, "Running", within=120))["Ready"][0] == "True"
+
+
+def test_deleting_the_application_removes_its_objects(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("doomed"))
+    arks.wait_phase("doomed", ns, "Running")
+    assert arks.get("leaderworkerset", "doomed", ns) is not None
+    arks.kubectl("delete", "arkapp", "doomed", "-n", ns, "--timeout=60s")
+    assert arks.get("arksapplication", "doomed", ns) is None
+    assert arks.get("leaderworkerset", "doomed", ns) is None
+    assert arks.get("service", "arks-application-doomed", ns) is None
+    wait_until(lambda: not arks.items("pods", ns, "arks.ai/application=doomed"), 60, "pods gone")

@@ -1,0 +1,97 @@
+"""Arks keeps the cluster right when its own parts break: a service killed with SIGKILL in the middle of
+work, and one trace following a change across the services."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from support.builders import rwx_model, small_app
+from support.e2e import Env, wait_until
+
+pytestmark = pytest.mark.cluster
+
+APPS = 50
+
+
+def _cpu_app(name: str) -> dict[str, Any]:
+    app: dict[str, Any] = small_app(name)
+    app["spec"]["instanceSpec"]["resources"] = {"requests": {"cpu": "10m"}}
+    return app
+
+
+def test_kill_9_of_each_service_while_creating_50_applications(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    victims = {10: "watcher", 20: "planner", 30: "deployer", 40: "model-loader"}
+    down: list[tuple[int, str]] = []
+    for i in range(APPS):
+        if i in victims:
+            arks.system[victims[i]].kill9()
+            down.append((i, victims[i]))
+        for killed_at, name in list(down):
+            if i == killed_at + 4:  # it stays dead while four more applications arrive
+                arks.system[name].start()
+                down.remove((killed_at, name))
+        arks.apply(ns, _cpu_app(f"app-{i:02d}"))
+    for _, name in down:
+        arks.system[name].start()
+
+    def all_running() -> bool:
+        apps = arks.items("arksapplications", ns)
+        return len(apps) == APPS and all((a.get("status") or {}).get("phase") == "Running" for a in apps)
+
+    wait_until(all_running, 300, f"all {APPS} applications Running")
+    apps = {a["metadata"]["name"]: a for a in arks.items("arksapplications", ns)}
+    lwss = arks.items("leaderworkersets", ns)
+    services = [s for s in arks.items("services", ns) if s["metadata"]["name"].startswith("arks-application-")]
+    assert sorted(lws["metadata"]["name"] for lws in lwss) == sorted(apps)
+    assert sorted(s["metadata"]["name"] for s in services) == sorted(f"arks-application-{n}" for n in apps)
+    for obj in [*lwss, *services]:
+        [owner] = obj["metadata"]["ownerReferences"]
+        assert owner["uid"] == apps[owner["name"]]["metadata"]["uid"]
+
+    created: defaultdict[str, int] = defaultdict(int)
+    for event in arks.items("events", ns):
+        if event["reason"] == "Created" and event["message"].startswith("Created LeaderWorkerSet"):
+            created[event["involvedObject"]["name"]] += int(event.get("count", 1))
+    assert created == dict.fromkeys(apps, 1), "a LeaderWorkerSet was created more than once"
+
+    arks.kubectl("delete", "arksapplications", "--all", "-n", ns, "--timeout=120s")
+    wait_until(lambda: not arks.items("leaderworkersets", ns), 60, "every LeaderWorkerSet deleted")
+    wait_until(
+        lambda: not [s for s in arks.items("services", ns) if s["metadata"]["name"].startswith("arks-application-")],
+        60,
+        "every Service deleted",
+    )
+    wait_until(lambda: not arks.items("pods", ns), 120, "every pod deleted")
+
+
+def _spans(arks: Env) -> list[dict[str, Any]]:
+    if not arks.trace_file.exists():
+        return []
+    return [json.loads(line) for line in arks.trace_file.read_text().splitlines() if line.strip()]
+
+
+def test_one_trace_follows_a_change_from_watcher_through_planner_to_deployer(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("traced"))
+    arks.wait_phase("traced", ns, "Running")
+    plan_subject = f"arks.plan.{ns}.traced"
+
+    def traced() -> set[str] | None:
+        by_trace: defaultdict[str, set[str]] = defaultdict(set)
+        subjects: defaultdict[str, set[str]] = defaultdict(set)
+        for span in _spans(arks):
+            by_trace[span["trace_id"]].add(span["service"])
+            subjects[span["trace_id"]].add(str(span["attributes"].get("messaging.destination", "")))
+        for trace_id, services in by_trace.items():
+            wanted = {"arks-watcher", "arks-planner", "arks-deployer"}
+            if wanted <= services and plan_subject in subjects[trace_id]:
+                return services
+        return None
+
+    services = wait_until(traced, 30, "one trace spanning watcher, planner and deployer")
+    assert {"arks-watcher", "arks-planner", "arks-deployer"} <= services

@@ -1,0 +1,136 @@
+"""End-to-end helpers: the whole Arks system on the local cluster, and small kubectl conveniences."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from arks_localcluster.cluster import LocalCluster
+from arks_localcluster.storage import pv_pool
+from support.arks_system import ArksSystem
+from support.nats_server import NatsServer
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T | None], within: float = 60.0, what: str = "", interval: float = 0.25) -> T:
+    """Polls `check` until it returns something truthy; fails with `what` and the last value at the deadline."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {within}s waiting for {what}; last seen: {last!r}")
+
+
+class Env:
+    """The local cluster, a real nats-server, and the Arks services as processes."""
+
+    def __init__(self, cluster: LocalCluster, nats: NatsServer, system: ArksSystem, trace_file: Path) -> None:
+        self.cluster = cluster
+        self.nats = nats
+        self.system = system
+        self.trace_file = trace_file
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        return self.cluster.kubectl(*args, input=input, check=check).stdout
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        proc = self.cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if proc.returncode != 0:
+            if "NotFound" in proc.stderr or "not found" in proc.stderr:
+                return None
+            raise AssertionError(proc.stderr)
+        obj: dict[str, Any] = json.loads(proc.stdout)
+        return obj
+
+    def items(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", namespace, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        items: list[dict[str, Any]] = json.loads(self.kubectl(*args))["items"]
+        return items
+
+    def apply(self, namespace: str, *docs: dict[str, Any]) -> str:
+        return self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def apply_file(self, namespace: str, path: Path) -> str:
+        return self.kubectl("apply", "-n", namespace, "-f", str(path))
+
+    def phase(self, name: str, namespace: str) -> str | None:
+        app = self.get("arksapplication", name, namespace)
+        return None if app is None else (app.get("status") or {}).get("phase")
+
+    def wait_phase(self, name: str, namespace: str, phase: str, within: float = 90.0) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            app = self.get("arksapplication", name, namespace)
+            status = (app or {}).get("status") or {}
+            gen = (app or {}).get("metadata", {}).get("generation")
+            return app if status.get("phase") == phase and status.get("observedGeneration") == gen else None
+
+        return wait_until(reached, within, f"{namespace}/{name} to reach {phase}")
+
+    def ready_model(self, namespace: str, model: dict[str, Any]) -> None:
+        """Creates a model with its claim and marks it Ready (the download itself is the model-loader's)."""
+        self.apply(namespace, model)
+        pvc = model["spec"]["storage"]["pvc"]
+        claim = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": pvc.get("name") or model["metadata"]["name"]},
+            "spec": pvc["spec"],
+        }
+        self.apply(namespace, claim)
+        self.kubectl(
+            "patch",
+            "arksmodel",
+            model["metadata"]["name"],
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": {"phase": "Ready"}}),
+        )
+
+
+def new_namespace(env: Env) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    env.kubectl("create", "namespace", name)
+    yield name
+    env.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/arksapplications.arks.ai", "crd/arksmodels.arks.ai")
+    cluster.apply(pv_pool(64))
+    nats = NatsServer(workdir / "nats")
+    nats.workdir.mkdir(parents=True)
+    nats.start()
+    trace_file = workdir / "traces.jsonl"
+    system = ArksSystem(
+        nats.url,
+        cluster.kubeconfig,
+        workdir / "logs",
+        {"ARKS_TRACE_EXPORTER": "jsonl", "ARKS_TRACE_FILE": str(trace_file)},
+    )
+    try:
+        system.start()
+        yield Env(cluster, nats, system, trace_file)
+    finally:
+        codes = system.stop()
+        nats.stop()
+    bad = {name: code for name, code in codes.items() if code not in (0, None)}
+    if bad:
+        pytest.fail(f"services did not stop cleanly on SIGTERM: {bad}; logs in {workdir / 'logs'}")
