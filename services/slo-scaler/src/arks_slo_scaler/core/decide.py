@@ -54,6 +54,7 @@ class Reason(StrEnum):
     SCALE_UP_IN_PROGRESS = "ScaleUpInProgress"
     AT_MAX_REPLICAS = "AtMaxReplicas"
     WITHIN_SLO = "WithinSLO"
+    LOAD_ABOVE_CAPACITY = "LoadAboveCapacity"
     LOAD_DECREASED = "LoadDecreased"
     DOWNSCALE_STABILIZING = "DownscaleStabilizing"
     BELOW_MIN_REPLICAS = "BelowMinReplicas"
@@ -92,6 +93,9 @@ class ScalerConfig:
     kv_usage_high: float = 0.9
     min_requests: float = 10.0  # fewer first tokens in the window than this is too little to learn capacity from
     healthy_ratio: float = 0.8  # a percentile under this share of its target is comfortably within the SLO
+    # An operator's prior for the capacity (first tokens/s per group within the SLO, e.g. from a load test); learned
+    # online from there. Without one the scaler reacts to pressure only until the first breach teaches it.
+    initial_capacity_per_group: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,14 +164,21 @@ def decide(
 
     signals, rate_per_group, requests = _signals(spec, usable, state, config)
     pressure = _pressure(spec, signals, config)
-    capacity = _learn_capacity(state.capacity_per_group, signals, pressure is not None, requests, config)
+    steady = not starting and len(usable) == current  # transitions (backlogs, new groups) teach nothing reliable
+    capacity = state.capacity_per_group if state.capacity_per_group is not None else config.initial_capacity_per_group
+    if steady:
+        capacity = _learn_capacity(capacity, signals, pressure is not None, requests, config)
     ready = current - sum(1 for g in observation.groups if g.ready_seconds is None)
-    demand = rate_per_group * max(ready, len(usable)) + signals.waiting_per_group * len(usable) / config.window_seconds
+    demand = rate_per_group * max(ready, len(usable))
     needed = math.ceil(demand / (capacity * config.target_utilization)) if capacity else None
     if requests == 0 and signals.waiting_per_group == 0:
         needed = lo  # no traffic at all: the floor is enough
     signals = replace(signals, capacity_per_group=capacity, needed=needed)
     state = replace(state, capacity_per_group=capacity)
+    if pressure is None and needed is not None and capacity is not None and needed > current:
+        # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
+        load = f"{rate_per_group:.1f} req/s per group > {config.target_utilization:.0%} of capacity {capacity:.1f}"
+        pressure = Reason.LOAD_ABOVE_CAPACITY, load
 
     if pressure is not None:
         reason, what = pressure
@@ -327,14 +338,17 @@ def _pressure(spec: AutoscalingSpec, s: Signals, config: ScalerConfig) -> tuple[
 def _learn_capacity(
     capacity: float | None, s: Signals, pressured: bool, requests: float, config: ScalerConfig
 ) -> float | None:
-    """Lower the estimate to (just under) a rate at which the SLO broke; raise it to a rate served comfortably."""
+    """Lower the estimate towards (just under) a rate at which the SLO broke; raise it to a rate served comfortably.
+
+    A single breach lowers it by at most 10%: one burst must not make the fleet twice as large as it needs.
+    """
     if requests < config.min_requests:
         return capacity
     x = s.rate_per_group
     ratios = [r for r in (s.ttft_ratio, s.itl_ratio) if r is not None]
     worst = max(ratios) if ratios else None
     if pressured and worst is not None and worst > 1:
-        return min(capacity, 0.95 * x) if capacity is not None else 0.95 * x
+        return min(capacity, max(0.95 * x, 0.9 * capacity)) if capacity is not None else 0.95 * x
     if not pressured and worst is not None and worst <= config.healthy_ratio:
         return max(capacity, x) if capacity is not None else x
     return capacity

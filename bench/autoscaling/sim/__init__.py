@@ -1,0 +1,1 @@
+"""A discrete-event simulator of LLM serving on replica groups, calibrated on step times measured on an H100."""

@@ -1,0 +1,67 @@
+"""The request trace that drives the simulator, and the documented transformations applied to it.
+
+Source: `shared/traces/AzureLLMInferenceTrace_conv.csv` (Azure LLM inference trace 2023, conversation service,
+CC-BY 4.0): 19,366 requests over ~3,500 s, columns TIMESTAMP, ContextTokens, GeneratedTokens.
+
+Transformation (`transform`), the same for every scaler, varied only by the seed:
+1. arrival times relative to the first request (seconds);
+2. `copies` superposed copies of the trace (a load multiplier that keeps the hour's shape: one H100 group serves
+   the raw trace, so several copies make the peak need several groups);
+3. every request of every copy gets its arrival moved by an independent uniform jitter in +-`jitter_s` seconds
+   (seeded), reflected at the trace's ends (so no pile-up at 0 or at the end), so seeds differ in their fine
+   structure but not in the minute-level load;
+4. `time_scale` divides all arrival times (1 = real time).
+Prompt and output lengths are kept as recorded; outputs are at least 2 tokens (so a TPOT exists).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+TRACE = Path("/work/shared/traces/AzureLLMInferenceTrace_conv.csv")
+
+
+@dataclass(frozen=True)
+class Trace:
+    arrival: npt.NDArray[np.float64]  # seconds, ascending
+    prompt: npt.NDArray[np.int64]
+    output: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    @property
+    def duration(self) -> float:
+        return float(self.arrival[-1]) if len(self.arrival) else 0.0
+
+
+def load(path: Path = TRACE) -> Trace:
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    stamps = np.array([datetime.fromisoformat(r["TIMESTAMP"][:26]).timestamp() for r in rows])
+    order = np.argsort(stamps, kind="stable")
+    arrival = stamps[order] - stamps[order][0]
+    prompt = np.array([int(r["ContextTokens"]) for r in rows], dtype=np.int64)[order]
+    output = np.array([int(r["GeneratedTokens"]) for r in rows], dtype=np.int64)[order]
+    return Trace(arrival, prompt, output)
+
+
+def transform(trace: Trace, *, copies: int, jitter_s: float, time_scale: float, seed: int) -> Trace:
+    """Superpose `copies` jittered copies (seeded) and compress time by `time_scale`; see the module docstring."""
+    rng = np.random.default_rng(seed)
+    span = trace.duration
+    arrivals = []
+    for _ in range(copies):
+        moved = np.abs(trace.arrival + rng.uniform(-jitter_s, jitter_s, len(trace)))
+        arrivals.append(np.where(moved > span, 2 * span - moved, moved))
+    arrival = np.concatenate(arrivals) / time_scale
+    prompt = np.tile(trace.prompt, copies)
+    output = np.maximum(np.tile(trace.output, copies), 2)
+    order = np.argsort(arrival, kind="stable")
+    return Trace(arrival[order], prompt[order], output[order])
