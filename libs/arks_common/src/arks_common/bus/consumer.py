@@ -91,12 +91,12 @@ class DurableConsumer:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nothing to fetch (nats.errors.TimeoutError is one too)
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
                     return
-                except nats.errors.Error as exc:
-                    self._log.warning("fetch failed; retrying", error=str(exc))
+                except Exception as exc:  # a restarting server must not end the consumer: try again
+                    self._log.warning("fetch failed; retrying", error=repr(exc))
                     await _sleep_unless(stop, 1.0)
                     continue
                 if msgs:
@@ -146,7 +146,7 @@ class DurableConsumer:
             except Exception as exc:  # temporary by default: retry, then dead-letter
                 await self._retry_or_give_up(msg, delivery, exc)
             else:
-                await msg.ack()
+                await self._settle(msg.ack(), delivery)
                 MESSAGES.labels(self._decl.durable, "ack").inc()
             finally:
                 heartbeat.cancel()
@@ -170,7 +170,7 @@ class DurableConsumer:
             error=str(exc),
             error_type=type(exc).__name__,
         )
-        await msg.nak(delay=delay)
+        await self._settle(msg.nak(delay=delay), delivery)
         MESSAGES.labels(self._decl.durable, "retry").inc()
 
     async def _dead_letter(self, msg: Msg, delivery: Delivery, error: str) -> None:
@@ -204,10 +204,18 @@ class DurableConsumer:
         except nats.errors.Error as exc:
             # Keep the message rather than lose it: it comes back and is dead-lettered on a later delivery.
             self._log.warning("dead-letter publish failed; keeping the message", error=str(exc))
-            await msg.nak(delay=self._retry_cap)
+            await self._settle(msg.nak(delay=self._retry_cap), delivery)
             return
-        await msg.term()
+        await self._settle(msg.term(), delivery)
         MESSAGES.labels(self._decl.durable, "dead_letter").inc()
+
+    async def _settle(self, action: Awaitable[None], delivery: Delivery) -> None:
+        """Acks, naks and terms are best effort: if one is lost the message is redelivered after ack_wait,
+        and handlers are idempotent."""
+        try:
+            await action
+        except Exception as exc:
+            self._log.warning("could not settle message", subject=delivery.subject, error=repr(exc))
 
     async def _keep_alive(self, msg: Msg) -> None:
         interval = max(0.5, self._decl.ack_wait_seconds / 3)
@@ -215,7 +223,7 @@ class DurableConsumer:
             await asyncio.sleep(interval)
             try:
                 await msg.in_progress()
-            except nats.errors.Error:
+            except Exception:  # the ack, or the redelivery, settles it
                 return
 
 
