@@ -8,8 +8,10 @@ from arks_common.events.contract import MODEL_LOADER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
+from arks_model_loader.core.storage import DownloaderConfig
 from arks_model_loader.gate import LoadedGate
 from arks_model_loader.handlers import Handlers
+from arks_model_loader.models import ModelReconciler
 from arks_model_loader.settings import ModelLoaderSettings
 
 CONSUMERS = (MODEL_LOADER_OBJECTS,)
@@ -18,7 +20,14 @@ CONSUMERS = (MODEL_LOADER_OBJECTS,)
 def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-model-loader")
-        handlers = Handlers(LoadedGate(kube, EventRecorder(kube, "model-loader")))
+        events = EventRecorder(kube, "model-loader")
+        config = DownloaderConfig(
+            image=settings.downloader_image,
+            backoff_limit=settings.download_backoff_limit,
+            hf_endpoint=settings.hf_endpoint,
+            service_account=settings.download_service_account,
+        )
+        handlers = Handlers(ModelReconciler(kube, events, config), LoadedGate(kube, events))
         ctx.consume(MODEL_LOADER_OBJECTS, handlers.on_object)
         return kube.close
 

@@ -1,21 +1,32 @@
-"""Glue from events to the model-loader's work."""
+"""Glue from events to the model-loader's two jobs: models (storage, download, status) and the `Loaded` gate."""
 
 from __future__ import annotations
 
 from arks_common.bus.consumer import Delivery
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind
+from arks_common.kube.resources import LABEL_MODEL
 from arks_model_loader.gate import LoadedGate
+from arks_model_loader.models import ModelReconciler
 
 
 class Handlers:
-    def __init__(self, gate: LoadedGate) -> None:
+    def __init__(self, models: ModelReconciler, gate: LoadedGate) -> None:
+        self._models = models
         self._gate = gate
 
     async def on_object(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
         if not isinstance(data, ObjectChanged):
             return
-        if data.ref.kind is ObjectKind.APPLICATION:
-            await self._gate.application_changed(data.ref.namespace, data.ref.name)
-        elif data.ref.kind is ObjectKind.MODEL:
-            await self._gate.model_changed(data.ref.namespace, data.ref.name)
+        ref = data.ref
+        if ref.kind is ObjectKind.APPLICATION:
+            await self._gate.application_changed(ref.namespace, ref.name)
+            if data.deleted or data.object.get("metadata", {}).get("deletionTimestamp"):
+                await self._models.reconcile_deleting_models(ref.namespace)
+        elif ref.kind is ObjectKind.MODEL:
+            await self._models.reconcile(ref.namespace, ref.name)
+            await self._gate.model_changed(ref.namespace, ref.name)
+        elif ref.kind in (ObjectKind.JOB, ObjectKind.PVC):
+            model = (data.object.get("metadata", {}).get("labels") or {}).get(LABEL_MODEL)
+            if model:
+                await self._models.reconcile(ref.namespace, model)

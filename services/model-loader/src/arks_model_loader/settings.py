@@ -7,3 +7,9 @@ from arks_common.settings import CommonSettings
 
 class ModelLoaderSettings(CommonSettings):
     kubeconfig: str | None = None
+    downloader_image: str = "ghcr.io/arks-ai/arks-model-downloader:0.1.0"
+    """The image of the project's downloader (services/model-loader/Dockerfile.downloader)."""
+    download_backoff_limit: int = 3
+    hf_endpoint: str | None = None
+    """A Hugging Face Hub mirror for the download Jobs (HF_ENDPOINT); unset: the public Hub."""
+    download_service_account: str | None = None

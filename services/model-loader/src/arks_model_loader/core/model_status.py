@@ -1,0 +1,121 @@
+"""An ArksModel's status — phase and the StorageCreated, ModelLoaded and Ready conditions — as a pure
+function of its claim and download Job. Messages of success keep the user guide's wording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from arks_common.api.model import ModelConditionType, ModelPhase
+
+
+class ModelReason(StrEnum):
+    CREATE_SUCCEEDED = "CreateSucceeded"
+    CREATING = "Creating"
+    CREATE_FAILED = "CreateFailed"
+    LOADING = "Loading"
+    WAITING_FOR_STORAGE = "WaitingForStorage"
+    LOAD_SUCCEEDED = "ModelLoadSucceeded"
+    LOAD_FAILED = "ModelLoadFailed"
+    READY = "Ready"
+    NOT_READY = "NotReady"
+
+
+@dataclass(frozen=True)
+class Cond:
+    type: str
+    ok: bool | None
+    reason: ModelReason
+    message: str
+
+
+@dataclass(frozen=True)
+class ModelObserved:
+    model_name: str
+    repo_id: str
+    pvc_name: str
+    pvc: dict[str, Any] | None
+    pvc_error: str | None  # the API server refused the claim
+    job: dict[str, Any] | None
+    failure_message: str | None  # the failed download pod's termination message
+
+
+@dataclass(frozen=True)
+class ModelVerdict:
+    phase: ModelPhase
+    conditions: tuple[Cond, Cond, Cond]
+
+
+def job_outcome(job: dict[str, Any] | None) -> str:
+    """`succeeded`, `failed` or `running` (also when there is no Job yet)."""
+    if job is None:
+        return "running"
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "succeeded"
+        if cond.get("status") == "True" and cond.get("type") in ("Failed", "FailureTarget"):
+            return "failed"
+    return "running"
+
+
+def job_failure_reason(job: dict[str, Any] | None) -> str:
+    for cond in ((job or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Failed" and cond.get("status") == "True":
+            return f"{cond.get('reason', '')}: {cond.get('message', '')}".strip(": ")
+    return ""
+
+
+def compute_model_status(obs: ModelObserved) -> ModelVerdict:
+    storage_t = ModelConditionType.STORAGE_CREATED.value
+    loaded_t = ModelConditionType.MODEL_LOADED.value
+    ready_t = ModelConditionType.READY.value
+    if obs.pvc_error is not None:
+        msg = f"Create model storage failed({obs.pvc_name}): {obs.pvc_error}"
+        return ModelVerdict(
+            ModelPhase.FAILED,
+            (
+                Cond(storage_t, False, ModelReason.CREATE_FAILED, msg),
+                Cond(loaded_t, False, ModelReason.WAITING_FOR_STORAGE, "Waiting for the model storage"),
+                Cond(ready_t, False, ModelReason.CREATE_FAILED, msg),
+            ),
+        )
+    if obs.pvc is None:
+        return ModelVerdict(
+            ModelPhase.STORAGE_CREATING,
+            (
+                Cond(storage_t, False, ModelReason.CREATING, f"Creating model storage({obs.pvc_name})"),
+                Cond(loaded_t, False, ModelReason.WAITING_FOR_STORAGE, "Waiting for the model storage"),
+                Cond(ready_t, False, ModelReason.NOT_READY, "The model storage is being created"),
+            ),
+        )
+    storage = Cond(storage_t, True, ModelReason.CREATE_SUCCEEDED, f"Create model storage successfully({obs.pvc_name})")
+    outcome = job_outcome(obs.job)
+    if outcome == "succeeded":
+        return ModelVerdict(
+            ModelPhase.READY,
+            (
+                storage,
+                Cond(loaded_t, True, ModelReason.LOAD_SUCCEEDED, "Load the model successfully"),
+                Cond(ready_t, True, ModelReason.READY, "The model is ready now"),
+            ),
+        )
+    if outcome == "failed":
+        why = (obs.failure_message or "").strip() or job_failure_reason(obs.job) or "the download Job failed"
+        msg = f"Load the model {obs.repo_id} failed: {why}"
+        return ModelVerdict(
+            ModelPhase.FAILED,
+            (
+                storage,
+                Cond(loaded_t, False, ModelReason.LOAD_FAILED, msg),
+                Cond(ready_t, False, ModelReason.LOAD_FAILED, msg),
+            ),
+        )
+    return ModelVerdict(
+        ModelPhase.MODEL_LOADING,
+        (
+            storage,
+            Cond(loaded_t, False, ModelReason.LOADING, f"Downloading {obs.repo_id} into {obs.pvc_name}"),
+            Cond(ready_t, False, ModelReason.NOT_READY, "The model is being loaded"),
+        ),
+    )

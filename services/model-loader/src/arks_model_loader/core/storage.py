@@ -1,0 +1,114 @@
+"""What a model needs in the cluster: its PersistentVolumeClaim and its download Job, as data. Pure.
+
+The Job's name carries a digest of everything the download depends on, so a changed model (a new repo id,
+token Secret or claim) gets a new Job while an unchanged one is never downloaded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME
+from arks_common.api.model import HF_TOKEN_KEY, ArksModel
+from arks_common.kube.resources import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
+
+LABEL_ROLE = "arks.ai/role"
+DOWNLOAD_ROLE = "model-download"
+DOWNLOAD_CONTAINER = "download"
+
+
+@dataclass(frozen=True)
+class DownloaderConfig:
+    image: str
+    backoff_limit: int = 3
+    hf_endpoint: str | None = None
+    service_account: str | None = None
+
+
+def owner_reference(model: ArksModel) -> dict[str, Any]:
+    return {
+        "apiVersion": model.api_version,
+        "kind": model.kind,
+        "name": model.metadata.name,
+        "uid": model.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def labels(model: ArksModel) -> dict[str, str]:
+    return {LABEL_MODEL: model.metadata.name, LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def claim(model: ArksModel) -> dict[str, Any]:
+    """The model's PVC, owned by the model (deleting the model frees its storage)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": model.pvc_name(),
+            "namespace": model.metadata.namespace,
+            "labels": labels(model),
+            "ownerReferences": [owner_reference(model)],
+        },
+        "spec": dict(model.spec.storage.pvc.spec),
+    }
+
+
+def download_digest(model: ArksModel, config: DownloaderConfig) -> str:
+    hf = model.spec.source.huggingface
+    inputs = [model.spec.model, hf.token_secret_ref if hf else None, model.pvc_name(), config.image, config.hf_endpoint]
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:8]
+
+
+def job_name(model: ArksModel, config: DownloaderConfig) -> str:
+    # Job names end up in pod names and labels: keep them within 63 characters
+    return f"{model.metadata.name[:45]}-download-{download_digest(model, config)}"
+
+
+def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
+    """The Job that runs the project's downloader (`arks-model-download`) into the model's volume."""
+    env: list[dict[str, Any]] = [{"name": "ARKS_MODEL", "value": model.spec.model}]
+    hf = model.spec.source.huggingface
+    if hf is not None and hf.token_secret_ref:
+        # the token stays in its Secret: the pod reads it through the environment, nothing copies it
+        env.append(
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf.token_secret_ref, "key": HF_TOKEN_KEY}}}
+        )
+    if config.hf_endpoint:
+        env.append({"name": "HF_ENDPOINT", "value": config.hf_endpoint})
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [
+            {
+                "name": DOWNLOAD_CONTAINER,
+                "image": config.image,
+                "command": ["arks-model-download"],
+                "args": ["--model", model.spec.model, "--models-dir", MODEL_MOUNT_PATH],
+                "env": env,
+                "volumeMounts": [{"name": MODEL_VOLUME_NAME, "mountPath": MODEL_MOUNT_PATH}],
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+            }
+        ],
+        "volumes": [{"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name()}}],
+    }
+    if config.service_account:
+        pod_spec["serviceAccountName"] = config.service_account
+    pod_labels = {**labels(model), LABEL_ROLE: DOWNLOAD_ROLE}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(model, config),
+            "namespace": model.metadata.namespace,
+            "labels": pod_labels,
+            "ownerReferences": [owner_reference(model)],
+        },
+        "spec": {
+            "backoffLimit": config.backoff_limit,
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,183 @@
+"""Reconciles one ArksModel: its claim, its download Job, and its status; keeps a model that applications
+still use from disappearing under them (a finalizer), and says so on the model and the applications."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from arks_common.api.conditions import condition, condition_dict, set_condition
+from arks_common.api.meta import Condition
+from arks_common.api.model import ArksModel
+from arks_common.bus.consumer import TemporaryError
+from arks_common.kube.client import Conflict, Invalid, Kube, KubeError
+from arks_common.kube.events import EventRecorder
+from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS
+from arks_common.telemetry.logging import get_logger
+from arks_common.telemetry.metrics import RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
+from arks_model_loader.core.loaded import model_name_of
+from arks_model_loader.core.model_status import ModelObserved, compute_model_status, job_outcome
+from arks_model_loader.core.storage import DOWNLOAD_CONTAINER, DownloaderConfig, claim, download_job
+
+log = get_logger(__name__)
+CONTROLLER = "model-loader"
+MODEL_FINALIZER = "arks.ai/model-in-use"
+
+
+class ModelReconciler:
+    def __init__(self, kube: Kube, events: EventRecorder, config: DownloaderConfig) -> None:
+        self._kube = kube
+        self._events = events
+        self._config = config
+
+    async def reconcile(self, namespace: str, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            await self._reconcile(namespace, name)
+            RECONCILES.labels(CONTROLLER, "success").inc()
+        except KubeError as exc:
+            RECONCILES.labels(CONTROLLER, "error").inc()
+            RECONCILE_ERRORS.labels(CONTROLLER).inc()
+            raise TemporaryError(str(exc)) from exc
+        finally:
+            RECONCILE_SECONDS.labels(CONTROLLER).observe(time.perf_counter() - started)
+
+    async def reconcile_deleting_models(self, namespace: str) -> None:
+        """After an application went away: a model waiting for its last user may now be released."""
+        try:
+            models, _ = await self._kube.list(MODELS, namespace)
+        except KubeError as exc:
+            raise TemporaryError(str(exc)) from exc
+        for raw in models:
+            if raw["metadata"].get("deletionTimestamp"):
+                await self.reconcile(namespace, raw["metadata"]["name"])
+
+    async def _reconcile(self, namespace: str, name: str) -> None:
+        raw = await self._kube.get(MODELS, namespace, name)
+        if raw is None:
+            return
+        try:
+            model = ArksModel.model_validate(raw)
+        except ValidationError as exc:
+            log.error("model does not parse; skipping", model=f"{namespace}/{name}", error=str(exc))
+            return
+        if raw["metadata"].get("deletionTimestamp"):
+            await self._finalize(raw)
+            return
+        if MODEL_FINALIZER not in (raw["metadata"].get("finalizers") or []):
+            await self._set_finalizer(raw, present=True)
+
+        pvc_error = None
+        pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
+        if pvc is None:
+            try:
+                pvc = await self._kube.create(PVCS, namespace, claim(model))
+                await self._events.record(raw, "Normal", "StorageCreated", f"Created PVC {model.pvc_name()}")
+            except Conflict:
+                pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
+            except Invalid as exc:
+                pvc_error = str(exc)
+        job = None
+        failure = None
+        if pvc is not None:
+            job = await self._ensure_job(raw, model)
+            if job is not None and job_outcome(job) == "failed":
+                failure = await self._termination_message(namespace, job["metadata"]["name"])
+        verdict = compute_model_status(
+            ModelObserved(
+                model_name=name,
+                repo_id=model.spec.model,
+                pvc_name=model.pvc_name(),
+                pvc=pvc,
+                pvc_error=pvc_error,
+                job=job,
+                failure_message=failure,
+            )
+        )
+        await self._write_status(raw, verdict.phase.value, verdict.conditions)
+
+    async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> dict[str, Any] | None:
+        want = download_job(model, self._config)
+        namespace, job_name = model.metadata.namespace, want["metadata"]["name"]
+        job = await self._kube.get(JOBS, namespace, job_name)
+        if job is None:
+            try:
+                job = await self._kube.create(JOBS, namespace, want)
+                await self._events.record(
+                    raw, "Normal", "DownloadStarted", f"Started Job {job_name} to download {model.spec.model}"
+                )
+            except Conflict:
+                job = await self._kube.get(JOBS, namespace, job_name)
+        # a changed model gets a new Job; the old one (and its pods) goes
+        others, _ = await self._kube.list(JOBS, namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}")
+        for other in others:
+            if other["metadata"]["name"] != job_name:
+                await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
+        return job
+
+    async def _termination_message(self, namespace: str, job_name: str) -> str | None:
+        """The downloader's own words: the termination message of the job's latest failed pod."""
+        pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job_name}")
+        pods.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+        for pod in pods:
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                terminated = (status.get("state") or {}).get("terminated") or {}
+                if status.get("name") == DOWNLOAD_CONTAINER and terminated.get("exitCode", 0) != 0:
+                    return str(terminated.get("message") or terminated.get("reason") or "")
+        return None
+
+    async def _write_status(self, raw: dict[str, Any], phase: str, conds: Any) -> None:
+        meta = raw["metadata"]
+        generation = int(meta.get("generation", 0))
+        current = raw.get("status") or {}
+        now = datetime.now(UTC).replace(microsecond=0)
+        existing = [Condition.model_validate(c) for c in current.get("conditions") or []]
+        changed = current.get("phase") != phase or current.get("observedGeneration") != generation
+        for cond in conds:
+            existing, cond_changed = set_condition(
+                existing, condition(cond.type, cond.ok, cond.reason.value, cond.message, generation), now
+            )
+            changed = changed or cond_changed
+        if not changed:
+            return
+        status = {"phase": phase, "observedGeneration": generation, "conditions": [condition_dict(c) for c in existing]}
+        await self._kube.apply_status(MODELS, meta["namespace"], meta["name"], status)
+        if current.get("phase") != phase:
+            failed = phase == "Failed"
+            message = next((c.message for c in conds if c.ok is False), "") if failed else f"Model is {phase}"
+            await self._events.record(raw, "Warning" if failed else "Normal", phase, message)
+        log.info("model status written", model=f"{meta['namespace']}/{meta['name']}", phase=phase)
+
+    async def _set_finalizer(self, raw: dict[str, Any], present: bool) -> None:
+        meta = raw["metadata"]
+        body: dict[str, Any] = {
+            "apiVersion": raw.get("apiVersion", "arks.ai/v1"),
+            "kind": raw.get("kind", "ArksModel"),
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        }
+        if present:
+            body["metadata"]["finalizers"] = [MODEL_FINALIZER]
+        await self._kube.apply(MODELS, body)
+
+    async def _finalize(self, raw: dict[str, Any]) -> None:
+        meta = raw["metadata"]
+        if MODEL_FINALIZER not in (meta.get("finalizers") or []):
+            return
+        apps, _ = await self._kube.list(APPLICATIONS, meta["namespace"])
+        users = sorted(
+            a["metadata"]["name"]
+            for a in apps
+            if model_name_of(a) == meta["name"] and not a["metadata"].get("deletionTimestamp")
+        )
+        if users:
+            await self._events.record(
+                raw,
+                "Warning",
+                "ModelInUse",
+                f"Deletion waits until no application uses this model; still used by {', '.join(users)}",
+            )
+            return
+        await self._set_finalizer(raw, present=False)

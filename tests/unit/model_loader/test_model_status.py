@@ -1,0 +1,126 @@
+"""An ArksModel's status follows its claim and download Job, in the guide's words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from arks_common.api.model import ArksModel, ModelPhase
+from arks_model_loader.core.loaded import loaded_verdict
+from arks_model_loader.core.model_status import ModelObserved, compute_model_status
+from arks_model_loader.core.storage import DownloaderConfig, claim, download_job, job_name
+from support.builders import sample
+
+CONFIG = DownloaderConfig(image="arks/downloader:test")
+
+
+def job(condition: str | None) -> dict[str, Any]:
+    conds = [{"type": condition, "status": "True", "reason": "BackoffLimitExceeded", "message": "gave up"}]
+    return {"metadata": {"name": "j"}, "status": {"conditions": conds if condition else []}}
+
+
+def obs(**kw: Any) -> ModelObserved:
+    base: dict[str, Any] = dict(
+        model_name="qwen-7b",
+        repo_id="Qwen/Q",
+        pvc_name="qwen-7b",
+        pvc={"metadata": {}},
+        pvc_error=None,
+        job=job(None),
+        failure_message=None,
+    )
+    base.update(kw)
+    return ModelObserved(**base)
+
+
+@pytest.mark.parametrize(
+    ("case", "observed", "phase"),
+    [
+        ("no claim yet is StorageCreating", obs(pvc=None, job=None), ModelPhase.STORAGE_CREATING),
+        ("a refused claim is Failed", obs(pvc=None, pvc_error="spec.resources: required"), ModelPhase.FAILED),
+        ("a running download is ModelLoading", obs(), ModelPhase.MODEL_LOADING),
+        ("a completed download is Ready", obs(job=job("Complete")), ModelPhase.READY),
+        ("a failed download is Failed", obs(job=job("Failed"), failure_message="model x not found"), ModelPhase.FAILED),
+    ],
+)
+def test_phase_follows_claim_and_job(case: str, observed: ModelObserved, phase: ModelPhase) -> None:
+    assert compute_model_status(observed).phase is phase
+
+
+def test_ready_model_reads_as_in_the_guide() -> None:
+    verdict = compute_model_status(obs(job=job("Complete")))
+    assert [(c.type, c.ok, c.reason.value, c.message) for c in verdict.conditions] == [
+        ("StorageCreated", True, "CreateSucceeded", "Create model storage successfully(qwen-7b)"),
+        ("ModelLoaded", True, "ModelLoadSucceeded", "Load the model successfully"),
+        ("Ready", True, "Ready", "The model is ready now"),
+    ]
+
+
+def test_failure_carries_the_downloaders_own_words() -> None:
+    verdict = compute_model_status(obs(job=job("Failed"), failure_message="model Qwen/Q not found on https://hub"))
+    loaded = verdict.conditions[1]
+    assert (loaded.ok, loaded.reason.value) == (False, "ModelLoadFailed")
+    assert loaded.message == "Load the model Qwen/Q failed: model Qwen/Q not found on https://hub"
+    fallback = compute_model_status(obs(job=job("Failed")))
+    assert "BackoffLimitExceeded: gave up" in fallback.conditions[1].message
+
+
+def _model(name: str = "model-private.yaml") -> ArksModel:
+    doc = sample(name, kind="ArksModel")
+    doc["metadata"]["uid"] = "u1"
+    return ArksModel.model_validate(doc)
+
+
+def test_download_job_takes_the_token_from_its_secret_only() -> None:
+    spec = download_job(_model(), CONFIG)
+    container = spec["spec"]["template"]["spec"]["containers"][0]
+    token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
+    assert token == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
+    assert container["args"] == ["--model", "Qwen/Qwen2.5-7B-Instruct-1M", "--models-dir", "/models"]
+    assert container["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+    assert spec["spec"]["backoffLimit"] == 3
+    assert spec["metadata"]["ownerReferences"][0]["uid"] == "u1"
+    public = download_job(_model("model.yaml"), CONFIG)
+    assert all(e["name"] != "HF_TOKEN" for e in public["spec"]["template"]["spec"]["containers"][0]["env"])
+
+
+def test_a_changed_model_gets_a_new_job_and_an_unchanged_one_the_same() -> None:
+    model = _model()
+    assert job_name(model, CONFIG) == job_name(_model(), CONFIG)
+    other = model.model_copy(update={"spec": model.spec.model_copy(update={"model": "Qwen/Other"})})
+    assert job_name(other, CONFIG) != job_name(model, CONFIG)
+    assert len(job_name(model, CONFIG)) <= 63
+
+
+def test_claim_is_the_models_storage_spec_owned_by_the_model() -> None:
+    pvc = claim(_model())
+    assert pvc["metadata"]["name"] == "qwen-7b"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["metadata"]["ownerReferences"][0]["kind"] == "ArksModel"
+
+
+@pytest.mark.parametrize(
+    ("case", "model", "ok", "reason"),
+    [
+        ("a missing model", None, False, "ModelNotFound"),
+        ("a model loading", {"metadata": {}, "status": {"phase": "ModelLoading"}}, False, "ModelLoading"),
+        ("a ready model", {"metadata": {}, "status": {"phase": "Ready"}}, True, "ModelLoadSucceeded"),
+        ("a failed model", {"metadata": {}, "status": {"phase": "Failed"}}, False, "ModelLoadFailed"),
+        (
+            "a model being deleted",
+            {"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Ready"}},
+            False,
+            "ModelDeleting",
+        ),
+    ],
+)
+def test_loaded_gate(case: str, model: dict[str, Any] | None, ok: bool, reason: str) -> None:
+    verdict = loaded_verdict("ns", "m", model)
+    assert (verdict.ok, verdict.reason.value) == (ok, reason)
+
+
+def test_loaded_message_of_a_ready_model_is_the_guides() -> None:
+    assert loaded_verdict("ns", "m", {"metadata": {}, "status": {"phase": "Ready"}}).message == (
+        "The referenced model is loaded"
+    )
