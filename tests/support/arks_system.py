@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-SERVICES = ("watcher", "planner", "deployer", "model-loader")
+SERVICES = ("watcher", "planner", "deployer", "model-loader", "slo-scaler")
 
 
 def _free_port() -> int:

@@ -13,6 +13,7 @@ import msgspec
 
 from arks_common.events.payloads import (
     DeadLetter,
+    MetricsSample,
     ObjectChanged,
     ObjectKind,
     ObjectRef,
@@ -85,6 +86,13 @@ SCALE = Channel(
     publishers=frozenset({Service.SLO_SCALER}),
     description="The slo-scaler's replica decision for an application, with its reason.",
 )
+METRICS = Channel(
+    name="metrics",
+    params=("namespace", "name"),
+    payload=MetricsSample,
+    publishers=frozenset({Service.SLO_SCALER}),
+    description="Unified runtime metrics of an application's replica groups, one message per group and scrape.",
+)
 DEAD_LETTERS = Channel(
     name="dead",
     params=("service", "consumer"),
@@ -92,7 +100,7 @@ DEAD_LETTERS = Channel(
     publishers=frozenset(Service),
     description="Messages a consumer gave up on (poison or past max_deliver), kept with the error.",
 )
-CHANNELS = (OBJECTS, PLANS, SCALE, DEAD_LETTERS)
+CHANNELS = (OBJECTS, PLANS, SCALE, METRICS, DEAD_LETTERS)
 
 
 def object_subject(ref: ObjectRef) -> str:
@@ -150,13 +158,21 @@ SCALE_STREAM = StreamDecl(
     max_msgs_per_subject=4,
     max_age_seconds=24 * 3600,
 )
+METRICS_STREAM = StreamDecl(
+    "ARKS_METRICS",
+    METRICS,
+    "Unified runtime metrics, kept an hour for dashboards and replays.",
+    max_msgs_per_subject=1000,
+    max_age_seconds=3600,
+    duplicate_window_seconds=60,
+)
 DEAD_LETTER_STREAM = StreamDecl(
     "ARKS_DEAD_LETTERS",
     DEAD_LETTERS,
     "Dead letters, kept a week for inspection and replay.",
     max_age_seconds=7 * 24 * 3600,
 )
-STREAMS = (OBJECTS_STREAM, PLANS_STREAM, SCALE_STREAM, DEAD_LETTER_STREAM)
+STREAMS = (OBJECTS_STREAM, PLANS_STREAM, SCALE_STREAM, METRICS_STREAM, DEAD_LETTER_STREAM)
 
 
 @dataclass(frozen=True)

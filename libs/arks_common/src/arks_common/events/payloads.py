@@ -83,6 +83,31 @@ class ScaleDecision(msgspec.Struct, frozen=True, kw_only=True, tag="scale.decisi
     decided_at: datetime
 
 
+class HistogramSample(msgspec.Struct, frozen=True, kw_only=True):
+    """A cumulative histogram: `buckets` are (upper bound as Prometheus writes it, e.g. "0.5" or "+Inf", count)."""
+
+    buckets: list[tuple[str, float]]
+    count: float
+    sum: float
+
+
+class MetricsSample(msgspec.Struct, frozen=True, kw_only=True, tag="metrics.sample"):
+    """One scrape of one replica group's leader, in the unified names and units (seconds, ratios 0..1)."""
+
+    ref: ObjectRef
+    group: str
+    runtime: str
+    scraped_at: datetime
+    time_to_first_token_seconds: HistogramSample | None = None
+    inter_token_latency_seconds: HistogramSample | None = None
+    requests_running: float | None = None
+    requests_waiting: float | None = None
+    kv_cache_usage_ratio: float | None = None
+    prompt_tokens_total: float | None = None
+    generation_tokens_total: float | None = None
+    problems: list[str] = msgspec.field(default_factory=list)
+
+
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="dead.letter"):
     """A message a consumer gave up on, kept with why, so nothing is lost silently."""
 
@@ -96,7 +121,7 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="dead.letter"):
     payload: bytes = b""
 
 
-Payload = ObjectChanged | PlanReady | ScaleDecision | DeadLetter
+Payload = ObjectChanged | PlanReady | ScaleDecision | MetricsSample | DeadLetter
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,4 +160,4 @@ def decode(raw: bytes) -> Envelope:
 
 
 def payload_types() -> tuple[type[msgspec.Struct], ...]:
-    return (ObjectChanged, PlanReady, ScaleDecision, DeadLetter)
+    return (ObjectChanged, PlanReady, ScaleDecision, MetricsSample, DeadLetter)

@@ -1,0 +1,19 @@
+"""Entry point: `arks-slo-scaler` (or `python -m arks_slo_scaler`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from arks_common.runner import run_service
+from arks_slo_scaler.app import CONSUMERS, make_setup
+from arks_slo_scaler.settings import SloScalerSettings
+
+
+def main() -> None:
+    settings = SloScalerSettings()
+    sys.exit(asyncio.run(run_service("slo-scaler", settings, make_setup(settings), CONSUMERS)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Where metrics text comes from: each leader pod's endpoint, or a Prometheus server over PromQL.
+
+Either way the result is Prometheus exposition text per group, fed to the same parser, so both paths give
+the same unified metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import aiohttp
+
+
+class MetricsSource(Protocol):
+    async def fetch(self, namespace: str, app: str, group: str, pod: dict[str, Any]) -> str: ...
+
+
+class FetchError(Exception):
+    pass
+
+
+class ScrapeSource:
+    """GET http://<leader pod IP>:<port><path>, as Prometheus itself would."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int, path: str, timeout: float) -> None:
+        self._session = session
+        self._port = port
+        self._path = path
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def fetch(self, namespace: str, app: str, group: str, pod: dict[str, Any]) -> str:
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            raise FetchError(f"pod {pod['metadata']['name']} has no IP yet")
+        url = f"http://{ip}:{self._port}{self._path}"
+        try:
+            async with self._session.get(url, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise FetchError(f"{url} answered {resp.status}")
+                return await resp.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+
+class PrometheusSource:
+    """The leader pod's series from Prometheus (instant query), rendered back as exposition text."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + "/api/v1/query"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def fetch(self, namespace: str, app: str, group: str, pod: dict[str, Any]) -> str:
+        pod_name = pod["metadata"]["name"]
+        query = f'{{namespace="{namespace}",pod="{pod_name}",__name__=~"(vllm|sglang):.+|dynamo_.+"}}'
+        try:
+            async with self._session.get(self._url, params={"query": query}, timeout=self._timeout) as resp:
+                body = await resp.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise FetchError(f"prometheus query for {namespace}/{pod_name}: {exc}") from exc
+        if body.get("status") != "success":
+            raise FetchError(f"prometheus answered {body.get('errorType')}: {body.get('error')}")
+        return render_exposition(body.get("data", {}).get("result", []))
+
+
+_DROP = {"__name__", "namespace", "pod", "instance", "job", "container", "endpoint", "service"}
+
+
+def render_exposition(result: list[dict[str, Any]]) -> str:
+    """Instant-vector results as exposition lines, without the labels Prometheus adds when scraping."""
+    lines = []
+    for series in result:
+        metric = series.get("metric", {})
+        name = metric.get("__name__", "")
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k not in _DROP)
+        value = float(series.get("value", [0, "nan"])[1])
+        text = "+Inf" if math.isinf(value) else repr(value)
+        lines.append(f"{name}{{{labels}}} {text}" if labels else f"{name} {text}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,42 @@
+"""The slo-scaler: decides replica groups from latency SLOs and publishes the decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+from arks_common.events.contract import SLO_SCALER_OBJECTS
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.events import EventRecorder
+from arks_common.runner import ServiceContext
+from arks_slo_scaler.adapters.metrics_source import MetricsSource, PrometheusSource, ScrapeSource
+from arks_slo_scaler.handlers import Handlers
+from arks_slo_scaler.scaling import SloScaler
+from arks_slo_scaler.settings import SloScalerSettings
+
+CONSUMERS = (SLO_SCALER_OBJECTS,)
+
+
+def make_setup(settings: SloScalerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
+    async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
+        kube = Kube(await load_api_client(settings.kubeconfig), "arks-slo-scaler")
+        session = aiohttp.ClientSession()
+        source: MetricsSource
+        if settings.metrics_source == "prometheus":
+            source = PrometheusSource(session, settings.prometheus_url, settings.scrape_timeout_seconds)
+        else:
+            source = ScrapeSource(
+                session, settings.metrics_port, settings.metrics_path, settings.scrape_timeout_seconds
+            )
+        scaler = SloScaler(kube, ctx.js, source, EventRecorder(kube, "slo-scaler"), settings.scrape_interval_seconds)
+        ctx.consume(SLO_SCALER_OBJECTS, Handlers(scaler).on_object)
+        ctx.add_task("scale loop", scaler.run)
+
+        async def cleanup() -> None:
+            await session.close()
+            await kube.close()
+
+        return cleanup
+
+    return setup

@@ -1,0 +1,60 @@
+"""Unified metrics as bus payloads (`arks.metrics.<ns>.<name>`), and leader pods as replica groups. Pure."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from arks_common.events.payloads import HistogramSample, MetricsSample, ObjectKind, ObjectRef
+from arks_slo_scaler.core.metrics import Histogram, MetricsSnapshot
+
+GROUP_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
+
+
+def _histogram(h: Histogram | None) -> HistogramSample | None:
+    if h is None:
+        return None
+    buckets = [("+Inf" if math.isinf(le) else repr(le), count) for le, count in h.buckets]
+    return HistogramSample(buckets=buckets, count=h.count, sum=h.sum)
+
+
+def to_sample(
+    namespace: str,
+    name: str,
+    uid: str,
+    group: str,
+    runtime: str,
+    scraped_at: float,
+    snapshot: MetricsSnapshot,
+    problems: list[str],
+) -> MetricsSample:
+    return MetricsSample(
+        ref=ObjectRef(kind=ObjectKind.APPLICATION, namespace=namespace, name=name, uid=uid),
+        group=group,
+        runtime=runtime,
+        scraped_at=datetime.fromtimestamp(scraped_at, UTC),
+        time_to_first_token_seconds=_histogram(snapshot.time_to_first_token),
+        inter_token_latency_seconds=_histogram(snapshot.inter_token_latency),
+        requests_running=snapshot.requests_running,
+        requests_waiting=snapshot.requests_waiting,
+        kv_cache_usage_ratio=snapshot.kv_cache_usage,
+        prompt_tokens_total=snapshot.prompt_tokens_total,
+        generation_tokens_total=snapshot.generation_tokens_total,
+        problems=problems,
+    )
+
+
+def ready_since(pod: dict[str, Any]) -> datetime | None:
+    """When the pod last became Ready, or None while it is not."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            if cond.get("status") != "True" or not cond.get("lastTransitionTime"):
+                return None
+            return datetime.fromisoformat(str(cond["lastTransitionTime"]).replace("Z", "+00:00"))
+    return None
+
+
+def group_of(pod: dict[str, Any]) -> str:
+    labels = pod.get("metadata", {}).get("labels") or {}
+    return str(labels.get(GROUP_INDEX_LABEL, pod.get("metadata", {}).get("name", "")))

@@ -1,0 +1,10 @@
+"""The slo-scaler's own Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+DECISIONS = Counter("arks_slo_scaler_decisions_total", "Decisions by direction and reason.", ["direction", "reason"])
+SCRAPE_PROBLEMS = Counter(
+    "arks_slo_scaler_scrape_problems_total", "Scrapes that failed or had garbled lines, by kind.", ["kind"]
+)

@@ -1,0 +1,18 @@
+"""The slo-scaler's settings (environment, prefix ARKS_)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from arks_common.settings import CommonSettings
+
+
+class SloScalerSettings(CommonSettings):
+    kubeconfig: str | None = None
+    scrape_interval_seconds: float = 15.0
+    metrics_source: Literal["scrape", "prometheus"] = "scrape"
+    """`scrape`: GET each leader pod's metrics endpoint; `prometheus`: ask a Prometheus server (PromQL)."""
+    metrics_port: int = 8080
+    metrics_path: str = "/metrics"
+    prometheus_url: str = "http://prometheus:9090"
+    scrape_timeout_seconds: float = 5.0
