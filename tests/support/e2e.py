@@ -80,28 +80,16 @@ class Env:
 
         return wait_until(reached, within, f"{namespace}/{name} to reach {phase}")
 
-    def ready_model(self, namespace: str, model: dict[str, Any]) -> None:
-        """Creates a model with its claim and marks it Ready (the download itself is the model-loader's)."""
+    def ready_model(self, namespace: str, model: dict[str, Any], within: float = 90.0) -> dict[str, Any]:
+        """Applies a model and waits until the model-loader made it Ready (claim, download Job on KWOK)."""
         self.apply(namespace, model)
-        pvc = model["spec"]["storage"]["pvc"]
-        claim = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": pvc.get("name") or model["metadata"]["name"]},
-            "spec": pvc["spec"],
-        }
-        self.apply(namespace, claim)
-        self.kubectl(
-            "patch",
-            "arksmodel",
-            model["metadata"]["name"],
-            "-n",
-            namespace,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            json.dumps({"status": {"phase": "Ready"}}),
-        )
+        name = model["metadata"]["name"]
+
+        def ready() -> dict[str, Any] | None:
+            got = self.get("arksmodel", name, namespace)
+            return got if ((got or {}).get("status") or {}).get("phase") == "Ready" else None
+
+        return wait_until(ready, within, f"ArksModel {namespace}/{name} to be Ready")
 
 
 def new_namespace(env: Env) -> Iterator[str]:

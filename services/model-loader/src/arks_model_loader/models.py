@@ -73,11 +73,12 @@ class ModelReconciler:
         pvc_error = None
         pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
         if pvc is None:
+            # one step per reconcile: the claim's own watch event brings the next (StorageCreating is visible)
             try:
-                pvc = await self._kube.create(PVCS, namespace, claim(model))
+                await self._kube.create(PVCS, namespace, claim(model))
                 await self._events.record(raw, "Normal", "StorageCreated", f"Created PVC {model.pvc_name()}")
             except Conflict:
-                pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
+                pass
             except Invalid as exc:
                 pvc_error = str(exc)
         job = None

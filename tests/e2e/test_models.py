@@ -1,0 +1,126 @@
+"""ArksModel end to end: the model-loader creates the claim and the download Job, KWOK runs the Job's pod,
+and the model's status — and the `Loaded` gate of the applications that use it — follow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from support.builders import rwx_model, sample, small_app
+from support.e2e import Env, wait_until
+
+pytestmark = pytest.mark.cluster
+
+MISSING_REPO = "arks-test/missing-model"
+"""The local cluster's KWOK fails download pods of this repo id with the downloader's not-found message."""
+
+
+def model_events(arks: Env, ns: str, name: str) -> list[str]:
+    events = arks.items("events", ns)
+    events = [e for e in events if e["involvedObject"]["name"] == name and e["involvedObject"]["kind"] == "ArksModel"]
+    events.sort(key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["creationTimestamp"]))
+    return [e["reason"] for e in events]
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in obj["status"]["conditions"]}
+
+
+def test_guide_model_goes_from_storage_to_loading_to_ready(arks: Env, ns: str) -> None:
+    model = arks.ready_model(ns, sample("model.yaml"))
+    assert conditions(model) == {
+        "StorageCreated": ("True", "CreateSucceeded", "Create model storage successfully(qwen-7b)"),
+        "ModelLoaded": ("True", "ModelLoadSucceeded", "Load the model successfully"),
+        "Ready": ("True", "Ready", "The model is ready now"),
+    }
+    phases = [r for r in model_events(arks, ns, "qwen-7b") if r in ("StorageCreating", "ModelLoading", "Ready")]
+    assert phases == ["StorageCreating", "ModelLoading", "Ready"]
+    pvc = arks.get("pvc", "qwen-7b", ns)
+    assert pvc is not None
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    [job] = arks.items("jobs", ns, "arks.ai/model=qwen-7b")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--model", "Qwen/Qwen2.5-7B-Instruct-1M", "--models-dir", "/models"]
+    assert job["status"].get("succeeded") == 1
+    table = arks.kubectl("get", "arksmodel", "qwen-7b", "-n", ns).splitlines()
+    assert table[0].split() == ["NAME", "AGE", "MODEL", "PHASE"]
+    assert table[1].split()[2:] == ["Qwen/Qwen2.5-7B-Instruct-1M", "Ready"]
+
+
+def test_private_model_takes_its_token_from_the_secret(arks: Env, ns: str) -> None:
+    arks.apply(ns, sample("model-private.yaml", kind="Secret"))
+    arks.ready_model(ns, sample("model-private.yaml", kind="ArksModel"))
+    [job] = arks.items("jobs", ns, "arks.ai/model=qwen-7b")
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}} in env
+    assert "cmVwbGFjZS1tZQ" not in str(job)  # the token's value never leaves its Secret
+
+
+def test_failing_download_turns_the_model_failed_with_the_downloaders_words(arks: Env, ns: str) -> None:
+    model = rwx_model("missing")
+    model["spec"]["model"] = MISSING_REPO
+    model["spec"]["storage"]["pvc"]["spec"]["accessModes"] = ["ReadWriteOnce"]
+    arks.apply(ns, model)
+
+    def failed() -> dict[str, Any] | None:
+        got = arks.get("arksmodel", "missing", ns)
+        return got if ((got or {}).get("status") or {}).get("phase") == "Failed" else None
+
+    got = wait_until(failed, 120, "the model to fail")
+    status, reason, message = conditions(got)["ModelLoaded"]
+    assert (status, reason) == ("False", "ModelLoadFailed")
+    assert f"model {MISSING_REPO} not found" in message
+
+    arks.apply(ns, small_app("uses-missing", model="missing"))
+    app = arks.wait_phase("uses-missing", ns, "Failed")
+    loaded = conditions(app)["Loaded"]
+    assert loaded[:2] == ("False", "ModelLoadFailed")
+
+    fixed = rwx_model("missing")
+    fixed["spec"]["storage"]["pvc"]["spec"]["accessModes"] = ["ReadWriteOnce"]
+    arks.apply(ns, fixed)  # a corrected model (a new generation) is loaded again, and its user follows
+    arks.wait_phase("uses-missing", ns, "Running", within=120)
+
+
+def test_application_applied_before_its_model_is_ready_waits_in_loading(arks: Env, ns: str) -> None:
+    slow = rwx_model("slow")
+    slow["spec"]["storage"]["pvc"]["spec"]["storageClassName"] = f"slow-{ns}"  # no volume yet: the download waits
+    arks.apply(ns, slow)
+    arks.apply(ns, small_app("early", model="slow"))
+    app = arks.wait_phase("early", ns, "Loading")
+    assert conditions(app)["Loaded"][:2] == ("False", "ModelLoading")
+    assert arks.get("leaderworkerset", "early", ns) is None
+
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"slow-{ns}"},
+        "spec": {
+            "capacity": {"storage": "1Ti"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": f"slow-{ns}",
+            "hostPath": {"path": f"/tmp/arks-pool/slow-{ns}"},
+        },
+    }
+    arks.apply(ns, volume)
+    arks.wait_phase("early", ns, "Running", within=120)
+
+
+def test_deleting_a_model_in_use_is_reported_and_waits_for_its_users(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("user"))
+    arks.wait_phase("user", ns, "Running")
+    arks.kubectl("delete", "arksmodel", "qwen-7b", "-n", ns, "--wait=false")
+
+    def reported() -> bool:
+        app = arks.get("arksapplication", "user", ns) or {}
+        loaded = conditions(app).get("Loaded", ("", "", ""))
+        return loaded[1] == "ModelDeleting"
+
+    wait_until(reported, 60, "the application to report its model's deletion")
+    assert arks.get("arksmodel", "qwen-7b", ns) is not None  # kept while in use
+    assert "ModelInUse" in model_events(arks, ns, "qwen-7b")
+    assert arks.phase("user", ns) == "Running"  # the running service is not broken
+    arks.kubectl("delete", "arkapp", "user", "-n", ns, "--timeout=60s")
+    wait_until(lambda: arks.get("arksmodel", "qwen-7b", ns) is None, 60, "the model to go once unused")
