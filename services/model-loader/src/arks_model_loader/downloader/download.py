@@ -1,0 +1,146 @@
+"""Download one hub repository revision into its model directory, idempotently, retrying transient failures.
+
+Talks to the Hub through huggingface_hub only; must not parse arguments or write the termination log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import HfApi, get_cached_repo_tree, snapshot_download
+from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
+from arks_model_loader.downloader.failures import Context, Failure, IncompleteDownloadError, classify
+from arks_model_loader.downloader.log import event
+from arks_model_loader.downloader.marker import Marker, read_marker, remove_marker, write_marker
+from arks_model_loader.downloader.paths import model_dir
+
+log = logging.getLogger("arks.downloader")
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Request:
+    repo_id: str
+    revision: str
+    models_dir: Path
+    endpoint: str
+    token: str | None  # from HF_TOKEN; passed to huggingface_hub in memory only
+    retries: int  # extra attempts after the first, for transient failures only
+    backoff_seconds: float  # first wait; doubles each retry
+    token_secret: str | None = None  # the Secret's name, for messages
+
+    @property
+    def directory(self) -> Path:
+        return model_dir(self.models_dir, self.repo_id)
+
+    @property
+    def context(self) -> Context:
+        return Context(
+            repo_id=self.repo_id,
+            revision=self.revision,
+            endpoint=self.endpoint,
+            directory=str(self.directory),
+            token_given=self.token is not None,
+            token_secret=self.token_secret,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    directory: Path
+    commit: str
+    files: tuple[str, ...]
+    skipped: bool  # the marker showed this commit was already downloaded
+
+
+class DownloadFailedError(Exception):
+    def __init__(self, failure: Failure, attempts: int) -> None:
+        super().__init__(failure.summary)
+        self.failure = failure
+        self.attempts = attempts
+
+
+def download(request: Request, sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """Download with retries; raises DownloadFailedError carrying the user-facing failure."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return _attempt(request)
+        except Exception as exc:
+            failure = classify(exc, request.context)
+            if not failure.transient or attempt > request.retries:
+                raise DownloadFailedError(failure, attempt) from exc
+            delay = min(request.backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+            event(
+                log,
+                "transient failure, retrying",
+                logging.WARNING,
+                model=request.repo_id,
+                attempt=attempt,
+                retry_in_seconds=delay,
+                error=failure.detail,
+            )
+            sleep(delay)
+
+
+def _attempt(request: Request) -> Outcome:
+    directory = request.directory
+    # False, not None: with no token of ours, huggingface_hub must not pick up one from a file in the image.
+    token: str | bool = request.token or False
+    api = HfApi(endpoint=request.endpoint, token=token)
+
+    # Resolve the revision first: it tells a finished download from a stale one, and unlike snapshot_download it
+    # raises on an unreachable Hub instead of quietly returning whatever is already on disk.
+    commit = api.model_info(request.repo_id, revision=request.revision).sha
+    if not commit:
+        raise IncompleteDownloadError(f"the Hub returned no commit for revision {request.revision}")
+
+    marker = read_marker(directory)
+    complete = marker is not None and not marker.missing_files(directory)
+    if marker is not None and complete and marker.matches(request.repo_id, request.revision, commit):
+        event(log, "already downloaded, skipping", model=request.repo_id, commit=commit, dir=str(directory))
+        return Outcome(directory, commit, marker.files, skipped=True)
+    if marker is not None:
+        remove_marker(directory)
+
+    event(log, "downloading", model=request.repo_id, revision=request.revision, commit=commit, dir=str(directory))
+    started = time.monotonic()
+    directory.mkdir(parents=True, exist_ok=True)
+    # Keep huggingface_hub's own cache inside the model directory: the pod needs no writable home, and nothing
+    # is left outside the volume.
+    cache_dir = directory / ".cache" / "huggingface" / "hub"
+    snapshot_download(
+        request.repo_id,
+        revision=commit,
+        local_dir=directory,
+        cache_dir=cache_dir,
+        token=token,
+        endpoint=request.endpoint,
+    )
+    try:
+        tree = get_cached_repo_tree(request.repo_id, revision=commit, local_dir=directory, cache_dir=cache_dir)
+    except CachedRepoTreeNotFoundError as exc:
+        # snapshot_download fell back to the files on disk without listing the commit: we cannot vouch for them.
+        raise IncompleteDownloadError(f"no file listing of commit {commit} after download") from exc
+    files = tuple(sorted(f.path for f in tree))
+    done = Marker(repo_id=request.repo_id, revision=request.revision, commit=commit, files=files)
+    if missing := done.missing_files(directory):
+        raise IncompleteDownloadError(f"{len(missing)} file(s) missing after download, e.g. {missing[0]}")
+    write_marker(directory, done)
+    event(
+        log,
+        "downloaded",
+        model=request.repo_id,
+        commit=commit,
+        files=len(files),
+        seconds=round(time.monotonic() - started, 3),
+        dir=str(directory),
+    )
+    return Outcome(directory, commit, files, skipped=False)
