@@ -1,0 +1,40 @@
+{{/* What only the deployer chart has; the other templates are shared by every Arks service chart. */}}
+
+{{/* RBAC: reads and server-side applies applications (the finalizer), their status, LeaderWorkerSets and Services (apply creates them), deletes those two on application deletion; finalizers/update lets it set blockOwnerDeletion on owner references where OwnerReferencesPermissionEnforcement is on. */}}
+{{- define "arks.rules" -}}
+- apiGroups: [arks.ai]
+  resources: [arksapplications]
+  verbs: [get, patch]
+- apiGroups: [arks.ai]
+  resources: [arksapplications/status]
+  verbs: [patch]
+- apiGroups: [arks.ai]
+  resources: [arksapplications/finalizers]
+  verbs: [update]
+- apiGroups: [leaderworkerset.x-k8s.io]
+  resources: [leaderworkersets]
+  verbs: [get, patch, delete]
+- apiGroups: ['']
+  resources: [services]
+  verbs: [get, patch, delete]
+- apiGroups: ['']
+  resources: [events]
+  verbs: [create, get, patch]
+{{- end -}}
+
+{{- define "arks.env" -}}
+
+{{- end -}}
+
+{{- define "arks.volumes" -}}
+
+{{- end -}}
+
+{{- define "arks.volumeMounts" -}}
+
+{{- end -}}
+
+{{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
+{{- define "arks.config" -}}
+
+{{- end -}}

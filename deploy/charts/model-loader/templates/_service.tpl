@@ -1,0 +1,60 @@
+{{/* What only the model-loader chart has; the other templates are shared by every Arks service chart. */}}
+
+{{/* RBAC: ArksModels (finalizer, status), application status (Loaded), the model's PVC and download Job, the Job's Pods (to report the downloader's error text), Events. */}}
+{{- define "arks.rules" -}}
+- apiGroups: [arks.ai]
+  resources: [arksmodels]
+  verbs: [get, list, patch]
+- apiGroups: [arks.ai]
+  resources: [arksmodels/status]
+  verbs: [patch]
+- apiGroups: [arks.ai]
+  resources: [arksmodels/finalizers]
+  verbs: [update]
+- apiGroups: [arks.ai]
+  resources: [arksapplications]
+  verbs: [get, list]
+- apiGroups: [arks.ai]
+  resources: [arksapplications/status]
+  verbs: [patch]
+- apiGroups: ['']
+  resources: [persistentvolumeclaims]
+  verbs: [get, create]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create, delete]
+- apiGroups: ['']
+  resources: [pods]
+  verbs: [list]
+- apiGroups: ['']
+  resources: [events]
+  verbs: [create, get, patch]
+{{- end -}}
+
+{{- define "arks.env" -}}
+- name: ARKS_DOWNLOADER_IMAGE
+  value: {{ .Values.downloader.image | quote }}
+- name: ARKS_DOWNLOAD_BACKOFF_LIMIT
+  value: {{ .Values.downloader.backoffLimit | quote }}
+{{- with .Values.downloader.serviceAccountName }}
+- name: ARKS_DOWNLOAD_SERVICE_ACCOUNT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.huggingface.endpoint }}
+- name: ARKS_HF_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "arks.volumes" -}}
+
+{{- end -}}
+
+{{- define "arks.volumeMounts" -}}
+
+{{- end -}}
+
+{{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
+{{- define "arks.config" -}}
+
+{{- end -}}

@@ -1,0 +1,45 @@
+{{/* What only the planner chart has; the other templates are shared by every Arks service chart. */}}
+
+{{/* RBAC: reads applications and models; writes only the Precheck condition (status) and Events. */}}
+{{- define "arks.rules" -}}
+- apiGroups: [arks.ai]
+  resources: [arksapplications]
+  verbs: [get, list]
+- apiGroups: [arks.ai]
+  resources: [arksapplications/status]
+  verbs: [patch]
+- apiGroups: [arks.ai]
+  resources: [arksmodels]
+  verbs: [get]
+- apiGroups: ['']
+  resources: [events]
+  verbs: [create, get, patch]
+{{- end -}}
+
+{{- define "arks.env" -}}
+{{- if or .Values.runtimeProfiles.existingConfigMap .Values.runtimeProfiles.inline }}
+- name: ARKS_RUNTIME_PROFILES_FILE
+  value: {{ printf "/etc/arks/runtime-profiles/%s" .Values.runtimeProfiles.key | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "arks.volumes" -}}
+{{- if or .Values.runtimeProfiles.existingConfigMap .Values.runtimeProfiles.inline }}
+- name: runtime-profiles
+  configMap:
+    name: {{ default (printf "%s-runtime-profiles" (include "arks.fullname" .)) .Values.runtimeProfiles.existingConfigMap }}
+{{- end }}
+{{- end -}}
+
+{{- define "arks.volumeMounts" -}}
+{{- if or .Values.runtimeProfiles.existingConfigMap .Values.runtimeProfiles.inline }}
+- name: runtime-profiles
+  mountPath: /etc/arks/runtime-profiles
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
+{{- define "arks.config" -}}
+{{- toYaml .Values.runtimeProfiles }}
+{{- end -}}

@@ -1,0 +1,48 @@
+{{/* What only the slo-scaler chart has; the other templates are shared by every Arks service chart. */}}
+
+{{/* RBAC: reads autoscaled applications, their LeaderWorkerSets and leader Pods (to scrape); writes status and Events. */}}
+{{- define "arks.rules" -}}
+- apiGroups: [arks.ai]
+  resources: [arksapplications]
+  verbs: [get, list]
+- apiGroups: [arks.ai]
+  resources: [arksapplications/status]
+  verbs: [patch]
+- apiGroups: [leaderworkerset.x-k8s.io]
+  resources: [leaderworkersets]
+  verbs: [get]
+- apiGroups: ['']
+  resources: [pods]
+  verbs: [list]
+- apiGroups: ['']
+  resources: [events]
+  verbs: [create, get, patch]
+{{- end -}}
+
+{{- define "arks.env" -}}
+- name: ARKS_SCRAPE_INTERVAL_SECONDS
+  value: {{ .Values.sloScaler.scrapeIntervalSeconds | quote }}
+- name: ARKS_METRICS_SOURCE
+  value: {{ .Values.sloScaler.metricsSource | quote }}
+- name: ARKS_METRICS_PORT
+  value: {{ .Values.sloScaler.metricsPort | quote }}
+- name: ARKS_METRICS_PATH
+  value: {{ .Values.sloScaler.metricsPath | quote }}
+- name: ARKS_PROMETHEUS_URL
+  value: {{ .Values.sloScaler.prometheusUrl | quote }}
+- name: ARKS_SCRAPE_TIMEOUT_SECONDS
+  value: {{ .Values.sloScaler.scrapeTimeoutSeconds | quote }}
+{{- end -}}
+
+{{- define "arks.volumes" -}}
+
+{{- end -}}
+
+{{- define "arks.volumeMounts" -}}
+
+{{- end -}}
+
+{{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
+{{- define "arks.config" -}}
+
+{{- end -}}
