@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import pytest
+from huggingface_hub.utils._http import hf_raise_for_status
 
 from arks_model_loader.downloader.failures import Context, Failure, classify, termination_message
 from arks_model_loader.downloader.paths import MARKER_NAME, InvalidRepoIdError, model_dir
@@ -124,17 +126,18 @@ def test_a_second_run_finds_the_marker_and_downloads_nothing(hub: FakeHub, tmp_p
     assert '"already downloaded, skipping"' in again.stderr
 
 
-def test_a_new_commit_is_downloaded_again_over_the_old_one(hub: FakeHub, tmp_path: Path) -> None:
-    repo = hub.add_repo(REPO, repo_files())
+def test_a_new_commit_is_downloaded_over_the_old_one_and_its_dropped_files_go(hub: FakeHub, tmp_path: Path) -> None:
+    repo = hub.add_repo(REPO, {**repo_files(), "model-old-shard.safetensors": os.urandom(1000)})
     assert download(hub, tmp_path, "--model", REPO).code == 0
     newer = repo_files()
-    hub.add_repo(REPO, newer)  # same id, new commit, new content
+    hub.add_repo(REPO, newer)  # same id, new commit, new content, one file fewer
 
     again = download(hub, tmp_path, "--model", REPO)
 
     assert again.code == 0, again.stderr
     target = tmp_path / "models" / REPO
     assert (target / "model.safetensors").read_bytes() == newer["model.safetensors"]
+    assert not (target / "model-old-shard.safetensors").exists()
     assert json.loads((target / MARKER_NAME).read_text())["commit"] == hub.repos[REPO].commit != repo.commit
 
 
@@ -255,8 +258,67 @@ def test_ids_that_are_not_hub_repository_ids_are_refused(repo_id: str) -> None:
         model_dir("/models", repo_id)
 
 
+CTX = Context(REPO, "main", "https://hub.example", "/models/" + REPO, token_given=True, token_secret="hf-token")
+
+
+def hub_error(status: int, headers: dict[str, str] | None = None) -> Exception:
+    """The exception huggingface_hub itself raises for a Hub response (its own hf_raise_for_status)."""
+    request = httpx2.Request("GET", f"https://hub.example/api/models/{REPO}/revision/main")
+    try:
+        hf_raise_for_status(httpx2.Response(status, headers=headers or {}, request=request))
+    except Exception as exc:
+        return exc
+    raise AssertionError("no error raised")
+
+
+@pytest.mark.parametrize(
+    ("error", "summary", "transient"),
+    [
+        pytest.param(
+            hub_error(404, {"X-Error-Code": "RepoNotFound"}),
+            f"model {REPO} not found on https://hub.example: check spec.model (and that the token in Secret hf-token",
+            False,
+            id="a missing repository names spec.model and the token secret",
+        ),
+        pytest.param(
+            hub_error(403, {"X-Error-Code": "GatedRepo"}),
+            f"access to model {REPO} denied on https://hub.example: it is a gated model",
+            False,
+            id="a gated repository asks to accept its terms",
+        ),
+        pytest.param(
+            hub_error(401, {"X-Error-Message": "Invalid credentials in Authorization header"}),
+            f"access to model {REPO} denied on https://hub.example (HTTP 401): check the token in Secret hf-token",
+            False,
+            id="an invalid token points at its secret",
+        ),
+        pytest.param(
+            hub_error(403),
+            f"access to model {REPO} denied on https://hub.example (HTTP 403)",
+            False,
+            id="a forbidden answer is an access problem",
+        ),
+        pytest.param(
+            hub_error(404, {"X-Error-Code": "RevisionNotFound"}),
+            f"revision main of model {REPO} not found",
+            False,
+            id="a missing revision names it",
+        ),
+        pytest.param(hub_error(503), "could not download", True, id="a 503 is retried"),
+        pytest.param(hub_error(429), "could not download", True, id="rate limiting is retried"),
+        pytest.param(httpx2.ConnectError("connection refused"), "could not download", True, id="no connection"),
+        pytest.param(ValueError("something odd"), f"download of model {REPO} from", False, id="anything else"),
+    ],
+)
+def test_failures_are_told_in_the_users_terms(error: Exception, summary: str, transient: bool) -> None:
+    failure = classify(error, CTX)
+    assert failure.summary.startswith(summary)
+    assert failure.transient is transient
+    assert failure.detail.startswith(type(error).__name__)  # the library's own text follows the summary
+
+
 def test_a_full_disk_says_to_ask_for_more_storage() -> None:
-    ctx = Context(REPO, "main", "https://huggingface.co", "/models/" + REPO, token_given=False)
+    ctx = CTX
     try:
         try:
             raise OSError(errno.ENOSPC, "No space left on device")

@@ -107,6 +107,7 @@ def _attempt(request: Request) -> Outcome:
     if marker is not None and complete and marker.matches(request.repo_id, request.revision, commit):
         event(log, "already downloaded, skipping", model=request.repo_id, commit=commit, dir=str(directory))
         return Outcome(directory, commit, marker.files, skipped=True)
+    previous = marker.files if marker is not None else ()
     if marker is not None:
         remove_marker(directory)
 
@@ -133,6 +134,7 @@ def _attempt(request: Request) -> Outcome:
     done = Marker(repo_id=request.repo_id, revision=request.revision, commit=commit, files=files)
     if missing := done.missing_files(directory):
         raise IncompleteDownloadError(f"{len(missing)} file(s) missing after download, e.g. {missing[0]}")
+    stale = _remove_stale(directory, previous, files)
     write_marker(directory, done)
     event(
         log,
@@ -140,7 +142,21 @@ def _attempt(request: Request) -> Outcome:
         model=request.repo_id,
         commit=commit,
         files=len(files),
+        removed_stale=stale,
         seconds=round(time.monotonic() - started, 3),
         dir=str(directory),
     )
     return Outcome(directory, commit, files, skipped=False)
+
+
+def _remove_stale(directory: Path, previous: tuple[str, ...], current: tuple[str, ...]) -> int:
+    """Delete the files of the previously downloaded commit that the new commit no longer has: a runtime that
+    globs `*.safetensors` would otherwise load an old shard with the new ones. Only files the old marker listed
+    are touched, so nothing we did not download ourselves (another repository nested below) is ever removed."""
+    removed = 0
+    for name in sorted(set(previous) - set(current)):
+        path = directory / name
+        if path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
