@@ -42,7 +42,8 @@ OUT = Path(__file__).resolve().parents[1] / "out"
 TTFT_TARGET_S = 0.5
 TPOT_TARGET_S = 0.05
 MAX_REPLICAS = 16
-UTILIZATION = 0.8
+UTILIZATION = 0.75  # ours sizes groups to this share of the calibrated capacity ...
+HIGH_UTILIZATION = 0.85  # ... and scales up before they pass this one
 
 
 def slo_spec() -> AutoscalingSpec:
@@ -64,26 +65,40 @@ def slo_spec() -> AutoscalingSpec:
 class Calibration:
     capacity_rps: float  # per group, within the SLO for 99% of requests
     concurrency_at_target: float  # per group, at UTILIZATION x capacity
-    peak_rps: float
+
+
+@dataclass(frozen=True)
+class Sizing:
+    peak_rps: float  # highest one-minute rate of the transformed trace (seed 0)
     mean_rps: float
 
-    @property
-    def fixed_peak(self) -> int:
-        return math.ceil(self.peak_rps / self.capacity_rps)
+    def fixed_peak(self, cal: Calibration) -> int:
+        return math.ceil(self.peak_rps / cal.capacity_rps)
 
-    @property
-    def fixed_mean(self) -> int:
-        return math.ceil(self.mean_rps / self.capacity_rps)
+    def fixed_mean(self, cal: Calibration) -> int:
+        return math.ceil(self.mean_rps / cal.capacity_rps)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    copies: int
+    swing: float
+
+
+SCENARIOS = (Scenario("swing", copies=16, swing=0.5), Scenario("plain", copies=12, swing=0.0))
 
 
 @dataclass(frozen=True)
 class Row:
+    scenario: str
     scaler: str
     seed: int
     attainment: float
     gpu_hours: float
     events: int
     reversals: int
+    flaps: int  # reversals less than 10 minutes after the previous scale event
     ttft_p90: float
     tpot_p90: float
 
@@ -116,7 +131,7 @@ def _steady(base: Trace, rate: float, seed: int, model: StepTimeModel, seconds: 
     return float(ok.mean()), float(np.mean(recorder.values)) if recorder.values else 0.0
 
 
-def calibrate(base: Trace, trace: Trace, model: StepTimeModel) -> Calibration:
+def calibrate(base: Trace, model: StepTimeModel) -> Calibration:
     lo, hi = 1.0, 60.0
     while hi - lo > 0.5:  # bisection on the rate one group sustains with 99% attainment
         mid = (lo + hi) / 2
@@ -124,55 +139,64 @@ def calibrate(base: Trace, trace: Trace, model: StepTimeModel) -> Calibration:
         lo, hi = (mid, hi) if attainment >= 0.99 else (lo, mid)
     capacity = lo
     _, concurrency = _steady(base, UTILIZATION * capacity, 7, model)
+    return Calibration(capacity, concurrency)
+
+
+def size(trace: Trace) -> Sizing:
     per_minute = np.bincount((trace.arrival // 60).astype(int)) / 60.0
-    return Calibration(capacity, concurrency, float(per_minute[:-1].max()), len(trace) / trace.duration)
+    return Sizing(float(per_minute[:-1].max()), len(trace) / trace.duration)
 
 
-def _scaler(kind: str, cal: Calibration) -> tuple[Scaler, int]:
-    start = cal.fixed_mean  # every autoscaler starts where fixed-mean stays
+def _scaler(kind: str, cal: Calibration, sizing: Sizing) -> tuple[Scaler, int]:
+    start = sizing.fixed_mean(cal)  # every autoscaler starts where fixed-mean stays
     if kind == "fixed-peak":
-        return Fixed(cal.fixed_peak, "peak"), cal.fixed_peak
+        return Fixed(sizing.fixed_peak(cal), "peak"), sizing.fixed_peak(cal)
     if kind == "fixed-mean":
-        return Fixed(cal.fixed_mean, "mean"), cal.fixed_mean
+        return Fixed(start, "mean"), start
     target = round(cal.concurrency_at_target, 1)
     if kind == "hpa":
         return Hpa(target, 1, MAX_REPLICAS), start
     if kind == "kpa":
         return Kpa(target, 1, MAX_REPLICAS), start
-    config = ScalerConfig(initial_capacity_per_group=cal.capacity_rps, target_utilization=UTILIZATION)
+    config = ScalerConfig(
+        initial_capacity_per_group=cal.capacity_rps, target_utilization=UTILIZATION, high_utilization=HIGH_UTILIZATION
+    )
     return Slo(slo_spec(), config), start
 
 
 _CACHE: dict[str, object] = {}
 
 
-def _job(args: tuple[str, int, int, float, Calibration, float]) -> tuple[Row, SimResult]:
-    kind, seed, copies, jitter, cal, cold_start = args
+def _job(args: tuple[str, int, Scenario, float, Calibration, Sizing, float]) -> tuple[Row, SimResult]:
+    kind, seed, scenario, jitter, cal, sizing, cold_start = args
     model = _CACHE.get("model")
     if not isinstance(model, StepTimeModel):
         model = _CACHE["model"] = fit()
     base = _CACHE.get("base")
     if not isinstance(base, Trace):
         base = _CACHE["base"] = load()
-    trace = transform(base, copies=copies, jitter_s=jitter, time_scale=1.0, seed=seed)
-    scaler, start = _scaler(kind, cal)
-    config = SimConfig(
-        initial_replicas=start, cold_start_s=cold_start, kv_tokens_per_gpu=kv_tokens_per_gpu(model.weights_gb)
-    )
+    trace = transform(base, copies=scenario.copies, jitter_s=jitter, time_scale=1.0, seed=seed, swing=scenario.swing)
+    scaler, start = _scaler(kind, cal, sizing)
+    kv = kv_tokens_per_gpu(model.weights_gb)
+    config = SimConfig(initial_replicas=start, cold_start_s=cold_start, kv_tokens_per_gpu=kv, seed=seed)
     result = simulate(trace, scaler, model, config)
     ok = (result.ttft <= TTFT_TARGET_S) & (result.tpot <= TPOT_TARGET_S)
-    reversals, last = 0, 0
-    for _, before, after in result.decisions:
+    reversals, flaps, last, last_t = 0, 0, 0, -math.inf
+    for t, before, after in result.decisions:
         direction = 1 if after > before else -1
-        reversals += int(last != 0 and direction != last)
-        last = direction
+        if last != 0 and direction != last:
+            reversals += 1
+            flaps += int(t - last_t < 600.0)
+        last, last_t = direction, t
     row = Row(
+        scenario=scenario.name,
         scaler=scaler.name,
         seed=seed,
         attainment=float(ok.mean()),
         gpu_hours=result.gpu_seconds / 3600.0,
         events=len(result.decisions),
         reversals=reversals,
+        flaps=flaps,
         ttft_p90=float(np.nanpercentile(result.ttft, 90)),
         tpot_p90=float(np.nanpercentile(result.tpot, 90)),
     )
@@ -181,7 +205,7 @@ def _job(args: tuple[str, int, int, float, Calibration, float]) -> tuple[Row, Si
 
 def table(rows: Sequence[Row], order: Sequence[str]) -> str:
     lines = [
-        "| scaler | SLO attainment | GPU-hours | scale events | reversals | p90 TTFT (s) | p90 TPOT (ms) |",
+        "| scaler | SLO attainment | GPU-hours | scale events | reversals (< 10 min) | p90 TTFT (s) | p90 TPOT (ms) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in order:
@@ -191,6 +215,7 @@ def table(rows: Sequence[Row], order: Sequence[str]) -> str:
         lines.append(
             f"| {name} | {att:.2%} ({lo:.2%} to {hi:.2%}) | {statistics.median(r.gpu_hours for r in mine):.2f} "
             f"| {statistics.median(r.events for r in mine):g} | {statistics.median(r.reversals for r in mine):g} "
+            f"({statistics.median(r.flaps for r in mine):g}) "
             f"| {statistics.median(r.ttft_p90 for r in mine):.3f} "
             f"| {statistics.median(r.tpot_p90 for r in mine) * 1000:.1f} |"
         )
@@ -225,48 +250,60 @@ def plot(results: Sequence[SimResult], path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--copies", type=int, default=12, help="superposed copies of the trace (load multiplier)")
     parser.add_argument("--jitter", type=float, default=30.0, help="per-request arrival jitter, +- seconds")
     parser.add_argument("--cold-start", type=float, default=120.0, help="seconds before a new group serves")
     parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--scenario", choices=[s.name for s in SCENARIOS], action="append", help="default: all")
     args = parser.parse_args(argv)
+    scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
 
     started = time.perf_counter()
     model = fit()
     base = load()
     print(f"step-time model: {model.describe()}")
+    cal = calibrate(base, model)
     print(
-        f"trace: {len(base)} requests over {base.duration:.0f} s; {args.copies} copies, arrivals jittered by "
-        f"±{args.jitter:g} s (seeded), real time"
+        f"calibration: one group sustains {cal.capacity_rps:.1f} req/s within the SLO (99% of requests, steady "
+        f"Poisson load); concurrency per group at {UTILIZATION:.0%} of it = {cal.concurrency_at_target:.1f}"
     )
-    cal = calibrate(base, transform(base, copies=args.copies, jitter_s=args.jitter, time_scale=1.0, seed=0), model)
-    print(
-        f"calibration: one group sustains {cal.capacity_rps:.1f} req/s within the SLO (99%); concurrency per group at "
-        f"{UTILIZATION:.0%} of it = {cal.concurrency_at_target:.1f}; trace peak {cal.peak_rps:.1f} req/s, mean "
-        f"{cal.mean_rps:.1f} req/s -> fixed-peak {cal.fixed_peak}, fixed-mean {cal.fixed_mean} groups"
-    )
-    kinds = ["arks-slo", "fixed-peak", "fixed-mean", "hpa", "kpa"]
-    jobs = [(k, seed, args.copies, args.jitter, cal, args.cold_start) for seed in range(args.seeds) for k in kinds]
+    jobs = []
+    sizings: dict[str, Sizing] = {}
+    for sc in scenarios:
+        sizing = sizings[sc.name] = size(
+            transform(base, copies=sc.copies, jitter_s=args.jitter, time_scale=1.0, seed=0, swing=sc.swing)
+        )
+        print(
+            f"scenario {sc.name}: {sc.copies} copies of the trace ({len(base)} requests over {base.duration:.0f} s), "
+            f"arrivals jittered ±{args.jitter:g} s, cosine swing {sc.swing:g}, real time; peak {sizing.peak_rps:.1f} "
+            f"req/s, mean {sizing.mean_rps:.1f} req/s -> fixed-peak {sizing.fixed_peak(cal)}, fixed-mean "
+            f"{sizing.fixed_mean(cal)} groups"
+        )
+        kinds = ["arks-slo", "fixed-peak", "fixed-mean", "hpa", "kpa"]
+        jobs += [(k, seed, sc, args.jitter, cal, sizing, args.cold_start) for seed in range(args.seeds) for k in kinds]
     with Pool(args.processes) as pool:
         done = pool.map(_job, jobs)
-    rows = [row for row, _ in done]
-    order = list(dict.fromkeys(row.scaler for row in rows))
-    text = table(rows, order)
-    header = (
-        f"SLO: TTFT ≤ {TTFT_TARGET_S * 1000:g} ms and TPOT ≤ {TPOT_TARGET_S * 1000:g} ms per request (vLLM bucket "
-        f"edges); our scaler's spec: p90 TTFT ≤ {TTFT_TARGET_S * 1000:g} ms, p50 ITL ≤ {TPOT_TARGET_S * 1000:g} ms, "
-        f"min 1, max {MAX_REPLICAS}, default behavior (30 s up, 300 s down, 60 s warm-up). Medians over "
-        f"{args.seeds} seeds (attainment range in brackets); {args.copies} x the Azure conversation trace, "
-        f"cold start {args.cold_start:g} s, 1 H100 per group. Step times: {SOURCE}."
-    )
-    print()
-    print(header)
-    print()
-    print(text)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "autoscaling.md").write_text(header + "\n\n" + text + "\n")
-    plot([result for row, result in done if row.seed == 0], OUT / "autoscaling.png")
-    print(f"\nwrote {OUT / 'autoscaling.md'} and {OUT / 'autoscaling.png'} in {time.perf_counter() - started:.0f} s")
+    report = []
+    for sc in scenarios:
+        rows = [row for row, _ in done if row.scenario == sc.name]
+        order = list(dict.fromkeys(row.scaler for row in rows))
+        sizing = sizings[sc.name]
+        header = (
+            f"### Scenario `{sc.name}`: {sc.copies} x the Azure conversation trace, cosine swing {sc.swing:g} "
+            f"(peak {sizing.peak_rps:.0f} req/s, mean {sizing.mean_rps:.0f} req/s)\n\n"
+            f"SLO: TTFT ≤ {TTFT_TARGET_S * 1000:g} ms and TPOT ≤ {TPOT_TARGET_S * 1000:g} ms per request (vLLM "
+            f"bucket edges); our scaler's spec: p90 TTFT ≤ {TTFT_TARGET_S * 1000:g} ms, p50 ITL ≤ "
+            f"{TPOT_TARGET_S * 1000:g} ms, min 1, max {MAX_REPLICAS}, default behavior (30 s up, 300 s down, 60 s "
+            f"warm-up). Medians over {args.seeds} seeds (attainment range in brackets); cold start "
+            f"{args.cold_start:g} s, 1 H100 per group. Step times: {SOURCE}."
+        )
+        text = header + "\n\n" + table(rows, order)
+        report.append(text)
+        print()
+        print(text)
+        plot([r for row, r in done if row.seed == 0 and row.scenario == sc.name], OUT / f"autoscaling-{sc.name}.png")
+    (OUT / "autoscaling.md").write_text("\n\n".join(report) + "\n")
+    print(f"\nwrote {OUT}/autoscaling.md and autoscaling-*.png in {time.perf_counter() - started:.0f} s")
     return 0
 
 

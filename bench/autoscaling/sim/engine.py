@@ -22,13 +22,16 @@ Model (assumptions are ours unless marked as measured):
 - A new group serves after `cold_start_s` (120 s: pod start, image, weights); its GPUs count from its creation.
 - Scale-down drains: the newest groups stop receiving requests, finish what they hold, then leave (their GPUs count
   until then). Groups still starting are cancelled first.
-- Load balancer: least outstanding requests (waiting + running) among ready, non-draining groups.
+- Load balancer: least outstanding requests (waiting + running) with two random choices among ready, non-draining
+  groups (Envoy's LEAST_REQUEST default, seeded): a group that just came up is not flooded with every request
+  until it has as many as the others.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +66,7 @@ class SimConfig:
     max_num_seqs: int = 256
     kv_tokens_per_gpu: int = 411_000
     render_text: bool = True  # False skips the text round trip (for quick unit tests); the benchmark keeps it
+    seed: int = 0  # the load balancer's random choices
 
 
 class Scaler:
@@ -148,6 +152,7 @@ def simulate(
         seq += 1
         heapq.heappush(events, (t, seq, kind, a, b))
 
+    rng = random.Random(config.seed)
     groups: list[_Group] = []
     frontend: deque[int] = deque()  # requests that arrived while no group was ready
 
@@ -255,7 +260,11 @@ def simulate(
         if not ready:
             frontend.append(rid)
             return
-        g = min(ready, key=_Group.outstanding)
+        if len(ready) > 2:
+            i, j = rng.sample(range(len(ready)), 2)
+            g = ready[i] if ready[i].outstanding() <= ready[j].outstanding() else ready[j]
+        else:
+            g = min(ready, key=_Group.outstanding)
         g.waiting.append(rid)
         if not g.busy:
             start_step(g, now)

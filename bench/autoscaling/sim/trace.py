@@ -10,7 +10,11 @@ Transformation (`transform`), the same for every scaler, varied only by the seed
 3. every request of every copy gets its arrival moved by an independent uniform jitter in +-`jitter_s` seconds
    (seeded), reflected at the trace's ends (so no pile-up at 0 or at the end), so seeds differ in their fine
    structure but not in the minute-level load;
-4. `time_scale` divides all arrival times (1 = real time).
+4. optionally (`swing` > 0) a one-cycle cosine load multiplier m(t) = 1 - swing*cos(2*pi*t/span), like a day's
+   rise and fall compressed into the hour: each request is kept with probability m(t) / (1 + swing) (seeded
+   thinning), so the load swings between (1 - swing) and (1 + swing) times the trace's own shape (divided by
+   1 + swing); the trace's own hump is in the middle, where m peaks too;
+5. `time_scale` divides all arrival times (1 = real time).
 Prompt and output lengths are kept as recorded; outputs are at least 2 tokens (so a TPOT exists).
 """
 
@@ -52,8 +56,8 @@ def load(path: Path = TRACE) -> Trace:
     return Trace(arrival, prompt, output)
 
 
-def transform(trace: Trace, *, copies: int, jitter_s: float, time_scale: float, seed: int) -> Trace:
-    """Superpose `copies` jittered copies (seeded) and compress time by `time_scale`; see the module docstring."""
+def transform(trace: Trace, *, copies: int, jitter_s: float, time_scale: float, seed: int, swing: float = 0.0) -> Trace:
+    """Superpose `copies` jittered copies, swing the load, compress time (all seeded); see the module docstring."""
     rng = np.random.default_rng(seed)
     span = trace.duration
     arrivals = []
@@ -63,5 +67,8 @@ def transform(trace: Trace, *, copies: int, jitter_s: float, time_scale: float, 
     arrival = np.concatenate(arrivals) / time_scale
     prompt = np.tile(trace.prompt, copies)
     output = np.maximum(np.tile(trace.output, copies), 2)
+    if swing > 0:
+        keep = rng.random(len(arrival)) < (1 - swing * np.cos(2 * np.pi * arrival * time_scale / span)) / (1 + swing)
+        arrival, prompt, output = arrival[keep], prompt[keep], output[keep]
     order = np.argsort(arrival, kind="stable")
     return Trace(arrival[order], prompt[order], output[order])

@@ -88,7 +88,8 @@ class ScalerConfig:
 
     window_seconds: float = 30.0  # latency percentiles over the last this many seconds
     stale_after_seconds: float = 45.0  # three missed 15 s scrapes
-    target_utilization: float = 0.8  # plan groups to run at this share of their learned capacity
+    target_utilization: float = 0.8  # size the fleet so groups run at this share of their learned capacity
+    high_utilization: float = 0.9  # scale up before the SLO breaks once groups run above this share (hysteresis)
     queue_per_group: float = 8.0  # waiting requests per group that count as pressure before the SLO breaks
     kv_usage_high: float = 0.9
     min_requests: float = 10.0  # fewer first tokens in the window than this is too little to learn capacity from
@@ -96,6 +97,9 @@ class ScalerConfig:
     # An operator's prior for the capacity (first tokens/s per group within the SLO, e.g. from a load test); learned
     # online from there. Without one the scaler reacts to pressure only until the first breach teaches it.
     initial_capacity_per_group: float | None = None
+    # Ramps: a new group serves only after it starts, so size for the load expected by then (trend over a window).
+    trend_window_seconds: float = 120.0
+    group_start_seconds: float = 120.0  # how long a new group takes to serve (pods, image, weights)
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class ScalerState:
     pressure_since: float | None = None
     recommendations: tuple[tuple[float, int], ...] = ()
     capacity_per_group: float | None = None  # first tokens per second one group sustains within the SLO
+    demand: tuple[tuple[float, float], ...] = ()  # (time, first tokens per second of the whole application)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,9 @@ def decide(
     """Decide the number of groups for one application at `observation.now`; returns the decision and new state."""
     now, current = observation.now, observation.current_replicas
     state = replace(state, history=_remember(state.history, observation, config))
+    if not state.recommendations:
+        # a fresh scaler knows nothing of the last window: it must not scale down before one has passed
+        state = replace(state, recommendations=((now, current),))
     lo, hi = spec.min_replicas, spec.max_replicas
 
     if current < lo:
@@ -166,19 +174,36 @@ def decide(
     pressure = _pressure(spec, signals, config)
     steady = not starting and len(usable) == current  # transitions (backlogs, new groups) teach nothing reliable
     capacity = state.capacity_per_group if state.capacity_per_group is not None else config.initial_capacity_per_group
-    if steady:
+    # learn only from a breach that has lasted: one spike says nothing about the rate a group sustains
+    lasting = state.pressure_since is not None and now - state.pressure_since >= max(
+        spec.behavior.scale_up_stabilization_seconds, config.window_seconds
+    )
+    if steady and (pressure is None or lasting):
         capacity = _learn_capacity(capacity, signals, pressure is not None, requests, config)
     ready = current - sum(1 for g in observation.groups if g.ready_seconds is None)
     demand = rate_per_group * max(ready, len(usable))
+    state = _remember_demand(state, now, demand, config)
+    lead = spec.behavior.scale_up_stabilization_seconds + config.group_start_seconds
+    expected = demand + max(0.0, _slope(state.demand)) * lead
+    expected = min(expected, 1.5 * demand)  # a trend from a few noisy points must not triple the fleet
     needed = math.ceil(demand / (capacity * config.target_utilization)) if capacity else None
+    needed_soon = math.ceil(expected / (capacity * config.target_utilization)) if capacity else None
     if requests == 0 and signals.waiting_per_group == 0:
         needed = lo  # no traffic at all: the floor is enough
     signals = replace(signals, capacity_per_group=capacity, needed=needed)
     state = replace(state, capacity_per_group=capacity)
-    if pressure is None and needed is not None and capacity is not None and needed > current:
+    if pressure is None and capacity and expected > capacity * config.high_utilization * current:
         # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
-        load = f"{rate_per_group:.1f} req/s per group > {config.target_utilization:.0%} of capacity {capacity:.1f}"
+        load = f"load {demand:.0f} req/s"
+        if expected > demand * 1.01:
+            load += f", rising to {expected:.0f} req/s in {lead:.0f} s,"
+        limit = capacity * config.high_utilization * current
+        load += f" > {config.high_utilization:.0%} of {current} x {capacity:.1f} req/s = {limit:.0f} req/s"
         pressure = Reason.LOAD_ABOVE_CAPACITY, load
+    if needed_soon is not None and needed is not None:
+        # a rising load counts at what it will be when a new group could serve: no scale-down in a ramp either
+        needed = max(needed, needed_soon)
+        signals = replace(signals, needed=needed)
 
     if pressure is not None:
         reason, what = pressure
@@ -249,7 +274,7 @@ def _hold_without_data(
     now: float,
     config: ScalerConfig,
 ) -> Decision:
-    if warm and not fresh:
+    if warm and not fresh and any(g.scraped_at is not None for g in warm):
         ages = [now - g.scraped_at for g in warm if g.scraped_at is not None]
         last = f"last scrape {min(ages):.0f} s ago" if ages else "never scraped"
         limit = config.stale_after_seconds
@@ -350,8 +375,27 @@ def _learn_capacity(
     if pressured and worst is not None and worst > 1:
         return min(capacity, max(0.95 * x, 0.9 * capacity)) if capacity is not None else 0.95 * x
     if not pressured and worst is not None and worst <= config.healthy_ratio:
-        return max(capacity, x) if capacity is not None else x
+        if capacity is None:
+            return None  # a rate served well is only a lower bound: sizing by it would over-provision for ever
+        # creep up only: the latency knee is sharp, and a rate served for a few seconds is not a sustained one
+        return capacity + 0.05 * (x - capacity) if x > capacity else capacity
     return capacity
+
+
+def _remember_demand(state: ScalerState, now: float, demand: float, config: ScalerConfig) -> ScalerState:
+    horizon = now - config.trend_window_seconds
+    kept = tuple((t, d) for t, d in state.demand if t >= horizon and t != now)
+    return replace(state, demand=(*kept, (now, demand)))
+
+
+def _slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope (per second) of the demand; 0 until there are three points over at least a minute."""
+    if len(points) < 3 or points[-1][0] - points[0][0] < 60.0:
+        return 0.0
+    mt = sum(t for t, _ in points) / len(points)
+    md = sum(d for _, d in points) / len(points)
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (d - md) for t, d in points) / var if var > 0 else 0.0
 
 
 def _recommend(state: ScalerState, now: float, replicas: int, spec: AutoscalingSpec) -> ScalerState:

@@ -1,0 +1,230 @@
+"""decide(): scale on sustained SLO pressure, hold without good data, respect bounds, scale down slowly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from unit.slo_scaler.builders import Leader, group, spec
+
+from arks_common.api.application import AutoscalingSpec
+from arks_common.events.payloads import ScaleDirection
+from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, Reason, ScalerConfig, ScalerState, decide
+
+
+@dataclass
+class Fleet:
+    """Groups scraped every 15 s; `tick` serves `rate` req/s per group at the given latency and asks decide()."""
+
+    spec: AutoscalingSpec
+    groups: int
+    config: ScalerConfig = field(default_factory=ScalerConfig)
+    now: float = 0.0
+    state: ScalerState = field(default_factory=ScalerState)
+    leaders: dict[str, Leader] = field(default_factory=dict)
+    nodes: int = 1
+
+    def tick(self, *, ttft_s: float, rate: float = 10.0, waiting: float = 0.0, kv: float = 0.3) -> Decision:
+        self.now += 15.0
+        samples = []
+        for i in range(self.groups):
+            leader = self.leaders.setdefault(f"g{i}", Leader())
+            snap = leader.serve(rate * 15.0, ttft_s=ttft_s, waiting=waiting, kv=kv)
+            samples.append(group(f"g{i}", at=self.now, metrics=snap, nodes=self.nodes))
+        return self.ask(samples)
+
+    def ask(self, samples: list[GroupSample], current: int | None = None) -> Decision:
+        observation = Observation(self.now, self.groups if current is None else current, tuple(samples))
+        decision, self.state = decide(self.spec, observation, self.state, self.config)
+        if decision.direction is not ScaleDirection.HOLD:
+            self.groups = decision.desired_replicas
+        return decision
+
+
+def test_a_sustained_breach_scales_up_after_the_stabilization_window() -> None:
+    fleet = Fleet(spec(), groups=2)
+    fleet.tick(ttft_s=0.1)
+    seen = [fleet.tick(ttft_s=2.0) for _ in range(3)]
+    assert [d.reason for d in seen] == [Reason.BREACH_NOT_SUSTAINED, Reason.BREACH_NOT_SUSTAINED, Reason.SLO_BREACHED]
+    assert seen[-1].direction is ScaleDirection.UP
+    assert seen[-1].desired_replicas == 3
+    assert "p90 TTFT" in seen[-1].message
+    assert "> target 500 ms for 30 s: 2 → 3 groups" in seen[-1].message
+
+
+def test_a_single_spike_does_not_scale() -> None:
+    fleet = Fleet(spec(), groups=2)
+    fleet.tick(ttft_s=0.1)
+    spike = fleet.tick(ttft_s=3.0)
+    after = [fleet.tick(ttft_s=0.1) for _ in range(4)]
+    assert spike.reason is Reason.BREACH_NOT_SUSTAINED
+    assert spike.direction is ScaleDirection.HOLD
+    assert all(d.direction is ScaleDirection.HOLD for d in after)
+    assert fleet.state.pressure_since is None
+
+
+def test_zero_stabilization_scales_up_at_once() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2)
+    fleet.tick(ttft_s=0.1)
+    decision = fleet.tick(ttft_s=2.0)
+    assert decision.direction is ScaleDirection.UP
+
+
+def test_a_queue_building_up_is_an_early_signal() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2)
+    fleet.tick(ttft_s=0.1)
+    decision = fleet.tick(ttft_s=0.1, waiting=20)
+    assert (decision.reason, decision.direction) == (Reason.QUEUE_BUILDING, ScaleDirection.UP)
+    assert "20.0 requests waiting per group" in decision.message
+
+
+def test_a_full_kv_cache_is_an_early_signal() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2)
+    fleet.tick(ttft_s=0.1)
+    assert fleet.tick(ttft_s=0.1, kv=0.97).reason is Reason.KV_CACHE_FULL
+
+
+def test_load_above_the_learned_capacity_scales_up_before_the_slo_breaks() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2, config=ScalerConfig(initial_capacity_per_group=10))
+    fleet.tick(ttft_s=0.1, rate=4)
+    decision = fleet.tick(ttft_s=0.1, rate=14)
+    assert decision.reason is Reason.LOAD_ABOVE_CAPACITY
+    assert decision.desired_replicas == 4  # 28 req/s / (10 x 0.8): a proportional step, not +1
+    assert "load 28 req/s > 90% of 2 x 10.2 req/s" in decision.message
+
+
+def test_groups_still_warming_up_are_ignored() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2)
+    warm, cold = Leader(), Leader()
+    samples: list[GroupSample] = []
+    for _ in range(2):
+        fleet.now += 15
+        samples = [
+            group("warm", at=fleet.now, metrics=warm.serve(150, ttft_s=0.1)),
+            group("cold", ready_for=20.0, at=fleet.now, metrics=cold.serve(150, ttft_s=30.0)),
+        ]
+        decision = fleet.ask(samples)
+    assert decision.direction is ScaleDirection.HOLD
+    assert decision.signals is not None
+    assert decision.signals.groups_used == 1
+    assert decision.signals.ttft_seconds is not None
+    assert decision.signals.ttft_seconds < 0.5
+
+
+def test_only_warming_groups_means_hold_and_say_so() -> None:
+    fleet = Fleet(spec(), groups=1)
+    decision = fleet.ask([group("g0", ready_for=10.0, at=15.0, metrics=Leader().serve(10, ttft_s=9.0))])
+    assert (decision.reason, decision.direction) == (Reason.WARMING_UP, ScaleDirection.HOLD)
+    assert "warming up" in decision.message
+
+
+@pytest.mark.parametrize(
+    ("samples", "reason", "words"),
+    [
+        pytest.param([group("g0"), group("g1")], Reason.NO_METRICS, "no metrics", id="no scrape at all holds"),
+        pytest.param(
+            [group("g0", at=15.0, metrics=Leader().serve(10, ttft_s=9.0))],
+            Reason.NO_METRICS,
+            "need two",
+            id="a single scrape gives no rates and holds",
+        ),
+        pytest.param(
+            [group("g0", at=-100.0, metrics=Leader().serve(10, ttft_s=9.0))],
+            Reason.STALE_METRICS,
+            "stale",
+            id="a scrape older than the staleness limit holds",
+        ),
+    ],
+)
+def test_missing_or_stale_data_holds_and_says_so(samples: list[GroupSample], reason: Reason, words: str) -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=len(samples))
+    fleet.now = 15.0
+    decision = fleet.ask(samples)
+    assert (decision.reason, decision.direction) == (reason, ScaleDirection.HOLD)
+    assert words in decision.message
+
+
+def test_data_going_stale_mid_breach_holds_instead_of_scaling() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=1)
+    leader = Leader()
+    fleet.ask([group("g0", at=15.0, metrics=leader.serve(100, ttft_s=0.1))])
+    fleet.now = 300.0
+    decision = fleet.ask([group("g0", at=30.0, metrics=leader.serve(100, ttft_s=9.0))])
+    assert decision.reason is Reason.STALE_METRICS
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "reason"),
+    [
+        pytest.param(0, 2, Reason.BELOW_MIN_REPLICAS, id="below minReplicas goes up to it"),
+        pytest.param(12, 8, Reason.ABOVE_MAX_REPLICAS, id="above maxReplicas goes down to it"),
+    ],
+)
+def test_bounds_are_enforced_whatever_the_data(current: int, desired: int, reason: Reason) -> None:
+    fleet = Fleet(spec(minReplicas=2), groups=current)
+    decision = fleet.ask([], current=current)
+    assert (decision.desired_replicas, decision.reason) == (desired, reason)
+
+
+def test_a_breach_at_max_replicas_holds_and_says_so() -> None:
+    fleet = Fleet(spec(maxReplicas=2, scaleUpStabilizationSeconds=0), groups=2)
+    fleet.tick(ttft_s=0.1)
+    decision = fleet.tick(ttft_s=5.0)
+    assert (decision.reason, decision.desired_replicas) == (Reason.AT_MAX_REPLICAS, 2)
+
+
+def test_scale_up_never_passes_max_replicas() -> None:
+    fleet = Fleet(
+        spec(maxReplicas=3, scaleUpStabilizationSeconds=0), groups=2, config=ScalerConfig(initial_capacity_per_group=5)
+    )
+    fleet.tick(ttft_s=0.1)
+    assert fleet.tick(ttft_s=5.0, rate=40).desired_replicas == 3
+
+
+def test_scale_down_waits_for_the_stabilization_window() -> None:
+    fleet = Fleet(spec(scaleDownStabilizationSeconds=300), groups=4, config=ScalerConfig(initial_capacity_per_group=10))
+    decisions = [fleet.tick(ttft_s=0.1, rate=2) for _ in range(25)]
+    first_down = next(i for i, d in enumerate(decisions) if d.direction is ScaleDirection.DOWN)
+    assert all(d.reason is Reason.DOWNSCALE_STABILIZING for d in decisions[1:first_down])
+    assert (first_down + 1) * 15 >= 300
+    assert decisions[first_down].reason is Reason.LOAD_DECREASED
+    assert decisions[first_down].desired_replicas == 1  # 8 req/s over 10 x 0.8 per group
+    assert "highest recommendation over 300 s" in decisions[first_down].message
+
+
+def test_scale_down_keeps_the_highest_recommendation_of_the_window() -> None:
+    fleet = Fleet(spec(scaleDownStabilizationSeconds=60), groups=4, config=ScalerConfig(initial_capacity_per_group=10))
+    for _ in range(5):
+        fleet.tick(ttft_s=0.1, rate=5)  # 20 req/s: 3 groups would do
+    assert fleet.groups == 3
+    for _ in range(2):
+        fleet.tick(ttft_s=0.1, rate=1)  # 3 req/s: 1 group, but the window still remembers 3
+    assert fleet.groups == 3
+
+
+def test_a_multi_node_group_counts_as_one_unit() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2, nodes=4)
+    fleet.tick(ttft_s=0.1)
+    decision = fleet.tick(ttft_s=2.0)
+    assert (decision.current_replicas, decision.desired_replicas) == (2, 3)
+
+
+def test_no_second_scale_up_while_the_first_groups_are_still_starting() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0), groups=2)
+    fleet.tick(ttft_s=0.1)
+    assert fleet.tick(ttft_s=2.0).desired_replicas == 3
+    leaders = fleet.leaders
+    fleet.now += 15
+    samples = [group(f"g{i}", at=fleet.now, metrics=leaders[f"g{i}"].serve(150, ttft_s=2.0)) for i in range(2)]
+    decision = fleet.ask([*samples, group("g2", ready_for=None)])
+    assert (decision.reason, decision.direction) == (Reason.SCALE_UP_IN_PROGRESS, ScaleDirection.HOLD)
+    assert "g2" in decision.message
+
+
+def test_every_decision_carries_a_reason_and_a_message() -> None:
+    fleet = Fleet(spec(), groups=2, config=ScalerConfig(initial_capacity_per_group=10))
+    for ttft in (0.1, 0.1, 3.0, 3.0, 3.0, 0.1):
+        decision = fleet.tick(ttft_s=ttft)
+        assert isinstance(decision.reason, Reason)
+        assert decision.message
+        assert str(decision.current_replicas) in decision.message or "groups" in decision.message
