@@ -105,6 +105,7 @@ def test_files_land_intact_under_models_dir_slash_repo_id(hub: FakeHub, tmp_path
         "repo_id": REPO,
         "revision": "main",
         "commit": repo.commit,
+        "complete": True,
         "files": sorted(files),
     }
     assert run.termination_log == ""
@@ -126,19 +127,28 @@ def test_a_second_run_finds_the_marker_and_downloads_nothing(hub: FakeHub, tmp_p
     assert '"already downloaded, skipping"' in again.stderr
 
 
-def test_a_new_commit_is_downloaded_over_the_old_one_and_its_dropped_files_go(hub: FakeHub, tmp_path: Path) -> None:
-    repo = hub.add_repo(REPO, {**repo_files(), "model-old-shard.safetensors": os.urandom(1000)})
+def test_an_update_to_a_new_commit_is_never_taken_for_complete_until_it_is(hub: FakeHub, tmp_path: Path) -> None:
+    hub.add_repo(REPO, {**repo_files(), "model-old-shard.safetensors": os.urandom(1000)})
     assert download(hub, tmp_path, "--model", REPO).code == 0
     newer = repo_files()
-    hub.add_repo(REPO, newer)  # same id, new commit, new content, one file fewer
+    hub.add_repo(REPO, newer)
+    hub.fail_next(100, 403, path_prefix=f"/{REPO}/resolve/")  # the files of the new commit cannot be fetched
 
-    again = download(hub, tmp_path, "--model", REPO)
+    broken = download(hub, tmp_path, "--model", REPO, "--retries", "0")
 
-    assert again.code == 0, again.stderr
+    assert broken.code == 1
+    assert broken.termination_log.startswith(f"download of model {REPO} is incomplete")
+    assert "not of commit" in broken.termination_log
     target = tmp_path / "models" / REPO
-    assert (target / "model.safetensors").read_bytes() == newer["model.safetensors"]
-    assert not (target / "model-old-shard.safetensors").exists()
-    assert json.loads((target / MARKER_NAME).read_text())["commit"] == hub.repos[REPO].commit != repo.commit
+    assert json.loads((target / MARKER_NAME).read_text())["complete"] is False
+    hub.clear_failures()
+
+    fixed = download(hub, tmp_path, "--model", REPO)
+
+    assert fixed.code == 0, fixed.stderr
+    assert json.loads((target / MARKER_NAME).read_text())["complete"] is True
+    assert {name: (target / name).read_bytes() for name in newer} == newer
+    assert not (target / "model-old-shard.safetensors").exists()  # dropped by the new commit
 
 
 def test_a_missing_repository_fails_with_a_clear_message(hub: FakeHub, tmp_path: Path) -> None:

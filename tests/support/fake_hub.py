@@ -79,6 +79,10 @@ class FakeHub:
         with self._lock:
             self._failures.extend([(status, path_prefix)] * count)
 
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
     # -- observation -----------------------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -8,15 +8,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_cached_repo_tree, snapshot_download
+from huggingface_hub._local_folder import read_download_metadata  # the per-file record of local_dir downloads
 from huggingface_hub.errors import CachedRepoTreeNotFoundError
 
 from arks_model_loader.downloader.failures import Context, Failure, IncompleteDownloadError, classify
 from arks_model_loader.downloader.log import event
-from arks_model_loader.downloader.marker import Marker, read_marker, remove_marker, write_marker
+from arks_model_loader.downloader.marker import Marker, read_marker, write_marker
 from arks_model_loader.downloader.paths import model_dir
 
 log = logging.getLogger("arks.downloader")
@@ -103,13 +104,17 @@ def _attempt(request: Request) -> Outcome:
         raise IncompleteDownloadError(f"the Hub returned no commit for revision {request.revision}")
 
     marker = read_marker(directory)
-    complete = marker is not None and not marker.missing_files(directory)
-    if marker is not None and complete and marker.matches(request.repo_id, request.revision, commit):
+    if (
+        marker is not None
+        and marker.matches(request.repo_id, request.revision, commit)
+        and not marker.missing_files(directory)
+    ):
         event(log, "already downloaded, skipping", model=request.repo_id, commit=commit, dir=str(directory))
         return Outcome(directory, commit, marker.files, skipped=True)
     previous = marker.files if marker is not None else ()
-    if marker is not None:
-        remove_marker(directory)
+    if marker is not None and marker.complete:
+        # Before changing the directory: a partial new download must never look complete, even after a crash.
+        write_marker(directory, replace(marker, complete=False))
 
     event(log, "downloading", model=request.repo_id, revision=request.revision, commit=commit, dir=str(directory))
     started = time.monotonic()
@@ -131,9 +136,8 @@ def _attempt(request: Request) -> Outcome:
         # snapshot_download fell back to the files on disk without listing the commit: we cannot vouch for them.
         raise IncompleteDownloadError(f"no file listing of commit {commit} after download") from exc
     files = tuple(sorted(f.path for f in tree))
+    _check_complete(directory, commit, {f.path: f.size for f in tree})
     done = Marker(repo_id=request.repo_id, revision=request.revision, commit=commit, files=files)
-    if missing := done.missing_files(directory):
-        raise IncompleteDownloadError(f"{len(missing)} file(s) missing after download, e.g. {missing[0]}")
     stale = _remove_stale(directory, previous, files)
     write_marker(directory, done)
     event(
@@ -147,6 +151,25 @@ def _attempt(request: Request) -> Outcome:
         dir=str(directory),
     )
     return Outcome(directory, commit, files, skipped=False)
+
+
+def _check_complete(directory: Path, commit: str, sizes: dict[str, int]) -> None:
+    """Every file of the commit is on disk, with its size, and was fetched or checked against this commit.
+
+    snapshot_download keeps an existing local file when it cannot ask the Hub about it (a 403, a lost connection),
+    so after an update a file may still be the previous commit's: its per-file download record says which.
+    """
+    wrong: list[str] = []
+    for name, size in sorted(sizes.items()):
+        path = directory / name
+        record = read_download_metadata(directory, name)
+        if not path.is_file() or path.stat().st_size != size or record is None or record.commit_hash != commit:
+            wrong.append(name)
+    if wrong:
+        raise IncompleteDownloadError(
+            f"{len(wrong)} of {len(sizes)} file(s) missing or not of commit {commit} after download, e.g. {wrong[0]};"
+            " the Hub did not serve them (see the warnings above)"
+        )
 
 
 def _remove_stale(directory: Path, previous: tuple[str, ...], current: tuple[str, ...]) -> int:

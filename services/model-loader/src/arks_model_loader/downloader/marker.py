@@ -1,4 +1,5 @@
-"""The download marker: a record, in the model's directory, of which commit was completely downloaded there.
+"""The download marker: a record, in the model's directory, of which commit was downloaded there and whether
+completely (a download in progress keeps the previous file list, so the files a new commit drops can be removed).
 
 Reads and writes only the marker file; must not download anything.
 """
@@ -22,9 +23,10 @@ class Marker:
     revision: str
     commit: str
     files: tuple[str, ...]
+    complete: bool = True
 
     def matches(self, repo_id: str, revision: str, commit: str) -> bool:
-        return (self.repo_id, self.revision, self.commit) == (repo_id, revision, commit)
+        return self.complete and (self.repo_id, self.revision, self.commit) == (repo_id, revision, commit)
 
     def missing_files(self, directory: Path) -> list[str]:
         return [f for f in self.files if not (directory / f).is_file()]
@@ -34,14 +36,15 @@ def read_marker(directory: Path) -> Marker | None:
     """The marker in `directory`, or None when there is none or it cannot be trusted (then we download again)."""
     try:
         data: Any = json.loads(marker_path(directory).read_text(encoding="utf-8"))
-        files = data["files"]
-        if data.get("version") != MARKER_VERSION or not isinstance(files, list):
+        files, complete = data["files"], data["complete"]
+        if data.get("version") != MARKER_VERSION or not isinstance(files, list) or not isinstance(complete, bool):
             return None
         return Marker(
             repo_id=str(data["repo_id"]),
             revision=str(data["revision"]),
             commit=str(data["commit"]),
             files=tuple(str(f) for f in files),
+            complete=complete,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -54,6 +57,7 @@ def write_marker(directory: Path, marker: Marker) -> None:
         "repo_id": marker.repo_id,
         "revision": marker.revision,
         "commit": marker.commit,
+        "complete": marker.complete,
         "files": sorted(marker.files),
     }
     target = marker_path(directory)
@@ -64,8 +68,3 @@ def write_marker(directory: Path, marker: Marker) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, target)
-
-
-def remove_marker(directory: Path) -> None:
-    """Forget a finished download before changing the directory, so a partial new one never looks complete."""
-    marker_path(directory).unlink(missing_ok=True)
