@@ -59,6 +59,13 @@ e2e: $(STAMP) cluster-build ## tests on the real local cluster (builds it once)
 test: $(STAMP) cluster-build ## install what is missing and run every test
 	$(UV) run --frozen pytest -q -p no:cacheprovider
 
+.PHONY: charts
+charts: $(STAMP) cluster-build ## helm lint and helm template every chart in deploy/charts (helm as built for the local cluster)
+	@helm=$$($(UV) run --frozen python -c 'from arks_localcluster.cluster import Binaries; print(Binaries.resolve().helm)'); \
+	for chart in $(dir $(wildcard deploy/charts/*/Chart.yaml)); do \
+	  $$helm lint --strict $$chart && $$helm template arks $$chart > /dev/null || exit 1; \
+	done; echo "charts: lint and template passed"
+
 clean: ## remove the virtualenv (the binary cache in $(ARKS_CACHE) stays)
 	rm -rf $(VENV)
 

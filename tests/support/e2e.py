@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from arks_common.events.contract import Service
 from arks_localcluster.cluster import LocalCluster
 from arks_localcluster.storage import pv_pool
+from support import auth
 from support.arks_system import ArksSystem
 from support.nats_server import NatsServer
 
@@ -103,7 +105,11 @@ def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
     cluster.kubectl("wait", "--for=condition=Established", "crd/arksapplications.arks.ai", "crd/arksmodels.arks.ai")
     cluster.apply(pv_pool(64))
-    nats = NatsServer(workdir / "nats")
+    # --- issue 6: every service runs as its chart's ServiceAccount (a TokenRequest token) and its own NATS
+    # user; the server enforces the generated permissions (support/auth.py, NatsUsers.load for the admin).
+    users = auth.NatsUsers.create(workdir / "nats-auth")
+    accounts = auth.install_rbac(cluster)
+    nats = NatsServer(workdir / "nats", extra_args=users.server_args)
     nats.workdir.mkdir(parents=True)
     nats.start()
     trace_file = workdir / "traces.jsonl"
@@ -113,6 +119,10 @@ def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
         workdir / "logs",
         {"ARKS_TRACE_EXPORTER": "jsonl", "ARKS_TRACE_FILE": str(trace_file)},
     )
+    for name, process in system.services.items():
+        service = Service(name)
+        process.env.update(auth.service_env(cluster, service, accounts[service], users, workdir))
+    # --- end issue 6
     try:
         system.start()
         yield Env(cluster, nats, system, trace_file)

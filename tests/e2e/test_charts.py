@@ -1,0 +1,157 @@
+"""The Helm charts: `helm lint` and `helm template` pass for every chart (with the helm built for the local
+cluster), and the API server accepts every rendered object (`helm install` of all charts succeeds).
+
+The Deployments' pods land on KWOK nodes with images that do not exist; nothing waits for them. The service
+charts are installed under other names (`fullnameOverride`) in a namespace of their own, so they never touch
+the RBAC the running suite's services use.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arks_common.events.contract import Service
+from arks_localcluster.cluster import LocalCluster
+from support.auth import CHARTS, helm, helm_run, render_chart
+from support.e2e import Env
+
+pytestmark = pytest.mark.cluster
+
+CHART_DIRS = sorted(p.parent for p in CHARTS.glob("*/Chart.yaml"))
+VARIANTS = {
+    "defaults": [],
+    "creds file, service monitor, min available": [
+        "--set",
+        "nats.auth.mode=creds",
+        "--set",
+        "nats.auth.credsSecret=arks-nats-creds",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "podDisruptionBudget.minAvailable=1",
+        "--set",
+        "replicaCount=2",
+    ],
+}
+
+
+def test_every_service_and_the_crds_have_a_chart() -> None:
+    assert {p.name for p in CHART_DIRS} == {s.value for s in Service} | {"arks-crds"}
+
+
+@pytest.mark.parametrize("chart", CHART_DIRS, ids=lambda p: p.name)
+def test_helm_lint_passes(local_cluster: LocalCluster, chart: Path) -> None:
+    out = helm(local_cluster, "lint", "--strict", str(chart))
+    assert "0 chart(s) failed" in out
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS), ids=str)
+@pytest.mark.parametrize("service", list(Service), ids=str)
+def test_helm_template_renders_a_hardened_deployment(
+    local_cluster: LocalCluster, service: Service, variant: str
+) -> None:
+    docs = render_chart(local_cluster, service, *VARIANTS[variant])
+    kinds = sorted(d["kind"] for d in docs)
+    expected = ["ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    assert set(expected) <= set(kinds), kinds
+    assert ("ServiceMonitor" in kinds) == (variant != "defaults")
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    env = {e["name"]: e for e in container["env"]}
+    if variant == "defaults":
+        assert env["ARKS_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == service.value
+        assert "ARKS_KUBECONFIG" not in env  # in-cluster credentials
+    else:
+        assert env["ARKS_NATS_CREDS_FILE"]["value"] == "/etc/arks/nats/nats.creds"
+
+
+def test_planner_mounts_runtime_profiles_and_model_loader_takes_its_downloader(local_cluster: LocalCluster) -> None:
+    profiles = render_chart(
+        local_cluster, Service.PLANNER, "--set-json", 'runtimeProfiles.inline={"vllm":{"image":"x"}}'
+    )
+    (cm,) = [d for d in profiles if d["kind"] == "ConfigMap"]
+    assert "vllm" in cm["data"]["profiles.yaml"]
+    (deployment,) = [d for d in profiles if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ARKS_RUNTIME_PROFILES_FILE"] == "/etc/arks/runtime-profiles/profiles.yaml"
+    loader = render_chart(
+        local_cluster,
+        Service.MODEL_LOADER,
+        "--set",
+        "downloader.image=registry/dl:1",
+        "--set",
+        "huggingface.endpoint=https://hf-mirror",
+    )
+    (deployment,) = [d for d in loader if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ARKS_DOWNLOADER_IMAGE"] == "registry/dl:1"
+    assert env["ARKS_HF_ENDPOINT"] == "https://hf-mirror"
+
+
+def test_values_schema_refuses_a_bad_value(local_cluster: LocalCluster) -> None:
+    proc = helm_run(local_cluster, "template", "x", str(CHARTS / "planner"), "--set", "nats.auth.mode=plain")
+    assert proc.returncode != 0
+    assert "/nats/auth/mode" in proc.stderr
+
+
+@pytest.fixture
+def chart_namespace(arks: Env) -> Iterator[str]:
+    name = f"charts-{uuid.uuid4().hex[:6]}"
+    arks.kubectl("create", "namespace", name)
+    arks.kubectl(
+        "create", "secret", "generic", "arks-nats-users", "-n", name, *(f"--from-literal={s.value}=pw" for s in Service)
+    )
+    yield name
+    arks.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_helm_install_of_every_chart_is_accepted(arks: Env, chart_namespace: str) -> None:
+    cluster = arks.cluster
+    # The suite already created the CRDs with kubectl; the chart adopts them (and keeps them on uninstall).
+    helm(cluster, "install", "arks-crds", str(CHARTS / "arks-crds"), "-n", chart_namespace, "--take-ownership")
+    installed = ["arks-crds"]
+    try:
+        for service in Service:
+            release = f"t-{service.value}"
+            helm(
+                cluster,
+                "install",
+                release,
+                str(CHARTS / service.value),
+                "-n",
+                chart_namespace,
+                "--set",
+                f"fullnameOverride={chart_namespace}-{service.value}",
+                "--set",
+                f"nats.url=nats://nats.{chart_namespace}.svc:4222",
+            )
+            installed.append(release)
+        status = json.loads(helm(cluster, "list", "-n", chart_namespace, "-o", "json"))
+        assert {r["name"]: r["status"] for r in status} == dict.fromkeys(installed, "deployed")
+        deployments = arks.items("deployments", chart_namespace)
+        assert len(deployments) == len(Service)
+        for kind in ("serviceaccounts", "services", "poddisruptionbudgets"):
+            names = {i["metadata"]["name"] for i in arks.items(kind, chart_namespace)}
+            assert {f"{chart_namespace}-{s.value}" for s in Service} <= {n.removesuffix("-metrics") for n in names}
+        roles = arks.kubectl("get", "clusterroles", "-o", "name")
+        assert all(f"clusterrole.rbac.authorization.k8s.io/{chart_namespace}-{s.value}" in roles for s in Service)
+    finally:
+        for release in reversed(installed):
+            helm_run(cluster, "uninstall", release, "-n", chart_namespace, "--wait", "--timeout", "60s")
+    # CRDs survive their chart's uninstall: deleting them would delete every application.
+    arks.kubectl("get", "crd", "arksapplications.arks.ai", "arksmodels.arks.ai")
+    assert chart_namespace not in arks.kubectl("get", "clusterroles", "-o", "name")
