@@ -78,7 +78,8 @@ def test_download_job_takes_the_token_from_its_secret_only() -> None:
     token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
     assert token == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
     assert container["args"] == ["--model", "Qwen/Qwen2.5-7B-Instruct-1M", "--models-dir", "/models"]
-    assert container["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+    assert {"name": "models", "mountPath": "/models"} in container["volumeMounts"]
+    assert {"name": "ARKS_TOKEN_SECRET", "value": "hf-token"} in container["env"]
     assert spec["spec"]["backoffLimit"] == 3
     assert spec["metadata"]["ownerReferences"][0]["uid"] == "u1"
     public = download_job(_model("model.yaml"), CONFIG)

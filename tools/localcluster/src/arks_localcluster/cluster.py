@@ -45,6 +45,23 @@ LWS_NAMESPACE = "lws-system"
 STORAGE_CLASS = "local-path"
 
 
+ARKS_STAGES = Path(__file__).with_name("stages")
+FAILING_DOWNLOAD_REPO = "arks-test/missing-model"
+
+
+def _exclude_failing_downloads(stage: str) -> str:
+    """KWOK's pod-complete stage, minus the download pods that `stages/pod-fail-download.yaml` fails."""
+    doc = yaml.safe_load(stage)
+    doc["spec"]["selector"]["matchExpressions"].append(
+        {
+            "key": '.spec.containers.[].env.[] | select( .name == "ARKS_MODEL" ) | .value',
+            "operator": "NotIn",
+            "values": [FAILING_DOWNLOAD_REPO],
+        }
+    )
+    return str(yaml.safe_dump(doc, sort_keys=False))
+
+
 class ClusterError(RuntimeError):
     pass
 
@@ -342,6 +359,8 @@ class LocalCluster:
             running = [n for n, pid, exe in self._recorded_pids() if _pid_runs(pid, exe)]
             if running:
                 raise ClusterError(f"{self.workdir} already has running components: {', '.join(running)}")
+            if any(self.workdir.iterdir()) and not self.state_file.exists():
+                raise ClusterError(f"{self.workdir} is not empty and is not a local-cluster work directory")
             shutil.rmtree(self.workdir)
         for d in (self.workdir, self.log_dir, self.pid_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -452,6 +471,8 @@ class LocalCluster:
                 f"--cert-dir={self.pki_dir / 'kcm-generated'}",
                 "--leader-elect=false",
                 "--controllers=*",
+                # fake nodes renew their leases from one busy process: give them slack before NotReady
+                "--node-monitor-grace-period=5m",
                 f"--root-ca-file={pki.ca_cert_path}",
                 f"--service-account-private-key-file={sa.key}",
                 "--use-service-account-credentials=true",
@@ -523,7 +544,12 @@ class LocalCluster:
         cfg = self._component_kubeconfig("kwok", "kwok-controller", ("system:masters",))
         stages = sorted((asset_dir("kwok") / "stages").glob("*.yaml"))
         kwok_config = self.workdir / "kwok.yaml"
-        kwok_config.write_text("\n---\n".join(s.read_text() for s in stages))
+        texts = [
+            _exclude_failing_downloads(s.read_text()) if s.name == "pod-complete.yaml" else s.read_text()
+            for s in stages
+        ]
+        texts += [s.read_text() for s in sorted(ARKS_STAGES.glob("*.yaml"))]
+        kwok_config.write_text("\n---\n".join(texts))
         self._spawn(
             "kwok",
             [

@@ -18,6 +18,7 @@ from arks_common.kube.resources import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 LABEL_ROLE = "arks.ai/role"
 DOWNLOAD_ROLE = "model-download"
 DOWNLOAD_CONTAINER = "download"
+DOWNLOADER_UID = 65532
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,13 @@ def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
         env.append(
             {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": hf.token_secret_ref, "key": HF_TOKEN_KEY}}}
         )
+        env.append({"name": "ARKS_TOKEN_SECRET", "value": hf.token_secret_ref})  # the name, so errors can cite it
     if config.hf_endpoint:
         env.append({"name": "HF_ENDPOINT", "value": config.hf_endpoint})
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        # the downloader runs as uid 65532 (Dockerfile.downloader); fsGroup lets it write the volume
+        "securityContext": {"runAsNonRoot": True, "runAsUser": DOWNLOADER_UID, "fsGroup": DOWNLOADER_UID},
         "containers": [
             {
                 "name": DOWNLOAD_CONTAINER,
@@ -89,11 +93,22 @@ def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
                 "command": ["arks-model-download"],
                 "args": ["--model", model.spec.model, "--models-dir", MODEL_MOUNT_PATH],
                 "env": env,
-                "volumeMounts": [{"name": MODEL_VOLUME_NAME, "mountPath": MODEL_MOUNT_PATH}],
+                "volumeMounts": [
+                    {"name": MODEL_VOLUME_NAME, "mountPath": MODEL_MOUNT_PATH},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
                 "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
             }
         ],
-        "volumes": [{"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name()}}],
+        "volumes": [
+            {"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name()}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
     }
     if config.service_account:
         pod_spec["serviceAccountName"] = config.service_account
