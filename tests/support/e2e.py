@@ -64,7 +64,9 @@ class Env:
         return items
 
     def apply(self, namespace: str, *docs: dict[str, Any]) -> str:
-        return self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
+        """Applies the documents into `namespace` (a namespace written in a sample gives way to it)."""
+        placed = [{**d, "metadata": {k: v for k, v in d["metadata"].items() if k != "namespace"}} for d in docs]
+        return self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(placed))
 
     def apply_file(self, namespace: str, path: Path) -> str:
         return self.kubectl("apply", "-n", namespace, "-f", str(path))
