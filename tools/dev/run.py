@@ -9,7 +9,6 @@ nothing is downloaded and no inference happens. A real cluster uses the Helm cha
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -86,6 +85,21 @@ def ready(port: int) -> bool:
         return False
 
 
+def follow_phase(env: dict[str, str], kind: str, name: str, goal: str, timeout: float = 180) -> None:
+    """Prints each phase the object passes through until it reaches `goal`."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        phase = kubectl(env, "get", kind, name, "-n", "default", "-o", "jsonpath={.status.phase}")
+        if phase != seen:
+            say(f"{kind} {name} phase: {phase or '(none yet)'}")
+            seen = phase
+        if phase == goal:
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"[arks] {kind} {name} did not reach {goal}; logs are in {RUN / 'logs'}")
+
+
 def up() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     say("starting the local cluster (etcd, kube-apiserver, controller-manager, scheduler, KWOK, LeaderWorkerSet)")
@@ -123,43 +137,13 @@ def up() -> None:
         wait(f"arks-{name} to be ready on :{port}", partial(ready, port))
         say(f"arks-{name} ready (metrics on http://127.0.0.1:{port}/metrics)")
 
-    say("applying the quickstart: ArksModel qwen-7b (marked Ready: no download happens locally) and app-qwen-vllm")
-    model = yaml.safe_load((ROOT / "deploy" / "samples" / "quickstart" / "model.yaml").read_text())
-    kubectl(env, "apply", "-n", "default", "-f", "-", stdin=yaml.safe_dump(model))
-    pvc = model["spec"]["storage"]["pvc"]
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": pvc["name"]},
-        "spec": pvc["spec"],
-    }
-    kubectl(env, "apply", "-n", "default", "-f", "-", stdin=yaml.safe_dump(claim))
-    kubectl(
-        env,
-        "patch",
-        "arksmodel",
-        "qwen-7b",
-        "-n",
-        "default",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"phase": "Ready"}}),
-    )
+    say("applying the quickstart: ArksModel qwen-7b and the user guide's vLLM application app-qwen-vllm")
+    say("(the model-loader creates the claim and the download Job; on fake nodes the Job completes at once)")
+    kubectl(env, "apply", "-n", "default", "-f", str(ROOT / "deploy" / "samples" / "quickstart" / "model.yaml"))
     kubectl(env, "apply", "-n", "default", "-f", str(ROOT / "deploy" / "samples" / "application-vllm.yaml"))
 
-    seen = ""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        phase = kubectl(env, "get", "arkapp", "app-qwen-vllm", "-n", "default", "-o", "jsonpath={.status.phase}")
-        if phase != seen:
-            say(f"app-qwen-vllm phase: {phase or '(none yet)'}")
-            seen = phase
-        if phase == "Running":
-            break
-        time.sleep(0.5)
-    else:
-        raise SystemExit(f"[arks] app-qwen-vllm did not reach Running; see {RUN / 'logs'}")
+    follow_phase(env, "arksmodel", "qwen-7b", "Ready")
+    follow_phase(env, "arkapp", "app-qwen-vllm", "Running")
     print(kubectl(env, "get", "arksapplications", "-n", "default"), end="")
     print(kubectl(env, "get", "pods", "-l", "arks.ai/application=app-qwen-vllm", "-n", "default", "-o", "wide"), end="")
     kubeconfig = env["KUBECONFIG"]
