@@ -7,6 +7,7 @@ from typing import Any
 
 from unit.planner.builders import PROFILES, app_dict, model, shared_model
 
+from arks_common.api.application import ArksApplication
 from arks_common.api.model import ArksModel
 from arks_common.events.payloads import PrecheckResult
 from arks_planner.core.plan import build_plan
@@ -30,6 +31,12 @@ def step(obj: dict[str, Any], arks_model: ArksModel | None) -> Verdict:
     return Verdict(result.reason, build_plan(parsed, arks_model, PROFILES).plan_hash)
 
 
+def parse_app(obj: dict[str, Any]) -> ArksApplication:
+    parsed = parse_application(obj)
+    assert isinstance(parsed, ArksApplication)
+    return parsed
+
+
 def test_an_application_from_bad_spec_to_running_plan_and_back() -> None:
     obj = app_dict(tensorParallelSize=0)
     history = [step(obj, None)]  # the CRD would refuse this; an old object still gets a clear verdict
@@ -46,7 +53,7 @@ def test_an_application_from_bad_spec_to_running_plan_and_back() -> None:
     history.append(step(obj, shared_model()))  # a duplicate event: the same plan, byte for byte
 
     scaled = app_dict(replicas=3)
-    history.append(step(scaled, shared_model()))  # scaled out: a new plan
+    history.append(step(scaled, shared_model()))  # scaled out: the same template, a new replica count
 
     assert [v.reason for v in history] == [
         "InvalidSpec",
@@ -58,5 +65,6 @@ def test_an_application_from_bad_spec_to_running_plan_and_back() -> None:
         "PrecheckPass",
     ]
     assert history[4].plan_hash == history[5].plan_hash != ""
-    assert history[6].plan_hash not in ("", history[4].plan_hash)
+    assert history[6].plan_hash == history[4].plan_hash  # the hash covers the template, not the count
+    assert build_plan(parse_app(scaled), shared_model(), PROFILES).objects[0]["spec"]["replicas"] == 3
     assert all(v.plan_hash == "" for v in history[:4]), "a failed precheck never yields a plan"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arks_common.api.application import ConditionType
-from arks_common.api.conditions import condition, condition_dict, set_condition
+from arks_common.api.conditions import condition, condition_dict, is_news, set_condition
 from arks_common.api.meta import Condition
 from arks_common.bus.consumer import TemporaryError
 from arks_common.kube.client import Kube, KubeError
@@ -73,7 +73,8 @@ class LoadedGate:
         await self._kube.apply_status(
             APPLICATIONS, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]}
         )
-        await self._events.record(app, "Normal" if verdict.ok else "Warning", verdict.reason.value, verdict.message)
+        if is_news(existing, new):
+            await self._events.record(app, "Normal" if verdict.ok else "Warning", verdict.reason.value, verdict.message)
         log.info(
             "loaded condition written", application=f"{meta['namespace']}/{meta['name']}", reason=verdict.reason.value
         )

@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from arks_common.api.application import ArksApplication, ConditionType
-from arks_common.api.conditions import condition, condition_dict, set_condition
+from arks_common.api.conditions import condition, condition_dict, is_news, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel
 from arks_common.bus.consumer import TemporaryError
@@ -130,4 +130,5 @@ class Planner:
         await self._kube.apply_status(
             APPLICATIONS, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]}
         )
-        await self._events.record(app, "Normal" if result.passed else "Warning", result.reason, result.message)
+        if is_news(existing, new):
+            await self._events.record(app, "Normal" if result.passed else "Warning", result.reason, result.message)

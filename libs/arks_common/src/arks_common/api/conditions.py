@@ -39,3 +39,10 @@ def condition_dict(cond: Condition) -> dict[str, object]:
     if cond.last_transition_time is not None:
         out["lastTransitionTime"] = cond.last_transition_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     return out
+
+
+def is_news(old: list[Condition], new: Condition) -> bool:
+    """Whether `new` tells a reader something new (status or reason), worth an Event; a mere new
+    observedGeneration is not."""
+    before = next((c for c in old if c.type == new.type), None)
+    return before is None or (before.status, before.reason) != (new.status, new.reason)

@@ -50,7 +50,8 @@ class Plan:
     objects: list[Obj]
     """The LeaderWorkerSet, then the Service, ready for server-side apply."""
     plan_hash: str
-    """sha256 (hex) of `canonical_json(objects)`."""
+    """sha256 (hex) of `canonical_json` of the objects without the LeaderWorkerSet's replica count: the count has
+    its own single writer (spec.replicas or the slo-scaler), so scaling does not make a new template."""
 
 
 def canonical_json(objects: list[Obj]) -> bytes:
@@ -188,4 +189,13 @@ def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles
     if profile is None:
         raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}'")
     objects = [_leader_worker_set(app, model, profile), _service(app, profile)]
-    return Plan(objects=objects, plan_hash=hashlib.sha256(canonical_json(objects)).hexdigest())
+    return Plan(objects=objects, plan_hash=hashlib.sha256(canonical_json(_without_replicas(objects))).hexdigest())
+
+
+def _without_replicas(objects: list[Obj]) -> list[Obj]:
+    return [
+        {**o, "spec": {k: v for k, v in o["spec"].items() if k != "replicas"}}
+        if o.get("kind") == "LeaderWorkerSet"
+        else o
+        for o in objects
+    ]
