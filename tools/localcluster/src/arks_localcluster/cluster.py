@@ -160,9 +160,13 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM the child when the process that started it (the test session) dies."""
+    """preexec_fn: SIGKILL the child when the thread that started it (the test session) dies.
+
+    SIGKILL, not SIGTERM: when the whole session dies at once, etcd goes with it and a SIGTERMed
+    kube-apiserver would hang in its graceful shutdown. Start attached clusters from a long-lived thread
+    (the main thread): PR_SET_PDEATHSIG fires when the *thread* that forked the child exits."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _pid_alive(pid: int) -> bool:
