@@ -196,11 +196,31 @@ def test_api_server_refuses_reserved_volume_names_and_paths(
     assert "reserved" in proc.stderr
 
 
-def test_api_server_refuses_unknown_runtime_and_negative_replicas(arks: Env, ns: str) -> None:
-    for bad, path in (({"runtime": "tensorrt"}, "spec.runtime"), ({"replicas": -1}, "spec.replicas")):
-        proc = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(small_app("x", **bad)), check=False)
-        assert proc.returncode != 0
-        assert path in proc.stderr
+@pytest.mark.parametrize(
+    ("bad", "path"),
+    [
+        ({"runtime": "tensorrt"}, "spec.runtime"),
+        ({"replicas": -1}, "spec.replicas"),
+        ({"driver": "deployment"}, "spec.driver"),
+        ({"tensorParallelSize": 0}, "spec.tensorParallelSize"),
+        ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "spec.autoscaling.minReplicas"),
+    ],
+    ids=["unknown runtime", "negative replicas", "unknown driver", "zero tensor parallelism", "min above max"],
+)
+def test_api_server_refuses_bad_specs_naming_the_field(arks: Env, ns: str, bad: dict[str, Any], path: str) -> None:
+    proc = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(small_app("x", **bad)), check=False)
+    assert proc.returncode != 0
+    assert path in proc.stderr
+
+
+def test_api_server_accepts_the_guides_samples_with_their_defaults(arks: Env, ns: str) -> None:
+    for name in ("application-vllm.yaml", "application-sglang.yaml"):
+        arks.apply_file(ns, ROOT / "deploy" / "samples" / name)
+    sglang = arks.get("arksapplication", "app-qwen", ns)
+    assert sglang is not None
+    assert (sglang["spec"]["driver"], sglang["spec"]["runtime"]) == ("lws", "sglang")
+    assert sglang["spec"]["extraOptions"] == ["--mem-fraction-static", "0.7"]
+    assert "servedModelName" not in sglang["spec"]  # falls back to model.name when the plan is made
 
 
 def _lws_replicas(arks: Env, ns: str, name: str) -> int:
