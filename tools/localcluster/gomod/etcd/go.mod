@@ -1,4 +1,4 @@
-// Wrapper module: builds go.etcd.io/etcd/server/v3 from go.etcd.io/etcd/server/v3 v3.6.16 (see tools/localcluster/build.py).
+// Wrapper module: builds etcd from go.etcd.io/etcd/server/v3 v3.6.16 (see tools/localcluster/build.py).
 module arks.local/localcluster/etcd
 
 go 1.26.0

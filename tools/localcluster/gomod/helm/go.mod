@@ -1,4 +1,4 @@
-// Wrapper module: builds helm.sh/helm/v3/cmd/helm from helm.sh/helm/v3 v3.22.0 (see tools/localcluster/build.py).
+// Wrapper module: builds helm from helm.sh/helm/v3 v3.22.0 (see tools/localcluster/build.py).
 module arks.local/localcluster/helm
 
 go 1.26.0

@@ -1,4 +1,4 @@
-// Wrapper module: builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes v1.36.3.
+// Wrapper module: builds kube from k8s.io/kubernetes v1.36.3 (see tools/localcluster/build.py).
 module arks.local/localcluster/kube
 
 go 1.26.0

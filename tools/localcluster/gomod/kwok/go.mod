@@ -1,4 +1,4 @@
-// Wrapper module: builds sigs.k8s.io/kwok/cmd/kwok from sigs.k8s.io/kwok v0.8.0 (see tools/localcluster/build.py).
+// Wrapper module: builds kwok from sigs.k8s.io/kwok v0.8.0 (see tools/localcluster/build.py).
 module arks.local/localcluster/kwok
 
 go 1.26.0

@@ -1,4 +1,4 @@
-// Wrapper module: builds sigs.k8s.io/lws/cmd from sigs.k8s.io/lws v0.9.0 (see tools/localcluster/build.py).
+// Wrapper module: builds lws from sigs.k8s.io/lws v0.9.0 (see tools/localcluster/build.py).
 module arks.local/localcluster/lws
 
 go 1.26.0

@@ -1,4 +1,4 @@
-// Wrapper module: builds github.com/nats-io/natscli/nats from github.com/nats-io/natscli v0.5.0 (see tools/localcluster/build.py).
+// Wrapper module: builds nats from github.com/nats-io/natscli v0.5.0 (see tools/localcluster/build.py).
 module arks.local/localcluster/nats
 
 go 1.26.0
