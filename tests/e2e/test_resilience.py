@@ -66,7 +66,7 @@ def test_kill_9_of_each_service_while_creating_50_applications(arks: Env, ns: st
         60,
         "every Service deleted",
     )
-    wait_until(lambda: not arks.items("pods", ns), 120, "every pod deleted")
+    wait_until(lambda: not arks.items("pods", ns, "arks.ai/application"), 120, "every application pod deleted")
 
 
 def _spans(arks: Env) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from arks_common import asyncapi
+from arks_common.bus.consumer import PermanentError, require_named
 from arks_common.events.contract import (
     CHANNELS,
     CONSUMERS,
@@ -169,3 +170,10 @@ def test_real_messages_validate_against_the_asyncapi_schemas(message: str, data:
     broken = {**instance, "data": {**instance["data"], "ref": "not an object"}}
     with pytest.raises(jsonschema.ValidationError):
         _validator(message).validate(broken)
+
+
+@pytest.mark.parametrize(("namespace", "name"), [("", "a"), ("ns", ""), ("", "")])
+def test_an_event_that_names_no_object_is_a_permanent_error(namespace: str, name: str) -> None:
+    with pytest.raises(PermanentError, match="names no object"):
+        require_named(namespace, name, "arks.object.application.~.~")
+    require_named("ns", "a", "arks.object.application.ns.a")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arks_common.bus.consumer import Delivery, PermanentError
+from arks_common.bus.consumer import Delivery, PermanentError, require_named
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
 from arks_deployer.reconcile import Reconciler
 
@@ -13,6 +13,8 @@ class Handlers:
 
     async def on_event(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
+        if isinstance(data, ObjectChanged | PlanReady | ScaleDecision):
+            require_named(data.ref.namespace, data.ref.name, delivery.subject)
         if isinstance(data, PlanReady | ScaleDecision):
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
         elif isinstance(data, ObjectChanged) and data.ref.kind in (ObjectKind.APPLICATION, ObjectKind.LEADERWORKERSET):

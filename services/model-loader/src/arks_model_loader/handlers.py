@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from arks_common.bus.consumer import Delivery
-from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind
+from arks_common.bus.consumer import Delivery, require_named
+from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
 from arks_common.kube.resources import LABEL_MODEL
 from arks_model_loader.gate import LoadedGate
 from arks_model_loader.models import ModelReconciler
@@ -16,6 +16,8 @@ class Handlers:
 
     async def on_object(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
+        if isinstance(data, ObjectChanged | PlanReady | ScaleDecision):
+            require_named(data.ref.namespace, data.ref.name, delivery.subject)
         if not isinstance(data, ObjectChanged):
             return
         ref = data.ref

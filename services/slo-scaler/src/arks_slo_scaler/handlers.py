@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from arks_common.bus.consumer import Delivery
-from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind
+from arks_common.bus.consumer import Delivery, require_named
+from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
 from arks_slo_scaler.scaling import SloScaler
 
 
@@ -13,5 +13,7 @@ class Handlers:
 
     async def on_object(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
+        if isinstance(data, ObjectChanged | PlanReady | ScaleDecision):
+            require_named(data.ref.namespace, data.ref.name, delivery.subject)
         if isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION:
             self._scaler.application_changed(data.ref.namespace, data.ref.name, data.object, data.deleted)

@@ -44,6 +44,12 @@ class PermanentError(Exception):
     """Retrying cannot help (a malformed payload, a contract violation): dead-letter the message."""
 
 
+def require_named(namespace: str, name: str, subject: str) -> None:
+    """An event about an object must name it; one that does not is a contract violation, not a retry."""
+    if not namespace or not name:
+        raise PermanentError(f"event on {subject} names no object (namespace={namespace!r}, name={name!r})")
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What a handler may know about the message besides its payload."""

@@ -172,12 +172,19 @@ class Kube:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise KubeError(f"watch {res.plural}: {type(exc).__name__}: {exc}") from exc
         async with response:
+            if response.status != 200:
+                # with an unread body the client does not raise for us: a refused watch is a plain Status
+                refused = ApiException(status=response.status, reason=response.reason)
+                refused.body = await response.text()
+                raise _translate(refused, f"watch {res.plural}")
             try:
                 async for line in response.content:
                     if not line.strip():
                         continue
                     event = json.loads(line)
-                    kind, obj = event.get("type", ""), event.get("object", {})
+                    kind, obj = event.get("type", ""), event.get("object") or {}
+                    if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
+                        raise KubeError(f"watch {res.plural}: unexpected line {line[:200]!r}")
                     if kind == "ERROR":
                         status = int(obj.get("code", 0))
                         error = Gone if status == 410 else KubeError

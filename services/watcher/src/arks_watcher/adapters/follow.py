@@ -96,6 +96,9 @@ class Follower:
         return rv
 
     async def _publish(self, obj: dict[str, Any], deleted: bool, stop: asyncio.Event) -> None:
+        if not obj.get("metadata", {}).get("name"):
+            self._log.error("watch gave an object without a name; skipped", object=str(obj)[:300])
+            return
         change = change_of(self._watched.kind, obj, deleted)
         if deleted:
             self._known.pop(key_of(obj), None)
