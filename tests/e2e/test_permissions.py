@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from arks_common.events import permissions as perm
-from arks_common.events.contract import DEAD_LETTERS, OBJECTS, PLANS, SCALE, Service
+from arks_common.events.contract import DEAD_LETTERS, OBJECTS, PLANS, ROOT, SCALE, Service
 from arks_localcluster.cluster import LocalCluster
 from support.auth import NAMESPACE, NatsUsers, render_rbac, service_account, token_kubeconfig
 from support.e2e import Env
@@ -161,9 +161,10 @@ def test_nats_user_is_refused_subjects_outside_its_permissions(
     server, users = secured_nats
     subject = REFUSED_SUBJECT[service]
     assert not perm.may_publish(perm.permissions_of(service), subject)
-    errors = asyncio.run(violations(server.url, users, perm.nats_user(service), subject, "arks.>"))
+    everything = f"{ROOT}.>"
+    errors = asyncio.run(violations(server.url, users, perm.nats_user(service), subject, everything))
     assert any("permissions violation for publish" in e.lower() and subject in e for e in errors), errors
-    assert any("permissions violation for subscription" in e.lower() and "arks.>" in e for e in errors), errors
+    assert any("permissions violation for subscription" in e.lower() and everything in e for e in errors), errors
 
 
 def test_the_suites_nats_server_refuses_anonymous_clients(arks: Env) -> None:
