@@ -1,0 +1,73 @@
+"""`python -m bench.emulator`: serve emulated vLLM groups on one loopback port until SIGTERM or SIGINT.
+
+Prints one JSON line when listening, `{"url": "http://127.0.0.1:<port>", "groups": N, ...}` (useful with
+`--port 0`), then logs nothing per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from autoscaling.sim.engine import kv_tokens_per_gpu
+from autoscaling.sim.steptime import SOURCE, fit
+
+from .engine import EngineConfig, GroupEngine
+from .server import build_app
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.emulator", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--runtime", choices=["vllm"], default="vllm", help="the metrics format (only vLLM so far)")
+    p.add_argument("--groups", type=int, default=1, help="emulated groups; group i is under /groups/<i>/")
+    p.add_argument("--slowdown", type=float, default=1.0, help="multiply the H100 step times (default 1)")
+    p.add_argument("--max-num-seqs", type=int, default=256, help="concurrent sequences per group (vLLM's flag)")
+    p.add_argument("--max-num-batched-tokens", type=int, default=2048, help="tokens per step (vLLM's flag)")
+    p.add_argument("--kv-tokens", type=int, default=0, help="KV-cache tokens per group (0: one H100's)")
+    args = p.parse_args(argv)
+    if not 1 <= args.groups <= 64:
+        p.error("--groups must be from 1 to 64")
+    if args.slowdown <= 0 or args.max_num_seqs < 1 or args.max_num_batched_tokens < 1 or args.kv_tokens < 0:
+        p.error("--slowdown, --max-num-seqs and --max-num-batched-tokens must be positive, --kv-tokens not negative")
+    return args
+
+
+async def serve(args: argparse.Namespace) -> None:
+    model = fit()
+    config = EngineConfig(
+        token_budget=args.max_num_batched_tokens,
+        max_num_seqs=args.max_num_seqs,
+        kv_tokens=args.kv_tokens or kv_tokens_per_gpu(model.weights_gb),
+        slowdown=args.slowdown,
+    )
+    runner = web.AppRunner(build_app([GroupEngine(model, config) for _ in range(args.groups)]), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    info = {"url": f"http://{host}:{port}", "groups": args.groups, "runtime": args.runtime, "slowdown": args.slowdown}
+    print(json.dumps({**info, "step_time_source": SOURCE}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
