@@ -43,7 +43,7 @@ class Fixed(Scaler):
 
 class Hpa(Scaler):
     def __init__(self, target: float, lo: int, hi: int, tolerance: float = 0.1, down_window_s: float = 300.0) -> None:
-        self.name = f"hpa-concurrency ({target:g}/group)"
+        self.name = f"hpa-concurrency (target {target:g}/group)"
         self.target, self.lo, self.hi, self.tolerance, self.down_window = target, lo, hi, tolerance, down_window_s
         self.recommendations: deque[tuple[float, int]] = deque()
 
@@ -74,7 +74,7 @@ class Kpa(Scaler):
     def __init__(
         self, target: float, lo: int, hi: int, stable_s: float = 60.0, panic_s: float = 6.0, scrape_s: float = 15.0
     ) -> None:
-        self.name = f"kpa-concurrency ({target:g}/group)"
+        self.name = f"kpa-concurrency (target {target:g}/group)"
         self.target, self.lo, self.hi, self.stable_s = target, lo, hi, stable_s
         self.panic_s = max(panic_s, scrape_s)  # the window must hold at least one scrape
         self.samples: deque[tuple[float, float]] = deque()

@@ -89,8 +89,8 @@ def test_load_above_the_learned_capacity_scales_up_before_the_slo_breaks() -> No
     fleet.tick(ttft_s=0.1, rate=4)
     decision = fleet.tick(ttft_s=0.1, rate=14)
     assert decision.reason is Reason.LOAD_ABOVE_CAPACITY
-    assert decision.desired_replicas == 4  # 28 req/s / (10 x 0.8): a proportional step, not +1
-    assert "load 28 req/s > 90% of 2 x 10.2 req/s" in decision.message
+    assert decision.desired_replicas == 4  # 28 req/s / (10.2 x 0.9): a proportional step, not +1
+    assert "load 28 req/s > 95% of 2 x 10.2 req/s = 19 req/s" in decision.message
 
 
 def test_groups_still_warming_up_are_ignored() -> None:
@@ -188,7 +188,7 @@ def test_scale_down_waits_for_the_stabilization_window() -> None:
     assert all(d.reason is Reason.DOWNSCALE_STABILIZING for d in decisions[1:first_down])
     assert (first_down + 1) * 15 >= 300
     assert decisions[first_down].reason is Reason.LOAD_DECREASED
-    assert decisions[first_down].desired_replicas == 1  # 8 req/s over 10 x 0.8 per group
+    assert decisions[first_down].desired_replicas == 1  # 8 req/s fit in one group of 10 x 0.9
     assert "highest recommendation over 300 s" in decisions[first_down].message
 
 

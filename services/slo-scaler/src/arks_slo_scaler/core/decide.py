@@ -88,8 +88,8 @@ class ScalerConfig:
 
     window_seconds: float = 30.0  # latency percentiles over the last this many seconds
     stale_after_seconds: float = 45.0  # three missed 15 s scrapes
-    target_utilization: float = 0.8  # size the fleet so groups run at this share of their learned capacity
-    high_utilization: float = 0.9  # scale up before the SLO breaks once groups run above this share (hysteresis)
+    target_utilization: float = 0.9  # size the fleet so groups run at this share of their learned capacity
+    high_utilization: float = 0.95  # scale up before the SLO breaks once groups run above this share (hysteresis)
     queue_per_group: float = 8.0  # waiting requests per group that count as pressure before the SLO breaks
     kv_usage_high: float = 0.9
     min_requests: float = 10.0  # fewer first tokens in the window than this is too little to learn capacity from
@@ -100,11 +100,16 @@ class ScalerConfig:
     # Ramps: a new group serves only after it starts, so size for the load expected by then (trend over a window).
     trend_window_seconds: float = 120.0
     group_start_seconds: float = 120.0  # how long a new group takes to serve (pods, image, weights)
+    max_trend_factor: float = 1.5  # a trend from a few noisy points may raise the expected load by this much at most
 
 
 @dataclass(frozen=True)
 class ScalerState:
-    """What the scaler remembers between calls. Start with `ScalerState()`."""
+    """What the scaler remembers between calls. Start with `ScalerState()`.
+
+    An empty window is seeded with the current size, so a fresh or restarted scaler waits one stabilization window
+    before scaling down (the shell may seed it with the last scale from the application's status instead).
+    """
 
     history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]] = field(default_factory=dict)
     pressure_since: float | None = None
@@ -149,7 +154,7 @@ def decide(
     now, current = observation.now, observation.current_replicas
     state = replace(state, history=_remember(state.history, observation, config))
     if not state.recommendations:
-        # a fresh scaler knows nothing of the last window: it must not scale down before one has passed
+        # a fresh (or restarted) scaler knows nothing of the last window: no scale-down before one has passed
         state = replace(state, recommendations=((now, current),))
     lo, hi = spec.min_replicas, spec.max_replicas
 
@@ -185,7 +190,7 @@ def decide(
     state = _remember_demand(state, now, demand, config)
     lead = spec.behavior.scale_up_stabilization_seconds + config.group_start_seconds
     expected = demand + max(0.0, _slope(state.demand)) * lead
-    expected = min(expected, 1.5 * demand)  # a trend from a few noisy points must not triple the fleet
+    expected = min(expected, config.max_trend_factor * demand)
     needed = math.ceil(demand / (capacity * config.target_utilization)) if capacity else None
     needed_soon = math.ceil(expected / (capacity * config.target_utilization)) if capacity else None
     if requests == 0 and signals.waiting_per_group == 0:
