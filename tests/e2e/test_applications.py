@@ -271,9 +271,12 @@ def test_changed_image_rolls_the_groups(arks: Env, ns: str) -> None:
         return images == {"registry.example/vllm:custom"} and fresh and len(pods) == 2
 
     wait_until(rolled, 120, "every group rolled to the new image")
-    wait_until(lambda: _ready_groups(arks, ns, "rolled", 2), 90, "2 groups ready after the roll")
-    app = arks.wait_phase("rolled", ns, "Running")
-    assert app["status"]["updatedReplicas"] == 2
+
+    def all_updated_and_ready() -> bool:
+        status = (arks.get("arksapplication", "rolled", ns) or {}).get("status") or {}
+        return (status.get("phase"), status.get("readyReplicas"), status.get("updatedReplicas")) == ("Running", 2, 2)
+
+    wait_until(all_updated_and_ready, 90, "both groups updated and ready after the roll")
 
 
 def test_ready_is_not_true_while_a_groups_pods_are_not_ready(arks: Env, ns: str) -> None:
