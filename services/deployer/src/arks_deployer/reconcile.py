@@ -8,7 +8,6 @@ Reconciles of one application are serialized; different applications run concurr
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +18,12 @@ from arks_common.api.application import ArksApplicationSpec, ConditionType
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.bus.consumer import TemporaryError
-from arks_common.kube.client import Invalid, Kube, KubeError
+from arks_common.kube.client import Invalid, Kube
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, FINALIZER, LEADERWORKERSETS, SERVICES, service_name
+from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
-from arks_common.telemetry.metrics import RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
 from arks_deployer.adapters.bus_state import BusState
 from arks_deployer.core.apply import LWS_KIND, desired_objects, desired_replicas, is_current
 from arks_deployer.core.status import DeployerStatus, Observed, ReadyReason, compute
@@ -40,17 +40,8 @@ class Reconciler:
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        started = time.perf_counter()
-        try:
-            async with self._locks[(namespace, name)]:
-                await self._reconcile(namespace, name)
-            RECONCILES.labels(CONTROLLER, "success").inc()
-        except KubeError as exc:
-            RECONCILES.labels(CONTROLLER, "error").inc()
-            RECONCILE_ERRORS.labels(CONTROLLER).inc()
-            raise TemporaryError(str(exc)) from exc
-        finally:
-            RECONCILE_SECONDS.labels(CONTROLLER).observe(time.perf_counter() - started)
+        async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
+            await self._reconcile(namespace, name)
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         app = await self._kube.get(APPLICATIONS, namespace, name)
@@ -61,7 +52,7 @@ class Reconciler:
             await self._finalize(app)
             return
         if FINALIZER not in (meta.get("finalizers") or []):
-            await self._set_finalizer(app, present=True)
+            await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True)
         uid, generation = meta["uid"], int(meta.get("generation", 1))
         plan = await self._state.plan(namespace, name, uid)
         lws = await self._kube.get(LEADERWORKERSETS, namespace, name)
@@ -144,17 +135,6 @@ class Reconciler:
             reason=status.ready_reason.value,
         )
 
-    async def _set_finalizer(self, app: dict[str, Any], present: bool) -> None:
-        meta = app["metadata"]
-        body: dict[str, Any] = {
-            "apiVersion": app.get("apiVersion", "arks.ai/v1"),
-            "kind": app.get("kind", "ArksApplication"),
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-        }
-        if present:
-            body["metadata"]["finalizers"] = [FINALIZER]
-        await self._kube.apply(APPLICATIONS, body)
-
     async def _finalize(self, app: dict[str, Any]) -> None:
         """Deletes what the application owns, waits until it is gone, then lets the application go."""
         meta = app["metadata"]
@@ -166,7 +146,7 @@ class Reconciler:
         if await self._kube.get(LEADERWORKERSETS, namespace, name) is not None:
             raise TemporaryError(f"waiting for LeaderWorkerSet {namespace}/{name} to be deleted", delay_seconds=1.0)
         await self._events.record(app, "Normal", "Deleted", f"Deleted LeaderWorkerSet {name} and its Service")
-        await self._set_finalizer(app, present=False)
+        await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=False)
 
 
 def _condition(app: dict[str, Any], type_: str) -> dict[str, Any]:

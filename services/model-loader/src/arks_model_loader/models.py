@@ -3,7 +3,6 @@ still use from disappearing under them (a finalizer), and says so on the model a
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,12 +11,12 @@ from pydantic import ValidationError
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel
-from arks_common.bus.consumer import TemporaryError
-from arks_common.kube.client import Conflict, Invalid, Kube, KubeError
+from arks_common.kube.client import Conflict, Invalid, Kube
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS
+from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
-from arks_common.telemetry.metrics import RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
 from arks_model_loader.core.loaded import model_name_of
 from arks_model_loader.core.model_status import ModelObserved, compute_model_status, job_outcome
 from arks_model_loader.core.storage import DOWNLOAD_CONTAINER, DownloaderConfig, claim, download_job
@@ -34,23 +33,13 @@ class ModelReconciler:
         self._config = config
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        started = time.perf_counter()
-        try:
+        async with reconciling(CONTROLLER):
             await self._reconcile(namespace, name)
-            RECONCILES.labels(CONTROLLER, "success").inc()
-        except KubeError as exc:
-            RECONCILES.labels(CONTROLLER, "error").inc()
-            RECONCILE_ERRORS.labels(CONTROLLER).inc()
-            raise TemporaryError(str(exc)) from exc
-        finally:
-            RECONCILE_SECONDS.labels(CONTROLLER).observe(time.perf_counter() - started)
 
     async def reconcile_deleting_models(self, namespace: str) -> None:
         """After an application went away: a model waiting for its last user may now be released."""
-        try:
+        async with reconciling(CONTROLLER):
             models, _ = await self._kube.list(MODELS, namespace)
-        except KubeError as exc:
-            raise TemporaryError(str(exc)) from exc
         for raw in models:
             if raw["metadata"].get("deletionTimestamp"):
                 await self.reconcile(namespace, raw["metadata"]["name"])
@@ -68,7 +57,7 @@ class ModelReconciler:
             await self._finalize(raw)
             return
         if MODEL_FINALIZER not in (raw["metadata"].get("finalizers") or []):
-            await self._set_finalizer(raw, present=True)
+            await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=True)
 
         pvc_error = None
         pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
@@ -152,17 +141,6 @@ class ModelReconciler:
             await self._events.record(raw, "Warning" if failed else "Normal", phase, message)
         log.info("model status written", model=f"{meta['namespace']}/{meta['name']}", phase=phase)
 
-    async def _set_finalizer(self, raw: dict[str, Any], present: bool) -> None:
-        meta = raw["metadata"]
-        body: dict[str, Any] = {
-            "apiVersion": raw.get("apiVersion", "arks.ai/v1"),
-            "kind": raw.get("kind", "ArksModel"),
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-        }
-        if present:
-            body["metadata"]["finalizers"] = [MODEL_FINALIZER]
-        await self._kube.apply(MODELS, body)
-
     async def _finalize(self, raw: dict[str, Any]) -> None:
         meta = raw["metadata"]
         if MODEL_FINALIZER not in (meta.get("finalizers") or []):
@@ -181,4 +159,4 @@ class ModelReconciler:
                 f"Deletion waits until no application uses this model; still used by {', '.join(users)}",
             )
             return
-        await self._set_finalizer(raw, present=False)
+        await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=False)

@@ -4,8 +4,6 @@ verdict on `arks.plan.<ns>.<name>`, and keep the `Precheck` condition true to it
 from __future__ import annotations
 
 import hashlib
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -13,18 +11,17 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from arks_common.api.application import ArksApplication, ConditionType
-from arks_common.api.conditions import condition, condition_dict, is_news, set_condition
-from arks_common.api.meta import Condition
+from arks_common.api.conditions import condition
 from arks_common.api.model import ArksModel
-from arks_common.bus.consumer import TemporaryError
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import PLANS, Service, plan_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
-from arks_common.kube.client import Kube, KubeError
+from arks_common.kube.client import Kube
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS
+from arks_common.kube.status import apply_condition
 from arks_common.telemetry.logging import get_logger
-from arks_common.telemetry.metrics import RECONCILE_ERRORS, RECONCILE_SECONDS, RECONCILES
 from arks_planner.core.plan import build_plan
 from arks_planner.core.precheck import parse_application, precheck
 from arks_planner.core.profiles import RuntimeProfiles
@@ -46,24 +43,14 @@ class Planner:
         self._events = events
 
     async def application_changed(self, namespace: str, name: str) -> None:
-        started = time.perf_counter()
-        try:
+        async with reconciling(CONTROLLER):
             app = await self._kube.get(APPLICATIONS, namespace, name)
             if app is not None and not app["metadata"].get("deletionTimestamp"):
                 await self._plan(app)
-            RECONCILES.labels(CONTROLLER, "success").inc()
-        except KubeError as exc:
-            RECONCILES.labels(CONTROLLER, "error").inc()
-            RECONCILE_ERRORS.labels(CONTROLLER).inc()
-            raise TemporaryError(str(exc)) from exc
-        finally:
-            RECONCILE_SECONDS.labels(CONTROLLER).observe(time.perf_counter() - started)
 
     async def model_changed(self, namespace: str, model_name: str) -> None:
-        try:
+        async with reconciling(CONTROLLER):
             apps, _ = await self._kube.list(APPLICATIONS, namespace)
-        except KubeError as exc:
-            raise TemporaryError(str(exc)) from exc
         for app in apps:
             if ((app.get("spec") or {}).get("model") or {}).get("name") == model_name:
                 await self.application_changed(namespace, app["metadata"]["name"])
@@ -118,17 +105,5 @@ class Planner:
 
     async def _write_precheck(self, app: dict[str, Any], result: PrecheckResult, generation: int) -> None:
         new = condition(ConditionType.PRECHECK.value, result.passed, result.reason, result.message, generation)
-        existing = [
-            Condition.model_validate(c)
-            for c in (app.get("status") or {}).get("conditions") or []
-            if c.get("type") == new.type
-        ]
-        conditions, changed = set_condition(existing, new, datetime.now(UTC).replace(microsecond=0))
-        if not changed:
-            return
-        meta = app["metadata"]
-        await self._kube.apply_status(
-            APPLICATIONS, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]}
-        )
-        if is_news(existing, new):
+        if await apply_condition(self._kube, APPLICATIONS, app, new):
             await self._events.record(app, "Normal" if result.passed else "Warning", result.reason, result.message)

@@ -1,0 +1,41 @@
+"""Writes Arks' own bookkeeping on objects: one status condition, a finalizer — each as a server-side apply
+of just that field under the caller's field manager, so services owning other fields are never disturbed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from arks_common.api.conditions import condition_dict, is_news, set_condition
+from arks_common.api.meta import Condition
+from arks_common.kube.client import Kube
+from arks_common.kube.resources import Resource
+
+
+async def apply_condition(kube: Kube, res: Resource, obj: dict[str, Any], new: Condition) -> bool:
+    """Sets the condition `new.type` on `obj` if anything a reader sees changed; returns whether its status or
+    reason changed (worth an Event)."""
+    existing = [
+        Condition.model_validate(c)
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c.get("type") == new.type
+    ]
+    conditions, changed = set_condition(existing, new, datetime.now(UTC).replace(microsecond=0))
+    if not changed:
+        return False
+    meta = obj["metadata"]
+    await kube.apply_status(res, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]})
+    return is_news(existing, new)
+
+
+async def set_finalizer(kube: Kube, res: Resource, obj: dict[str, Any], finalizer: str, present: bool) -> None:
+    """Adds or removes this service's finalizer (server-side apply owns just that list entry)."""
+    meta = obj["metadata"]
+    body: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion", res.api_version),
+        "kind": obj.get("kind", res.kind),
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+    }
+    if present:
+        body["metadata"]["finalizers"] = [finalizer]
+    await kube.apply(res, body)
