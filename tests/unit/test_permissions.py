@@ -27,6 +27,7 @@ from arks_common.events.contract import (
     ConsumerDecl,
     Service,
     consumers_of,
+    inbox_prefix,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +122,10 @@ def test_every_service_may_declare_every_stream_and_receive_replies(service: Ser
     assert len(subjects) == 3 * len(STREAMS)
     for subject in subjects:
         assert perm.may_publish(perms, subject), subject
-    assert perm.may_subscribe(perms, "_INBOX.abc.def")
+    assert perm.may_subscribe(perms, f"{inbox_prefix(service)}.abc.def")
+    others = [other for other in Service if other is not service]
+    assert not perm.may_subscribe(perms, f"{inbox_prefix(others[0])}.abc.def"), "another service's replies"
+    assert not perm.may_subscribe(perms, "_INBOX.abc.def")
 
 
 @pytest.mark.parametrize("service", list(Service), ids=str)

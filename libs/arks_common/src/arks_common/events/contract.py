@@ -103,6 +103,11 @@ DEAD_LETTERS = Channel(
 CHANNELS = (OBJECTS, PLANS, SCALE, METRICS, DEAD_LETTERS)
 
 
+def inbox_prefix(service: Service) -> str:
+    """The service's own reply subjects (`_INBOX_<service>.>`): no service can read another's replies."""
+    return f"_INBOX_{service.value}"
+
+
 def object_subject(ref: ObjectRef) -> str:
     return OBJECTS.subject(ref.kind.value, ref.namespace, ref.name)
 

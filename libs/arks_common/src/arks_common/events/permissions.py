@@ -14,7 +14,7 @@ What a service does on the bus, and the subjects that takes (nats-py 2.x against
   in-progress-acks on the reply subjects JetStream gives (`$JS.ACK.<stream>.<durable>.>`);
 - reads the last message of a subject from the streams listed in `STREAM_READERS`
   (`$JS.API.STREAM.MSG.GET.<stream>`, or the direct-get form);
-- receives every reply (API responses, publish acks, fetched messages) on its inbox, `_INBOX.>`.
+- receives every reply (API responses, publish acks, fetched messages) on its own inbox, `_INBOX_<service>.>`.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ from arks_common.events.contract import (
     StreamDecl,
     channels_published_by,
     consumers_of,
+    inbox_prefix,
 )
 
 JS_API = "$JS.API"
 JS_ACK = "$JS.ACK"
 INBOX = "_INBOX.>"
+"""The default inbox of NATS clients (the `nats` CLI): for the reader and admin users, not for services."""
 
 # Streams a service reads the newest message of a subject from (not through a consumer): the deployer finds
 # the current plan and scale decision of an application there (services/deployer adapters/bus_state.py).
@@ -112,7 +114,7 @@ def permissions_of(service: Service) -> SubjectPermissions:
         publish += consumer_api_subjects(consumer)
     for stream in STREAM_READERS.get(service, ()):
         publish += stream_read_subjects(stream)
-    return SubjectPermissions(nats_user(service), tuple(dict.fromkeys(publish)), (INBOX,))
+    return SubjectPermissions(nats_user(service), tuple(dict.fromkeys(publish)), (f"{inbox_prefix(service)}.>",))
 
 
 def reader_permissions() -> SubjectPermissions:
