@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from arks_common.api.application import Runtime
+from arks_slo_scaler.adapters.metrics_source import render_exposition
+from arks_slo_scaler.core.metrics import histogram_quantile, parse_metrics
 from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
 from support.emulator import Emulator, GroupMap, LoadGenerator, write_lines
@@ -173,6 +176,48 @@ def _scale_events(arks: Env, ns: str) -> list[tuple[str, str]]:
         for e in events
         if e.get("involvedObject", {}).get("name") == APP and e.get("reason") in ("ScaleUp", "ScaleDown")
     ]
+
+
+def test_emulator_latency_grows_with_load_and_prometheus_serves_its_vllm_metrics(
+    prometheus: PrometheusServer, emulator: Emulator, tmp_path: Path
+) -> None:
+    """No cluster: two emulator groups under a light and a heavy load, one of them scraped by Prometheus."""
+    light_targets, heavy_targets = tmp_path / "light.txt", tmp_path / "heavy.txt"
+    write_lines(light_targets, [emulator.group_url(0)])
+    write_lines(heavy_targets, [emulator.group_url(1)])
+    prometheus.set_targets([emulator.target(1, "ns-a", "app-0")])
+    light, heavy = LoadGenerator(tmp_path, light_targets, "light"), LoadGenerator(tmp_path, heavy_targets, "heavy")
+    light.start(2.0, duration=8, prompt_tokens=PROMPT_TOKENS, max_tokens=OUTPUT_TOKENS)
+    heavy.start(HIGH_RPS, duration=8, prompt_tokens=PROMPT_TOKENS, max_tokens=OUTPUT_TOKENS, seed=1)
+    reports = light.wait(60), heavy.wait(60)
+    assert all(r["ok"] == r["sent"] > 0 for r in reports), reports
+
+    parsed = [parse_metrics(emulator.metrics(g), Runtime.VLLM) for g in (0, 1)]
+    assert [p.problems for p in parsed] == [(), ()]
+    (calm, busy) = (p.snapshot for p in parsed)
+    assert calm.time_to_first_token is not None
+    assert busy.time_to_first_token is not None
+    assert calm.inter_token_latency is not None
+    assert busy.inter_token_latency is not None
+    assert calm.time_to_first_token.count == reports[0]["ok"]
+    assert (histogram_quantile(0.9, calm.time_to_first_token) or 0) <= TTFT_TARGET_MS / 1000
+    assert (histogram_quantile(0.9, busy.time_to_first_token) or 0) > 2 * TTFT_TARGET_MS / 1000
+    calm_itl = calm.inter_token_latency.sum / calm.inter_token_latency.count
+    busy_itl = busy.inter_token_latency.sum / busy.inter_token_latency.count
+    assert busy_itl > calm_itl
+
+    # what the slo-scaler reads back from Prometheus (relabelled namespace/pod) parses to the same numbers
+    query = '{namespace="ns-a",pod="app-0",__name__=~"(vllm|sglang):.+|dynamo_.+"}'
+
+    def scraped() -> Any:
+        result = prometheus.query(query)
+        got = parse_metrics(render_exposition(result), Runtime.VLLM)
+        h = got.snapshot.time_to_first_token
+        return got if h is not None and h.count == reports[1]["ok"] else None
+
+    via_prometheus = wait_until(scraped, 20, "Prometheus to have scraped the heavy group's final counters")
+    assert via_prometheus.problems == ()
+    assert via_prometheus.snapshot.time_to_first_token == busy.time_to_first_token
 
 
 @pytest.mark.timeout(360)

@@ -8,6 +8,7 @@ a load target (as a Service would list a Ready endpoint).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import signal
@@ -91,6 +92,13 @@ class LoadGenerator:
         ]  # fmt: skip
         out, log = self.report_file.open("wb"), self.log_file.open("ab")
         self._proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=log)
+
+    def wait(self, timeout: float) -> dict[str, Any]:
+        """Let the generator finish its `duration` (and answers), then its report."""
+        assert self._proc is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):  # stop() below ends it and still reads its report
+            self._proc.wait(timeout=timeout)
+        return self.stop()
 
     def stop(self) -> dict[str, Any]:
         """SIGTERM (stop sending, wait for the answers in flight) and the generator's report."""
