@@ -77,6 +77,10 @@ class ServiceProcess:
             self._proc.kill()
             return self._proc.wait(timeout=10)
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
