@@ -95,3 +95,21 @@ def test_one_trace_follows_a_change_from_watcher_through_planner_to_deployer(ark
 
     services = wait_until(traced, 30, "one trace spanning watcher, planner and deployer")
     assert {"arks-watcher", "arks-planner", "arks-deployer"} <= services
+
+
+def test_changes_around_an_api_server_restart_are_not_missed(arks: Env, ns: str) -> None:
+    """The API server crashes and comes back: watches break and resume (or relist), nothing is missed."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, _cpu_app("steady"))
+    arks.wait_phase("steady", ns, "Running")
+    arks.cluster.restart("kube-apiserver", down_seconds=5)
+    arks.kubectl("patch", "arkapp", "steady", "-n", ns, "--type=merge", "-p", '{"spec":{"replicas":2}}')
+    arks.apply(ns, _cpu_app("newcomer"))
+
+    def scaled() -> bool:
+        status = (arks.get("arksapplication", "steady", ns) or {}).get("status") or {}
+        return (status.get("replicas"), status.get("readyReplicas")) == (2, 2)
+
+    wait_until(scaled, 120, "the change made right after the restart to be applied")
+    arks.wait_phase("newcomer", ns, "Running", within=120)
+    assert all(service.running() for service in arks.system.services.values()), "a service died with the API server"

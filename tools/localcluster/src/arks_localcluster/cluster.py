@@ -253,6 +253,7 @@ class LocalCluster:
         self.ports: dict[str, int] = {}
         self.server = ""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._launches: dict[str, tuple[list[str], dict[str, str]]] = {}
         self._pki: Pki | None = None
 
     @property
@@ -327,6 +328,7 @@ class LocalCluster:
         )
         logf.close()
         self._procs[name] = proc
+        self._launches[name] = (list(args), dict(env or {}))
         (self.pid_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
         log(f"started {name} (pid {proc.pid}), log {self.log_dir / (name + '.log')}")
 
@@ -670,6 +672,21 @@ class LocalCluster:
                 exe = exes.get(name) or str(self.bin.by_component(name))
                 out.append((name, int(pidfile.read_text().strip()), exe))
         return out
+
+    def restart(self, name: str, down_seconds: float = 0.0) -> None:
+        """Kills one component with SIGKILL and starts it again with the same arguments (after `down_seconds`),
+        as a crash and a restart by a supervisor would; returns once the API server answers again."""
+        proc = self._procs[name]
+        proc.kill()
+        proc.wait(timeout=30)
+        time.sleep(down_seconds)  # the outage itself is what the caller wants to see survived
+        args, env = self._launches[name]
+        self._spawn(name, args, env)
+        wait_for(
+            f"{name}: the API server answers after the restart",
+            lambda: self.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
+            self.timeout,
+        )
 
     def running_components(self) -> dict[str, int]:
         return {n: pid for n, pid, exe in self._recorded_pids() if _pid_runs(pid, exe)}
