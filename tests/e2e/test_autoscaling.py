@@ -83,12 +83,14 @@ def scaler_on_prometheus(arks: Env, prometheus: PrometheusServer) -> Iterator[No
             "ARKS_SCRAPE_INTERVAL_SECONDS": "2",
         }
     )
-    service.start()
-    yield
-    service.stop()
-    service.env.clear()
-    service.env.update(saved)
-    service.start()
+    try:
+        service.start()
+        yield
+    finally:
+        service.stop()
+        service.env.clear()
+        service.env.update(saved)
+        service.start()
 
 
 class PodSync(threading.Thread):
