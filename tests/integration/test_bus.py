@@ -7,12 +7,14 @@ import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from arks_common.bus.connection import connect
 from arks_common.bus.consumer import Delivery, DurableConsumer, PermanentError, TemporaryError
 from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
 from arks_common.events.contract import (
@@ -21,10 +23,12 @@ from arks_common.events.contract import (
     PLANNER_OBJECTS,
     STREAMS,
     ConsumerDecl,
+    Service,
     object_msg_id,
     object_subject,
 )
 from arks_common.events.payloads import DeadLetter, Envelope, ObjectChanged, ObjectKind, ObjectRef, decode
+from arks_common.settings import CommonSettings
 from support.nats_server import NatsServer
 from support.waiting import eventually
 
@@ -212,3 +216,22 @@ async def test_kill_9_of_the_server_loses_and_doubles_nothing(nats_server: NatsS
     assert set(effects) == set(sent)
     assert all(v == 1 for v in effects.values())
     assert deliveries >= total
+
+
+async def test_a_service_waits_for_a_nats_server_that_starts_after_it(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "late")
+    server.workdir.mkdir()
+    server.start()
+    port = server.port
+    server.stop()  # the port is known and nobody listens on it now
+    closed = asyncio.Event()
+    settings = CommonSettings(nats_url=f"nats://127.0.0.1:{port}", nats_connect_deadline_seconds=30)
+    connecting = asyncio.create_task(connect(settings, Service.PLANNER.value, closed))
+    await asyncio.sleep(1.0)  # a second of outage: the first attempts fail against the closed port...
+    assert not connecting.done(), "the service gave up instead of waiting for NATS"  # ...and it keeps trying
+    server.start()  # on the same port
+    client = await asyncio.wait_for(connecting, timeout=30)
+    try:
+        assert client.is_connected
+    finally:
+        await client.close()

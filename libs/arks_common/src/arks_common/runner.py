@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -68,10 +69,7 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
     nc = await connect(settings, name, closed)
     try:
         js = nc.jetstream()
-        for stream in STREAMS:
-            await ensure_stream(js, stream, settings.replicas_of_streams)
-        for decl in consumers:
-            await ensure_consumer(js, decl)
+        await _declare(js, settings, consumers)
         ctx = ServiceContext(settings=settings, nc=nc, js=js, stop=stop)
         cleanup = await setup(ctx)
         ctx.ready = True
@@ -83,6 +81,25 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
         with contextlib.suppress(Exception):
             await nc.drain()
         await http.cleanup()
+
+
+async def _declare(js: JetStreamContext, settings: CommonSettings, consumers: tuple[ConsumerDecl, ...]) -> None:
+    """Streams and consumers, idempotently; a slow or restarting server is waited for, not fatal."""
+    delay = 0.5
+    deadline = asyncio.get_running_loop().time() + settings.nats_connect_deadline_seconds
+    while True:
+        try:
+            for stream in STREAMS:
+                await ensure_stream(js, stream, settings.replicas_of_streams)
+            for decl in consumers:
+                await ensure_consumer(js, decl)
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("declaring streams failed; retrying", error=repr(exc), delay=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def _supervise(ctx: ServiceContext, closed: asyncio.Event) -> int:

@@ -18,6 +18,8 @@ class CommonSettings(BaseSettings):
     nats_password: SecretStr | None = None
     nats_creds_file: str | None = None
     nats_connect_timeout_seconds: float = 5.0
+    nats_connect_deadline_seconds: float = 120.0
+    """How long to keep trying the first connection before the service gives up (and is restarted)."""
     http_host: str = "0.0.0.0"
     http_port: int = 8081
     log_level: str = "INFO"

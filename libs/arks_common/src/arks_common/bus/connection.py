@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 
 from arks_common.events.contract import Service, inbox_prefix
@@ -48,4 +49,15 @@ async def connect(settings: CommonSettings, name: str, closed: asyncio.Event) ->
     elif settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password.get_secret_value() if settings.nats_password else ""
-    return await nats.connect(settings.nats_url.split(","), **options)
+    servers = settings.nats_url.split(",")
+    delay = 0.5
+    deadline = asyncio.get_running_loop().time() + settings.nats_connect_deadline_seconds
+    while True:  # the first connection is retried too: NATS may start after us, or be slow to answer
+        try:
+            return await nats.connect(servers, **options)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("nats not reachable yet; retrying", error=repr(exc), delay=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
