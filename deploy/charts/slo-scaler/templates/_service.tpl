@@ -32,6 +32,10 @@
   value: {{ .Values.sloScaler.prometheusUrl | quote }}
 - name: ARKS_SCRAPE_TIMEOUT_SECONDS
   value: {{ .Values.sloScaler.scrapeTimeoutSeconds | quote }}
+{{- with .Values.sloScaler.capacityPriorPerGroup }}
+- name: ARKS_CAPACITY_PRIOR_PER_GROUP
+  value: {{ . | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "arks.volumes" -}}

@@ -11,6 +11,7 @@ from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
 from arks_slo_scaler.adapters.metrics_source import MetricsSource, PrometheusSource, ScrapeSource
+from arks_slo_scaler.core.decide import ScalerConfig
 from arks_slo_scaler.handlers import Handlers
 from arks_slo_scaler.scaling import SloScaler
 from arks_slo_scaler.settings import SloScalerSettings
@@ -29,7 +30,9 @@ def make_setup(settings: SloScalerSettings) -> Callable[[ServiceContext], Awaita
             source = ScrapeSource(
                 session, settings.metrics_port, settings.metrics_path, settings.scrape_timeout_seconds
             )
-        scaler = SloScaler(kube, ctx.js, source, EventRecorder(kube, "slo-scaler"), settings.scrape_interval_seconds)
+        config = ScalerConfig(initial_capacity_per_group=settings.capacity_prior_per_group)
+        events = EventRecorder(kube, "slo-scaler")
+        scaler = SloScaler(kube, ctx.js, source, events, settings.scrape_interval_seconds, config)
         ctx.consume(SLO_SCALER_OBJECTS, Handlers(scaler).on_object)
         ctx.add_task("scale loop", scaler.run)
 

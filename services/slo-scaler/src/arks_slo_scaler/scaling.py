@@ -25,7 +25,7 @@ from arks_common.kube.events import EventRecorder
 from arks_common.kube.resources import APPLICATIONS, LABEL_APPLICATION, LABEL_ROLE, LEADERWORKERSETS, PODS
 from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
-from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerState, decide
+from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
 from arks_slo_scaler.metrics import DECISIONS, SCRAPE_PROBLEMS
@@ -45,8 +45,15 @@ class Tracked:
 
 class SloScaler:
     def __init__(
-        self, kube: Kube, js: JetStreamContext, source: MetricsSource, events: EventRecorder, interval: float
+        self,
+        kube: Kube,
+        js: JetStreamContext,
+        source: MetricsSource,
+        events: EventRecorder,
+        interval: float,
+        config: ScalerConfig,
     ) -> None:
+        self._config = config
         self._kube = kube
         self._js = js
         self._source = source
@@ -106,7 +113,9 @@ class SloScaler:
             return  # nothing runs yet: nothing to scale
         current = int((lws.get("spec") or {}).get("replicas", app.spec.replicas))
         groups = await self._observe(app, raw["metadata"]["uid"])
-        decision, tracked.state = decide(spec, Observation(time.time(), current, tuple(groups)), tracked.state)
+        decision, tracked.state = decide(
+            spec, Observation(time.time(), current, tuple(groups)), tracked.state, self._config
+        )
         DECISIONS.labels(decision.direction.value, decision.reason.value).inc()
         await self._report(tracked, raw, decision)
 

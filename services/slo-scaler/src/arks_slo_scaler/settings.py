@@ -16,3 +16,6 @@ class SloScalerSettings(CommonSettings):
     metrics_path: str = "/metrics"
     prometheus_url: str = "http://prometheus:9090"
     scrape_timeout_seconds: float = 5.0
+    capacity_prior_per_group: float | None = None
+    """An operator's estimate of the requests per second one replica group serves within the SLO (from a load
+    test). Optional: the scaler learns the capacity online; with a prior it sizes the fleet from the start."""
