@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from arks_common.events import permissions as perm
-from arks_common.events.contract import DEAD_LETTERS, OBJECTS, PLANS, ROOT, SCALE, Service
+from arks_common.events.contract import DEAD_LETTERS, OBJECTS, PLANS, ROOT, SCALE, Service, inbox_prefix
 from arks_localcluster.cluster import LocalCluster
 from support.auth import NAMESPACE, NatsUsers, render_rbac, service_account, token_kubeconfig
 from support.e2e import Env
@@ -131,14 +131,17 @@ def secured_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Nat
         server.stop()
 
 
-async def violations(url: str, users: NatsUsers, user: str, publish: str, subscribe: str) -> list[str]:
+async def violations(url: str, users: NatsUsers, service: Service, publish: str, subscribe: str) -> list[str]:
     """The errors the server reports when `user` publishes on `publish` and subscribes to `subscribe`."""
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
-    nc = await nats.connect(url, allow_reconnect=False, error_cb=on_error, **users.options(user))
+    user = perm.nats_user(service)
+    nc = await nats.connect(
+        url, allow_reconnect=False, error_cb=on_error, inbox_prefix=inbox_prefix(service), **users.options(user)
+    )
     try:
         info = await nc.request(f"{perm.JS_API}.INFO", b"", timeout=5)  # what it may do works
         assert b'"type":"io.nats.jetstream.api.v1.account_info_response"' in info.data
@@ -162,7 +165,7 @@ def test_nats_user_is_refused_subjects_outside_its_permissions(
     subject = REFUSED_SUBJECT[service]
     assert not perm.may_publish(perm.permissions_of(service), subject)
     everything = f"{ROOT}.>"
-    errors = asyncio.run(violations(server.url, users, perm.nats_user(service), subject, everything))
+    errors = asyncio.run(violations(server.url, users, service, subject, everything))
     assert any("permissions violation for publish" in e.lower() and subject in e for e in errors), errors
     assert any("permissions violation for subscription" in e.lower() and everything in e for e in errors), errors
 
