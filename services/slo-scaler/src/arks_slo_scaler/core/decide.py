@@ -101,6 +101,13 @@ class ScalerConfig:
     trend_window_seconds: float = 120.0
     group_start_seconds: float = 120.0  # how long a new group takes to serve (pods, image, weights)
     max_trend_factor: float = 1.5  # a trend from a few noisy points may raise the expected load by this much at most
+    # Scaling down: the load's level over the trend window (a line through its points, less noisy than the last
+    # window), raised only by the part of a rise the points support (slope less this many standard errors): noise in a
+    # flat load must not hold extra groups, a forecast that does not materialize must not keep them.
+    scale_down_trend_confidence: float = 2.0
+    # When every percentile is under `healthy_ratio` of its target, scale down to the size that runs at this share of
+    # the capacity (the scale-up threshold, so a scale-down never lands where a scale-up would fire at once).
+    healthy_utilization: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ class ScalerState:
     recommendations: tuple[tuple[float, int], ...] = ()
     capacity_per_group: float | None = None  # first tokens per second one group sustains within the SLO
     demand: tuple[tuple[float, float], ...] = ()  # (time, first tokens per second of the whole application)
+    scaled_down_at: float | None = None  # when the scaler last asked for fewer groups
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,7 @@ def decide(
     demand = rate_per_group * max(ready, len(usable))
     state = _remember_demand(state, now, demand, config)
     lead = spec.behavior.scale_up_stabilization_seconds + config.group_start_seconds
-    expected = demand + max(0.0, _slope(state.demand)) * lead
+    expected = demand + _slope(state.demand) * lead
     expected = min(expected, config.max_trend_factor * demand)
     needed = math.ceil(demand / (capacity * config.target_utilization)) if capacity else None
     needed_soon = math.ceil(expected / (capacity * config.target_utilization)) if capacity else None
@@ -197,7 +205,14 @@ def decide(
         needed = lo  # no traffic at all: the floor is enough
     signals = replace(signals, capacity_per_group=capacity, needed=needed)
     state = replace(state, capacity_per_group=capacity)
-    if pressure is None and capacity and expected > capacity * config.high_utilization * current:
+    # a forecast alone does not undo a scale-down of the last window: only load above the threshold does (no flap)
+    recently_down = (
+        capacity is not None
+        and state.scaled_down_at is not None
+        and now - state.scaled_down_at < spec.behavior.scale_down_stabilization_seconds
+        and demand <= capacity * config.high_utilization * current
+    )
+    if pressure is None and capacity and expected > capacity * config.high_utilization * current and not recently_down:
         # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
         load = f"load {demand:.0f} req/s"
         if expected > demand * 1.01:
@@ -205,6 +220,7 @@ def decide(
         limit = capacity * config.high_utilization * current
         load += f" > {config.high_utilization:.0%} of {current} x {capacity:.1f} req/s = {limit:.0f} req/s"
         pressure = Reason.LOAD_ABOVE_CAPACITY, load
+    down_needed = _down_needed(state, signals, demand, needed, capacity, requests, lead, config)
     if needed_soon is not None and needed is not None:
         # a rising load counts at what it will be when a new group could serve: no scale-down in a ramp either
         needed = max(needed, needed_soon)
@@ -233,13 +249,14 @@ def decide(
         return _out(target, current, reason, msg, signals), state
 
     state = replace(state, pressure_since=None)
-    recommendation = min(hi, max(lo, needed if needed is not None else current))
+    recommendation = min(hi, max(lo, down_needed if down_needed is not None else current))
     state = _recommend(state, now, recommendation, spec)
     window = spec.behavior.scale_down_stabilization_seconds
     stabilized = max(r for _, r in state.recommendations)
     health = _health_text(spec, signals)
     if stabilized < current and not starting:
         msg = f"{health}; highest recommendation over {window} s is {stabilized}: {current} → {stabilized} groups"
+        state = replace(state, scaled_down_at=now)
         return _out(stabilized, current, Reason.LOAD_DECREASED, msg + _capacity_note(signals), signals), state
     if recommendation < current:
         msg = f"{health}; {recommendation} groups would do, but the last {window} s asked for {stabilized}: hold"
@@ -393,14 +410,59 @@ def _remember_demand(state: ScalerState, now: float, demand: float, config: Scal
     return replace(state, demand=(*kept, (now, demand)))
 
 
-def _slope(points: Sequence[tuple[float, float]]) -> float:
-    """Least-squares slope (per second) of the demand; 0 until there are three points over at least a minute."""
-    if len(points) < 3 or points[-1][0] - points[0][0] < 60.0:
+def _slope(points: Sequence[tuple[float, float]], confidence: float = 0.0) -> float:
+    """The rise per second of the demand the points support: the least-squares slope less `confidence` standard
+    errors, never below 0; 0 until there are three points over at least a minute."""
+    n = len(points)
+    if n < 3 or points[-1][0] - points[0][0] < 60.0:
         return 0.0
-    mt = sum(t for t, _ in points) / len(points)
-    md = sum(d for _, d in points) / len(points)
+    mt = sum(t for t, _ in points) / n
+    md = sum(d for _, d in points) / n
     var = sum((t - mt) ** 2 for t, _ in points)
-    return sum((t - mt) * (d - md) for t, d in points) / var if var > 0 else 0.0
+    if var <= 0:
+        return 0.0
+    slope = sum((t - mt) * (d - md) for t, d in points) / var
+    residuals = sum((d - md - slope * (t - mt)) ** 2 for t, d in points)
+    stderr = math.sqrt(residuals / (n - 2) / var)
+    return max(0.0, slope - confidence * stderr)
+
+
+def _down_needed(
+    state: ScalerState,
+    signals: Signals,
+    demand: float,
+    needed: int | None,
+    capacity: float | None,
+    requests: float,
+    lead: float,
+    config: ScalerConfig,
+) -> int | None:
+    """The groups to recommend for scaling down: the load's level plus the rise the points support, at
+    `healthy_utilization` when the percentiles are comfortably under target (else at `target_utilization`)."""
+    if not capacity or needed is None:
+        return None
+    ratios = [r for r in (signals.ttft_ratio, signals.itl_ratio) if r is not None]
+    healthy = bool(ratios) and max(ratios) <= config.healthy_ratio
+    per_group = capacity * (config.healthy_utilization if healthy else config.target_utilization)
+    level = _level(state.demand)
+    rising = level + _slope(state.demand, config.scale_down_trend_confidence) * lead
+    rising = min(rising, config.max_trend_factor * demand)
+    now_needed = min(needed, math.ceil(level / per_group)) if requests > 0 else needed
+    return max(now_needed, math.ceil(rising / per_group))
+
+
+def _level(points: Sequence[tuple[float, float]]) -> float:
+    """The demand now as the least-squares line through the window's points says (less noisy than the last point)."""
+    n = len(points)
+    if n < 3:
+        return points[-1][1]
+    mt = sum(t for t, _ in points) / n
+    md = sum(d for _, d in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    if var <= 0:
+        return md
+    slope = sum((t - mt) * (d - md) for t, d in points) / var
+    return max(0.0, md + slope * (points[-1][0] - mt))
 
 
 def _recommend(state: ScalerState, now: float, replicas: int, spec: AutoscalingSpec) -> ScalerState:
