@@ -228,3 +228,32 @@ def test_every_decision_carries_a_reason_and_a_message() -> None:
         assert isinstance(decision.reason, Reason)
         assert decision.message
         assert str(decision.current_replicas) in decision.message or "groups" in decision.message
+
+
+@pytest.mark.parametrize(("ttft_s", "groups"), [(0.1, 1), (0.45, 2)])
+def test_scale_down_sizes_closer_to_capacity_only_while_the_slo_has_headroom(ttft_s: float, groups: int) -> None:
+    # 4 x 2.3 = 9.2 req/s: one group at 95% of 10 (p90 TTFT at 20% of target), two at 90% (at 90% of target)
+    fleet = Fleet(spec(scaleDownStabilizationSeconds=60), groups=4, config=ScalerConfig(initial_capacity_per_group=10))
+    for _ in range(8):
+        fleet.tick(ttft_s=ttft_s, rate=9.2 / fleet.groups)
+    assert fleet.groups == groups
+
+
+def test_noise_in_a_flat_load_does_not_hold_extra_groups() -> None:
+    # ~21 req/s jumping by +-3 every 30 s around a flat level: two groups of 12 x 0.95 carry it; the noise is no trend
+    fleet = Fleet(spec(scaleDownStabilizationSeconds=60), groups=3, config=ScalerConfig(initial_capacity_per_group=12))
+    for i in range(24):
+        fleet.tick(ttft_s=0.1, rate=(21.0 + (3.0 if i // 2 % 2 else -3.0)) / fleet.groups)
+    assert fleet.groups == 2
+
+
+def test_a_forecast_alone_does_not_undo_a_recent_scale_down() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=120), groups=3, config=config)
+    for _ in range(10):
+        fleet.tick(ttft_s=0.1, rate=8.0 / fleet.groups)
+    assert fleet.groups == 1
+    ramp = [fleet.tick(ttft_s=0.1, rate=r) for r in (8.8, 9.1, 9.3, 9.4, 9.4)]  # rising, still under 95% of 10
+    assert all(d.direction is ScaleDirection.HOLD for d in ramp)
+    decision = fleet.tick(ttft_s=0.1, rate=9.8)  # the load itself past 95% of the capacity
+    assert (decision.reason, decision.direction) == (Reason.LOAD_ABOVE_CAPACITY, ScaleDirection.UP)
