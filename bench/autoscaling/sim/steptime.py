@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-CALIBRATION = Path("/work/shared/calibration/h100-llama8b-steptime.json")
+from .shared import SHARED
+
+CALIBRATION = SHARED / "calibration" / "h100-llama8b-steptime.json"
 SOURCE = "step times measured on an NVIDIA H100 80GB HBM3 (shared/calibration/h100-llama8b-steptime.json)"
 
 

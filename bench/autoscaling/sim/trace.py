@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-TRACE = Path("/work/shared/traces/AzureLLMInferenceTrace_conv.csv")
+from .shared import SHARED
+
+TRACE = SHARED / "traces" / "AzureLLMInferenceTrace_conv.csv"
 
 
 @dataclass(frozen=True)
