@@ -192,6 +192,15 @@ def test_scale_down_waits_for_the_stabilization_window() -> None:
     assert "highest recommendation over 300 s" in decisions[first_down].message
 
 
+def test_no_traffic_at_all_scales_down_to_the_floor_even_before_a_capacity_is_learned() -> None:
+    fleet = Fleet(spec(minReplicas=1, scaleDownStabilizationSeconds=60), groups=4)  # no capacity prior
+    decisions = [fleet.tick(ttft_s=0.1, rate=0) for _ in range(8)]
+    down = [d for d in decisions if d.direction is ScaleDirection.DOWN]
+    assert [(d.desired_replicas, d.reason) for d in down] == [(1, Reason.LOAD_DECREASED)]
+    first_down = decisions.index(down[0])
+    assert (first_down + 1) * 15 >= 60, "not before the stabilization window"
+
+
 def test_scale_down_keeps_the_highest_recommendation_of_the_window() -> None:
     fleet = Fleet(spec(scaleDownStabilizationSeconds=60), groups=4, config=ScalerConfig(initial_capacity_per_group=10))
     for _ in range(5):

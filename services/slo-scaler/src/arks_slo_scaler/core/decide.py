@@ -439,6 +439,8 @@ def _down_needed(
 ) -> int | None:
     """The groups to recommend for scaling down: the load's level plus the rise the points support, at
     `healthy_utilization` when the percentiles are comfortably under target (else at `target_utilization`)."""
+    if requests == 0 and signals.waiting_per_group == 0:
+        return needed  # no traffic at all: the floor, whether or not a capacity was learned
     if not capacity or needed is None:
         return None
     ratios = [r for r in (signals.ttft_ratio, signals.itl_ratio) if r is not None]
