@@ -227,11 +227,13 @@ async def test_a_service_waits_for_a_nats_server_that_starts_after_it(tmp_path: 
     closed = asyncio.Event()
     settings = CommonSettings(nats_url=f"nats://127.0.0.1:{port}", nats_connect_deadline_seconds=30)
     connecting = asyncio.create_task(connect(settings, Service.PLANNER.value, closed))
-    await asyncio.sleep(1.0)  # a second of outage: the first attempts fail against the closed port...
-    assert not connecting.done(), "the service gave up instead of waiting for NATS"  # ...and it keeps trying
-    server.start()  # on the same port
-    client = await asyncio.wait_for(connecting, timeout=30)
     try:
+        await asyncio.sleep(1.0)  # a second of outage: the first attempts fail against the closed port...
+        assert not connecting.done(), "the service gave up instead of waiting for NATS"  # ...and it keeps trying
+        server.start()  # on the same port
+        client = await asyncio.wait_for(connecting, timeout=30)
         assert client.is_connected
-    finally:
         await client.close()
+    finally:
+        connecting.cancel()
+        server.stop()
