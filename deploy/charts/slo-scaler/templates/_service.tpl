@@ -1,7 +1,11 @@
 {{/* What only the slo-scaler chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: reads autoscaled applications, their LeaderWorkerSets and leader Pods (to scrape); writes status and Events. */}}
+{{/* RBAC: reads autoscaled applications, their LeaderWorkerSets and leader Pods (to scrape); writes status and Events;
+     holds the leader-election Lease (one replica decides at a time). */}}
 {{- define "arks.rules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
 - apiGroups: [arks.ai]
   resources: [arksapplications]
   verbs: [get, list]

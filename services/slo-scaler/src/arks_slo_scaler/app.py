@@ -9,6 +9,7 @@ import aiohttp
 from arks_common.events.contract import SLO_SCALER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.leader import LeaderElector
 from arks_common.runner import ServiceContext
 from arks_slo_scaler.adapters.metrics_source import MetricsSource, PrometheusSource, ScrapeSource
 from arks_slo_scaler.core.decide import ScalerConfig
@@ -32,7 +33,11 @@ def make_setup(settings: SloScalerSettings) -> Callable[[ServiceContext], Awaita
             )
         config = ScalerConfig(initial_capacity_per_group=settings.capacity_prior_per_group)
         events = EventRecorder(kube, "slo-scaler")
-        scaler = SloScaler(kube, ctx.js, source, events, settings.scrape_interval_seconds, config)
+        elector = LeaderElector(kube, settings.effective_lease_namespace(), settings.lease_name)
+        scaler = SloScaler(
+            kube, ctx.js, source, events, settings.scrape_interval_seconds, config, is_leader=elector.is_leader
+        )
+        ctx.add_task("leader election", elector.run)
         ctx.consume(SLO_SCALER_OBJECTS, Handlers(scaler).on_object)
         ctx.add_task("scale loop", scaler.run)
 

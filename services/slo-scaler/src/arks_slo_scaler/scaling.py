@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
-from arks_slo_scaler.metrics import DECISIONS, SCRAPE_PROBLEMS
+from arks_slo_scaler.metrics import DECISIONS, LEADER, SCRAPE_PROBLEMS
 
 log = get_logger(__name__)
 
@@ -52,8 +53,10 @@ class SloScaler:
         events: EventRecorder,
         interval: float,
         config: ScalerConfig,
+        is_leader: Callable[[], bool],
     ) -> None:
         self._config = config
+        self._is_leader = is_leader
         self._kube = kube
         self._js = js
         self._source = source
@@ -74,7 +77,10 @@ class SloScaler:
         await self._discover()
         while not stop.is_set():
             started = time.monotonic()
-            for tracked in list(self._apps.values()):
+            leading = self._is_leader()
+            LEADER.set(1 if leading else 0)
+            # only the leader decides: two replicas must never issue competing decisions
+            for tracked in list(self._apps.values()) if leading else []:
                 try:
                     await self._tick(tracked)
                 except (KubeError, nats.errors.Error, TimeoutError) as exc:

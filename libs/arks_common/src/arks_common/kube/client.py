@@ -225,6 +225,17 @@ class Kube:
             "PATCH", res.path(namespace, name), f"patch {res.kind} {namespace}/{name}", None, patch, MERGE_PATCH
         )
 
+    async def replace(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT: replaces the object; with `metadata.resourceVersion` set, a concurrent change raises Conflict."""
+        meta = obj["metadata"]
+        return await self._call(
+            "PUT",
+            res.path(meta.get("namespace"), meta["name"]),
+            f"replace {res.kind} {meta.get('namespace')}/{meta['name']}",
+            None,
+            obj,
+        )
+
     async def create(self, res: Resource, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", res.path(namespace), f"create {res.kind} in {namespace}", None, obj)
 

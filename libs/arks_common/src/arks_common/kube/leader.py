@@ -1,0 +1,141 @@
+"""Leader election on a Kubernetes Lease, for work that exactly one replica must do (the slo-scaler's decisions).
+
+The rule (`next_step`) is pure: create the lease when there is none, renew it while we hold it, take it over once its
+holder stopped renewing for longer than the lease's duration, otherwise follow. Writes carry the lease's
+resourceVersion, so two replicas can never both win the same round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from arks_common.kube.client import Conflict, Kube, KubeError
+from arks_common.kube.resources import LEASES
+from arks_common.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Step(StrEnum):
+    CREATE = "create"
+    RENEW = "renew"
+    ACQUIRE = "acquire"
+    FOLLOW = "follow"
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    holder: str | None
+    renewed: datetime | None
+    duration_seconds: float
+
+
+def next_step(view: LeaseView | None, me: str, now: datetime) -> Step:
+    if view is None:
+        return Step.CREATE
+    if view.holder == me:
+        return Step.RENEW
+    if not view.holder or view.renewed is None or view.renewed + timedelta(seconds=view.duration_seconds) < now:
+        return Step.ACQUIRE
+    return Step.FOLLOW
+
+
+def _micro(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _view(lease: dict[str, Any]) -> LeaseView:
+    spec = lease.get("spec") or {}
+    renewed = spec.get("renewTime")
+    return LeaseView(
+        holder=spec.get("holderIdentity"),
+        renewed=datetime.fromisoformat(renewed.replace("Z", "+00:00")) if renewed else None,
+        duration_seconds=float(spec.get("leaseDurationSeconds") or 0),
+    )
+
+
+def identity() -> str:
+    return f"{os.environ.get('HOSTNAME', 'local')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class LeaderElector:
+    """Holds `name` in `namespace` while it can; `is_leader()` is True only within a lease it renewed."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str, duration: float = 15.0, retry: float = 2.0) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._name = name
+        self._duration = duration
+        self._retry = retry
+        self.me = identity()
+        self._held_until = 0.0  # monotonic deadline of the lease we last wrote
+
+    def is_leader(self) -> bool:
+        return time.monotonic() < self._held_until
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._round()
+            except KubeError as exc:
+                log.warning("leader election round failed", lease=self._name, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._retry)
+        await self._release()
+
+    async def _round(self) -> None:
+        lease = await self._kube.get(LEASES, self._namespace, self._name)
+        now = datetime.now(UTC)
+        step = next_step(None if lease is None else _view(lease), self.me, now)
+        if step is Step.FOLLOW:
+            self._held_until = 0.0
+            return
+        started = time.monotonic()
+        spec: dict[str, Any] = {
+            "holderIdentity": self.me,
+            "leaseDurationSeconds": int(self._duration),
+            "renewTime": _micro(now),
+        }
+        try:
+            if lease is None:
+                spec |= {"acquireTime": _micro(now), "leaseTransitions": 0}
+                body = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self._name, "namespace": self._namespace},
+                    "spec": spec,
+                }
+                await self._kube.create(LEASES, self._namespace, body)
+            else:
+                old = lease.get("spec") or {}
+                if step is Step.ACQUIRE:
+                    spec |= {"acquireTime": _micro(now), "leaseTransitions": int(old.get("leaseTransitions") or 0) + 1}
+                else:
+                    spec |= {k: old[k] for k in ("acquireTime", "leaseTransitions") if k in old}
+                await self._kube.replace(LEASES, {**lease, "spec": spec})
+        except Conflict:
+            self._held_until = 0.0  # someone else wrote first: follow this round
+            return
+        if step is not Step.RENEW:
+            log.info("became leader", lease=self._name, identity=self.me)
+        # a margin below the lease's duration: stop acting before anyone else may take over
+        self._held_until = started + self._duration * 0.8
+
+    async def _release(self) -> None:
+        """On a clean stop, hand over at once instead of making the next leader wait out the lease."""
+        if not self.is_leader():
+            return
+        self._held_until = 0.0
+        with contextlib.suppress(KubeError):
+            lease = await self._kube.get(LEASES, self._namespace, self._name)
+            if lease is not None and (lease.get("spec") or {}).get("holderIdentity") == self.me:
+                spec = {**lease["spec"], "holderIdentity": None, "renewTime": None}
+                await self._kube.replace(LEASES, {**lease, "spec": spec})
