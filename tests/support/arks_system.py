@@ -16,6 +16,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from support.processes import terminate
+
 SERVICES = ("watcher", "planner", "deployer", "model-loader", "slo-scaler")
 
 
@@ -68,14 +70,7 @@ class ServiceProcess:
         self._proc.wait(timeout=10)
 
     def stop(self) -> int | None:
-        if self._proc is None or self._proc.poll() is not None:
-            return self._proc.returncode if self._proc else None
-        self._proc.terminate()
-        try:
-            return self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            return self._proc.wait(timeout=10)
+        return terminate(self._proc)
 
     @property
     def pid(self) -> int | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import select
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from support.processes import terminate
 from support.prometheus import Target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,13 +65,7 @@ class Emulator:
             return text
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        terminate(self._proc, grace=20)
 
 
 class LoadGenerator:
@@ -104,13 +98,7 @@ class LoadGenerator:
         """SIGTERM (stop sending, wait for the answers in flight) and the generator's report."""
         if self._proc is None:
             return {}
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        terminate(self._proc)  # SIGTERM: it stops sending, waits for the answers in flight, reports
         text = self.report_file.read_text().strip()
         report: dict[str, Any] = json.loads(text) if text else {"exit": self._proc.returncode}
         return report

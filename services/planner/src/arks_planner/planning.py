@@ -49,11 +49,13 @@ class Planner:
                 await self._plan(app)
 
     async def model_changed(self, namespace: str, model_name: str) -> None:
+        """Re-plans the applications of a model from the list itself: it is as fresh as a GET of each."""
         async with reconciling(CONTROLLER):
             apps, _ = await self._kube.list(APPLICATIONS, namespace)
-        for app in apps:
-            if ((app.get("spec") or {}).get("model") or {}).get("name") == model_name:
-                await self.application_changed(namespace, app["metadata"]["name"])
+            for app in apps:
+                uses = ((app.get("spec") or {}).get("model") or {}).get("name") == model_name
+                if uses and not app["metadata"].get("deletionTimestamp"):
+                    await self._plan(app)
 
     async def _plan(self, raw: dict[str, Any]) -> None:
         meta = raw["metadata"]

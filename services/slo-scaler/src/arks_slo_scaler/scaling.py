@@ -6,7 +6,6 @@ deployer is the only writer of the LeaderWorkerSet's replicas."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from arks_common.events.payloads import ObjectKind, ObjectRef, ScaleDecision, Sc
 from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.resources import APPLICATIONS, LABEL_APPLICATION, LABEL_ROLE, LEADERWORKERSETS, PODS
+from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
@@ -87,8 +87,7 @@ class SloScaler:
                     log.warning(
                         "scaling step failed", application=f"{tracked.namespace}/{tracked.name}", error=str(exc)
                     )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, self._interval - (time.monotonic() - started)))
+            await sleep_unless(stop, self._interval - (time.monotonic() - started))
 
     async def _discover(self) -> None:
         """At start, find the autoscaled applications without waiting for their next change."""

@@ -24,6 +24,7 @@ from opentelemetry import trace
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
 from arks_common.events.payloads import DeadLetter, Envelope, UnsupportedSchema, decode
+from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import CONSUMER_PENDING, HANDLING_SECONDS, MESSAGES, REDELIVERIES
 from arks_common.telemetry.tracing import extract_context
@@ -103,7 +104,7 @@ class DurableConsumer:
                     return
                 except Exception as exc:  # a restarting server must not end the consumer: try again
                     self._log.warning("fetch failed; retrying", error=repr(exc))
-                    await _sleep_unless(stop, 1.0)
+                    await sleep_unless(stop, 1.0)
                     continue
                 if msgs:
                     CONSUMER_PENDING.labels(self._decl.durable).set(msgs[-1].metadata.num_pending or 0)
@@ -231,8 +232,3 @@ class DurableConsumer:
                 await msg.in_progress()
             except Exception:  # the ack, or the redelivery, settles it
                 return
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -19,6 +19,7 @@ from typing import Any
 
 from arks_common.kube.client import Conflict, Kube, KubeError
 from arks_common.kube.resources import LEASES
+from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -87,8 +88,7 @@ class LeaderElector:
                 await self._round()
             except KubeError as exc:
                 log.warning("leader election round failed", lease=self._name, error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._retry)
+            await sleep_unless(stop, self._retry)
         await self._release()
 
     async def _round(self) -> None:

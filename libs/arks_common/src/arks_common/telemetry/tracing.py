@@ -10,7 +10,7 @@ from pathlib import Path
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -51,9 +51,7 @@ class JsonLinesSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def setup_tracing(
-    service: str, exporter: str, trace_file: str | None = None, extra_processor: SpanProcessor | None = None
-) -> None:
+def setup_tracing(service: str, exporter: str, trace_file: str | None = None) -> None:
     """Installs the global tracer provider; `exporter` is `none`, `console`, `otlp` (OTEL_* env vars) or
     `jsonl` (one line per span appended to `trace_file`)."""
     provider = TracerProvider(resource=Resource.create({"service.name": f"arks-{service}"}))
@@ -67,8 +65,6 @@ def setup_tracing(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    if extra_processor is not None:
-        provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
 
 

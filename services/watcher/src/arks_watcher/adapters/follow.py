@@ -7,7 +7,6 @@ dedup id makes the retries (and other watcher replicas) harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -18,6 +17,7 @@ from nats.js import JetStreamContext
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import OBJECTS, Service
 from arks_common.kube.client import Gone, Kube, KubeError
+from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_watcher.core.changes import change_of, key_of, vanished
 from arks_watcher.core.kinds import Watched
@@ -49,8 +49,7 @@ class Follower:
             except KubeError as exc:
                 self._log.warning("list/watch failed; retrying", error=str(exc), delay=backoff)
                 WATCH_RESTARTS.labels(self._watched.kind.value, "error").inc()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                await sleep_unless(stop, backoff)
                 backoff = min(backoff * 2, 30)
 
     async def _list_and_watch(self, stop: asyncio.Event) -> None:
