@@ -23,6 +23,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -158,7 +159,9 @@ def start(process: Process, env: dict[str, str], is_ready: Callable[[], bool], t
             tail = process.log_file.read_text(errors="replace")[-3000:] if process.log_file.exists() else ""
             raise Failed(f"{process.name} exited while starting; the end of its log ({process.log_file}):\n{tail}")
         if time.monotonic() > deadline:
-            raise Failed(f"{process.name} was not ready on port {process.port} in {timeout:.0f}s; log: {process.log_file}")
+            raise Failed(
+                f"{process.name} was not ready on port {process.port} in {timeout:.0f}s; log: {process.log_file}"
+            )
         time.sleep(0.25)
     say(f"{process.name} ready on 127.0.0.1:{process.port} (pid {pid})")
 
@@ -241,7 +244,7 @@ def up() -> None:
         "ARKS_LOG_FORMAT": "console",
     }
     for service in services:
-        start(service, {**service_env, "ARKS_HTTP_PORT": str(service.port)}, lambda port=service.port: http_ready(port))
+        start(service, {**service_env, "ARKS_HTTP_PORT": str(service.port)}, partial(http_ready, service.port))
 
     say("applying the quickstart: ArksModel qwen-7b and the user guide's vLLM application app-qwen-vllm")
     say("(the model-loader creates the claim and the download Job; on fake nodes the Job completes at once)")

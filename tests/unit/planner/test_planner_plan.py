@@ -28,10 +28,13 @@ from unit.planner.builders import (
 from arks_common.api.application import ArksApplication
 from arks_planner.core.plan import Plan, build_plan, canonical_json
 from arks_planner.core.precheck import parse_application
+from arks_planner.core.profiles import load_profiles
 
 MODEL_PATH = "/models/Qwen/Qwen2.5-7B-Instruct-1M"
 MODELS_MOUNT = {"name": "models", "mountPath": "/models", "readOnly": True}
 MODELS_VOLUME = {"name": "models", "persistentVolumeClaim": {"claimName": "qwen-7b", "readOnly": True}}
+SHM_MOUNT = {"name": "arks-shm", "mountPath": "/dev/shm"}
+SHM_VOLUME = {"name": "arks-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}
 
 
 def vllm_plan() -> Plan:
@@ -68,28 +71,40 @@ def test_the_guide_vllm_sample_becomes_a_two_pod_leaderworkerset() -> None:
     assert set(spec["leaderWorkerTemplate"]) == {"size", "restartPolicy", "leaderTemplate", "workerTemplate"}
 
 
-def test_the_guide_vllm_leader_serves_on_ray_with_the_guide_settings() -> None:
-    plan = vllm_plan()
-    commands = script_commands(plan, "leader")
-    assert commands[0] == ["ray", "start", "--head", "--port=6379"]
-    assert any("$(LWS_GROUP_SIZE)" in word for line in commands for word in line), "leader waits for the group"
-    server = argv(plan, "leader")
-    assert server[:4] == ["exec", "python3", "-m", "vllm.entrypoints.openai.api_server"]
+def test_the_guide_vllm_leader_serves_with_vllms_native_multi_node_launch() -> None:
+    words = argv(vllm_plan(), "leader")
+    assert words[:3] == ["vllm", "serve", MODEL_PATH]
     for run in (
         ["--host", "0.0.0.0", "--port", "8080"],
-        ["--model", MODEL_PATH],
         ["--served-model-name", "qwen-7b"],
         ["--tensor-parallel-size", "2"],
-        ["--distributed-executor-backend", "ray"],
+        ["--nnodes", "$(LWS_GROUP_SIZE)", "--node-rank", "0", "--master-addr", "$(LWS_LEADER_ADDRESS)"],
     ):
-        assert contains_run(server, run), run
+        assert contains_run(words, run), run
+    assert "--headless" not in words
+    assert not any("ray" in w for w in words), "no Ray unless a profile asks for it"
 
 
-def test_the_guide_vllm_worker_joins_the_ray_head_at_the_leader_address() -> None:
-    text = script(vllm_plan(), "worker")
-    assert "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block" in text
-    assert text.startswith("until "), "the worker retries until the head is up"
-    assert "vllm.entrypoints" not in text
+def test_the_guide_vllm_worker_runs_headless_ranks_of_the_leaders_engine() -> None:
+    words = argv(vllm_plan(), "worker")
+    assert words[:3] == ["vllm", "serve", MODEL_PATH]
+    assert contains_run(words, ["--nnodes", "$(LWS_GROUP_SIZE)", "--node-rank", "$(LWS_WORKER_INDEX)"])
+    assert contains_run(words, ["--master-addr", "$(LWS_LEADER_ADDRESS)"])
+    assert contains_run(words, ["--tensor-parallel-size", "2"])
+    assert "--headless" in words
+    assert "--port" not in words
+
+
+def test_the_older_profile_set_keeps_vllm_multi_node_on_ray() -> None:
+    profiles = load_profiles(None, "vllm0.11-sglang0.5.4-dynamo1.0")
+    plan = build_plan(app(), model(), profiles)
+    commands = script_commands(plan, "leader")
+    assert commands[0] == ["ray", "start", "--head", "--port=6379"]
+    server = argv(plan, "leader")
+    assert server[:4] == ["exec", "python3", "-m", "vllm.entrypoints.openai.api_server"]
+    assert contains_run(server, ["--distributed-executor-backend", "ray"])
+    assert "ray start --address=$(LWS_LEADER_ADDRESS):6379 --block" in script(plan, "worker")
+    assert container(plan, "leader")["image"] == "vllm/vllm-openai:v0.11.0"
 
 
 def test_the_guide_vllm_pods_mount_the_model_read_only_at_models() -> None:
@@ -132,12 +147,12 @@ def test_the_guide_sglang_sample_gives_tp_multi_node_args_and_extra_options_in_o
     assert words[:3] == ["python3", "-m", "sglang.launch_server"]
     assert contains_run(words, ["--model-path", MODEL_PATH])
     assert contains_run(words, ["--served-model-name", "qwen-7b"])
-    assert contains_run(words, ["--tp", "2"])
+    assert contains_run(words, ["--tp-size", "2"]), "SGLang 0.5.23 knows --tp only as an abbreviation"
     assert contains_run(words, MULTI_NODE_ARGS)
     assert "--trust-remote-code" in words
     assert words.count("--enable-metrics") == 1
     assert words[-2:] == ["--mem-fraction-static", "0.7"]
-    assert words.index("--tp") < words.index("--dist-init-addr") < words.index("--mem-fraction-static")
+    assert words.index("--tp-size") < words.index("--dist-init-addr") < words.index("--mem-fraction-static")
 
 
 def test_sglang_leader_gets_node_rank_from_worker_index() -> None:
@@ -162,7 +177,7 @@ def test_sglang_does_not_repeat_enable_metrics_the_user_gave(given: str) -> None
 def test_single_node_sglang_skips_the_multi_node_args() -> None:
     words = argv(build_plan(single_node("sglang"), model(), PROFILES), "leader")
     assert "--dist-init-addr" not in words
-    assert contains_run(words, ["--tp", "1"])
+    assert contains_run(words, ["--tp-size", "1"])
 
 
 # --- Dynamo -------------------------------------------------------------------------------------------------
@@ -173,6 +188,7 @@ def test_dynamo_leader_runs_the_frontend_on_8080_beside_the_rank_0_engine() -> N
     frontend = next(c for c in commands if "dynamo.frontend" in c)
     engine = next(c for c in commands if "dynamo.vllm" in c)
     assert contains_run(frontend, ["python3", "-m", "dynamo.frontend", "--http-port", "8080"])
+    assert contains_run(frontend, ["--namespace", "default-app-qwen-vllm"]), "the frontend sees its own engines only"
     assert contains_run(engine, ["--model", MODEL_PATH])
     assert contains_run(engine, ["--served-model-name", "qwen-7b"])
     assert contains_run(engine, ["--tensor-parallel-size", "2"])
@@ -188,16 +204,41 @@ def test_dynamo_workers_run_headless_engine_ranks() -> None:
     assert "dynamo.frontend" not in words
 
 
-def test_dynamo_reaches_etcd_and_nats_through_the_users_env() -> None:
+def test_dynamo_reaches_etcd_and_nats_through_the_users_env_in_its_own_namespace() -> None:
     plan = dynamo_plan()
     for role in ("leader", "worker"):
-        assert {e["name"] for e in container(plan, role)["env"]} == {"ETCD_ENDPOINTS", "NATS_SERVER"}
-    assert container(plan, "leader")["image"] == "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1"
+        env = {e["name"]: e.get("value") for e in container(plan, role)["env"]}
+        assert env == {
+            "DYN_NAMESPACE": "default-app-qwen-vllm",
+            "DYN_SYSTEM_ENABLED": "true",
+            "DYN_SYSTEM_PORT": "9090",
+            "ETCD_ENDPOINTS": "etcd:2379",
+            "NATS_SERVER": "nats://nats:4222",
+        }
+        assert {"name": "metrics", "containerPort": 9090} in container(plan, role)["ports"]
+    assert container(plan, "leader")["image"] == "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1"
+
+
+def test_a_users_env_variable_replaces_the_profiles_of_the_same_name() -> None:
+    env = [{"name": "ETCD_ENDPOINTS", "value": "e:2379"}, {"name": "DYN_NAMESPACE", "value": "mine"}]
+    plan = build_plan(app(runtime="dynamo", instance={"env": env}), shared_model(), PROFILES)
+    names = [e["name"] for e in container(plan, "leader")["env"]]
+    assert names.count("DYN_NAMESPACE") == 1
+    assert {"name": "DYN_NAMESPACE", "value": "mine"} in container(plan, "leader")["env"]
+
+
+def test_dynamo_leader_is_ready_only_when_the_frontend_lists_the_served_model() -> None:
+    probe = container(dynamo_plan(), "leader")["readinessProbe"]
+    command = probe["exec"]["command"]
+    assert command[:2] == ["python3", "-c"]
+    assert "http://127.0.0.1:8080/v1/models" in command[2]
+    assert command[3] == "qwen-7b"
+    assert "readinessProbe" not in container(dynamo_plan(), "worker")
 
 
 def test_single_node_dynamo_runs_engine_and_frontend_in_the_one_pod() -> None:
     text = script(dynamo_plan(nodes=1), "leader")
-    assert "python3 -m dynamo.frontend --http-port 8080 &" in text
+    assert "python3 -m dynamo.frontend --http-port 8080 --namespace default-app-qwen-vllm &" in text
     assert "--headless" not in text
     assert "--nnodes" not in text
 
@@ -214,27 +255,28 @@ def test_a_one_pod_group_is_its_leader_in_the_worker_template() -> None:
     assert container(plan, "leader")["ports"] == [{"name": "http", "containerPort": 8080}]
 
 
-def test_single_node_vllm_skips_ray() -> None:
+def test_single_node_vllm_has_no_multi_node_flags() -> None:
     words = argv(build_plan(single_node(), model(), PROFILES), "leader")
-    assert words[:3] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+    assert words[:3] == ["vllm", "serve", MODEL_PATH]
+    assert "--nnodes" not in words
     assert "--distributed-executor-backend" not in words
     assert contains_run(words, ["--tensor-parallel-size", "1"])
 
 
 def _leader(**spec: Any) -> dict[str, Any]:
     instance = spec.pop("instance", {})
-    return container(build_plan(app(instance=instance, **spec), model(), PROFILES), "leader")
+    return container(build_plan(app(instance=instance, **spec), shared_model(), PROFILES), "leader")
 
 
 def _leader_pod(**spec: Any) -> dict[str, Any]:
     instance = spec.pop("instance", {})
-    return pod(build_plan(app(instance=instance, **spec), model(), PROFILES), "leader")
+    return pod(build_plan(app(instance=instance, **spec), shared_model(), PROFILES), "leader")
 
 
 PROBE = {"exec": {"command": ["true"]}, "periodSeconds": 7}
 
 PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
-    ("the runtime image defaults to the profile's", lambda: _leader()["image"], "vllm/vllm-openai:v0.11.0"),
+    ("the runtime image defaults to the profile's", lambda: _leader()["image"], "vllm/vllm-openai:v0.33.0"),
     ("a runtimeImage replaces the default", lambda: _leader(runtimeImage="my/vllm:1")["image"], "my/vllm:1"),
     ("the container is named runtime", lambda: _leader()["name"], "runtime"),
     (
@@ -295,14 +337,29 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
     ),
     (
         "user mounts come before the model mount",
-        lambda: _leader(instance={"volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]})["volumeMounts"],
-        [{"name": "shm", "mountPath": "/dev/shm"}, MODELS_MOUNT],
+        lambda: _leader(instance={"volumeMounts": [{"name": "cache", "mountPath": "/cache"}]})["volumeMounts"],
+        [{"name": "cache", "mountPath": "/cache"}, MODELS_MOUNT, SHM_MOUNT],
     ),
     (
         "user volumes come before the model volume, kept as written",
-        lambda: _leader_pod(instance={"volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}]})["spec"][
+        lambda: _leader_pod(instance={"volumes": [{"name": "cache", "emptyDir": {"medium": "Memory"}}]})["spec"][
             "volumes"
         ],
+        [{"name": "cache", "emptyDir": {"medium": "Memory"}}, MODELS_VOLUME, SHM_VOLUME],
+    ),
+    (
+        "every pod gets a memory-backed /dev/shm",
+        lambda: (_leader()["volumeMounts"], _leader_pod()["spec"]["volumes"]),
+        ([MODELS_MOUNT, SHM_MOUNT], [MODELS_VOLUME, SHM_VOLUME]),
+    ),
+    (
+        "a user mount at /dev/shm replaces ours",
+        lambda: _leader_pod(
+            instance={
+                "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
+                "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+            }
+        )["spec"]["volumes"],
         [{"name": "shm", "emptyDir": {"medium": "Memory"}}, MODELS_VOLUME],
     ),
     (
@@ -410,9 +467,11 @@ def test_extra_options_survive_the_dynamo_engine_script() -> None:
 def test_a_model_path_with_odd_characters_is_quoted_in_scripts() -> None:
     odd = model()
     odd = odd.model_copy(update={"spec": odd.spec.model_copy(update={"model": "org/it's model"})})
-    words = argv(build_plan(app(), odd, PROFILES), "leader")
+    dynamo = app(runtime="dynamo")
+    words = [w for line in script_commands(build_plan(dynamo, odd, PROFILES), "leader") for w in line]
     assert contains_run(words, ["--model", "/models/org/it's model"])
-    assert shlex.join(["--model", "/models/org/it's model"]) in script(build_plan(app(), odd, PROFILES), "leader")
+    assert shlex.join(["--model", "/models/org/it's model"]) in script(build_plan(dynamo, odd, PROFILES), "leader")
+    assert argv(build_plan(app(), odd, PROFILES), "leader")[2] == "/models/org/it's model"
 
 
 # --- determinism ----------------------------------------------------------------------------------------------
@@ -462,3 +521,63 @@ def test_a_changed_replica_count_keeps_the_hash_but_not_the_objects() -> None:
     scaled = build_plan(app(replicas=2), model(), PROFILES)
     assert scaled.plan_hash == vllm_plan().plan_hash
     assert scaled.objects[0]["spec"]["replicas"] == 2
+
+
+def test_extra_options_holding_a_flag_and_its_value_are_split_as_a_shell_would() -> None:
+    options = ["--max-model-len 32768", "--override-generation-config", '{"temperature": 0.5}', "--x 'a b'"]
+    words = argv(build_plan(app(extraOptions=options), shared_model(), PROFILES), "leader")
+    assert words[-6:] == [
+        "--max-model-len",
+        "32768",
+        "--override-generation-config",
+        '{"temperature": 0.5}',
+        "--x",
+        "a b",
+    ]
+
+
+def test_a_split_option_counts_as_given_for_the_default_flags() -> None:
+    words = argv(
+        build_plan(app("application-sglang.yaml", extraOptions=["--enable-metrics false"]), shared_model(), PROFILES),
+        "leader",
+    )
+    assert [w for w in words if w.startswith("--enable-metrics")] == ["--enable-metrics"]
+    assert words[-2:] == ["--enable-metrics", "false"]
+
+
+# --- a model volume only one node can mount ---------------------------------------------------------------
+
+
+def test_pods_of_a_readwriteonce_model_are_held_on_one_node_beside_the_users_affinity() -> None:
+    user_affinity: dict[str, Any] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+    }
+    plan = build_plan(app(instance={"affinity": user_affinity}), model("ReadWriteOnce"), PROFILES)
+    for role in ("leader", "worker"):
+        template = pod(plan, role)
+        assert template["metadata"]["labels"]["arks.ai/model-claim"] == "qwen-7b"
+        affinity = template["spec"]["affinity"]
+        assert affinity["nodeAffinity"] == user_affinity["nodeAffinity"]
+        assert affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [
+            {
+                "labelSelector": {"matchLabels": {"arks.ai/model-claim": "qwen-7b"}},
+                "topologyKey": "kubernetes.io/hostname",
+            }
+        ]
+
+
+def test_pods_of_a_shared_model_spread_freely() -> None:
+    template = pod(build_plan(app(), shared_model(), PROFILES), "worker")
+    assert "arks.ai/model-claim" not in template["metadata"]["labels"]
+    assert "affinity" not in template["spec"]
+
+
+def test_a_long_claim_name_becomes_a_valid_label_value() -> None:
+    rwo = model("ReadWriteOnce")
+    pvc = rwo.spec.storage.pvc.model_copy(update={"name": "c" * 200})
+    arks_model = rwo.model_copy(
+        update={"spec": rwo.spec.model_copy(update={"storage": rwo.spec.storage.model_copy(update={"pvc": pvc})})}
+    )
+    label = pod(build_plan(app(), arks_model, PROFILES), "leader")["metadata"]["labels"]["arks.ai/model-claim"]
+    assert len(label) <= 63
+    assert label.startswith("sha256-")

@@ -10,9 +10,11 @@ from unit.planner.builders import PROFILES, app, app_dict, model, shared_model, 
 from arks_common.api.application import ArksApplication
 from arks_common.api.model import ArksModel
 from arks_common.events.payloads import PrecheckResult
-from arks_planner.core.precheck import parse_application, precheck
+from arks_planner.core.precheck import LargestNode, parse_application, precheck
 from arks_planner.core.profiles import load_profiles
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
+
+ETCD = [{"name": "ETCD_ENDPOINTS", "value": "http://etcd:2379"}]
 
 PASSES: list[tuple[str, ArksApplication, ArksModel]] = [
     ("the guide's vllm sample on a shared volume passes", app(), shared_model()),
@@ -31,7 +33,29 @@ PASSES: list[tuple[str, ArksApplication, ArksModel]] = [
         app(instance={"volumeMounts": [{"name": "cache", "mountPath": "/models-cache"}]}),
         shared_model(),
     ),
-    ("a dynamo application passes", app(runtime="dynamo"), shared_model()),
+    ("a dynamo application with etcd discovery passes", app(runtime="dynamo", instance={"env": ETCD}), shared_model()),
+    (
+        "a dynamo application with another discovery backend passes",
+        app(runtime="dynamo", instance={"env": [{"name": "DYN_DISCOVERY_BACKEND", "value": "kubernetes"}]}),
+        shared_model(),
+    ),
+    ("the guide's vllm sample on the ArksModel guide's ReadWriteOnce model passes", app(), model()),
+    ("the guide's sglang sample on the ArksModel guide's model passes", app("application-sglang.yaml"), model()),
+    (
+        "two ranks per node on two nodes pass",
+        app(tensorParallelSize=4, instance={"resources": {"limits": {"nvidia.com/gpu": "2"}}}),
+        shared_model(),
+    ),
+    (
+        "pipeline parallelism makes the ranks divide by the nodes",
+        app(tensorParallelSize=1, extraOptions=["--pipeline-parallel-size", "2"]),
+        shared_model(),
+    ),
+    (
+        "a flag and its value in one item pass",
+        app(extraOptions=["--max-model-len 32768", "--gpu-memory-utilization=0.9"]),
+        shared_model(),
+    ),
 ]
 
 
@@ -94,18 +118,83 @@ FAILURES: list[tuple[str, ArksApplication, ArksModel | None, PrecheckReason, lis
         ["spec.model.name", "ArksModel 'qwen-7b'", "namespace 'default'", "create it"],
     ),
     (
-        "a multi-node group on a ReadWriteOnce volume fails precheck",
-        app(),
-        model("ReadWriteOnce"),
-        PrecheckReason.MODEL_STORAGE_NOT_SHARED,
-        ["spec.instanceSpec.replicas", "ReadWriteOnce", "ReadWriteMany or ReadOnlyMany", "NFS"],
+        "sglang on two nodes with the default tensor parallelism of 1 fails precheck",
+        app("application-sglang.yaml", tensorParallelSize=None, instance={"resources": None}),
+        shared_model(),
+        PrecheckReason.PARALLELISM_NOT_DIVISIBLE,
+        ["spec.tensorParallelSize", "sglang", "1 ranks", "does not divide by 2", "for example 2"],
+    ),
+    (
+        "sglang with tensor parallelism 3 on two nodes fails precheck",
+        app(
+            "application-sglang.yaml", tensorParallelSize=3, instance={"resources": {"limits": {"nvidia.com/gpu": "2"}}}
+        ),
+        shared_model(),
+        PrecheckReason.PARALLELISM_NOT_DIVISIBLE,
+        ["tensorParallelSize 3 x pipeline parallel size 1 = 3 ranks", "multiple of 2", "for example 4"],
+    ),
+    (
+        "vllm's native multi-node launch needs the ranks to divide by the nodes",
+        app(tensorParallelSize=3, instance={"resources": {"limits": {"nvidia.com/gpu": "2"}}}),
+        shared_model(),
+        PrecheckReason.PARALLELISM_NOT_DIVISIBLE,
+        ["vllm", "3 ranks", "2 nodes"],
+    ),
+    (
+        "pipeline parallelism counts towards the group's GPUs",
+        app(extraOptions=["--pipeline-parallel-size=2"]),
+        shared_model(),
+        PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
+        ["pipeline parallel size 2 = 4 ranks", "2 GPUs of one group"],
+    ),
+    (
+        "a dynamo application without a discovery backend fails precheck",
+        app(runtime="dynamo"),
+        shared_model(),
+        PrecheckReason.RUNTIME_ENV_MISSING,
+        ["spec.instanceSpec.env", "ETCD_ENDPOINTS", "DYN_DISCOVERY_BACKEND", "Arks does not"],
+    ),
+    (
+        "a flag Arks sets from a field fails precheck naming the field",
+        app(extraOptions=["--max-model-len", "100", "--tensor-parallel-size 4"]),
+        shared_model(),
+        PrecheckReason.OPTION_SET_BY_ARKS,
+        ["spec.extraOptions[2]: --tensor-parallel-size is set by Arks from spec.tensorParallelSize"],
+    ),
+    (
+        "a second port fails precheck",
+        app(extraOptions=["--port=9000"]),
+        shared_model(),
+        PrecheckReason.OPTION_SET_BY_ARKS,
+        ["spec.extraOptions[0]: --port"],
+    ),
+    (
+        "an option with an unclosed quote fails precheck",
+        app(extraOptions=["--a", "--chat-template 'x"]),
+        shared_model(),
+        PrecheckReason.INVALID_EXTRA_OPTIONS,
+        ["spec.extraOptions[1]", "close the quote"],
+    ),
+    (
+        "a volume named arks-shm fails precheck",
+        app(instance={"volumes": [{"name": "arks-shm", "emptyDir": {}}]}),
+        shared_model(),
+        PrecheckReason.RESERVED_VOLUME_NAME,
+        ["spec.instanceSpec.volumes[0].name", "/dev/shm"],
     ),
     (
         "a multi-node group on a ReadWriteOncePod volume fails precheck",
         app(),
         model("ReadWriteOncePod"),
         PrecheckReason.MODEL_STORAGE_NOT_SHARED,
-        ["ReadWriteOncePod", "spec.storage.pvc.spec.accessModes"],
+        ["ReadWriteOncePod", "spec.storage.pvc.spec.accessModes", "only one pod"],
+    ),
+    (
+        "two single-node groups on a ReadWriteOncePod volume fail precheck",
+        single_node(replicas=2),
+        model("ReadWriteOncePod"),
+        PrecheckReason.MODEL_STORAGE_NOT_SHARED,
+        ["2 group(s) of 1 pod(s)"],
     ),
     (
         "the first failure wins: a reserved volume before a missing model",
@@ -220,3 +309,21 @@ def test_a_valid_object_parses() -> None:
     parsed = parse_application(app_dict())
     assert isinstance(parsed, ArksApplication)
     assert parsed.metadata.name == "app-qwen-vllm"
+
+
+def test_a_group_held_on_one_node_fails_only_when_it_exceeds_the_largest_node() -> None:
+    big = app(instance={"replicas": 2, "resources": {"limits": {"nvidia.com/gpu": "8"}}}, tensorParallelSize=16)
+    result = precheck(big, model("ReadWriteOnce"), PROFILES, LargestNode("gpu-0", 8))
+    assert (result.passed, result.reason) == (False, "GroupDoesNotFitNode")
+    for fragment in ("spec.instanceSpec.replicas", "needs 16 GPUs", "the largest node, gpu-0, has 8", "ReadWriteMany"):
+        assert fragment in result.message
+    assert precheck(big, model("ReadWriteOnce"), PROFILES, LargestNode("gpu-0", 16)).passed
+    assert precheck(big, shared_model(), PROFILES, LargestNode("gpu-0", 8)).passed, "a shared volume spreads"
+    assert precheck(big, model("ReadWriteOnce"), PROFILES, None).passed, "unknown nodes: the scheduler decides"
+
+
+def test_the_older_ray_profile_places_ranks_on_any_node() -> None:
+    profiles = load_profiles(None, "vllm0.11-sglang0.5.4-dynamo1.0")
+    odd = app(tensorParallelSize=3, instance={"resources": {"limits": {"nvidia.com/gpu": "2"}}})
+    assert precheck(odd, shared_model(), profiles).passed
+    assert precheck(odd, shared_model(), PROFILES).reason == "ParallelismNotDivisible"

@@ -34,11 +34,11 @@ def test_an_image_override_keeps_the_other_fields_and_runtimes() -> None:
 
 def test_a_nested_override_replaces_one_field_of_one_template() -> None:
     default = load_profiles(None)
-    profiles = load_profiles("runtimes: {vllm: {multiNode: {worker: {script: 'echo hi'}}}}")
-    worker = profiles.runtimes["vllm"].multi_node.worker
-    assert worker.script == "echo hi"
-    assert worker.command == default.runtimes["vllm"].multi_node.worker.command
-    assert profiles.runtimes["vllm"].multi_node.leader == default.runtimes["vllm"].multi_node.leader
+    profiles = load_profiles("runtimes: {dynamo: {multiNode: {leader: {script: 'echo hi'}}}}")
+    leader = profiles.runtimes["dynamo"].multi_node.leader
+    assert leader.script == "echo hi"
+    assert leader.command == default.runtimes["dynamo"].multi_node.leader.command
+    assert profiles.runtimes["dynamo"].multi_node.worker == default.runtimes["dynamo"].multi_node.worker
 
 
 def test_a_list_override_replaces_the_whole_list() -> None:

@@ -47,7 +47,7 @@ def test_an_application_from_bad_spec_to_running_plan_and_back() -> None:
     obj = app_dict()
     history.append(step(obj, None))  # fixed, but the ArksModel is not created yet
 
-    history.append(step(obj, model()))  # the model exists, on a volume one node can mount
+    history.append(step(obj, model("ReadWriteOncePod")))  # the model exists, on a volume one pod can mount
 
     history.append(step(obj, shared_model()))  # moved to shared storage: passes, with a plan
     history.append(step(obj, shared_model()))  # a duplicate event: the same plan, byte for byte

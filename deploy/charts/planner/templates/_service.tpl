@@ -1,7 +1,11 @@
 {{/* What only the planner chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: reads applications and models; writes only the Precheck condition (status) and Events. */}}
+{{/* RBAC: reads applications, models and nodes (the largest node's GPUs, for a model volume only one node
+     can mount); writes only the Precheck condition (status) and Events. */}}
 {{- define "arks.rules" -}}
+- apiGroups: ['']
+  resources: [nodes]
+  verbs: [list]
 - apiGroups: [arks.ai]
   resources: [arksapplications]
   verbs: [get, list]
@@ -17,6 +21,8 @@
 {{- end -}}
 
 {{- define "arks.env" -}}
+- name: ARKS_RUNTIME_PROFILES_SET
+  value: {{ .Values.runtimeProfiles.set | default "default" | quote }}
 {{- if or .Values.runtimeProfiles.existingConfigMap .Values.runtimeProfiles.inline }}
 - name: ARKS_RUNTIME_PROFILES_FILE
   value: {{ printf "/etc/arks/runtime-profiles/%s" .Values.runtimeProfiles.key | quote }}

@@ -20,7 +20,7 @@ CONSUMERS = (PLANNER_OBJECTS,)
 def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     # read at start, before the loop runs: a bad override file stops the planner with a clear error
     override = Path(settings.runtime_profiles_file).read_text() if settings.runtime_profiles_file else None
-    profiles = load_profiles(override)
+    profiles = load_profiles(override, settings.runtime_profiles_set)
 
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")

@@ -9,3 +9,5 @@ class PlannerSettings(CommonSettings):
     kubeconfig: str | None = None
     runtime_profiles_file: str | None = None
     """A YAML file whose runtime profiles override the built-in ones (per runtime, per field)."""
+    runtime_profiles_set: str = "default"
+    """Which shipped profile set the override merges over: `default` (current releases) or an older one."""

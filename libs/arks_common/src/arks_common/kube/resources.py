@@ -49,6 +49,7 @@ SECRETS = Resource("", "v1", "secrets", "Secret")
 PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 
 
 def service_name(application: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from arks_planner.core.profiles import LIST_PLACEHOLDERS, PLACEHOLDER, CommandTemplate
 
@@ -23,6 +24,9 @@ class LaunchValues:
     served_model_name: str
     tensor_parallel_size: int
     port: int
+    metrics_port: int | None
+    application: str
+    namespace: str
     default_flags: tuple[str, ...]
     extra_options: tuple[str, ...]
 
@@ -32,6 +36,9 @@ class LaunchValues:
             "served_model_name": self.served_model_name,
             "tensor_parallel_size": str(self.tensor_parallel_size),
             "port": str(self.port),
+            "metrics_port": str(self.metrics_port or ""),
+            "application": self.application,
+            "namespace": self.namespace,
         }
 
     def lists(self) -> dict[str, tuple[str, ...]]:
@@ -66,6 +73,22 @@ def _expand_script(script: str, values: LaunchValues) -> str:
         return match.group(1) + value if value else ""
 
     return _SPACED_PLACEHOLDER.sub(substitute, script)
+
+
+def render_data(value: Any, values: LaunchValues) -> Any:
+    """`value` (a probe, an env value) with every scalar placeholder in its strings replaced; a string that
+    is exactly one placeholder of a number (`{{port}}`) becomes that number, as a Probe's port must be."""
+    scalars = values.scalars()
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value)
+        if whole is not None and scalars[whole.group(1)].isdigit():
+            return int(scalars[whole.group(1)])
+        return PLACEHOLDER.sub(lambda m: scalars[m.group(1)], value)
+    if isinstance(value, dict):
+        return {k: render_data(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_data(v, values) for v in value]
+    return value
 
 
 def render(template: CommandTemplate, values: LaunchValues) -> tuple[list[str], list[str]]:

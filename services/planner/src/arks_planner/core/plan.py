@@ -15,8 +15,18 @@ from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication
 from arks_common.api.model import ArksModel
-from arks_planner.core.commands import LaunchValues, flags_not_given, render
+from arks_planner.core.commands import LaunchValues, flags_not_given, render, render_data
 from arks_planner.core.model_path import model_path
+from arks_planner.core.options import split_options
+from arks_planner.core.placement import (
+    LABEL_MODEL_CLAIM,
+    claim_label_value,
+    colocated_affinity,
+    shm_mount,
+    shm_volume,
+    single_node_claim,
+    user_mounts_shm,
+)
 from arks_planner.core.profiles import CommandTemplate, RuntimeProfile, RuntimeProfiles
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -29,6 +39,7 @@ ROLE_LEADER = "leader"
 ROLE_WORKER = "worker"
 CONTAINER_NAME = "runtime"
 PORT_NAME = "http"
+METRICS_PORT_NAME = "metrics"
 SERVICE_PREFIX = "arks-application-"
 
 RESTART_POLICY = "RecreateGroupOnPodRestart"
@@ -69,15 +80,26 @@ def _compact(obj: Obj) -> Obj:
 
 
 def _launch_values(app: ArksApplication, model: ArksModel, profile: RuntimeProfile) -> LaunchValues:
-    extra = list(app.spec.extra_options)
+    extra = split_options(app.spec.extra_options)
     return LaunchValues(
         model_path=model_path(model.spec.model),
         served_model_name=app.spec.effective_served_model_name(),
         tensor_parallel_size=app.spec.tensor_parallel_size or 1,
         port=profile.port,
+        metrics_port=profile.metrics_port,
+        application=app.metadata.name,
+        namespace=app.metadata.namespace,
         default_flags=flags_not_given(profile.default_flags, extra),
         extra_options=tuple(extra),
     )
+
+
+def _env(app: ArksApplication, profile: RuntimeProfile, values: LaunchValues) -> list[Obj]:
+    """The profile's environment, then the user's; a user variable of the same name replaces the profile's."""
+    user = [e.to_k8s() for e in app.spec.instance_spec.env]
+    names = {e["name"] for e in user}
+    ours = [{"name": k, "value": str(render_data(v, values))} for k, v in profile.env.items() if k not in names]
+    return [*ours, *user]
 
 
 def _container(
@@ -87,13 +109,17 @@ def _container(
     command, args = render(template, values)
     mounts = [m.to_k8s() for m in inst.volume_mounts]
     mounts.append({"name": MODEL_VOLUME_NAME, "mountPath": MODEL_MOUNT_PATH, "readOnly": True})
+    if profile.shared_memory_size and not user_mounts_shm(app):
+        mounts.append(shm_mount())
     resources = _compact(inst.resources.to_k8s()) if inst.resources is not None else None
+    ports = [{"name": METRICS_PORT_NAME, "containerPort": profile.metrics_port}] if profile.metrics_port else []
     container: Obj = {
         "name": CONTAINER_NAME,
         "image": app.spec.runtime_image or profile.image,
         "command": command,
         "args": args,
-        "env": [e.to_k8s() for e in inst.env],
+        "env": _env(app, profile, values),
+        "ports": ports,
         "resources": resources,
         "volumeMounts": mounts,
         "securityContext": inst.security_context,
@@ -101,9 +127,11 @@ def _container(
     if leader:
         # Probes go to the leader only: it alone serves HTTP; a worker (Ray node, SGLang rank > 0, headless
         # engine) has nothing to answer them.
-        default_probe = {"httpGet": {"path": profile.health_path, "port": profile.port}}
+        default_probe = render_data(profile.readiness_probe, values) or {
+            "httpGet": {"path": profile.health_path, "port": profile.port}
+        }
         container |= {
-            "ports": [{"name": PORT_NAME, "containerPort": profile.port}],
+            "ports": [{"name": PORT_NAME, "containerPort": profile.port}, *ports],
             "readinessProbe": inst.readiness_probe or default_probe,
             "livenessProbe": inst.liveness_probe,
             "startupProbe": inst.startup_probe,
@@ -121,12 +149,20 @@ def _pod_template(
     volumes.append(
         {"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name(), "readOnly": True}}
     )
+    if profile.shared_memory_size and not user_mounts_shm(app):
+        # NCCL and the runtimes' shared-memory transport need more than a container's default 64 MiB.
+        volumes.append(shm_volume(profile.shared_memory_size))
+    affinity = inst.affinity
+    claim = single_node_claim(model)
+    if claim is not None:
+        ours[LABEL_MODEL_CLAIM] = claim_label_value(claim)
+        affinity = colocated_affinity(affinity, claim)
     spec = _compact(
         {
             "containers": [_container(app, profile, template, values, leader=role == ROLE_LEADER)],
             "volumes": volumes,
             "nodeSelector": dict(inst.node_selector),
-            "affinity": inst.affinity,
+            "affinity": affinity,
             "schedulerName": inst.scheduler_name,
             "tolerations": list(inst.tolerations),
             "serviceAccountName": inst.service_account_name,

@@ -3,33 +3,47 @@
 Checks run in a fixed order and the first failure wins, so the same spec always gets the same reason:
   1. driver       spec.driver is one Arks supports (lws)
   2. runtime      spec.runtime has an enabled profile in this installation
-  3. volumes      no spec.instanceSpec.volumes[i].name is `models`
+  3. volumes      no spec.instanceSpec.volumes[i].name is one Arks adds (`models`, `arks-shm`)
   4. mounts       no spec.instanceSpec.volumeMounts[i].mountPath is /models or below it
-  5. parallelism  spec.tensorParallelSize (default 1) fits the GPUs of one group (instanceSpec.replicas x
-                  nvidia.com/gpu); 1 always fits
-  6. model        the ArksModel spec.model.name exists in the application's namespace
-  7. storage      a multi-node group has a model volume every node can mount
-Checks 1-5 need only the application; 6-7 need the model. The CRD's CEL rules refuse 3 and 4 already, but an
-object stored under an older CRD skipped them. Whether the model is *loaded* is the `Loaded` condition's
-business (model-loader), not this one's.
+  5. options      every spec.extraOptions item splits into words (core.options) and sets no flag that
+                  Arks sets from a spec field (the profile's managedFlags)
+  6. parallelism  tensor x pipeline parallel size fits the group's GPUs, and on a multi-node group with an
+                  `even` runtime it divides into the same number of ranks on every node, each with a GPU
+  7. environment  the runtime's required environment is in spec.instanceSpec.env (Dynamo's discovery)
+  8. model        the ArksModel spec.model.name exists in the application's namespace
+  9. storage      a volume only one node can mount (ReadWriteOnce) holds the group on one node: refused only
+                  when one group needs more GPUs than the largest node has; ReadWriteOncePod holds one pod
+Checks 1-7 need only the application; 8-9 need the model (and for 9 the largest node). The CRD's CEL rules
+refuse 3 and 4 already, but an object stored under an older CRD skipped them. Whether the model is *loaded*
+is the `Loaded` condition's business (model-loader), not this one's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication, Driver
 from arks_common.api.model import ArksModel
 from arks_common.events.payloads import PrecheckResult
-from arks_planner.core.profiles import RuntimeProfiles
+from arks_planner.core.options import flag_name, item_of_word, option_errors, option_value, split_options
+from arks_planner.core.placement import SHM_VOLUME_NAME, pods_per_group, single_node_claim
+from arks_planner.core.profiles import RuntimeProfile, RuntimeProfiles
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
 
 SUPPORTED_DRIVERS = frozenset({Driver.LWS.value})
+RESERVED_VOLUME_NAMES = (MODEL_VOLUME_NAME, SHM_VOLUME_NAME)
 
-SHARED_ACCESS_MODES = frozenset({"ReadWriteMany", "ReadOnlyMany"})
-"""Access modes that let every node of a group mount the model volume at once."""
+
+@dataclass(frozen=True)
+class LargestNode:
+    """The node with the most allocatable `nvidia.com/gpu`, for groups that must fit on one node."""
+
+    name: str
+    gpus: int
+
 
 _REASON_BY_FIELD: dict[tuple[int | str, ...], PrecheckReason] = {
     ("spec", "runtime"): PrecheckReason.UNSUPPORTED_RUNTIME,
@@ -83,18 +97,19 @@ def _check_runtime(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckR
     return None
 
 
-def _check_volumes(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
+def _check_volumes(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
     for i, volume in enumerate(app.spec.instance_spec.volumes):
-        if volume.name == MODEL_VOLUME_NAME:
+        if volume.name in RESERVED_VOLUME_NAMES:
+            what = "the model volume" if volume.name == MODEL_VOLUME_NAME else "the /dev/shm volume"
             return _fail(
                 PrecheckReason.RESERVED_VOLUME_NAME,
-                f"spec.instanceSpec.volumes[{i}].name: the volume name '{MODEL_VOLUME_NAME}' is reserved for "
-                "the model volume Arks mounts; rename this volume (and the volumeMounts that use it)",
+                f"spec.instanceSpec.volumes[{i}].name: the volume name '{volume.name}' is reserved for "
+                f"{what} Arks mounts; rename this volume (and the volumeMounts that use it)",
             )
     return None
 
 
-def _check_mounts(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
+def _check_mounts(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
     for i, mount in enumerate(app.spec.instance_spec.volume_mounts):
         path = mount.mount_path.rstrip("/") or "/"
         if path == MODEL_MOUNT_PATH or path.startswith(MODEL_MOUNT_PATH + "/"):
@@ -106,48 +121,120 @@ def _check_mounts(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckRe
     return None
 
 
-def _check_parallelism(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
-    tp = app.spec.tensor_parallel_size or 1
-    nodes = app.spec.instance_spec.replicas
-    gpus = app.spec.instance_spec.gpus_per_node()
-    # tp 1 needs no GPU at all (a CPU build, or fake GPU-less nodes in tests); above 1 every rank needs one.
-    if tp > 1 and tp > nodes * gpus:
+def _check_options(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
+    items = app.spec.extra_options
+    for error in option_errors(items):
+        return _fail(
+            PrecheckReason.INVALID_EXTRA_OPTIONS,
+            f"spec.extraOptions[{error.index}]: '{items[error.index]}' {error.message}",
+        )
+    words = split_options(items)
+    for w, word in enumerate(words):
+        field = profile.managed_flags.get(flag_name(word) or "")
+        if field is not None:
+            return _fail(
+                PrecheckReason.OPTION_SET_BY_ARKS,
+                f"spec.extraOptions[{item_of_word(items, w)}]: {flag_name(word)} is set by Arks from {field}; "
+                f"remove it from extraOptions and set {field} instead",
+            )
+    return None
+
+
+def _check_parallelism(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
+    spec, inst = app.spec, app.spec.instance_spec
+    tp = spec.tensor_parallel_size or 1
+    pp_text = option_value(split_options(spec.extra_options), *profile.pipeline_parallel_flags) or "1"
+    try:
+        pp = max(1, int(pp_text))
+    except ValueError:
+        pp = 1  # not a number: the runtime's own parser refuses it with its own message
+    ranks, nodes, gpus = tp * pp, inst.replicas, inst.gpus_per_node()
+    shape = f"tensorParallelSize {tp} x pipeline parallel size {pp} = {ranks} ranks"
+    group = f"spec.instanceSpec.replicas {nodes} x nvidia.com/gpu {gpus} in spec.instanceSpec.resources"
+    # One rank needs no GPU (a CPU build, or fake GPU-less nodes in tests); above one every rank needs one.
+    if ranks > 1 and ranks > nodes * gpus:
         return _fail(
             PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
             f"spec.tensorParallelSize: {tp} is larger than the {nodes * gpus} GPUs of one group "
-            f"(spec.instanceSpec.replicas {nodes} x nvidia.com/gpu {gpus} in spec.instanceSpec.resources); "
-            "lower tensorParallelSize or give the group more nodes or GPUs",
+            f"({shape}; {group}); lower tensorParallelSize or give the group more nodes or GPUs",
+        )
+    # vLLM's native multi-node launch and SGLang place the same number of ranks on every node: vLLM 0.33.0
+    # vllm/config/parallel.py (world_size % nnodes), SGLang 0.5.23 sglang/srt/server_args.py
+    # ((tp_size * pp_size) % nnodes == 0). A Ray-launched (`pooled`) vLLM places ranks on any GPU.
+    if profile.parallelism == "even" and nodes > 1 and ranks % nodes != 0:
+        fit = nodes * max(gpus, 1)
+        return _fail(
+            PrecheckReason.PARALLELISM_NOT_DIVISIBLE,
+            f"spec.tensorParallelSize: {spec.runtime} runs the same number of ranks on each of the group's "
+            f"{nodes} nodes, but {shape} does not divide by {nodes}; set tensorParallelSize to a multiple of "
+            f"{nodes} (for example {fit}, every GPU of the group) or change spec.instanceSpec.replicas",
         )
     return None
 
 
-_SPEC_CHECKS: tuple[Callable[[ArksApplication, RuntimeProfiles], PrecheckResult | None], ...] = (
+def _check_environment(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
+    names = {e.name for e in app.spec.instance_spec.env} | set(profile.env)
+    for requirement in profile.required_env:
+        if not names.intersection(requirement.any_of):
+            return _fail(
+                PrecheckReason.RUNTIME_ENV_MISSING,
+                f"spec.instanceSpec.env: {app.spec.runtime} needs one of {requirement.any_of}; {requirement.message}",
+            )
+    return None
+
+
+_INSTALLATION_CHECKS: tuple[Callable[[ArksApplication, RuntimeProfiles], PrecheckResult | None], ...] = (
     _check_driver,
     _check_runtime,
+)
+_SPEC_CHECKS: tuple[Callable[[ArksApplication, RuntimeProfile], PrecheckResult | None], ...] = (
     _check_volumes,
     _check_mounts,
+    _check_options,
     _check_parallelism,
+    _check_environment,
 )
 
 
-def _check_storage(app: ArksApplication, model: ArksModel) -> PrecheckResult | None:
-    nodes = app.spec.instance_spec.replicas
+def _check_storage(app: ArksApplication, model: ArksModel, largest: LargestNode | None) -> PrecheckResult | None:
     modes = model.spec.storage.pvc.access_modes()
-    if nodes > 1 and modes and not SHARED_ACCESS_MODES.intersection(modes):
+    pods = pods_per_group(app)
+    where = f"ArksModel '{model.metadata.name}' has spec.storage.pvc.spec.accessModes {modes}"
+    if modes == ["ReadWriteOncePod"] and (pods > 1 or app.spec.replicas > 1):
         return _fail(
             PrecheckReason.MODEL_STORAGE_NOT_SHARED,
-            f"spec.instanceSpec.replicas: a group of {nodes} nodes needs a model volume every node can mount, "
-            f"but ArksModel '{model.metadata.name}' has spec.storage.pvc.spec.accessModes {modes}; "
-            "use a ReadWriteMany or ReadOnlyMany volume (for example NFS) for the model, "
-            "or set spec.instanceSpec.replicas to 1",
+            f"spec.instanceSpec.replicas: {where}, which only one pod may mount, but the application has "
+            f"{app.spec.replicas} group(s) of {pods} pod(s); use ReadWriteOnce, ReadWriteMany or ReadOnlyMany "
+            "for the model, or run one group of one node",
+        )
+    if single_node_claim(model) is None or largest is None:
+        return None
+    needed = pods * app.spec.instance_spec.gpus_per_node()
+    if needed > largest.gpus:
+        return _fail(
+            PrecheckReason.GROUP_DOES_NOT_FIT_NODE,
+            f"spec.instanceSpec.replicas: {where}, so every pod of the application runs on the volume's one "
+            f"node, but one group needs {needed} GPUs ({pods} pods x nvidia.com/gpu "
+            f"{app.spec.instance_spec.gpus_per_node()}) and the largest node, {largest.name}, has "
+            f"{largest.gpus}; use a ReadWriteMany or ReadOnlyMany volume (for example NFS) for the model, "
+            "or make the group smaller",
         )
     return None
 
 
-def precheck(app: ArksApplication, model: ArksModel | None, profiles: RuntimeProfiles) -> PrecheckResult:
-    """The verdict for `app`; `model` is the ArksModel it names, or None when that does not exist."""
+def precheck(
+    app: ArksApplication, model: ArksModel | None, profiles: RuntimeProfiles, largest: LargestNode | None = None
+) -> PrecheckResult:
+    """The verdict for `app`; `model` is the ArksModel it names, or None when that does not exist; `largest`
+    the node with the most GPUs (None when unknown: the fit on one node is then left to the scheduler)."""
+    for installation_check in _INSTALLATION_CHECKS:
+        failure = installation_check(app, profiles)
+        if failure is not None:
+            return failure
+    profile = profiles.profile_for(app.spec.runtime)
+    assert profile is not None  # _check_runtime passed
     for check in _SPEC_CHECKS:
-        failure = check(app, profiles)
+        failure = check(app, profile)
         if failure is not None:
             return failure
     if model is None:
@@ -156,5 +243,5 @@ def precheck(app: ArksApplication, model: ArksModel | None, profiles: RuntimePro
             f"spec.model.name: ArksModel '{app.spec.model.name}' does not exist in namespace "
             f"'{app.metadata.namespace}'; create it or set spec.model.name to an existing ArksModel",
         )
-    failure = _check_storage(app, model)
+    failure = _check_storage(app, model, largest)
     return failure if failure is not None else PASSED

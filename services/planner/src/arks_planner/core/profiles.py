@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,13 +18,25 @@ from pydantic.alias_generators import to_camel
 from arks_common.api.application import Runtime
 
 DEFAULT_PROFILES_PACKAGE = "arks_planner.profiles"
-DEFAULT_PROFILES_FILE = "default.yaml"
+DEFAULT_PROFILES_SET = "default"
+"""The shipped profile sets are package data files `<name>.yaml`: `default` (the current releases) and older
+sets an installation may select (ARKS_RUNTIME_PROFILES_SET) when its images lag behind."""
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 """`{{name}}` in a template; double braces so that shell `${VAR}` and kubelet `$(VAR)` stay untouched."""
 
 PLACEHOLDERS = frozenset(
-    {"model_path", "served_model_name", "tensor_parallel_size", "port", "default_flags", "extra_options"}
+    {
+        "model_path",
+        "served_model_name",
+        "tensor_parallel_size",
+        "port",
+        "metrics_port",
+        "application",
+        "namespace",
+        "default_flags",
+        "extra_options",
+    }
 )
 """Every name a template may use; anything else is refused when the profiles load, not when a pod starts."""
 
@@ -81,17 +93,77 @@ class MultiNodeCommands(_ProfileModel):
     worker: CommandTemplate
 
 
+class EnvRequirement(_ProfileModel):
+    """The runtime cannot start unless the pod's environment (spec.instanceSpec.env) has one of `any_of`."""
+
+    any_of: list[str] = Field(min_length=1)
+    message: str = Field(min_length=1, description="What the variable is for and how to set it.")
+
+
 class RuntimeProfile(_ProfileModel):
     enabled: bool = Field(default=True, description="False turns the runtime off in this installation.")
     image: str = Field(min_length=1, description="The validated image, used when the application names none.")
+    version: str = Field(min_length=1, description="The runtime release the commands target (image's version).")
     port: int = Field(default=8080, ge=1, le=65535, description="The runtime's HTTP port on the leader.")
     health_path: str = Field(default="/health", description="The HTTP path of the leader's readiness probe.")
+    readiness_probe: dict[str, Any] | None = Field(
+        default=None,
+        description="The leader's readiness probe (a core/v1 Probe whose strings may hold placeholders); "
+        "default an httpGet of healthPath on port.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="A port of its own for metrics on every pod (named `metrics`)."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment every runtime container gets (values may hold placeholders); "
+        "a variable of the same name in spec.instanceSpec.env wins.",
+    )
+    parallelism: Literal["even", "pooled"] = Field(
+        default="even",
+        description="How the ranks (tensor x pipeline parallel size) sit on a group's nodes: `even`, the same "
+        "number on every node (native multi-node launches), or `pooled`, anywhere (Ray).",
+    )
+    pipeline_parallel_flags: list[str] = Field(
+        default_factory=list, description="The runtime's flags for pipeline parallelism, read from extraOptions."
+    )
+    managed_flags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Flags the commands set from the spec, each mapped to the spec field to use instead; "
+        "precheck refuses them in extraOptions.",
+    )
+    required_env: list[EnvRequirement] = Field(default_factory=list)
+    shared_memory_size: str | None = Field(
+        default="16Gi",
+        description="sizeLimit of the memory-backed /dev/shm every runtime pod gets; null for none.",
+    )
     default_flags: list[str] = Field(
         default_factory=list,
         description="Flags added through {{default_flags}} unless the user's extraOptions already give them.",
     )
     single_node: SingleNodeCommands
     multi_node: MultiNodeCommands
+
+    @model_validator(mode="after")
+    def _check_placeholders(self) -> RuntimeProfile:
+        for text in [*self.env.values(), *_strings(self.readiness_probe)]:
+            for name in PLACEHOLDER.findall(text):
+                if name not in PLACEHOLDERS or name in LIST_PLACEHOLDERS:
+                    raise ValueError(f"{{{{{name}}}}} cannot be used in env or readinessProbe")
+        if "{{metrics_port}}" in str(self.model_dump()) and self.metrics_port is None:
+            raise ValueError("{{metrics_port}} is used but metricsPort is not set")
+        return self
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a JSON-like value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 class RuntimeProfiles(_ProfileModel):
@@ -111,9 +183,16 @@ class RuntimeProfiles(_ProfileModel):
         return self
 
 
-def default_profiles_yaml() -> str:
-    """The shipped defaults, read from package data."""
-    return resources.files(DEFAULT_PROFILES_PACKAGE).joinpath(DEFAULT_PROFILES_FILE).read_text(encoding="utf-8")
+def shipped_profile_sets() -> list[str]:
+    files = resources.files(DEFAULT_PROFILES_PACKAGE).iterdir()
+    return sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml"))
+
+
+def default_profiles_yaml(profile_set: str = DEFAULT_PROFILES_SET) -> str:
+    """A shipped profile set, read from package data."""
+    if profile_set not in shipped_profile_sets():
+        raise ProfileError(f"no shipped runtime profile set '{profile_set}'; known: {shipped_profile_sets()}")
+    return resources.files(DEFAULT_PROFILES_PACKAGE).joinpath(f"{profile_set}.yaml").read_text(encoding="utf-8")
 
 
 def merge(base: Any, override: Any) -> Any:
@@ -138,9 +217,9 @@ def _parse_yaml(text: str, origin: str) -> dict[str, Any]:
     return data
 
 
-def load_profiles(override_yaml: str | None = None) -> RuntimeProfiles:
-    """The default profiles with the installation's YAML (same shape, any subset of fields) merged over them."""
-    data = _parse_yaml(default_profiles_yaml(), "default profiles")
+def load_profiles(override_yaml: str | None = None, profile_set: str = DEFAULT_PROFILES_SET) -> RuntimeProfiles:
+    """A shipped profile set with the installation's YAML (same shape, any subset of fields) merged over it."""
+    data = _parse_yaml(default_profiles_yaml(profile_set), f"profile set {profile_set}")
     if override_yaml:
         data = merge(data, _parse_yaml(override_yaml, "profile override"))
     try:

@@ -15,6 +15,11 @@ class PrecheckReason(StrEnum):
     TENSOR_PARALLEL_TOO_LARGE = "TensorParallelTooLarge"
     MODEL_NOT_FOUND = "ModelNotFound"
     MODEL_STORAGE_NOT_SHARED = "ModelStorageNotShared"
+    INVALID_EXTRA_OPTIONS = "InvalidExtraOptions"
+    OPTION_SET_BY_ARKS = "OptionSetByArks"
+    PARALLELISM_NOT_DIVISIBLE = "ParallelismNotDivisible"
+    RUNTIME_ENV_MISSING = "RuntimeEnvMissing"
+    GROUP_DOES_NOT_FIT_NODE = "GroupDoesNotFitNode"
 
 
 PASS_MESSAGE = "The application passed the pre-checking"
