@@ -126,10 +126,15 @@ def running_pid(process: Process) -> int | None:
     """The pid of our own `process` if it still runs (a recycled pid running something else does not count)."""
     try:
         pid = int(process.pid_file.read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
         return None
-    return pid if process.argv[0].encode() in cmdline else None
+    if state in ("Z", "X"):
+        return None
+    # Empty while the kernel is still loading the program (exec has closed the parent's pipe but not yet
+    # set up the new arguments), so it cannot tell a recycled pid apart: count it as ours.
+    return pid if not cmdline or process.argv[0].encode() in cmdline.split(b"\0") else None
 
 
 def check_port(process: Process) -> None:
@@ -155,7 +160,7 @@ def start(process: Process, env: dict[str, str], is_ready: Callable[[], bool], t
         pid = child.pid
     deadline = time.monotonic() + timeout
     while not is_ready():
-        if running_pid(process) is None:  # an exited child's cmdline is empty, so this holds for zombies
+        if running_pid(process) is None:
             tail = process.log_file.read_text(errors="replace")[-3000:] if process.log_file.exists() else ""
             raise Failed(f"{process.name} exited while starting; the end of its log ({process.log_file}):\n{tail}")
         if time.monotonic() > deadline:
