@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from support.builders import rwx_model, small_app
+from support.builders import rwx_model, sample, small_app
 from support.e2e import ROOT, Env, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -51,15 +51,19 @@ def test_guide_vllm_sample_runs_with_the_guides_status(arks: Env, ns: str) -> No
     tmpl = lws["spec"]["leaderWorkerTemplate"]
     assert tmpl["size"] == 2
     assert lws["metadata"]["ownerReferences"][0]["kind"] == "ArksApplication"
-    leader_script = " ".join(container(tmpl["leaderTemplate"])["args"])
-    worker_script = " ".join(container(tmpl["workerTemplate"])["args"])
-    assert "--tensor-parallel-size 2" in leader_script
-    assert "--served-model-name qwen-7b" in leader_script
-    assert "ray start --head" in leader_script
-    assert "ray start --address=$(LWS_LEADER_ADDRESS):6379" in worker_script
+    leader_args = " ".join(_argv(tmpl["leaderTemplate"]))
+    worker_args = " ".join(_argv(tmpl["workerTemplate"]))
+    assert leader_args.startswith("vllm serve /models/Qwen/Qwen2.5-7B-Instruct-1M ")
+    assert "--tensor-parallel-size 2" in leader_args
+    assert "--served-model-name qwen-7b" in leader_args
+    assert "--nnodes $(LWS_GROUP_SIZE) --node-rank 0 --master-addr $(LWS_LEADER_ADDRESS)" in leader_args
+    assert "--node-rank $(LWS_WORKER_INDEX) --master-addr $(LWS_LEADER_ADDRESS) --headless" in worker_args
     for template in (tmpl["leaderTemplate"], tmpl["workerTemplate"]):
         mounts = container(template)["volumeMounts"]
         assert {"name": "models", "mountPath": "/models", "readOnly": True} in mounts
+        assert {"name": "arks-shm", "mountPath": "/dev/shm"} in mounts
+        shm = next(v for v in template["spec"]["volumes"] if v["name"] == "arks-shm")
+        assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
 
     svc = arks.get("service", "arks-application-app-qwen-vllm", ns)
     assert svc is not None
@@ -98,7 +102,7 @@ def test_guide_sglang_sample_passes_multi_node_args_and_extra_options_in_order(a
         argv = _argv(tmpl[role])
         joined = " ".join(argv)
         assert "sglang.launch_server" in joined
-        assert "--tp 2" in joined
+        assert "--tp-size 2" in joined
         assert "--dist-init-addr $(LWS_LEADER_ADDRESS):20000 --nnodes $(LWS_GROUP_SIZE)" in joined
         assert "--node-rank $(LWS_WORKER_INDEX)" in joined
         assert argv[-2:] == ["--mem-fraction-static", "0.7"]
@@ -107,7 +111,7 @@ def test_guide_sglang_sample_passes_multi_node_args_and_extra_options_in_order(a
 
 def test_dynamo_application_comes_up(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
-    app = small_app("dyn", runtime="dynamo")
+    app = small_app("dyn", runtime="dynamo", tensorParallelSize=2)  # one rank on each of the two nodes
     app["spec"]["instanceSpec"]["replicas"] = 2
     app["spec"]["instanceSpec"]["env"] = [
         {"name": "ETCD_ENDPOINTS", "value": "http://etcd:2379"},
@@ -118,8 +122,19 @@ def test_dynamo_application_comes_up(arks: Env, ns: str) -> None:
     lws = arks.get("leaderworkerset", "dyn", ns)
     assert lws is not None
     leader = " ".join(_argv(lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]))
-    assert "dynamo.frontend" in leader
-    assert "8080" in leader
+    assert f"dynamo.frontend --http-port 8080 --namespace {ns}-dyn" in leader
+    env = {e["name"]: e.get("value") for e in container(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"])["env"]}
+    assert env["DYN_NAMESPACE"] == f"{ns}-dyn"
+
+
+def test_dynamo_application_without_discovery_fails_with_a_clear_message(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("dyn-alone", runtime="dynamo"))
+    status, reason, message = conditions(arks.wait_phase("dyn-alone", ns, "Failed"))["Precheck"]
+    assert (status, reason) == ("False", "RuntimeEnvMissing")
+    assert "spec.instanceSpec.env" in message
+    assert "ETCD_ENDPOINTS" in message
+    assert arks.get("leaderworkerset", "dyn-alone", ns) is None
 
 
 PRECHECK_CASES = [
@@ -165,15 +180,39 @@ def test_precheck_failure_is_reported_and_a_fix_recovers(
     assert after_lws["metadata"]["resourceVersion"] == neighbour_lws["metadata"]["resourceVersion"]
 
 
-def test_read_write_once_model_stops_a_multi_node_group_at_precheck(arks: Env, ns: str) -> None:
+def test_both_guides_samples_run_together_on_the_read_write_once_models_node(arks: Env, ns: str) -> None:
+    """The ArksModel guide's model (ReadWriteOnce, local-path) with each ArksApplication guide sample, as written."""
+    arks.ready_model(ns, sample("model.yaml"))
+    for name in ("application-vllm.yaml", "application-sglang.yaml"):
+        arks.apply(ns, sample(name))
+    for app in ("app-qwen-vllm", "app-qwen"):
+        arks.wait_phase(app, ns, "Running")
+
+    pvc = arks.get("persistentvolumeclaim", "qwen-7b", ns)
+    assert pvc is not None
+    volume = arks.get("persistentvolume", pvc["spec"]["volumeName"], "")
+    assert volume is not None
+    node = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"][0]
+    pods = arks.items("pods", ns, "arks.ai/model=qwen-7b,arks.ai/application")
+    assert len(pods) == 4
+    assert {p["spec"]["nodeName"] for p in pods} == {node}, "every pod sits on the volume's node"
+    for app in ("app-qwen-vllm", "app-qwen"):
+        events = arks.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={app}")
+        assert "PlacedOnOneNode" in events
+        assert "cannot spread across nodes" in events
+
+
+def test_a_group_larger_than_any_node_on_a_read_write_once_model_fails_precheck(arks: Env, ns: str) -> None:
     model = rwx_model("rwo")
     model["spec"]["storage"]["pvc"]["spec"]["accessModes"] = ["ReadWriteOnce"]
     arks.ready_model(ns, model)
-    app = small_app("multi", model="rwo")
-    app["spec"]["instanceSpec"]["replicas"] = 2
+    app = small_app("multi", model="rwo", tensorParallelSize=16)
+    app["spec"]["instanceSpec"] = {"replicas": 2, "resources": {"limits": {"nvidia.com/gpu": "8"}}}
     arks.apply(ns, app)
     status, reason, message = conditions(arks.wait_phase("multi", ns, "Failed"))["Precheck"]
-    assert (status, reason) == ("False", "ModelStorageNotShared")
+    assert (status, reason) == ("False", "GroupDoesNotFitNode")
+    assert "needs 16 GPUs" in message
+    assert "has 8" in message
     assert "ReadWriteMany" in message
 
 
