@@ -19,6 +19,7 @@ from unit.slo_scaler.builders import (
 )
 
 from arks_common.api.application import Runtime
+from arks_slo_scaler.adapters.metrics_source import extra_metrics_ports
 from arks_slo_scaler.core.metrics import (
     MAPPINGS,
     UnifiedMetric,
@@ -245,3 +246,16 @@ def test_groups_with_the_same_buckets_merge_others_are_left_out() -> None:
     assert merged is not None
     assert merged.count == 5
     assert merged.buckets[2] == (0.5, 4)
+
+
+def test_a_pods_metrics_port_is_scraped_beside_the_http_port() -> None:
+    dynamo_leader = {
+        "spec": {
+            "containers": [
+                {"ports": [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9090}]}
+            ]
+        }
+    }
+    assert extra_metrics_ports(dynamo_leader) == [9090]
+    assert extra_metrics_ports({"spec": {"containers": [{"ports": [{"name": "http", "containerPort": 8080}]}]}}) == []
+    assert extra_metrics_ports({}) == []

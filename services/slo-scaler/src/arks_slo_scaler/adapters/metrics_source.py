@@ -20,8 +20,22 @@ class FetchError(Exception):
     pass
 
 
+METRICS_PORT_NAME = "metrics"
+"""A container port of this name serves more of the runtime's metrics (Dynamo's engine system status server:
+KV usage), scraped beside the HTTP port; the planner names it so."""
+
+
+def extra_metrics_ports(pod: dict[str, Any]) -> list[int]:
+    return [
+        int(port["containerPort"])
+        for container in (pod.get("spec") or {}).get("containers") or []
+        for port in container.get("ports") or []
+        if port.get("name") == METRICS_PORT_NAME and isinstance(port.get("containerPort"), int)
+    ]
+
+
 class ScrapeSource:
-    """GET http://<leader pod IP>:<port><path>, as Prometheus itself would."""
+    """GET http://<leader pod IP>:<port><path> (and the pod's `metrics` port), as Prometheus itself would."""
 
     def __init__(self, session: aiohttp.ClientSession, port: int, path: str, timeout: float) -> None:
         self._session = session
@@ -33,7 +47,10 @@ class ScrapeSource:
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
             raise FetchError(f"pod {pod['metadata']['name']} has no IP yet")
-        url = f"http://{ip}:{self._port}{self._path}"
+        ports = [self._port, *(p for p in extra_metrics_ports(pod) if p != self._port)]
+        return "\n".join([await self._get(f"http://{ip}:{port}{self._path}") for port in ports])
+
+    async def _get(self, url: str) -> str:
         try:
             async with self._session.get(url, timeout=self._timeout) as resp:
                 if resp.status != 200:
