@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -118,15 +119,22 @@ async def test_nak_redelivers_after_the_delay(js: JetStreamContext, run_consumer
 
 
 async def _dead_letters(js: JetStreamContext, decl: ConsumerDecl, count: int) -> list[DeadLetter]:
+    """The first `count` dead letters; a fetch returns what has arrived so far, so fetch until all are in."""
     sub = await js.pull_subscribe(decl.dead_letter_subject, stream=DEAD_LETTER_STREAM.name)
+    letters: list[DeadLetter] = []
+    deadline = time.monotonic() + 20
     try:
-        msgs = await sub.fetch(count, timeout=10)
-        letters = []
-        for m in msgs:
-            data = decode(m.data).data
-            assert isinstance(data, DeadLetter)
-            letters.append(data)
-            await m.ack()
+        while len(letters) < count and time.monotonic() < deadline:
+            try:
+                msgs = await sub.fetch(count - len(letters), timeout=2)
+            except nats.errors.TimeoutError:
+                continue
+            for m in msgs:
+                data = decode(m.data).data
+                assert isinstance(data, DeadLetter)
+                letters.append(data)
+                await m.ack()
+        assert len(letters) == count, f"{len(letters)} of {count} dead letters arrived"
         return letters
     finally:
         await sub.unsubscribe()
