@@ -70,3 +70,7 @@ clean: ## remove the virtualenv (the binary cache in $(ARKS_CACHE) stays)
 	rm -rf $(VENV)
 
 -include tools/localcluster/cluster.mk
+
+.PHONY: runtime-check
+runtime-check: $(STAMP) ## parse every rendered launch command with the runtime release its profile names (installs each; not in `make test`)
+	UV=$(UV) $(UV) run --frozen python tools/runtime_check/check.py $(RUNTIME_CHECK_ARGS)

@@ -210,7 +210,6 @@ def test_dynamo_reaches_etcd_and_nats_through_the_users_env_in_its_own_namespace
         env = {e["name"]: e.get("value") for e in container(plan, role)["env"]}
         assert env == {
             "DYN_NAMESPACE": "default-app-qwen-vllm",
-            "DYN_SYSTEM_ENABLED": "true",
             "DYN_SYSTEM_PORT": "9090",
             "ETCD_ENDPOINTS": "etcd:2379",
             "NATS_SERVER": "nats://nats:4222",

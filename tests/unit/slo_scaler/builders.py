@@ -91,7 +91,7 @@ def dynamo_text() -> str:
         + histogram_text(
             "dynamo_frontend_inter_token_latency_seconds", DYNAMO_LABELS, DYNAMO_EDGES, ramp(DYNAMO_EDGES), 1.0
         )
-        + gauge_text("dynamo_component_kvstats_gpu_cache_usage_percent", 'dynamo_component="backend"', 0.5)
+        + gauge_text("dynamo_component_gpu_cache_usage_percent", 'dynamo_component="backend"', 0.5)
     )
 
 

@@ -140,7 +140,9 @@ MAPPINGS: Mapping[Runtime, RuntimeMapping] = {
         inter_token_latency=("dynamo_frontend_inter_token_latency_seconds",),
         requests_running=("dynamo_frontend_inflight_requests", "dynamo_frontend_active_requests"),
         requests_waiting=("dynamo_frontend_queued_requests",),
-        kv_cache_usage=("dynamo_component_kvstats_gpu_cache_usage_percent",),
+        # A 0..1 fraction despite its name, from each engine's system port (ai-dynamo 1.6.1
+        # common/utils/prometheus.py, prometheus_names.py).
+        kv_cache_usage=("dynamo_component_gpu_cache_usage_percent",),
         prompt_tokens_total=(),
         generation_tokens_total=("dynamo_frontend_output_tokens_total",),
         prompt_tokens_histogram=("dynamo_frontend_input_sequence_tokens",),
