@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -26,12 +27,12 @@ RUNNING_1_1 = re.compile(r"^app-qwen-vllm\s+Running\s+1\s+1\s", re.MULTILINE)
 
 
 def free_port_run(length: int) -> int:
-    """The first of `length` consecutive free loopback ports."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base: int = s.getsockname()[1]
-        if base + length < 65535 and not any(listening(base + i) for i in range(length)):
+    """The first of `length` consecutive free loopback ports, below Linux's ephemeral range (32768 and up), so
+    no outgoing connection and no cluster component (they bind port 0) can take one before the stack does."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - length)
+        if not any(listening(base + i) for i in range(length)):
             return base
     raise AssertionError("no run of free ports found")
 

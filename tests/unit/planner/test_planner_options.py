@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from unit.planner.builders import app, model, shared_model, single_node
+from unit.planner.builders import PROFILES, app, model, shared_model, single_node
 
 from arks_planner.core.options import item_of_word, option_errors, option_value, split_options
-from arks_planner.core.placement import placement_warning
+from arks_planner.core.placement import colocated_affinity, placement_warning
+from arks_planner.core.precheck import precheck
 
 SPLITS: list[tuple[str, list[str], list[str]]] = [
     ("one word per item stays as written", ["--max-model-len", "32768"], ["--max-model-len", "32768"]),
@@ -63,3 +64,20 @@ def test_an_application_of_several_pods_on_a_one_node_volume_is_warned() -> None
     assert placement_warning(app(), shared_model()) is None
     assert placement_warning(single_node(), model("ReadWriteOnce")) is None, "one pod has nothing to spread"
     assert placement_warning(single_node(replicas=2), model("ReadWriteOnce")) is not None
+
+
+def test_a_malformed_user_affinity_is_kept_as_written_instead_of_breaking_the_plan() -> None:
+    assert colocated_affinity({"podAffinity": 5}, "c") == {"podAffinity": 5}
+    assert colocated_affinity({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": "x"}}, "c") == {
+        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": "x"}
+    }
+    merged = colocated_affinity(None, "c")
+    assert merged["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"]
+
+
+def test_a_huge_unsplittable_option_is_named_in_a_bounded_message() -> None:
+
+    result = precheck(app(extraOptions=["--x '" + "y" * 100_000]), shared_model(), PROFILES)
+    assert result.reason == "InvalidExtraOptions"
+    assert "spec.extraOptions[0]" in result.message
+    assert len(result.message) < 500

@@ -45,7 +45,15 @@ def colocated_affinity(affinity: dict[str, Any] | None, claim: str) -> dict[str,
     """The user's affinity plus a required pod affinity to the other pods of `claim` on the same node."""
     merged = copy.deepcopy(affinity) if affinity else {}
     pod_affinity = merged.setdefault("podAffinity", {})
-    terms = pod_affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", [])
+    terms = (
+        pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution", [])
+        if isinstance(pod_affinity, dict)
+        else None
+    )
+    if not isinstance(terms, list):
+        # A malformed pass-through affinity stays as written: the API server refuses it with its own message.
+        return merged
+    pod_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = terms
     terms.append(
         {
             "labelSelector": {"matchLabels": {LABEL_MODEL_CLAIM: claim_label_value(claim)}},

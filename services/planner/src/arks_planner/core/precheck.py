@@ -126,7 +126,7 @@ def _check_options(app: ArksApplication, profile: RuntimeProfile) -> PrecheckRes
     for error in option_errors(items):
         return _fail(
             PrecheckReason.INVALID_EXTRA_OPTIONS,
-            f"spec.extraOptions[{error.index}]: '{items[error.index]}' {error.message}",
+            f"spec.extraOptions[{error.index}]: '{_shown(items[error.index])}' {error.message}",
         )
     words = split_options(items)
     for w, word in enumerate(words):
@@ -138,6 +138,11 @@ def _check_options(app: ArksApplication, profile: RuntimeProfile) -> PrecheckRes
                 f"remove it from extraOptions and set {field} instead",
             )
     return None
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A user's value as quoted in a message: bounded, so a huge item cannot make the condition unwritable."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _check_parallelism(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
