@@ -17,9 +17,9 @@ import httpx2
 import pytest
 from huggingface_hub.utils._http import hf_raise_for_status
 
+from arks_common.conventions import model_path
 from arks_model_loader.downloader.failures import Context, Failure, classify, termination_message
 from arks_model_loader.downloader.paths import MARKER_NAME, InvalidRepoIdError, model_dir
-from arks_planner.core.model_path import model_path
 from support.fake_hub import FakeHub
 
 REPO = "arks-test/tiny-llm"

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from arks_common.events import permissions
 from arks_common.events.contract import Service
 from arks_localcluster.cluster import LocalCluster
 from arks_localcluster.storage import pv_pool
@@ -38,11 +39,24 @@ def wait_until(check: Callable[[], T | None], within: float = 60.0, what: str = 
 class Env:
     """The local cluster, a real nats-server, and the Arks services as processes."""
 
-    def __init__(self, cluster: LocalCluster, nats: NatsServer, system: ArksSystem, trace_file: Path) -> None:
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        nats: NatsServer,
+        system: ArksSystem,
+        trace_file: Path,
+        nats_users: auth.NatsUsers | None = None,
+    ) -> None:
+        self.nats_users = nats_users
         self.cluster = cluster
         self.nats = nats
         self.system = system
         self.trace_file = trace_file
+
+    def nats_admin(self) -> dict[str, str]:
+        """`nats.connect` keyword arguments for the admin user (tests that act on the bus themselves)."""
+        assert self.nats_users is not None
+        return self.nats_users.options(permissions.ADMIN_USER)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         return self.cluster.kubectl(*args, input=input, check=check).stdout
@@ -127,7 +141,7 @@ def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
     # --- end issue 6
     try:
         system.start()
-        yield Env(cluster, nats, system, trace_file)
+        yield Env(cluster, nats, system, trace_file, users)
     finally:
         codes = system.stop()
         nats.stop()

@@ -141,8 +141,16 @@ def test_no_service_may_subscribe_to_events_directly_or_touch_other_apis() -> No
     for service in Service:
         perms = perm.permissions_of(service)
         assert not perm.may_subscribe(perms, "arks.object.application.default.x")
-        for subject in ("$JS.API.STREAM.DELETE.ARKS_OBJECTS", "$JS.API.STREAM.PURGE.ARKS_PLANS", "arks.other.x"):
+        for subject in ("$JS.API.STREAM.DELETE.ARKS_OBJECTS", "$JS.API.STREAM.PURGE.ARKS_OBJECTS", "arks.other.x"):
             assert not perm.may_publish(perms, subject), (service, subject)
+
+
+@pytest.mark.parametrize("service", list(Service), ids=str)
+def test_only_the_planner_purges_plans_of_deleted_applications(service: Service) -> None:
+    perms = perm.permissions_of(service)
+    subjects = jetstream_subjects(lambda jsm: [jsm.purge_stream("ARKS_PLANS", subject="arks.plan.default.x", seq=3)])
+    assert subjects
+    assert all(perm.may_publish(perms, s) == (service is Service.PLANNER) for s in subjects), subjects
 
 
 def test_the_reader_follows_every_channel_and_publishes_nothing() -> None:

@@ -1,4 +1,4 @@
-"""The deployer's status is a pure function of what it observed; Ready is never a guess."""
+"""The deployer's status is a pure function of what it observed; Ready tells whether the service serves."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from arks_common.api.application import Phase
-from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
-from arks_deployer.core.status import Observed, ReadyReason, compute
+from arks_common.events.payloads import ObjectKind, ObjectRef, PlannedRole, PlanReady, PrecheckResult
+from arks_deployer.core.refusals import ProblemKind, classify
+from arks_deployer.core.status import Observed, ReadyReason, RoleObserved, Verdict, compute
 
 REF = ObjectRef(kind=ObjectKind.APPLICATION, namespace="d", name="a", uid="u")
 
@@ -20,28 +21,44 @@ def plan(generation: int = 1, passed: bool = True, message: str = "ok") -> PlanR
         resource_version="1",
         precheck=PrecheckResult(passed=passed, reason="PrecheckPass" if passed else "ModelNotFound", message=message),
         plan_hash="h",
+        roles=[PlannedRole(name="serve", replicas_from="/spec/replicas")],
     )
 
 
-def lws(replicas: int = 1, ready: int = 0, updated: int = 0, desired: int = 1) -> dict[str, Any]:
-    return {
-        "spec": {"replicas": desired},
-        "status": {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": updated},
-    }
+def role(
+    replicas: int = 1, ready: int = 0, updated: int | None = None, desired: int = 1, name: str = "serve", **kw: Any
+) -> RoleObserved:
+    status = {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": replicas if updated is None else updated}
+    return RoleObserved(name=name, desired=desired, lws={"spec": {"replicas": desired}, "status": status}, **kw)
+
+
+def absent(desired: int = 1) -> RoleObserved:
+    return RoleObserved(name="serve", desired=desired, lws=None, on_plan=False)
 
 
 def observed(**kw: Any) -> Observed:
     base: dict[str, Any] = dict(
-        generation=1, loaded_status="True", loaded_reason="ModelLoadSucceeded", loaded_message="", plan=plan(), lws=None
+        generation=1,
+        loaded_status="True",
+        loaded_reason="ModelLoadSucceeded",
+        loaded_message="",
+        plan=plan(),
+        roles=[absent()],
     )
     base.update(kw)
     return Observed(**base)
 
 
+REFUSED = classify(422, 'LeaderWorkerSet "a" is invalid: spec.x: Invalid value', None)
+DENIED = classify(403, 'admission webhook "vleaderworkerset.kb.io" denied the request: spec.size: bad', None)
+QUOTA = classify(403, 'leaderworkersets "a" is forbidden: exceeded quota: q', None)
+BUSY = classify(429, "Too many requests", 7.0)
+DOWN = classify(500, 'Internal error occurred: failed calling webhook "x": connection refused', None)
+
 CASES = [
-    ("no plan yet is Checking", observed(plan=None), Phase.CHECKING, False, ReadyReason.WAITING_FOR_PLAN),
+    ("no plan yet is Checking", observed(plan=None, roles=[]), Phase.CHECKING, False, ReadyReason.WAITING_FOR_PLAN),
     (
-        "a plan of an older generation is Checking",
+        "a plan of an older generation is Checking while nothing serves",
         observed(generation=2),
         Phase.CHECKING,
         False,
@@ -50,6 +67,13 @@ CASES = [
     (
         "a failed precheck is Failed",
         observed(plan=plan(passed=False, message="fix spec.model.name")),
+        Phase.FAILED,
+        False,
+        ReadyReason.PRECHECK_FAILED,
+    ),
+    (
+        "the Precheck condition says Failed when the plan message is gone",
+        observed(plan=None, roles=[], verdict=Verdict(generation=1, passed=False, message="fix it")),
         Phase.FAILED,
         False,
         ReadyReason.PRECHECK_FAILED,
@@ -71,36 +95,83 @@ CASES = [
     ("no LeaderWorkerSet yet is Creating", observed(), Phase.CREATING, False, ReadyReason.CREATING),
     (
         "a group with an unready pod is not Ready",
-        observed(lws=lws(replicas=1, ready=0)),
+        observed(roles=[role(replicas=1, ready=0)]),
         Phase.CREATING,
         False,
         ReadyReason.NOT_READY,
     ),
+    ("one group, all ready, is Running", observed(roles=[role(1, 1)]), Phase.RUNNING, True, ReadyReason.RUNNING),
     (
-        "one fully ready group is Running",
-        observed(lws=lws(replicas=2, ready=1, desired=2)),
+        "scale 1 -> 2 of a serving application keeps it Ready and Running",
+        observed(roles=[role(replicas=2, ready=1, desired=2)]),
         Phase.RUNNING,
         True,
-        ReadyReason.RUNNING,
+        ReadyReason.UPDATING,
+    ),
+    (
+        "a spec edit waiting for its plan keeps a serving application Ready and Running",
+        observed(generation=2, roles=[role(1, 1, on_plan=False)]),
+        Phase.RUNNING,
+        True,
+        ReadyReason.UPDATING,
+    ),
+    (
+        "a rolling update keeps a serving application Ready and Running",
+        observed(roles=[role(replicas=2, ready=2, updated=1, desired=2, on_plan=True)]),
+        Phase.RUNNING,
+        True,
+        ReadyReason.UPDATING,
     ),
     (
         "scaled to zero is Running but not Ready",
-        observed(lws=lws(replicas=0, desired=0)),
+        observed(roles=[role(replicas=0, desired=0)]),
         Phase.RUNNING,
         False,
         ReadyReason.SCALED_TO_ZERO,
     ),
-    ("a refused apply is Failed", observed(apply_error="spec.x: bad"), Phase.FAILED, False, ReadyReason.APPLY_FAILED),
+    ("a 422 is Failed", observed(problem=REFUSED), Phase.FAILED, False, ReadyReason.APPLY_REFUSED),
+    ("a webhook's denial is Failed", observed(problem=DENIED), Phase.FAILED, False, ReadyReason.APPLY_REFUSED),
+    ("a quota's 403 is retried", observed(problem=QUOTA), Phase.CREATING, False, ReadyReason.APPLY_FORBIDDEN),
+    ("a 429 is retried", observed(problem=BUSY), Phase.CREATING, False, ReadyReason.APPLY_RETRYING),
+    ("a webhook that is down is retried", observed(problem=DOWN), Phase.CREATING, False, ReadyReason.APPLY_RETRYING),
+    (
+        "a refused edit keeps a running service Ready but Failed",
+        observed(problem=REFUSED, roles=[role(1, 1)]),
+        Phase.FAILED,
+        True,
+        ReadyReason.RUNNING,
+    ),
+    (
+        "a retried edit keeps a running service Running",
+        observed(problem=DOWN, roles=[role(1, 1)]),
+        Phase.RUNNING,
+        True,
+        ReadyReason.UPDATING,
+    ),
     (
         "a bad edit keeps a running service Ready but Failed",
-        observed(plan=plan(passed=False), lws=lws(1, 1)),
+        observed(plan=plan(passed=False), roles=[role(1, 1)]),
         Phase.FAILED,
         True,
         ReadyReason.RUNNING,
     ),
     (
         "a model unloaded after creation keeps the groups",
-        observed(loaded_status="False", lws=lws(1, 1)),
+        observed(loaded_status="False", roles=[role(1, 1)]),
+        Phase.RUNNING,
+        True,
+        ReadyReason.RUNNING,
+    ),
+    (
+        "two roles serve only when each has a ready group",
+        observed(roles=[role(1, 1), role(1, 0, name="decode")]),
+        Phase.CREATING,
+        False,
+        ReadyReason.NOT_READY,
+    ),
+    (
+        "two roles, each with a ready group, serve",
+        observed(roles=[role(1, 1), role(2, 2, desired=2, name="decode")]),
         Phase.RUNNING,
         True,
         ReadyReason.RUNNING,
@@ -115,7 +186,7 @@ def test_phase_and_ready(case: str, obs: Observed, phase: Phase, ready: bool, re
 
 
 def test_running_status_reads_as_in_the_guide() -> None:
-    status = compute("app", observed(lws=lws(replicas=1, ready=1, updated=1)))
+    status = compute("app", observed(roles=[role(replicas=1, ready=1, updated=1)]))
     assert status.ready_message == "The LLM service is running"
     assert status.to_k8s() == {
         "phase": "Running",
@@ -124,9 +195,38 @@ def test_running_status_reads_as_in_the_guide() -> None:
         "updatedReplicas": 1,
         "observedGeneration": 1,
         "selector": "arks.ai/application=app,arks.ai/work-load-role=leader",
+        "roles": [{"name": "serve", "desiredReplicas": 1, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1}],
     }
 
 
+def test_counts_add_up_over_roles() -> None:
+    status = compute("a", observed(roles=[role(1, 1), role(3, 2, desired=3, name="decode")]))
+    assert (status.replicas, status.ready_replicas) == (4, 3)
+    assert [r["name"] for r in status.roles] == ["serve", "decode"]
+
+
 def test_unready_message_counts_the_groups() -> None:
-    status = compute("a", observed(lws=lws(replicas=3, ready=0, desired=3)))
+    status = compute("a", observed(roles=[role(replicas=3, ready=0, desired=3)]))
     assert status.ready_message == "Waiting for a replica group with every pod Ready: 0 of 3 replica groups ready"
+
+
+@pytest.mark.parametrize("problem", [REFUSED, DENIED, QUOTA, BUSY, DOWN], ids=lambda p: p.kind.value)
+def test_every_refusal_carries_the_servers_own_message(problem: Any) -> None:
+    status = compute("a", observed(problem=problem))
+    assert problem.message in status.ready_message
+
+
+def test_refusal_classes_and_their_retries() -> None:
+    assert (REFUSED.kind, REFUSED.retry_seconds) == (ProblemKind.REFUSED, None)
+    assert (DENIED.kind, DENIED.retry_seconds) == (ProblemKind.REFUSED, None)
+    assert (QUOTA.kind, QUOTA.retry_seconds) == (ProblemKind.FORBIDDEN, 30.0)
+    assert (BUSY.kind, BUSY.retry_seconds) == (ProblemKind.RETRYING, 7.0), "Retry-After is honoured"
+    assert classify(400, "bad", None).kind is ProblemKind.REFUSED
+    assert classify(409, "conflict", None).retry_seconds == 1.0
+    assert classify(0, "connection reset", None).kind is ProblemKind.RETRYING
+    assert "(retrying in 7 s)" in compute("a", observed(problem=BUSY)).ready_message
+
+
+def test_a_huge_server_message_is_bounded() -> None:
+    problem = classify(422, "spec.x: " + "y" * 100_000, None)
+    assert len(problem.message) <= 1001

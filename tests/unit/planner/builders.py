@@ -17,10 +17,14 @@ NAMESPACE = "default"
 PROFILES: RuntimeProfiles = load_profiles(None)
 
 
+APP_UID = "0a0e4d41-5a0b-4d1e-9f3c-6f2d7c1b2a10"
+
+
 def app_dict(sample_name: str = "application-vllm.yaml", **spec: Any) -> dict[str, Any]:
     """A guide sample as a raw object in NAMESPACE, with `spec` fields (camelCase) replaced."""
     obj = sample(sample_name)
     obj["metadata"]["namespace"] = NAMESPACE
+    obj["metadata"]["uid"] = APP_UID
     obj["spec"].update(copy.deepcopy(spec))
     return obj
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from unit.planner.builders import (
+    APP_UID,
     PROFILES,
     app,
     app_dict,
@@ -58,13 +59,30 @@ def test_the_guide_vllm_sample_becomes_a_two_pod_leaderworkerset() -> None:
     obj = lws(vllm_plan())
     assert obj["apiVersion"] == "leaderworkerset.x-k8s.io/v1"
     assert obj["kind"] == "LeaderWorkerSet"
+    plan = vllm_plan()
     assert obj["metadata"] == {
         "name": "app-qwen-vllm",
         "namespace": "default",
-        "labels": {"arks.ai/application": "app-qwen-vllm", "app.kubernetes.io/managed-by": "arks"},
+        "labels": {
+            "arks.ai/application": "app-qwen-vllm",
+            "arks.ai/role": "serve",
+            "app.kubernetes.io/managed-by": "arks",
+        },
+        "annotations": {"arks.ai/plan-hash": plan.plan_hash},
+        "ownerReferences": [
+            {
+                "apiVersion": "arks.ai/v1",
+                "kind": "ArksApplication",
+                "name": "app-qwen-vllm",
+                "uid": APP_UID,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
     }
     spec = obj["spec"]
-    assert spec["replicas"] == 1
+    assert "replicas" not in spec, "the replica count has its own writer; the plan carries none"
+    assert [(r.name, r.replicas_from, r.autoscaled) for r in plan.roles] == [("serve", "/spec/replicas", True)]
     assert spec["startupPolicy"] == "LeaderCreated"
     assert spec["leaderWorkerTemplate"]["size"] == 2
     assert spec["leaderWorkerTemplate"]["restartPolicy"] == "RecreateGroupOnPodRestart"
@@ -124,8 +142,16 @@ def test_the_guide_vllm_service_selects_the_leaders_on_8080() -> None:
     assert svc["kind"] == "Service"
     assert svc["metadata"]["name"] == "arks-application-app-qwen-vllm"
     assert svc["metadata"]["namespace"] == "default"
-    assert svc["metadata"]["labels"] == {"arks.ai/application": "app-qwen-vllm", "app.kubernetes.io/managed-by": "arks"}
-    assert svc["spec"]["selector"] == {"arks.ai/application": "app-qwen-vllm", "arks.ai/work-load-role": "leader"}
+    assert svc["metadata"]["labels"] == {
+        "arks.ai/application": "app-qwen-vllm",
+        "arks.ai/role": "serve",
+        "app.kubernetes.io/managed-by": "arks",
+    }
+    assert svc["spec"]["selector"] == {
+        "arks.ai/application": "app-qwen-vllm",
+        "arks.ai/role": "serve",
+        "arks.ai/work-load-role": "leader",
+    }
     assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]
 
 
@@ -368,6 +394,7 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
             "team": "a",
             "arks.ai/application": "app-qwen-vllm",
             "arks.ai/model": "qwen-7b",
+            "arks.ai/role": "serve",
             "arks.ai/work-load-role": "leader",
         },
     ),
@@ -403,11 +430,6 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
             "imagePullSecrets": [{"name": "regcred"}],
         },
     ),
-    (
-        "the group count is spec.replicas",
-        lambda: lws(build_plan(app(replicas=3), model(), PROFILES))["spec"]["replicas"],
-        3,
-    ),
 ]
 
 
@@ -428,14 +450,14 @@ def _walk(value: object, path: str = "") -> list[str]:
 
 
 @pytest.mark.parametrize("runtime", ["vllm", "sglang", "dynamo"])
-def test_plans_hold_no_nulls_or_empty_fields_and_no_owner_references(runtime: str) -> None:
+def test_plans_hold_no_nulls_or_empty_fields_and_only_the_metadata_arks_sets(runtime: str) -> None:
     for plan in (
         build_plan(app(runtime=runtime), model(), PROFILES),
         build_plan(single_node(runtime), model(), PROFILES),
     ):
         assert _walk(plan.objects) == []
         for obj in plan.objects:
-            assert set(obj["metadata"]) == {"name", "namespace", "labels"}
+            assert set(obj["metadata"]) == {"name", "namespace", "labels", "annotations", "ownerReferences"}
 
 
 # --- extraOptions survive quoting ------------------------------------------------------------------------------
@@ -480,11 +502,11 @@ def test_the_same_inputs_give_identical_json_bytes_and_hash() -> None:
     first, second = vllm_plan(), vllm_plan()
     assert canonical_json(first.objects) == canonical_json(second.objects)
     assert first.plan_hash == second.plan_hash
-    template = [
-        {**o, "spec": {k: v for k, v in o["spec"].items() if k != "replicas"}} if o["kind"] == "LeaderWorkerSet" else o
+    unstamped = [
+        {**o, "metadata": {k: v for k, v in o["metadata"].items() if k not in ("annotations", "ownerReferences")}}
         for o in first.objects
     ]
-    assert first.plan_hash == hashlib.sha256(canonical_json(template)).hexdigest()
+    assert first.plan_hash == hashlib.sha256(canonical_json(unstamped)).hexdigest()
     assert len(first.plan_hash) == 64
 
 
@@ -510,16 +532,18 @@ def test_hash_changes(spec: dict[str, Any]) -> None:
     assert build_plan(app(**spec), model(), PROFILES).plan_hash != vllm_plan().plan_hash
 
 
-def test_the_plan_does_not_carry_its_own_hash() -> None:
+def test_every_object_carries_the_plan_hash_and_its_owner() -> None:
     plan = vllm_plan()
-    assert plan.plan_hash.encode() not in canonical_json(plan.objects)
+    for obj in plan.objects:
+        assert obj["metadata"]["annotations"] == {"arks.ai/plan-hash": plan.plan_hash}
+        assert [r["uid"] for r in obj["metadata"]["ownerReferences"]] == [APP_UID]
 
 
-def test_a_changed_replica_count_keeps_the_hash_but_not_the_objects() -> None:
-    """The count has its own single writer (spec.replicas or the slo-scaler): scaling is not a new template."""
+def test_a_changed_replica_count_changes_neither_the_hash_nor_the_objects() -> None:
+    """The count has its own single writer (spec.replicas or the slo-scaler): scaling is not a new plan."""
     scaled = build_plan(app(replicas=2), model(), PROFILES)
     assert scaled.plan_hash == vllm_plan().plan_hash
-    assert scaled.objects[0]["spec"]["replicas"] == 2
+    assert canonical_json(scaled.objects) == canonical_json(vllm_plan().objects)
 
 
 def test_extra_options_holding_a_flag_and_its_value_are_split_as_a_shell_would() -> None:

@@ -112,6 +112,8 @@ async def _supervise(ctx: ServiceContext, closed: asyncio.Event) -> int:
     exit_code = 0
     for task in done & tasks:
         exc = task.exception()
+        if exc is None and ctx.stop.is_set():
+            continue  # it ended because it was told to stop
         log.error("task ended; stopping the service", task=task.get_name(), error=repr(exc))
         exit_code = 1
     if lost in done:

@@ -1,4 +1,4 @@
-"""The deployer: applies plans and scale decisions, owns Ready, phase, replica counts, finalizer, deletion."""
+"""The deployer: applies plans and replica counts, owns Ready, phase, replica counts, finalizer, deletion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from arks_common.events.contract import DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOY
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
-from arks_deployer.adapters.bus_state import BusState
 from arks_deployer.handlers import Handlers
 from arks_deployer.reconcile import Reconciler
 from arks_deployer.settings import DeployerSettings
@@ -19,7 +18,7 @@ CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE)
 def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-deployer")
-        handlers = Handlers(Reconciler(kube, BusState(ctx.js), EventRecorder(kube, "deployer")))
+        handlers = Handlers(Reconciler(kube, ctx.js, EventRecorder(kube, "deployer")))
         for decl in CONSUMERS:
             ctx.consume(decl, handlers.on_event)
         return kube.close

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from arks_common.bus.consumer import Delivery, PermanentError, require_named
+from arks_common.conventions import LABEL_APPLICATION
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
 from arks_deployer.reconcile import Reconciler
+
+
+def application_of(event: ObjectChanged) -> str:
+    """The application an owned object belongs to: its label (a role's LeaderWorkerSet is `<app>-<role>`), or
+    its own name for objects from before roles were labelled."""
+    labels = (event.object.get("metadata") or {}).get("labels") if isinstance(event.object, dict) else None
+    name = labels.get(LABEL_APPLICATION) if isinstance(labels, dict) else None
+    return name if isinstance(name, str) and name else event.ref.name
 
 
 class Handlers:
@@ -15,10 +24,11 @@ class Handlers:
         data = envelope.data
         if isinstance(data, ObjectChanged | PlanReady | ScaleDecision):
             require_named(data.ref.namespace, data.ref.name, delivery.subject)
-        if isinstance(data, PlanReady | ScaleDecision):
+        if isinstance(data, PlanReady | ScaleDecision) or (
+            isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION
+        ):
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
-        elif isinstance(data, ObjectChanged) and data.ref.kind in (ObjectKind.APPLICATION, ObjectKind.LEADERWORKERSET):
-            # a LeaderWorkerSet carries its application's name
-            await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
+        elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.LEADERWORKERSET:
+            await self._reconciler.reconcile(data.ref.namespace, application_of(data))
         else:
             raise PermanentError(f"the deployer does not handle {type(data).__name__} on {delivery.subject}")

@@ -1,8 +1,11 @@
-"""One reconcile of one application: read the latest state, apply the plan, write the status if it changed.
+"""One reconcile of one application: read the latest state, diff the newest plan against what the cluster
+holds, apply what differs, prune what is no longer planned, write the status if it changed.
 
-Level-triggered: whatever woke it (a plan, a change of the application or its LeaderWorkerSet, a scale
-decision), it reads everything afresh, so a lost, duplicated or reordered event cannot leave things wrong.
-Reconciles of one application are serialized; different applications run concurrently.
+Level-triggered: whatever woke it (a plan, a change of the application or of an object it owns, a scale
+decision), it reads everything afresh — the application (spec, the `Precheck` verdict, the slo-scaler's
+durable decision in its status), the newest plan, the owned objects by label — so a lost, duplicated or
+reordered event cannot leave things wrong. Reconciles of one application are serialized; different
+applications run concurrently.
 """
 
 from __future__ import annotations
@@ -12,30 +15,35 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from nats.js import JetStreamContext
 
-from arks_common.api.application import ArksApplicationSpec, ConditionType
+from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.bus.consumer import TemporaryError
-from arks_common.kube.client import Invalid, Kube
+from arks_common.bus.plans import newest_plan
+from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
+from arks_common.events.payloads import PlanReady
+from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, FINALIZER, LEADERWORKERSETS, SERVICES, service_name
+from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
-from arks_deployer.adapters.bus_state import BusState
-from arks_deployer.core.apply import LWS_KIND, desired_objects, desired_replicas, is_current
-from arks_deployer.core.status import DeployerStatus, Observed, compute
+from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
+from arks_deployer.core.diff import Verb, diff, key_of, live_replicas, plan_hash_of
+from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
+from arks_deployer.core.status import DeployerStatus, Observed, RoleObserved, Verdict, compute
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
+Obj = dict[str, Any]
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, state: BusState, events: EventRecorder) -> None:
+    def __init__(self, kube: Kube, js: JetStreamContext, events: EventRecorder) -> None:
         self._kube = kube
-        self._state = state
+        self._js = js
         self._events = events
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -46,7 +54,8 @@ class Reconciler:
     async def _reconcile(self, namespace: str, name: str) -> None:
         app = await self._kube.get(APPLICATIONS, namespace, name)
         if app is None:
-            return  # gone: owner references let the garbage collector remove what it owned
+            self._locks.pop((namespace, name), None)
+            return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
             await self._finalize(app)
@@ -54,52 +63,90 @@ class Reconciler:
         if FINALIZER not in (meta.get("finalizers") or []):
             await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True)
         uid, generation = meta["uid"], int(meta.get("generation", 1))
-        plan = await self._state.plan(namespace, name, uid)
-        lws = await self._kube.get(LEADERWORKERSETS, namespace, name)
+        _, plan = await newest_plan(self._js, namespace, name)
+        plan = plan if plan is not None and plan.ref.uid == uid else None
+        live = await self._labelled(namespace, name)
         loaded = _condition(app, ConditionType.LOADED.value)
-        apply_error = None
-        plan_ok = plan is not None and plan.generation >= generation and plan.precheck.passed
-        if plan is not None and plan_ok and (loaded.get("status") == "True" or lws is not None):
+        usable = plan is not None and plan.generation >= generation and plan.precheck.passed
+        has_groups = any(o["kind"] == LWS_KIND and is_owned_by(o, uid) for o in live)
+        problem: ApplyProblem | None = None
+        roles: list[RoleObserved]
+        if plan is not None and usable and (loaded.get("status") == "True" or has_groups):
             try:
-                lws = await self._apply_plan(app, plan, lws)
-            except Invalid as exc:
-                apply_error = str(exc)
+                desired = desired_objects(app, plan)
+            except BadPlan as exc:
+                problem, roles = ApplyProblem(ProblemKind.REFUSED, str(exc), None), _live_roles(live, uid)
+            else:
+                problem, live = await self._converge(app, plan, desired, live)
+                roles = _planned_roles(app, plan, live)
+        else:
+            roles = _live_roles(live, uid)
         observed = Observed(
             generation=generation,
             loaded_status=loaded.get("status"),
             loaded_reason=str(loaded.get("reason", "")),
             loaded_message=str(loaded.get("message", "")),
             plan=plan,
-            lws=lws,
-            apply_error=apply_error,
+            verdict=_verdict(app),
+            roles=roles,
+            problem=problem,
         )
         await self._write_status(app, compute(name, observed))
+        if problem is not None and problem.retry_seconds is not None:
+            raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
 
-    async def _apply_plan(self, app: dict[str, Any], plan: Any, lws: dict[str, Any] | None) -> dict[str, Any] | None:
+    async def _labelled(self, namespace: str, name: str) -> list[Obj]:
+        """Every object of a kind a plan may hold that carries the application's label (owned or not: a
+        namesake held by someone else must be seen, not overwritten)."""
+        out: list[Obj] = []
+        for res in OWNED_KINDS.values():
+            items, _ = await self._kube.list(res, namespace, label_selector=owned_selector(name))
+            out += items
+        return out
+
+    async def _converge(
+        self, app: Obj, plan: PlanReady, desired: list[Desired], live: list[Obj]
+    ) -> tuple[ApplyProblem | None, list[Obj]]:
+        """Applies the changes, then prunes; stops at the first refusal. Returns what the cluster now holds."""
         meta = app["metadata"]
-        try:
-            spec = ArksApplicationSpec.model_validate(app.get("spec", {}))
-        except ValidationError:
-            return lws  # the planner reports an invalid spec; there is nothing to apply
-        decision = await self._state.scale(meta["namespace"], meta["name"], meta["uid"])
-        replicas = desired_replicas(spec, decision)
-        for obj in desired_objects(app, plan, replicas):
-            is_lws = obj["kind"] == LWS_KIND
-            live = lws if is_lws else await self._kube.get(SERVICES, meta["namespace"], service_name(meta["name"]))
-            if is_current(obj, live):
-                continue
-            applied = await self._kube.apply(LEADERWORKERSETS if is_lws else SERVICES, obj)
-            verb = "Created" if live is None else "Updated"
-            if is_lws and live is not None and (live.get("spec") or {}).get("replicas") != replicas:
-                verb = "Scaled"
-            what = f"{obj['kind']} {obj['metadata']['name']}"
-            detail = f" to {replicas} replica groups" if verb == "Scaled" else f" (plan {plan.plan_hash[:12]})"
-            await self._events.record(app, "Normal", verb, f"{verb} {what}{detail}")
-            if is_lws:
-                lws = applied
-        return lws
+        changes = diff(desired, live, meta["uid"])
+        by_key = {key_of(o): o for o in live}
+        if changes.held_by_others:
+            return held_by_others([f"{kind} {name}" for kind, name in changes.held_by_others]), live
+        for change in changes.changes:
+            obj = change.desired.object
+            try:
+                applied = await self._kube.apply(OWNED_KINDS[obj["kind"]], obj)
+            except KubeError as exc:
+                problem = classify(exc.status, str(exc), exc.retry_after)
+                log.warning(
+                    "apply failed",
+                    application=f"{meta['namespace']}/{meta['name']}",
+                    what=change.what,
+                    kind=problem.kind.value,
+                    status=exc.status,
+                    error=problem.message[:300],
+                )
+                return problem, list(by_key.values())
+            by_key[key_of(applied)] = applied
+            detail = (
+                f" to {change.desired.replicas} replica groups"
+                if change.verb is Verb.SCALED
+                else f" (plan {plan.plan_hash[:12]})"
+            )
+            await self._events.record(app, "Normal", change.verb.value, f"{change.verb.value} {change.what}{detail}")
+        for kind, name in changes.prune:
+            gone = by_key.pop((kind, name))
+            await self._kube.delete(OWNED_KINDS[kind], meta["namespace"], name, uid=gone["metadata"].get("uid"))
+            await self._events.record(app, "Normal", "Deleted", f"Deleted {kind} {name}: no longer planned")
+        if changes.going:
+            waiting = ", ".join(f"{kind} {name}" for kind, name in changes.going)
+            return ApplyProblem(ProblemKind.RETRYING, f"waiting for the old {waiting} to be deleted", 1.0), list(
+                by_key.values()
+            )
+        return None, list(by_key.values())
 
-    async def _write_status(self, app: dict[str, Any], status: DeployerStatus) -> None:
+    async def _write_status(self, app: Obj, status: DeployerStatus) -> None:
         meta = app["metadata"]
         current = app.get("status") or {}
         now = datetime.now(UTC).replace(microsecond=0)
@@ -113,7 +160,7 @@ class Reconciler:
         existing = [Condition.model_validate(c) for c in current.get("conditions", []) if c.get("type") == ready.type]
         conditions, cond_changed = set_condition(existing, ready, now)
         fields = status.to_k8s()
-        fields_changed = any(current.get(k) != v for k, v in fields.items())
+        fields_changed = any(current.get(k, [] if k == "roles" else None) != v for k, v in fields.items())
         if not (cond_changed or fields_changed):
             return
         await self._kube.apply_status(
@@ -135,21 +182,65 @@ class Reconciler:
             reason=status.ready_reason.value,
         )
 
-    async def _finalize(self, app: dict[str, Any]) -> None:
-        """Deletes what the application owns, waits until it is gone, then lets the application go."""
+    async def _finalize(self, app: Obj) -> None:
+        """Deletes everything the application owns (found by its label), waits until its LeaderWorkerSets are
+        gone, then lets the application go."""
         meta = app["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         if FINALIZER not in (meta.get("finalizers") or []):
             return
-        await self._kube.delete(LEADERWORKERSETS, namespace, name)
-        await self._kube.delete(SERVICES, namespace, service_name(name))
-        if await self._kube.get(LEADERWORKERSETS, namespace, name) is not None:
-            raise TemporaryError(f"waiting for LeaderWorkerSet {namespace}/{name} to be deleted", delay_seconds=1.0)
-        await self._events.record(app, "Normal", "Deleted", f"Deleted LeaderWorkerSet {name} and its Service")
+        owned = [o for o in await self._labelled(namespace, name) if is_owned_by(o, uid)]
+        for obj in owned:
+            if not obj["metadata"].get("deletionTimestamp"):
+                await self._kube.delete(OWNED_KINDS[obj["kind"]], namespace, name_of(obj), uid=obj["metadata"]["uid"])
+        groups = [name_of(o) for o in owned if o["kind"] == LWS_KIND]
+        if groups:
+            raise TemporaryError(f"waiting for LeaderWorkerSets {', '.join(groups)} to be deleted", delay_seconds=1.0)
+        await self._events.record(app, "Normal", "Deleted", "Deleted everything the application owned")
         await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=False)
 
 
-def _condition(app: dict[str, Any], type_: str) -> dict[str, Any]:
+def _planned_roles(app: Obj, plan: PlanReady, live: list[Obj]) -> list[RoleObserved]:
+    by_role = {_role(o): o for o in live if o["kind"] == LWS_KIND and is_owned_by(o, app["metadata"]["uid"])}
+    out = []
+    for role in plan.roles:
+        lws = by_role.get(role.name)
+        out.append(
+            RoleObserved(
+                name=role.name,
+                desired=role_replicas(app, role),
+                lws=lws,
+                on_plan=lws is not None and plan_hash_of(lws) == plan.plan_hash,
+            )
+        )
+    return out
+
+
+def _live_roles(live: list[Obj], uid: str) -> list[RoleObserved]:
+    """Without a plan to apply: the roles as the cluster holds them."""
+    return [
+        RoleObserved(name=_role(o), desired=live_replicas(o) or 0, lws=o, on_plan=False)
+        for o in live
+        if o["kind"] == LWS_KIND and is_owned_by(o, uid)
+    ]
+
+
+def _role(obj: Obj) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT, "serve"))
+
+
+def _verdict(app: Obj) -> Verdict | None:
+    cond = _condition(app, ConditionType.PRECHECK.value)
+    if not cond:
+        return None
+    return Verdict(
+        generation=int(cond.get("observedGeneration", 0)),
+        passed=cond.get("status") == "True",
+        message=str(cond.get("message", "")),
+    )
+
+
+def _condition(app: Obj, type_: str) -> dict[str, Any]:
     for cond in (app.get("status") or {}).get("conditions") or []:
         if cond.get("type") == type_:
             return dict(cond)

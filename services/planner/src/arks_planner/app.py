@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
         planner = Planner(kube, ctx.js, profiles, EventRecorder(kube, "planner"))
         ctx.consume(PLANNER_OBJECTS, Handlers(planner).on_object)
+
+        async def recheck(stop: asyncio.Event) -> None:
+            await planner.recheck_all()
+            await stop.wait()
+
+        ctx.add_task("start-up re-check", recheck)
         return kube.close
 
     return setup

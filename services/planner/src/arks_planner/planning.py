@@ -1,22 +1,32 @@
 """The planner's shell around its pure core: read the application and its model, check, plan, publish the
-verdict on `arks.plan.<ns>.<name>`, and keep the `Precheck` condition true to it."""
+verdict on `arks.plan.<ns>.<name>`, and keep the `Precheck` condition true to it.
+
+Plans of one application are made one at a time here, and published with a compare-and-set on the subject
+(`Nats-Expected-Last-Subject-Sequence`), so across planner replicas too the stream's newest plan is always
+the newest verdict: an older generation never replaces a newer one, and A -> B -> A ends on A.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import defaultdict
 from typing import Any
 
 import msgspec
+import nats.errors
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.model import ArksModel
-from arks_common.bus.jetstream import publish
-from arks_common.events.contract import PLANS, Service, plan_msg_id
+from arks_common.bus.consumer import TemporaryError
+from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
+from arks_common.bus.plans import newest_plan
+from arks_common.events.contract import PLANS, PLANS_STREAM, Service, plan_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
-from arks_common.kube.client import Kube
+from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS, NODES
@@ -29,6 +39,8 @@ from arks_planner.core.profiles import RuntimeProfiles
 
 log = get_logger(__name__)
 CONTROLLER = "planner"
+PUBLISH_ATTEMPTS = 5
+"""Compare-and-set rounds before giving the event back for a later retry (another replica keeps winning)."""
 
 
 def verdict_digest(result: PrecheckResult, plan_hash: str) -> str:
@@ -36,17 +48,25 @@ def verdict_digest(result: PrecheckResult, plan_hash: str) -> str:
     return hashlib.sha256(raw).hexdigest()[:20]
 
 
+def inputs_digest(uid: str, generation: int, model_resource_version: str, profiles: str) -> str:
+    return hashlib.sha256(f"{uid}/{generation}/{model_resource_version}/{profiles}".encode()).hexdigest()[:20]
+
+
 class Planner:
     def __init__(self, kube: Kube, js: JetStreamContext, profiles: RuntimeProfiles, events: EventRecorder) -> None:
         self._kube = kube
         self._js = js
         self._profiles = profiles
+        self._profiles_fingerprint = profiles.fingerprint()
         self._events = events
+        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def application_changed(self, namespace: str, name: str) -> None:
-        async with reconciling(CONTROLLER):
+        async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
             app = await self._kube.get(APPLICATIONS, namespace, name)
-            if app is not None and not app["metadata"].get("deletionTimestamp"):
+            if app is None:
+                await self._forget(namespace, name)
+            elif not app["metadata"].get("deletionTimestamp"):
                 await self._plan(app)
 
     async def model_changed(self, namespace: str, model_name: str) -> None:
@@ -56,58 +76,114 @@ class Planner:
             for app in apps:
                 uses = ((app.get("spec") or {}).get("model") or {}).get("name") == model_name
                 if uses and not app["metadata"].get("deletionTimestamp"):
+                    async with self._locks[(namespace, app["metadata"]["name"])]:
+                        await self._plan(app)
+
+    async def recheck_all(self) -> None:
+        """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
+        a changed profile (an upgrade, an installation's override) re-plans what it affects."""
+        apps, _ = await self._kube.list(APPLICATIONS)
+        for app in apps:
+            meta = app["metadata"]
+            if meta.get("deletionTimestamp"):
+                continue
+            try:
+                async with reconciling(CONTROLLER), self._locks[(meta["namespace"], meta["name"])]:
                     await self._plan(app)
+            except (KubeError, TemporaryError, nats.errors.Error) as exc:
+                # the application's next event plans it again
+                log.warning(
+                    "start-up re-check failed", application=f"{meta['namespace']}/{meta['name']}", error=str(exc)
+                )
+        log.info("start-up re-check done", applications=len(apps))
+
+    async def _forget(self, namespace: str, name: str) -> None:
+        """The application is gone: remove its last plan, but never one published after this read."""
+        sequence, _ = await newest_plan(self._js, namespace, name)
+        if sequence:
+            await purge_subject(self._js, PLANS_STREAM.name, PLANS.subject(namespace, name), before=sequence + 1)
+            log.info("plan removed", application=f"{namespace}/{name}")
+        self._locks.pop((namespace, name), None)
 
     async def _plan(self, raw: dict[str, Any]) -> None:
         meta = raw["metadata"]
+        ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+        generation = int(meta.get("generation", 1))
         parsed = parse_application(raw)
-        objects: list[dict[str, Any]] = []
-        plan_hash = ""
+        model_raw = None
+        if not isinstance(parsed, PrecheckResult):
+            model_raw = await self._kube.get(MODELS, ref.namespace, parsed.spec.model.name)
+        model_rv = str(((model_raw or {}).get("metadata") or {}).get("resourceVersion", ""))
+        inputs = inputs_digest(ref.uid, generation, model_rv, self._profiles_fingerprint)
+        for _ in range(PUBLISH_ATTEMPTS):
+            sequence, last = await newest_plan(self._js, ref.namespace, ref.name)
+            last = last if last is not None and last.ref.uid == ref.uid else None
+            if last is not None and last.generation > generation:
+                return  # a newer generation is already planned: this read of the application is stale
+            if last is not None and last.inputs == inputs and _precheck_is(raw, last.precheck, generation):
+                return  # nothing this verdict depends on has changed, and the condition already says it
+            verdict, warning = await self._verdict(raw, parsed, model_raw, ref, generation, inputs)
+            if last is not None and _same_verdict(last, verdict):
+                await self._write_precheck(raw, verdict.precheck, generation, None)
+                return
+            msg_id = plan_msg_id(ref, generation, verdict_digest(verdict.precheck, verdict.plan_hash), sequence)
+            try:
+                published = await publish(
+                    self._js,
+                    PLANS,
+                    PLANS.subject(ref.namespace, ref.name),
+                    msg_id,
+                    Service.PLANNER.value,
+                    verdict,
+                    after_sequence=sequence,
+                )
+            except WrongLastSequence:
+                continue  # another planner published meanwhile: read its verdict and decide again
+            if published:
+                log.info(
+                    "plan published",
+                    application=f"{ref.namespace}/{ref.name}",
+                    generation=generation,
+                    passed=verdict.precheck.passed,
+                    reason=verdict.precheck.reason,
+                    plan_hash=verdict.plan_hash[:12],
+                )
+            await self._write_precheck(raw, verdict.precheck, generation, warning)
+            return
+        raise TemporaryError(f"the plan subject of {ref.namespace}/{ref.name} kept changing while publishing")
+
+    async def _verdict(
+        self,
+        raw: dict[str, Any],
+        parsed: ArksApplication | PrecheckResult,
+        model_raw: dict[str, Any] | None,
+        ref: ObjectRef,
+        generation: int,
+        inputs: str,
+    ) -> tuple[PlanReady, str | None]:
+        """Precheck and, when it passes, the plan: the verdict to publish, and a placement warning if any."""
+        plan = None
         warning: str | None = None
         if isinstance(parsed, PrecheckResult):
             result = parsed
         else:
-            model = await self._model(parsed)
+            model = _parse_model(model_raw, ref.namespace, parsed.spec.model.name)
             largest = await self._largest_node() if model is not None and _held_on_one_node(parsed, model) else None
             result = precheck(parsed, model, self._profiles, largest)
             if result.passed and model is not None:
                 plan = build_plan(parsed, model, self._profiles)
-                objects, plan_hash = plan.objects, plan.plan_hash
                 warning = placement_warning(parsed, model)
-        ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
-        generation = int(meta.get("generation", 1))
         verdict = PlanReady(
             ref=ref,
             generation=generation,
-            resource_version=str(meta.get("resourceVersion", "")),
+            resource_version=str(raw["metadata"].get("resourceVersion", "")),
             precheck=result,
-            plan_hash=plan_hash,
-            objects=objects,
+            plan_hash=plan.plan_hash if plan is not None else "",
+            objects=plan.objects if plan is not None else [],
+            roles=plan.roles if plan is not None else [],
+            inputs=inputs,
         )
-        msg_id = plan_msg_id(ref, generation, verdict_digest(result, plan_hash))
-        published = await publish(
-            self._js, PLANS, PLANS.subject(ref.namespace, ref.name), msg_id, Service.PLANNER.value, verdict
-        )
-        if published:
-            log.info(
-                "plan published",
-                application=f"{ref.namespace}/{ref.name}",
-                generation=generation,
-                passed=result.passed,
-                reason=result.reason,
-                plan_hash=plan_hash[:12],
-            )
-        await self._write_precheck(raw, result, generation, warning)
-
-    async def _model(self, app: ArksApplication) -> ArksModel | None:
-        raw = await self._kube.get(MODELS, app.metadata.namespace, app.spec.model.name)
-        if raw is None:
-            return None
-        try:
-            return ArksModel.model_validate(raw)
-        except ValidationError:
-            log.warning("model does not parse", model=f"{app.metadata.namespace}/{app.spec.model.name}")
-            return None
+        return verdict, warning
 
     async def _largest_node(self) -> LargestNode | None:
         """The node with the most allocatable GPUs; asked only for groups held on one node."""
@@ -128,6 +204,36 @@ class Planner:
 
 PLACED_ON_ONE_NODE = "PlacedOnOneNode"
 """The Event reason when the model's volume holds every pod of an application on one node."""
+
+
+def _parse_model(raw: dict[str, Any] | None, namespace: str, name: str) -> ArksModel | None:
+    if raw is None:
+        return None
+    try:
+        return ArksModel.model_validate(raw)
+    except ValidationError:
+        log.warning("model does not parse", model=f"{namespace}/{name}")
+        return None
+
+
+def _same_verdict(last: PlanReady, new: PlanReady) -> bool:
+    """Same generation and the same outcome: publishing it again would tell nobody anything."""
+    return last.generation == new.generation and verdict_digest(last.precheck, last.plan_hash) == verdict_digest(
+        new.precheck, new.plan_hash
+    )
+
+
+def _precheck_is(app: dict[str, Any], result: PrecheckResult, generation: int) -> bool:
+    """True when the application's `Precheck` condition already states `result` for `generation`."""
+    for cond in (app.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ConditionType.PRECHECK.value:
+            return (
+                int(cond.get("observedGeneration", 0)) == generation
+                and cond.get("status") == ("True" if result.passed else "False")
+                and cond.get("reason") == result.reason
+                and cond.get("message") == result.message
+            )
+    return False
 
 
 def _held_on_one_node(app: ArksApplication, model: ArksModel) -> bool:

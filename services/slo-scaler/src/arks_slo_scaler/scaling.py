@@ -18,11 +18,12 @@ from pydantic import ValidationError
 
 from arks_common.api.application import ArksApplication
 from arks_common.bus.jetstream import publish
+from arks_common.conventions import ROLE_SERVE, group_set_name, leader_selector
 from arks_common.events.contract import METRICS, SCALE, Service, scale_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, ScaleDecision, ScaleDirection
 from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.events import EventRecorder
-from arks_common.kube.resources import APPLICATIONS, LABEL_APPLICATION, LABEL_ROLE, LEADERWORKERSETS, PODS
+from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS, PODS
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
@@ -113,7 +114,7 @@ class SloScaler:
         if spec is None:
             self._apps.pop((tracked.namespace, tracked.name), None)
             return
-        lws = await self._kube.get(LEADERWORKERSETS, tracked.namespace, tracked.name)
+        lws = await self._kube.get(LEADERWORKERSETS, tracked.namespace, group_set_name(tracked.name, ROLE_SERVE))
         if lws is None:
             return  # nothing runs yet: nothing to scale
         current = int((lws.get("spec") or {}).get("replicas", app.spec.replicas))
@@ -126,7 +127,7 @@ class SloScaler:
 
     async def _observe(self, app: ArksApplication, uid: str) -> list[GroupSample]:
         ns, name = app.metadata.namespace, app.metadata.name
-        pods, _ = await self._kube.list(PODS, ns, label_selector=f"{LABEL_APPLICATION}={name},{LABEL_ROLE}=leader")
+        pods, _ = await self._kube.list(PODS, ns, label_selector=leader_selector(name))
         now = time.time()
         groups = []
         for pod in pods:
@@ -190,7 +191,8 @@ class SloScaler:
             await publish(
                 self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event
             )
-        if key == tracked.last:
+        if key == tracked.last or _states(raw, decision):
+            tracked.last = key
             return
         tracked.last = key
         status: dict[str, Any] = {
@@ -219,3 +221,15 @@ class SloScaler:
             reason=decision.reason.value,
             message=decision.message,
         )
+
+
+def _states(raw: dict[str, Any], decision: Decision) -> bool:
+    """The application's status already holds this decision (written before a restart, say): no write."""
+    status = ((raw.get("status") or {}).get("autoscaling") or {}) if isinstance(raw.get("status"), dict) else {}
+    last = status.get("lastDecision") or {}
+    return (
+        status.get("desiredReplicas") == decision.desired_replicas
+        and last.get("direction") == decision.direction.value
+        and last.get("reason") == decision.reason.value
+        and last.get("message") == decision.message
+    )

@@ -236,9 +236,23 @@ class ScaleDecisionStatus(ApiModel):
 
 
 class AutoscalingStatus(ApiModel):
-    desired_replicas: int | None = None
+    desired_replicas: int | None = Field(
+        default=None,
+        description="The slo-scaler's decision, kept here so it outlives any message: the replica groups the "
+        "deployer applies while autoscaling is on (within minReplicas..maxReplicas).",
+    )
     last_scale_time: datetime | None = None
     last_decision: ScaleDecisionStatus | None = None
+
+
+class RoleStatus(ApiModel):
+    """Replica groups of one role of the application (`serve`, or `prefill`/`decode` when PD-separated)."""
+
+    name: str
+    desired_replicas: int = Field(default=0, description="Replica groups the deployer asked for.")
+    replicas: int = 0
+    ready_replicas: int = Field(default=0, description="Groups with every pod Ready.")
+    updated_replicas: int = Field(default=0, description="Groups on the current plan.")
 
 
 class ArksApplicationStatus(ApiModel):
@@ -253,6 +267,11 @@ class ArksApplicationStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     autoscaling: AutoscalingStatus | None = None
+    roles: list[RoleStatus] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from opentelemetry import trace
 
 from arks_common.events.contract import Channel, ConsumerDecl, StreamDecl
@@ -15,6 +15,9 @@ from arks_common.telemetry.metrics import PUBLISHED
 from arks_common.telemetry.tracing import inject_headers
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
+WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code when `Nats-Expected-Last-Subject-Sequence` does not match (nats-server 2.10+)."""
 _tracer = trace.get_tracer("arks.bus")
 
 
@@ -61,10 +64,23 @@ async def ensure_consumer(js: JetStreamContext, decl: ConsumerDecl) -> None:
     await js.add_consumer(decl.stream.name, consumer_config(decl))
 
 
+class WrongLastSequence(Exception):
+    """Someone published on the subject since it was read: read it again and decide again."""
+
+
 async def publish(
-    js: JetStreamContext, channel: Channel, subject: str, msg_id: str, source: str, data: Payload
+    js: JetStreamContext,
+    channel: Channel,
+    subject: str,
+    msg_id: str,
+    source: str,
+    data: Payload,
+    after_sequence: int | None = None,
 ) -> bool:
-    """Publishes one event; returns False when JetStream dropped it as a duplicate of `msg_id`."""
+    """Publishes one event; returns False when JetStream dropped it as a duplicate of `msg_id`.
+
+    With `after_sequence`, the stream stores it only if the subject's newest message still has that sequence
+    (0: the subject is empty), else raises WrongLastSequence: a compare-and-set on the subject."""
     if not isinstance(data, channel.payload):
         raise TypeError(f"channel {channel.name} carries {channel.payload.__name__}, not {type(data).__name__}")
     envelope = Envelope(id=msg_id, source=source, time=datetime.now(UTC), data=data)
@@ -74,6 +90,27 @@ async def publish(
         attributes={"messaging.destination": subject},
     ):
         headers = inject_headers({MSG_ID_HEADER: msg_id})
-        ack = await js.publish(subject, encode(envelope), headers=headers)
+        if after_sequence is not None:
+            headers[EXPECTED_LAST_SUBJECT_SEQUENCE] = str(after_sequence)
+        try:
+            ack = await js.publish(subject, encode(envelope), headers=headers)
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise WrongLastSequence(str(exc)) from exc
+            raise
     PUBLISHED.labels(channel.name, str(bool(ack.duplicate)).lower()).inc()
     return not ack.duplicate
+
+
+async def last_message(js: JetStreamContext, stream: str, subject: str) -> tuple[int, bytes | None]:
+    """The sequence and data of the newest message on `subject` in `stream`; (0, None) when there is none."""
+    try:
+        msg = await js.get_last_msg(stream, subject)
+    except NotFoundError:
+        return 0, None
+    return int(msg.seq or 0), msg.data
+
+
+async def purge_subject(js: JetStreamContext, stream: str, subject: str, before: int) -> None:
+    """Removes the subject's messages with a sequence below `before` (a later one survives the purge)."""
+    await js.purge_stream(stream, subject=subject, seq=before)

@@ -121,9 +121,10 @@ def object_msg_id(ref: ObjectRef, resource_version: str, deleted: bool) -> str:
     return f"object:{ref.kind.value}:{ref.uid}:{resource_version}:{'deleted' if deleted else 'live'}"
 
 
-def plan_msg_id(ref: ObjectRef, generation: int, verdict_digest: str) -> str:
-    """One id per (generation, verdict): re-planning an unchanged application publishes nothing new."""
-    return f"plan:{ref.uid}:{generation}:{verdict_digest}"
+def plan_msg_id(ref: ObjectRef, generation: int, verdict_digest: str, after_sequence: int) -> str:
+    """One id per (verdict, predecessor): a retried publish of the same transition is dropped as a duplicate,
+    while a verdict that returns (A -> B -> A) follows a different message and so is never mistaken for one."""
+    return f"plan:{ref.uid}:{generation}:{verdict_digest}:{after_sequence}"
 
 
 def scale_msg_id(ref: ObjectRef, generation: int, desired: int, decided_at_ns: int) -> str:
@@ -153,9 +154,9 @@ OBJECTS_STREAM = StreamDecl(
     max_msgs_per_subject=4,
     max_age_seconds=24 * 3600,
 )
-PLANS_STREAM = StreamDecl(
-    "ARKS_PLANS", PLANS, "Plans from the planner.", max_msgs_per_subject=4, max_age_seconds=24 * 3600
-)
+# The newest plan of each application stays until the planner purges it when the application is deleted: no
+# age limit, so a plan the deployer has not applied yet cannot expire.
+PLANS_STREAM = StreamDecl("ARKS_PLANS", PLANS, "The newest plan of each application.", max_msgs_per_subject=1)
 SCALE_STREAM = StreamDecl(
     "ARKS_SCALE",
     SCALE,

@@ -53,8 +53,23 @@ class PrecheckResult(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class PlannedRole(msgspec.Struct, frozen=True, kw_only=True):
+    """One role of an application's plan (`serve`, or `prefill`/`decode`...) and where its replica count lives.
+
+    The plan carries no replica counts, so a scale never needs a new plan: the deployer reads the count of a
+    role from the application at `replicas_from` (a JSON pointer such as `/spec/replicas`) or, when the role is
+    `autoscaled` and autoscaling is on, from the slo-scaler's decision in the application's status."""
+
+    name: str
+    replicas_from: str
+    autoscaled: bool = False
+
+
 class PlanReady(msgspec.Struct, frozen=True, kw_only=True, tag="plan.ready"):
-    """The planner's verdict on one generation of an application: precheck and, when it passed, the objects."""
+    """The planner's verdict on one generation of an application: precheck and, when it passed, the objects.
+
+    `objects` are the desired objects, each keyed by (kind, metadata.name) and labelled with its application
+    and role (`arks.ai/role`); they carry owner references and the plan hash, and no replica counts."""
 
     ref: ObjectRef
     generation: int
@@ -62,6 +77,10 @@ class PlanReady(msgspec.Struct, frozen=True, kw_only=True, tag="plan.ready"):
     precheck: PrecheckResult
     plan_hash: str = ""
     objects: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    roles: list[PlannedRole] = msgspec.field(default_factory=list)
+    inputs: str = ""
+    """A digest of what the verdict was computed from (the generation, the ArksModel's resourceVersion, the
+    runtime profiles): equal inputs let the planner skip re-planning."""
 
 
 class ScaleDirection(StrEnum):

@@ -28,7 +28,6 @@ from arks_common.events.contract import (
     DEAD_LETTERS,
     PLANS_STREAM,
     ROOT,
-    SCALE_STREAM,
     STREAMS,
     ConsumerDecl,
     Service,
@@ -44,9 +43,15 @@ INBOX = "_INBOX.>"
 """The default inbox of NATS clients (the `nats` CLI): for the reader and admin users, not for services."""
 
 # Streams a service reads the newest message of a subject from (not through a consumer): the deployer finds
-# the current plan and scale decision of an application there (services/deployer adapters/bus_state.py).
+# the current plan of an application there (services/deployer adapters/plans.py), and the planner reads it
+# before publishing so that an older verdict never replaces a newer one (services/planner adapters/plans.py).
 STREAM_READERS: Mapping[Service, tuple[StreamDecl, ...]] = {
-    Service.DEPLOYER: (PLANS_STREAM, SCALE_STREAM),
+    Service.DEPLOYER: (PLANS_STREAM,),
+    Service.PLANNER: (PLANS_STREAM,),
+}
+# Streams a service purges subjects of: the planner removes a deleted application's last plan.
+STREAM_PURGERS: Mapping[Service, tuple[StreamDecl, ...]] = {
+    Service.PLANNER: (PLANS_STREAM,),
 }
 
 ADMIN_USER = "arks-admin"
@@ -112,6 +117,8 @@ def permissions_of(service: Service) -> SubjectPermissions:
         publish += stream_api_subjects(stream)
     for consumer in consumers:
         publish += consumer_api_subjects(consumer)
+    for stream in STREAM_PURGERS.get(service, ()):
+        publish.append(f"{JS_API}.STREAM.PURGE.{stream.name}")
     for stream in STREAM_READERS.get(service, ()):
         publish += stream_read_subjects(stream)
     return SubjectPermissions(nats_user(service), tuple(dict.fromkeys(publish)), (f"{inbox_prefix(service)}.>",))

@@ -24,10 +24,12 @@ MERGE_PATCH = "application/merge-patch+json"
 class KubeError(Exception):
     """An API call failed; `status` is the HTTP status (0 when the server could not be reached)."""
 
-    def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
+    def __init__(self, message: str, status: int = 0, reason: str = "", retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
+        """Seconds the server asked the client to wait (its `Retry-After` header), when it said."""
 
     @property
     def temporary(self) -> bool:
@@ -61,7 +63,16 @@ def _translate(exc: ApiException, what: str) -> KubeError:
     except (ValueError, TypeError):
         message = f"{what}: {exc.reason}"
     kind = {404: NotFound, 410: Gone, 409: Conflict, 422: Invalid}.get(status, KubeError)
-    return kind(message, status, reason)
+    return kind(message, status, reason, _retry_after(exc))
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    headers: Any = exc.headers or {}
+    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, min(float(raw), 3600.0)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP-date: rare from the API server; the caller's own backoff applies
 
 
 async def load_api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -239,15 +250,16 @@ class Kube:
     async def create(self, res: Resource, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", res.path(namespace), f"create {res.kind} in {namespace}", None, obj)
 
-    async def delete(self, res: Resource, namespace: str, name: str, propagation: str = "Background") -> bool:
-        """True if a delete was issued, False if it was already gone."""
+    async def delete(
+        self, res: Resource, namespace: str, name: str, propagation: str = "Background", uid: str | None = None
+    ) -> bool:
+        """True if a delete was issued, False if it was already gone. With `uid`, only that very object goes
+        (a namesake created since it was read is left alone: the server answers 409)."""
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            await self._call(
-                "DELETE",
-                res.path(namespace, name),
-                f"delete {res.kind} {namespace}/{name}",
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
-            )
+            await self._call("DELETE", res.path(namespace, name), f"delete {res.kind} {namespace}/{name}", body=body)
         except NotFound:
             return False
         return True

@@ -5,14 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arks_common.api.meta import GROUP, VERSION
+from arks_common.conventions import (  # re-exported: the labels belong with the resources that carry them
+    FINALIZER as FINALIZER,
+)
+from arks_common.conventions import (
+    LABEL_APPLICATION as LABEL_APPLICATION,
+)
+from arks_common.conventions import (
+    LABEL_COMPONENT as LABEL_COMPONENT,
+)
+from arks_common.conventions import (
+    LABEL_MANAGED_BY as LABEL_MANAGED_BY,
+)
+from arks_common.conventions import (
+    LABEL_MODEL as LABEL_MODEL,
+)
+from arks_common.conventions import (
+    LABEL_ROLE as LABEL_ROLE,
+)
+from arks_common.conventions import (
+    MANAGED_BY as MANAGED_BY,
+)
+from arks_common.conventions import (
+    service_name as service_name,
+)
 
 FIELD_MANAGER_PREFIX = "arks-"
-LABEL_APPLICATION = "arks.ai/application"
-LABEL_MODEL = "arks.ai/model"
-LABEL_ROLE = "arks.ai/work-load-role"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "arks"
-FINALIZER = "arks.ai/cleanup"
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,7 @@ JOBS = Resource("batch", "v1", "jobs", "Job")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 
-def service_name(application: str) -> str:
-    """The Service of an application, as the user guide names it."""
-    return f"arks-application-{application}"
+OWNED_KINDS: dict[str, Resource] = {r.kind: r for r in (LEADERWORKERSETS, SERVICES, DEPLOYMENTS)}
+"""The kinds a plan may ask for, by `kind`: the deployer lists, applies and prunes exactly these."""

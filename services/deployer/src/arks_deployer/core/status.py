@@ -1,33 +1,74 @@
-"""The deployer's part of an application's status — phase, replica counts, observedGeneration, selector and the
-`Ready` condition — as a pure function of what it observed. Pure.
+"""The deployer's part of an application's status — phase, replica counts (per role and in total),
+observedGeneration, selector and the `Ready` condition — as a pure function of what it observed. Pure.
 
-Phase, by precedence: Failed (precheck failed, or the model failed to load) > Checking (the planner has not
-judged this generation yet) > Loading (the model is not ready) > Creating (no replica group fully ready) >
-Running. `Ready` is True only when the LeaderWorkerSet reports at least one group with every pod Ready.
+Ready tells whether the service serves: True when every role of the application has at least one replica
+group with every pod Ready (as its LeaderWorkerSet reports), whatever else is going on. So groups that serve
+keep Ready=True and phase Running through scale changes and spec edits; reason `Updating` shows that the
+cluster is still moving towards the newest spec (a new plan not yet checked or applied, groups starting or
+going, an API error being retried), `Running` that it is there.
+
+Phase, by precedence: Failed (the newest spec failed its checks, the cluster refused its objects for good, or
+the model failed to load before anything ran) > Running (it serves) > Checking (the planner has not judged
+this generation) > Loading (the model is not ready) > Creating (no group ready yet).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from arks_common.api.application import ConditionType, Phase
 from arks_common.api.meta import ConditionStatus
 from arks_common.api.reasons import LOADED_FAILURES, READY_MESSAGE, LoadedReason
+from arks_common.conventions import leader_selector
 from arks_common.events.payloads import PlanReady
-from arks_common.kube.resources import LABEL_APPLICATION, LABEL_ROLE
+from arks_deployer.core.refusals import ApplyProblem, ProblemKind
 
 
 class ReadyReason(StrEnum):
     RUNNING = "Running"
+    UPDATING = "Updating"
     CREATING = "Creating"
     NOT_READY = "ReplicasNotReady"
     SCALED_TO_ZERO = "ScaledToZero"
     PRECHECK_FAILED = "PrecheckFailed"
     WAITING_FOR_MODEL = "WaitingForModel"
     WAITING_FOR_PLAN = "WaitingForPlan"
-    APPLY_FAILED = "ApplyFailed"
+    APPLY_REFUSED = "ApplyRefused"
+    APPLY_FORBIDDEN = "ApplyForbidden"
+    APPLY_RETRYING = "ApplyRetrying"
+
+
+SERVING = frozenset({ReadyReason.RUNNING, ReadyReason.UPDATING})
+
+
+@dataclass(frozen=True)
+class RoleObserved:
+    """One role: the groups the deployer wants, and its LeaderWorkerSet as it is (None when absent)."""
+
+    name: str
+    desired: int
+    lws: dict[str, Any] | None
+    on_plan: bool = True  # the live LeaderWorkerSet carries the newest plan's hash
+
+    def counts(self) -> tuple[int, int, int]:
+        status = (self.lws or {}).get("status") or {}
+        return (
+            int(status.get("replicas", 0)),
+            int(status.get("readyReplicas", 0)),
+            int(status.get("updatedReplicas", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The planner's judgement of a generation as the `Precheck` condition keeps it (durable, unlike a
+    message)."""
+
+    generation: int
+    passed: bool
+    message: str
 
 
 @dataclass(frozen=True)
@@ -38,9 +79,10 @@ class Observed:
     loaded_status: str | None  # the Loaded condition's status, None when absent
     loaded_reason: str
     loaded_message: str
-    plan: PlanReady | None  # the newest plan for this application, if it is for this object (uid)
-    lws: dict[str, Any] | None
-    apply_error: str | None = None  # the API server refused the plan's objects; its message
+    plan: PlanReady | None  # the newest plan for this application (same uid), whatever its generation
+    verdict: Verdict | None = None
+    roles: list[RoleObserved] = field(default_factory=list)
+    problem: ApplyProblem | None = None  # applying the newest plan failed this way
 
 
 @dataclass(frozen=True)
@@ -54,6 +96,7 @@ class DeployerStatus:
     ready: bool
     ready_reason: ReadyReason
     ready_message: str
+    roles: list[dict[str, Any]] = field(default_factory=list)
 
     def to_k8s(self) -> dict[str, Any]:
         """The status fields the deployer owns, except the Ready condition (added with its transition time)."""
@@ -64,68 +107,119 @@ class DeployerStatus:
             "updatedReplicas": self.updated_replicas,
             "observedGeneration": self.observed_generation,
             "selector": self.selector,
+            "roles": self.roles,
         }
 
 
-def selector_for(name: str) -> str:
-    """The pods the scale subresource counts: one leader per replica group."""
-    return f"{LABEL_APPLICATION}={name},{LABEL_ROLE}=leader"
-
-
-def lws_counts(lws: dict[str, Any] | None) -> tuple[int, int, int]:
-    status = (lws or {}).get("status") or {}
-    return int(status.get("replicas", 0)), int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))
-
-
-def plan_is_current(obs: Observed) -> bool:
+def _plan_is_current(obs: Observed) -> bool:
     return obs.plan is not None and obs.plan.generation >= obs.generation
 
 
-def compute(name: str, obs: Observed) -> DeployerStatus:
-    replicas, ready, updated = lws_counts(obs.lws)
-    desired = int(((obs.lws or {}).get("spec") or {}).get("replicas", 0)) if obs.lws else 0
-    is_ready = ready >= 1
-    observed_generation = obs.plan.generation if obs.plan is not None else 0
-    serving = f"{ready} of {desired} replica groups ready"
+def _failed_check(obs: Observed) -> str | None:
+    """The newest generation's precheck failure message, from the plan or else from the durable condition."""
+    if obs.plan is not None and _plan_is_current(obs):
+        return None if obs.plan.precheck.passed else obs.plan.precheck.message
+    if obs.verdict is not None and obs.verdict.generation >= obs.generation and not obs.verdict.passed:
+        return obs.verdict.message
+    return None
 
-    if obs.plan is not None and plan_is_current(obs) and not obs.plan.precheck.passed:
+
+def _serving(roles: list[RoleObserved]) -> bool:
+    return bool(roles) and all(r.counts()[1] >= 1 for r in roles)
+
+
+def _steady(roles: list[RoleObserved]) -> bool:
+    for role in roles:
+        replicas, ready, updated = role.counts()
+        if not role.on_plan or not (replicas == ready == updated == role.desired):
+            return False
+    return True
+
+
+def _progress(roles: list[RoleObserved]) -> str:
+    ready = sum(r.counts()[1] for r in roles)
+    desired = sum(r.desired for r in roles)
+    return f"{ready} of {desired} replica groups ready"
+
+
+def _retry(problem: ApplyProblem) -> str:
+    return f" (retrying in {problem.retry_seconds:g} s)" if problem.retry_seconds is not None else ""
+
+
+def compute(name: str, obs: Observed) -> DeployerStatus:
+    roles = obs.roles
+    serving = _serving(roles)
+    progress = _progress(roles)
+    live = any(r.lws is not None for r in roles)
+    problem = obs.problem
+    failed_check = _failed_check(obs)
+
+    if failed_check is not None:
         phase, reason = Phase.FAILED, ReadyReason.PRECHECK_FAILED
-        message = f"The application did not pass the pre-checking: {obs.plan.precheck.message}"
-        if is_ready:  # a bad edit does not take a running service down; say both truths
-            reason = ReadyReason.RUNNING
-            message = f"{READY_MESSAGE} on the previous generation ({serving}); {message}"
-    elif obs.apply_error is not None:
-        phase, reason = Phase.FAILED, ReadyReason.APPLY_FAILED
-        message = f"The cluster refused the application's objects: {obs.apply_error}"
-    elif not plan_is_current(obs):
+        message = f"The application did not pass the pre-checking: {failed_check}"
+        if serving:  # a bad edit does not take a running service down; say both truths
+            reason, message = ReadyReason.RUNNING, f"{READY_MESSAGE} on the previous generation ({progress}); {message}"
+    elif problem is not None and problem.permanent:
+        phase, reason = Phase.FAILED, ReadyReason.APPLY_REFUSED
+        message = f"The cluster refused the application's objects: {problem.message}"
+        if serving:
+            reason, message = ReadyReason.RUNNING, f"{READY_MESSAGE} on the previous objects ({progress}); {message}"
+    elif serving:
+        phase = Phase.RUNNING
+        if not _plan_is_current(obs):
+            reason, message = ReadyReason.UPDATING, f"{progress}; the planner is checking generation {obs.generation}"
+        elif problem is not None:
+            reason = ReadyReason.UPDATING
+            message = f"{progress}; applying the newest plan failed: {problem.message}{_retry(problem)}"
+        elif _steady(roles):
+            reason, message = ReadyReason.RUNNING, READY_MESSAGE
+        else:
+            reason, message = ReadyReason.UPDATING, f"{progress}; moving to the newest spec"
+    elif not _plan_is_current(obs):
         phase, reason = Phase.CHECKING, ReadyReason.WAITING_FOR_PLAN
         message = f"Waiting for the planner to check generation {obs.generation}"
-    elif obs.loaded_status != ConditionStatus.TRUE.value and obs.lws is None:
+    elif obs.loaded_status != ConditionStatus.TRUE.value and not live:
         failed = obs.loaded_reason in {r.value for r in LOADED_FAILURES}
         phase = Phase.FAILED if failed else Phase.LOADING
         reason = ReadyReason.WAITING_FOR_MODEL
         message = f"Waiting for the model: {obs.loaded_message or LoadedReason.LOADING.value}"
-    elif is_ready:
-        phase, reason, message = Phase.RUNNING, ReadyReason.RUNNING, READY_MESSAGE
-    elif obs.lws is not None and desired == 0:
+    elif problem is not None:
+        phase = Phase.CREATING
+        reason = ReadyReason.APPLY_FORBIDDEN if problem.kind is ProblemKind.FORBIDDEN else ReadyReason.APPLY_RETRYING
+        message = f"Applying the application's objects failed: {problem.message}{_retry(problem)}"
+    elif live and roles and all(r.desired == 0 for r in roles):
         phase, reason, message = Phase.RUNNING, ReadyReason.SCALED_TO_ZERO, "Scaled to zero replica groups"
-    elif obs.lws is None or replicas == 0:
+    elif not live or all(r.counts()[0] == 0 for r in roles):
         phase, reason = Phase.CREATING, ReadyReason.CREATING
         message = "Creating the LeaderWorkerSet; no replica group is ready yet"
     else:
         phase, reason = Phase.CREATING, ReadyReason.NOT_READY
-        message = f"Waiting for a replica group with every pod Ready: {serving}"
+        message = f"Waiting for a replica group with every pod Ready: {progress}"
+
+    totals = [r.counts() for r in roles]
     return DeployerStatus(
         phase=phase,
-        replicas=replicas,
-        ready_replicas=ready,
-        updated_replicas=updated,
-        observed_generation=observed_generation,
-        selector=selector_for(name),
-        ready=reason is ReadyReason.RUNNING,
+        replicas=sum(t[0] for t in totals),
+        ready_replicas=sum(t[1] for t in totals),
+        updated_replicas=sum(t[2] for t in totals),
+        observed_generation=obs.plan.generation if obs.plan is not None else 0,
+        selector=leader_selector(name),
+        ready=reason in SERVING,
         ready_reason=reason,
         ready_message=message,
+        roles=[_role_status(r) for r in roles],
     )
+
+
+def _role_status(role: RoleObserved) -> dict[str, Any]:
+    replicas, ready, updated = role.counts()
+    return {
+        "name": role.name,
+        "desiredReplicas": role.desired,
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "updatedReplicas": updated,
+    }
 
 
 READY = ConditionType.READY.value

@@ -26,7 +26,7 @@ def model_dir(models_dir: str | Path, repo_id: str) -> Path:
 
     The repo id's `/` makes a subdirectory, so `Qwen/Qwen2.5-7B-Instruct-1M` lands in
     `/models/Qwen/Qwen2.5-7B-Instruct-1M`. The application pods mount the same volume read-only at `/models` and
-    the planner's launch command (`arks_planner.core.model_path.model_path`) points the runtime at exactly this
+    the planner's launch command (`arks_common.conventions.model_path`) points the runtime at exactly this
     directory: change both together or neither.
     """
     name = repo_id.strip("/")

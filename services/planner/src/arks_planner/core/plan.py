@@ -1,9 +1,11 @@
-"""The deployment plan of one application: its LeaderWorkerSet and Service, as plain dicts, and their hash.
+"""The deployment plan of one application: its desired objects (a LeaderWorkerSet per role and a Service), as
+plain dicts keyed by (kind, name) and labelled with their role, and their hash.
 
 A pure function of (application, model, profiles): the same inputs give byte-identical objects and hash, so
-the deployer can skip an apply whose hash it already applied. The plan carries no owner references,
-resourceVersion or status (the deployer adds owner references), and omits empty fields so server-side apply
-owns only what Arks means to set. Call it only after `precheck` passed.
+the deployer can skip an apply whose hash it already applied. The objects carry labels, the owner reference
+and the plan hash, and no replica counts, resourceVersion or status: a role's replica count has its own single
+writer (spec.replicas, or the slo-scaler), so scaling never makes a new plan. Empty fields are omitted so
+server-side apply owns only what Arks means to set. Call it only after `precheck` passed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,24 @@ from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication
 from arks_common.api.model import ArksModel
+from arks_common.conventions import (
+    LABEL_APPLICATION,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_ROLE,
+    MANAGED_BY,
+    PLAN_HASH_ANNOTATION,
+    POD_LEADER,
+    POD_WORKER,
+    ROLE_SERVE,
+    application_owner,
+    group_set_name,
+    model_path,
+    service_name,
+)
+from arks_common.events.payloads import PlannedRole
 from arks_planner.core.commands import LaunchValues, flags_not_given, render, render_data
-from arks_planner.core.model_path import model_path
 from arks_planner.core.options import split_options
 from arks_planner.core.placement import (
     LABEL_MODEL_CLAIM,
@@ -30,17 +48,13 @@ from arks_planner.core.placement import (
 from arks_planner.core.profiles import CommandTemplate, RuntimeProfile, RuntimeProfiles
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
-LABEL_APPLICATION = "arks.ai/application"
-LABEL_MODEL = "arks.ai/model"
-LABEL_ROLE = "arks.ai/work-load-role"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "arks"
-ROLE_LEADER = "leader"
-ROLE_WORKER = "worker"
+ROLE_LEADER = POD_LEADER
+ROLE_WORKER = POD_WORKER
 CONTAINER_NAME = "runtime"
 PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
-SERVICE_PREFIX = "arks-application-"
+SERVICE_REPLICAS = "/spec/replicas"
+"""Where the `serve` role's replica count lives in the application (the scale subresource's path)."""
 
 RESTART_POLICY = "RecreateGroupOnPodRestart"
 """A multi-node engine cannot survive losing one rank, so any pod restart recreates the whole group."""
@@ -59,18 +73,14 @@ class PlanError(ValueError):
 @dataclass(frozen=True)
 class Plan:
     objects: list[Obj]
-    """The LeaderWorkerSet, then the Service, ready for server-side apply."""
+    """The LeaderWorkerSets (one per role), then the Service, ready for server-side apply."""
+    roles: list[PlannedRole]
     plan_hash: str
-    """sha256 (hex) of `canonical_json` of the objects without the LeaderWorkerSet's replica count: the count has
-    its own single writer (spec.replicas or the slo-scaler), so scaling does not make a new template."""
+    """sha256 (hex) of `canonical_json` of the objects before the hash annotation is added."""
 
 
 def canonical_json(objects: list[Obj]) -> bytes:
     return json.dumps(objects, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def service_name(app_name: str) -> str:
-    return f"{SERVICE_PREFIX}{app_name}"
 
 
 def _compact(obj: Obj) -> Obj:
@@ -144,7 +154,12 @@ def _pod_template(
 ) -> Obj:
     inst = app.spec.instance_spec
     values = _launch_values(app, model, profile)
-    ours = {LABEL_APPLICATION: app.metadata.name, LABEL_MODEL: app.spec.model.name, LABEL_ROLE: role}
+    ours = {
+        LABEL_APPLICATION: app.metadata.name,
+        LABEL_MODEL: app.spec.model.name,
+        LABEL_COMPONENT: ROLE_SERVE,
+        LABEL_ROLE: role,
+    }
     volumes = [v.to_k8s() for v in inst.volumes]
     volumes.append(
         {"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name(), "readOnly": True}}
@@ -175,8 +190,9 @@ def _pod_template(
     return {"metadata": metadata, "spec": spec}
 
 
-def _object_labels(app: ArksApplication) -> dict[str, str]:
-    return {LABEL_APPLICATION: app.metadata.name, LABEL_MANAGED_BY: MANAGED_BY}
+def _object_metadata(app: ArksApplication, name: str, role: str) -> Obj:
+    labels = {LABEL_APPLICATION: app.metadata.name, LABEL_COMPONENT: role, LABEL_MANAGED_BY: MANAGED_BY}
+    return {"name": name, "namespace": app.metadata.namespace, "labels": labels}
 
 
 def _leader_worker_set(app: ArksApplication, model: ArksModel, profile: RuntimeProfile) -> Obj:
@@ -193,12 +209,8 @@ def _leader_worker_set(app: ArksApplication, model: ArksModel, profile: RuntimeP
     return {
         "apiVersion": LWS_API_VERSION,
         "kind": "LeaderWorkerSet",
-        "metadata": {"name": app.metadata.name, "namespace": app.metadata.namespace, "labels": _object_labels(app)},
-        "spec": {
-            "replicas": app.spec.replicas,
-            "startupPolicy": STARTUP_POLICY,
-            "leaderWorkerTemplate": template,
-        },
+        "metadata": _object_metadata(app, group_set_name(app.metadata.name, ROLE_SERVE), ROLE_SERVE),
+        "spec": {"startupPolicy": STARTUP_POLICY, "leaderWorkerTemplate": template},
     }
 
 
@@ -206,14 +218,10 @@ def _service(app: ArksApplication, profile: RuntimeProfile) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": service_name(app.metadata.name),
-            "namespace": app.metadata.namespace,
-            "labels": _object_labels(app),
-        },
+        "metadata": _object_metadata(app, service_name(app.metadata.name), ROLE_SERVE),
         "spec": {
-            # Our own role label is enough to pick the leaders; LWS's worker-index label would say the same.
-            "selector": {LABEL_APPLICATION: app.metadata.name, LABEL_ROLE: ROLE_LEADER},
+            # Our own role labels are enough to pick the leaders; LWS's worker-index label would say the same.
+            "selector": {LABEL_APPLICATION: app.metadata.name, LABEL_COMPONENT: ROLE_SERVE, LABEL_ROLE: ROLE_LEADER},
             "ports": [{"name": PORT_NAME, "port": profile.port, "targetPort": profile.port, "protocol": "TCP"}],
         },
     }
@@ -225,13 +233,10 @@ def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles
     if profile is None:
         raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}'")
     objects = [_leader_worker_set(app, model, profile), _service(app, profile)]
-    return Plan(objects=objects, plan_hash=hashlib.sha256(canonical_json(_without_replicas(objects))).hexdigest())
-
-
-def _without_replicas(objects: list[Obj]) -> list[Obj]:
-    return [
-        {**o, "spec": {k: v for k, v in o["spec"].items() if k != "replicas"}}
-        if o.get("kind") == "LeaderWorkerSet"
-        else o
-        for o in objects
-    ]
+    roles = [PlannedRole(name=ROLE_SERVE, replicas_from=SERVICE_REPLICAS, autoscaled=True)]
+    plan_hash = hashlib.sha256(canonical_json(objects)).hexdigest()
+    owner = application_owner(app.metadata.name, app.metadata.uid)
+    for obj in objects:
+        obj["metadata"]["ownerReferences"] = [owner]
+        obj["metadata"]["annotations"] = {PLAN_HASH_ANNOTATION: plan_hash}
+    return Plan(objects=objects, roles=roles, plan_hash=plan_hash)

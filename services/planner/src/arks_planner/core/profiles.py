@@ -7,6 +7,8 @@ This module only validates and merges profiles; `core.commands` expands the temp
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from importlib import resources
 from typing import Any, Literal
@@ -168,6 +170,11 @@ def _strings(value: Any) -> list[str]:
 
 class RuntimeProfiles(_ProfileModel):
     runtimes: dict[str, RuntimeProfile]
+
+    def fingerprint(self) -> str:
+        """Changes with any profile value: a planner started with other profiles re-plans every application."""
+        raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     def profile_for(self, runtime: str) -> RuntimeProfile | None:
         """The runtime's profile, or None when the installation has none or turned it off."""

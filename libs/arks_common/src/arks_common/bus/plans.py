@@ -1,0 +1,31 @@
+"""The newest plan of an application, as the ARKS_PLANS stream holds it (one message per subject).
+
+The planner reads it before publishing (so an older verdict never replaces a newer one) and the deployer reads
+it for the objects to apply; the verdict itself is also durable in the application's `Precheck` condition.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from nats.js import JetStreamContext
+
+from arks_common.bus.jetstream import last_message
+from arks_common.events.contract import PLANS, PLANS_STREAM
+from arks_common.events.payloads import PlanReady, decode
+from arks_common.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def newest_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[int, PlanReady | None]:
+    """The subject's sequence (0 when empty) and its plan; an unreadable message counts as no plan."""
+    subject = PLANS.subject(namespace, name)
+    sequence, data = await last_message(js, PLANS_STREAM.name, subject)
+    if data is None:
+        return sequence, None
+    try:
+        payload = decode(data).data
+    except (msgspec.MsgspecError, ValueError, RecursionError) as exc:
+        log.warning("unreadable plan in stream", subject=subject, error=str(exc)[:300])
+        return sequence, None
+    return sequence, payload if isinstance(payload, PlanReady) else None

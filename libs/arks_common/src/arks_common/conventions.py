@@ -1,0 +1,83 @@
+"""The conventions several services share about the objects Arks derives from an application: labels, derived
+names, the selector of serving pods, the model's path in a pod, owner references. One home, so the planner
+that names an object and the deployer or slo-scaler that finds it again cannot drift apart. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_common.api.application import MODEL_MOUNT_PATH
+from arks_common.api.meta import GROUP, VERSION
+
+LABEL_APPLICATION = "arks.ai/application"
+"""On every object and pod derived from an application; the deployer finds what it owns by it."""
+LABEL_MODEL = "arks.ai/model"
+LABEL_COMPONENT = "arks.ai/role"
+"""Which role of the application an object or pod serves: `serve` for an aggregated service; PD-separated
+serving adds `prefill`, `decode` and `router`."""
+LABEL_ROLE = "arks.ai/work-load-role"
+"""A pod's place in its replica group: `leader` or `worker` (the upstream operator's label)."""
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "arks"
+FINALIZER = "arks.ai/cleanup"
+PLAN_HASH_ANNOTATION = "arks.ai/plan-hash"
+
+ROLE_SERVE = "serve"
+POD_LEADER = "leader"
+POD_WORKER = "worker"
+
+SERVICE_PREFIX = "arks-application-"
+APPLICATION_API_VERSION = f"{GROUP}/{VERSION}"
+APPLICATION_KIND = "ArksApplication"
+
+
+def service_name(application: str) -> str:
+    """The Service of an application, as the user guide names it."""
+    return f"{SERVICE_PREFIX}{application}"
+
+
+def group_set_name(application: str, role: str = ROLE_SERVE) -> str:
+    """The LeaderWorkerSet of one role: the application's own name for `serve` (the user guide's pod names
+    `A-0`, `A-0-1` follow from it), `A-<role>` for the others."""
+    return application if role == ROLE_SERVE else f"{application}-{role}"
+
+
+def owned_selector(application: str) -> str:
+    """Every object Arks derived from the application (the deployer's diff and finalizer list by it)."""
+    return f"{LABEL_APPLICATION}={application}"
+
+
+def leader_selector(application: str, role: str | None = None) -> str:
+    """The leader pods (one per replica group) of the application, or of one of its roles: what the Service,
+    the scale subresource's selector and the slo-scaler count."""
+    base = f"{LABEL_APPLICATION}={application},{LABEL_ROLE}={POD_LEADER}"
+    return base if role is None else f"{base},{LABEL_COMPONENT}={role}"
+
+
+def model_path(repo_id: str) -> str:
+    """The model's directory in the pod: the model volume is mounted read-only at `/models`, and the
+    model-loader downloads the ArksModel `spec.model` (a hub repository id) into `<volume>/<repo id>`, so
+    `Qwen/Qwen2.5-7B-Instruct-1M` is served from `/models/Qwen/Qwen2.5-7B-Instruct-1M`."""
+    return f"{MODEL_MOUNT_PATH}/{repo_id.strip('/')}"
+
+
+def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+    """The controller reference that lets the garbage collector remove what Arks derived with its owner."""
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def application_owner(name: str, uid: str) -> dict[str, Any]:
+    return owner_reference(APPLICATION_API_VERSION, APPLICATION_KIND, name, uid)
+
+
+def is_owned_by(obj: dict[str, Any], uid: str) -> bool:
+    """True when `obj` names `uid` as its controller: the only objects the deployer may update or prune."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(r, dict) and r.get("uid") == uid and r.get("controller") for r in refs)

@@ -1,1 +1,0 @@
-"""The deployer's I/O: NATS and Kubernetes adapters."""

@@ -1,0 +1,92 @@
+"""What the deployer wants the cluster to hold for a plan: the plan's objects, each LeaderWorkerSet at its
+role's replica count. Pure.
+
+The plan carries no replica counts: a role's count has one writer, read here from the application itself —
+the field the plan names (`spec.replicas` for `serve`), or, for an autoscaled role while autoscaling is on,
+the slo-scaler's decision in `status.autoscaling.desiredReplicas`, within the autoscaling bounds.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from arks_common.conventions import LABEL_COMPONENT
+from arks_common.events.payloads import PlannedRole, PlanReady
+
+LWS_KIND = "LeaderWorkerSet"
+Obj = dict[str, Any]
+
+
+class BadPlan(ValueError):
+    """The plan names something the deployer cannot use (a replica field that is not a count)."""
+
+
+@dataclass(frozen=True)
+class Desired:
+    role: str
+    object: Obj
+    replicas: int | None  # a LeaderWorkerSet's groups; None for other kinds
+
+
+def pointer_value(doc: Any, pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer, or None when the path does not exist."""
+    if not pointer.startswith("/"):
+        return None
+    for token in pointer[1:].split("/"):
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(doc, dict):
+            doc = doc.get(key)
+        elif isinstance(doc, list) and key.isdigit() and int(key) < len(doc):
+            doc = doc[int(key)]
+        else:
+            return None
+    return doc
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def role_replicas(app: Obj, role: PlannedRole) -> int:
+    """The replica groups `role` should have now."""
+    spec_value = pointer_value(app, role.replicas_from)
+    wanted = _count(spec_value) if spec_value is not None else 1  # an absent field takes the CRD's default
+    if wanted is None:
+        raise BadPlan(f"role {role.name}: {role.replicas_from} is {str(spec_value)[:40]!r}, not a replica count")
+    scaling = (app.get("spec") or {}).get("autoscaling")
+    if not (role.autoscaled and isinstance(scaling, dict)):
+        return wanted
+    decided = _count(pointer_value(app, "/status/autoscaling/desiredReplicas"))
+    low = _count(scaling.get("minReplicas"))
+    high = _count(scaling.get("maxReplicas"))
+    value = decided if decided is not None else wanted
+    if high is not None:
+        value = min(value, high)
+    return max(value, low if low is not None else 1)
+
+
+def desired_objects(app: Obj, plan: PlanReady) -> list[Desired]:
+    """The plan's objects with each LeaderWorkerSet's `spec.replicas` set for its role."""
+    counts = {role.name: role_replicas(app, role) for role in plan.roles}
+    out = []
+    for raw in plan.objects:
+        obj = copy.deepcopy(raw)
+        role = role_of(obj)
+        replicas = None
+        if obj.get("kind") == LWS_KIND:
+            if role not in counts:
+                raise BadPlan(f"{LWS_KIND} {name_of(obj)} has role {role!r}, which the plan does not list")
+            replicas = counts[role]
+            obj.setdefault("spec", {})["replicas"] = replicas
+        out.append(Desired(role=role, object=obj, replicas=replicas))
+    return out
+
+
+def role_of(obj: Obj) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT, ""))
+
+
+def name_of(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))

@@ -1,0 +1,82 @@
+"""Desired against live: which objects to create, update or scale, which to prune, and which names are held
+by someone else. Pure.
+
+Objects are keyed by (kind, name). Only objects whose controller reference is this application (its uid) are
+updated or pruned; an object of the same name that belongs to anyone else is never touched, it is a conflict
+the user must resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from arks_common.conventions import PLAN_HASH_ANNOTATION, is_owned_by
+from arks_deployer.core.desired import LWS_KIND, Desired, name_of
+
+Obj = dict[str, Any]
+Key = tuple[str, str]
+
+
+class Verb(StrEnum):
+    CREATED = "Created"
+    UPDATED = "Updated"
+    SCALED = "Scaled"
+
+
+@dataclass(frozen=True)
+class Change:
+    verb: Verb
+    desired: Desired
+
+    @property
+    def what(self) -> str:
+        return f"{self.desired.object['kind']} {name_of(self.desired.object)}"
+
+
+@dataclass(frozen=True)
+class Diff:
+    changes: list[Change] = field(default_factory=list)
+    prune: list[Key] = field(default_factory=list)
+    held_by_others: list[Key] = field(default_factory=list)
+    """Desired names taken by an object this application does not control."""
+    going: list[Key] = field(default_factory=list)
+    """Desired names whose old object is still being deleted: wait, then create."""
+
+
+def key_of(obj: Obj) -> Key:
+    return str(obj.get("kind", "")), name_of(obj)
+
+
+def plan_hash_of(obj: Obj | None) -> str:
+    return str((((obj or {}).get("metadata") or {}).get("annotations") or {}).get(PLAN_HASH_ANNOTATION, ""))
+
+
+def live_replicas(obj: Obj | None) -> int | None:
+    value = ((obj or {}).get("spec") or {}).get("replicas")
+    return value if isinstance(value, int) else None
+
+
+def diff(desired: list[Desired], live: list[Obj], uid: str) -> Diff:
+    by_key = {key_of(o): o for o in live}
+    wanted = {key_of(d.object) for d in desired}
+    out = Diff()
+    for want in desired:
+        key = key_of(want.object)
+        have = by_key.get(key)
+        if have is None:
+            out.changes.append(Change(Verb.CREATED, want))
+        elif (have.get("metadata") or {}).get("deletionTimestamp"):
+            out.going.append(key)
+        elif not is_owned_by(have, uid):
+            out.held_by_others.append(key)
+        elif plan_hash_of(have) != plan_hash_of(want.object):
+            out.changes.append(Change(Verb.UPDATED, want))
+        elif want.object.get("kind") == LWS_KIND and live_replicas(have) != want.replicas:
+            out.changes.append(Change(Verb.SCALED, want))
+    for key, have in by_key.items():
+        deleting = (have.get("metadata") or {}).get("deletionTimestamp")
+        if key not in wanted and is_owned_by(have, uid) and not deleting:
+            out.prune.append(key)
+    return out

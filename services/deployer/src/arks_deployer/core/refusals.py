@@ -1,0 +1,61 @@
+"""What an API error on an object Arks applies means for the application. Pure.
+
+- Refused: the object as planned can never be accepted (400/422, or an admission webhook's denial, which
+  controller-runtime webhooks such as LeaderWorkerSet's send as 403): only a spec change fixes it, so the
+  status says Failed with the server's own message, and nothing is retried until something changes.
+- Forbidden: any other 403 (a quota, a namespace being deleted, missing RBAC): shown, retried slowly.
+- Retrying: the server could not take it now (409, 429, 5xx, no answer): shown, retried as the server asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+FORBIDDEN_RETRY_SECONDS = 30.0
+RETRY_SECONDS = 5.0
+CONFLICT_RETRY_SECONDS = 1.0
+MESSAGE_LIMIT = 1000
+"""API messages can quote a whole object; the status keeps the start, which names the field."""
+
+
+class ProblemKind(StrEnum):
+    REFUSED = "ApplyRefused"
+    FORBIDDEN = "ApplyForbidden"
+    RETRYING = "ApplyRetrying"
+
+
+@dataclass(frozen=True)
+class ApplyProblem:
+    kind: ProblemKind
+    message: str
+    retry_seconds: float | None  # None: not retried until the application or its objects change
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind is ProblemKind.REFUSED
+
+
+def _webhook_denial(message: str) -> bool:
+    return "admission webhook" in message and "denied the request" in message
+
+
+def classify(status: int, message: str, retry_after: float | None) -> ApplyProblem:
+    text = message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"
+    if status in (400, 422) or (status == 403 and _webhook_denial(message)):
+        return ApplyProblem(ProblemKind.REFUSED, text, None)
+    if status == 403:
+        return ApplyProblem(ProblemKind.FORBIDDEN, text, retry_after or FORBIDDEN_RETRY_SECONDS)
+    default = CONFLICT_RETRY_SECONDS if status == 409 else RETRY_SECONDS
+    return ApplyProblem(ProblemKind.RETRYING, text, retry_after if retry_after is not None else default)
+
+
+def held_by_others(whats: list[str]) -> ApplyProblem:
+    names = ", ".join(whats[:5])
+    return ApplyProblem(
+        ProblemKind.REFUSED,
+        f"{names} already exist{'s' if len(whats) == 1 else ''} and belong{'s' if len(whats) == 1 else ''} to "
+        "something else (no controller reference to this application): delete or rename it, or rename the "
+        "application",
+        None,
+    )
