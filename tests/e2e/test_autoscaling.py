@@ -9,6 +9,7 @@ the load generator (as a Service lists Ready endpoints).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -16,9 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 
 from arks_common.api.application import Runtime
+from arks_common.events.contract import SCALE_STREAM
 from arks_slo_scaler.adapters.metrics_source import render_exposition
 from arks_slo_scaler.core.metrics import histogram_quantile, parse_metrics
 from support.builders import rwx_model, small_app
@@ -171,6 +174,14 @@ def _reason(autoscaling: dict[str, Any]) -> str:
     return str((autoscaling.get("lastDecision") or {}).get("reason", ""))
 
 
+async def _purge_scale_stream(arks: Env) -> None:
+    nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+    try:
+        await nc.jetstream().purge_stream(SCALE_STREAM.name)
+    finally:
+        await nc.close()
+
+
 def _scale_events(arks: Env, ns: str) -> list[tuple[str, str]]:
     events = arks.items("events", ns)
     return [
@@ -264,6 +275,19 @@ def test_load_scales_the_groups_up_and_its_absence_scales_them_down_after_the_wi
         # with the load spread over the new groups the SLO holds again
         within = timeline.until(lambda r, n, a: _reason(a) == "WithinSLO", 90, "TTFT back within the SLO")
         peak = timeline.look()[0]
+
+        # --- the decision outlives the bus: every scale message gone (as a day of retention would do), then a
+        # spec edit that makes the deployer apply a new plan: the groups stay at the slo-scaler's decision
+        asyncio.run(_purge_scale_stream(arks))
+        purged = timeline.now()
+        behavior = {"warmupSeconds": WARMUP_S + 1}
+        patch = json.dumps({"spec": {"autoscaling": {"behavior": behavior}}})
+        arks.kubectl("patch", "arkapp", APP, "-n", ns, "--type=merge", "-p", patch)
+        edited = arks.wait_phase(APP, ns, "Running")
+        decided = int(edited["status"]["autoscaling"]["desiredReplicas"])
+        timeline.until(lambda r, n, a: r == a.get("desiredReplicas"), 30, "the LWS at the durable decision")
+        assert decided >= 2, timeline.dump()
+        assert min((r for t, r, _ in timeline.sizes if t >= purged), default=timeline.look()[0]) >= 2, timeline.dump()
         high = load.stop()
 
         # --- lower the load (to nothing): no scale-down before the stabilization window, then back to minReplicas

@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service
-from arks_common.events.payloads import PlannedRole, PlanReady, decode
+from arks_common.events.payloads import PlanReady, decode
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_planner.core.profiles import load_profiles
@@ -161,6 +161,8 @@ def test_an_application_with_two_roles_is_created_scaled_per_role_and_deleted(ar
     annotation = "test.arks.ai/decode-replicas"
 
     async def add_role(js: JetStreamContext) -> None:
+        from arks_common.events.payloads import PlannedRole  # here, so the other tests run on the seam before roles
+
         plan = await _newest_plan(js, ns, "duo")
         serve = next(o for o in plan.objects if o["kind"] == "LeaderWorkerSet")
         decode_lws = copy.deepcopy(serve)

@@ -117,7 +117,7 @@ def test_an_old_object_being_deleted_is_waited_for() -> None:
 
 def test_each_role_has_its_own_replica_count() -> None:
     application = app(2)
-    application["metadata"]["annotations"] = {"test.arks.ai/decode-replicas": 5}
+    application["metadata"]["annotations"] = {"test.arks.ai/decode-replicas": "5"}
     objects = [obj("LeaderWorkerSet", "a"), obj("LeaderWorkerSet", "a-decode", role="decode")]
     desired = desired_objects(application, plan(objects, TWO_ROLES))
     assert [(d.role, d.replicas) for d in desired] == [("serve", 2), ("decode", 5)]

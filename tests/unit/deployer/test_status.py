@@ -222,6 +222,8 @@ def test_refusal_classes_and_their_retries() -> None:
     assert (QUOTA.kind, QUOTA.retry_seconds) == (ProblemKind.FORBIDDEN, 30.0)
     assert (BUSY.kind, BUSY.retry_seconds) == (ProblemKind.RETRYING, 7.0), "Retry-After is honoured"
     assert classify(400, "bad", None).kind is ProblemKind.REFUSED
+    typed = "failed to create typed patch object (d/a; leaderworkerset.x-k8s.io/v1): .spec.x: expected map"
+    assert classify(500, f"apply LeaderWorkerSet d/a: {typed}", None).kind is ProblemKind.REFUSED
     assert classify(409, "conflict", None).retry_seconds == 1.0
     assert classify(0, "connection reset", None).kind is ProblemKind.RETRYING
     assert "(retrying in 7 s)" in compute("a", observed(problem=BUSY)).ready_message

@@ -46,6 +46,9 @@ def pointer_value(doc: Any, pointer: str) -> Any:
 
 
 def _count(value: Any) -> int | None:
+    """A replica count: a non-negative integer, or its decimal text (an annotation can only hold text)."""
+    if isinstance(value, str) and value.isdigit() and len(value) <= 6:
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 

@@ -1,7 +1,8 @@
 """What an API error on an object Arks applies means for the application. Pure.
 
-- Refused: the object as planned can never be accepted (400/422, or an admission webhook's denial, which
-  controller-runtime webhooks such as LeaderWorkerSet's send as 403): only a spec change fixes it, so the
+- Refused: the object as planned can never be accepted (400/422, an admission webhook's denial, which
+  controller-runtime webhooks such as LeaderWorkerSet's send as 403, or a server-side apply body that does
+  not fit the schema, which the API server answers with 500): only a spec change fixes it, so the
   status says Failed with the server's own message, and nothing is retried until something changes.
 - Forbidden: any other 403 (a quota, a namespace being deleted, missing RBAC): shown, retried slowly.
 - Retrying: the server could not take it now (409, 429, 5xx, no answer): shown, retried as the server asks.
@@ -36,13 +37,19 @@ class ApplyProblem:
         return self.kind is ProblemKind.REFUSED
 
 
+TYPED_PATCH_FAILURE = "failed to create typed patch object"
+"""A server-side apply whose body does not fit the kind's schema: kube-apiserver (v1.36.3 here) answers 500
+for it, though no retry can ever succeed."""
+
+
 def _webhook_denial(message: str) -> bool:
     return "admission webhook" in message and "denied the request" in message
 
 
 def classify(status: int, message: str, retry_after: float | None) -> ApplyProblem:
     text = message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"
-    if status in (400, 422) or (status == 403 and _webhook_denial(message)):
+    never = status in (400, 422) or (status == 403 and _webhook_denial(message))
+    if never or (status == 500 and TYPED_PATCH_FAILURE in message):
         return ApplyProblem(ProblemKind.REFUSED, text, None)
     if status == 403:
         return ApplyProblem(ProblemKind.FORBIDDEN, text, retry_after or FORBIDDEN_RETRY_SECONDS)
