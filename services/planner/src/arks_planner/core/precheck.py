@@ -1,20 +1,23 @@
 """The `Precheck` verdict on one application: can the planner build a working service from this spec?
 
 Checks run in a fixed order and the first failure wins, so the same spec always gets the same reason:
-  1. driver       spec.driver is one Arks supports (lws)
-  2. runtime      spec.runtime has an enabled profile in this installation
-  3. volumes      no spec.instanceSpec.volumes[i].name is one Arks adds (`models`, `arks-shm`)
-  4. mounts       no spec.instanceSpec.volumeMounts[i].mountPath is /models or below it
-  5. options      every spec.extraOptions item splits into words (core.options) and sets no flag that
+  1. names        every name Arks derives from metadata.name and spec.model.name (the Service, each role's
+                  LeaderWorkerSet, and the StatefulSets, pods and labels the LWS and StatefulSet controllers
+                  derive from it; the label arks.ai/model) fits the rules of the object it becomes (core.names)
+  2. driver       spec.driver is one Arks supports (lws)
+  3. runtime      spec.runtime has an enabled profile in this installation
+  4. volumes      no spec.instanceSpec.volumes[i].name is one Arks adds (`models`, `arks-shm`)
+  5. mounts       no spec.instanceSpec.volumeMounts[i].mountPath is /models or below it
+  6. options      every spec.extraOptions item splits into words (core.options) and sets no flag that
                   Arks sets from a spec field (the profile's managedFlags)
-  6. parallelism  tensor x pipeline parallel size fits the group's GPUs, and on a multi-node group with an
+  7. parallelism  tensor x pipeline parallel size fits the group's GPUs, and on a multi-node group with an
                   `even` runtime it divides into the same number of ranks on every node, each with a GPU
-  7. environment  the runtime's required environment is in spec.instanceSpec.env (Dynamo's discovery)
-  8. model        the ArksModel spec.model.name exists in the application's namespace
-  9. storage      a volume only one node can mount (ReadWriteOnce) holds the group on one node: refused only
+  8. environment  the runtime's required environment is in spec.instanceSpec.env (Dynamo's discovery)
+  9. model        the ArksModel spec.model.name exists in the application's namespace
+ 10. storage      a volume only one node can mount (ReadWriteOnce) holds the group on one node: refused only
                   when one group needs more GPUs than the largest node has; ReadWriteOncePod holds one pod
-Checks 1-7 need only the application; 8-9 need the model (and for 9 the largest node). The CRD's CEL rules
-refuse 3 and 4 already, but an object stored under an older CRD skipped them. Whether the model is *loaded*
+Checks 1-8 need only the application; 9-10 need the model (and for 10 the largest node). The CRD's CEL rules
+refuse 4 and 5 already, but an object stored under an older CRD skipped them. Whether the model is *loaded*
 is the `Loaded` condition's business (model-loader), not this one's.
 """
 
@@ -27,7 +30,9 @@ from pydantic import ValidationError
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication, Driver
 from arks_common.api.model import ArksModel
+from arks_common.conventions import ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
+from arks_planner.core.names import name_violation
 from arks_planner.core.options import flag_name, item_of_word, option_errors, option_value, split_options
 from arks_planner.core.placement import SHM_VOLUME_NAME, pods_per_group, single_node_claim
 from arks_planner.core.profiles import RuntimeProfile, RuntimeProfiles
@@ -76,6 +81,17 @@ def parse_application(obj: dict[str, object]) -> ArksApplication | PrecheckResul
         first = tuple(errors[0]["loc"][:2]) if errors else ()
         reason = _REASON_BY_FIELD.get(first, PrecheckReason.INVALID_SPEC)
         return _fail(reason, "; ".join(problems))
+
+
+PLANNED_ROLES = (ROLE_SERVE,)
+"""The roles the plan derives objects for (an aggregated service: one `serve` LeaderWorkerSet)."""
+
+
+def _check_names(app: ArksApplication) -> PrecheckResult | None:
+    autoscaling = app.spec.autoscaling
+    groups = max(app.spec.replicas, autoscaling.max_replicas if autoscaling else 0, 1)
+    message = name_violation(app.metadata.name, app.spec.model.name, PLANNED_ROLES, groups, pods_per_group(app))
+    return None if message is None else _fail(PrecheckReason.INVALID_NAME, message)
 
 
 def _check_driver(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
@@ -232,6 +248,9 @@ def precheck(
 ) -> PrecheckResult:
     """The verdict for `app`; `model` is the ArksModel it names, or None when that does not exist; `largest`
     the node with the most GPUs (None when unknown: the fit on one node is then left to the scheduler)."""
+    failure = _check_names(app)
+    if failure is not None:
+        return failure
     for installation_check in _INSTALLATION_CHECKS:
         failure = installation_check(app, profiles)
         if failure is not None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 class PrecheckReason(StrEnum):
     PASS = "PrecheckPass"
     INVALID_SPEC = "InvalidSpec"
+    INVALID_NAME = "InvalidName"
     UNSUPPORTED_DRIVER = "UnsupportedDriver"
     UNSUPPORTED_RUNTIME = "UnsupportedRuntime"
     RESERVED_VOLUME_NAME = "ReservedVolumeName"
