@@ -67,6 +67,8 @@ class Reconciler:
         plan = plan if plan is not None and plan.ref.uid == uid else None
         live = await self._labelled(namespace, name)
         loaded = _condition(app, ConditionType.LOADED.value)
+        if plan is not None and plan.precheck.passed and not plan.roles:
+            plan = None  # a plan from before roles: the planner re-plans every application when it starts
         usable = plan is not None and plan.generation >= generation and plan.precheck.passed
         has_groups = any(o["kind"] == LWS_KIND and is_owned_by(o, uid) for o in live)
         problem: ApplyProblem | None = None
