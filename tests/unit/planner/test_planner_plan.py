@@ -147,11 +147,7 @@ def test_the_guide_vllm_service_selects_the_leaders_on_8080() -> None:
         "arks.ai/role": "serve",
         "app.kubernetes.io/managed-by": "arks",
     }
-    assert svc["spec"]["selector"] == {
-        "arks.ai/application": "app-qwen-vllm",
-        "arks.ai/role": "serve",
-        "arks.ai/work-load-role": "leader",
-    }
+    assert svc["spec"]["selector"] == {"arks.ai/application": "app-qwen-vllm", "arks.ai/work-load-role": "leader"}
     assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]
 
 

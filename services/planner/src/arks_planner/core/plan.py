@@ -221,7 +221,8 @@ def _service(app: ArksApplication, profile: RuntimeProfile) -> Obj:
         "metadata": _object_metadata(app, service_name(app.metadata.name), ROLE_SERVE),
         "spec": {
             # Our own role labels are enough to pick the leaders; LWS's worker-index label would say the same.
-            "selector": {LABEL_APPLICATION: app.metadata.name, LABEL_COMPONENT: ROLE_SERVE, LABEL_ROLE: ROLE_LEADER},
+            # No role label yet: pods made before roles lack it, and `serve` is the only role that serves today.
+            "selector": {LABEL_APPLICATION: app.metadata.name, LABEL_ROLE: ROLE_LEADER},
             "ports": [{"name": PORT_NAME, "port": profile.port, "targetPort": profile.port, "protocol": "TCP"}],
         },
     }
