@@ -147,5 +147,7 @@ def test_replicas_come_from_the_spec_or_the_scalers_durable_decision(application
 def test_a_role_whose_count_is_not_a_count_is_a_bad_plan() -> None:
     with pytest.raises(BadPlan, match="/spec/replicas"):
         role_replicas({"spec": {"replicas": "many"}}, PlannedRole(name="serve", replicas_from="/spec/replicas"))
+    with pytest.raises(BadPlan, match="'ConfigMap'"):
+        desired_objects(app(1), plan([obj("ConfigMap", "a")]))
     with pytest.raises(BadPlan, match="does not list"):
         desired_objects(app(1), plan([obj("LeaderWorkerSet", "a-x", role="x")]))

@@ -54,7 +54,6 @@ class Reconciler:
     async def _reconcile(self, namespace: str, name: str) -> None:
         app = await self._kube.get(APPLICATIONS, namespace, name)
         if app is None:
-            self._locks.pop((namespace, name), None)
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
@@ -111,6 +110,7 @@ class Reconciler:
     ) -> tuple[ApplyProblem | None, list[Obj]]:
         """Applies the changes, then prunes; stops at the first refusal. Returns what the cluster now holds."""
         meta = app["metadata"]
+        live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)
         changes = diff(desired, live, meta["uid"])
         by_key = {key_of(o): o for o in live}
         if changes.held_by_others:
@@ -147,6 +147,19 @@ class Reconciler:
                 by_key.values()
             )
         return None, list(by_key.values())
+
+    async def _unlabelled_namesakes(self, namespace: str, desired: list[Desired], live: list[Obj]) -> list[Obj]:
+        """Objects that already hold a desired name without the application's label (a user's own Service,
+        say): the list by label misses them, and a forced apply would take them over."""
+        listed = {key_of(o) for o in live}
+        found = []
+        for want in desired:
+            kind, name = key_of(want.object)
+            if (kind, name) not in listed:
+                obj = await self._kube.get(OWNED_KINDS[kind], namespace, name)
+                if obj is not None:
+                    found.append({**obj, "kind": kind})
+        return found
 
     async def _write_status(self, app: Obj, status: DeployerStatus) -> None:
         meta = app["metadata"]

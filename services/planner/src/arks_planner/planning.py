@@ -61,11 +61,17 @@ class Planner:
         self._events = events
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def application_changed(self, namespace: str, name: str) -> None:
+    async def application_changed(
+        self, namespace: str, name: str, uid: str = "", seen: dict[str, Any] | None = None
+    ) -> None:
+        """`uid` is the application the event is about; `seen` its copy (None on delete): when it says this
+        generation was judged and the stored plan is that verdict, only the status moved: nothing to do."""
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
+            if seen is not None and await self._already_planned(namespace, name, seen):
+                return
             app = await self._kube.get(APPLICATIONS, namespace, name)
             if app is None:
-                await self._forget(namespace, name)
+                await self._forget(namespace, name, uid)
             elif not app["metadata"].get("deletionTimestamp"):
                 await self._plan(app)
 
@@ -82,7 +88,11 @@ class Planner:
     async def recheck_all(self) -> None:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
         a changed profile (an upgrade, an installation's override) re-plans what it affects."""
-        apps, _ = await self._kube.list(APPLICATIONS)
+        try:
+            apps, _ = await self._kube.list(APPLICATIONS)
+        except KubeError as exc:  # each application's next event still plans it
+            log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
+            return
         for app in apps:
             meta = app["metadata"]
             if meta.get("deletionTimestamp"):
@@ -97,13 +107,26 @@ class Planner:
                 )
         log.info("start-up re-check done", applications=len(apps))
 
-    async def _forget(self, namespace: str, name: str) -> None:
-        """The application is gone: remove its last plan, but never one published after this read."""
-        sequence, _ = await newest_plan(self._js, namespace, name)
-        if sequence:
+    async def _already_planned(self, namespace: str, name: str, seen: dict[str, Any]) -> bool:
+        meta = seen.get("metadata") or {}
+        generation = int(meta.get("generation", 0) or 0)
+        if generation <= 0 or not _judged(seen, generation):
+            return False
+        _, last = await newest_plan(self._js, namespace, name)
+        return (
+            last is not None
+            and last.ref.uid == meta.get("uid")
+            and last.generation == generation
+            and (bool(last.roles) or not last.precheck.passed)  # a passed plan from before roles is re-made
+        )
+
+    async def _forget(self, namespace: str, name: str, uid: str) -> None:
+        """The application `uid` is gone: remove its last plan, but never a plan of a namesake created since
+        (another replica may already have planned it) nor one published after this read."""
+        sequence, last = await newest_plan(self._js, namespace, name)
+        if sequence and (last is None or not uid or last.ref.uid == uid):
             await purge_subject(self._js, PLANS_STREAM.name, PLANS.subject(namespace, name), before=sequence + 1)
             log.info("plan removed", application=f"{namespace}/{name}")
-        self._locks.pop((namespace, name), None)
 
     async def _plan(self, raw: dict[str, Any]) -> None:
         meta = raw["metadata"]
@@ -233,6 +256,14 @@ def _precheck_is(app: dict[str, Any], result: PrecheckResult, generation: int) -
                 and cond.get("reason") == result.reason
                 and cond.get("message") == result.message
             )
+    return False
+
+
+def _judged(app: dict[str, Any], generation: int) -> bool:
+    """The application's `Precheck` condition is about `generation`."""
+    for cond in (app.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == ConditionType.PRECHECK.value:
+            return cond.get("observedGeneration") == generation
     return False
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from arks_common.conventions import LABEL_COMPONENT
 from arks_common.events.payloads import PlannedRole, PlanReady
+from arks_common.kube.resources import OWNED_KINDS
 
 LWS_KIND = "LeaderWorkerSet"
 Obj = dict[str, Any]
@@ -70,11 +71,14 @@ def role_replicas(app: Obj, role: PlannedRole) -> int:
     return max(value, low if low is not None else 1)
 
 
-def desired_objects(app: Obj, plan: PlanReady) -> list[Desired]:
-    """The plan's objects with each LeaderWorkerSet's `spec.replicas` set for its role."""
+def desired_objects(app: Obj, plan: PlanReady, kinds: frozenset[str] = frozenset(OWNED_KINDS)) -> list[Desired]:
+    """The plan's objects with each LeaderWorkerSet's `spec.replicas` set for its role; `kinds` are those the
+    deployer can apply (a plan from a newer planner may name others)."""
     counts = {role.name: role_replicas(app, role) for role in plan.roles}
     out = []
     for raw in plan.objects:
+        if raw.get("kind") not in kinds:
+            raise BadPlan(f"the plan holds a {str(raw.get('kind'))[:60]!r}; this deployer applies {sorted(kinds)}")
         obj = copy.deepcopy(raw)
         role = role_of(obj)
         replicas = None

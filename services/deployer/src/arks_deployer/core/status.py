@@ -23,7 +23,7 @@ from arks_common.api.meta import ConditionStatus
 from arks_common.api.reasons import LOADED_FAILURES, READY_MESSAGE, LoadedReason
 from arks_common.conventions import leader_selector
 from arks_common.events.payloads import PlanReady
-from arks_deployer.core.refusals import ApplyProblem, ProblemKind
+from arks_deployer.core.refusals import ApplyProblem
 
 
 class ReadyReason(StrEnum):
@@ -185,7 +185,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         message = f"Waiting for the model: {obs.loaded_message or LoadedReason.LOADING.value}"
     elif problem is not None:
         phase = Phase.CREATING
-        reason = ReadyReason.APPLY_FORBIDDEN if problem.kind is ProblemKind.FORBIDDEN else ReadyReason.APPLY_RETRYING
+        reason = ReadyReason(problem.kind.value)  # ApplyForbidden or ApplyRetrying
         message = f"Applying the application's objects failed: {problem.message}{_retry(problem)}"
     elif live and roles and all(r.desired == 0 for r in roles):
         phase, reason, message = Phase.RUNNING, ReadyReason.SCALED_TO_ZERO, "Scaled to zero replica groups"
