@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -23,13 +22,15 @@ from opentelemetry import trace
 
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
-from arks_common.events.payloads import DeadLetter, Envelope, UnsupportedSchema, decode
+from arks_common.events.payloads import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Envelope, decode
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import CONSUMER_PENDING, HANDLING_SECONDS, MESSAGES, REDELIVERIES
 from arks_common.telemetry.tracing import extract_context
 
 log = get_logger(__name__)
+ERROR_CHARS = 4000
+"""Error texts are cut to this (a handler's error may quote a whole object)."""
 _tracer = trace.get_tracer("arks.bus")
 
 
@@ -120,7 +121,14 @@ class DurableConsumer:
 
         async def in_order(group: list[Msg]) -> None:
             for msg in group:
-                await self._handle_one(msg)
+                try:
+                    await self._handle_one(msg)
+                except Exception as exc:  # never cancel a sibling: this one is redelivered after ack_wait
+                    self._log.error(
+                        "message handling broke; left for redelivery",
+                        subject=msg.subject,
+                        error=repr(exc)[:ERROR_CHARS],
+                    )
 
         async with asyncio.TaskGroup() as tg:
             for group in by_subject.values():
@@ -142,8 +150,8 @@ class DurableConsumer:
         ):
             try:
                 envelope = decode(msg.data)
-            except (msgspec.DecodeError, msgspec.ValidationError, UnsupportedSchema) as exc:
-                await self._dead_letter(msg, delivery, f"undecodable message: {exc}")
+            except Exception as exc:  # any decoding failure (msgspec's, a newer schema, nesting too deep, ...)
+                await self._dead_letter(msg, delivery, f"undecodable message: {type(exc).__name__}: {exc}")
                 return
             heartbeat = asyncio.create_task(self._keep_alive(msg))
             try:
@@ -181,6 +189,7 @@ class DurableConsumer:
         MESSAGES.labels(self._decl.durable, "retry").inc()
 
     async def _dead_letter(self, msg: Msg, delivery: Delivery, error: str) -> None:
+        error = error[:ERROR_CHARS]
         self._log.error(
             "message dead-lettered",
             subject=delivery.subject,
@@ -196,7 +205,8 @@ class DurableConsumer:
             deliveries=delivery.attempt,
             error=error,
             headers=dict(delivery.headers),
-            payload=msg.data,
+            payload=msg.data[:DEAD_LETTER_PAYLOAD_BYTES],
+            payload_size=len(msg.data),
         )
         msg_id = f"dead:{self._decl.stream.name}:{self._decl.durable}:{delivery.stream_sequence}"
         try:

@@ -138,7 +138,12 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="dead.letter"):
     error: str
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     payload: bytes = b""
+    """The message as it came, cut to its first DEAD_LETTER_PAYLOAD_BYTES so the letter itself fits the bus."""
+    payload_size: int = 0
+    """The message's full size in bytes (larger than `payload` when it was cut)."""
 
+
+DEAD_LETTER_PAYLOAD_BYTES = 256 * 1024
 
 Payload = ObjectChanged | PlanReady | ScaleDecision | MetricsSample | DeadLetter
 
