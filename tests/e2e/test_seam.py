@@ -8,8 +8,10 @@ import copy
 import json
 from typing import Any
 
+import msgspec
 import nats
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service
@@ -211,3 +213,31 @@ def test_an_application_with_two_roles_is_created_scaled_per_role_and_deleted(ar
     assert arks.items("leaderworkersets", ns, "arks.ai/application=duo") == []
     assert arks.items("services", ns, "arks.ai/application=duo") == []
     wait_until(lambda: not arks.items("pods", ns, "arks.ai/application=duo"), 90, "the pods of both roles gone")
+
+
+def test_a_plan_of_an_application_deleted_while_no_planner_ran_is_removed_at_start(arks: Env, ns: str) -> None:
+    """The delete event of an application can pass while the planner is down (or be lost with the bus): the
+    start-up re-check removes the plan nobody owns any more, and keeps every live application's."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("kept"))
+    arks.wait_phase("kept", ns, "Running")
+
+    async def orphan_then_recheck(js: JetStreamContext) -> tuple[bool, PlanReady]:
+        kept = await _newest_plan(js, ns, "kept")
+        orphan = msgspec.structs.replace(kept, ref=msgspec.structs.replace(kept.ref, name="gone", uid="gone-uid"))
+        await publish(js, PLANS, PLANS.subject(ns, "gone"), "test:orphan", "test", orphan)
+        kube = Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner")
+        try:
+            planner = Planner(kube, js, load_profiles(None, "default"), EventRecorder(kube, "planner"))
+            await planner.recheck_all()
+        finally:
+            await kube.close()
+        try:
+            await js.get_last_msg(PLANS_STREAM.name, PLANS.subject(ns, "gone"))
+        except NotFoundError:
+            return False, await _newest_plan(js, ns, "kept")
+        return True, await _newest_plan(js, ns, "kept")
+
+    orphan_left, kept = asyncio.run(_with_js(arks, orphan_then_recheck))
+    assert not orphan_left, "the plan of an application that no longer exists was kept"
+    assert kept.ref.name == "kept"

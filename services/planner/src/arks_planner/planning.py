@@ -23,7 +23,7 @@ from arks_common.api.conditions import condition
 from arks_common.api.model import ArksModel
 from arks_common.bus.consumer import TemporaryError
 from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
-from arks_common.bus.plans import newest_plan
+from arks_common.bus.plans import newest_plan, stored_plans
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service, plan_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
 from arks_common.kube.client import Kube, KubeError
@@ -89,10 +89,12 @@ class Planner:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
         a changed profile (an upgrade, an installation's override) re-plans what it affects."""
         try:
+            last_sequence, planned = await stored_plans(self._js)
             apps, _ = await self._kube.list(APPLICATIONS)
-        except KubeError as exc:  # each application's next event still plans it
+        except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
             log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
             return
+        await self._sweep(planned - {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in apps}, last_sequence)
         for app in apps:
             meta = app["metadata"]
             if meta.get("deletionTimestamp"):
@@ -106,6 +108,19 @@ class Planner:
                     "start-up re-check failed", application=f"{meta['namespace']}/{meta['name']}", error=str(exc)
                 )
         log.info("start-up re-check done", applications=len(apps))
+
+    async def _sweep(self, orphans: set[tuple[str, str]], last_sequence: int) -> None:
+        """Plans of applications deleted while no planner ran: removed, up to the sequence read before the list,
+        so the plan of an application created since then survives."""
+        for namespace, name in sorted(orphans):
+            try:
+                await purge_subject(
+                    self._js, PLANS_STREAM.name, PLANS.subject(namespace, name), before=last_sequence + 1
+                )
+            except nats.errors.Error as exc:
+                log.warning("orphan plan not removed", application=f"{namespace}/{name}", error=str(exc)[:300])
+            else:
+                log.info("orphan plan removed", application=f"{namespace}/{name}")
 
     async def _already_planned(self, namespace: str, name: str, seen: dict[str, Any]) -> bool:
         meta = seen.get("metadata") or {}

@@ -29,3 +29,16 @@ async def newest_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[
         log.warning("unreadable plan in stream", subject=subject, error=str(exc)[:300])
         return sequence, None
     return sequence, payload if isinstance(payload, PlanReady) else None
+
+
+async def stored_plans(js: JetStreamContext) -> tuple[int, set[tuple[str, str]]]:
+    """The stream's last sequence and the (namespace, name) of every application that has a plan stored."""
+    info = await js.stream_info(PLANS_STREAM.name, subjects_filter=PLANS.wildcard)
+    keys = set()
+    for subject in (info.state.subjects or {}) if info.state else {}:
+        try:
+            params = PLANS.parse(subject)
+        except ValueError:
+            continue
+        keys.add((params["namespace"], params["name"]))
+    return int(info.state.last_seq or 0) if info.state else 0, keys
