@@ -22,6 +22,7 @@ from arks_common.conventions import ROLE_SERVE, group_set_name, leader_selector
 from arks_common.events.contract import METRICS, SCALE, Service, scale_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, ScaleDecision, ScaleDirection
 from arks_common.kube.client import Kube, KubeError
+from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS, PODS
 from arks_common.stopping import sleep_unless
@@ -30,7 +31,7 @@ from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
-from arks_slo_scaler.metrics import DECISIONS, LEADER, SCRAPE_PROBLEMS
+from arks_slo_scaler.metrics import DECISIONS, LEADER, SCRAPE_PROBLEMS, STEP_FAILURES
 
 log = get_logger(__name__)
 
@@ -43,6 +44,7 @@ class Tracked:
     name: str
     state: ScalerState = field(default_factory=ScalerState)
     last: tuple[int, str, str] | None = None  # (desired, direction, reason) last reported
+    uid: str = ""  # as last read, so a failure's Event lands on the very object
 
 
 class SloScaler:
@@ -68,7 +70,8 @@ class SloScaler:
     def application_changed(self, namespace: str, name: str, obj: dict[str, Any], deleted: bool) -> None:
         """Track applications with autoscaling; forget the others (level-triggered on the latest object)."""
         key = (namespace, name)
-        has_autoscaling = bool((obj.get("spec") or {}).get("autoscaling"))
+        # a copy without its spec (too deep or too large for the bus) is tracked: the next step reads it
+        has_autoscaling = undecodable(obj) is not None or bool((obj.get("spec") or {}).get("autoscaling"))
         if deleted or not has_autoscaling or obj.get("metadata", {}).get("deletionTimestamp"):
             self._apps.pop(key, None)
         elif key not in self._apps:
@@ -88,7 +91,24 @@ class SloScaler:
                     log.warning(
                         "scaling step failed", application=f"{tracked.namespace}/{tracked.name}", error=str(exc)
                     )
+                except Exception as exc:  # one application's bad metrics or spec never stops the others
+                    await self._broke(tracked, exc)
             await sleep_unless(stop, self._interval - (time.monotonic() - started))
+
+    async def _broke(self, tracked: Tracked, exc: Exception) -> None:
+        """Reported on the application (a Warning Event) and in the log; its group count stays as it is."""
+        STEP_FAILURES.labels(type(exc).__name__).inc()
+        what = f"{type(exc).__name__}: {str(exc)[:500]}"
+        log.exception("scaling step broke", application=f"{tracked.namespace}/{tracked.name}", error=what)
+        subject: dict[str, Any] = {
+            "apiVersion": APPLICATIONS.api_version,
+            "kind": APPLICATIONS.kind,
+            "metadata": {"namespace": tracked.namespace, "name": tracked.name, "uid": tracked.uid},
+        }
+        try:
+            await self._events.record(subject, "Warning", "AutoscalingFailed", f"No scaling decision: {what}")
+        except KubeError as record_error:
+            log.warning("event not recorded", error=str(record_error)[:300])
 
     async def _discover(self) -> None:
         """At start, find the autoscaled applications without waiting for their next change."""
@@ -106,6 +126,7 @@ class SloScaler:
         if raw is None:
             self._apps.pop((tracked.namespace, tracked.name), None)
             return
+        tracked.uid = str(raw["metadata"].get("uid", ""))
         try:
             app = ArksApplication.model_validate(raw)
         except ValidationError:

@@ -6,6 +6,7 @@ the same unified metrics.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Protocol
 
@@ -18,6 +19,10 @@ class MetricsSource(Protocol):
 
 class FetchError(Exception):
     pass
+
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""A runtime's /metrics is tens of KiB; a body beyond this is refused (and never read whole into memory)."""
 
 
 METRICS_PORT_NAME = "metrics"
@@ -55,7 +60,10 @@ class ScrapeSource:
             async with self._session.get(url, timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raise FetchError(f"{url} answered {resp.status}")
-                return await resp.text()
+                body = await resp.content.read(MAX_BODY_BYTES + 1)
+                if len(body) > MAX_BODY_BYTES:
+                    raise FetchError(f"{url}: the body is larger than {MAX_BODY_BYTES} bytes")
+                return body.decode("utf-8", "replace")  # a bad byte garbles one line, which the parser skips
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
 
@@ -73,12 +81,17 @@ class PrometheusSource:
         query = f'{{namespace="{namespace}",pod="{pod_name}",__name__=~"(vllm|sglang):.+|dynamo_.+"}}'
         try:
             async with self._session.get(self._url, params={"query": query}, timeout=self._timeout) as resp:
-                body = await resp.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise FetchError(f"prometheus query for {namespace}/{pod_name}: {exc}") from exc
-        if body.get("status") != "success":
-            raise FetchError(f"prometheus answered {body.get('errorType')}: {body.get('error')}")
-        return render_exposition(body.get("data", {}).get("result", []))
+                raw = await resp.content.read(MAX_BODY_BYTES + 1)
+            if len(raw) > MAX_BODY_BYTES:
+                raise FetchError(f"prometheus answer for {namespace}/{pod_name} is larger than {MAX_BODY_BYTES} bytes")
+            body = json.loads(raw)
+        except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError) as exc:
+            raise FetchError(f"prometheus query for {namespace}/{pod_name}: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(body, dict) or body.get("status") != "success":
+            what = body if not isinstance(body, dict) else f"{body.get('errorType')}: {body.get('error')}"
+            raise FetchError(f"prometheus answered {str(what)[:300]}")
+        result = (body.get("data") or {}).get("result") if isinstance(body.get("data"), dict) else None
+        return render_exposition(result if isinstance(result, list) else [])
 
 
 _DROP = {"__name__", "namespace", "pod", "instance", "job", "container", "endpoint", "service"}
@@ -88,10 +101,16 @@ def render_exposition(result: list[dict[str, Any]]) -> str:
     """Instant-vector results as exposition lines, without the labels Prometheus adds when scraping."""
     lines = []
     for series in result:
-        metric = series.get("metric", {})
+        metric = series.get("metric") if isinstance(series, dict) else None
+        pair = series.get("value") if isinstance(series, dict) else None
+        if not isinstance(metric, dict) or not isinstance(pair, list) or len(pair) != 2:
+            continue  # not an instant-vector sample
+        try:
+            value = float(pair[1])
+        except (TypeError, ValueError, OverflowError):
+            continue
         name = metric.get("__name__", "")
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k not in _DROP)
-        value = float(series.get("value", [0, "nan"])[1])
-        text = "+Inf" if math.isinf(value) else repr(value)
+        text = ("+Inf" if value > 0 else "-Inf") if math.isinf(value) else repr(value)
         lines.append(f"{name}{{{labels}}} {text}" if labels else f"{name} {text}")
     return "\n".join(lines) + "\n"

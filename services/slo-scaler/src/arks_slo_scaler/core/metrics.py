@@ -153,6 +153,10 @@ MAPPINGS: Mapping[Runtime, RuntimeMapping] = {
 # A sample as we keep it: name, labels without `le`, `le` (or None), value.
 _Sample = tuple[str, tuple[tuple[str, str], ...], str | None, float]
 
+MAX_VALUE = 1e15
+"""Larger than any real count, gauge or latency sum (10^15 tokens, requests or seconds); a sample beyond it is
+garbled and refused, so sums of many such series can never overflow."""
+
 
 def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
     """Parse `/metrics` text of `runtime` into unified metrics; bad lines and inconsistent series become problems."""
@@ -186,8 +190,8 @@ def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
 
 def _samples(text: str, problems: list[ParseProblem]) -> list[_Sample]:
     try:
-        return _flatten(text)
-    except ValueError:
+        return _sane(_flatten(text), problems)
+    except Exception:  # the third-party parser's errors are not all ValueError: take the slow path for any
         pass
     # The parser stops at the first bad line; find the bad lines one by one and parse the rest (slow path only).
     good: list[str] = []
@@ -197,15 +201,28 @@ def _samples(text: str, problems: list[ParseProblem]) -> list[_Sample]:
             continue
         try:
             _flatten(stripped + "\n")
-        except ValueError as error:
-            problems.append(ParseProblem(f"unparseable line skipped ({error})", line=number, metric=_name_of(stripped)))
+        except Exception as error:
+            message = f"unparseable line skipped ({type(error).__name__}: {str(error)[:200]})"
+            problems.append(ParseProblem(message, line=number, metric=_name_of(stripped)))
             continue
         good.append(stripped)
     try:
-        return _flatten("\n".join(good) + "\n")
-    except ValueError as error:  # lines fine alone but not together (e.g. a TYPE after its samples)
-        problems.append(ParseProblem(f"text skipped: {error}"))
+        return _sane(_flatten("\n".join(good) + "\n"), problems)
+    except Exception as error:  # lines fine alone but not together (e.g. a TYPE after its samples)
+        problems.append(ParseProblem(f"text skipped: {type(error).__name__}: {str(error)[:200]}"))
         return []
+
+
+def _sane(samples: list[_Sample], problems: list[ParseProblem]) -> list[_Sample]:
+    """Leaves out samples with a value no runtime reports (±Inf, beyond ±MAX_VALUE); NaN is judged per metric."""
+    kept = []
+    for sample in samples:
+        value = sample[3]
+        if not math.isnan(value) and abs(value) > MAX_VALUE:
+            problems.append(ParseProblem(f"value {value:.3g} is beyond {MAX_VALUE:.0e}; skipped", metric=sample[0]))
+            continue
+        kept.append(sample)
+    return kept
 
 
 def _flatten(text: str) -> list[_Sample]:
@@ -214,7 +231,11 @@ def _flatten(text: str) -> list[_Sample]:
         for sample in family.samples:
             le = sample.labels.get("le")
             labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
-            out.append((sample.name, labels, le, float(sample.value)))
+            value = sample.value
+            # an integer too large for a float (a 1 and 309 zeros) becomes ±Inf, which `_sane` refuses
+            if isinstance(value, int) and abs(value) >= 2**1000:
+                value = math.copysign(math.inf, value)
+            out.append((sample.name, labels, le, float(value)))
     return out
 
 
@@ -274,7 +295,11 @@ def _histogram(
         if any(math.isnan(c) or c < 0 for c in cumulative) or any(b < a for a, b in itertools.pairwise(cumulative)):
             problems.append(ParseProblem("bucket counts are not cumulative; histogram skipped", metric=name))
             return None
-        total = math.fsum(v for _, _, _, v in by_name.get(name + "_sum", ()))
+        sums = [v for _, _, _, v in by_name.get(name + "_sum", ())]
+        if not all(math.isfinite(v) for v in sums):
+            problems.append(ParseProblem("_sum is not a finite number; histogram skipped", metric=name))
+            return None
+        total = math.fsum(sums)
         return Histogram(tuple(zip(edges, cumulative, strict=True)), count=cumulative[-1], sum=total)
     return None
 

@@ -1,0 +1,92 @@
+"""Garbled /metrics of one application never breaks the scaler: the parser and the decision are total.
+The reproducers of the crashes found, then a fuzz over all three runtimes' real-format text."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from unit.slo_scaler.builders import VLLM_LABELS, dynamo_text, gauge_text, group, sglang_text, spec, vllm_text
+
+from arks_common.api.application import Runtime
+from arks_slo_scaler.adapters.metrics_source import render_exposition
+from arks_slo_scaler.core.decide import Observation, ScalerState, decide
+from arks_slo_scaler.core.metrics import MAX_VALUE, MetricsSnapshot, parse_metrics
+
+TTFT = "vllm:time_to_first_token_seconds"
+
+
+def _decide_on(*snapshots: MetricsSnapshot) -> None:
+    state = ScalerState()
+    for i, snap in enumerate(snapshots):
+        obs = Observation(1000.0 + 15 * i, 2, (group("g0", at=1000.0 + 15 * i, metrics=snap), group("g1")))
+        decision, state = decide(spec(), obs, state)
+        assert 1 <= decision.desired_replicas <= 8
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param(
+            gauge_text("vllm:num_requests_running", VLLM_LABELS, 0)
+            + 'vllm:num_requests_running{engine="1"} 1'
+            + "0" * 309
+            + "\n",
+            "OverflowError",
+            id="a gauge of 1 and 309 zeros",
+        ),
+        pytest.param(
+            gauge_text("vllm:prompt_tokens_total", VLLM_LABELS, 1e308, "counter")
+            + 'vllm:prompt_tokens_total{engine="1"} 1e308\n',
+            "beyond",
+            id="two series of 1e308",
+        ),
+        pytest.param(f'{TTFT}_bucket{{le="+Inf"}} 3\n{TTFT}_count 3\n{TTFT}_sum +Inf\n', "beyond", id="a _sum of +Inf"),
+        pytest.param(f'{TTFT}_bucket{{le="+Inf"}} 3\n{TTFT}_count 3\n{TTFT}_sum -Inf\n', "beyond", id="a _sum of -Inf"),
+        pytest.param(f'{TTFT}_bucket{{le="+Inf"}} 3\n{TTFT}_count 3\n{TTFT}_sum NaN\n', "_sum", id="a _sum of NaN"),
+        pytest.param("vllm:num_requests_running \udcff\udcfe 1\n", "unparseable", id="bytes that are not UTF-8"),
+    ],
+)
+def test_each_garbled_scrape_found_is_a_problem_not_a_crash(text: str, problem: str) -> None:
+    result = parse_metrics(text, Runtime.VLLM)
+    assert any(problem in str(p) for p in result.problems), result.problems
+    _decide_on(result.snapshot, result.snapshot)
+
+
+def test_a_prometheus_answer_of_the_wrong_shape_renders_what_it_can() -> None:
+    text = render_exposition(
+        [{"metric": {"__name__": "a"}, "value": [0, "1e999"]}, {"value": "x"}, "junk", {"metric": {}, "value": [0, {}]}]  # type: ignore[list-item]
+    )
+    assert text == "a +Inf\n"
+    assert "beyond" in str(parse_metrics(text, Runtime.VLLM).problems[0])
+
+
+REAL = {Runtime.VLLM: vllm_text(), Runtime.SGLANG: sglang_text(), Runtime.DYNAMO: dynamo_text()}
+numbers = st.sampled_from(["1" + "0" * 400, "1e308", "-1e308", "+Inf", "-Inf", "NaN", "-0", "1e-320", "0x1", "", "7"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    runtime=st.sampled_from(list(REAL)),
+    data=st.data(),
+)
+def test_any_mutation_of_real_runtime_text_parses_and_decides(runtime: Runtime, data: st.DataObject) -> None:
+    lines = REAL[runtime].splitlines()
+    for _ in range(data.draw(st.integers(0, 6))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        how = data.draw(st.sampled_from(["value", "cut", "noise", "dup"]))
+        if how == "value" and not lines[i].startswith("#"):
+            lines[i] = lines[i].rsplit(" ", 1)[0] + " " + data.draw(numbers)
+        elif how == "cut":
+            lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i])))]
+        elif how == "noise":
+            lines[i] = data.draw(st.text(max_size=40))
+        else:
+            lines.insert(i, lines[i])
+    result = parse_metrics("\n".join(lines) + "\n", runtime)
+    snap = result.snapshot
+    for value in (snap.requests_running, snap.requests_waiting, snap.prompt_tokens_total, snap.generation_tokens_total):
+        assert value is None or (math.isfinite(value) and 0 <= value <= 1e4 * MAX_VALUE)
+    _decide_on(parse_metrics(REAL[runtime], runtime).snapshot, snap)
