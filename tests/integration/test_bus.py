@@ -124,7 +124,7 @@ async def test_nak_redelivers_after_the_delay(js: JetStreamContext, run_consumer
 
     async def settled() -> bool:  # the third delivery was acked: nothing is waiting for an ack any more
         info = await js.consumer_info("ARKS_OBJECTS", PLANNER_OBJECTS.durable)
-        return info.num_ack_pending == 0 and info.num_redelivered == 0 and info.delivered.stream_seq >= 1
+        return bool(info.num_ack_pending == 0 and info.num_redelivered == 0 and info.delivered.stream_seq >= 1)
 
     await eventually(settled, what="the message acked after its third delivery")
 

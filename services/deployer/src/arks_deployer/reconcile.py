@@ -24,7 +24,7 @@ from arks_common.bus.consumer import TemporaryError
 from arks_common.bus.plans import newest_plan
 from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
 from arks_common.events.payloads import PlanReady
-from arks_common.kube.client import Kube, KubeError
+from arks_common.kube.client import Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
@@ -52,7 +52,10 @@ class Reconciler:
             await self._reconcile(namespace, name)
 
     async def _reconcile(self, namespace: str, name: str) -> None:
-        app = await self._kube.get(APPLICATIONS, namespace, name)
+        try:
+            app = await self._kube.get(APPLICATIONS, namespace, name)
+        except Undecodable as exc:
+            app = exc.stub  # the planner fails its Precheck; the status and a deletion still work from the stub
         if app is None:
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
@@ -156,7 +159,10 @@ class Reconciler:
         for want in desired:
             kind, name = key_of(want.object)
             if (kind, name) not in listed:
-                obj = await self._kube.get(OWNED_KINDS[kind], namespace, name)
+                try:
+                    obj = await self._kube.get(OWNED_KINDS[kind], namespace, name)
+                except Undecodable as exc:
+                    obj = exc.stub
                 if obj is not None:
                     found.append({**obj, "kind": kind})
         return found

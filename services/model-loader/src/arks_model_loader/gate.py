@@ -7,7 +7,7 @@ from typing import Any
 
 from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition
-from arks_common.kube.client import Kube
+from arks_common.kube.client import Kube, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS
@@ -26,7 +26,10 @@ class LoadedGate:
 
     async def application_changed(self, namespace: str, name: str) -> None:
         async with reconciling(CONTROLLER):
-            app = await self._kube.get(APPLICATIONS, namespace, name)
+            try:
+                app = await self._kube.get(APPLICATIONS, namespace, name)
+            except Undecodable:
+                return  # the planner reports it on the application
             model_name = None if app is None else model_name_of(app)
             if app is None or model_name is None or app["metadata"].get("deletionTimestamp"):
                 return

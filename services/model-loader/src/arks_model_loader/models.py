@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel
-from arks_common.kube.client import Conflict, Invalid, Kube
+from arks_common.kube.client import Conflict, Invalid, Kube, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS
@@ -45,13 +45,17 @@ class ModelReconciler:
                 await self.reconcile(namespace, raw["metadata"]["name"])
 
     async def _reconcile(self, namespace: str, name: str) -> None:
-        raw = await self._kube.get(MODELS, namespace, name)
+        try:
+            raw = await self._kube.get(MODELS, namespace, name)
+        except Undecodable as exc:  # reported, and a deletion still completes from the stub
+            await self._unreadable(exc.stub, str(exc))
+            return
         if raw is None:
             return
         try:
             model = ArksModel.model_validate(raw)
         except ValidationError as exc:
-            log.error("model does not parse; skipping", model=f"{namespace}/{name}", error=str(exc))
+            await self._unreadable(raw, str(exc))
             return
         if raw["metadata"].get("deletionTimestamp"):
             await self._finalize(raw)
@@ -140,6 +144,14 @@ class ModelReconciler:
             message = next((c.message for c in conds if c.ok is False), "") if failed else f"Model is {phase}"
             await self._events.record(raw, "Warning" if failed else "Normal", phase, message)
         log.info("model status written", model=f"{meta['namespace']}/{meta['name']}", phase=phase)
+
+    async def _unreadable(self, raw: dict[str, Any], error: str) -> None:
+        meta = raw["metadata"]
+        log.error("model cannot be read; not loaded", model=f"{meta['namespace']}/{meta['name']}", error=error[:500])
+        if meta.get("deletionTimestamp"):
+            await self._finalize(raw)
+        else:
+            await self._events.record(raw, "Warning", "ModelUnreadable", error[:1000])
 
     async def _finalize(self, raw: dict[str, Any]) -> None:
         meta = raw["metadata"]

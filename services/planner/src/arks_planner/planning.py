@@ -26,7 +26,7 @@ from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
 from arks_common.bus.plans import newest_plan, stored_plans
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service, plan_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
-from arks_common.kube.client import Kube, KubeError
+from arks_common.kube.client import Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS, NODES
@@ -36,6 +36,7 @@ from arks_planner.core.placement import placement_warning, pods_per_group, singl
 from arks_planner.core.plan import build_plan
 from arks_planner.core.precheck import LargestNode, parse_application, precheck
 from arks_planner.core.profiles import RuntimeProfiles
+from arks_planner.core.reasons import PrecheckReason
 
 log = get_logger(__name__)
 CONTROLLER = "planner"
@@ -69,7 +70,10 @@ class Planner:
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
             if seen is not None and await self._already_planned(namespace, name, seen):
                 return
-            app = await self._kube.get(APPLICATIONS, namespace, name)
+            try:
+                app = await self._kube.get(APPLICATIONS, namespace, name)
+            except Undecodable as exc:
+                app = exc.stub  # judged like any spec: a failed Precheck naming the field
             if app is None:
                 await self._forget(namespace, name, uid)
             elif not app["metadata"].get("deletionTimestamp"):
@@ -90,7 +94,7 @@ class Planner:
         a changed profile (an upgrade, an installation's override) re-plans what it affects."""
         try:
             last_sequence, planned = await stored_plans(self._js)
-            apps, _ = await self._kube.list(APPLICATIONS)
+            apps, _ = await self._kube.list(APPLICATIONS, stubs=True)
         except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
             log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
             return
@@ -150,9 +154,13 @@ class Planner:
         parsed = parse_application(raw)
         model_raw = None
         if not isinstance(parsed, PrecheckResult):
-            model_raw = await self._kube.get(MODELS, ref.namespace, parsed.spec.model.name)
+            try:
+                model_raw = await self._kube.get(MODELS, ref.namespace, parsed.spec.model.name)
+            except Undecodable as exc:
+                parsed = PrecheckResult(passed=False, reason=PrecheckReason.MODEL_UNREADABLE, message=str(exc))
         model_rv = str(((model_raw or {}).get("metadata") or {}).get("resourceVersion", ""))
         inputs = inputs_digest(ref.uid, generation, model_rv, self._profiles_fingerprint)
+        too_large: PrecheckResult | None = None
         for _ in range(PUBLISH_ATTEMPTS):
             sequence, last = await newest_plan(self._js, ref.namespace, ref.name)
             last = last if last is not None and last.ref.uid == ref.uid else None
@@ -161,6 +169,9 @@ class Planner:
             if last is not None and last.inputs == inputs and _precheck_is(raw, last.precheck, generation):
                 return  # nothing this verdict depends on has changed, and the condition already says it
             verdict, warning = await self._verdict(raw, parsed, model_raw, ref, generation, inputs)
+            if too_large is not None:
+                verdict = msgspec.structs.replace(verdict, precheck=too_large, plan_hash="", objects=[], roles=[])
+                warning = None
             if last is not None and _same_verdict(last, verdict):
                 await self._write_precheck(raw, verdict.precheck, generation, None)
                 return
@@ -177,6 +188,11 @@ class Planner:
                 )
             except WrongLastSequence:
                 continue  # another planner published meanwhile: read its verdict and decide again
+            except nats.errors.MaxPayloadError:
+                if too_large is not None:
+                    raise  # even the refusal does not fit: a bus limit below any sane setting
+                too_large = _plan_too_large(len(msgspec.json.encode(verdict)))
+                continue
             if published:
                 log.info(
                     "plan published",
@@ -252,6 +268,15 @@ def _parse_model(raw: dict[str, Any] | None, namespace: str, name: str) -> ArksM
     except ValidationError:
         log.warning("model does not parse", model=f"{namespace}/{name}")
         return None
+
+
+def _plan_too_large(size: int) -> PrecheckResult:
+    return PrecheckResult(
+        passed=False,
+        reason=PrecheckReason.PLAN_TOO_LARGE,
+        message=f"The objects derived from this application ({size} bytes) are larger than a bus message may be "
+        "(NATS max_payload); shorten spec.extraOptions, spec.instanceSpec.env or the other lists",
+    )
 
 
 def _same_verdict(last: PlanReady, new: PlanReady) -> bool:

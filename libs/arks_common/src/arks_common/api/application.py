@@ -14,6 +14,12 @@ MODEL_VOLUME_NAME = "models"
 MODEL_MOUNT_PATH = "/models"
 MAX_VOLUMES = 64
 """Bounds the lists that carry CEL rules, so the API server can bound the rules' cost."""
+MAX_ITEMS = 256
+"""Bounds the other lists and maps (env, tolerations, labels, extraOptions, ...): far above any real use, far
+below what would make one object, its plan or its events too large for the bus (see docs/status.md)."""
+MAX_OPTION_LENGTH = 4096
+
+Option = Annotated[str, Field(max_length=MAX_OPTION_LENGTH)]
 
 KubeObject = dict[str, Any]
 """A Kubernetes object passed through to the pod as the user wrote it."""
@@ -119,16 +125,17 @@ class InstanceSpec(ApiModel):
 
     replicas: int = Field(default=1, ge=1, description="Nodes (pods) per replica group.")
     resources: ResourceRequirements | None = Field(default=None, description="Resources of each node.")
-    annotations: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-    env: list[EnvVar] = Field(default_factory=list)
+    annotations: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    env: list[EnvVar] = Field(default_factory=list, max_length=MAX_ITEMS)
     volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=MAX_VOLUMES)
     volumes: list[Volume] = Field(default_factory=list, max_length=MAX_VOLUMES)
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
     affinity: KubeObject | None = Field(default=None, json_schema_extra=preserve_unknown("core/v1 Affinity"))
     scheduler_name: str | None = None
     tolerations: list[KubeObject] = Field(
         default_factory=list,
+        max_length=MAX_ITEMS,
         json_schema_extra={"items": preserve_unknown("core/v1 Toleration")},
     )
     service_account_name: str | None = None
@@ -211,14 +218,16 @@ class ArksApplicationSpec(ApiModel):
     runtime_image: str | None = Field(
         default=None, description="The runtime image; defaults to the installation's validated image."
     )
-    runtime_image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
+    runtime_image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list, max_length=MAX_VOLUMES)
     model: ModelRef
     served_model_name: str | None = Field(
         default=None, description="The model name the API serves; defaults to model.name."
     )
     tensor_parallel_size: int | None = Field(default=None, ge=1)
-    extra_options: list[str] = Field(
-        default_factory=list, description="Passed to the runtime's command line verbatim and in order."
+    extra_options: list[Option] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="Passed to the runtime's command line verbatim and in order.",
     )
     instance_spec: InstanceSpec = Field(default_factory=InstanceSpec)
     autoscaling: AutoscalingSpec | None = None

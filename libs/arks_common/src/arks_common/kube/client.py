@@ -15,7 +15,11 @@ import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from arks_common.kube.decoding import checked, loads, undecodable
 from arks_common.kube.resources import Resource
+from arks_common.telemetry.logging import get_logger
+
+log = get_logger(__name__)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -38,6 +42,18 @@ class KubeError(Exception):
 
 class NotFound(KubeError):
     pass
+
+
+class Undecodable(KubeError):
+    """The object is nested too deep to read (see `decoding`); `stub` holds its identity and status."""
+
+    def __init__(self, message: str, stub: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.stub = stub
+
+    @property
+    def temporary(self) -> bool:
+        return False  # only a change of the object helps
 
 
 class Gone(KubeError):
@@ -64,6 +80,11 @@ def _translate(exc: ApiException, what: str) -> KubeError:
         message = f"{what}: {exc.reason}"
     kind = {404: NotFound, 410: Gone, 409: Conflict, 422: Invalid}.get(status, KubeError)
     return kind(message, status, reason, _retry_after(exc))
+
+
+def _identity(obj: dict[str, Any]) -> dict[str, str]:
+    meta = obj.get("metadata") or {}
+    return {"object": f"{meta.get('namespace', '')}/{meta.get('name', '')}", "reason": str(undecodable(obj))}
 
 
 def _retry_after(exc: ApiException) -> float | None:
@@ -107,36 +128,67 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         request_timeout: float | None = 30,
-    ) -> dict[str, Any]:
+    ) -> Any:
+        """The decoded answer (the body read and decoded here, so no nesting can break the client's own
+        decoder); API refusals become KubeError."""
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
-            result = await self._api.call_api(
+            response = await self._api.call_api(
                 path,
                 method,
                 query_params=query or [],
                 header_params=headers,
                 body=body,
-                response_types_map={200: "object", 201: "object", 202: "object"},
                 auth_settings=["BearerToken"],
-                _return_http_data_only=True,
+                _preload_content=False,
                 _request_timeout=request_timeout,
             )
+            async with response:
+                raw = await response.read()
+                if not 200 <= response.status <= 299:
+                    refused = ApiException(status=response.status, reason=response.reason)
+                    refused.body = raw.decode("utf-8", "replace")
+                    refused.headers = response.headers
+                    raise _translate(refused, what)
         except ApiException as exc:
             raise _translate(exc, what) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
-        return result if isinstance(result, dict) else {}
+        try:
+            return loads(raw) if raw else {}
+        except ValueError as exc:  # not JSON at all: a proxy's error page, a cut connection
+            raise KubeError(f"{what}: the answer is not JSON: {exc}") from exc
+
+    async def _object(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """`_call` for one object: a too-deep answer comes back as its stub."""
+        result = await self._call(method, path, what, query, body, content_type)
+        return checked(result) if isinstance(result, dict) else {}
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, None when it does not exist; raises Undecodable (with the stub) when it is too deep."""
         try:
-            return await self._call("GET", res.path(namespace, name), f"get {res.kind} {namespace}/{name}")
+            obj = await self._object("GET", res.path(namespace, name), f"get {res.kind} {namespace}/{name}")
         except NotFound:
             return None
+        reason = undecodable(obj)
+        if reason is not None:
+            raise Undecodable(f"{res.kind} {namespace}/{name}: {reason}", obj)
+        return obj
 
     async def list(
-        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None, stubs: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
-        """All objects (following `continue`), and the list's resourceVersion to watch from."""
+        """All objects (following `continue`), and the list's resourceVersion to watch from. An object nested
+        too deep is left out with a log line, or with `stubs` comes as its stub (see `decoding.undecodable`):
+        one bad object never hides the others."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -146,10 +198,17 @@ class Kube:
             if token:
                 query.append(("continue", token))
             page = await self._call("GET", res.path(namespace), f"list {res.plural}", query)
-            kind = res.kind
-            for item in page.get("items", []):
-                item.setdefault("kind", kind)
+            page = page if isinstance(page, dict) else {}
+            for item in page.get("items") or []:
+                if not isinstance(item, dict):
+                    continue
+                item.setdefault("kind", res.kind)
                 item.setdefault("apiVersion", res.api_version)
+                item = checked(item)
+                reason = undecodable(item)
+                if reason is not None and not stubs:
+                    log.warning("object left out of a list: too deep to read", kind=res.kind, **_identity(item))
+                    continue
                 items.append(item)
             meta = page.get("metadata", {})
             token = meta.get("continue")
@@ -192,7 +251,12 @@ class Kube:
                 async for line in response.content:
                     if not line.strip():
                         continue
-                    event = json.loads(line)
+                    try:
+                        event = loads(line)
+                    except ValueError as exc:
+                        raise KubeError(f"watch {res.plural}: undecodable line: {exc}") from exc
+                    if not isinstance(event, dict) or not isinstance(event.get("object") or {}, dict):
+                        raise KubeError(f"watch {res.plural}: unexpected line {line[:200]!r}")
                     kind, obj = event.get("type", ""), event.get("object") or {}
                     if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
                         raise KubeError(f"watch {res.plural}: unexpected line {line[:200]!r}")
@@ -202,14 +266,14 @@ class Kube:
                         raise error(f"watch {res.plural}: {obj.get('message', '')}", status)
                     obj.setdefault("kind", res.kind)
                     obj.setdefault("apiVersion", res.api_version)
-                    yield kind, obj
+                    yield kind, checked(obj)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise KubeError(f"watch {res.plural} broke: {type(exc).__name__}: {exc}") from exc
 
     async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
         """Server-side apply of `obj` under this service's field manager."""
         meta = obj["metadata"]
-        return await self._call(
+        return await self._object(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
             f"apply {res.kind} {meta.get('namespace')}/{meta['name']}",
@@ -222,7 +286,7 @@ class Kube:
         """Server-side apply of the fields of `.status` this service owns (through the status subresource)."""
         body = {"apiVersion": res.api_version, "kind": res.kind, "metadata": {"name": name, "namespace": namespace}}
         body["status"] = status
-        return await self._call(
+        return await self._object(
             "PATCH",
             res.path(namespace, name, "status"),
             f"apply status of {res.kind} {namespace}/{name}",
@@ -232,14 +296,14 @@ class Kube:
         )
 
     async def merge_patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(
+        return await self._object(
             "PATCH", res.path(namespace, name), f"patch {res.kind} {namespace}/{name}", None, patch, MERGE_PATCH
         )
 
     async def replace(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT: replaces the object; with `metadata.resourceVersion` set, a concurrent change raises Conflict."""
         meta = obj["metadata"]
-        return await self._call(
+        return await self._object(
             "PUT",
             res.path(meta.get("namespace"), meta["name"]),
             f"replace {res.kind} {meta.get('namespace')}/{meta['name']}",
@@ -248,7 +312,7 @@ class Kube:
         )
 
     async def create(self, res: Resource, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("POST", res.path(namespace), f"create {res.kind} in {namespace}", None, obj)
+        return await self._object("POST", res.path(namespace), f"create {res.kind} in {namespace}", None, obj)
 
     async def delete(
         self, res: Resource, namespace: str, name: str, propagation: str = "Background", uid: str | None = None

@@ -32,6 +32,7 @@ from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, Ark
 from arks_common.api.model import ArksModel
 from arks_common.conventions import ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
+from arks_common.kube.decoding import undecodable
 from arks_planner.core.names import name_violation
 from arks_planner.core.options import flag_name, item_of_word, option_errors, option_value, split_options
 from arks_planner.core.placement import SHM_VOLUME_NAME, pods_per_group, single_node_claim
@@ -73,6 +74,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 def parse_application(obj: dict[str, object]) -> ArksApplication | PrecheckResult:
     """The application, or an `InvalidSpec` failure (or the runtime/driver reason) naming each bad field."""
+    too_deep = undecodable(obj)
+    if too_deep is not None:
+        return _fail(PrecheckReason.INVALID_SPEC, too_deep)
     try:
         return ArksApplication.model_validate(obj)
     except ValidationError as exc:

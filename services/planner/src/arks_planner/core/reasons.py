@@ -15,6 +15,8 @@ class PrecheckReason(StrEnum):
     RESERVED_MOUNT_PATH = "ReservedMountPath"
     TENSOR_PARALLEL_TOO_LARGE = "TensorParallelTooLarge"
     MODEL_NOT_FOUND = "ModelNotFound"
+    MODEL_UNREADABLE = "ModelUnreadable"
+    PLAN_TOO_LARGE = "PlanTooLarge"
     MODEL_STORAGE_NOT_SHARED = "ModelStorageNotShared"
     INVALID_EXTRA_OPTIONS = "InvalidExtraOptions"
     OPTION_SET_BY_ARKS = "OptionSetByArks"

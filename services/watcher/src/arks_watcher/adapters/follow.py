@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import OBJECTS, Service
 from arks_common.kube.client import Gone, Kube, KubeError
+from arks_common.kube.decoding import stub, undecodable
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_watcher.core.changes import change_of, key_of, vanished
@@ -24,6 +25,7 @@ from arks_watcher.core.kinds import Watched
 from arks_watcher.metrics import WATCH_EVENTS, WATCH_RESTARTS
 
 log = get_logger(__name__)
+TOO_LARGE = "the object is larger than a bus message may be (NATS max_payload); read it from the API server"
 
 
 class Follower:
@@ -54,7 +56,7 @@ class Follower:
 
     async def _list_and_watch(self, stop: asyncio.Event) -> None:
         res, selector = self._watched.resource, self._watched.label_selector
-        items, rv = await self._kube.list(res, label_selector=selector)
+        items, rv = await self._kube.list(res, label_selector=selector, stubs=True)
         for obj in vanished(self._known, items):
             await self._publish(obj, deleted=True, stop=stop)
         self._known = {}
@@ -98,6 +100,11 @@ class Follower:
         if not obj.get("metadata", {}).get("name"):
             self._log.error("watch gave an object without a name; skipped", object=str(obj)[:300])
             return
+        reason = undecodable(obj)
+        if reason is not None:  # consumers read the object themselves and report it
+            self._log.warning(
+                "object too deep to carry; its event names it only", name=obj["metadata"]["name"], reason=reason
+            )
         change = change_of(self._watched.kind, obj, deleted)
         if deleted:
             self._known.pop(key_of(obj), None)
@@ -109,6 +116,19 @@ class Follower:
                 await publish(self._js, OBJECTS, change.subject, change.msg_id, Service.WATCHER.value, change.payload)
                 WATCH_EVENTS.labels(self._watched.kind.value, "deleted" if deleted else "changed").inc()
                 return
+            except nats.errors.MaxPayloadError:
+                # Too large for the bus: the event carries the object's identity (and status) only, and
+                # consumers read the rest from the API server. Never retried as it is: that would stall all.
+                slim = change.payload.object or {}
+                if undecodable(slim) is not None and "status" not in slim:
+                    self._log.error("object too large even as a stub; not published", name=change.payload.ref.name)
+                    return
+                smaller = stub(obj, TOO_LARGE)
+                if undecodable(slim) is not None:
+                    smaller.pop("status", None)
+                self._log.warning("object too large to carry; its event names it only", name=change.payload.ref.name)
+                change = change_of(self._watched.kind, smaller, deleted)
+                WATCH_EVENTS.labels(self._watched.kind.value, "too_large").inc()
             except (nats.errors.Error, TimeoutError) as exc:
                 if stop.is_set():
                     raise
