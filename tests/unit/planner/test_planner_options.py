@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from unit.planner.builders import PROFILES, app, model, shared_model, single_node
+from unit.planner.builders import PROFILES, app, app_dict, model, shared_model, single_node
 
+from arks_common.events.payloads import PrecheckResult
 from arks_planner.core.options import item_of_word, option_errors, option_value, split_options
 from arks_planner.core.placement import colocated_affinity, placement_warning
-from arks_planner.core.precheck import precheck
+from arks_planner.core.precheck import parse_application, precheck
 
 SPLITS: list[tuple[str, list[str], list[str]]] = [
     ("one word per item stays as written", ["--max-model-len", "32768"], ["--max-model-len", "32768"]),
@@ -75,9 +76,18 @@ def test_a_malformed_user_affinity_is_kept_as_written_instead_of_breaking_the_pl
     assert merged["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"]
 
 
-def test_a_huge_unsplittable_option_is_named_in_a_bounded_message() -> None:
+def test_an_unsplittable_option_is_named_in_a_bounded_message() -> None:
 
-    result = precheck(app(extraOptions=["--x '" + "y" * 100_000]), shared_model(), PROFILES)
+    result = precheck(app(extraOptions=["--x '" + "y" * 4000]), shared_model(), PROFILES)
     assert result.reason == "InvalidExtraOptions"
+    assert "spec.extraOptions[0]" in result.message
+    assert len(result.message) < 500
+
+
+def test_an_option_over_the_length_bound_is_refused_naming_it_before_splitting() -> None:
+
+    result = parse_application(app_dict(extraOptions=["--x '" + "y" * 100_000]))
+    assert isinstance(result, PrecheckResult)
+    assert result.reason == "InvalidSpec"
     assert "spec.extraOptions[0]" in result.message
     assert len(result.message) < 500
