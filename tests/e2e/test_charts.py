@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from arks_common.events import permissions as perm
 from arks_common.events.contract import Service
 from arks_localcluster.cluster import LocalCluster
 from support.auth import CHARTS, helm, helm_run, render_chart
@@ -30,6 +31,8 @@ VARIANTS = {
         "nats.auth.mode=creds",
         "--set",
         "nats.auth.credsSecret=arks-nats-creds",
+        "--set",
+        "busBootstrap.credsSecret=arks-nats-bootstrap-creds",
         "--set",
         "metrics.serviceMonitor.enabled=true",
         "--set",
@@ -79,6 +82,32 @@ def test_helm_template_renders_a_hardened_deployment(
         assert env["ARKS_NATS_CREDS_FILE"]["value"] == "/etc/arks/nats/nats.creds"
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS), ids=str)
+@pytest.mark.parametrize("service", list(Service), ids=str)
+def test_only_the_watcher_chart_declares_the_bus_as_the_bootstrap_user_before_install_and_upgrade(
+    local_cluster: LocalCluster, service: Service, variant: str
+) -> None:
+    jobs = [d for d in render_chart(local_cluster, service, *VARIANTS[variant]) if d["kind"] == "Job"]
+    if service is not Service.WATCHER:
+        assert jobs == []
+        return
+    (job,) = jobs
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    assert container["command"] == ["arks-bus-bootstrap"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e for e in container["env"]}
+    if variant == "defaults":
+        assert env["ARKS_NATS_USER"]["value"] == perm.BOOTSTRAP_USER
+        ref = env["ARKS_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": perm.SECRET_NAME, "key": perm.secret_key(perm.BOOTSTRAP_USER)}
+    else:
+        (volume,) = pod["volumes"]
+        assert volume["secret"]["secretName"] == "arks-nats-bootstrap-creds"
+
+
 def test_planner_mounts_runtime_profiles_and_model_loader_takes_its_downloader(local_cluster: LocalCluster) -> None:
     profiles = render_chart(
         local_cluster, Service.PLANNER, "--set-json", 'runtimeProfiles.inline={"vllm":{"image":"x"}}'
@@ -112,9 +141,8 @@ def test_values_schema_refuses_a_bad_value(local_cluster: LocalCluster) -> None:
 def chart_namespace(arks: Env) -> Iterator[str]:
     name = f"charts-{uuid.uuid4().hex[:6]}"
     arks.kubectl("create", "namespace", name)
-    arks.kubectl(
-        "create", "secret", "generic", "arks-nats-users", "-n", name, *(f"--from-literal={s.value}=pw" for s in Service)
-    )
+    passwords = [f"--from-literal={perm.secret_key(user)}=pw" for user in perm.all_users()]
+    arks.kubectl("create", "secret", "generic", "arks-nats-users", "-n", name, *passwords)
     yield name
     arks.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

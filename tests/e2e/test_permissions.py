@@ -17,9 +17,23 @@ import nats.errors
 import pytest
 import yaml
 
+from arks_common.bus.bootstrap import differences
 from arks_common.events import permissions as perm
-from arks_common.events.contract import DEAD_LETTERS, OBJECTS, PLANS, ROOT, SCALE, Service, inbox_prefix
+from arks_common.events.contract import (
+    CONSUMERS,
+    DEAD_LETTER_STREAM,
+    DEAD_LETTERS,
+    OBJECTS,
+    OBJECTS_STREAM,
+    PLANS,
+    PLANS_STREAM,
+    ROOT,
+    SCALE,
+    Service,
+    inbox_prefix,
+)
 from arks_localcluster.cluster import LocalCluster
+from support.arks_system import declare_bus
 from support.auth import NAMESPACE, NatsUsers, render_rbac, service_account, token_kubeconfig
 from support.e2e import Env
 from support.nats_server import NatsServer
@@ -180,3 +194,58 @@ def test_the_suites_nats_server_refuses_anonymous_clients(arks: Env) -> None:
     for name, process in arks.system.services.items():
         assert process.env["ARKS_NATS_USER"] == perm.nats_user(Service(name))
         assert process.env["ARKS_KUBECONFIG"] != str(arks.cluster.kubeconfig)
+
+
+async def stream_api_violations(url: str, users: NatsUsers, service: Service, subjects: list[str]) -> list[str]:
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await nats.connect(
+        url,
+        allow_reconnect=False,
+        error_cb=on_error,
+        inbox_prefix=inbox_prefix(service),
+        **users.options(perm.nats_user(service)),
+    )
+    try:
+        for subject in subjects:
+            await nc.publish(subject, b"{}")
+        await nc.flush()
+        for _ in range(50):
+            if len(errors) >= len(subjects):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+    return errors
+
+
+@pytest.mark.parametrize("service", list(Service), ids=str)
+def test_no_service_may_create_change_or_delete_a_stream(
+    secured_nats: tuple[NatsServer, NatsUsers], service: Service
+) -> None:
+    server, users = secured_nats
+    declare_bus(server.url, users.env(perm.BOOTSTRAP_USER))
+    subjects = [
+        f"{perm.JS_API}.STREAM.CREATE.ARKS_EVIL",
+        f"{perm.JS_API}.STREAM.UPDATE.{PLANS_STREAM.name}",
+        f"{perm.JS_API}.STREAM.DELETE.{OBJECTS_STREAM.name}",
+        f"{perm.JS_API}.CONSUMER.DELETE.{DEAD_LETTER_STREAM.name}.x",
+    ]
+    errors = asyncio.run(stream_api_violations(server.url, users, service, subjects))
+    for subject in subjects:
+        assert any(f'permissions violation for publish to "{subject.lower()}"' in e.lower() for e in errors), (
+            subject,
+            errors,
+        )
+
+    async def streams_still_declared() -> list[str]:
+        nc = await nats.connect(server.url, allow_reconnect=False, **users.options(perm.ADMIN_USER))
+        try:
+            return await differences(nc.jetstream(), CONSUMERS)
+        finally:
+            await nc.close()
+
+    assert asyncio.run(streams_still_declared()) == []

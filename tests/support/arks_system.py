@@ -80,6 +80,22 @@ class ServiceProcess:
         return self._proc is not None and self._proc.poll() is None
 
 
+def declare_bus(nats_url: str, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> None:
+    """Runs `arks-bus-bootstrap` (as the chart's pre-install Job does): the services only verify the bus."""
+    executable = str(Path(sys.executable).parent / "arks-bus-bootstrap")
+    proc = subprocess.run(
+        [executable],
+        env={**os.environ, **(env or {}), "ARKS_NATS_URL": nats_url},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr)[-4000:]
+        raise RuntimeError(f"arks-bus-bootstrap exited with {proc.returncode}: {output}")
+
+
 class ArksSystem:
     """All services, sharing one NATS URL and one kubeconfig."""
 

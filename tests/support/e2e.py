@@ -17,7 +17,7 @@ from arks_common.events.contract import Service
 from arks_localcluster.cluster import LocalCluster
 from arks_localcluster.storage import pv_pool
 from support import auth
-from support.arks_system import ArksSystem
+from support.arks_system import ArksSystem, declare_bus
 from support.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +128,7 @@ def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
     nats = NatsServer(workdir / "nats", extra_args=users.server_args)
     nats.workdir.mkdir(parents=True)
     nats.start()
+    declare_bus(nats.url, users.env(permissions.BOOTSTRAP_USER))
     trace_file = workdir / "traces.jsonl"
     system = ArksSystem(
         nats.url,

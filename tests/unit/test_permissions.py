@@ -23,6 +23,7 @@ from arks_common.events.contract import (
     CHANNELS,
     CONSUMERS,
     DEAD_LETTERS,
+    OBJECTS,
     STREAMS,
     ConsumerDecl,
     Service,
@@ -86,13 +87,25 @@ def test_channel_publishers_and_only_they_may_publish_on_it(channel: Any) -> Non
         assert allowed == (service in channel.publishers), f"{service} on {subject}"
 
 
+def stream_declarations() -> list[str]:
+    return jetstream_subjects(
+        lambda jsm: [
+            call
+            for decl in STREAMS
+            for call in (jsm.add_stream(stream_config(decl)), jsm.update_stream(stream_config(decl)))
+        ]
+    )
+
+
+def consumer_creations(consumer: ConsumerDecl) -> list[str]:
+    return jetstream_subjects(lambda jsm: [jsm.add_consumer(consumer.stream.name, consumer_config(consumer))])
+
+
 @pytest.mark.parametrize("consumer", CONSUMERS, ids=lambda c: c.durable)
-def test_consumer_owner_may_create_pull_ack_and_dead_letter(consumer: ConsumerDecl) -> None:
+def test_consumer_owner_may_inspect_pull_ack_and_dead_letter_but_not_create(consumer: ConsumerDecl) -> None:
     owner = perm.permissions_of(consumer.service)
     stream, durable = consumer.stream.name, consumer.durable
-    created = jetstream_subjects(lambda jsm: [jsm.add_consumer(stream, consumer_config(consumer))])
     used = [
-        *created,
         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.1.42.7.1730000000000000000.0",
@@ -100,32 +113,46 @@ def test_consumer_owner_may_create_pull_ack_and_dead_letter(consumer: ConsumerDe
     ]
     for subject in used:
         assert perm.may_publish(owner, subject), subject
-    for other in Service:
-        if other is not consumer.service:
-            assert not any(perm.may_publish(perm.permissions_of(other), s) for s in used[1:]), other
+    created = consumer_creations(consumer)
+    assert created
+    for service in Service:
+        assert not any(perm.may_publish(perm.permissions_of(service), s) for s in created), service
+        if service is not consumer.service:
+            assert not any(perm.may_publish(perm.permissions_of(service), s) for s in used), service
 
 
 @pytest.mark.parametrize("service", list(Service), ids=str)
-def test_every_service_may_declare_every_stream_and_receive_replies(service: Service) -> None:
+def test_every_service_may_inspect_but_never_declare_or_delete_a_stream(service: Service) -> None:
     perms = perm.permissions_of(service)
-    subjects = jetstream_subjects(
-        lambda jsm: [
-            call
-            for decl in STREAMS
-            for call in (
-                jsm.stream_info(decl.name),
-                jsm.add_stream(stream_config(decl)),
-                jsm.update_stream(stream_config(decl)),
-            )
-        ]
-    )
-    assert len(subjects) == 3 * len(STREAMS)
-    for subject in subjects:
-        assert perm.may_publish(perms, subject), subject
+    inspected = jetstream_subjects(lambda jsm: [jsm.stream_info(decl.name) for decl in STREAMS])
+    assert len(inspected) == len(STREAMS)
+    assert all(perm.may_publish(perms, s) for s in inspected), inspected
+    declared = stream_declarations()
+    assert len(declared) == 2 * len(STREAMS)
+    deleted = jetstream_subjects(lambda jsm: [jsm.delete_stream(decl.name) for decl in STREAMS])
+    for subject in (*declared, *deleted):
+        assert not perm.may_publish(perms, subject), subject
     assert perm.may_subscribe(perms, f"{inbox_prefix(service)}.abc.def")
     others = [other for other in Service if other is not service]
     assert not perm.may_subscribe(perms, f"{inbox_prefix(others[0])}.abc.def"), "another service's replies"
     assert not perm.may_subscribe(perms, "_INBOX.abc.def")
+
+
+def test_the_bootstrap_user_declares_every_stream_and_consumer_and_nothing_else() -> None:
+    bootstrap = perm.bootstrap_permissions()
+    declared = [
+        *jetstream_subjects(lambda jsm: [jsm.stream_info(decl.name) for decl in STREAMS]),
+        *stream_declarations(),
+        *(s for consumer in CONSUMERS for s in consumer_creations(consumer)),
+    ]
+    for subject in declared:
+        assert perm.may_publish(bootstrap, subject), subject
+    deleted = jetstream_subjects(lambda jsm: [jsm.delete_stream(decl.name) for decl in STREAMS])
+    for subject in (*deleted, *(sample_subject(ch) for ch in CHANNELS), "$JS.API.STREAM.PURGE.ARKS_PLANS"):
+        assert not perm.may_publish(bootstrap, subject), subject
+    assert not perm.may_subscribe(bootstrap, sample_subject(OBJECTS))
+    assert perm.may_subscribe(bootstrap, f"{inbox_prefix('bootstrap')}.abc")
+    assert perm.BOOTSTRAP_USER in perm.all_users()
 
 
 @pytest.mark.parametrize("service", list(Service), ids=str)
@@ -205,6 +232,7 @@ SHARED_TEMPLATES = (
     "service.yaml",
     "servicemonitor.yaml",
     "pdb.yaml",
+    "bus-bootstrap-job.yaml",
     "NOTES.txt",
 )
 

@@ -248,6 +248,8 @@ def up() -> None:
         "ARKS_HTTP_HOST": "127.0.0.1",
         "ARKS_LOG_FORMAT": "console",
     }
+    say("declaring the bus's streams and consumers (arks-bus-bootstrap; the services only verify them)")
+    step("declaring the bus", [str(BIN / "arks-bus-bootstrap")], env=service_env)
     for service in services:
         start(service, {**service_env, "ARKS_HTTP_PORT": str(service.port)}, partial(http_ready, service.port))
 

@@ -14,14 +14,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from arks_common.bus.bootstrap import wait_until_declared
 from arks_common.bus.connection import connect
 from arks_common.bus.consumer import DurableConsumer, Handler
-from arks_common.bus.jetstream import ensure_consumer, ensure_stream
-from arks_common.events.contract import STREAMS, ConsumerDecl
+from arks_common.events.contract import ConsumerDecl
 from arks_common.settings import CommonSettings
 from arks_common.telemetry.http import start_http
 from arks_common.telemetry.logging import get_logger, setup_logging
@@ -69,7 +68,8 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
     nc = await connect(settings, name, closed)
     try:
         js = nc.jetstream()
-        await _declare(js, settings, consumers)
+        if not await wait_until_declared(js, consumers, stop):
+            return 0  # told to stop while waiting
         ctx = ServiceContext(settings=settings, nc=nc, js=js, stop=stop)
         cleanup = await setup(ctx)
         ctx.ready = True
@@ -81,25 +81,6 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
         with contextlib.suppress(Exception):
             await nc.drain()
         await http.cleanup()
-
-
-async def _declare(js: JetStreamContext, settings: CommonSettings, consumers: tuple[ConsumerDecl, ...]) -> None:
-    """Streams and consumers, idempotently; a slow or restarting server is waited for, not fatal."""
-    delay = 0.5
-    deadline = asyncio.get_running_loop().time() + settings.nats_connect_deadline_seconds
-    while True:
-        try:
-            for stream in STREAMS:
-                await ensure_stream(js, stream, settings.replicas_of_streams)
-            for decl in consumers:
-                await ensure_consumer(js, decl)
-            return
-        except (nats.errors.Error, TimeoutError) as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise
-            log.warning("declaring streams failed; retrying", error=repr(exc), delay=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 async def _supervise(ctx: ServiceContext, closed: asyncio.Event) -> int:

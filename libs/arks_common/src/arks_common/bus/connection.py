@@ -9,7 +9,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
-from arks_common.events.contract import Service, inbox_prefix
+from arks_common.events.contract import inbox_prefix
 from arks_common.settings import CommonSettings
 from arks_common.telemetry.logging import get_logger
 
@@ -42,7 +42,7 @@ async def connect(settings: CommonSettings, name: str, closed: asyncio.Event) ->
         "disconnected_cb": on_disconnected,
         "reconnected_cb": on_reconnected,
         "closed_cb": on_closed,
-        "inbox_prefix": inbox_prefix(Service(name)),
+        "inbox_prefix": inbox_prefix(name),
     }
     if settings.nats_creds_file:
         options["user_credentials"] = settings.nats_creds_file

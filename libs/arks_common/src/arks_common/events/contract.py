@@ -103,9 +103,9 @@ DEAD_LETTERS = Channel(
 CHANNELS = (OBJECTS, PLANS, SCALE, METRICS, DEAD_LETTERS)
 
 
-def inbox_prefix(service: Service) -> str:
-    """The service's own reply subjects (`_INBOX_<service>.>`): no service can read another's replies."""
-    return f"_INBOX_{service.value}"
+def inbox_prefix(service: Service | str) -> str:
+    """The service's (or program's) own reply subjects (`_INBOX_<name>.>`): none can read another's replies."""
+    return f"_INBOX_{service.value if isinstance(service, Service) else service}"
 
 
 def object_subject(ref: ObjectRef) -> str:

@@ -7,9 +7,11 @@ renders; it must not connect to NATS or read the environment.
 What a service does on the bus, and the subjects that takes (nats-py 2.x against nats-server 2.10+):
 - publishes events on the channels it is a publisher of, and dead letters only on its own consumers'
   dead-letter subjects;
-- declares every stream at start (`$JS.API.STREAM.INFO|CREATE|UPDATE.<stream>`) and its own durable
-  consumers (`$JS.API.CONSUMER.DURABLE.CREATE.<stream>.<durable>`, or the 2.9+ named form
-  `$JS.API.CONSUMER.CREATE.<stream>.<durable>[.<filter>]`);
+- verifies at start that every stream and its own durable consumers are declared as its version expects
+  (`$JS.API.STREAM.INFO.<stream>`, `$JS.API.CONSUMER.INFO.<stream>.<durable>`); only the bootstrap user
+  creates or updates them (`$JS.API.STREAM.CREATE|UPDATE.<stream>`, `$JS.API.CONSUMER.DURABLE.CREATE...`
+  or the 2.9+ named form `$JS.API.CONSUMER.CREATE.<stream>.<durable>[.<filter>]`), and nobody but the
+  admin deletes them;
 - pulls from its consumers (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`) and acks, naks and
   in-progress-acks on the reply subjects JetStream gives (`$JS.ACK.<stream>.<durable>.>`);
 - reads the last message of a subject from the streams listed in `STREAM_READERS`
@@ -25,6 +27,7 @@ from typing import Any
 
 from arks_common.events.contract import (
     CHANNELS,
+    CONSUMERS,
     DEAD_LETTERS,
     PLANS_STREAM,
     ROOT,
@@ -54,6 +57,8 @@ STREAM_PURGERS: Mapping[Service, tuple[StreamDecl, ...]] = {
     Service.PLANNER: (PLANS_STREAM,),
 }
 
+BOOTSTRAP_USER = "arks-bootstrap"
+"""Declares the streams and consumers (`arks-bus-bootstrap`); publishes and consumes nothing."""
 ADMIN_USER = "arks-admin"
 """Full access, for operators and the test suites; not used by any service."""
 READER_USER = "arks-reader"
@@ -84,16 +89,23 @@ class SubjectPermissions:
     subscribe: tuple[str, ...]
 
 
-def stream_api_subjects(stream: StreamDecl) -> list[str]:
+def stream_declare_subjects(stream: StreamDecl) -> list[str]:
     return [f"{JS_API}.STREAM.{verb}.{stream.name}" for verb in ("INFO", "CREATE", "UPDATE")]
 
 
-def consumer_api_subjects(consumer: ConsumerDecl) -> list[str]:
+def consumer_declare_subjects(consumer: ConsumerDecl) -> list[str]:
     stream, durable = consumer.stream.name, consumer.durable
     return [
         f"{JS_API}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
         f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}",
         f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}.>",
+        f"{JS_API}.CONSUMER.INFO.{stream}.{durable}",
+    ]
+
+
+def consumer_use_subjects(consumer: ConsumerDecl) -> list[str]:
+    stream, durable = consumer.stream.name, consumer.durable
+    return [
         f"{JS_API}.CONSUMER.INFO.{stream}.{durable}",
         f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"{JS_ACK}.{stream}.{durable}.>",
@@ -113,10 +125,9 @@ def permissions_of(service: Service) -> SubjectPermissions:
     publish = [ch.wildcard for ch in channels_published_by(service) if ch is not DEAD_LETTERS]
     publish += [c.dead_letter_subject for c in consumers]
     publish.append(f"{JS_API}.INFO")
-    for stream in STREAMS:
-        publish += stream_api_subjects(stream)
+    publish += [f"{JS_API}.STREAM.INFO.{stream.name}" for stream in STREAMS]
     for consumer in consumers:
-        publish += consumer_api_subjects(consumer)
+        publish += consumer_use_subjects(consumer)
     for stream in STREAM_PURGERS.get(service, ()):
         publish.append(f"{JS_API}.STREAM.PURGE.{stream.name}")
     for stream in STREAM_READERS.get(service, ()):
@@ -128,8 +139,18 @@ def reader_permissions() -> SubjectPermissions:
     return SubjectPermissions(READER_USER, (), (f"{ROOT}.>", INBOX))
 
 
+def bootstrap_permissions() -> SubjectPermissions:
+    publish = [f"{JS_API}.INFO"]
+    for stream in STREAMS:
+        publish += stream_declare_subjects(stream)
+    for consumer in CONSUMERS:
+        publish += consumer_declare_subjects(consumer)
+    inbox = f"{inbox_prefix(BOOTSTRAP_USER.removeprefix('arks-'))}.>"
+    return SubjectPermissions(BOOTSTRAP_USER, tuple(dict.fromkeys(publish)), (inbox,))
+
+
 def all_permissions() -> tuple[SubjectPermissions, ...]:
-    return (*(permissions_of(s) for s in Service), reader_permissions())
+    return (*(permissions_of(s) for s in Service), reader_permissions(), bootstrap_permissions())
 
 
 def all_users() -> tuple[str, ...]:
