@@ -151,3 +151,26 @@ def test_a_role_whose_count_is_not_a_count_is_a_bad_plan() -> None:
         desired_objects(app(1), plan([obj("ConfigMap", "a")]))
     with pytest.raises(BadPlan, match="does not list"):
         desired_objects(app(1), plan([obj("LeaderWorkerSet", "a-x", role="x")]))
+
+
+def moved(o: Obj, **meta: Any) -> Obj:
+    out = copy.deepcopy(o)
+    out["metadata"].update(meta)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("planned", "refusal"),
+    [
+        (moved(obj("LeaderWorkerSet", "a"), namespace="kube-system"), "namespace 'kube-system'"),
+        (moved(obj("Service", "a"), namespace=None), "namespace 'None'"),
+        (moved(obj("LeaderWorkerSet", "a"), labels={"arks.ai/application": "b", "arks.ai/role": "serve"}), "label"),
+        (moved(obj("LeaderWorkerSet", "a"), ownerReferences=[{**OWNER, "uid": "other"}]), "not owned"),
+        (moved(obj("Service", "a"), ownerReferences=[]), "not owned"),
+        (moved(obj("Service", "a"), name=""), "without a name"),
+    ],
+    ids=["another namespace", "no namespace", "another application's label", "another owner", "no owner", "no name"],
+)
+def test_a_plan_naming_an_object_outside_its_application_is_refused(planned: Obj, refusal: str) -> None:
+    with pytest.raises(BadPlan, match=refusal):
+        desired_objects(app(1), plan([obj("Service", "a-ok"), planned]))

@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from arks_common.conventions import LABEL_COMPONENT
+from arks_common.conventions import LABEL_APPLICATION, LABEL_COMPONENT, is_owned_by
 from arks_common.events.payloads import PlannedRole, PlanReady
 from arks_common.kube.resources import OWNED_KINDS
 
@@ -21,7 +21,8 @@ Obj = dict[str, Any]
 
 
 class BadPlan(ValueError):
-    """The plan names something the deployer cannot use (a replica field that is not a count)."""
+    """The plan names something the deployer cannot use or must not touch: a replica field that is not a
+    count, a kind it does not apply, an object outside the application's namespace or not owned by it."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def desired_objects(app: Obj, plan: PlanReady, kinds: frozenset[str] = frozenset
     for raw in plan.objects:
         if raw.get("kind") not in kinds:
             raise BadPlan(f"the plan holds a {str(raw.get('kind'))[:60]!r}; this deployer applies {sorted(kinds)}")
+        _confined(app, raw)
         obj = copy.deepcopy(raw)
         role = role_of(obj)
         replicas = None
@@ -89,6 +91,21 @@ def desired_objects(app: Obj, plan: PlanReady, kinds: frozenset[str] = frozenset
             obj.setdefault("spec", {})["replicas"] = replicas
         out.append(Desired(role=role, object=obj, replicas=replicas))
     return out
+
+
+def _confined(app: Obj, obj: Obj) -> None:
+    """A plan may only name objects of its own application: in its namespace, carrying its label and owned
+    by it. The deployer's role reaches every namespace; a wrong or injected plan must not."""
+    meta, app_meta = obj.get("metadata") or {}, app.get("metadata") or {}
+    what = f"{str(obj.get('kind'))[:60]} {str(meta.get('name'))[:80]!r}"
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise BadPlan(f"the plan holds a {str(obj.get('kind'))[:60]} without a name")
+    if meta.get("namespace") != app_meta.get("namespace"):
+        raise BadPlan(f"{what} is in namespace {str(meta.get('namespace'))[:80]!r}, not the application's")
+    if (meta.get("labels") or {}).get(LABEL_APPLICATION) != app_meta.get("name"):
+        raise BadPlan(f"{what} does not carry the label {LABEL_APPLICATION}={app_meta.get('name')}")
+    if not is_owned_by(obj, str(app_meta.get("uid", ""))):
+        raise BadPlan(f"{what} is not owned by the application (uid {app_meta.get('uid')})")
 
 
 def role_of(obj: Obj) -> str:
