@@ -108,6 +108,53 @@ def test_only_the_watcher_chart_declares_the_bus_as_the_bootstrap_user_before_in
         assert volume["secret"]["secretName"] == "arks-nats-bootstrap-creds"
 
 
+# Verbs that let a holder grant itself more than it has, or act as someone else.
+ESCALATING_VERBS = {"escalate", "bind", "impersonate"}
+# Kinds whose cluster-wide access would reach into other tenants' and the cluster's own machinery.
+NAMESPACE_ONLY = {("coordination.k8s.io", "leases")}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS), ids=str)
+@pytest.mark.parametrize("service", list(Service), ids=str)
+def test_every_charts_rules_are_narrow(local_cluster: LocalCluster, service: Service, variant: str) -> None:
+    docs = render_chart(local_cluster, service, *VARIANTS[variant])
+    roles = [d for d in docs if d["kind"] in ("ClusterRole", "Role")]
+    assert roles, "the chart grants nothing?"
+    for role in roles:
+        where = f"{role['kind']} {role['metadata']['name']}"
+        if role["kind"] == "Role":
+            assert role["metadata"]["namespace"] == "arks-system", where  # the release namespace
+        for rule in role["rules"]:
+            assert "nonResourceURLs" not in rule, where
+            for key in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert not any("*" in item for item in rule.get(key, [])), f"{where}: a wildcard in {key}: {rule}"
+            assert not ESCALATING_VERBS & set(rule["verbs"]), f"{where}: {rule}"
+            assert "secrets" not in rule["resources"], f"{where}: no Arks service reads or writes Secrets"
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    if (group, resource) in NAMESPACE_ONLY:
+                        assert role["kind"] == "Role", f"{where}: {resource} cluster-wide"
+                        names_needed = set(rule["verbs"]) - {"create"}  # create cannot be limited by name
+                        assert not names_needed or rule.get("resourceNames"), f"{where}: {rule} on any name"
+    bindings = [d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")]
+    assert {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings} == {
+        (r["kind"], r["metadata"]["name"]) for r in roles
+    }
+    for binding in bindings:
+        assert [s["kind"] for s in binding["subjects"]] == ["ServiceAccount"]  # no groups, no users
+
+
+def test_the_slo_scalers_lease_is_its_own_and_in_its_namespace(local_cluster: LocalCluster) -> None:
+    docs = render_chart(local_cluster, Service.SLO_SCALER, "--set", "sloScaler.leaseName=scaler-lease")
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    (by_name,) = [r for r in role["rules"] if "resourceNames" in r]
+    assert by_name["resourceNames"] == ["scaler-lease"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ARKS_LEASE_NAME"] == "scaler-lease"
+    assert "ARKS_LEASE_NAMESPACE" not in env  # the pod's own namespace, where the Role is
+
+
 def test_planner_mounts_runtime_profiles_and_model_loader_takes_its_downloader(local_cluster: LocalCluster) -> None:
     profiles = render_chart(
         local_cluster, Service.PLANNER, "--set-json", 'runtimeProfiles.inline={"vllm":{"image":"x"}}'

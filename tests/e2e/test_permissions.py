@@ -102,6 +102,26 @@ def test_service_account_is_refused_what_its_role_does_not_grant(
     assert "Forbidden" in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("verb", "lease", "namespace", "answer"),
+    [
+        ("update", "leases/arks-slo-scaler", NAMESPACE, "yes"),
+        ("get", "leases/arks-slo-scaler", NAMESPACE, "yes"),
+        ("create", "leases", NAMESPACE, "yes"),
+        ("update", "leases/kube-scheduler", NAMESPACE, "no"),  # another lease beside its own
+        ("update", "leases/kube-scheduler", "kube-system", "no"),  # the cluster's own leader leases
+        ("get", "leases/kube-controller-manager", "kube-system", "no"),
+        ("create", "leases", "default", "no"),
+        ("delete", "leases/arks-slo-scaler", NAMESPACE, "no"),
+    ],
+)
+def test_the_slo_scaler_may_hold_its_own_lease_and_no_other(
+    arks: Env, kubeconfigs: dict[Service, Path], verb: str, lease: str, namespace: str, answer: str
+) -> None:
+    proc = kubectl_as(arks.cluster, kubeconfigs[Service.SLO_SCALER], "auth", "can-i", verb, lease, "-n", namespace)
+    assert proc.stdout.strip() == answer, proc.stdout + proc.stderr
+
+
 def test_planner_token_cannot_create_a_leaderworkerset(arks: Env, kubeconfigs: dict[Service, Path], ns: str) -> None:
     lws = {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",

@@ -24,7 +24,7 @@ from arks_localcluster.cluster import LocalCluster
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "deploy" / "charts"
 NAMESPACE = "arks-system"
-RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
 def helm_run(cluster: LocalCluster, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -50,7 +50,7 @@ def render_chart(cluster: LocalCluster, service: Service, *set_args: str) -> lis
 
 
 def render_rbac(cluster: LocalCluster, service: Service) -> list[dict[str, Any]]:
-    """The chart's ServiceAccount, ClusterRole and ClusterRoleBinding, exactly as `helm install` would create them."""
+    """The chart's ServiceAccount, (Cluster)Roles and bindings, exactly as `helm install` would create them."""
     return [doc for doc in render_chart(cluster, service) if doc["kind"] in RBAC_KINDS]
 
 
@@ -132,4 +132,7 @@ def service_env(
 ) -> dict[str, str]:
     """The environment that makes a local service process run as its chart's ServiceAccount and NATS user."""
     kubeconfig = token_kubeconfig(cluster, account, workdir / "kubeconfigs" / f"{service.value}.yaml")
-    return {"ARKS_KUBECONFIG": str(kubeconfig), **users.env(permissions.nats_user(service))}
+    env = {"ARKS_KUBECONFIG": str(kubeconfig), **users.env(permissions.nats_user(service))}
+    if service is Service.SLO_SCALER:  # in a pod it reads its namespace from the mounted token; its Role is there
+        env["ARKS_LEASE_NAMESPACE"] = NAMESPACE
+    return env

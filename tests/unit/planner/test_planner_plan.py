@@ -414,7 +414,7 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
                 },
                 runtimeImagePullSecrets=[{"name": "regcred"}],
             )["spec"].items()
-            if k not in ("containers", "volumes")
+            if k not in ("containers", "volumes", "automountServiceAccountToken")
         },
         {
             "nodeSelector": {"gpu": "a100"},
@@ -427,6 +427,19 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
         },
     ),
 ]
+
+
+@pytest.mark.parametrize("runtime", ["vllm", "sglang", "dynamo"])
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_runtime_pods_mount_no_api_token_unless_the_user_names_an_account(runtime: str, nodes: int) -> None:
+    for role in ("leader", "worker") if nodes > 1 else ("leader",):
+        plain = pod(build_plan(app(runtime=runtime, instance={"replicas": nodes}), shared_model(), PROFILES), role)
+        assert plain["spec"]["automountServiceAccountToken"] is False
+        assert "serviceAccountName" not in plain["spec"]
+        named = app(runtime=runtime, instance={"replicas": nodes, "serviceAccountName": "dynamo-discovery"})
+        spec = pod(build_plan(named, shared_model(), PROFILES), role)["spec"]
+        assert spec["serviceAccountName"] == "dynamo-discovery"
+        assert "automountServiceAccountToken" not in spec  # the account's own setting holds
 
 
 @pytest.mark.parametrize(("read", "expected"), [p[1:] for p in PASS_THROUGH], ids=[p[0] for p in PASS_THROUGH])

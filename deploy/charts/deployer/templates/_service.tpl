@@ -25,6 +25,10 @@
   verbs: [create, get, patch]
 {{- end -}}
 
+{{/* Namespaced RBAC in the release namespace: none for this service. */}}
+{{- define "arks.namespacedRules" -}}
+{{- end -}}
+
 {{- define "arks.env" -}}
 
 {{- end -}}

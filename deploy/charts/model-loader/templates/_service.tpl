@@ -31,6 +31,10 @@
   verbs: [create, get, patch]
 {{- end -}}
 
+{{/* Namespaced RBAC in the release namespace: none for this service. */}}
+{{- define "arks.namespacedRules" -}}
+{{- end -}}
+
 {{- define "arks.env" -}}
 - name: ARKS_DOWNLOADER_IMAGE
   value: {{ .Values.downloader.image | quote }}

@@ -20,6 +20,10 @@
   verbs: [create, get, patch]
 {{- end -}}
 
+{{/* Namespaced RBAC in the release namespace: none for this service. */}}
+{{- define "arks.namespacedRules" -}}
+{{- end -}}
+
 {{- define "arks.env" -}}
 - name: ARKS_RUNTIME_PROFILES_SET
   value: {{ .Values.runtimeProfiles.set | default "default" | quote }}

@@ -1,11 +1,7 @@
 {{/* What only the slo-scaler chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: reads autoscaled applications, their LeaderWorkerSets and leader Pods (to scrape); writes status and Events;
-     holds the leader-election Lease (one replica decides at a time). */}}
+{{/* RBAC: reads autoscaled applications, their LeaderWorkerSets and leader Pods (to scrape); writes status and Events. */}}
 {{- define "arks.rules" -}}
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, create, update]
 - apiGroups: [arks.ai]
   resources: [arksapplications]
   verbs: [get, list]
@@ -23,7 +19,22 @@
   verbs: [create, get, patch]
 {{- end -}}
 
+{{/* Namespaced RBAC, in the release namespace only: the leader-election Lease (one replica decides at a time).
+     Kubernetes cannot restrict `create` by name (the name is not in the request's URL), so create is allowed in this
+     namespace and every other verb only on the one Lease. */}}
+{{- define "arks.namespacedRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, update]
+  resourceNames: [{{ .Values.sloScaler.leaseName | quote }}]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create]
+{{- end -}}
+
 {{- define "arks.env" -}}
+- name: ARKS_LEASE_NAME
+  value: {{ .Values.sloScaler.leaseName | quote }}
 - name: ARKS_SCRAPE_INTERVAL_SECONDS
   value: {{ .Values.sloScaler.scrapeIntervalSeconds | quote }}
 - name: ARKS_METRICS_SOURCE

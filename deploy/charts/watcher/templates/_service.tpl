@@ -16,6 +16,10 @@
   verbs: [list, watch]
 {{- end -}}
 
+{{/* Namespaced RBAC in the release namespace: none for this service. */}}
+{{- define "arks.namespacedRules" -}}
+{{- end -}}
+
 {{- define "arks.env" -}}
 - name: ARKS_RESYNC_SECONDS
   value: {{ .Values.watcher.resyncSeconds | quote }}

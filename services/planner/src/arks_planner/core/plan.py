@@ -181,6 +181,9 @@ def _pod_template(
             "schedulerName": inst.scheduler_name,
             "tolerations": list(inst.tolerations),
             "serviceAccountName": inst.service_account_name,
+            # An engine needs no Kubernetes API: no token in its pods unless the user names an account (e.g. for
+            # Dynamo's Kubernetes discovery), and then the account's own automount setting holds.
+            "automountServiceAccountToken": False if inst.service_account_name is None else None,
             "priorityClassName": inst.priority_class_name,
             "imagePullSecrets": [{"name": s.name} for s in app.spec.runtime_image_pull_secrets],
         }
