@@ -33,6 +33,7 @@ from arks_common.events.payloads import (
     UnsupportedSchema,
     decode,
     encode,
+    payload_types,
 )
 from arks_common.events.tokens import decode_token, encode_token
 
@@ -177,3 +178,58 @@ def test_an_event_that_names_no_object_is_a_permanent_error(namespace: str, name
     with pytest.raises(PermanentError, match="names no object"):
         require_named(namespace, name, "arks.object.application.~.~")
     require_named("ns", "a", "arks.object.application.ns.a")
+
+
+DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnsupportedSchema)
+"""What decoding a message may raise: the consumer dead-letters each; anything else would be a bug in `decode`."""
+
+_PLAN_BYTES = encode(
+    _envelope(
+        PlanReady(
+            ref=ObjectRef(kind=ObjectKind.APPLICATION, namespace="d", name="a", uid="u"),
+            generation=2,
+            resource_version="9",
+            precheck=PrecheckResult(passed=True, reason="PrecheckPass", message="ok"),
+        )
+    )
+)
+
+
+@st.composite
+def _mutated_messages(draw: st.DrawFn) -> bytes:
+    """A real message with bytes flipped, cut, spliced, or a field replaced by any JSON, or deeply nested."""
+    raw = bytearray(_PLAN_BYTES)
+    how = draw(st.sampled_from(["flip", "cut", "splice", "field", "nest", "bytes"]))
+    if how == "flip":
+        for _ in range(draw(st.integers(1, 8))):
+            raw[draw(st.integers(0, len(raw) - 1))] = draw(st.integers(0, 255))
+    elif how == "cut":
+        del raw[draw(st.integers(0, len(raw))) :]
+    elif how == "splice":
+        at = draw(st.integers(0, len(raw)))
+        raw[at:at] = draw(st.binary(max_size=64))
+    elif how == "nest":
+        depth = draw(st.integers(1, 100_000))
+        return b'{"schema_version":1,"id":"x","source":"s","time":"2026-01-01T00:00:00Z","data":' + (
+            b"[" * depth + b"]" * depth + b"}"
+        )
+    elif how == "field":
+        doc = msgspec.json.decode(bytes(raw))
+        leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+        value = draw(st.recursive(leaves, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+        target = doc if draw(st.booleans()) else doc["data"]
+        target[draw(st.sampled_from(sorted(target)) | st.text(max_size=10))] = value
+        return msgspec.json.encode(doc)
+    else:
+        return draw(st.binary(max_size=512))
+    return bytes(raw)
+
+
+@given(_mutated_messages())
+def test_decoding_any_bytes_yields_an_envelope_or_a_decode_error(raw: bytes) -> None:
+    try:
+        envelope = decode(raw)
+    except DECODE_ERRORS:
+        return
+    assert isinstance(envelope, Envelope)
+    assert isinstance(envelope.data, payload_types())

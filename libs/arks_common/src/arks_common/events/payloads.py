@@ -177,10 +177,15 @@ def encode(envelope: Envelope) -> bytes:
 
 def decode(raw: bytes) -> Envelope:
     """Parses one message; raises msgspec.DecodeError/ValidationError or UnsupportedSchema on bad input."""
-    version = _head_decoder.decode(raw).schema_version  # first, so a newer shape is named as such
-    if version > SCHEMA_VERSION or version < 1:
-        raise UnsupportedSchema(f"schema_version {version} is not supported (this build reads 1..{SCHEMA_VERSION})")
-    return _decoder.decode(raw)
+    try:
+        version = _head_decoder.decode(raw).schema_version  # first, so a newer shape is named as such
+        if version > SCHEMA_VERSION or version < 1:
+            raise UnsupportedSchema(f"schema_version {version} is not supported (this build reads 1..{SCHEMA_VERSION})")
+        return _decoder.decode(raw)
+    except UnicodeDecodeError as exc:  # msgspec checks UTF-8 only when it builds a str
+        raise msgspec.DecodeError(f"invalid UTF-8 in a string: {exc}") from exc
+    except RecursionError as exc:  # msgspec walks nesting on the C stack, with Python's recursion limit
+        raise msgspec.DecodeError("nested too deep to decode") from exc
 
 
 def payload_types() -> tuple[type[msgspec.Struct], ...]:
