@@ -43,7 +43,7 @@ class ServiceContext:
     tasks: dict[str, TaskFactory] = field(default_factory=dict)
 
     def consume(self, decl: ConsumerDecl, handler: Handler) -> None:
-        consumer = DurableConsumer(self.js, decl, handler)
+        consumer = DurableConsumer(self.js, decl, handler, stall_seconds=self.settings.stall_seconds)
         self.tasks[f"consumer {decl.durable}"] = consumer.run
 
     def add_task(self, name: str, factory: TaskFactory) -> None:

@@ -27,4 +27,7 @@ class CommonSettings(BaseSettings):
     trace_exporter: Literal["none", "console", "otlp", "jsonl"] = "none"
     trace_file: str | None = None
     shutdown_grace_seconds: float = 20.0
+    stall_seconds: float = 300.0
+    """A loop (a consumer's fetch-and-handle cycle, a watch) that makes no progress for this long beyond its own
+    expected wait fails /healthz, so the service is restarted (telemetry/liveness.py)."""
     replicas_of_streams: int = 1

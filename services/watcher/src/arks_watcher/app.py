@@ -15,7 +15,14 @@ def make_setup(settings: WatcherSettings) -> Callable[[ServiceContext], Awaitabl
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-watcher")
         for watched in parse_kinds(settings.watch_kinds):
-            follower = Follower(kube, ctx.js, watched, settings.resync_seconds, settings.watch_timeout_seconds)
+            follower = Follower(
+                kube,
+                ctx.js,
+                watched,
+                settings.resync_seconds,
+                settings.watch_timeout_seconds,
+                settings.stall_seconds,
+            )
             ctx.add_task(f"follow {watched.kind.value}", follower.run)
         return kube.close
 

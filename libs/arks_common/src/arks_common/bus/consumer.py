@@ -24,6 +24,7 @@ from arks_common.bus.jetstream import publish
 from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
 from arks_common.events.payloads import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Envelope, decode
 from arks_common.stopping import sleep_unless
+from arks_common.telemetry.liveness import LIVENESS
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import CONSUMER_PENDING, HANDLING_SECONDS, MESSAGES, REDELIVERIES
 from arks_common.telemetry.tracing import extract_context
@@ -83,6 +84,7 @@ class DurableConsumer:
         fetch_timeout: float = 1.0,
         retry_base_seconds: float = 0.5,
         retry_cap_seconds: float = 30.0,
+        stall_seconds: float = 300.0,
     ) -> None:
         self._js = js
         self._decl = decl
@@ -91,12 +93,16 @@ class DurableConsumer:
         self._fetch_timeout = fetch_timeout
         self._retry_base = retry_base_seconds
         self._retry_cap = retry_cap_seconds
+        self._stall = stall_seconds
         self._log = log.bind(consumer=decl.durable)
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self._js.pull_subscribe_bind(durable=self._decl.durable, stream=self._decl.stream.name)
+        loop = f"consumer {self._decl.durable}"
         try:
             while not stop.is_set():
+                # one cycle (a fetch, its batch handled) must end within the fetch wait plus the stall limit
+                LIVENESS.beat(loop, self._fetch_timeout + self._stall)
                 try:
                     msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout)
                 except TimeoutError:  # nothing to fetch (nats.errors.TimeoutError is one too)
@@ -111,6 +117,7 @@ class DurableConsumer:
                     CONSUMER_PENDING.labels(self._decl.durable).set(msgs[-1].metadata.num_pending or 0)
                 await self._handle_batch(msgs)
         finally:
+            LIVENESS.forget(loop)
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 

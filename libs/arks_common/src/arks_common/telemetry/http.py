@@ -1,4 +1,5 @@
-"""The HTTP endpoint every service exposes: `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (ready)."""
+"""The HTTP endpoint every service exposes: `/metrics` (Prometheus), `/healthz` (alive: no loop stalled, see
+`liveness`), `/readyz` (ready)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from arks_common.telemetry.liveness import LIVENESS, Liveness
 
-def build_app(is_ready: Callable[[], bool]) -> web.Application:
+
+def build_app(is_ready: Callable[[], bool], liveness: Liveness = LIVENESS) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
+        stalled = liveness.overdue()
+        if stalled:
+            return web.Response(status=503, text="stalled: " + "; ".join(map(str, stalled)))
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """List, then watch with bookmarks, relisting on 410 Gone and every resync period; publish each change.
 
 Publishing retries until JetStream acknowledges, so a change is never dropped while NATS is away; the
-dedup id makes the retries (and other watcher replicas) harmless.
+dedup id makes the retries (and other watcher replicas) harmless. A publish that has not gone through for the
+stall limit fails liveness, so the watcher is restarted and relists.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from arks_common.events.contract import OBJECTS, Service
 from arks_common.kube.client import Gone, Kube, KubeError
 from arks_common.kube.decoding import stub, undecodable
 from arks_common.stopping import sleep_unless
+from arks_common.telemetry.liveness import LIVENESS
 from arks_common.telemetry.logging import get_logger
 from arks_watcher.core.changes import change_of, key_of, vanished
 from arks_watcher.core.kinds import Watched
@@ -30,7 +32,13 @@ TOO_LARGE = "the object is larger than a bus message may be (NATS max_payload); 
 
 class Follower:
     def __init__(
-        self, kube: Kube, js: JetStreamContext, watched: Watched, resync_seconds: float, watch_timeout: int
+        self,
+        kube: Kube,
+        js: JetStreamContext,
+        watched: Watched,
+        resync_seconds: float,
+        watch_timeout: int,
+        stall_seconds: float = 300.0,
     ) -> None:
         self._kube = kube
         self._js = js
@@ -39,10 +47,23 @@ class Follower:
         self._watch_timeout = watch_timeout
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
         self._log = log.bind(kind=watched.kind.value)
+        self._loop = f"follower {watched.kind.value}"
+        # a quiet watch is ended by the server after watch_timeout: a beat is due by then, plus the stall limit
+        self._beat_within = watch_timeout + stall_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            LIVENESS.forget(self._loop)
+
+    def _beat(self) -> None:
+        LIVENESS.beat(self._loop, self._beat_within)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
+            self._beat()  # a failing list or watch is retried: an API server away is not a stall of ours
             try:
                 await self._list_and_watch(stop)
                 backoff = 0.5
@@ -65,6 +86,7 @@ class Follower:
         self._log.info("listed", count=len(items), resource_version=rv)
         resync_at = time.monotonic() + self._resync
         while not stop.is_set() and time.monotonic() < resync_at:
+            self._beat()
             stream = self._kube.watch(res, rv, self._watch_timeout, selector)
             watch_task = asyncio.ensure_future(self._consume(stream, stop))
             stop_task = asyncio.ensure_future(stop.wait())
@@ -91,6 +113,7 @@ class Follower:
         rv = ""
         async for event_type, obj in stream:
             rv = str(obj.get("metadata", {}).get("resourceVersion", rv))
+            self._beat()
             if event_type == "BOOKMARK":
                 continue
             await self._publish(obj, deleted=event_type == "DELETED", stop=stop)
@@ -115,6 +138,7 @@ class Follower:
             try:
                 await publish(self._js, OBJECTS, change.subject, change.msg_id, Service.WATCHER.value, change.payload)
                 WATCH_EVENTS.labels(self._watched.kind.value, "deleted" if deleted else "changed").inc()
+                self._beat()
                 return
             except nats.errors.MaxPayloadError:
                 # Too large for the bus: the event carries the object's identity (and status) only, and
