@@ -22,7 +22,7 @@ from arks_common.kube.decoding import stub, undecodable
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.liveness import LIVENESS
 from arks_common.telemetry.logging import get_logger
-from arks_watcher.core.changes import change_of, key_of, vanished
+from arks_watcher.core.changes import change_of, key_of, relist, remembered
 from arks_watcher.core.kinds import Watched
 from arks_watcher.metrics import WATCH_EVENTS, WATCH_RESTARTS
 
@@ -78,12 +78,13 @@ class Follower:
     async def _list_and_watch(self, stop: asyncio.Event) -> None:
         res, selector = self._watched.resource, self._watched.label_selector
         items, rv = await self._kube.list(res, label_selector=selector, stubs=True)
-        for obj in vanished(self._known, items):
+        diff = relist(self._known, items)
+        for obj in diff.vanished:
             await self._publish(obj, deleted=True, stop=stop)
-        self._known = {}
-        for obj in items:
+        self._known = {key_of(o): remembered(o) for o in items}
+        for obj in diff.changed:
             await self._publish(obj, deleted=False, stop=stop)
-        self._log.info("listed", count=len(items), resource_version=rv)
+        self._log.info("listed", count=len(items), changed=len(diff.changed), resource_version=rv)
         resync_at = time.monotonic() + self._resync
         while not stop.is_set() and time.monotonic() < resync_at:
             self._beat()
@@ -132,7 +133,7 @@ class Follower:
         if deleted:
             self._known.pop(key_of(obj), None)
         else:
-            self._known[key_of(obj)] = obj
+            self._known[key_of(obj)] = remembered(obj)
         delay = 0.2
         while True:
             try:

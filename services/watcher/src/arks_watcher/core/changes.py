@@ -41,7 +41,29 @@ def key_of(obj: dict[str, Any]) -> tuple[str, str]:
     return meta.get("namespace", ""), meta.get("name", "")
 
 
-def vanished(known: dict[tuple[str, str], dict[str, Any]], listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Objects we knew that a fresh list no longer has: deleted while our watch was away."""
+def remembered(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the watcher keeps of a published object: enough to announce its deletion and to know its version,
+    not its spec and status (memory grows with the number of objects, not with their size)."""
+    trimmed = trim(obj)
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": trimmed["metadata"]}
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+@dataclass(frozen=True)
+class Relist:
+    vanished: list[dict[str, Any]]
+    """Objects we knew that the fresh list no longer has: deleted while our watch was away."""
+    changed: list[dict[str, Any]]
+    """Listed objects that are new, or whose version differs from the one we published."""
+
+
+def relist(known: dict[tuple[str, str], dict[str, Any]], listed: list[dict[str, Any]]) -> Relist:
+    """A resync republishes only what changed since we last published it: an unchanged object costs no event,
+    so a periodic relist of thousands of objects re-plans and re-deploys nothing."""
     present = {key_of(o) for o in listed}
-    return [obj for key, obj in known.items() if key not in present]
+    gone = [obj for key, obj in known.items() if key not in present]
+    changed = [o for o in listed if _version(known.get(key_of(o), {})) != _version(o) or not _version(o)]
+    return Relist(vanished=gone, changed=changed)

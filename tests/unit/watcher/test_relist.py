@@ -1,0 +1,44 @@
+"""A relist republishes only what changed since the watcher last published it, and announces what vanished."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_watcher.core.changes import key_of, relist, remembered
+
+
+def obj(name: str, rv: str, **spec: Any) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": rv, "managedFields": [{"x": 1}]}
+    return {"apiVersion": "arks.ai/v1", "kind": "ArksApplication", "metadata": meta, "spec": spec, "status": {}}
+
+
+def known(*objs: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {key_of(o): remembered(o) for o in objs}
+
+
+def test_a_resync_of_unchanged_objects_publishes_nothing() -> None:
+    listed = [obj("a", "5"), obj("b", "7")]
+    diff = relist(known(*listed), listed)
+    assert diff.changed == []
+    assert diff.vanished == []
+
+
+def test_new_and_changed_objects_are_published_and_vanished_ones_announced() -> None:
+    before = known(obj("a", "5"), obj("b", "7"), obj("gone", "3"))
+    diff = relist(before, [obj("a", "5"), obj("b", "8"), obj("new", "9")])
+    assert [o["metadata"]["name"] for o in diff.changed] == ["b", "new"]
+    [gone] = diff.vanished
+    assert gone["metadata"]["name"] == "gone"
+    assert gone["metadata"]["uid"] == "u-gone"
+
+
+def test_the_first_list_publishes_everything() -> None:
+    listed = [obj("a", "5"), obj("b", "7")]
+    assert relist({}, listed).changed == listed
+
+
+def test_what_is_remembered_is_identity_and_labels_not_spec_status_or_managed_fields() -> None:
+    kept = remembered(obj("a", "5", replicas=3))
+    assert set(kept) == {"apiVersion", "kind", "metadata"}
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["resourceVersion"] == "5"
