@@ -282,3 +282,32 @@ async def test_a_service_waits_for_a_nats_server_that_starts_after_it(tmp_path: 
     finally:
         connecting.cancel()
         server.stop()
+
+
+class Overlap:
+    """A handler that records how many of its calls overlapped at most."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.calls = 0
+
+    async def __call__(self, envelope: Envelope, delivery: Delivery) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        await asyncio.sleep(0.05)
+        self.now -= 1
+        self.calls += 1
+
+
+@pytest.mark.parametrize(("in_order", "overlap"), [(True, False), (False, True)], ids=["in order", "unordered"])
+async def test_one_subjects_messages_overlap_only_where_order_is_declared_irrelevant(
+    js: JetStreamContext, run_consumer: StartConsumer, in_order: bool, overlap: bool
+) -> None:
+    for rv in range(1, 5):  # the stream keeps four per subject
+        subject, msg_id, change = _event("same-app", rv=str(rv))
+        await publish(js, OBJECTS, subject, msg_id, "test", change)
+    handler = Overlap()
+    await run_consumer(dataclasses.replace(PLANNER_OBJECTS, in_order=in_order), handler)  # type: ignore[arg-type]
+    await eventually(lambda: handler.calls == 4, what="all four messages handled")
+    assert (handler.most > 1) is overlap

@@ -4,14 +4,12 @@ holds, apply what differs, prune what is no longer planned, write the status if 
 Level-triggered: whatever woke it (a plan, a change of the application or of an object it owns, a scale
 decision), it reads everything afresh — the application (spec, the `Precheck` verdict, the slo-scaler's
 durable decision in its status), the newest plan, the owned objects by label — so a lost, duplicated or
-reordered event cannot leave things wrong. Reconciles of one application are serialized; different
-applications run concurrently.
+reordered event cannot leave things wrong. Reconciles of one application are serialized, and the events that
+arrive while one runs share the next run (`Coalescer`); different applications run concurrently.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +20,7 @@ from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.bus.consumer import TemporaryError
 from arks_common.bus.plans import newest_plan
+from arks_common.coalescing import Coalescer
 from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.client import Kube, KubeError, Undecodable
@@ -45,11 +44,14 @@ class Reconciler:
         self._kube = kube
         self._js = js
         self._events = events
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._coalescer = Coalescer()
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
-            await self._reconcile(namespace, name)
+        async def run() -> None:
+            async with reconciling(CONTROLLER):
+                await self._reconcile(namespace, name)
+
+        await self._coalescer.run((namespace, name), run)
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:

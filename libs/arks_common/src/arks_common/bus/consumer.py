@@ -4,7 +4,8 @@ Failures come in two kinds (kopf's and controller-runtime's split): a TemporaryE
 exception) is retried with backoff until the consumer's `max_deliver` budget is spent; a PermanentError or an
 undecodable message is dead-lettered at once. Dead letters go to `arks.dead.<service>.<consumer>` with the
 error text, so nothing is lost. Messages for one subject (one object) are handled in order; different
-subjects run concurrently. Long work keeps its message alive with in-progress acks.
+subjects run concurrently (every message at once where the declaration says order does not matter). Long
+work keeps its message alive with in-progress acks.
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ class DurableConsumer:
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         by_subject: dict[str, list[Msg]] = {}
-        for msg in msgs:
-            by_subject.setdefault(msg.subject, []).append(msg)
+        for i, msg in enumerate(msgs):
+            # in order: one subject's messages one after another; otherwise each message on its own
+            by_subject.setdefault(msg.subject if self._decl.in_order else str(i), []).append(msg)
 
         async def in_order(group: list[Msg]) -> None:
             for msg in group:

@@ -194,6 +194,9 @@ class ConsumerDecl:
     ack_wait_seconds: float = 30
     max_ack_pending: int = 256
     backoff_seconds: tuple[float, ...] = field(default=())
+    in_order: bool = True
+    """A subject's messages are handled one after another. False where the handler only learns "this changed"
+    and reads the latest state itself: a batch's messages then run at once and the handler coalesces them."""
 
     @property
     def dead_letter_subject(self) -> str:
@@ -207,16 +210,20 @@ PLANNER_OBJECTS = ConsumerDecl(
     (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.MODEL)),
     "Applications and models, to check and plan applications.",
 )
-DEPLOYER_PLANS = ConsumerDecl(Service.DEPLOYER, "deployer-plans", PLANS_STREAM, (PLANS.wildcard,), "Plans to apply.")
+# The deployer's reconcile reads everything afresh: its events need no order and coalesce per application.
+DEPLOYER_PLANS = ConsumerDecl(
+    Service.DEPLOYER, "deployer-plans", PLANS_STREAM, (PLANS.wildcard,), "Plans to apply.", in_order=False
+)
 DEPLOYER_OBJECTS = ConsumerDecl(
     Service.DEPLOYER,
     "deployer-objects",
     OBJECTS_STREAM,
     (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.LEADERWORKERSET)),
     "Applications and their LeaderWorkerSets, to keep status, replicas and deletion right.",
+    in_order=False,
 )
 DEPLOYER_SCALE = ConsumerDecl(
-    Service.DEPLOYER, "deployer-scale", SCALE_STREAM, (SCALE.wildcard,), "Scale decisions to apply."
+    Service.DEPLOYER, "deployer-scale", SCALE_STREAM, (SCALE.wildcard,), "Scale decisions to apply.", in_order=False
 )
 MODEL_LOADER_OBJECTS = ConsumerDecl(
     Service.MODEL_LOADER,

@@ -1,4 +1,5 @@
-"""List, then watch with bookmarks, relisting on 410 Gone and every resync period; publish each change.
+"""List, then watch with bookmarks, relisting on 410 Gone and every resync period; publish each change, many
+at once but each object's in order (`OrderedPipeline`).
 
 Publishing retries until JetStream acknowledges, so a change is never dropped while NATS is away; the
 dedup id makes the retries (and other watcher replicas) harmless. A publish that has not gone through for the
@@ -16,6 +17,7 @@ import nats.errors
 from nats.js import JetStreamContext
 
 from arks_common.bus.jetstream import publish
+from arks_common.bus.pipeline import OrderedPipeline
 from arks_common.events.contract import OBJECTS, Service
 from arks_common.kube.client import Gone, Kube, KubeError
 from arks_common.kube.decoding import stub, undecodable
@@ -28,6 +30,9 @@ from arks_watcher.metrics import WATCH_EVENTS, WATCH_RESTARTS
 
 log = get_logger(__name__)
 TOO_LARGE = "the object is larger than a bus message may be (NATS max_payload); read it from the API server"
+PUBLISH_WINDOW = 128
+"""Publishes in flight at once (one object's in order): a burst is bounded by the bus, not by round trips."""
+PIPELINE_DRAIN_SECONDS = 5.0
 
 
 class Follower:
@@ -46,6 +51,7 @@ class Follower:
         self._resync = resync_seconds
         self._watch_timeout = watch_timeout
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pipeline = OrderedPipeline(PUBLISH_WINDOW)
         self._log = log.bind(kind=watched.kind.value)
         self._loop = f"follower {watched.kind.value}"
         # a quiet watch is ended by the server after watch_timeout: a beat is due by then, plus the stall limit
@@ -56,6 +62,10 @@ class Follower:
             await self._run(stop)
         finally:
             LIVENESS.forget(self._loop)
+            try:  # what is in flight goes out (a send gives up once stop is set and the bus fails it)
+                await asyncio.wait_for(self._pipeline.drain(), PIPELINE_DRAIN_SECONDS)
+            except (TimeoutError, nats.errors.Error):
+                await self._pipeline.cancel()
 
     def _beat(self) -> None:
         LIVENESS.beat(self._loop, self._beat_within)
@@ -129,11 +139,14 @@ class Follower:
             self._log.warning(
                 "object too deep to carry; its event names it only", name=obj["metadata"]["name"], reason=reason
             )
-        change = change_of(self._watched.kind, obj, deleted)
         if deleted:
             self._known.pop(key_of(obj), None)
         else:
             self._known[key_of(obj)] = remembered(obj)
+        await self._pipeline.submit(key_of(obj), lambda: self._send(obj, deleted, stop))
+
+    async def _send(self, obj: dict[str, Any], deleted: bool, stop: asyncio.Event) -> None:
+        change = change_of(self._watched.kind, obj, deleted)
         delay = 0.2
         while True:
             try:
