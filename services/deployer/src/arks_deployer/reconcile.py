@@ -123,7 +123,7 @@ class Reconciler:
         for change in changes.changes:
             obj = change.desired.object
             try:
-                applied = await self._kube.apply(OWNED_KINDS[obj["kind"]], obj)
+                applied, created = await self._kube.apply_created(OWNED_KINDS[obj["kind"]], obj)
             except KubeError as exc:
                 problem = classify(exc.status, str(exc), exc.retry_after)
                 log.warning(
@@ -136,6 +136,8 @@ class Reconciler:
                 )
                 return problem, list(by_key.values())
             by_key[key_of(applied)] = applied
+            if change.verb is Verb.CREATED and not created:
+                continue  # another replica created it first (and said so): applied here as an update, no news
             detail = (
                 f" to {change.desired.replicas} replica groups"
                 if change.verb is Verb.SCALED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
@@ -131,6 +132,20 @@ class Kube:
     ) -> Any:
         """The decoded answer (the body read and decoded here, so no nesting can break the client's own
         decoder); API refusals become KubeError."""
+        _, answer = await self._exchange(method, path, what, query, body, content_type, request_timeout)
+        return answer
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        request_timeout: float | None = 30,
+    ) -> tuple[int, Any]:
+        """`_call`, with the HTTP status of the answer."""
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             response = await self._api.call_api(
@@ -155,7 +170,7 @@ class Kube:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
         try:
-            return loads(raw) if raw else {}
+            return response.status, loads(raw) if raw else {}
         except ValueError as exc:  # not JSON at all: a proxy's error page, a cut connection
             raise KubeError(f"{what}: the answer is not JSON: {exc}") from exc
 
@@ -272,8 +287,16 @@ class Kube:
 
     async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
         """Server-side apply of `obj` under this service's field manager."""
+        applied, _ = await self.apply_created(res, obj, force)
+        return applied
+
+    async def apply_created(
+        self, res: Resource, obj: dict[str, Any], force: bool = True
+    ) -> tuple[dict[str, Any], bool]:
+        """`apply`, and whether this very request created the object (201 Created, not 200): of two writers
+        racing to create one object, exactly one learns it did."""
         meta = obj["metadata"]
-        return await self._object(
+        status, answer = await self._exchange(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
             f"apply {res.kind} {meta.get('namespace')}/{meta['name']}",
@@ -281,6 +304,7 @@ class Kube:
             obj,
             APPLY_PATCH,
         )
+        return (checked(answer) if isinstance(answer, dict) else {}), status == HTTPStatus.CREATED
 
     async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply of the fields of `.status` this service owns (through the status subresource)."""

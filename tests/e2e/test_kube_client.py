@@ -1,0 +1,38 @@
+"""The Kubernetes client against the real API server: of replicas racing to create one object with server-side
+apply, exactly one learns that it created it (so exactly one says "Created")."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.resources import SERVICES
+from support.e2e import Env
+
+pytestmark = pytest.mark.cluster
+
+
+def _service(ns: str, name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"ports": [{"port": 8080}], "selector": {"app": name}},
+    }
+
+
+async def test_of_concurrent_applies_of_a_new_object_exactly_one_created_it(arks: Env, ns: str) -> None:
+    replicas = [Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-deployer") for _ in range(4)]
+    try:
+        for round_ in range(5):
+            name = f"raced-{round_}"
+            answers = await asyncio.gather(*(k.apply_created(SERVICES, _service(ns, name)) for k in replicas))
+            assert [created for _, created in answers].count(True) == 1, answers
+            assert len({obj["metadata"]["uid"] for obj, _ in answers}) == 1  # one object, applied four times
+        _, again = await replicas[0].apply_created(SERVICES, _service(ns, "raced-0"))
+        assert again is False
+    finally:
+        for kube in replicas:
+            await kube.close()
