@@ -10,17 +10,12 @@ from typing import Any
 import pytest
 
 from support.builders import rwx_model, small_app
+from support.convergence import assert_all_running_exactly_once, assert_deletion_leaves_nothing, cpu_app
 from support.e2e import Env, wait_until
 
 pytestmark = pytest.mark.cluster
 
 APPS = 50
-
-
-def _cpu_app(name: str) -> dict[str, Any]:
-    app: dict[str, Any] = small_app(name)
-    app["spec"]["instanceSpec"]["resources"] = {"requests": {"cpu": "10m"}}
-    return app
 
 
 def test_kill_9_of_each_service_while_creating_50_applications(arks: Env, ns: str) -> None:
@@ -35,41 +30,12 @@ def test_kill_9_of_each_service_while_creating_50_applications(arks: Env, ns: st
             if i == killed_at + 4:  # it stays dead while four more applications arrive
                 arks.system[name].start()
                 down.remove((killed_at, name))
-        arks.apply(ns, _cpu_app(f"app-{i:02d}"))
+        arks.apply(ns, cpu_app(f"app-{i:02d}"))
     for _, name in down:
         arks.system[name].start()
 
-    def all_running() -> bool:
-        apps = arks.items("arksapplications", ns)
-        return len(apps) == APPS and all((a.get("status") or {}).get("phase") == "Running" for a in apps)
-
-    wait_until(all_running, 300, f"all {APPS} applications Running")
-    apps = {a["metadata"]["name"]: a for a in arks.items("arksapplications", ns)}
-    lwss = arks.items("leaderworkersets", ns)
-    services = [s for s in arks.items("services", ns) if s["metadata"]["name"].startswith("arks-application-")]
-    assert sorted(lws["metadata"]["name"] for lws in lwss) == sorted(apps)
-    assert sorted(s["metadata"]["name"] for s in services) == sorted(f"arks-application-{n}" for n in apps)
-    for obj in [*lwss, *services]:
-        [owner] = obj["metadata"]["ownerReferences"]
-        assert owner["uid"] == apps[owner["name"]]["metadata"]["uid"]
-
-    created: defaultdict[str, int] = defaultdict(int)
-    for event in arks.items("events", ns):
-        if event["reason"] == "Created" and event["message"].startswith("Created LeaderWorkerSet"):
-            created[event["involvedObject"]["name"]] += int(event.get("count", 1))
-    # Events are best effort (one may be lost with a killed service), but none says a LeaderWorkerSet was created twice
-    twice = {name: count for name, count in created.items() if count > 1}
-    assert not twice, f"LeaderWorkerSets created more than once: {twice}"
-    assert len(created) >= APPS - len(victims), f"only {len(created)} creations were recorded"
-
-    arks.kubectl("delete", "arksapplications", "--all", "-n", ns, "--timeout=120s")
-    wait_until(lambda: not arks.items("leaderworkersets", ns), 60, "every LeaderWorkerSet deleted")
-    wait_until(
-        lambda: not [s for s in arks.items("services", ns) if s["metadata"]["name"].startswith("arks-application-")],
-        60,
-        "every Service deleted",
-    )
-    wait_until(lambda: not arks.items("pods", ns, "arks.ai/application"), 120, "every application pod deleted")
+    assert_all_running_exactly_once(arks, ns, APPS, 300, lost_events=len(victims))
+    assert_deletion_leaves_nothing(arks, ns)
 
 
 def _spans(arks: Env) -> list[dict[str, Any]]:
@@ -103,11 +69,11 @@ def test_one_trace_follows_a_change_from_watcher_through_planner_to_deployer(ark
 def test_changes_around_an_api_server_restart_are_not_missed(arks: Env, ns: str) -> None:
     """The API server crashes and comes back: watches break and resume (or relist), nothing is missed."""
     arks.ready_model(ns, rwx_model())
-    arks.apply(ns, _cpu_app("steady"))
+    arks.apply(ns, cpu_app("steady"))
     arks.wait_phase("steady", ns, "Running")
     arks.cluster.restart("kube-apiserver", down_seconds=5)
     arks.kubectl("patch", "arkapp", "steady", "-n", ns, "--type=merge", "-p", '{"spec":{"replicas":2}}')
-    arks.apply(ns, _cpu_app("newcomer"))
+    arks.apply(ns, cpu_app("newcomer"))
 
     def applied() -> bool:
         steady = arks.get("leaderworkerset", "steady", ns) or {}
