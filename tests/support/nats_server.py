@@ -28,12 +28,12 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    def __init__(self, workdir: Path, extra_args: list[str] | None = None) -> None:
+    def __init__(self, workdir: Path, extra_args: list[str] | None = None, port: int | None = None) -> None:
         self.workdir = workdir
         self.store_dir = workdir / "jetstream"
         self.log_file = workdir / "nats-server.log"
         self.extra_args = extra_args or []
-        self.port: int | None = None
+        self.port: int | None = port
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,3 +93,48 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class NatsCluster:
+    """Real nats-servers routed into one cluster with JetStream (streams may then have 3 replicas); any node
+    can be killed and restarted on its store and ports."""
+
+    def __init__(self, workdir: Path, size: int = 3) -> None:
+        routes = [free_port() for _ in range(size)]
+        route_urls = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
+        self.nodes = [
+            NatsServer(
+                workdir / f"node-{i}",
+                [
+                    "--name",
+                    f"node-{i}",
+                    "--cluster_name",
+                    "arks",
+                    "--cluster",
+                    f"nats://127.0.0.1:{routes[i]}",
+                    "--routes",
+                    route_urls,
+                ],
+                port=free_port(),
+            )
+            for i in range(size)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.workdir.mkdir(parents=True, exist_ok=True)
+            node.start()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
