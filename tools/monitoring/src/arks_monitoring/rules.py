@@ -27,7 +27,8 @@ QUANTILES = ("0.5", "0.9", "0.99")
 ARKS_SERVICES = ("watcher", "planner", "deployer", "model-loader", "slo-scaler")
 SERVICE_JOB_REGEX = "arks-(" + "|".join(ARKS_SERVICES) + ")"
 SERVICE_JOBS = f'job=~"{SERVICE_JOB_REGEX}"'
-"""The scrape job of each service: its Service's name (a ServiceMonitor's default job), `arks-<service>`."""
+"""The scrape job of each service: its metrics Service's `app.kubernetes.io/name`, `arks-<service>` (the charts'
+ServiceMonitors set `jobLabel` to it; the plain job in `scrape.py` does the same)."""
 
 # The label each runtime puts the served model name in: vLLM `model_name` (vllm/v1/metrics/loggers.py, a6f0308c),
 # SGLang `model_name` (python/sglang/srt/metrics/collector.py, 93d04878), Dynamo `model` (metrics catalog

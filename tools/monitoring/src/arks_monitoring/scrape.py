@@ -57,7 +57,8 @@ def runtime_job() -> dict[str, Any]:
 
 
 def services_job() -> dict[str, Any]:
-    """The Arks services' metrics Services (what each chart's ServiceMonitor does), job = the Service's name."""
+    """The Arks services' metrics Services, as each chart's ServiceMonitor scrapes them: job = the Service's
+    `app.kubernetes.io/name` (`arks-<service>`, the chart's full name)."""
     return {
         "job_name": SERVICES_JOB,
         "kubernetes_sd_configs": [{"role": "endpoints"}],
@@ -68,7 +69,7 @@ def services_job() -> dict[str, Any]:
                 "action": "keep",
             },
             {"source_labels": ["__meta_kubernetes_endpoint_port_name"], "regex": SERVICE_PORT, "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job"},
+            {"source_labels": ["__meta_kubernetes_service_label_app_kubernetes_io_name"], "target_label": "job"},
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         ],
