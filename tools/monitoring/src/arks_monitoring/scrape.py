@@ -41,6 +41,8 @@ def runtime_relabel_configs() -> list[dict[str, Any]]:
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
         {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+        # the port's name, as the operator's `endpoint` label: a pod's two targets stay apart however it is reached
+        {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "target_label": "endpoint"},
     ]
     rules += [{"source_labels": [_meta(k)], "target_label": v} for k, v in POD_LABELS.items()]
     return rules
