@@ -40,8 +40,9 @@ run: $(STAMP) cluster-build ## start the local cluster, NATS and all services; a
 stop: $(STAMP) ## stop everything `make run` started
 	$(UV) run --frozen python tools/dev/run.py down
 
-gen: $(STAMP) ## regenerate the CRDs and the AsyncAPI document from libs/arks_common
+gen: $(STAMP) ## regenerate the CRDs, the AsyncAPI document, and the monitoring chart's rules and dashboards
 	$(UV) run --frozen arks-gen
+	$(UV) run --frozen arks-monitoring-gen
 
 fmt: $(STAMP) ## format the code
 	$(UV) run --frozen ruff format .

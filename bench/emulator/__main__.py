@@ -18,6 +18,7 @@ from autoscaling.sim.engine import kv_tokens_per_gpu
 from autoscaling.sim.steptime import SOURCE, fit
 
 from .engine import EngineConfig, GroupEngine
+from .formats import counters_for
 from .server import build_app
 
 
@@ -25,7 +26,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.emulator", description=__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
-    p.add_argument("--runtime", choices=["vllm"], default="vllm", help="the metrics format (only vLLM so far)")
+    p.add_argument("--runtime", choices=["vllm", "sglang", "dynamo"], default="vllm", help="the /metrics format")
     p.add_argument("--groups", type=int, default=1, help="emulated groups; group i is under /groups/<i>/")
     p.add_argument("--slowdown", type=float, default=1.0, help="multiply the H100 step times (default 1)")
     p.add_argument("--max-num-seqs", type=int, default=256, help="concurrent sequences per group (vLLM's flag)")
@@ -46,8 +47,10 @@ async def serve(args: argparse.Namespace) -> None:
         max_num_seqs=args.max_num_seqs,
         kv_tokens=args.kv_tokens or kv_tokens_per_gpu(model.weights_gb),
         slowdown=args.slowdown,
+        runtime=args.runtime,
     )
-    runner = web.AppRunner(build_app([GroupEngine(model, config) for _ in range(args.groups)]), access_log=None)
+    engines = [GroupEngine(model, config, counters_for(args.runtime)) for _ in range(args.groups)]
+    runner = web.AppRunner(build_app(engines), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()

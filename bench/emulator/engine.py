@@ -18,8 +18,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from autoscaling.sim.exposition import GroupCounters, render_vllm
+from autoscaling.sim.exposition import MODEL, GroupCounters
 from autoscaling.sim.steptime import StepTimeModel
+
+from .formats import render, render_dynamo_system
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class EngineConfig:
     max_num_seqs: int = 256  # vLLM's default
     kv_tokens: int = 411_000  # one H100 next to Llama-3.1-8B's weights (see the simulator's docstring)
     slowdown: float = 1.0  # step times are multiplied by this (a slower GPU or a larger model, for small loads)
+    runtime: str = "vllm"  # whose /metrics format: vllm, sglang or dynamo (bench/emulator/formats.py)
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,16 @@ class GroupEngine:
                 self._abort(req)
 
     def render(self) -> str:
-        """The group's `/metrics` text, exactly as vLLM prints it."""
+        """The group's `/metrics` text as its runtime prints it (Dynamo: the frontend's)."""
         running = len(self._prefilling) + len(self._decoding)
-        return render_vllm(self.counters, running=running, waiting=len(self._waiting), kv_usage=self.kv_usage())
+        return render(
+            self.config.runtime, self.counters, MODEL, running=running, waiting=len(self._waiting),
+            kv_usage=self.kv_usage(),
+        )  # fmt: skip
+
+    def render_system(self) -> str | None:
+        """Dynamo's engine system status server (KV usage); None for runtimes without one."""
+        return render_dynamo_system("emulated", kv_usage=self.kv_usage()) if self.config.runtime == "dynamo" else None
 
     def kv_usage(self) -> float:
         held = sum(r.prompt_tokens - r.prompt_left + r.generated for r in (*self._prefilling, *self._decoding))
@@ -164,6 +174,8 @@ class GroupEngine:
             if r.prompt_left == 0:
                 self._prefilling.remove(r)
                 c.observe_ttft(now - r.arrived)
+                if c.prompt_lengths is not None:
+                    c.prompt_lengths.append(r.prompt_tokens)
                 c.generation_tokens += 1
                 r.generated, r.first_token_at, r.last_token_at = 1, now, now
                 self._decoding.append(r)

@@ -1,8 +1,9 @@
 """The emulator's HTTP face: vLLM's endpoints for each emulated group, on one port.
 
 One job: route HTTP to the group engines. Group `i` answers under `/groups/<i>/` (`/metrics`, `/health`,
-`/v1/completions`); the bare paths are group 0, so a one-group emulator looks exactly like one vLLM server. One port
-for all groups keeps end-to-end tests simple: a Prometheus target per group differs only by its metrics path.
+`/v1/completions`, and for Dynamo `/system/metrics`, the engine's system status server); the bare paths are group 0,
+so a one-group emulator looks exactly like one vLLM server. One port for all groups keeps end-to-end tests simple: a
+Prometheus target per group differs only by its metrics path.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def build_app(engines: list[GroupEngine]) -> web.Application:
     for prefix in ("", "/groups/{group}"):
         app.router.add_get(f"{prefix}/health", _health)
         app.router.add_get(f"{prefix}/metrics", _metrics)
+        app.router.add_get(f"{prefix}/system/metrics", _system_metrics)
         app.router.add_post(f"{prefix}/v1/completions", _completions)
         app.router.add_get(f"{prefix}/v1/models", _models)
     app.cleanup_ctx.append(_engines_running)
@@ -59,6 +61,14 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _metrics(request: web.Request) -> web.Response:
     text = _engine(request).render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"X-Emulator": "arks"})
+
+
+async def _system_metrics(request: web.Request) -> web.Response:
+    """Dynamo's engine system status server (its `DYN_SYSTEM_PORT`); other runtimes have none."""
+    text = _engine(request).render_system()
+    if text is None:
+        raise web.HTTPNotFound(text="this runtime has no system status server\n")
     return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"X-Emulator": "arks"})
 
 

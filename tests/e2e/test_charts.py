@@ -44,7 +44,7 @@ VARIANTS = {
 
 
 def test_every_service_and_the_crds_have_a_chart() -> None:
-    assert {p.name for p in CHART_DIRS} == {s.value for s in Service} | {"arks-crds"}
+    assert {p.name for p in CHART_DIRS} == {s.value for s in Service} | {"arks-crds", "arks-monitoring"}
 
 
 @pytest.mark.parametrize("chart", CHART_DIRS, ids=lambda p: p.name)

@@ -64,18 +64,34 @@ def _free_port() -> int:
 
 @dataclass(frozen=True)
 class Target:
-    """One scrape target: `address` (host:port) and `metrics_path`, labelled as pod `pod` of `namespace`."""
+    """One scrape target: `address` (host:port) and `metrics_path`, labelled as pod `pod` of `namespace`; `meta`
+    adds discovery labels (`__meta_kubernetes_*`) for a job whose relabeling reads them."""
 
     address: str
     metrics_path: str
     namespace: str
     pod: str
+    meta: tuple[tuple[str, str], ...] = ()
 
 
 class PrometheusServer:
-    def __init__(self, workdir: Path, scrape_interval: str = "1s") -> None:
+    """`relabel_configs` replaces the runtime job's relabeling (e.g. the one a chart ships), `rule_files` are
+    evaluated every scrape interval, `extra_jobs` are more `scrape_configs` entries."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        scrape_interval: str = "1s",
+        *,
+        relabel_configs: list[dict[str, Any]] | None = None,
+        rule_files: list[Path] | None = None,
+        extra_jobs: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.scrape_interval = scrape_interval
+        self.relabel_configs = relabel_configs
+        self.rule_files = rule_files or []
+        self.extra_jobs = extra_jobs or []
         self.targets_file = workdir / "targets.json"
         self.log_file = workdir / "prometheus.log"
         self.port = _free_port()
@@ -90,14 +106,17 @@ class PrometheusServer:
             {"source_labels": ["__arks_namespace"], "target_label": "namespace"},
             {"source_labels": ["__arks_pod"], "target_label": "pod"},
         ]
+        interval = self.scrape_interval
         return {
-            "global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval},
+            "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+            "rule_files": [str(f) for f in self.rule_files],
             "scrape_configs": [
                 {
                     "job_name": "arks-runtime",
                     "file_sd_configs": [{"files": [str(self.targets_file)], "refresh_interval": "1s"}],
-                    "relabel_configs": relabel,
-                }
+                    "relabel_configs": relabel if self.relabel_configs is None else self.relabel_configs,
+                },
+                *self.extra_jobs,
             ],
         }
 
@@ -139,7 +158,12 @@ class PrometheusServer:
         groups = [
             {
                 "targets": [t.address],
-                "labels": {"__metrics_path__": t.metrics_path, "__arks_namespace": t.namespace, "__arks_pod": t.pod},
+                "labels": {
+                    "__metrics_path__": t.metrics_path,
+                    "__arks_namespace": t.namespace,
+                    "__arks_pod": t.pod,
+                    **dict(t.meta),
+                },
             }
             for t in targets
         ]

@@ -8,6 +8,7 @@ vLLM `vllm/v1/metrics/loggers.py` (checked at commit a6f0308c, the 0.12 line).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from arks_slo_scaler.core.metrics import Histogram, MetricsSnapshot
@@ -27,25 +28,34 @@ class GroupCounters:
     itl_sum: float
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
+    # bucket edges: vLLM's unless a runtime with other edges is emulated (bench/emulator/formats.py)
+    ttft_edges: tuple[float, ...] = TTFT_BUCKETS
+    itl_edges: tuple[float, ...] = ITL_BUCKETS
+    prompt_lengths: list[int] | None = None  # each request's prompt, kept only where a format needs a histogram
 
     @classmethod
-    def empty(cls) -> GroupCounters:
-        return cls([0.0] * (len(TTFT_BUCKETS) + 1), 0.0, [0.0] * (len(ITL_BUCKETS) + 1), 0.0)
+    def empty(
+        cls, ttft_edges: tuple[float, ...] = TTFT_BUCKETS, itl_edges: tuple[float, ...] = ITL_BUCKETS
+    ) -> GroupCounters:
+        return cls(
+            [0.0] * (len(ttft_edges) + 1), 0.0, [0.0] * (len(itl_edges) + 1), 0.0,
+            ttft_edges=ttft_edges, itl_edges=itl_edges,
+        )  # fmt: skip
 
     def observe_ttft(self, seconds: float) -> None:
-        self.ttft_counts[bisect.bisect_left(TTFT_BUCKETS, seconds)] += 1
+        self.ttft_counts[bisect.bisect_left(self.ttft_edges, seconds)] += 1
         self.ttft_sum += seconds
 
     def observe_itl(self, seconds: float, times: int) -> None:
         """`times` observations of the same inter-token latency (one per decoding request of a step)."""
-        self.itl_counts[bisect.bisect_left(ITL_BUCKETS, seconds)] += times
+        self.itl_counts[bisect.bisect_left(self.itl_edges, seconds)] += times
         self.itl_sum += seconds * times
 
     def snapshot(self, *, running: int, waiting: int, kv_usage: float) -> MetricsSnapshot:
         """The same numbers as `render_vllm` + `parse_metrics` would give, without the text (fast path for tests)."""
         return MetricsSnapshot(
-            time_to_first_token=_histogram(TTFT_BUCKETS, self.ttft_counts, self.ttft_sum),
-            inter_token_latency=_histogram(ITL_BUCKETS, self.itl_counts, self.itl_sum),
+            time_to_first_token=_histogram(self.ttft_edges, self.ttft_counts, self.ttft_sum),
+            inter_token_latency=_histogram(self.itl_edges, self.itl_counts, self.itl_sum),
             requests_running=float(running),
             requests_waiting=float(waiting),
             kv_cache_usage=kv_usage,
@@ -82,25 +92,36 @@ def render_vllm(c: GroupCounters, *, running: int, waiting: int, kv_usage: float
         "# TYPE vllm:generation_tokens_total counter",
         f"vllm:generation_tokens_total{{{labels}}} {c.generation_tokens}",
     ]
-    out += _render_histogram(
-        "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", labels, TTFT_BUCKETS,
+    out += render_histogram(
+        "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", labels, c.ttft_edges,
         c.ttft_counts, c.ttft_sum,
     )  # fmt: skip
-    out += _render_histogram(
-        "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", labels, ITL_BUCKETS,
+    out += render_histogram(
+        "vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", labels, c.itl_edges,
         c.itl_counts, c.itl_sum,
     )  # fmt: skip
     return "\n".join(out) + "\n"
 
 
-def _render_histogram(
-    name: str, doc: str, labels: str, edges: tuple[float, ...], counts: list[float], total: float
+def python_le(edge: float) -> str:
+    """A bucket edge as Prometheus' Python client writes it (vLLM, SGLang): 1 -> "1.0"."""
+    return repr(float(edge))
+
+
+def render_histogram(
+    name: str,
+    doc: str,
+    labels: str,
+    edges: tuple[float, ...],
+    counts: list[float],
+    total: float,
+    le_format: Callable[[float], str] = python_le,
 ) -> list[str]:
     lines = [f"# HELP {name} {doc}", f"# TYPE {name} histogram"]
     running = 0.0
     for edge, count in zip((*edges, float("inf")), counts, strict=True):
         running += count
-        le = "+Inf" if edge == float("inf") else repr(float(edge))
+        le = "+Inf" if edge == float("inf") else le_format(edge)
         lines.append(f'{name}_bucket{{{labels},le="{le}"}} {running}')
     lines.append(f"{name}_count{{{labels}}} {running}")
     lines.append(f"{name}_sum{{{labels}}} {total}")

@@ -20,6 +20,7 @@ from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import model_name_of
 from arks_model_loader.core.model_status import ModelObserved, compute_model_status, job_outcome
 from arks_model_loader.core.storage import DOWNLOAD_CONTAINER, DownloaderConfig, claim, download_job
+from arks_model_loader.metrics import forget, set_phase
 
 log = get_logger(__name__)
 CONTROLLER = "model-loader"
@@ -51,6 +52,7 @@ class ModelReconciler:
             await self._unreadable(exc.stub, str(exc))
             return
         if raw is None:
+            forget(namespace, name)
             return
         try:
             model = ArksModel.model_validate(raw)
@@ -58,6 +60,7 @@ class ModelReconciler:
             await self._unreadable(raw, str(exc))
             return
         if raw["metadata"].get("deletionTimestamp"):
+            forget(namespace, name)
             await self._finalize(raw)
             return
         if MODEL_FINALIZER not in (raw["metadata"].get("finalizers") or []):
@@ -92,6 +95,7 @@ class ModelReconciler:
             )
         )
         await self._write_status(raw, verdict.phase.value, verdict.conditions)
+        set_phase(namespace, name, verdict.phase.value)
 
     async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> dict[str, Any] | None:
         want = download_job(model, self._config)

@@ -31,7 +31,15 @@ from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
-from arks_slo_scaler.metrics import DECISIONS, LEADER, SCRAPE_PROBLEMS, STEP_FAILURES
+from arks_slo_scaler.metrics import (
+    DECISIONS,
+    LEADER,
+    SCRAPE_PROBLEMS,
+    STEP_FAILURES,
+    export_application,
+    forget_all,
+    forget_application,
+)
 
 log = get_logger(__name__)
 
@@ -74,6 +82,7 @@ class SloScaler:
         has_autoscaling = undecodable(obj) is not None or bool((obj.get("spec") or {}).get("autoscaling"))
         if deleted or not has_autoscaling or obj.get("metadata", {}).get("deletionTimestamp"):
             self._apps.pop(key, None)
+            forget_application(namespace, name)
         elif key not in self._apps:
             self._apps[key] = Tracked(namespace, name)
 
@@ -83,6 +92,8 @@ class SloScaler:
             started = time.monotonic()
             leading = self._is_leader()
             LEADER.set(1 if leading else 0)
+            if not leading:
+                forget_all()  # the leader's series are the application's; a follower's would be stale doubles
             # only the leader decides: two replicas must never issue competing decisions
             for tracked in list(self._apps.values()) if leading else []:
                 try:
@@ -125,6 +136,7 @@ class SloScaler:
         raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)
         if raw is None:
             self._apps.pop((tracked.namespace, tracked.name), None)
+            forget_application(tracked.namespace, tracked.name)
             return
         tracked.uid = str(raw["metadata"].get("uid", ""))
         try:
@@ -134,6 +146,7 @@ class SloScaler:
         spec = app.spec.autoscaling
         if spec is None:
             self._apps.pop((tracked.namespace, tracked.name), None)
+            forget_application(tracked.namespace, tracked.name)
             return
         lws = await self._kube.get(LEADERWORKERSETS, tracked.namespace, group_set_name(tracked.name, ROLE_SERVE))
         if lws is None:
@@ -143,7 +156,11 @@ class SloScaler:
         decision, tracked.state = decide(
             spec, Observation(time.time(), current, tuple(groups)), tracked.state, self._config
         )
-        DECISIONS.labels(decision.direction.value, decision.reason.value).inc()
+        DECISIONS.labels(tracked.namespace, tracked.name, decision.direction.value, decision.reason.value).inc()
+        ready = sum(1 for g in groups if g.ready_seconds is not None)
+        export_application(
+            tracked.namespace, tracked.name, spec, desired=decision.desired_replicas, current=current, ready=ready
+        )
         await self._report(tracked, raw, decision)
 
     async def _observe(self, app: ArksApplication, uid: str) -> list[GroupSample]:

@@ -100,13 +100,15 @@ class DurableConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self._js.pull_subscribe_bind(durable=self._decl.durable, stream=self._decl.stream.name)
         loop = f"consumer {self._decl.durable}"
+        _initialize_metrics(self._decl.durable)
         try:
             while not stop.is_set():
                 # one cycle (a fetch, its batch handled) must end within the fetch wait plus the stall limit
                 LIVENESS.beat(loop, self._fetch_timeout + self._stall)
                 try:
                     msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout)
-                except TimeoutError:  # nothing to fetch (nats.errors.TimeoutError is one too)
+                except TimeoutError:  # nothing to fetch (nats.errors.TimeoutError is one too): nothing pending
+                    CONSUMER_PENDING.labels(self._decl.durable).set(0)
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
                     return
@@ -251,3 +253,11 @@ class DurableConsumer:
                 await msg.in_progress()
             except Exception:  # the ack, or the redelivery, settles it
                 return
+
+
+def _initialize_metrics(durable: str) -> None:
+    """Every result's series exists from the start at 0, so a dashboard or `increase()` sees the first one."""
+    for result in ("ack", "retry", "dead_letter"):
+        MESSAGES.labels(durable, result)
+    REDELIVERIES.labels(durable)
+    CONSUMER_PENDING.labels(durable)

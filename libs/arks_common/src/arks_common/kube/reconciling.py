@@ -15,6 +15,8 @@ from arks_common.telemetry.metrics import RECONCILE_ERRORS, RECONCILE_SECONDS, R
 async def reconciling(controller: str) -> AsyncIterator[None]:
     """Counts the reconcile by result and times it; an API error becomes a TemporaryError (nak, retry later)."""
     started = time.perf_counter()
+    RECONCILE_ERRORS.labels(controller)  # the error series exist at 0 before the first error
+    RECONCILES.labels(controller, "error")
     try:
         yield
         RECONCILES.labels(controller, "success").inc()

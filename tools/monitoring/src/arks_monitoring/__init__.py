@@ -1,0 +1,1 @@
+"""Arks observability as code: rules, scrape configuration and dashboards, rendered by `make gen`."""
