@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from arks_common.bus.bootstrap import wait_until_declared
 from arks_common.bus.connection import connect
 from arks_common.bus.consumer import DurableConsumer, Handler
+from arks_common.cli import package_version
 from arks_common.events.contract import ConsumerDecl
 from arks_common.settings import CommonSettings
 from arks_common.stopping import unless_stopped
@@ -58,6 +59,7 @@ Setup = Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]
 async def run_service(name: str, settings: CommonSettings, setup: Setup, consumers: tuple[ConsumerDecl, ...]) -> int:
     setup_logging(name, settings.log_level, settings.log_format)
     setup_tracing(name, settings.trace_exporter, settings.trace_file)
+    log.info("service starting", version=package_version(f"arks-{name}"))  # not the URL: it may hold a password
     stop = asyncio.Event()
     closed = asyncio.Event()
     loop = asyncio.get_running_loop()
