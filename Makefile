@@ -75,3 +75,10 @@ clean: ## remove the virtualenv (the binary cache in $(ARKS_CACHE) stays)
 .PHONY: runtime-check
 runtime-check: $(STAMP) ## parse every rendered launch command with the runtime release its profile names (installs each; not in `make test`)
 	UV=$(UV) $(UV) run --frozen python tools/runtime_check/check.py $(RUNTIME_CHECK_ARGS)
+
+.PHONY: images image-test
+images: $(STAMP) ## build the five service images and the downloader image without Docker (buildah; installs what is missing)
+	UV=$(UV) $(UV) run --frozen python tools/images/build.py $(IMAGES_ARGS)
+
+image-test: images cluster-build ## run each image against a real nats-server and the local cluster: /readyz, SIGTERM (CI runs it)
+	$(UV) run --frozen pytest tests/images -q -p no:cacheprovider

@@ -271,12 +271,13 @@ async def test_a_service_waits_for_a_nats_server_that_starts_after_it(tmp_path: 
     server.stop()  # the port is known and nobody listens on it now
     closed = asyncio.Event()
     settings = CommonSettings(nats_url=f"nats://127.0.0.1:{port}", nats_connect_deadline_seconds=30)
-    connecting = asyncio.create_task(connect(settings, Service.PLANNER.value, closed))
+    connecting = asyncio.create_task(connect(settings, Service.PLANNER.value, closed, asyncio.Event()))
     try:
         await asyncio.sleep(1.0)  # a second of outage: the first attempts fail against the closed port...
         assert not connecting.done(), "the service gave up instead of waiting for NATS"  # ...and it keeps trying
         server.start()  # on the same port
         client = await asyncio.wait_for(connecting, timeout=30)
+        assert client is not None
         assert client.is_connected
         await client.close()
     finally:
@@ -311,3 +312,30 @@ async def test_one_subjects_messages_overlap_only_where_order_is_declared_irrele
     await run_consumer(dataclasses.replace(PLANNER_OBJECTS, in_order=in_order), handler)  # type: ignore[arg-type]
     await eventually(lambda: handler.calls == 4, what="all four messages handled")
     assert (handler.most > 1) is overlap
+
+
+async def test_a_service_gives_up_on_an_absent_nats_at_its_deadline(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "never")
+    server.workdir.mkdir()
+    server.start()
+    port = server.port
+    server.stop()  # nobody listens on it now, and nobody will
+    settings = CommonSettings(nats_url=f"nats://127.0.0.1:{port}", nats_connect_deadline_seconds=2)
+    # nats.py retries a first connection forever by itself; the deadline must still end it (then it restarts).
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(connect(settings, Service.PLANNER.value, asyncio.Event(), asyncio.Event()), timeout=10)
+
+
+async def test_connecting_ends_at_once_when_told_to_stop(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "never")
+    server.workdir.mkdir()
+    server.start()
+    port = server.port
+    server.stop()
+    stop = asyncio.Event()
+    settings = CommonSettings(nats_url=f"nats://127.0.0.1:{port}")
+    connecting = asyncio.create_task(connect(settings, Service.PLANNER.value, asyncio.Event(), stop))
+    await asyncio.sleep(1.0)  # a few failed attempts
+    assert not connecting.done()
+    stop.set()
+    assert await asyncio.wait_for(connecting, timeout=2) is None

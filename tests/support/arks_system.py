@@ -40,9 +40,14 @@ class ServiceProcess:
     def executable(self) -> str:
         return str(Path(sys.executable).parent / f"arks-{self.name}")
 
-    def start(self, timeout: float = 30.0) -> None:
+    def launch(self) -> None:
+        """Starts the process without waiting for anything (tests of the phases before it is ready)."""
         log = self.log_file.open("ab")
         self._proc = subprocess.Popen([self.executable], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.launch()
+        assert self._proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -53,8 +58,15 @@ class ServiceProcess:
         raise TimeoutError(f"arks-{self.name} not ready within {timeout}s; see {self.log_file}")
 
     def ready(self) -> bool:
+        return self._answers("/readyz")
+
+    def alive(self) -> bool:
+        """Its health endpoint answers (it does from the start, before NATS is reached)."""
+        return self._answers("/healthz")
+
+    def _answers(self, path: str) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as resp:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as resp:
                 return bool(resp.status == 200)
         except OSError:
             return False
@@ -71,6 +83,23 @@ class ServiceProcess:
 
     def stop(self) -> int | None:
         return terminate(self._proc)
+
+    def log_text(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def sigterm(self, within: float) -> tuple[int | None, float]:
+        """Sends SIGTERM and waits at most `within` seconds; returns the exit code (None: still running,
+        then killed) and the seconds it took."""
+        assert self._proc is not None
+        started = time.monotonic()
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self._proc.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            code = None
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        return code, time.monotonic() - started
 
     @property
     def pid(self) -> int | None:

@@ -83,6 +83,9 @@ class NatsServer:
         os.kill(self._proc.pid, signal.SIGKILL)
         self._proc.wait(timeout=10)
 
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self) -> None:
         terminate(self._proc, grace=10)
 

@@ -20,8 +20,10 @@ from nats.js import JetStreamContext
 from arks_common.bus.bootstrap import wait_until_declared
 from arks_common.bus.connection import connect
 from arks_common.bus.consumer import DurableConsumer, Handler
+from arks_common.cli import package_version
 from arks_common.events.contract import ConsumerDecl
 from arks_common.settings import CommonSettings
+from arks_common.stopping import unless_stopped
 from arks_common.telemetry.http import start_http
 from arks_common.telemetry.logging import get_logger, setup_logging
 from arks_common.telemetry.tracing import setup_tracing
@@ -57,6 +59,7 @@ Setup = Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]
 async def run_service(name: str, settings: CommonSettings, setup: Setup, consumers: tuple[ConsumerDecl, ...]) -> int:
     setup_logging(name, settings.log_level, settings.log_format)
     setup_tracing(name, settings.trace_exporter, settings.trace_file)
+    log.info("service starting", version=package_version(f"arks-{name}"))  # not the URL: it may hold a password
     stop = asyncio.Event()
     closed = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,22 +68,43 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
 
     ctx: ServiceContext | None = None
     http = await start_http(settings.http_host, settings.http_port, lambda: ctx is not None and ctx.ready)
-    nc = await connect(settings, name, closed)
     try:
-        js = nc.jetstream()
-        if not await wait_until_declared(js, consumers, stop):
-            return 0  # told to stop while waiting
-        ctx = ServiceContext(settings=settings, nc=nc, js=js, stop=stop)
-        cleanup = await setup(ctx)
-        ctx.ready = True
-        log.info("service started", tasks=sorted(ctx.tasks))
-        exit_code = await _supervise(ctx, closed)
-        await cleanup()
-        return exit_code
+        # Every step before the tasks run can wait on the network for long; SIGTERM cuts each one short.
+        nc = await connect(settings, name, closed, stop)
+        if nc is None:
+            log.info("stopped before NATS was reached")
+            return 0
+        try:
+            js = nc.jetstream()
+            finished, declared = await unless_stopped(stop, wait_until_declared(js, consumers, stop))
+            if not (finished and declared):
+                log.info("stopped while waiting for the bus")
+                return 0
+            ctx = ServiceContext(settings=settings, nc=nc, js=js, stop=stop)
+            finished, cleanup = await unless_stopped(stop, setup(ctx))
+            if not finished or cleanup is None:
+                log.info("stopped while setting up")
+                return 0
+            ctx.ready = True
+            log.info("service started", tasks=sorted(ctx.tasks))
+            exit_code = await _supervise(ctx, closed)
+            await cleanup()
+            return exit_code
+        finally:
+            await _close(nc, settings.shutdown_grace_seconds)
     finally:
-        with contextlib.suppress(Exception):
-            await nc.drain()
         await http.cleanup()
+
+
+async def _close(nc: Client, grace: float) -> None:
+    """Drains NATS when it is there; closes it at once when it is not (draining a connection that is
+    reconnecting cannot succeed, and must not hold the exit)."""
+    if nc.is_connected:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.drain(), timeout=grace)
+    if not nc.is_closed:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), timeout=grace)
 
 
 async def _supervise(ctx: ServiceContext, closed: asyncio.Event) -> int:

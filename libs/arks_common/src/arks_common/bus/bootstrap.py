@@ -20,6 +20,7 @@ from nats.js.errors import NotFoundError
 
 from arks_common.bus.connection import connect
 from arks_common.bus.jetstream import consumer_config, ensure_consumer, ensure_stream, stream_config
+from arks_common.cli import package_version
 from arks_common.events.contract import CONSUMERS, STREAMS, ConsumerDecl, StreamDecl
 from arks_common.settings import CommonSettings
 from arks_common.telemetry.logging import get_logger, setup_logging
@@ -99,7 +100,10 @@ async def wait_until_declared(js: JetStreamContext, consumers: Sequence[Consumer
 
 async def _bootstrap(settings: CommonSettings) -> int:
     closed = asyncio.Event()
-    nc = await connect(settings, BOOTSTRAP, closed)
+    # A one-shot Job: SIGTERM keeps its default action (end the process), so nothing sets this.
+    nc = await connect(settings, BOOTSTRAP, closed, stop=asyncio.Event())
+    if nc is None:
+        return 1
     try:
         js = nc.jetstream()
         await declare_all(js, settings.replicas_of_streams)
@@ -120,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "Connects like a service (ARKS_NATS_URL, ARKS_NATS_USER, ARKS_NATS_PASSWORD or ARKS_NATS_CREDS_FILE, "
         "ARKS_REPLICAS_OF_STREAMS), as the arks-bootstrap user.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('arks-common')}")
     parser.parse_args(argv)
     settings = CommonSettings()
     setup_logging(BOOTSTRAP, settings.log_level, settings.log_format)

@@ -11,13 +11,15 @@ from nats.aio.client import Client
 
 from arks_common.events.contract import inbox_prefix
 from arks_common.settings import CommonSettings
+from arks_common.stopping import sleep_unless, unless_stopped
 from arks_common.telemetry.logging import get_logger
 
 log = get_logger(__name__)
 
 
-async def connect(settings: CommonSettings, name: str, closed: asyncio.Event) -> Client:
-    """A connection that reconnects without limit; `closed` is set once it will never come back."""
+async def connect(settings: CommonSettings, name: str, closed: asyncio.Event, stop: asyncio.Event) -> Client | None:
+    """A connection that reconnects without limit; `closed` is set once it will never come back.
+    None when `stop` is set before the first connection is made (an attempt under way is cut short)."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", error=str(exc))
@@ -52,12 +54,18 @@ async def connect(settings: CommonSettings, name: str, closed: asyncio.Event) ->
     servers = settings.nats_url.split(",")
     delay = 0.5
     deadline = asyncio.get_running_loop().time() + settings.nats_connect_deadline_seconds
-    while True:  # the first connection is retried too: NATS may start after us, or be slow to answer
+    while not stop.is_set():  # the first connection is retried too: NATS may start after us, or be slow to answer
         try:
-            return await nats.connect(servers, **options)
+            # nats.py retries the first connection by itself (max_reconnect_attempts=-1): the deadline is ours.
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            connected, nc = await unless_stopped(stop, nats.connect(servers, **options), give_up_after=left)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             if asyncio.get_running_loop().time() + delay > deadline:
                 raise
             log.warning("nats not reachable yet; retrying", error=repr(exc), delay=delay)
-            await asyncio.sleep(delay)
+            await sleep_unless(stop, delay)
             delay = min(delay * 2, 5.0)
+            continue
+        if connected:
+            return nc
+    return None

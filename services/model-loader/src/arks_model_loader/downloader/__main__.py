@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,6 +39,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("arks-model-loader")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
 def _parser() -> argparse.ArgumentParser:
     env = os.environ
     p = _Parser(
@@ -45,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Download a Hugging Face Hub model repository into <models-dir>/<repo id>. "
         "The token comes from HF_TOKEN, the Hub endpoint from HF_ENDPOINT.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p.add_argument("--model", default=env.get("ARKS_MODEL"), help="hub repository id (env ARKS_MODEL)")
     p.add_argument(
         "--models-dir",
