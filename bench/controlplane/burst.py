@@ -1,0 +1,241 @@
+"""Control-plane speed at millisecond resolution, side by side with the API server's own limit, in one run.
+
+On a private local cluster with the five services as separate processes (as `run.py`), one client (16
+requests in flight) measures in turn:
+  1. raw: N LeaderWorkerSets created directly (0 groups, so nothing follows them): the physical limit of one
+     client creating this kind on this API server, its webhook included;
+  2. burst: N ArksApplications created the same way; a watch on LeaderWorkerSets and one on applications note
+     when each application's LeaderWorkerSet appears and when it turns Running. Throughput = N / (last
+     LeaderWorkerSet seen - first create sent), and its ratio to the raw rate;
+  3. single: applications created one at a time on the idle stack, each waited for: apply -> LeaderWorkerSet;
+  4. steady: applications created at a fixed rate (10/s) for a while: apply -> LeaderWorkerSet;
+  5. the resident memory of each service at the end, with every application of the run present.
+Times are this client's clock (sent: just before the create; seen: when the watch delivers the object). Usage:
+
+    uv run python -m bench.controlplane.burst --apps 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))  # the real-server harness the e2e suite uses
+
+from arks_common.kube.client import Kube, KubeError, load_api_client  # noqa: E402
+from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS  # noqa: E402
+from arks_localcluster.build import build_all  # noqa: E402
+from arks_localcluster.cluster import H100, LocalCluster, NodeSpec  # noqa: E402
+from support.e2e import Env, start_env  # noqa: E402
+
+IN_FLIGHT = 16
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def application(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "arks.ai/v1",
+        "kind": "ArksApplication",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "qwen-7b"},
+            "instanceSpec": {"replicas": 1, "resources": {"requests": {"cpu": "1m"}}},
+        },
+    }
+
+
+def raw_group_set(name: str) -> dict[str, Any]:
+    container = {"name": "main", "image": "registry.invalid/none:1", "resources": {"requests": {"cpu": "1m"}}}
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 0,
+            "leaderWorkerTemplate": {"size": 1, "workerTemplate": {"spec": {"containers": [container]}}},
+        },
+    }
+
+
+class Seen:
+    """First time a watch delivered each name (optionally: only once `accept` says so)."""
+
+    def __init__(self, accept: Callable[[dict[str, Any]], bool] = lambda _: True) -> None:
+        self.at: dict[str, float] = {}
+        self._accept = accept
+        self.changed = asyncio.Event()
+
+    async def follow(self, kube: Kube, res: Any, namespace: str) -> None:
+        _, rv = await kube.list(res, namespace)
+        while True:
+            try:
+                async for kind, obj in kube.watch(res, rv, 300):
+                    meta = obj.get("metadata") or {}
+                    rv = str(meta.get("resourceVersion", rv))
+                    name = meta.get("name", "")
+                    if kind == "BOOKMARK" or meta.get("namespace") != namespace or name in self.at:
+                        continue
+                    if self._accept(obj):
+                        self.at[name] = time.monotonic()
+                        self.changed.set()
+            except KubeError:
+                await asyncio.sleep(0.2)
+
+    async def wait_for(self, names: set[str], within: float) -> None:
+        deadline = time.monotonic() + within
+        while not names <= self.at.keys():
+            self.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SystemExit(f"only {len(names & self.at.keys())} of {len(names)} seen within {within:.0f} s")
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                continue
+
+
+async def create_all(kube: Kube, res: Any, namespace: str, objs: list[dict[str, Any]]) -> dict[str, float]:
+    """Creates with IN_FLIGHT requests at once; returns when each create was sent."""
+    sent: dict[str, float] = {}
+    queue = list(reversed(objs))
+
+    async def worker() -> None:
+        while queue:
+            obj = queue.pop()
+            sent[obj["metadata"]["name"]] = time.monotonic()
+            await kube.create(res, namespace, obj)
+
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    return sent
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency_row(label: str, values_s: list[float]) -> str:
+    ms = [v * 1000 for v in values_s]
+    return f"| {label} | {len(ms)} | {statistics.median(ms):.0f} | {pct(ms, 0.99):.0f} | {max(ms):.0f} |"
+
+
+async def measure(env: Env, args: argparse.Namespace) -> None:
+    kube = Kube(await load_api_client(str(env.cluster.kubeconfig)), "bench")
+    for ns in ("raw", "burst", "single", "steady"):
+        env.kubectl("create", "namespace", ns)
+    model = yaml.safe_load((ROOT / "deploy/samples/quickstart/model.yaml").read_text())
+    for ns in ("burst", "single", "steady"):
+        env.ready_model(ns, model)
+
+    # 1. raw
+    raw_names = [f"raw-{i:05d}" for i in range(args.apps)]
+    started = time.monotonic()
+    await create_all(kube, LEADERWORKERSETS, "raw", [raw_group_set(n) for n in raw_names])
+    raw_rate = args.apps / (time.monotonic() - started)
+
+    lws_seen, running_seen = Seen(), Seen(lambda o: (o.get("status") or {}).get("phase") == "Running")
+    followers = [
+        asyncio.create_task(lws_seen.follow(kube, LEADERWORKERSETS, ns)) for ns in ("burst", "single", "steady")
+    ]
+    followers.append(asyncio.create_task(running_seen.follow(kube, APPLICATIONS, "burst")))
+
+    # 2. burst
+    names = [f"burst-{i:05d}" for i in range(args.apps)]
+    sent = await create_all(kube, APPLICATIONS, "burst", [application(n) for n in names])
+    await lws_seen.wait_for(set(names), args.timeout)
+    first = min(sent.values())
+    burst_rate = args.apps / (max(lws_seen.at[n] for n in names) - first)
+    await running_seen.wait_for(set(names), args.timeout)
+    running_rate = args.apps / (max(running_seen.at[n] for n in names) - first)
+    to_lws = [lws_seen.at[n] - sent[n] for n in names]
+
+    # 3. single, on the idle stack
+    singles = []
+    for i in range(args.single):
+        name = f"single-{i:04d}"
+        at = time.monotonic()
+        await kube.create(APPLICATIONS, "single", application(name))
+        await lws_seen.wait_for({name}, 60)
+        singles.append(lws_seen.at[name] - at)
+
+    # 4. steady rate
+    steady: list[float] = []
+    count = int(args.rate * args.seconds)
+    begin = time.monotonic()
+
+    async def one(i: int) -> None:
+        name = f"steady-{i:05d}"
+        await asyncio.sleep(max(0.0, begin + i / args.rate - time.monotonic()))
+        at = time.monotonic()
+        await kube.create(APPLICATIONS, "steady", application(name))
+        await lws_seen.wait_for({name}, args.timeout)
+        steady.append(lws_seen.at[name] - at)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+
+    memory = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
+    for task in followers:
+        task.cancel()
+    await kube.close()
+
+    present = args.apps + args.single + count
+    print(f"applications: burst {args.apps}, single {args.single}, steady {count} ({args.rate}/s for {args.seconds} s)")
+    print(f"one client, {IN_FLIGHT} creates in flight; services as separate processes on a 2-core machine")
+    print("| throughput | per second | ratio to raw |")
+    print("|---|---:|---:|")
+    print(f"| raw LeaderWorkerSet creates | {raw_rate:.1f} | 1.00 |")
+    print(f"| Arks burst: applications to LeaderWorkerSet | {burst_rate:.1f} | {burst_rate / raw_rate:.2f} |")
+    print(f"| Arks burst: applications to Running | {running_rate:.1f} | {running_rate / raw_rate:.2f} |")
+    print("| apply → LeaderWorkerSet (ms) | n | p50 | p99 | max |")
+    print("|---|---:|---:|---:|---:|")
+    print(latency_row(f"burst of {args.apps}", to_lws))
+    print(latency_row("one at a time, idle", singles))
+    print(latency_row(f"steady {args.rate}/s", steady))
+    print(f"| service | RSS (MiB) with {present} applications |")
+    print("|---|---:|")
+    for name, mib in memory.items():
+        print(f"| {name} | {mib:.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--apps", type=int, default=300, help="burst size (and raw LeaderWorkerSets)")
+    parser.add_argument("--single", type=int, default=50, help="applications created one at a time")
+    parser.add_argument("--rate", type=float, default=10.0, help="steady creates per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    build_all()
+    with tempfile.TemporaryDirectory(prefix="arks-bench-") as tmp:
+        work = Path(tmp)
+        pods = max(1000, (args.apps + args.single + int(args.rate * args.seconds)) // 4 + 100)
+        nodes = [NodeSpec(f"bench-{i}", H100, cpu="1000", pods=pods) for i in range(4)]
+        cluster = LocalCluster(work / "cluster", nodes=nodes)
+        cluster.start()
+        try:
+            env_iter = start_env(cluster, work / "arks")
+            env = next(env_iter)
+            asyncio.run(measure(env, args))
+            next(env_iter, None)
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
