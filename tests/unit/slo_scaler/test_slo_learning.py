@@ -21,21 +21,21 @@ def _learn(est: CapacityEstimate, rate: float, worst: float, *, lasting: bool = 
         min_requests=10,
         knee_ratio=0.5,
         healthy_ratio=0.8,
-        explore_factor=1.25,
+        explore_factor=2.0,
     )
 
 
-def test_without_a_prior_the_capacity_explores_above_the_highest_comfortable_rate_until_the_knee() -> None:
+def test_without_a_prior_the_capacity_explores_from_the_highest_comfortable_rate_until_the_knee() -> None:
     est = CapacityEstimate.from_prior(None)
     assert est.value is None
-    est = _learn(est, 8.0, 0.2)
-    assert (est.value, est.confirmed) == (10.0, False)  # 1.25 x 8
+    est = _learn(est, 8.0, 0.2)  # knee guess 8 x 0.5 / 0.2 = 20, at most 2 x 8 = 16; plan with 95% of it
+    assert (round(est.value or 0, 6), est.confirmed) == (15.2, False)
     est = _learn(est, 6.0, 0.2)
-    assert est.value == 10.0  # a lower rate teaches nothing new
-    est = _learn(est, 14.0, 0.3)
-    assert (est.value, est.confirmed) == (17.5, False)
+    assert round(est.value or 0, 6) == 15.2  # a rate below the highest teaches nothing new
+    est = _learn(est, 14.0, 0.35)  # guess 14 x 0.5 / 0.35 = 20, smoothed: 0.7 x 16 + 0.3 x 20 = 17.2
+    assert (round(est.value or 0, 6), est.confirmed) == (16.34, False)
     est = _learn(est, 5.0, 0.7)  # latency near the target at a low rate: a spike, not the knee
-    assert (est.value, est.confirmed) == (17.5, False)
+    assert (round(est.value or 0, 6), est.confirmed) == (16.34, False)
     est = _learn(est, 15.0, 0.55)  # near the target at a new high rate: the knee, confirmed there
     assert (est.value, est.confirmed) == (15.0, True)
     assert _learn(est, 20.0, 0.3).value == 15.25  # confirmed: creeps up only
@@ -148,7 +148,7 @@ def test_bursty_demand_gets_a_headroom_and_recurring_bursts_are_not_scaled_away(
         total = pattern[i % len(pattern)]
         decision = fleet.tick(ttft_s=0.1, rate=total / fleet.groups)
         seen.append((fleet.groups, decision.reason))
-    assert fleet.state.burst_starts and len(fleet.state.burst_starts) >= 2
+    assert len(fleet.state.burst_starts) >= 2
     assert decision.signals is not None
     assert decision.signals.headroom > 1.1
     # between bursts the fleet keeps what a burst needed (30 / (10 x 0.95 / headroom)) instead of 2 groups

@@ -111,11 +111,12 @@ class ScalerConfig:
     min_requests: float = 10.0  # fewer first tokens in the window than this is too little to learn capacity from
     healthy_ratio: float = 0.8  # a percentile under this share of its target is comfortably within the SLO
     # An operator's prior for the capacity (first tokens/s per group within the SLO, e.g. from a load test); learned
-    # online from there. Without one the scaler explores from the highest rate served comfortably (times
-    # `explore_factor`) until the latency nears the SLO (a percentile past `knee_ratio` of its target) and confirms it.
+    # online from there. Without one the scaler explores (`learning.learn_capacity`: from the highest rate served
+    # comfortably, extrapolated to where latency would reach `knee_ratio` of its target, at most `explore_factor` x that
+    # rate) until the latency nears the SLO (a percentile past `knee_ratio` of its target) and confirms it there.
     initial_capacity_per_group: float | None = None
     knee_ratio: float = 0.5
-    explore_factor: float = 1.25
+    explore_factor: float = 2.0
     # Ramps: a new group serves only after it starts, so size for the load expected by then (trend over a window).
     trend_window_seconds: float = 120.0
     # how long a new group takes to serve (pods, image, weights) until the scaler has measured it (scale-up to ready)
@@ -303,10 +304,7 @@ def _decide(
         and now - state.scaled_down_at < spec.behavior.scale_down_stabilization_seconds
         and demand <= capacity * up_u * current
     )
-    # an exploring estimate is a guess that only sizes scale-downs (which probe for the knee); forecasts wait for a
-    # confirmed one, which the knee itself gives (and then this fires at once)
-    forecast = capacity is not None and est.confirmed
-    if pressure is None and forecast and capacity and expected > capacity * up_u * current and not recently_down:
+    if pressure is None and capacity and expected > capacity * up_u * current and not recently_down:
         # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
         load = f"load {demand:.0f} req/s"
         if expected > demand * 1.01:
@@ -314,7 +312,10 @@ def _decide(
         limit = capacity * up_u * current
         load += f" > {up_u:.0%} of {current} x {capacity:.1f} req/s = {limit:.0f} req/s"
         pressure = Reason.LOAD_ABOVE_CAPACITY, load
-    down_needed = _down_needed(state, signals, demand, needed, capacity, requests, lead, plan_u, up_u, config)
+    # an exploring estimate never scales down past the rate the groups have actually served comfortably: the
+    # knee is found by the load, not by removing groups the cold start would have to bring back
+    proven = None if est.confirmed else est.comfortable
+    down_needed = _down_needed(state, signals, demand, needed, capacity, requests, lead, plan_u, up_u, proven, config)
     if needed_soon is not None and needed is not None:
         # a rising load counts at what it will be when a new group could serve: no scale-down in a ramp either
         needed = max(needed, needed_soon)
@@ -574,6 +575,7 @@ def _down_needed(
     lead: float,
     plan_u: float,
     up_u: float,
+    proven: float | None,
     config: ScalerConfig,
 ) -> int | None:
     """The groups to recommend for scaling down: the load's level plus the rise the points support, at the scale-up
@@ -585,6 +587,8 @@ def _down_needed(
     ratios = [r for r in (signals.ttft_ratio, signals.itl_ratio) if r is not None]
     healthy = bool(ratios) and max(ratios) <= config.healthy_ratio
     per_group = capacity * (min(up_u, config.healthy_utilization) if healthy else plan_u)
+    if proven is not None:
+        per_group = min(per_group, proven)
     now_level = level(state.demand)
     rising = now_level + _slope(state.demand, config.scale_down_trend_confidence) * lead
     rising = min(rising, config.max_trend_factor * demand)

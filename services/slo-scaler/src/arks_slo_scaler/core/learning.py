@@ -30,11 +30,16 @@ __all__ = [
 ]
 
 
+# an exploring estimate is a guess: plan with 95% of it until the knee or a breach confirms where the capacity is
+UNCONFIRMED_DISCOUNT = 0.95
+
+
 @dataclass(frozen=True)
 class CapacityEstimate:
     value: float | None = None  # first tokens per second per group the scaler plans with; None: nothing known yet
     confirmed: bool = False  # from an operator's prior or a knee/breach the scaler saw (else: an exploring guess)
     comfortable: float = 0.0  # highest per-group rate served with every percentile under the knee ratio
+    guess: float = 0.0  # where the knee would be if latency grew in proportion to load (smoothed)
 
     @classmethod
     def from_prior(cls, prior: float | None) -> CapacityEstimate:
@@ -58,8 +63,12 @@ def learn_capacity(
     A breach that lasted lowers a confirmed estimate by at most 10% at a time (one burst must not double the fleet)
     and sets an unconfirmed one to 95% of the rate it broke at. The knee (a percentile past `knee_ratio` of its
     target at a rate near the highest served comfortably) confirms an exploring estimate at that rate at once: on a
-    ramp the knee is crossed within seconds. A rate served comfortably raises a confirmed estimate slowly (creep)
-    and an exploring one to `explore_factor` times the highest comfortable rate."""
+    ramp the knee is crossed within seconds. A rate served comfortably raises a confirmed estimate slowly (creep).
+    An exploring estimate is the highest comfortable rate or, if higher, where the knee would be if the latency grew
+    in proportion to the load (rate x knee_ratio / worst_ratio, at most `explore_factor` x the highest comfortable
+    rate; smoothed over rates near the highest, less 5%): below the knee latency grows
+    no faster than that where it has a fixed part (prefill, network), so the guess errs low at low load and nears
+    the knee as the load does."""
     if requests < min_requests or worst_ratio is None:
         return est
     if worst_ratio > 1:
@@ -75,7 +84,12 @@ def learn_capacity(
         return CapacityEstimate(value=rate, confirmed=True, comfortable=est.comfortable)
     comfortable = max(est.comfortable, rate)
     if not est.confirmed:
-        return CapacityEstimate(value=comfortable * explore_factor, comfortable=comfortable)
+        guess = est.guess
+        if rate >= 0.95 * comfortable:  # only rates at the frontier say much about where the knee is
+            new = min(rate * knee_ratio / max(worst_ratio, 1e-3), explore_factor * comfortable)
+            guess = new if guess == 0 else 0.7 * guess + 0.3 * new
+        explored = max(comfortable, UNCONFIRMED_DISCOUNT * guess)
+        return CapacityEstimate(value=explored, comfortable=comfortable, guess=guess)
     value = est.value
     if value is not None and worst_ratio <= healthy_ratio and rate > value:
         # creep up only: the latency knee is sharp, and a rate served for a few seconds is not a sustained one
