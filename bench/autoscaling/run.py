@@ -17,13 +17,14 @@ scale-down memory seeded with it (`scalers.py`). The clairvoyant reference knows
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -344,10 +345,18 @@ class Point:
 
 
 def points(rows: Sequence[Row]) -> list[Point]:
+    """Medians per scaler (the clairvoyant's seeds are one point whatever utilization each one's bisection found)."""
+
+    def key(r: Row) -> str:
+        return "clairvoyant" if r.family == "clairvoyant" else r.scaler
+
     out = []
-    for name in dict.fromkeys(r.scaler for r in rows):
-        mine = [r for r in rows if r.scaler == name]
+    for name in dict.fromkeys(key(r) for r in rows):
+        mine = [r for r in rows if key(r) == name]
         med = statistics.median
+        if name == "clairvoyant":
+            shares = sorted({r.scaler.split("at ")[-1].split(" of")[0] for r in mine})
+            name = f"clairvoyant (at {', '.join(shares)} of capacity)"
         out.append(
             Point(
                 scaler=name,
@@ -448,12 +457,17 @@ def _kinds(sc: Scenario, cal: Calibration, sizing: Sizing) -> tuple[list[str], l
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--jitter", type=float, default=30.0, help="per-request arrival jitter, +- seconds")
     parser.add_argument("--cold-start", type=float, action="append", help="seconds before a new group serves")
     parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--scenario", choices=[s.name for s in SCENARIOS], action="append", help="default: all")
     parser.add_argument("--only", action="append", help="only these scaler kinds (ours, ours-no-prior, hpa, ...)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="tables also show the rows of the last run (bench/out/autoscaling-rows.json) for what this one skips",
+    )
     args = parser.parse_args(argv)
     scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     colds = args.cold_start or list(COLD_STARTS)
@@ -492,10 +506,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Pool(args.processes) as pool:
         done = pool.map(_job, jobs, chunksize=1)
     OUT.mkdir(parents=True, exist_ok=True)
+    fresh = [row for row, _ in done]
+    saved = OUT / "autoscaling-rows.json"
+    if args.merge and saved.exists():
+        ran = {(r.scenario, r.family, r.cold_start) for r in fresh}
+        fresh += [
+            r
+            for r in (Row(**d) for d in json.loads(saved.read_text()))
+            if (r.scenario, r.family, r.cold_start) not in ran
+        ]
+    saved.write_text(json.dumps([asdict(r) for r in fresh]))
     report = []
     for sc in scenarios:
         for cold in colds:
-            rows = [r for r, _ in done if r.scenario == sc.name and r.cold_start in (0.0, cold)]
+            rows = [r for r in fresh if r.scenario == sc.name and r.cold_start in (0.0, cold)]
             if not rows:
                 continue
             pts = points(rows)

@@ -122,11 +122,11 @@ class ScalerConfig:
     # how long a new group takes to serve (pods, image, weights) until the scaler has measured it (scale-up to ready)
     group_start_seconds: float = 120.0
     # Bursts: under pressure the step also serves the queue within this time; the fleet is planned with a headroom of
-    # 1 + `headroom_z` x the RMS of the demand's relative deviation from its level over `variability_window_seconds`
-    # (at most `max_headroom`; it only matters where it exceeds 1 / `target_utilization`); demand more than
-    # `burst_deviation` above its level is a burst. Once bursts recur, scale-down keeps what the highest recent one
-    # needed for 1.5 x the longest gap seen between burst starts (at most `burst_memory_seconds`): a one-off step is
-    # a new level, not a burst to wait for.
+    # 1 + `headroom_z` x the RMS of how far demand lay above what the trend window expected (relative), over
+    # `variability_window_seconds` (at most `max_headroom`; it only matters where it exceeds 1 / `target_utilization`);
+    # demand more than `burst_deviation` above what was expected starts a burst. Once bursts recur, scale-down keeps
+    # what the highest recent one needed for 1.5 x the longest gap seen between burst starts (at most
+    # `burst_memory_seconds`): a one-off step is a new level, not a burst to wait for.
     drain_seconds: float = 60.0
     variability_window_seconds: float = 1200.0
     headroom_z: float = 1.0

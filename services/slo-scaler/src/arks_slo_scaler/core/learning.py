@@ -2,14 +2,14 @@
 how bursty the load is. Pure: every function takes the old state and returns the new one.
 
 - Capacity (first tokens per second one group sustains within the SLO). With an operator's prior it starts there;
-  without one it starts from the highest rate the groups served comfortably (a lower bound) times an exploration
-  factor, and is confirmed the first time the latency nears the SLO (a percentile past `knee_ratio` of its target
-  at a rate near the highest served comfortably) or breaks it. Latency is flat until a sharp knee, so a rate
-  served comfortably says little about where the knee is; the knee itself does.
+  without one it explores: from the highest rate the groups served comfortably, it guesses where the knee is as if
+  latency grew in proportion to load, and it is confirmed the first time the latency nears the SLO (a percentile
+  past `knee_ratio` of its target at a rate near the highest served comfortably) or breaks it. Latency is flat
+  until a sharp knee, so a rate served comfortably is only a lower bound; the knee itself is the measurement.
 - Cold start: the time from a scale-up to the first sample in which a group it added is ready; the median of the
   last few, the configured guess until one is seen.
-- Burstiness: how far each demand sample lies above the recent level (relative); its root mean square sets a
-  headroom the fleet is planned with, and samples far above the level are remembered as bursts.
+- Burstiness (`headroom`): the root mean square of how far demand samples lay above what the recent window
+  expected sets the headroom the fleet is planned with (decide.py records the deviations and the bursts).
 """
 
 from __future__ import annotations
