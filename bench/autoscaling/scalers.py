@@ -11,6 +11,12 @@ the same parsed vLLM metrics; none sees the simulator's internals.
   over a 60 s stable window and a 6 s panic window; panic when the panic desire reaches 2x the ready groups; in
   panic no scale-down; panic ends after a stable window without the condition; scale-down at most halves. With
   15 s scrapes the panic window holds only the latest scrape.
+- Start-up, the same for every autoscaler: each starts with its scale-down memory seeded with the starting size (as
+  ours does), so none scales down before `seed_window_s` (300 s) has passed: the HPA's recommendation window holds
+  the starting size at t = 0; the KPA keeps at least the starting size until then.
+- Clairvoyant: knows the future arrivals. Every minute gets ceil(highest 20 s arrival rate within it / (utilization
+  x calibrated capacity)) groups, started a cold start ahead; the benchmark bisects the utilization for the
+  cheapest such schedule that keeps 99% of the requests within the SLO.
 """
 
 from __future__ import annotations
@@ -42,10 +48,12 @@ class Fixed(Scaler):
 
 
 class Hpa(Scaler):
-    def __init__(self, target: float, lo: int, hi: int, tolerance: float = 0.1, down_window_s: float = 300.0) -> None:
-        self.name = f"hpa-concurrency (target {target:g}/group)"
+    def __init__(
+        self, target: float, lo: int, hi: int, start: int, tolerance: float = 0.1, down_window_s: float = 300.0
+    ) -> None:
+        self.name = f"hpa (target {target:g}/group)"
         self.target, self.lo, self.hi, self.tolerance, self.down_window = target, lo, hi, tolerance, down_window_s
-        self.recommendations: deque[tuple[float, int]] = deque()
+        self.recommendations: deque[tuple[float, int]] = deque([(0.0, start)])  # seeded like ours
 
     def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
         values = [v for g in groups if g.ready_seconds is not None and (v := _concurrency(g)) is not None]
@@ -72,10 +80,19 @@ class Hpa(Scaler):
 
 class Kpa(Scaler):
     def __init__(
-        self, target: float, lo: int, hi: int, stable_s: float = 60.0, panic_s: float = 6.0, scrape_s: float = 15.0
+        self,
+        target: float,
+        lo: int,
+        hi: int,
+        start: int,
+        stable_s: float = 60.0,
+        panic_s: float = 6.0,
+        scrape_s: float = 15.0,
+        seed_window_s: float = 300.0,
     ) -> None:
-        self.name = f"kpa-concurrency (target {target:g}/group)"
+        self.name = f"kpa (target {target:g}/group)"
         self.target, self.lo, self.hi, self.stable_s = target, lo, hi, stable_s
+        self.start, self.seed_window = start, seed_window_s
         self.panic_s = max(panic_s, scrape_s)  # the window must hold at least one scrape
         self.samples: deque[tuple[float, float]] = deque()
         self.panic_until: float | None = None
@@ -100,14 +117,31 @@ class Kpa(Scaler):
             self.panic_until = None
         panicking = self.panic_until is not None
         desired = max(current, want_panic) if panicking else max(want_stable, math.ceil(ready / 2))
+        if now < self.seed_window:
+            desired = max(desired, min(current, self.start))  # the start-up seeding every autoscaler gets
         return max(self.lo, min(self.hi, desired))
+
+
+class Clairvoyant(Scaler):
+    """Knows the future: `schedule[m]` groups serve minute m, each started `cold_start_s` (plus a scrape) ahead."""
+
+    def __init__(
+        self, schedule: Sequence[int], cold_start_s: float, utilization: float, scrape_s: float = 15.0
+    ) -> None:
+        self.name = f"clairvoyant (at {utilization:.0%} of capacity)"
+        self.schedule, self.ahead = list(schedule), cold_start_s + scrape_s
+
+    def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
+        first, last = int(now // 60), int((now + self.ahead) // 60)
+        window = self.schedule[first : last + 1] or self.schedule[-1:]
+        return max(window)
 
 
 class Slo(Scaler):
     """Ours: `arks_slo_scaler.core.decide` on the same scrapes."""
 
-    def __init__(self, spec: AutoscalingSpec, config: ScalerConfig | None = None) -> None:
-        self.name = "arks-slo"
+    def __init__(self, spec: AutoscalingSpec, config: ScalerConfig | None = None, name: str = "arks-slo") -> None:
+        self.name = name
         self.spec, self.config = spec, config or ScalerConfig()
         self.state = ScalerState()
         self.last_message = ""

@@ -16,6 +16,12 @@ Transformation (`transform`), the same for every scaler, varied only by the seed
    1 + swing); the trace's own hump is in the middle, where m peaks too;
 5. `time_scale` divides all arrival times (1 = real time).
 Prompt and output lengths are kept as recorded; outputs are at least 2 tokens (so a TPOT exists).
+
+Bursts (`inject_bursts`, for the bursty scenarios): burst starts are a seeded Poisson process (mean gap `gap_s`);
+each burst lasts a uniform `duration_s` range and adds requests at (`factor` - 1) x the transformed trace's mean
+rate, each a request of the original trace drawn at random (seeded) - only from those whose prompt is at least the
+`prompt_quantile` quantile and whose output is at most the `output_quantile` quantile when those are given (large
+prompts, short answers: a batch job or an agent fan-out landing on a chat service).
 """
 
 from __future__ import annotations
@@ -74,3 +80,41 @@ def transform(trace: Trace, *, copies: int, jitter_s: float, time_scale: float, 
         arrival, prompt, output = arrival[keep], prompt[keep], output[keep]
     order = np.argsort(arrival, kind="stable")
     return Trace(arrival[order], prompt[order], output[order])
+
+
+def inject_bursts(
+    trace: Trace,
+    source: Trace,
+    *,
+    seed: int,
+    gap_s: float,
+    duration_s: tuple[float, float],
+    factor: float,
+    prompt_quantile: float | None = None,
+    output_quantile: float | None = None,
+) -> tuple[Trace, list[tuple[float, float]]]:
+    """Add seeded bursts to `trace` (see the module docstring); returns the new trace and the bursts (start, end)."""
+    rng = np.random.default_rng(seed + 1000)
+    pool = np.arange(len(source))
+    if prompt_quantile is not None:
+        pool = pool[source.prompt[pool] >= np.quantile(source.prompt, prompt_quantile)]
+    if output_quantile is not None:
+        pool = pool[source.output[pool] <= np.quantile(source.output, output_quantile)]
+    rate = (factor - 1.0) * len(trace) / trace.duration
+    bursts: list[tuple[float, float]] = []
+    extra: list[npt.NDArray[np.float64]] = []
+    t = float(rng.exponential(gap_s))
+    while t < trace.duration:
+        length = float(rng.uniform(*duration_s))
+        end = min(t + length, trace.duration)
+        n = int(rng.poisson(rate * (end - t)))
+        extra.append(np.sort(rng.uniform(t, end, n)))
+        bursts.append((t, end))
+        t = end + float(rng.exponential(gap_s))
+    added = np.concatenate(extra) if extra else np.zeros(0)
+    pick = rng.choice(pool, len(added))
+    arrival = np.concatenate([trace.arrival, added])
+    prompt = np.concatenate([trace.prompt, source.prompt[pick]])
+    output = np.concatenate([trace.output, np.maximum(source.output[pick], 2)])
+    order = np.argsort(arrival, kind="stable")
+    return Trace(arrival[order], prompt[order], output[order]), bursts

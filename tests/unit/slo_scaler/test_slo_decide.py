@@ -249,10 +249,11 @@ def test_scale_down_sizes_closer_to_capacity_only_while_the_slo_has_headroom(ttf
 
 
 def test_noise_in_a_flat_load_does_not_hold_extra_groups() -> None:
-    # ~21 req/s jumping by +-3 every 30 s around a flat level: two groups of 12 x 0.95 carry it; the noise is no trend
+    # ~21 req/s jumping by +-1.5 every 30 s around a flat level: two groups of 12 x 0.95 carry it; the noise is no
+    # trend (and at 7% too small for a headroom beyond the planned 90%; larger swings do get one, see test_slo_bursts)
     fleet = Fleet(spec(scaleDownStabilizationSeconds=60), groups=3, config=ScalerConfig(initial_capacity_per_group=12))
     for i in range(24):
-        fleet.tick(ttft_s=0.1, rate=(21.0 + (3.0 if i // 2 % 2 else -3.0)) / fleet.groups)
+        fleet.tick(ttft_s=0.1, rate=(21.0 + (1.5 if i // 2 % 2 else -1.5)) / fleet.groups)
     assert fleet.groups == 2
 
 

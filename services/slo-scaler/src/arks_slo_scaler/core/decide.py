@@ -7,23 +7,38 @@ The algorithm, in short (docs/autoscaling.md has the long form):
 - Only groups that are ready, past `warmupSeconds` and freshly scraped count; otherwise Hold, and say why.
 - The SLO percentiles come from the histogram increase over a short window across those groups (PromQL-style).
 - Pressure = a percentile over its target, or early signals: a queue building up or the KV cache nearly full.
-- A per-group capacity (first tokens per second a group sustains within the SLO) is learned online: lowered when the
-  SLO breaks at a rate, raised when a rate is served comfortably. Demand / (capacity x target utilization) gives the
-  number of groups needed: proportional steps instead of one group at a time.
+- A per-group capacity (first tokens per second a group sustains within the SLO) is learned online (`learning.py`),
+  with or without an operator's prior. Demand (the arrival rate: served plus the queue's growth) / (capacity x
+  planned utilization) gives the number of groups needed: proportional steps instead of one group at a time. The
+  planned utilization leaves a headroom learned from how bursty the demand has been.
+- Ramps are met ahead of time: the demand's trend is projected over the cold start the scaler measured (scale-up to
+  first ready sample). Under pressure the step also drains the queue (waiting requests within `drain_seconds`).
 - Up only after pressure has lasted `scaleUpStabilizationSeconds`, and not again while groups added earlier are
   still starting (unless the estimate asks for more). Down to the highest recommendation of the last
-  `scaleDownStabilizationSeconds`, like the Kubernetes HPA. A multi-node group is one unit throughout.
+  `scaleDownStabilizationSeconds`, like the Kubernetes HPA, and never below what a recent burst needed. A
+  multi-node group is one unit throughout.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from arks_common.api.application import AutoscalingSpec, LatencyTarget
 from arks_common.events.payloads import ScaleDirection
+from arks_slo_scaler.core.learning import (
+    CapacityEstimate,
+    StartTracker,
+    headroom,
+    learn_capacity,
+    level,
+    start_seconds,
+    track_starts,
+)
 from arks_slo_scaler.core.metrics import (
     Histogram,
     MetricsSnapshot,
@@ -54,6 +69,7 @@ class Reason(StrEnum):
     SCALE_UP_IN_PROGRESS = "ScaleUpInProgress"
     AT_MAX_REPLICAS = "AtMaxReplicas"
     WITHIN_SLO = "WithinSLO"
+    RECENT_BURST = "RecentBurst"
     LOAD_ABOVE_CAPACITY = "LoadAboveCapacity"
     LOAD_DECREASED = "LoadDecreased"
     DOWNSCALE_STABILIZING = "DownscaleStabilizing"
@@ -95,11 +111,28 @@ class ScalerConfig:
     min_requests: float = 10.0  # fewer first tokens in the window than this is too little to learn capacity from
     healthy_ratio: float = 0.8  # a percentile under this share of its target is comfortably within the SLO
     # An operator's prior for the capacity (first tokens/s per group within the SLO, e.g. from a load test); learned
-    # online from there. Without one the scaler reacts to pressure only until the first breach teaches it.
+    # online from there. Without one the scaler explores (`learning.learn_capacity`: from the highest rate served
+    # comfortably, extrapolated to where latency would reach `knee_ratio` of its target, at most `explore_factor` x that
+    # rate) until the latency nears the SLO (a percentile past `knee_ratio` of its target) and confirms it there.
     initial_capacity_per_group: float | None = None
+    knee_ratio: float = 0.5
+    explore_factor: float = 2.0
     # Ramps: a new group serves only after it starts, so size for the load expected by then (trend over a window).
     trend_window_seconds: float = 120.0
-    group_start_seconds: float = 120.0  # how long a new group takes to serve (pods, image, weights)
+    # how long a new group takes to serve (pods, image, weights) until the scaler has measured it (scale-up to ready)
+    group_start_seconds: float = 120.0
+    # Bursts: under pressure the step also serves the queue within this time; the fleet is planned with a headroom of
+    # 1 + `headroom_z` x the RMS of how far demand lay above what the trend window expected (relative), over
+    # `variability_window_seconds` (at most `max_headroom`; it only matters where it exceeds 1 / `target_utilization`);
+    # demand more than `burst_deviation` above what was expected starts a burst. Once bursts recur, scale-down keeps
+    # what the highest recent one needed for 1.5 x the longest gap seen between burst starts (at most
+    # `burst_memory_seconds`): a one-off step is a new level, not a burst to wait for.
+    drain_seconds: float = 60.0
+    variability_window_seconds: float = 1200.0
+    headroom_z: float = 1.0
+    max_headroom: float = 1.6
+    burst_deviation: float = 0.25
+    burst_memory_seconds: float = 1800.0
     max_trend_factor: float = 1.5  # a trend from a few noisy points may raise the expected load by this much at most
     # Scaling down: the load's level over the trend window (a line through its points, less noisy than the last
     # window), raised only by the part of a rise the points support (slope less this many standard errors): noise in a
@@ -121,9 +154,19 @@ class ScalerState:
     history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]] = field(default_factory=dict)
     pressure_since: float | None = None
     recommendations: tuple[tuple[float, int], ...] = ()
-    capacity_per_group: float | None = None  # first tokens per second one group sustains within the SLO
-    demand: tuple[tuple[float, float], ...] = ()  # (time, first tokens per second of the whole application)
+    capacity: CapacityEstimate | None = None  # None: not started (the prior, if any, is taken on the first call)
+    demand: tuple[tuple[float, float], ...] = ()  # (time, arrivals per second of the whole application)
     scaled_down_at: float | None = None  # when the scaler last asked for fewer groups
+    starts: StartTracker = field(default_factory=StartTracker)
+    deviations: tuple[tuple[float, float], ...] = ()  # (time, demand / its level - 1)
+    bursts: tuple[tuple[float, float], ...] = ()  # (time, demand) while the demand was a burst
+    burst_starts: tuple[float, ...] = ()  # when the last few bursts started
+    burst_base: float | None = None  # the level the current burst rose from
+
+    @property
+    def capacity_per_group(self) -> float | None:
+        """First tokens per second one group sustains within the SLO, as far as the scaler knows."""
+        return self.capacity.value if self.capacity is not None else None
 
 
 @dataclass(frozen=True)
@@ -140,6 +183,11 @@ class Signals:
     kv_usage: float | None
     capacity_per_group: float | None
     needed: int | None
+    arrival_rate: float = 0.0  # requests per second reaching the application (served + the queue's growth)
+    waiting: float = 0.0  # requests waiting in all groups
+    headroom: float = 1.0
+    start_seconds: float = 0.0  # the cold start planned with
+    capacity_confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -161,9 +209,24 @@ def decide(
     """Decide the number of groups for one application at `observation.now`; returns the decision and new state."""
     now, current = observation.now, observation.current_replicas
     state = replace(state, history=_remember(state.history, observation, config))
+    state = replace(
+        state, starts=track_starts(state.starts, now, [(g.group, g.ready_seconds) for g in observation.groups])
+    )
+    if state.capacity is None:
+        state = replace(state, capacity=CapacityEstimate.from_prior(config.initial_capacity_per_group))
     if not state.recommendations:
         # a fresh (or restarted) scaler knows nothing of the last window: no scale-down before one has passed
         state = replace(state, recommendations=((now, current),))
+    decision, state = _decide(spec, observation, state, config)
+    if decision.desired_replicas > current:
+        state = replace(state, starts=replace(state.starts, scale_up_at=now))
+    return decision, state
+
+
+def _decide(
+    spec: AutoscalingSpec, observation: Observation, state: ScalerState, config: ScalerConfig
+) -> tuple[Decision, ScalerState]:
+    now, current = observation.now, observation.current_replicas
     lo, hi = spec.min_replicas, spec.max_replicas
 
     if current < lo:
@@ -186,41 +249,73 @@ def decide(
     signals, rate_per_group, requests = _signals(spec, usable, state, config)
     pressure = _pressure(spec, signals, config)
     steady = not starting and len(usable) == current  # transitions (backlogs, new groups) teach nothing reliable
-    capacity = state.capacity_per_group if state.capacity_per_group is not None else config.initial_capacity_per_group
     # learn only from a breach that has lasted: one spike says nothing about the rate a group sustains
-    lasting = state.pressure_since is not None and now - state.pressure_since >= max(
-        spec.behavior.scale_up_stabilization_seconds, config.window_seconds
-    )
-    if steady and (pressure is None or lasting):
-        capacity = _learn_capacity(capacity, signals, pressure is not None, requests, config)
+    lasting_s = max(spec.behavior.scale_up_stabilization_seconds, config.window_seconds)
+    lasting = state.pressure_since is not None and now - state.pressure_since >= lasting_s
+    est = state.capacity or CapacityEstimate.from_prior(config.initial_capacity_per_group)
+    ratios = [r for r in (signals.ttft_ratio, signals.itl_ratio) if r is not None]
+    worst = max(ratios) if ratios else None
+    # a queue that is draining shows the past's latency, not what the current rate costs: it teaches nothing
+    draining = signals.arrival_rate < signals.rate_per_group * len(usable) * 0.99
+    if steady and (pressure is None or (lasting and worst is not None and worst > 1 and not draining)):
+        est = learn_capacity(
+            est,
+            rate=rate_per_group,
+            worst_ratio=worst,
+            breach_lasting=lasting,
+            requests=requests,
+            min_requests=config.min_requests,
+            knee_ratio=config.knee_ratio,
+            healthy_ratio=config.healthy_ratio,
+            explore_factor=config.explore_factor,
+        )
+    capacity = est.value
+    state = replace(state, capacity=est)
     ready = current - sum(1 for g in observation.groups if g.ready_seconds is None)
-    demand = rate_per_group * max(ready, len(usable))
+    groups_serving = max(ready, len(usable))
+    demand = signals.arrival_rate * groups_serving / len(usable)  # the usable groups stand for every ready one
+    if steady:  # in a transition the usable groups do not stand for the new ones (a backlog, a warming group)
+        state = _remember_variability(state, now, demand, config)
     state = _remember_demand(state, now, demand, config)
-    lead = spec.behavior.scale_up_stabilization_seconds + config.group_start_seconds
+    room = headroom([d for _, d in state.deviations], config.headroom_z, config.max_headroom)
+    plan_u = min(config.target_utilization, 1.0 / room)  # the share of capacity the fleet is planned at
+    up_u = plan_u * config.high_utilization / config.target_utilization  # past it: scale up (hysteresis)
+    start_s = start_seconds(state.starts, config.group_start_seconds)
+    lead = spec.behavior.scale_up_stabilization_seconds + start_s
     expected = demand + _slope(state.demand) * lead
     expected = min(expected, config.max_trend_factor * demand)
-    needed = math.ceil(demand / (capacity * config.target_utilization)) if capacity else None
-    needed_soon = math.ceil(expected / (capacity * config.target_utilization)) if capacity else None
-    if requests == 0 and signals.waiting_per_group == 0:
+    needed = math.ceil(demand / (capacity * plan_u)) if capacity else None
+    needed_soon = math.ceil(expected / (capacity * plan_u)) if capacity else None
+    no_traffic = requests == 0 and signals.waiting_per_group == 0
+    if no_traffic:
         needed = lo  # no traffic at all: the floor is enough
-    signals = replace(signals, capacity_per_group=capacity, needed=needed)
-    state = replace(state, capacity_per_group=capacity)
+    signals = replace(
+        signals,
+        capacity_per_group=capacity,
+        needed=needed,
+        headroom=room,
+        start_seconds=start_s,
+        capacity_confirmed=est.confirmed,
+    )
     # a forecast alone does not undo a scale-down of the last window: only load above the threshold does (no flap)
     recently_down = (
         capacity is not None
         and state.scaled_down_at is not None
         and now - state.scaled_down_at < spec.behavior.scale_down_stabilization_seconds
-        and demand <= capacity * config.high_utilization * current
+        and demand <= capacity * up_u * current
     )
-    if pressure is None and capacity and expected > capacity * config.high_utilization * current and not recently_down:
+    if pressure is None and capacity and expected > capacity * up_u * current and not recently_down:
         # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
         load = f"load {demand:.0f} req/s"
         if expected > demand * 1.01:
             load += f", rising to {expected:.0f} req/s in {lead:.0f} s,"
-        limit = capacity * config.high_utilization * current
-        load += f" > {config.high_utilization:.0%} of {current} x {capacity:.1f} req/s = {limit:.0f} req/s"
+        limit = capacity * up_u * current
+        load += f" > {up_u:.0%} of {current} x {capacity:.1f} req/s = {limit:.0f} req/s"
         pressure = Reason.LOAD_ABOVE_CAPACITY, load
-    down_needed = _down_needed(state, signals, demand, needed, capacity, requests, lead, config)
+    # an exploring estimate never scales down past the rate the groups have actually served comfortably: the
+    # knee is found by the load, not by removing groups the cold start would have to bring back
+    proven = None if est.confirmed else est.comfortable
+    down_needed = _down_needed(state, signals, demand, needed, capacity, requests, lead, plan_u, up_u, proven, config)
     if needed_soon is not None and needed is not None:
         # a rising load counts at what it will be when a new group could serve: no scale-down in a ramp either
         needed = max(needed, needed_soon)
@@ -231,25 +326,40 @@ def decide(
         since = state.pressure_since if state.pressure_since is not None else now
         state = replace(state, pressure_since=since)
         lasted = now - since
-        state = _recommend(state, now, max(current, needed or current), spec)
+        # the queue must drain too: size for the arrivals plus the backlog served within `drain_seconds`, at the
+        # learned capacity or, before one is known, at the rate the (saturated) groups serve now
+        per_group = capacity or (rate_per_group if reason is not Reason.LOAD_ABOVE_CAPACITY else 0.0)
+        backlog = signals.waiting / config.drain_seconds
+        burst_needed = math.ceil((demand + backlog) / (per_group * plan_u)) if per_group > 0 else None
+        wanted = max(needed or 0, burst_needed or 0)
+        state = _recommend(state, now, min(hi, max(current, wanted)), spec)
         if lasted < spec.behavior.scale_up_stabilization_seconds:
             msg = f"{what} for {lasted:.0f} s < {spec.behavior.scale_up_stabilization_seconds} s: hold at {current}"
             return _out(current, current, Reason.BREACH_NOT_SUSTAINED, msg, signals), state
         if current >= hi:
             msg = f"{what} for {lasted:.0f} s but at maxReplicas {hi}: hold at {current}"
             return _out(current, current, Reason.AT_MAX_REPLICAS, msg, signals), state
-        if starting and (needed is None or needed <= current):
+        if starting and wanted <= current:
             names = ", ".join(g.group for g in starting)
             msg = f"{what} for {lasted:.0f} s; {len(starting)} group(s) still starting ({names}): hold at {current}"
             return _out(current, current, Reason.SCALE_UP_IN_PROGRESS, msg, signals), state
         step_cap = max(2 * current, current + 4)
-        target = min(hi, step_cap, max(current + 1, needed or 0))
+        target = min(hi, step_cap, max(current + 1, wanted))
         state = _recommend(replace(state, pressure_since=now), now, target, spec)
         msg = f"{what} for {lasted:.0f} s: {current} → {target} groups{_capacity_note(signals)}"
+        if burst_needed is not None and burst_needed > (needed or 0) and signals.waiting > 0:
+            msg += (
+                f"; arrivals {demand:.0f} req/s and {signals.waiting:.0f} waiting (served within "
+                f"{config.drain_seconds:.0f} s) need {burst_needed}"
+            )
         return _out(target, current, reason, msg, signals), state
 
     state = replace(state, pressure_since=None)
     recommendation = min(hi, max(lo, down_needed if down_needed is not None else current))
+    burst_floor, burst_note = (None, "") if no_traffic else _burst_floor(state, now, capacity, up_u, config)
+    unbursted = recommendation
+    if burst_floor is not None:
+        recommendation = max(recommendation, min(hi, burst_floor))
     state = _recommend(state, now, recommendation, spec)
     window = spec.behavior.scale_down_stabilization_seconds
     stabilized = max(r for _, r in state.recommendations)
@@ -258,6 +368,9 @@ def decide(
         msg = f"{health}; highest recommendation over {window} s is {stabilized}: {current} → {stabilized} groups"
         state = replace(state, scaled_down_at=now)
         return _out(stabilized, current, Reason.LOAD_DECREASED, msg + _capacity_note(signals), signals), state
+    if unbursted < current <= recommendation:
+        msg = f"{health}; {unbursted} groups would do, but {burst_note}: hold at {current}"
+        return _out(current, current, Reason.RECENT_BURST, msg, signals), state
     if recommendation < current:
         msg = f"{health}; {recommendation} groups would do, but the last {window} s asked for {stabilized}: hold"
         return _out(current, current, Reason.DOWNSCALE_STABILIZING, msg, signals), state
@@ -317,7 +430,7 @@ def _signals(
     ttft: list[Histogram | None] = []
     itl: list[Histogram | None] = []
     kv: list[float] = []
-    rate = waiting = requests = 0.0
+    rate = waiting = requests = growth = 0.0
     for g in usable:
         entries = state.history[g.group]
         (t0, base), (t1, last) = entries[0], entries[-1]
@@ -329,6 +442,7 @@ def _signals(
         requests += started
         rate += started / dt
         waiting += last.requests_waiting or 0.0
+        growth += ((last.requests_waiting or 0.0) - (base.requests_waiting or 0.0)) / dt
         if last.kv_cache_usage is not None:
             kv.append(last.kv_cache_usage)
     slo = spec.slo
@@ -346,6 +460,8 @@ def _signals(
         kv_usage=sum(kv) / len(kv) if kv else None,
         capacity_per_group=state.capacity_per_group,
         needed=None,
+        arrival_rate=max(0.0, rate + growth),  # arrivals = started + the queue's growth
+        waiting=waiting,
     )
     return signals, rate / n, requests
 
@@ -382,26 +498,48 @@ def _pressure(spec: AutoscalingSpec, s: Signals, config: ScalerConfig) -> tuple[
     return None
 
 
-def _learn_capacity(
-    capacity: float | None, s: Signals, pressured: bool, requests: float, config: ScalerConfig
-) -> float | None:
-    """Lower the estimate towards (just under) a rate at which the SLO broke; raise it to a rate served comfortably.
+def _remember_variability(state: ScalerState, now: float, demand: float, config: ScalerConfig) -> ScalerState:
+    """Record how far this demand lies above what the trend window expected (the higher of its median and its
+    least-squares line carried to now: a steady ramp or a fall is no burst), and remember it if it is a burst."""
+    base = None
+    if len(state.demand) >= 3:
+        line = level(state.demand) + _slope(state.demand) * (now - state.demand[-1][0])
+        base = max(line, statistics.median(d for _, d in state.demand))
+    horizon = now - config.variability_window_seconds
+    deviations = tuple((t, d) for t, d in state.deviations if t >= horizon)
+    if base is not None and base > 0:
+        deviations = (*deviations, (now, max(0.0, demand / base - 1.0)))
+    burst_base, starts = state.burst_base, state.burst_starts
+    if burst_base is None and base is not None and base > 0 and demand > base * (1 + config.burst_deviation):
+        burst_base = base  # a burst starts: remember the level it rose from, until the demand is back near it
+        starts = (*starts, now)[-5:]
+    elif burst_base is not None and demand <= burst_base * (1 + config.burst_deviation):
+        burst_base = None
+    memory = now - config.burst_memory_seconds
+    bursts = tuple((t, d) for t, d in state.bursts if t >= memory)
+    if burst_base is not None:
+        bursts = (*bursts, (now, demand))
+    return replace(state, deviations=deviations, bursts=bursts, burst_base=burst_base, burst_starts=starts)
 
-    A single breach lowers it by at most 10%: one burst must not make the fleet twice as large as it needs.
-    """
-    if requests < config.min_requests:
-        return capacity
-    x = s.rate_per_group
-    ratios = [r for r in (s.ttft_ratio, s.itl_ratio) if r is not None]
-    worst = max(ratios) if ratios else None
-    if pressured and worst is not None and worst > 1:
-        return min(capacity, max(0.95 * x, 0.9 * capacity)) if capacity is not None else 0.95 * x
-    if not pressured and worst is not None and worst <= config.healthy_ratio:
-        if capacity is None:
-            return None  # a rate served well is only a lower bound: sizing by it would over-provision for ever
-        # creep up only: the latency knee is sharp, and a rate served for a few seconds is not a sustained one
-        return capacity + 0.05 * (x - capacity) if x > capacity else capacity
-    return capacity
+
+def _burst_floor(
+    state: ScalerState, now: float, capacity: float | None, up_u: float, config: ScalerConfig
+) -> tuple[int | None, str]:
+    """The groups the highest burst of the memory needed at the scale-up threshold, and a sentence saying so."""
+    starts = state.burst_starts
+    if len(starts) < 2 or not capacity:
+        return None, ""  # a single burst may have been a step to a new level: nothing recurs yet
+    gap = max(b - a for a, b in itertools.pairwise(starts))
+    memory = min(config.burst_memory_seconds, 1.5 * gap)
+    recent = [(t, d) for t, d in state.bursts if now - t <= memory]
+    if not recent:
+        return None, ""
+    when, peak = max(recent, key=lambda b: b[1])
+    floor = math.ceil(peak / (capacity * up_u))
+    return floor, (
+        f"bursts recur (every ≤ {gap:.0f} s) and one {now - when:.0f} s ago ({peak:.0f} req/s) needed {floor} "
+        f"groups (kept for {memory:.0f} s)"
+    )
 
 
 def _remember_demand(state: ScalerState, now: float, demand: float, config: ScalerConfig) -> ScalerState:
@@ -435,36 +573,27 @@ def _down_needed(
     capacity: float | None,
     requests: float,
     lead: float,
+    plan_u: float,
+    up_u: float,
+    proven: float | None,
     config: ScalerConfig,
 ) -> int | None:
-    """The groups to recommend for scaling down: the load's level plus the rise the points support, at
-    `healthy_utilization` when the percentiles are comfortably under target (else at `target_utilization`)."""
+    """The groups to recommend for scaling down: the load's level plus the rise the points support, at the scale-up
+    threshold `up_u` when the percentiles are comfortably under target (else at the planned `plan_u`)."""
     if requests == 0 and signals.waiting_per_group == 0:
         return needed  # no traffic at all: the floor, whether or not a capacity was learned
     if not capacity or needed is None:
         return None
     ratios = [r for r in (signals.ttft_ratio, signals.itl_ratio) if r is not None]
     healthy = bool(ratios) and max(ratios) <= config.healthy_ratio
-    per_group = capacity * (config.healthy_utilization if healthy else config.target_utilization)
-    level = _level(state.demand)
-    rising = level + _slope(state.demand, config.scale_down_trend_confidence) * lead
+    per_group = capacity * (min(up_u, config.healthy_utilization) if healthy else plan_u)
+    if proven is not None:
+        per_group = min(per_group, proven)
+    now_level = level(state.demand)
+    rising = now_level + _slope(state.demand, config.scale_down_trend_confidence) * lead
     rising = min(rising, config.max_trend_factor * demand)
-    now_needed = min(needed, math.ceil(level / per_group)) if requests > 0 else needed
+    now_needed = min(needed, math.ceil(now_level / per_group)) if requests > 0 else needed
     return max(now_needed, math.ceil(rising / per_group))
-
-
-def _level(points: Sequence[tuple[float, float]]) -> float:
-    """The demand now as the least-squares line through the window's points says (less noisy than the last point)."""
-    n = len(points)
-    if n < 3:
-        return points[-1][1]
-    mt = sum(t for t, _ in points) / n
-    md = sum(d for _, d in points) / n
-    var = sum((t - mt) ** 2 for t, _ in points)
-    if var <= 0:
-        return md
-    slope = sum((t - mt) * (d - md) for t, d in points) / var
-    return max(0.0, md + slope * (points[-1][0] - mt))
 
 
 def _recommend(state: ScalerState, now: float, replicas: int, spec: AutoscalingSpec) -> ScalerState:
@@ -489,4 +618,9 @@ def _health_text(spec: AutoscalingSpec, s: Signals) -> str:
 def _capacity_note(s: Signals) -> str:
     if s.capacity_per_group is None or s.needed is None:
         return ""
-    return f" ({s.rate_per_group:.1f} req/s per group, capacity ≈ {s.capacity_per_group:.1f} → {s.needed} needed)"
+    guess = "" if s.capacity_confirmed else " (exploring)"
+    room = f", headroom x{s.headroom:.2f}" if s.headroom > 1.0 else ""
+    return (
+        f" ({s.rate_per_group:.1f} req/s per group, capacity ≈ {s.capacity_per_group:.1f}{guess}{room}, "
+        f"cold start {s.start_seconds:.0f} s → {s.needed} needed)"
+    )

@@ -1,0 +1,170 @@
+"""What the scaler learns online: the capacity without a prior, the cold start it observes, and bursts (queue-sized
+steps, a headroom from variability, scale-down that keeps what recurring bursts needed)."""
+
+from __future__ import annotations
+
+from unit.slo_scaler.builders import Leader, group, spec
+from unit.slo_scaler.test_slo_decide import Fleet
+
+from arks_common.events.payloads import ScaleDirection
+from arks_slo_scaler.core.decide import Observation, Reason, ScalerConfig, ScalerState, decide
+from arks_slo_scaler.core.learning import CapacityEstimate, StartTracker, learn_capacity, start_seconds, track_starts
+
+
+def _learn(est: CapacityEstimate, rate: float, worst: float, *, lasting: bool = True) -> CapacityEstimate:
+    return learn_capacity(
+        est,
+        rate=rate,
+        worst_ratio=worst,
+        breach_lasting=lasting,
+        requests=100,
+        min_requests=10,
+        knee_ratio=0.5,
+        healthy_ratio=0.8,
+        explore_factor=2.0,
+    )
+
+
+def test_without_a_prior_the_capacity_explores_from_the_highest_comfortable_rate_until_the_knee() -> None:
+    est = CapacityEstimate.from_prior(None)
+    assert est.value is None
+    est = _learn(est, 8.0, 0.2)  # knee guess 8 x 0.5 / 0.2 = 20, at most 2 x 8 = 16; plan with 95% of it
+    assert (round(est.value or 0, 6), est.confirmed) == (15.2, False)
+    est = _learn(est, 6.0, 0.2)
+    assert round(est.value or 0, 6) == 15.2  # a rate below the highest teaches nothing new
+    est = _learn(est, 14.0, 0.35)  # guess 14 x 0.5 / 0.35 = 20, smoothed: 0.7 x 16 + 0.3 x 20 = 17.2
+    assert (round(est.value or 0, 6), est.confirmed) == (16.34, False)
+    est = _learn(est, 5.0, 0.7)  # latency near the target at a low rate: a spike, not the knee
+    assert (round(est.value or 0, 6), est.confirmed) == (16.34, False)
+    est = _learn(est, 15.0, 0.55)  # near the target at a new high rate: the knee, confirmed there
+    assert (est.value, est.confirmed) == (15.0, True)
+    assert _learn(est, 20.0, 0.3).value == 15.25  # confirmed: creeps up only
+
+
+def test_a_breach_confirms_an_unknown_capacity_and_lowers_a_known_one_by_at_most_ten_percent() -> None:
+    est = _learn(CapacityEstimate.from_prior(None), 20.0, 3.0)
+    assert est.value is not None
+    assert (round(est.value, 6), est.confirmed) == (19.0, True)
+    prior = CapacityEstimate.from_prior(30.0)
+    assert prior.confirmed
+    lowered = _learn(prior, 10.0, 3.0).value
+    assert lowered is not None
+    assert round(lowered, 6) == 27.0
+    assert _learn(prior, 10.0, 3.0, lasting=False) == prior
+
+
+def test_no_prior_scales_up_on_the_knee_before_the_slo_breaks() -> None:
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, maxReplicas=8), groups=2)  # no prior at all
+    fleet.tick(ttft_s=0.1, rate=5)
+    calm = fleet.tick(ttft_s=0.1, rate=5)
+    assert calm.direction is ScaleDirection.HOLD
+    assert calm.signals is not None
+    assert calm.signals.capacity_confirmed is False
+    assert "exploring" not in calm.message or calm.direction is ScaleDirection.HOLD
+    for rate in (6, 7, 8):
+        assert fleet.tick(ttft_s=0.1, rate=rate).direction is ScaleDirection.HOLD
+    knee = fleet.tick(ttft_s=0.3, rate=9)  # p90 TTFT at 60% of the 500 ms target, at a new high rate
+    assert knee.signals is not None
+    assert knee.signals.capacity_confirmed is True
+    assert knee.signals.ttft_ratio is not None
+    assert knee.signals.ttft_ratio < 1, "the SLO still holds"
+    assert (knee.reason, knee.direction) == (Reason.LOAD_ABOVE_CAPACITY, ScaleDirection.UP)
+
+
+def test_the_cold_start_is_measured_from_the_scale_up_to_the_first_ready_sample() -> None:
+    tracker = StartTracker()
+    tracker = track_starts(tracker, 0.0, [("a", 600.0)])
+    assert start_seconds(tracker, 120.0) == 120.0  # nothing measured yet: the configured guess
+    tracker = StartTracker(tracker.known, tracker.pending, tracker.observed, scale_up_at=15.0)
+    tracker = track_starts(tracker, 30.0, [("a", 615.0), ("b", None)])
+    assert tracker.pending == {"b": 15.0}
+    tracker = track_starts(tracker, 300.0, [("a", 885.0), ("b", 45.0)])  # ready since 255 s: 240 s after 15 s
+    assert tracker.observed == (240.0,)
+    assert start_seconds(tracker, 120.0) == 240.0
+    # a group that leaves is forgotten; its name coming back after a later scale-up is a new start
+    tracker = track_starts(tracker, 400.0, [("a", 985.0)])
+    tracker = StartTracker(tracker.known, tracker.pending, tracker.observed, scale_up_at=410.0)
+    tracker = track_starts(tracker, 420.0, [("a", 1005.0), ("b", None)])
+    tracker = track_starts(tracker, 600.0, [("a", 1185.0), ("b", 10.0)])
+    assert tracker.observed == (240.0, 180.0)
+
+
+def test_decide_plans_ramps_over_the_cold_start_it_observed() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    state = ScalerState()
+    sp = spec(scaleUpStabilizationSeconds=0, maxReplicas=8)
+    leaders = {"g0": Leader(), "g1": Leader()}
+    now = 0.0
+    names = ["g0"]
+    up_at = 0.0
+    decision = None
+    # one group at 9.8 req/s (over 95% of 10): up to 2; the new group is ready 300 s after the scale-up
+    for step in range(30):
+        now += 15.0
+        samples = [group("g0", at=now, metrics=leaders["g0"].serve(9.8 * 15, ttft_s=0.1))]
+        if len(names) > 1:
+            ready = now - 15.0 - 300.0 - up_at  # ready at up_at + 300
+            samples.append(
+                group(
+                    "g1",
+                    ready_for=None if ready < 0 else ready,
+                    at=now if ready >= 0 else None,
+                    metrics=leaders["g1"].serve(15, ttft_s=0.1) if ready >= 0 else None,
+                )
+            )
+        decision, state = decide(sp, Observation(now, len(names), tuple(samples)), state, config)
+        if decision.direction is ScaleDirection.UP and len(names) == 1:
+            names.append("g1")
+            up_at = now
+        if step > 0 and len(names) > 1 and state.starts.observed:
+            break
+    assert decision is not None
+    assert state.starts.observed
+    assert abs(state.starts.observed[0] - 315.0) <= 15.0
+    assert decision.signals is not None
+    assert decision.signals.start_seconds == state.starts.observed[0]
+
+
+def test_a_queue_sizes_the_step_not_only_the_breached_latency() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, maxReplicas=16), groups=2, config=config)
+    fleet.tick(ttft_s=0.1, rate=9)
+    # served 10 req/s per group at capacity, the queue grew to 600 per group in 15 s: arrivals 2 x (10 + 40) =
+    # 100 req/s, plus 1200 waiting served within 60 s = 120 req/s / (10 x 0.9) -> 14 groups, a step capped at 2 + 4
+    decision = fleet.tick(ttft_s=3.0, rate=10, waiting=600)
+    assert decision.direction is ScaleDirection.UP
+    assert decision.signals is not None
+    assert decision.signals.arrival_rate == 100.0
+    assert decision.desired_replicas == 6
+    assert "arrivals 100 req/s and 1200 waiting (served within 60 s) need 14" in decision.message
+
+
+def test_bursty_demand_gets_a_headroom_and_recurring_bursts_are_not_scaled_away() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60), groups=4, config=config)
+    pattern = [12.0] * 16 + [30.0] * 4  # 12 req/s with a 60 s burst to 30 req/s every 5 minutes
+    seen: list[tuple[int, Reason]] = []
+    for i in range(80):
+        total = pattern[i % len(pattern)]
+        decision = fleet.tick(ttft_s=0.1, rate=total / fleet.groups)
+        seen.append((fleet.groups, decision.reason))
+    assert len(fleet.state.burst_starts) >= 2
+    assert decision.signals is not None
+    assert decision.signals.headroom > 1.1
+    # between bursts the fleet keeps what a burst needed (30 / (10 x 0.95 / headroom)) instead of 2 groups
+    calm = [(n, r) for (n, r), i in zip(seen, range(80), strict=True) if i > 40 and pattern[i % len(pattern)] == 12]
+    assert min(n for n, _ in calm) >= 4
+    assert any(r is Reason.RECENT_BURST for _, r in calm)
+
+
+def test_a_single_step_up_is_a_new_level_not_a_burst_to_keep() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60), groups=2, config=config)
+    for _ in range(8):
+        fleet.tick(ttft_s=0.1, rate=8 / fleet.groups)
+    for _ in range(20):
+        fleet.tick(ttft_s=0.1, rate=30 / fleet.groups)
+    assert fleet.groups >= 4
+    reasons = [fleet.tick(ttft_s=0.1, rate=8 / fleet.groups).reason for _ in range(20)]
+    assert Reason.RECENT_BURST not in reasons
+    assert fleet.groups == 1
