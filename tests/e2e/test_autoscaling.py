@@ -27,7 +27,7 @@ from arks_slo_scaler.core.metrics import histogram_quantile, parse_metrics
 from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
 from support.emulator import Emulator, GroupMap, LoadGenerator, write_lines
-from support.prometheus import PrometheusServer, Target
+from support.prometheus import PrometheusServer, Target, slo_scaler_reading
 
 pytestmark = pytest.mark.cluster
 
@@ -75,25 +75,8 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
 
 @pytest.fixture
 def scaler_on_prometheus(arks: Env, prometheus: PrometheusServer) -> Iterator[None]:
-    """The slo-scaler restarted to read Prometheus every 2 s; restarted as it was afterwards."""
-    service = arks.system["slo-scaler"]
-    saved = dict(service.env)
-    service.stop()
-    service.env.update(
-        {
-            "ARKS_METRICS_SOURCE": "prometheus",
-            "ARKS_PROMETHEUS_URL": prometheus.url,
-            "ARKS_SCRAPE_INTERVAL_SECONDS": "2",
-        }
-    )
-    try:
-        service.start()
+    with slo_scaler_reading(arks.system["slo-scaler"], prometheus.url):
         yield
-    finally:
-        service.stop()
-        service.env.clear()
-        service.env.update(saved)
-        service.start()
 
 
 class PodSync(threading.Thread):

@@ -26,7 +26,7 @@ from arks_slo_scaler.core.metrics import Histogram, histogram_quantile, merge_hi
 from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
 from support.emulator import Emulator, GroupMap, LoadGenerator, write_lines
-from support.prometheus import PrometheusServer, Target
+from support.prometheus import PrometheusServer, Target, slo_scaler_reading
 
 pytestmark = pytest.mark.cluster
 
@@ -188,25 +188,8 @@ def prometheus(arks: Env, tmp_path: Path) -> Iterator[PrometheusServer]:
 
 @pytest.fixture
 def scaler_on_prometheus(arks: Env, prometheus: PrometheusServer) -> Iterator[None]:
-    """The slo-scaler restarted to read Prometheus every 2 s; restarted as it was afterwards."""
-    service = arks.system["slo-scaler"]
-    saved = dict(service.env)
-    service.stop()
-    service.env.update(
-        {
-            "ARKS_METRICS_SOURCE": "prometheus",
-            "ARKS_PROMETHEUS_URL": prometheus.url,
-            "ARKS_SCRAPE_INTERVAL_SECONDS": "2",
-        }
-    )
-    try:
-        service.start()
+    with slo_scaler_reading(arks.system["slo-scaler"], prometheus.url):
         yield
-    finally:
-        service.stop()
-        service.env.clear()
-        service.env.update(saved)
-        service.start()
 
 
 def _queries(board: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -18,10 +18,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.arks_system import ServiceProcess
 from support.processes import terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -188,3 +191,25 @@ class PrometheusServer:
 
     def stop(self) -> int | None:
         return terminate(self._proc)
+
+
+@contextmanager
+def slo_scaler_reading(service: ServiceProcess, prometheus_url: str) -> Iterator[None]:
+    """The slo-scaler restarted to read Prometheus every 2 s; restarted as it was afterwards."""
+    saved = dict(service.env)
+    service.stop()
+    service.env.update(
+        {
+            "ARKS_METRICS_SOURCE": "prometheus",
+            "ARKS_PROMETHEUS_URL": prometheus_url,
+            "ARKS_SCRAPE_INTERVAL_SECONDS": "2",
+        }
+    )
+    try:
+        service.start()
+        yield
+    finally:
+        service.stop()
+        service.env.clear()
+        service.env.update(saved)
+        service.start()
