@@ -1,6 +1,6 @@
 {{/* What only the deployer chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: reads and server-side applies applications (the finalizer), their status, and the kinds a plan may hold — LeaderWorkerSets, Services and Deployments (an apply that creates needs create as well as patch); lists those by the application's label to diff and prune, and deletes them when no longer planned or when the application goes; finalizers/update lets it set blockOwnerDeletion on owner references where OwnerReferencesPermissionEnforcement is on. */}}
+{{/* RBAC: reads and server-side applies applications (the finalizer), their status, and the kinds a plan may hold — LeaderWorkerSets, Services and Deployments (an apply that creates needs create as well as patch); lists and watches those by the application's label (its cache of owned objects) to diff and prune, and deletes them when no longer planned or when the application goes; finalizers/update lets it set blockOwnerDeletion on owner references where OwnerReferencesPermissionEnforcement is on. */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksapplications]
@@ -13,13 +13,13 @@
   verbs: [update]
 - apiGroups: [leaderworkerset.x-k8s.io]
   resources: [leaderworkersets]
-  verbs: [get, list, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: ['']
   resources: [services]
-  verbs: [get, list, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: ['']
   resources: [events]
   verbs: [create, get, patch]

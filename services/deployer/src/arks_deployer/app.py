@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from arks_common.events.contract import DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.resources import OWNED_KINDS
 from arks_common.runner import ServiceContext
 from arks_deployer.handlers import Handlers
+from arks_deployer.owned_cache import OwnedCache
 from arks_deployer.reconcile import Reconciler
 from arks_deployer.settings import DeployerSettings
 
@@ -18,7 +20,9 @@ CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE)
 def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-deployer")
-        handlers = Handlers(Reconciler(kube, ctx.js, EventRecorder(kube, "deployer")))
+        cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds)
+        ctx.add_task("owned objects cache", cache.run)
+        handlers = Handlers(Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache))
         for decl in CONSUMERS:
             ctx.consume(decl, handlers.on_event)
         return kube.close

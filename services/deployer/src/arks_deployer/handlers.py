@@ -5,6 +5,7 @@ from __future__ import annotations
 from arks_common.bus.consumer import Delivery, PermanentError, require_named
 from arks_common.conventions import LABEL_APPLICATION
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
+from arks_common.kube.resources import LEADERWORKERSETS
 from arks_deployer.reconcile import Reconciler
 
 
@@ -29,6 +30,7 @@ class Handlers:
         ):
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
         elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.LEADERWORKERSET:
-            await self._reconciler.reconcile(data.ref.namespace, application_of(data))
+            seen = (LEADERWORKERSETS.kind, data.ref.namespace, data.ref.name, data.resource_version)
+            await self._reconciler.reconcile(data.ref.namespace, application_of(data), seen)
         else:
             raise PermanentError(f"the deployer does not handle {type(data).__name__} on {delivery.subject}")

@@ -3,8 +3,9 @@ holds, apply what differs, prune what is no longer planned, write the status if 
 
 Level-triggered: whatever woke it (a plan, a change of the application or of an object it owns, a scale
 decision), it reads everything afresh — the application (spec, the `Precheck` verdict, the slo-scaler's
-durable decision in its status), the newest plan, the owned objects by label — so a lost, duplicated or
-reordered event cannot leave things wrong. Reconciles of one application are serialized, and the events that
+durable decision in its status), the newest plan, the owned objects by label (from the deployer's own watch
+cache once it holds the change that woke it, else listed) — so a lost, duplicated or reordered event cannot leave
+things wrong. Reconciles of one application are serialized, and the events that
 arrive while one runs share the next run (`Coalescer`); different applications run concurrently.
 """
 
@@ -33,20 +34,33 @@ from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objec
 from arks_deployer.core.diff import Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import DeployerStatus, Observed, RoleObserved, Verdict, compute
+from arks_deployer.owned_cache import OwnedCache
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
 Obj = dict[str, Any]
+Seen = tuple[str, str, str, str]
+"""(kind, namespace, name, resourceVersion) of a change."""
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, js: JetStreamContext, events: EventRecorder) -> None:
+    def __init__(
+        self, kube: Kube, js: JetStreamContext, events: EventRecorder, cache: OwnedCache | None = None
+    ) -> None:
         self._kube = kube
         self._js = js
         self._events = events
         self._coalescer = Coalescer()
+        self._cache = cache
+        self._must_see: dict[tuple[str, str], set[Seen]] = {}
+        """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
 
-    async def reconcile(self, namespace: str, name: str) -> None:
+    async def reconcile(self, namespace: str, name: str, seen: Seen | None = None) -> None:
+        """`seen`: the owned object's change that woke this reconcile; the reconcile reads the owned objects from
+        the cache only once the cache holds that version (or a newer one), else from the API server."""
+        if seen is not None and self._cache is not None:
+            self._must_see.setdefault((namespace, name), set()).add(seen)
+
         async def run() -> None:
             async with reconciling(CONTROLLER):
                 await self._reconcile(namespace, name)
@@ -101,9 +115,24 @@ class Reconciler:
         if problem is not None and problem.retry_seconds is not None:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
 
-    async def _labelled(self, namespace: str, name: str) -> list[Obj]:
+    def _from_cache(self, namespace: str, name: str) -> list[Obj] | None:
+        """The owned objects as the cache holds them, when it has caught up with every change that woke us."""
+        if self._cache is None or not self._cache.ready():
+            return None
+        index = self._cache.index
+        pending = self._must_see.get((namespace, name), set())
+        pending -= {s for s in pending if index.has_seen(*s)}
+        if pending:
+            return None
+        self._must_see.pop((namespace, name), None)
+        return index.owned(namespace, name)
+
+    async def _labelled(self, namespace: str, name: str, cached: bool = True) -> list[Obj]:
         """Every object of a kind a plan may hold that carries the application's label (owned or not: a
-        namesake held by someone else must be seen, not overwritten)."""
+        namesake held by someone else must be seen, not overwritten): from the cache when it is current."""
+        found = self._from_cache(namespace, name) if cached else None
+        if found is not None:
+            return found
         out: list[Obj] = []
         for res in OWNED_KINDS.values():
             items, _ = await self._kube.list(res, namespace, label_selector=owned_selector(name))
@@ -124,6 +153,8 @@ class Reconciler:
             obj = change.desired.object
             try:
                 applied, created = await self._kube.apply_created(OWNED_KINDS[obj["kind"]], obj)
+                if self._cache is not None:
+                    self._cache.index.observe(applied)  # the next reconcile must not create it again
             except KubeError as exc:
                 problem = classify(exc.status, str(exc), exc.retry_after)
                 log.warning(
@@ -214,7 +245,8 @@ class Reconciler:
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         if FINALIZER not in (meta.get("finalizers") or []):
             return
-        owned = [o for o in await self._labelled(namespace, name) if is_owned_by(o, uid)]
+        self._must_see.pop((namespace, name), None)
+        owned = [o for o in await self._labelled(namespace, name, cached=False) if is_owned_by(o, uid)]
         for obj in owned:
             if not obj["metadata"].get("deletionTimestamp"):
                 await self._kube.delete(OWNED_KINDS[obj["kind"]], namespace, name_of(obj), uid=obj["metadata"]["uid"])

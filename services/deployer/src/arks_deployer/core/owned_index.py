@@ -1,0 +1,101 @@
+"""What the cluster holds of the objects Arks owns, indexed by application, as a watch reports it. Pure.
+
+The deployer's reconcile needs every object that carries an application's label (to diff, prune and read
+status). Listing three kinds on every reconcile cost three API requests each time; this index, fed by one
+list+watch per kind, answers from memory. It can lag behind the API server, so a reader states which versions it
+must see (the change that woke it) and falls back to listing when the index has not caught up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_common.conventions import LABEL_APPLICATION
+
+Obj = dict[str, Any]
+Key = tuple[str, str, str]
+"""(kind, namespace, name)."""
+
+
+def _key(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return str(obj.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def _application(obj: Obj) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(LABEL_APPLICATION) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def newer_or_same(have: str, want: str) -> bool:
+    """resourceVersions are opaque, but the API server's are etcd revisions: compared as numbers when both
+    are; anything else counts as caught up only when equal."""
+    if have.isdigit() and want.isdigit():
+        return int(have) >= int(want)
+    return have == want
+
+
+def trimmed(obj: Obj) -> Obj:
+    """What the reconcile reads of an owned object: everything but managedFields."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
+
+
+class OwnedIndex:
+    def __init__(self) -> None:
+        self._objects: dict[Key, Obj] = {}
+        self._by_app: dict[tuple[str, str], set[Key]] = {}
+        self._versions: dict[Key, str] = {}
+        """Newest version seen per key, kept after a deletion too (as the version the deletion had)."""
+        self._listed: set[str] = set()
+
+    def replace(self, kind: str, objects: list[Obj], list_version: str) -> None:
+        """A fresh list of `kind`: it becomes the truth for that kind."""
+        for key in [k for k in self._objects if k[0] == kind]:
+            self._drop(key)
+        for obj in objects:
+            self.observe(obj)
+        self._listed.add(kind)
+
+    def observe(self, obj: Obj, deleted: bool = False) -> None:
+        """A watch event (or our own write's answer). An older version than one already seen is ignored."""
+        key = _key(obj)
+        version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        seen = self._versions.get(key)
+        if seen is not None and version and not newer_or_same(version, seen):
+            return
+        if version:
+            self._versions[key] = version
+        self._drop(key)
+        if deleted:
+            return
+        app = _application(obj)
+        if app is None:
+            return
+        self._objects[key] = trimmed(obj)
+        self._by_app.setdefault((key[1], app), set()).add(key)
+
+    def listed(self, kinds: set[str]) -> bool:
+        return kinds <= self._listed
+
+    def has_seen(self, kind: str, namespace: str, name: str, version: str) -> bool:
+        seen = self._versions.get((kind, namespace, name))
+        return seen is not None and newer_or_same(seen, version)
+
+    def owned(self, namespace: str, application: str) -> list[Obj]:
+        return [self._objects[k] for k in sorted(self._by_app.get((namespace, application), ()))]
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def _drop(self, key: Key) -> None:
+        obj = self._objects.pop(key, None)
+        if obj is None:
+            return
+        app = _application(obj)
+        members = self._by_app.get((key[1], app or ""))
+        if members is not None:
+            members.discard(key)
+            if not members:
+                del self._by_app[(key[1], app or "")]

@@ -1,0 +1,84 @@
+"""The index of owned objects: by application, newest version wins, deletions and relists, and whether it has
+caught up with a given change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_deployer.core.owned_index import OwnedIndex, newer_or_same
+
+
+def obj(kind: str, name: str, rv: str, app: str | None = "a", ns: str = "ns", **extra: Any) -> dict[str, Any]:
+    labels = {"arks.ai/application": app} if app else {}
+    meta = {"name": name, "namespace": ns, "resourceVersion": rv, "labels": labels, "managedFields": [{"m": 1}]}
+    return {"kind": kind, "metadata": meta, **extra}
+
+
+def names(index: OwnedIndex, app: str = "a", ns: str = "ns") -> list[str]:
+    return [f"{o['kind']}/{o['metadata']['name']}" for o in index.owned(ns, app)]
+
+
+def test_objects_are_found_by_their_application_and_namespace() -> None:
+    index = OwnedIndex()
+    index.replace("LeaderWorkerSet", [obj("LeaderWorkerSet", "a", "5"), obj("LeaderWorkerSet", "b", "6", app="b")], "9")
+    index.replace("Service", [obj("Service", "arks-application-a", "7")], "9")
+    index.observe(obj("Service", "arks-application-a", "8", ns="other"))
+    assert names(index) == ["LeaderWorkerSet/a", "Service/arks-application-a"]
+    assert names(index, "b") == ["LeaderWorkerSet/b"]
+    assert names(index, ns="other") == ["Service/arks-application-a"]
+    assert "managedFields" not in index.owned("ns", "a")[0]["metadata"]
+
+
+def test_an_older_version_never_replaces_a_newer_one() -> None:
+    index = OwnedIndex()
+    index.observe(obj("LeaderWorkerSet", "a", "10", status={"readyReplicas": 1}))
+    index.observe(obj("LeaderWorkerSet", "a", "9", status={"readyReplicas": 0}))
+    assert index.owned("ns", "a")[0]["status"] == {"readyReplicas": 1}
+
+
+def test_a_deletion_removes_the_object_and_a_late_older_event_does_not_bring_it_back() -> None:
+    index = OwnedIndex()
+    index.observe(obj("LeaderWorkerSet", "a", "10"))
+    index.observe(obj("LeaderWorkerSet", "a", "11"), deleted=True)
+    index.observe(obj("LeaderWorkerSet", "a", "10"))
+    assert names(index) == []
+    assert index.has_seen("LeaderWorkerSet", "ns", "a", "11")
+
+
+def test_a_relabelled_object_moves_to_its_new_application_and_an_unlabelled_one_is_not_owned() -> None:
+    index = OwnedIndex()
+    index.observe(obj("Service", "s", "1", app="a"))
+    index.observe(obj("Service", "s", "2", app="b"))
+    assert names(index) == []
+    assert names(index, "b") == ["Service/s"]
+    index.observe(obj("Service", "s", "3", app=None))
+    assert names(index, "b") == []
+    assert len(index) == 0
+
+
+def test_a_relist_is_the_truth_for_its_kind_only() -> None:
+    index = OwnedIndex()
+    index.observe(obj("LeaderWorkerSet", "gone", "3"))
+    index.observe(obj("Service", "arks-application-a", "4"))
+    index.replace("LeaderWorkerSet", [obj("LeaderWorkerSet", "a", "5")], "6")
+    assert names(index) == ["LeaderWorkerSet/a", "Service/arks-application-a"]
+    assert not index.listed({"LeaderWorkerSet", "Service"})
+    index.replace("Service", [], "7")
+    assert index.listed({"LeaderWorkerSet", "Service"})
+    assert names(index) == ["LeaderWorkerSet/a"]
+
+
+def test_caught_up_means_the_version_or_a_newer_one_was_seen() -> None:
+    index = OwnedIndex()
+    assert not index.has_seen("LeaderWorkerSet", "ns", "a", "5")
+    index.observe(obj("LeaderWorkerSet", "a", "7"))
+    assert index.has_seen("LeaderWorkerSet", "ns", "a", "5")
+    assert index.has_seen("LeaderWorkerSet", "ns", "a", "7")
+    assert not index.has_seen("LeaderWorkerSet", "ns", "a", "8")
+
+
+def test_versions_compare_as_numbers_only_when_both_are() -> None:
+    assert newer_or_same("10", "9")
+    assert not newer_or_same("9", "10")
+    assert newer_or_same("abc", "abc")
+    assert not newer_or_same("abd", "abc")
