@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import Counter
+
 from arks_common.conventions import LABEL_APPLICATION
 from arks_common.kube.client import Gone, Kube, KubeError
 from arks_common.kube.resources import Resource
@@ -17,6 +19,11 @@ from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.owned_index import OwnedIndex
 
 log = get_logger(__name__)
+OWNED_READS = Counter(
+    "arks_deployer_owned_reads_total",
+    "Reads of an application's owned objects, by source: the watch cache, or a list (cache behind or not ready).",
+    ["source"],
+)
 
 
 class OwnedCache:

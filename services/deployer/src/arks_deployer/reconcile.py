@@ -34,7 +34,7 @@ from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objec
 from arks_deployer.core.diff import Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import DeployerStatus, Observed, RoleObserved, Verdict, compute
-from arks_deployer.owned_cache import OwnedCache
+from arks_deployer.owned_cache import OWNED_READS, OwnedCache
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -132,7 +132,9 @@ class Reconciler:
         namesake held by someone else must be seen, not overwritten): from the cache when it is current."""
         found = self._from_cache(namespace, name) if cached else None
         if found is not None:
+            OWNED_READS.labels("cache").inc()
             return found
+        OWNED_READS.labels("list").inc()
         out: list[Obj] = []
         for res in OWNED_KINDS.values():
             items, _ = await self._kube.list(res, namespace, label_selector=owned_selector(name))
