@@ -199,7 +199,8 @@ def guide_samples(runtime: str) -> list[tuple[str, dict[str, Any]]]:
     docs: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(SAMPLES.glob("application-*.yaml")):
         for doc in _load_yaml_docs(path):
-            if doc.get("kind") == "ArksApplication":
+            # PD-separated samples (docs/pd.md) have per-role shapes; these variants vary the aggregated one.
+            if doc.get("kind") == "ArksApplication" and "prefill" not in (doc.get("spec") or {}):
                 docs.append((path.stem, doc))
     own = [(name, doc) for name, doc in docs if doc.get("spec", {}).get("runtime") == runtime]
     if own:
