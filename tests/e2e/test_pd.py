@@ -51,6 +51,14 @@ def test_a_pd_application_runs_scales_one_role_alone_and_is_deleted(
     conditions = {c["type"]: (c["status"], c["reason"]) for c in app["status"]["conditions"]}
     assert conditions["Ready"] == ("True", "Running")
     assert app["status"]["readyReplicas"] == sum(want.values())
+    wide = arks.kubectl("get", "arkapp", "pd", "-n", ns, "-o", "wide").splitlines()
+    columns = dict(zip(wide[0].split(), wide[1].split(), strict=True))
+    assert (columns["PHASE"], columns["PREFILL"], columns["DECODE"]) == (
+        "Running",
+        str(want["prefill"]),
+        str(want["decode"]),
+    ), wide
+    assert columns["REPLICAS"] == columns["READY"] == str(sum(want.values())), wide
 
     # each role is its own LeaderWorkerSet, its pods labelled with the role; the Service reaches the router
     for role, count in want.items():
