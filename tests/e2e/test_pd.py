@@ -108,3 +108,42 @@ def test_the_api_server_refuses_a_half_pd_spec_naming_the_field(arks: Env, ns: s
     assert "spec.decode" in proc.stderr, proc.stderr
     assert "prefill and decode go together" in proc.stderr, proc.stderr
     assert arks.get("arksapplication", "pd-half", ns) is None
+
+
+def test_kill_9_of_each_service_while_a_pd_application_is_created_and_scaled_converges(arks: Env, ns: str) -> None:
+    """Each service killed with SIGKILL in turn while the PD application arrives or one of its roles is scaled:
+    it converges to every role at its count, one LeaderWorkerSet per role, and deletion leaves nothing."""
+    arks.ready_model(ns, rwx_model())
+    doc = _pd_app("application-dynamo-pd.yaml", "pd-chaos")
+    want = {"router": 1, "prefill": 1, "decode": 1}
+
+    def settled() -> bool:
+        return _roles(arks, ns, "pd-chaos") == {r: (n, n) for r, n in want.items()}
+
+    steps: list[tuple[str, str | None]] = [
+        ("planner", None),
+        ("deployer", "decode"),
+        ("watcher", "prefill"),
+        ("model-loader", "decode"),
+        ("slo-scaler", "prefill"),
+    ]
+    for service, role in steps:
+        victim = arks.system[service]
+        victim.kill9()
+        if role is None:
+            arks.apply(ns, doc)
+        else:
+            want[role] += 1
+            patch = f'{{"spec":{{"{role}":{{"replicas":{want[role]}}}}}}}'
+            arks.kubectl("patch", "arkapp", "pd-chaos", "-n", ns, "--type=merge", "-p", patch)
+        victim.start()
+        wait_until(settled, 180, f"every role at {want} after {service} was killed")
+        assert victim.running(), service
+
+    assert arks.phase("pd-chaos", ns) == "Running"
+    sets = arks.items("leaderworkersets", ns, "arks.ai/application=pd-chaos")
+    assert sorted(s["metadata"]["name"] for s in sets) == ["pd-chaos-decode", "pd-chaos-prefill", "pd-chaos-router"]
+    assert len(arks.items("services", ns, "arks.ai/application=pd-chaos")) == 1
+    arks.kubectl("delete", "arkapp", "pd-chaos", "-n", ns, "--wait=true", "--timeout=90s")
+    assert arks.items("leaderworkersets", ns, "arks.ai/application=pd-chaos") == []
+    wait_until(lambda: not arks.items("pods", ns, "arks.ai/application=pd-chaos"), 90, "every role's pods gone")
