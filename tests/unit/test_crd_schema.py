@@ -94,7 +94,7 @@ def test_application_crd_has_scale_and_status_subresources_and_columns() -> None
     }
     columns = [(c["name"], c.get("priority", 0)) for c in version["additionalPrinterColumns"]]
     assert [n for n, p in columns if p == 0] == ["Phase", "Replicas", "Ready", "Age"]
-    assert [n for n, p in columns if p == 1] == ["Model", "Runtime", "Driver"]
+    assert [n for n, p in columns if p == 1] == ["Model", "Runtime", "Driver", "Prefill", "Decode"]
     assert APP["spec"]["names"]["shortNames"] == ["arkapp"]
 
 

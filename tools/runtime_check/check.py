@@ -64,11 +64,13 @@ class Package:
     requirement: str
     extra_for_image: dict[str, str] = field(default_factory=dict)
     """Dynamo: the package extra its image carries (vllm-runtime -> [vllm], sglang-runtime -> [sglang])."""
+    companions: tuple[str, ...] = ()
+    """More packages the image carries for the commands (SGLang's PD router, PyPI sglang-router)."""
 
 
 PACKAGES: dict[str, Package] = {
     "vllm": Package("vllm=={version}"),
-    "sglang": Package("sglang=={version}"),
+    "sglang": Package("sglang=={version}", companions=("sglang-router",)),
     "dynamo": Package(
         "ai-dynamo{extra}=={version}",
         extra_for_image={"vllm-runtime": "[vllm]", "sglang-runtime": "[sglang]", "tensorrtllm-runtime": "[trtllm]"},
@@ -114,7 +116,7 @@ def requirement(runtime: str, version: str, image: str) -> str:
     package = PACKAGES[runtime]
     repository = image.split("@", 1)[0].rsplit(":", 1)[0].rsplit("/", 1)[-1]
     extra = package.extra_for_image.get(repository, "")
-    return package.requirement.format(version=version, extra=extra)
+    return " ".join([package.requirement.format(version=version, extra=extra), *package.companions])
 
 
 def cache_root() -> Path:
@@ -159,7 +161,7 @@ def ensure_env(runtime: str, version: str, req: str, reinstall: bool) -> Runtime
     run_env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     steps = [
         [uv, "venv", "--quiet", "--python", f"python{PYTHON}", str(env.path)],
-        [uv, "pip", "install", "--python", str(env.python), "--overrides", str(OVERRIDES), req],
+        [uv, "pip", "install", "--python", str(env.python), "--overrides", str(OVERRIDES), *req.split()],
     ]
     for step in steps:
         proc = subprocess.run(step, env=run_env, capture_output=True, text=True)
@@ -202,7 +204,7 @@ def guide_samples(runtime: str) -> list[tuple[str, dict[str, Any]]]:
             if doc.get("kind") == "ArksApplication":
                 docs.append((path.stem, doc))
     own = [(name, doc) for name, doc in docs if doc.get("spec", {}).get("runtime") == runtime]
-    if own:
+    if any("prefill" not in doc["spec"] for _, doc in own):
         return own
     base = [(name, doc) for name, doc in docs if doc.get("spec", {}).get("runtime") == "vllm"]
     derived = []
@@ -213,7 +215,7 @@ def guide_samples(runtime: str) -> list[tuple[str, dict[str, Any]]]:
         env = copy["spec"].setdefault("instanceSpec", {}).setdefault("env", [])
         env.extend({"name": k, "value": v} for k, v in DISCOVERY_ENV.items())
         derived.append((f"{name}[runtime={runtime}]", copy))
-    return derived
+    return [*derived, *own]
 
 
 def variants(runtime: str) -> list[Sample]:
@@ -223,23 +225,35 @@ def variants(runtime: str) -> list[Sample]:
         for nodes in (1, 2):
             copy = json.loads(json.dumps(doc))
             copy.setdefault("metadata", {}).setdefault("namespace", "default")
-            copy["spec"].setdefault("instanceSpec", {})["replicas"] = nodes
+            if "prefill" in copy["spec"]:
+                # PD (docs/pd.md): both engine roles at this many nodes, each rank count divisible by it.
+                for role in ("prefill", "decode"):
+                    part = copy["spec"][role]
+                    part.setdefault("instanceSpec", {})["replicas"] = nodes
+                    part["tensorParallelSize"] = (part.get("tensorParallelSize") or 1) * nodes
+            else:
+                copy["spec"].setdefault("instanceSpec", {})["replicas"] = nodes
             label = f"{name} ({nodes} node{'s' if nodes > 1 else ''})"
             samples.append(Sample(label, ArksApplication.model_validate(copy)))
     return samples
 
 
 def containers(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles) -> list[tuple[str, dict[str, Any]]]:
-    """(role, container) of the plan's LeaderWorkerSet: the leader template, then the worker template; a
-    one-pod group has only the workerTemplate, which LWS uses for its leader."""
-    lws = next(o for o in build_plan(app, model, profiles).objects if o.get("kind") == "LeaderWorkerSet")
-    template = lws["spec"]["leaderWorkerTemplate"]
+    """(pod role, container) of each of the plan's LeaderWorkerSets (one, or router, prefill and decode):
+    the leader template, then the worker template; a one-pod group has only the workerTemplate, which LWS
+    uses for its leader. A PD role's pods are `<role>/leader`, `<role>/worker`."""
     out: list[tuple[str, dict[str, Any]]] = []
-    if "leaderTemplate" in template:
-        out += [("leader", c) for c in template["leaderTemplate"]["spec"]["containers"]]
-        out += [("worker", c) for c in template["workerTemplate"]["spec"]["containers"]]
-    else:
-        out += [("leader", c) for c in template["workerTemplate"]["spec"]["containers"]]
+    for lws in build_plan(app, model, profiles).objects:
+        if lws.get("kind") != "LeaderWorkerSet":
+            continue
+        role = lws["metadata"]["labels"].get("arks.ai/role", "serve")
+        prefix = "" if role == "serve" else f"{role}/"
+        template = lws["spec"]["leaderWorkerTemplate"]
+        if "leaderTemplate" in template:
+            out += [(f"{prefix}leader", c) for c in template["leaderTemplate"]["spec"]["containers"]]
+            out += [(f"{prefix}worker", c) for c in template["workerTemplate"]["spec"]["containers"]]
+        else:
+            out += [(f"{prefix}leader", c) for c in template["workerTemplate"]["spec"]["containers"]]
     return out
 
 
@@ -293,6 +307,7 @@ def classify(words: list[str]) -> Command | None:
             "dynamo.vllm": "dynamo-vllm",
             "dynamo.sglang": "dynamo-sglang",
             "dynamo.frontend": "dynamo-frontend",
+            "sglang_router.launch_router": "sglang-router",
         }
         if module in kinds:
             rest = words[3:]
@@ -379,7 +394,7 @@ class Row:
 def lws_env(role: str, nodes: int) -> dict[str, str]:
     values = dict(LWS_VALUES)
     values["LWS_GROUP_SIZE"] = str(nodes)
-    values["LWS_WORKER_INDEX"] = "0" if role == "leader" else LWS_VALUES["LWS_WORKER_INDEX"]
+    values["LWS_WORKER_INDEX"] = "0" if role.endswith("leader") else LWS_VALUES["LWS_WORKER_INDEX"]
     return values
 
 
@@ -433,7 +448,8 @@ def check_runtime(
     rows: list[Row] = []
     requests: list[dict[str, Any]] = []
     for sample in variants(runtime):
-        nodes = sample.app.spec.instance_spec.replicas
+        spec = sample.app.spec
+        nodes = (spec.prefill.instance_spec if spec.prefill is not None else spec.instance_spec).replicas
         for role, container in containers(sample.app, model, profiles):
             commands, others = container_commands(container, lws_env(role, nodes))
             container_env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}

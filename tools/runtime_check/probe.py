@@ -220,6 +220,18 @@ def _replace_option(argv: list[str], names: tuple[str, ...], value: str) -> list
     return out
 
 
+def probe_sglang_router(argv: list[str], stand_in_model: str) -> Result:
+    # sglang-router's own entry point (python -m sglang_router.launch_router) parses with parse_router_args.
+    router_args = _mod("sglang_router.launch_router").parse_router_args(argv)
+    _parsed()
+    details = [
+        f"{name} {getattr(router_args, name)}"
+        for name in ("pd_disaggregation", "service_discovery", "prefill_selector", "decode_selector")
+        if hasattr(router_args, name)
+    ]
+    return {"validation": "parse_router_args ok (" + ", ".join(details) + ")"}
+
+
 # --- Dynamo -----------------------------------------------------------------------------------------------
 
 
@@ -274,6 +286,7 @@ PROBES: dict[str, tuple[str, Callable[[list[str], str], Result]]] = {
     "dynamo-vllm": ("dynamo.vllm", probe_dynamo_vllm),
     "dynamo-sglang": ("dynamo.sglang", probe_dynamo_sglang),
     "dynamo-frontend": ("dynamo.frontend", probe_dynamo_frontend),
+    "sglang-router": ("sglang_router.launch_router", probe_sglang_router),
 }
 
 

@@ -23,6 +23,11 @@ FINALIZER = "arks.ai/cleanup"
 PLAN_HASH_ANNOTATION = "arks.ai/plan-hash"
 
 ROLE_SERVE = "serve"
+ROLE_ROUTER = "router"
+ROLE_PREFILL = "prefill"
+ROLE_DECODE = "decode"
+PD_ROLES = (ROLE_ROUTER, ROLE_PREFILL, ROLE_DECODE)
+"""The roles of PD-separated serving (docs/pd.md), each its own LeaderWorkerSet `A-<role>`."""
 POD_LEADER = "leader"
 POD_WORKER = "worker"
 

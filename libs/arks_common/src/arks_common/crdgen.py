@@ -161,6 +161,9 @@ APPLICATION_CRD = CrdDeclaration(
         PrinterColumn("Model", "string", ".spec.model.name", priority=1),
         PrinterColumn("Runtime", "string", ".spec.runtime", priority=1),
         PrinterColumn("Driver", "string", ".spec.driver", priority=1),
+        # PD-separated serving: the groups each engine role asks for; per-role ready counts are in status.roles.
+        PrinterColumn("Prefill", "integer", ".spec.prefill.replicas", priority=1),
+        PrinterColumn("Decode", "integer", ".spec.decode.replicas", priority=1),
     ],
     scale={
         "specReplicasPath": ".spec.replicas",

@@ -211,7 +211,96 @@ class AutoscalingSpec(ApiModel):
         return self
 
 
+class PdRoleSpec(ApiModel):
+    """One engine role of PD-separated serving (`prefill` or `decode`): its own groups, shape and options."""
+
+    replicas: int = Field(default=1, ge=0, description="Replica groups of this role.")
+    tensor_parallel_size: int | None = Field(default=None, ge=1)
+    extra_options: list[Option] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="Passed to this role's engines verbatim and in order.",
+    )
+    instance_spec: InstanceSpec = Field(default_factory=InstanceSpec)
+
+
+class RouterSpec(ApiModel):
+    """The router (SGLang) or frontend (Dynamo) in front of the prefill and decode groups: one pod per group."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.instanceSpec) || !has(self.instanceSpec.replicas) || self.instanceSpec.replicas == 1",
+                    "the router runs on one node per group; remove instanceSpec.replicas or set it to 1",
+                    ".instanceSpec.replicas",
+                )
+            ]
+        }
+    }
+
+    replicas: int = Field(default=1, ge=0, description="Router (frontend) pods.")
+    extra_options: list[Option] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="Passed to the router's (frontend's) command line verbatim and in order.",
+    )
+    instance_spec: InstanceSpec = Field(default_factory=InstanceSpec)
+
+    @model_validator(mode="after")
+    def _one_node(self) -> RouterSpec:
+        if self.instance_spec.replicas != 1:
+            raise ValueError(
+                "spec.router.instanceSpec.replicas: the router runs on one node per group; remove it or set it to 1"
+            )
+        return self
+
+
+PD_FORM_RULES: list[Any] = [
+    cel("has(self.prefill) == has(self.decode)", "prefill and decode go together: set both or neither", ".decode"),
+    cel(
+        "!has(self.router) || has(self.prefill)",
+        "router is only for PD-separated serving (prefill and decode)",
+        ".router",
+    ),
+    cel(
+        "!has(self.prefill) || (has(self.runtime) && self.runtime != 'vllm')",
+        "PD-separated serving (prefill and decode) needs runtime sglang or dynamo",
+        ".runtime",
+    ),
+    cel(
+        "!has(self.prefill) || !has(self.tensorParallelSize)",
+        "with prefill and decode, set tensorParallelSize per role (prefill and decode)",
+        ".tensorParallelSize",
+    ),
+    cel(
+        "!has(self.prefill) || !has(self.extraOptions) || size(self.extraOptions) == 0",
+        "with prefill and decode, set extraOptions per role (prefill, decode, router)",
+        ".extraOptions",
+    ),
+    cel(
+        "!has(self.prefill) || !has(self.instanceSpec)",
+        "with prefill and decode, set instanceSpec per role (prefill, decode, router)",
+        ".instanceSpec",
+    ),
+    cel(
+        "!has(self.prefill) || !has(self.replicas) || self.replicas == 1",
+        "with prefill and decode, scale prefill.replicas and decode.replicas; spec.replicas does not apply",
+        ".replicas",
+    ),
+    cel(
+        "!has(self.prefill) || !has(self.autoscaling)",
+        "autoscaling of PD-separated serving (per role) is not supported yet; remove autoscaling",
+        ".autoscaling",
+    ),
+]
+"""The PD form (docs/pd.md) beside the aggregated one: both engine roles or neither, and no aggregated-only
+field with them. `pd_form_problem` is the same in Python, for objects stored before the CRD had them."""
+
+
 class ArksApplicationSpec(ApiModel):
+    model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": PD_FORM_RULES}}
+
     replicas: int = Field(default=1, ge=0, description="Replica groups; each group is one multi-node service.")
     driver: Driver = Field(default=Driver.LWS, description="The workload driver; only lws.")
     runtime: Runtime = Field(default=Runtime.VLLM, description="vllm, sglang or dynamo.")
@@ -231,9 +320,55 @@ class ArksApplicationSpec(ApiModel):
     )
     instance_spec: InstanceSpec = Field(default_factory=InstanceSpec)
     autoscaling: AutoscalingSpec | None = None
+    prefill: PdRoleSpec | None = Field(
+        default=None, description="PD-separated serving: the prefill role (with decode; docs/pd.md)."
+    )
+    decode: PdRoleSpec | None = Field(
+        default=None, description="PD-separated serving: the decode role (with prefill; docs/pd.md)."
+    )
+    router: RouterSpec | None = Field(
+        default=None, description="PD-separated serving: the router (SGLang) or frontend (Dynamo) settings."
+    )
+
+    @model_validator(mode="after")
+    def _pd_form(self) -> ArksApplicationSpec:
+        problem = pd_form_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    def disaggregated(self) -> bool:
+        return self.prefill is not None and self.decode is not None
 
     def effective_served_model_name(self) -> str:
         return self.served_model_name or self.model.name
+
+
+def pd_form_problem(spec: ArksApplicationSpec) -> str | None:
+    """What is wrong with the spec's PD form, naming the field (the CRD's PD_FORM_RULES, in Python)."""
+    pd = spec.prefill is not None or spec.decode is not None
+    if (spec.prefill is None) != (spec.decode is None):
+        missing = "spec.decode" if spec.decode is None else "spec.prefill"
+        return f"{missing}: prefill and decode go together: set both or neither"
+    if spec.router is not None and not pd:
+        return "spec.router: router is only for PD-separated serving (prefill and decode)"
+    if not pd:
+        return None
+    given = spec.model_fields_set
+    if spec.runtime == Runtime.VLLM:
+        return "spec.runtime: PD-separated serving (prefill and decode) needs runtime sglang or dynamo"
+    for name, field in (
+        ("tensor_parallel_size", "tensorParallelSize"),
+        ("extra_options", "extraOptions"),
+        ("instance_spec", "instanceSpec"),
+    ):
+        if name in given and getattr(spec, name) not in (None, []):
+            return f"spec.{field}: with prefill and decode, set {field} per role (spec.prefill, spec.decode)"
+    if spec.replicas != 1:
+        return "spec.replicas: with prefill and decode, scale prefill.replicas and decode.replicas instead"
+    if spec.autoscaling is not None:
+        return "spec.autoscaling: autoscaling of PD-separated serving (per role) is not supported yet"
+    return None
 
 
 class ScaleDecisionStatus(ApiModel):

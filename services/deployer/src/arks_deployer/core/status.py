@@ -1,11 +1,11 @@
 """The deployer's part of an application's status — phase, replica counts (per role and in total),
 observedGeneration, selector and the `Ready` condition — as a pure function of what it observed. Pure.
 
-Ready tells whether the service serves: True when every role of the application has at least one replica
-group with every pod Ready (as its LeaderWorkerSet reports), whatever else is going on. So groups that serve
-keep Ready=True and phase Running through scale changes and spec edits; reason `Updating` shows that the
-cluster is still moving towards the newest spec (a new plan not yet checked or applied, groups starting or
-going, an API error being retried), `Running` that it is there.
+Ready tells whether the service serves: True when every role of the application (`serve`; or the router, prefill
+and decode of PD-separated serving) has at least one replica group with every pod Ready (as its LeaderWorkerSet
+reports), whatever else is going on. So groups that serve keep Ready=True and phase Running through scale changes
+and spec edits; reason `Updating` shows that the cluster is still moving towards the newest spec (a new plan not
+yet checked or applied, groups starting or going, an API error being retried), `Running` that it is there.
 
 Phase, by precedence: Failed (the newest spec failed its checks, the cluster refused its objects for good, or
 the model failed to load before anything ran) > Running (it serves) > Checking (the planner has not judged
@@ -139,7 +139,10 @@ def _steady(roles: list[RoleObserved]) -> bool:
 def _progress(roles: list[RoleObserved]) -> str:
     ready = sum(r.counts()[1] for r in roles)
     desired = sum(r.desired for r in roles)
-    return f"{ready} of {desired} replica groups ready"
+    text = f"{ready} of {desired} replica groups ready"
+    if len(roles) > 1:  # PD-separated: the service needs every role, so say which one is short
+        text += " (" + ", ".join(f"{r.name} {r.counts()[1]}/{r.desired}" for r in roles) + ")"
+    return text
 
 
 def _retry(problem: ApplyProblem) -> str:
@@ -194,7 +197,8 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         message = "Creating the LeaderWorkerSet; no replica group is ready yet"
     else:
         phase, reason = Phase.CREATING, ReadyReason.NOT_READY
-        message = f"Waiting for a replica group with every pod Ready: {progress}"
+        what = "a replica group" if len(roles) <= 1 else "a replica group of every role"
+        message = f"Waiting for {what} with every pod Ready: {progress}"
 
     totals = [r.counts() for r in roles]
     return DeployerStatus(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication
@@ -27,6 +27,9 @@ from arks_common.conventions import (
     PLAN_HASH_ANNOTATION,
     POD_LEADER,
     POD_WORKER,
+    ROLE_DECODE,
+    ROLE_PREFILL,
+    ROLE_ROUTER,
     ROLE_SERVE,
     application_owner,
     group_set_name,
@@ -45,7 +48,14 @@ from arks_planner.core.placement import (
     single_node_claim,
     user_mounts_shm,
 )
-from arks_planner.core.profiles import CommandTemplate, RuntimeProfile, RuntimeProfiles
+from arks_planner.core.profiles import (
+    CommandTemplate,
+    MultiNodeCommands,
+    RuntimeProfile,
+    RuntimeProfiles,
+    SingleNodeCommands,
+)
+from arks_planner.core.roles import role_view
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 ROLE_LEADER = POD_LEADER
@@ -55,6 +65,12 @@ PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
 SERVICE_REPLICAS = "/spec/replicas"
 """Where the `serve` role's replica count lives in the application (the scale subresource's path)."""
+PD_REPLICAS = {
+    ROLE_ROUTER: "/spec/router/replicas",
+    ROLE_PREFILL: "/spec/prefill/replicas",
+    ROLE_DECODE: "/spec/decode/replicas",
+}
+"""Where each PD role's count lives; an absent field (no `router` block) takes the default, one."""
 
 RESTART_POLICY = "RecreateGroupOnPodRestart"
 """A multi-node engine cannot survive losing one rank, so any pod restart recreates the whole group."""
@@ -64,6 +80,19 @@ STARTUP_POLICY = "LeaderCreated"
 after its Ray workers have joined, and an SGLang rank 0 only after the other ranks are up."""
 
 Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Role:
+    """How one role's groups are launched: from the profile's aggregated commands (`serve`) or its
+    disaggregation section (router, prefill, decode)."""
+
+    name: str
+    single_node: SingleNodeCommands
+    multi_node: MultiNodeCommands
+    readiness_probe: dict[str, Any] | None
+    default_flags: list[str] = field(default_factory=list)
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 class PlanError(ValueError):
@@ -89,7 +118,7 @@ def _compact(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if v is not None and v != {} and v != []}
 
 
-def _launch_values(app: ArksApplication, model: ArksModel, profile: RuntimeProfile) -> LaunchValues:
+def _launch_values(app: ArksApplication, model: ArksModel, profile: RuntimeProfile, role: _Role) -> LaunchValues:
     extra = split_options(app.spec.extra_options)
     return LaunchValues(
         model_path=model_path(model.spec.model),
@@ -99,7 +128,7 @@ def _launch_values(app: ArksApplication, model: ArksModel, profile: RuntimeProfi
         metrics_port=profile.metrics_port,
         application=app.metadata.name,
         namespace=app.metadata.namespace,
-        default_flags=flags_not_given(profile.default_flags, extra),
+        default_flags=flags_not_given(role.default_flags, extra),
         extra_options=tuple(extra),
     )
 
@@ -113,7 +142,12 @@ def _env(app: ArksApplication, profile: RuntimeProfile, values: LaunchValues) ->
 
 
 def _container(
-    app: ArksApplication, profile: RuntimeProfile, template: CommandTemplate, values: LaunchValues, leader: bool
+    app: ArksApplication,
+    profile: RuntimeProfile,
+    template: CommandTemplate,
+    values: LaunchValues,
+    leader: bool,
+    probe: dict[str, Any] | None,
 ) -> Obj:
     inst = app.spec.instance_spec
     command, args = render(template, values)
@@ -137,9 +171,7 @@ def _container(
     if leader:
         # Probes go to the leader only: it alone serves HTTP; a worker (Ray node, SGLang rank > 0, headless
         # engine) has nothing to answer them.
-        default_probe = render_data(profile.readiness_probe, values) or {
-            "httpGet": {"path": profile.health_path, "port": profile.port}
-        }
+        default_probe = render_data(probe, values) or {"httpGet": {"path": profile.health_path, "port": profile.port}}
         container |= {
             "ports": [{"name": PORT_NAME, "containerPort": profile.port}, *ports],
             "readinessProbe": inst.readiness_probe or default_probe,
@@ -150,15 +182,15 @@ def _container(
 
 
 def _pod_template(
-    app: ArksApplication, model: ArksModel, profile: RuntimeProfile, template: CommandTemplate, role: str
+    app: ArksApplication, model: ArksModel, profile: RuntimeProfile, template: CommandTemplate, role: _Role, pod: str
 ) -> Obj:
     inst = app.spec.instance_spec
-    values = _launch_values(app, model, profile)
+    values = _launch_values(app, model, profile, role)
     ours = {
         LABEL_APPLICATION: app.metadata.name,
         LABEL_MODEL: app.spec.model.name,
-        LABEL_COMPONENT: ROLE_SERVE,
-        LABEL_ROLE: role,
+        LABEL_COMPONENT: role.name,
+        LABEL_ROLE: pod,
     }
     volumes = [v.to_k8s() for v in inst.volumes]
     volumes.append(
@@ -174,7 +206,9 @@ def _pod_template(
         affinity = colocated_affinity(affinity, claim)
     spec = _compact(
         {
-            "containers": [_container(app, profile, template, values, leader=role == ROLE_LEADER)],
+            "containers": [
+                _container(app, profile, template, values, leader=pod == ROLE_LEADER, probe=role.readiness_probe)
+            ],
             "volumes": volumes,
             "nodeSelector": dict(inst.node_selector),
             "affinity": affinity,
@@ -189,7 +223,8 @@ def _pod_template(
         }
     )
     # Our labels win over the user's: the Service selector and status lookups depend on them.
-    metadata = _compact({"labels": {**inst.labels, **ours}, "annotations": dict(inst.annotations)})
+    annotations = {**inst.annotations, **role.annotations}
+    metadata = _compact({"labels": {**inst.labels, **ours}, "annotations": annotations})
     return {"metadata": metadata, "spec": spec}
 
 
@@ -198,26 +233,30 @@ def _object_metadata(app: ArksApplication, name: str, role: str) -> Obj:
     return {"name": name, "namespace": app.metadata.namespace, "labels": labels}
 
 
-def _leader_worker_set(app: ArksApplication, model: ArksModel, profile: RuntimeProfile) -> Obj:
+def _leader_worker_set(app: ArksApplication, model: ArksModel, profile: RuntimeProfile, role: _Role) -> Obj:
     size = app.spec.instance_spec.replicas
     template: Obj = {"size": size, "restartPolicy": RESTART_POLICY}
     if size == 1:
         # The group is its leader alone; LWS builds the leader from workerTemplate when leaderTemplate is
         # absent, so that template carries the leader's role, port, probe and single-node command.
-        template["workerTemplate"] = _pod_template(app, model, profile, profile.single_node.leader, ROLE_LEADER)
+        template["workerTemplate"] = _pod_template(app, model, profile, role.single_node.leader, role, ROLE_LEADER)
     else:
-        multi = profile.multi_node
-        template["leaderTemplate"] = _pod_template(app, model, profile, multi.leader, ROLE_LEADER)
-        template["workerTemplate"] = _pod_template(app, model, profile, multi.worker, ROLE_WORKER)
+        multi = role.multi_node
+        template["leaderTemplate"] = _pod_template(app, model, profile, multi.leader, role, ROLE_LEADER)
+        template["workerTemplate"] = _pod_template(app, model, profile, multi.worker, role, ROLE_WORKER)
     return {
         "apiVersion": LWS_API_VERSION,
         "kind": "LeaderWorkerSet",
-        "metadata": _object_metadata(app, group_set_name(app.metadata.name, ROLE_SERVE), ROLE_SERVE),
+        "metadata": _object_metadata(app, group_set_name(app.metadata.name, role.name), role.name),
         "spec": {"startupPolicy": STARTUP_POLICY, "leaderWorkerTemplate": template},
     }
 
 
 def _service(app: ArksApplication, profile: RuntimeProfile) -> Obj:
+    selector = {LABEL_APPLICATION: app.metadata.name, LABEL_ROLE: ROLE_LEADER}
+    if app.spec.disaggregated():
+        # Prefill and decode leaders serve HTTP too, for the router only; clients reach the router.
+        selector[LABEL_COMPONENT] = ROLE_ROUTER
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -225,7 +264,7 @@ def _service(app: ArksApplication, profile: RuntimeProfile) -> Obj:
         "spec": {
             # Our own role labels are enough to pick the leaders; LWS's worker-index label would say the same.
             # No role label yet: pods made before roles lack it, and `serve` is the only role that serves today.
-            "selector": {LABEL_APPLICATION: app.metadata.name, LABEL_ROLE: ROLE_LEADER},
+            "selector": selector,
             "ports": [{"name": PORT_NAME, "port": profile.port, "targetPort": profile.port, "protocol": "TCP"}],
         },
     }
@@ -236,11 +275,37 @@ def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles
     profile = profiles.profile_for(app.spec.runtime)
     if profile is None:
         raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}'")
-    objects = [_leader_worker_set(app, model, profile), _service(app, profile)]
-    roles = [PlannedRole(name=ROLE_SERVE, replicas_from=SERVICE_REPLICAS, autoscaled=True)]
+    if app.spec.disaggregated():
+        pd_roles = disaggregated_roles(profile)
+        objects = [_leader_worker_set(role_view(app, r.name), model, profile, r) for r in pd_roles]
+        objects.append(_service(app, profile))
+        roles = [PlannedRole(name=r.name, replicas_from=PD_REPLICAS[r.name]) for r in pd_roles]
+    else:
+        serve = _Role(
+            ROLE_SERVE, profile.single_node, profile.multi_node, profile.readiness_probe, profile.default_flags
+        )
+        objects = [_leader_worker_set(app, model, profile, serve), _service(app, profile)]
+        roles = [PlannedRole(name=ROLE_SERVE, replicas_from=SERVICE_REPLICAS, autoscaled=True)]
     plan_hash = hashlib.sha256(canonical_json(objects)).hexdigest()
     owner = application_owner(app.metadata.name, app.metadata.uid)
     for obj in objects:
         obj["metadata"]["ownerReferences"] = [owner]
         obj["metadata"]["annotations"] = {PLAN_HASH_ANNOTATION: plan_hash}
     return Plan(objects=objects, roles=roles, plan_hash=plan_hash)
+
+
+def disaggregated_roles(profile: RuntimeProfile) -> list[_Role]:
+    """Router, prefill and decode, as the profile's disaggregation section launches them."""
+    pd = profile.disaggregation
+    if pd is None:
+        raise PlanError("the runtime's profile has no disaggregation section")
+    router = SingleNodeCommands(leader=pd.router)
+    roles = [
+        _Role(ROLE_ROUTER, router, MultiNodeCommands(leader=pd.router, worker=pd.router), pd.router_readiness_probe)
+    ]
+    for name, engine in ((ROLE_PREFILL, pd.prefill), (ROLE_DECODE, pd.decode)):
+        flags = [*profile.default_flags, *engine.default_flags]
+        roles.append(
+            _Role(name, engine.single_node, engine.multi_node, pd.engine_readiness_probe, flags, engine.annotations)
+        )
+    return roles

@@ -23,6 +23,7 @@ is the `Loaded` condition's business (model-loader), not this one's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from pydantic import ValidationError
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication, Driver
 from arks_common.api.model import ArksModel
-from arks_common.conventions import ROLE_SERVE
+from arks_common.conventions import ROLE_ROUTER, ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
 from arks_common.kube.decoding import undecodable
 from arks_planner.core.names import name_violation
@@ -38,6 +39,7 @@ from arks_planner.core.options import flag_name, item_of_word, option_errors, op
 from arks_planner.core.placement import SHM_VOLUME_NAME, pods_per_group, single_node_claim
 from arks_planner.core.profiles import RuntimeProfile, RuntimeProfiles
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
+from arks_planner.core.roles import role_views
 
 SUPPORTED_DRIVERS = frozenset({Driver.LWS.value})
 RESERVED_VOLUME_NAMES = (MODEL_VOLUME_NAME, SHM_VOLUME_NAME)
@@ -87,15 +89,14 @@ def parse_application(obj: dict[str, object]) -> ArksApplication | PrecheckResul
         return _fail(reason, "; ".join(problems))
 
 
-PLANNED_ROLES = (ROLE_SERVE,)
-"""The roles the plan derives objects for (an aggregated service: one `serve` LeaderWorkerSet)."""
-
-
 def _check_names(app: ArksApplication) -> PrecheckResult | None:
-    autoscaling = app.spec.autoscaling
-    groups = max(app.spec.replicas, autoscaling.max_replicas if autoscaling else 0, 1)
-    message = name_violation(app.metadata.name, app.spec.model.name, PLANNED_ROLES, groups, pods_per_group(app))
-    return None if message is None else _fail(PrecheckReason.INVALID_NAME, message)
+    for role, view in role_views(app):
+        autoscaling = view.spec.autoscaling
+        groups = max(view.spec.replicas, autoscaling.max_replicas if autoscaling else 0, 1)
+        message = name_violation(app.metadata.name, app.spec.model.name, (role,), groups, pods_per_group(view))
+        if message is not None:
+            return _fail(PrecheckReason.INVALID_NAME, message)
+    return None
 
 
 def _check_driver(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
@@ -108,11 +109,19 @@ def _check_driver(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckRe
 
 
 def _check_runtime(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
-    if profiles.profile_for(app.spec.runtime) is None:
+    profile = profiles.profile_for(app.spec.runtime)
+    if profile is None:
         enabled = sorted(name for name in profiles.runtimes if profiles.profile_for(name) is not None)
         return _fail(
             PrecheckReason.UNSUPPORTED_RUNTIME,
             f"spec.runtime: '{app.spec.runtime}' is not supported by this installation; set it to one of {enabled}",
+        )
+    if app.spec.disaggregated() and profile.disaggregation is None:
+        able = sorted(n for n, p in profiles.runtimes.items() if p.enabled and p.disaggregation is not None)
+        return _fail(
+            PrecheckReason.DISAGGREGATION_NOT_SUPPORTED,
+            f"spec.prefill: runtime '{app.spec.runtime}' has no PD-separated serving in this installation's "
+            f"profiles; use one of {able} or remove prefill and decode",
         )
     return None
 
@@ -261,8 +270,9 @@ def precheck(
             return failure
     profile = profiles.profile_for(app.spec.runtime)
     assert profile is not None  # _check_runtime passed
-    for check in _SPEC_CHECKS:
-        failure = check(app, profile)
+    views = role_views(app)
+    for role, view in views:
+        failure = _check_role(role, view, profile)
         if failure is not None:
             return failure
     if model is None:
@@ -271,5 +281,42 @@ def precheck(
             f"spec.model.name: ArksModel '{app.spec.model.name}' does not exist in namespace "
             f"'{app.metadata.namespace}'; create it or set spec.model.name to an existing ArksModel",
         )
-    failure = _check_storage(app, model, largest)
-    return failure if failure is not None else PASSED
+    for role, view in views:
+        failure = _check_storage(view, model, largest)
+        if failure is not None:
+            return _in_role(role, failure)
+    return PASSED
+
+
+_ROLE_FIELD = re.compile(r"\bspec\.(?=instanceSpec|extraOptions|tensorParallelSize|replicas\b)")
+
+
+def _in_role(role: str, failure: PrecheckResult) -> PrecheckResult:
+    """A failure found on a PD role's view, its fields named where the user wrote them (`spec.prefill...`)."""
+    if role == ROLE_SERVE:
+        return failure
+    message = _ROLE_FIELD.sub(f"spec.{role}.", failure.message)
+    return PrecheckResult(passed=failure.passed, reason=failure.reason, message=message)
+
+
+def _check_role(role: str, view: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
+    """The per-group checks on one role; PD roles also refuse the flags the PD commands set."""
+    pd = profile.disaggregation
+    if role != ROLE_SERVE and pd is not None:
+        profile = profile.model_copy(update={"managed_flags": {**profile.managed_flags, **pd.managed_flags}})
+        if (
+            role == ROLE_ROUTER
+            and pd.router_service_account_required
+            and not view.spec.instance_spec.service_account_name
+        ):
+            return _fail(
+                PrecheckReason.ROUTER_ACCOUNT_MISSING,
+                f"spec.router.instanceSpec.serviceAccountName: the {view.spec.runtime} router finds the prefill "
+                "and decode pods through the Kubernetes API; name a service account allowed to get, list and "
+                "watch pods in this namespace (docs/pd.md shows one)",
+            )
+    for check in _SPEC_CHECKS:
+        failure = check(view, profile)
+        if failure is not None:
+            return _in_role(role, failure)
+    return None

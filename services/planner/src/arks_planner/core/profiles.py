@@ -95,6 +95,44 @@ class MultiNodeCommands(_ProfileModel):
     worker: CommandTemplate
 
 
+class EngineRoleProfile(_ProfileModel):
+    """One engine role of PD-separated serving (prefill or decode): its commands and what it adds."""
+
+    default_flags: list[str] = Field(
+        default_factory=list,
+        description="Flags this role adds through {{default_flags}} (after the runtime's), each unless the "
+        "role's extraOptions already give it: the KV transfer backend or configuration.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations of this role's pods (SGLang's bootstrap port)."
+    )
+    single_node: SingleNodeCommands
+    multi_node: MultiNodeCommands
+
+
+class DisaggregationProfile(_ProfileModel):
+    """PD-separated serving: a router (frontend) in front of prefill and decode engine groups (docs/pd.md)."""
+
+    router: CommandTemplate
+    router_readiness_probe: dict[str, Any] | None = Field(
+        default=None, description="The router pod's readiness probe; default an httpGet of healthPath on port."
+    )
+    router_service_account_required: bool = Field(
+        default=False,
+        description="The router watches pods through the Kubernetes API (SGLang's service discovery), so "
+        "spec.router.instanceSpec.serviceAccountName must name an account that may list and watch pods.",
+    )
+    engine_readiness_probe: dict[str, Any] | None = Field(
+        default=None,
+        description="Prefill and decode leaders' readiness probe; default an httpGet of healthPath on port.",
+    )
+    managed_flags: dict[str, str] = Field(
+        default_factory=dict, description="More flags the PD commands set; refused in the roles' extraOptions."
+    )
+    prefill: EngineRoleProfile
+    decode: EngineRoleProfile
+
+
 class EnvRequirement(_ProfileModel):
     """The runtime cannot start unless the pod's environment (spec.instanceSpec.env) has one of `any_of`."""
 
@@ -145,10 +183,15 @@ class RuntimeProfile(_ProfileModel):
     )
     single_node: SingleNodeCommands
     multi_node: MultiNodeCommands
+    disaggregation: DisaggregationProfile | None = Field(
+        default=None, description="PD-separated serving; None: this runtime serves aggregated only."
+    )
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> RuntimeProfile:
-        for text in [*self.env.values(), *_strings(self.readiness_probe)]:
+        pd = self.disaggregation
+        probes = [] if pd is None else [pd.router_readiness_probe, pd.engine_readiness_probe]
+        for text in [*self.env.values(), *_strings(self.readiness_probe), *_strings(probes)]:
             for name in PLACEHOLDER.findall(text):
                 if name not in PLACEHOLDERS or name in LIST_PLACEHOLDERS:
                     raise ValueError(f"{{{{{name}}}}} cannot be used in env or readinessProbe")

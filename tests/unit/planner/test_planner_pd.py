@@ -1,0 +1,333 @@
+"""PD-separated serving (docs/pd.md): the plans for SGLang's native PD and Dynamo's prefill/decode workers,
+and the prechecks of PD specs. Each role is its own LeaderWorkerSet `A-<role>`, labelled with its role; the
+Service reaches the router (frontend) only."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from unit.planner.builders import APP_UID, NAMESPACE, PROFILES, shared_model
+
+from arks_common.api.application import ArksApplication
+from arks_common.conventions import LABEL_APPLICATION, LABEL_COMPONENT, LABEL_ROLE
+from arks_planner.core.plan import Plan, build_plan
+from arks_planner.core.precheck import parse_application, precheck
+from arks_planner.core.profiles import load_profiles
+from support.builders import sample
+
+SGLANG = "application-sglang-pd.yaml"
+DYNAMO = "application-dynamo-pd.yaml"
+
+
+def pd_dict(name: str = SGLANG, **roles: dict[str, Any]) -> dict[str, Any]:
+    """A PD sample in NAMESPACE; `roles` (router, prefill, decode) are merged over the sample's blocks."""
+    obj = sample(name)
+    obj["metadata"] |= {"namespace": NAMESPACE, "uid": APP_UID}
+    for role, fields in roles.items():
+        block = obj["spec"].setdefault(role, {})
+        for key, value in fields.items():
+            if key == "instanceSpec":
+                block.setdefault("instanceSpec", {}).update(copy.deepcopy(value))
+            else:
+                block[key] = copy.deepcopy(value)
+    return obj
+
+
+def pd_app(name: str = SGLANG, **roles: dict[str, Any]) -> ArksApplication:
+    parsed = parse_application(pd_dict(name, **roles))
+    assert isinstance(parsed, ArksApplication), parsed
+    return parsed
+
+
+def plan(name: str = SGLANG, **roles: dict[str, Any]) -> Plan:
+    application = pd_app(name, **roles)
+    assert precheck(application, shared_model(), PROFILES).passed
+    return build_plan(application, shared_model(), PROFILES)
+
+
+def by_name(p: Plan) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in p.objects}
+
+
+def template(lws: dict[str, Any], pod: str = "leader") -> dict[str, Any]:
+    lwt = lws["spec"]["leaderWorkerTemplate"]
+    found: dict[str, Any] = (
+        lwt["leaderTemplate"] if pod == "leader" and "leaderTemplate" in lwt else lwt["workerTemplate"]
+    )
+    return found
+
+
+def container(lws: dict[str, Any], pod: str = "leader") -> dict[str, Any]:
+    found: dict[str, Any] = template(lws, pod)["spec"]["containers"][0]
+    return found
+
+
+def argv(lws: dict[str, Any], pod: str = "leader") -> list[str]:
+    c = container(lws, pod)
+    return [*c["command"], *c["args"]]
+
+
+def value_after(items: list[str], flag: str) -> str:
+    return items[items.index(flag) + 1]
+
+
+@pytest.mark.parametrize("name", [SGLANG, DYNAMO])
+def test_each_role_is_its_own_leaderworkerset_and_the_plan_names_where_its_count_lives(name: str) -> None:
+    p = plan(name)
+    app_name = sample(name)["metadata"]["name"]
+    assert [(o["kind"], o["metadata"]["name"]) for o in p.objects] == [
+        ("LeaderWorkerSet", f"{app_name}-router"),
+        ("LeaderWorkerSet", f"{app_name}-prefill"),
+        ("LeaderWorkerSet", f"{app_name}-decode"),
+        ("Service", f"arks-application-{app_name}"),
+    ]
+    assert [(r.name, r.replicas_from, r.autoscaled) for r in p.roles] == [
+        ("router", "/spec/router/replicas", False),
+        ("prefill", "/spec/prefill/replicas", False),
+        ("decode", "/spec/decode/replicas", False),
+    ]
+    for obj in p.objects[:3]:
+        role = obj["metadata"]["name"].rsplit("-", 1)[1]
+        assert obj["metadata"]["labels"][LABEL_COMPONENT] == role
+        assert obj["metadata"]["labels"][LABEL_APPLICATION] == app_name
+        assert template(obj)["metadata"]["labels"][LABEL_COMPONENT] == role
+        assert "replicas" not in obj["spec"], "the count has its own writer"
+
+
+@pytest.mark.parametrize("name", [SGLANG, DYNAMO])
+def test_the_service_reaches_the_router_leaders_only(name: str) -> None:
+    service = plan(name).objects[-1]
+    assert service["spec"]["selector"] == {
+        LABEL_APPLICATION: sample(name)["metadata"]["name"],
+        LABEL_ROLE: "leader",
+        LABEL_COMPONENT: "router",
+    }
+
+
+def test_sglang_prefill_and_decode_servers_run_in_their_modes_with_nixl_and_their_own_options() -> None:
+    objs = by_name(plan())
+    prefill, decode = argv(objs["app-qwen-pd-prefill"]), argv(objs["app-qwen-pd-decode"])
+    assert prefill[:3] == decode[:3] == ["python3", "-m", "sglang.launch_server"]
+    assert value_after(prefill, "--disaggregation-mode") == "prefill"
+    assert value_after(decode, "--disaggregation-mode") == "decode"
+    assert value_after(prefill, "--disaggregation-bootstrap-port") == "8998"
+    assert "--disaggregation-transfer-backend=nixl" in prefill
+    assert "--disaggregation-transfer-backend=nixl" in decode
+    assert prefill[-2:] == ["--mem-fraction-static", "0.7"], "prefill's extraOptions, last and in order"
+    assert "--mem-fraction-static" not in decode, "decode has its own (no) extraOptions"
+    assert value_after(prefill, "--port") == value_after(decode, "--port") == "8080"
+
+
+def test_sglang_prefill_pods_announce_their_bootstrap_port_to_the_router() -> None:
+    objs = by_name(plan())
+    assert template(objs["app-qwen-pd-prefill"])["metadata"]["annotations"] == {"sglang.ai/bootstrap-port": "8998"}
+    assert "annotations" not in template(objs["app-qwen-pd-decode"])["metadata"]
+
+
+def test_a_users_transfer_backend_replaces_the_default() -> None:
+    objs = by_name(plan(prefill={"extraOptions": ["--disaggregation-transfer-backend", "mooncake"]}))
+    prefill = argv(objs["app-qwen-pd-prefill"])
+    assert "--disaggregation-transfer-backend=nixl" not in prefill
+    assert value_after(prefill, "--disaggregation-transfer-backend") == "mooncake"
+
+
+def test_the_sglang_router_runs_in_pd_mode_and_finds_this_applications_leaders_by_label() -> None:
+    router = by_name(plan())["app-qwen-pd-router"]
+    items = argv(router)
+    assert items[:4] == ["python3", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
+    assert value_after(items, "--port") == "8080"
+    assert value_after(items, "--service-discovery-namespace") == NAMESPACE
+    assert value_after(items, "--service-discovery-port") == "8080"
+    i, j = items.index("--prefill-selector"), items.index("--decode-selector")
+    assert items[i + 1 : j] == [
+        "arks.ai/application=app-qwen-pd",
+        "arks.ai/role=prefill",
+        "arks.ai/work-load-role=leader",
+    ]
+    assert items[j + 1 : j + 4] == [
+        "arks.ai/application=app-qwen-pd",
+        "arks.ai/role=decode",
+        "arks.ai/work-load-role=leader",
+    ]
+    pod = template(router)
+    assert pod["spec"]["serviceAccountName"] == "arks-pd-router"
+    assert "automountServiceAccountToken" not in pod["spec"], "the router needs its token to watch pods"
+    assert container(router)["readinessProbe"] == {"httpGet": {"path": "/readiness", "port": 8080}}
+
+
+def test_sglang_multi_node_prefill_groups_launch_natively_across_their_nodes() -> None:
+    objs = by_name(
+        plan(
+            prefill={
+                "tensorParallelSize": 2,
+                "instanceSpec": {"replicas": 2, "resources": {"limits": {"nvidia.com/gpu": "1"}}},
+            }
+        )
+    )
+    lws = objs["app-qwen-pd-prefill"]
+    assert lws["spec"]["leaderWorkerTemplate"]["size"] == 2
+    leader, worker = argv(lws, "leader"), argv(lws, "worker")
+    for items in (leader, worker):
+        assert value_after(items, "--disaggregation-mode") == "prefill"
+        assert value_after(items, "--dist-init-addr") == "$(LWS_LEADER_ADDRESS):20000"
+        assert value_after(items, "--tp-size") == "2"
+    assert value_after(worker, "--node-rank") == "$(LWS_WORKER_INDEX)"
+    assert "--port" not in worker
+    assert objs["app-qwen-pd-decode"]["spec"]["leaderWorkerTemplate"]["size"] == 1
+
+
+def test_dynamo_frontend_runs_alone_in_the_applications_namespace_with_the_routers_options() -> None:
+    objs = by_name(plan(DYNAMO))
+    router = objs["app-qwen-dynamo-pd-router"]
+    items = argv(router)
+    assert items == [
+        "python3", "-m", "dynamo.frontend", "--http-port", "8080",
+        "--namespace", f"{NAMESPACE}-app-qwen-dynamo-pd", "--router-mode", "kv",
+    ]  # fmt: skip
+    probe = container(router)["readinessProbe"]
+    assert "/v1/models" in probe["exec"]["command"][2]
+    assert probe["exec"]["command"][3] == "qwen-7b"
+
+
+def test_dynamo_prefill_and_decode_workers_run_in_their_modes_with_nixl_kv_transfer() -> None:
+    objs = by_name(plan(DYNAMO))
+    prefill, decode = argv(objs["app-qwen-dynamo-pd-prefill"]), argv(objs["app-qwen-dynamo-pd-decode"])
+    assert prefill[:3] == decode[:3] == ["python3", "-m", "dynamo.vllm"]
+    assert value_after(prefill, "--disaggregation-mode") == "prefill"
+    assert value_after(decode, "--disaggregation-mode") == "decode"
+    kv = {
+        "prefill": next(i for i in prefill if i.startswith("--kv-transfer-config=")),
+        "decode": next(i for i in decode if i.startswith("--kv-transfer-config=")),
+    }
+    assert json.loads(kv["prefill"].split("=", 1)[1]) == {"kv_connector": "NixlConnector", "kv_role": "kv_producer"}
+    assert json.loads(kv["decode"].split("=", 1)[1]) == {"kv_connector": "NixlConnector", "kv_role": "kv_consumer"}
+    assert value_after(prefill, "--tensor-parallel-size") == "1"
+    assert value_after(decode, "--tensor-parallel-size") == "2", "each role its own tensor parallelism"
+
+
+@pytest.mark.parametrize("role", ["router", "prefill", "decode"])
+def test_every_dynamo_role_shares_the_applications_dynamo_namespace_and_reaches_discovery(role: str) -> None:
+    lws = by_name(plan(DYNAMO))[f"app-qwen-dynamo-pd-{role}"]
+    env = {e["name"]: e["value"] for e in container(lws)["env"]}
+    assert env["DYN_NAMESPACE"] == f"{NAMESPACE}-app-qwen-dynamo-pd"
+    assert env["DYN_SYSTEM_PORT"] == "9090"
+    assert env["ETCD_ENDPOINTS"] == "http://etcd.dynamo:2379"
+
+
+@pytest.mark.parametrize("role", ["prefill", "decode"])
+def test_dynamo_workers_are_ready_when_their_system_port_answers_health(role: str) -> None:
+    c = container(by_name(plan(DYNAMO))[f"app-qwen-dynamo-pd-{role}"])
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": 9090}
+    assert {"name": "metrics", "containerPort": 9090} in c["ports"]
+
+
+def test_two_pd_applications_never_share_a_dynamo_namespace_or_router_selector() -> None:
+    first = plan(DYNAMO)
+    other = pd_dict(DYNAMO)
+    other["metadata"]["name"] = "other"
+    application = parse_application(other)
+    assert isinstance(application, ArksApplication)
+    second = build_plan(application, shared_model(), PROFILES)
+    ns = [container(o)["env"][0]["value"] for p in (first, second) for o in p.objects[:3]]
+    assert len(set(ns[:3])) == 1
+    assert len(set(ns[3:])) == 1
+    assert ns[0] != ns[3]
+    sg = next(argv(o) for o in plan().objects[:1])
+    assert "arks.ai/application=app-qwen-pd" in sg
+
+
+def test_scaling_a_role_does_not_change_the_plan() -> None:
+    base = plan()
+    scaled = plan(decode={"replicas": 7})
+    assert base.plan_hash == scaled.plan_hash, "a count is not part of the plan"
+
+
+def test_the_aggregated_plan_is_unchanged_by_the_pd_form() -> None:
+    application = parse_application(
+        sample("application-sglang.yaml") | {"metadata": {"name": "app-qwen", "namespace": NAMESPACE, "uid": APP_UID}}
+    )
+    assert isinstance(application, ArksApplication)
+    p = build_plan(application, shared_model(), PROFILES)
+    assert [(o["kind"], o["metadata"]["name"]) for o in p.objects] == [
+        ("LeaderWorkerSet", "app-qwen"),
+        ("Service", "arks-application-app-qwen"),
+    ]
+    assert LABEL_COMPONENT not in p.objects[1]["spec"]["selector"]
+
+
+# Prechecks of PD specs: each refusal names the role's own field.
+
+
+def refusal(name: str = SGLANG, **roles: dict[str, Any]) -> tuple[str, str]:
+    result = precheck(pd_app(name, **roles), shared_model(), PROFILES)
+    assert not result.passed
+    return result.reason, result.message
+
+
+def test_the_sglang_router_without_a_service_account_is_refused() -> None:
+    obj = pd_dict()
+    del obj["spec"]["router"]
+    application = parse_application(obj)
+    assert isinstance(application, ArksApplication)
+    result = precheck(application, shared_model(), PROFILES)
+    assert (result.passed, result.reason) == (False, "RouterServiceAccountMissing")
+    assert result.message.startswith("spec.router.instanceSpec.serviceAccountName:")
+
+
+def test_a_prefill_tensor_parallelism_larger_than_its_gpus_names_the_prefill_field() -> None:
+    reason, message = refusal(prefill={"tensorParallelSize": 4})
+    assert reason == "TensorParallelTooLarge"
+    assert message.startswith("spec.prefill.tensorParallelSize: 4 is larger than the 1 GPUs of one group")
+    assert "spec.prefill.instanceSpec.replicas" in message
+
+
+def test_the_disaggregation_mode_in_a_roles_extra_options_is_refused_naming_the_role() -> None:
+    reason, message = refusal(decode={"extraOptions": ["--disaggregation-mode", "prefill"]})
+    assert reason == "OptionSetByArks"
+    assert message.startswith("spec.decode.extraOptions[0]: --disaggregation-mode is set by Arks")
+
+
+def test_a_routers_own_port_is_refused() -> None:
+    reason, message = refusal(router={"extraOptions": ["--port", "9000"]})
+    assert (reason, message.split(":")[0]) == ("OptionSetByArks", "spec.router.extraOptions[0]")
+
+
+@pytest.mark.parametrize("role", ["router", "prefill", "decode"])
+def test_dynamo_roles_without_discovery_are_refused_naming_the_role(role: str) -> None:
+    obj = pd_dict(DYNAMO)
+    obj["spec"][role]["instanceSpec"]["env"] = []
+    application = parse_application(obj)
+    assert isinstance(application, ArksApplication)
+    result = precheck(application, shared_model(), PROFILES)
+    assert (result.passed, result.reason) == (False, "RuntimeEnvMissing")
+    assert result.message.startswith(f"spec.{role}.instanceSpec.env:")
+
+
+def test_a_runtime_whose_profile_has_no_pd_section_is_refused() -> None:
+    profiles = load_profiles("runtimes:\n  sglang:\n    disaggregation: null\n")
+    result = precheck(pd_app(), shared_model(), profiles)
+    assert (result.passed, result.reason) == (False, "DisaggregationNotSupported")
+    assert result.message.startswith("spec.prefill:")
+    assert "['dynamo']" in result.message
+
+
+def test_a_bad_pd_form_is_an_invalid_spec_naming_the_field() -> None:
+    obj = pd_dict()
+    del obj["spec"]["decode"]
+    result = parse_application(obj)
+    assert not isinstance(result, ArksApplication)
+    assert result.reason == "InvalidSpec"
+    assert "spec.decode: prefill and decode go together" in result.message
+
+
+def test_a_long_name_is_checked_against_the_role_suffixed_names() -> None:
+    obj = pd_dict()
+    obj["metadata"]["name"] = "a" * 46  # fits the Service name, but not `<name>-router` in a revision label
+    application = parse_application(obj)
+    assert isinstance(application, ArksApplication)
+    result = precheck(application, shared_model(), PROFILES)
+    assert (result.passed, result.reason) == (False, "InvalidName")
+    assert "-router" in result.message

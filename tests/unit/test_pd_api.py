@@ -1,0 +1,109 @@
+"""The PD-separated form of ArksApplication (docs/pd.md): the CRD's CEL rules and the Python model refuse the
+same nonsense combinations, each naming the field; the samples of both forms pass."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from arks_common.api import ArksApplication
+from arks_common.api.application import pd_form_problem
+from arks_common.crdgen import APPLICATION_CRD
+from support.builders import sample
+from support.crd_validation import validate
+
+APP = APPLICATION_CRD.to_k8s()
+PD_SAMPLES = ["application-sglang-pd.yaml", "application-dynamo-pd.yaml"]
+
+
+def pd(**spec: Any) -> dict[str, Any]:
+    """The SGLang PD sample with `spec` fields replaced (None removes the field)."""
+    doc = sample("application-sglang-pd.yaml")
+    for key, value in spec.items():
+        if value is None:
+            doc["spec"].pop(key, None)
+        else:
+            doc["spec"][key] = copy.deepcopy(value)
+    return doc
+
+
+@pytest.mark.parametrize("name", PD_SAMPLES)
+def test_pd_samples_pass_the_crd_and_the_model(name: str) -> None:
+    doc = sample(name)
+    assert validate(APP, doc) == []
+    spec = ArksApplication.model_validate(doc).spec
+    assert spec.disaggregated()
+    assert spec.prefill is not None
+    assert spec.decode is not None
+
+
+@pytest.mark.parametrize("name", ["application-vllm.yaml", "application-sglang.yaml"])
+def test_the_aggregated_samples_are_not_disaggregated(name: str) -> None:
+    assert not ArksApplication.model_validate(sample(name)).spec.disaggregated()
+
+
+REFUSED = [
+    ("prefill without decode", pd(decode=None), "spec.decode", "prefill and decode go together"),
+    ("decode without prefill", pd(prefill=None), "spec.decode", "prefill and decode go together"),
+    (
+        "a router on an aggregated application",
+        pd(prefill=None, decode=None),
+        "spec.router",
+        "router is only for PD-separated serving",
+    ),
+    ("PD on vllm", pd(runtime="vllm"), "spec.runtime", "needs runtime sglang or dynamo"),
+    ("PD with the default runtime", pd(runtime=None), "spec.runtime", "needs runtime sglang or dynamo"),
+    ("aggregated tensorParallelSize", pd(tensorParallelSize=2), "spec.tensorParallelSize", "per role"),
+    ("aggregated extraOptions", pd(extraOptions=["--x"]), "spec.extraOptions", "per role"),
+    ("aggregated instanceSpec", pd(instanceSpec={"replicas": 2}), "spec.instanceSpec", "per role"),
+    ("aggregated replicas", pd(replicas=3), "spec.replicas", "prefill.replicas and decode.replicas"),
+    (
+        "autoscaling of a PD application",
+        pd(autoscaling={"maxReplicas": 3}),
+        "spec.autoscaling",
+        "not supported yet",
+    ),
+    (
+        "a multi-node router",
+        pd(router={"instanceSpec": {"replicas": 2}}),
+        "spec.router.instanceSpec.replicas",
+        "one node",
+    ),
+    ("negative prefill groups", pd(prefill={"replicas": -1}), "spec.prefill.replicas", ""),
+    ("zero tensor parallelism", pd(decode={"tensorParallelSize": 0}), "spec.decode.tensorParallelSize", ""),
+]
+
+
+@pytest.mark.parametrize(("case", "doc", "field", "words"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_the_crd_refuses_nonsense_pd_specs_naming_the_field(
+    case: str, doc: dict[str, Any], field: str, words: str
+) -> None:
+    errors = validate(APP, doc)
+    assert any(e.startswith(field) and words in e for e in errors), errors
+
+
+@pytest.mark.parametrize(("case", "doc", "field", "words"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_the_model_refuses_the_same_specs_naming_the_field(
+    case: str, doc: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ArksApplication.model_validate(doc)
+    text = str(caught.value)
+    assert words in text
+    # The field is named in the message (form rules) or in pydantic's location (field constraints).
+    assert field in text or field.removeprefix("spec.").replace(".", "\n  ") in text or field.split(".")[-1] in text
+
+
+def test_the_spec_replicas_default_is_allowed_with_pd() -> None:
+    assert validate(APP, pd(replicas=1)) == []
+    assert pd_form_problem(ArksApplication.model_validate(pd(replicas=1)).spec) is None
+
+
+def test_a_router_block_is_optional() -> None:
+    doc = sample("application-dynamo-pd.yaml")
+    del doc["spec"]["router"]
+    assert validate(APP, doc) == []
+    assert ArksApplication.model_validate(doc).spec.router is None
