@@ -86,7 +86,8 @@ async def test_one_endpoint_routes_by_model_and_load_and_drops_a_deleted_applica
             split = await send(session, router, "model-a", 1000, 32)
             print(f"1,000 model-a requests through the endpoint: {dict(split)}")
             assert set(split) == {"a-h100", "a-l40s"}, split  # only model-a's applications, no failure
-            assert split["a-h100"] > 1.4 * split["a-l40s"], split  # load-aware: the faster GPU takes more
+            # load-aware: the GPU twice as fast takes about two thirds (ideal 667), not half nor all
+            assert 550 <= split["a-h100"] <= 800, split
 
             assert await send(session, router, "model-b", 50, 8) == {"b": 50}
 
