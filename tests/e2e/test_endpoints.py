@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from arks_common.api import ArksApplication, ArksEndpoint
-from arks_planner.core.endpoint import RouterSettings, backend_selector, build_endpoint_plan, selected_applications
+from arks_common.endpoints import selected_applications
+from arks_planner.core.endpoint import RouterSettings, backend_selector, build_endpoint_plan
 from support.builders import rwx_model, sample, small_app
 from support.e2e import Env, wait_until
 

@@ -1,7 +1,7 @@
 """The ArksEndpoint data plane with the real router (smg 1.13.0) and runtime emulators as backends.
 
 Two applications of model-a (one on a GPU twice as slow) and one of model-b behind one multi-model endpoint:
-the applications the endpoint selects (`arks_planner.core.endpoint`, the planner's code) become the router's
+the applications the endpoint selects (`arks_common.endpoints`, the planner's and deployer's code) become the router's
 workers. Requests reach only the applications of the model named, split by load; an unknown model gets a
 404; an application deleted leaves the selection and stops receiving traffic without a failed request.
 """
@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from arks_common.api import ArksApplication, ArksEndpoint
-from arks_planner.core.endpoint import selected_applications
+from arks_common.endpoints import selected_applications
 from support.builders import vllm_app
 from support.e2e import wait_until
 from support.emulator import Emulator

@@ -10,15 +10,14 @@ import pytest
 from arks_common.api import ArksApplication, ArksEndpoint, ArksModel, RouterPolicy
 from arks_common.api.meta import ConditionStatus
 from arks_common.conventions import LABEL_SERVED_MODEL, served_model_label
+from arks_common.endpoints import endpoint_status, selected_applications
 from arks_planner.core.endpoint import (
     EndpointPlanError,
     RouterSettings,
     backend_selector,
     build_endpoint_plan,
     discovery_manifest,
-    endpoint_status,
     router_args,
-    selected_applications,
 )
 from arks_planner.core.plan import build_plan
 from arks_planner.core.profiles import load_profiles

@@ -1,5 +1,5 @@
-"""The plan of one ArksEndpoint: which applications are behind it, the router that serves it (ServiceAccount,
-Role and RoleBinding for pod discovery, Deployment, Service), and the status it reports. Pure.
+"""The plan of one ArksEndpoint: the router that serves it (ServiceAccount, Role and RoleBinding for pod
+discovery, Deployment, Service). Which applications are behind it and its status: `arks_common.endpoints`. Pure.
 
 The router is smg (Shepherd Model Gateway, PyPI `smg` 1.13.0) in its multi-model mode (`--enable-igw`): it
 discovers the leader pods of the applications by label in the endpoint's namespace, learns each one's model
@@ -14,9 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from arks_common.api.application import ArksApplication
-from arks_common.api.conditions import condition
-from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType, RouterPolicy
+from arks_common.api.endpoint import ArksEndpoint, RouterPolicy
 from arks_common.api.meta import API_VERSION
 from arks_common.conventions import (
     ENDPOINT_KIND,
@@ -69,20 +67,6 @@ class EndpointPlan:
     plan_hash: str
 
 
-def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
-    """True when `app` is behind `endpoint`: same namespace, not being deleted, and (unless the endpoint serves
-    every model) serving the endpoint's model name."""
-    if app.metadata.namespace != endpoint.metadata.namespace or app.metadata.deletion_timestamp is not None:
-        return False
-    model = endpoint.served_model()
-    return model is None or app.spec.effective_served_model_name() == model
-
-
-def selected_applications(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> list[ArksApplication]:
-    """The applications behind the endpoint, by name."""
-    return sorted((a for a in apps if selects(endpoint, a)), key=lambda a: a.metadata.name)
-
-
 def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
     """The labels of the pods the router sends requests to: the leaders of the `serve` role of the applications
     the endpoint selects (the same pods an application's Service selects)."""
@@ -91,11 +75,6 @@ def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
     if model is not None:
         labels[LABEL_SERVED_MODEL] = served_model_label(model)
     return labels
-
-
-def endpoint_url(endpoint: ArksEndpoint) -> str:
-    name, namespace = endpoint_object_name(endpoint.metadata.name), endpoint.metadata.namespace
-    return f"http://{name}.{namespace}.svc:{endpoint.spec.port}"
 
 
 def router_args(endpoint: ArksEndpoint, backend_port: int) -> list[str]:
@@ -245,34 +224,3 @@ def build_endpoint_plan(endpoint: ArksEndpoint, settings: RouterSettings) -> End
         obj["metadata"]["ownerReferences"] = [owner]
         obj["metadata"]["annotations"] = {PLAN_HASH_ANNOTATION: plan_hash}
     return EndpointPlan(objects=objects, plan_hash=plan_hash)
-
-
-def endpoint_status(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> ArksEndpointStatus:
-    """What the endpoint reports: the applications and models behind it, their ready replica groups, its URL,
-    and `Ready` when at least one group is ready. Conditions keep their transition time when unchanged (the
-    shell's `set_condition`)."""
-    behind = selected_applications(endpoint, apps)
-    ready = sum(a.status.ready_replicas for a in behind)
-    names = [a.metadata.name for a in behind]
-    generation = endpoint.metadata.generation
-    if ready > 0:
-        message = f"{ready} ready replica group(s) behind the endpoint, in {len(names)} application(s)"
-        cond = condition(EndpointConditionType.READY.value, True, "BackendsReady", message, generation)
-    elif behind:
-        message = f"none of the applications behind the endpoint ({', '.join(names)}) has a ready replica group"
-        cond = condition(EndpointConditionType.READY.value, False, "NoReadyBackend", message, generation)
-    else:
-        wanted = endpoint.served_model()
-        what = f"serves the model {wanted!r}" if wanted is not None else "exists"
-        message = f"no application in namespace {endpoint.metadata.namespace} {what}"
-        cond = condition(EndpointConditionType.READY.value, False, "NoApplication", message, generation)
-    return ArksEndpointStatus(
-        observed_generation=generation,
-        model=endpoint.served_model() or "*",
-        served_models=sorted({a.spec.effective_served_model_name() for a in behind}),
-        applications=names,
-        applications_text=",".join(names),
-        ready_backends=ready,
-        url=endpoint_url(endpoint),
-        conditions=[cond],
-    )
