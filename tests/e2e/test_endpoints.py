@@ -1,14 +1,14 @@
-"""ArksEndpoint against the real API server: the samples are accepted and the two forms together refused with
-the field named; the router's objects as the endpoint plan builds them apply (server-side, as the deployer
-applies plans) and are garbage-collected with the endpoint; the router's account may read pods of its
-namespace only; and the router's label selector picks exactly the leaders of the applications serving its model.
-
-The planner/deployer wiring of endpoints is not built yet (docs/endpoints.md): here the test applies the plan.
+"""ArksEndpoint end to end: the samples are accepted and the two forms together refused with the field named;
+the planner plans the router and the deployer applies it (ServiceAccount, Role, RoleBinding, Deployment,
+Service) and writes the status (applications, ready groups, Ready), which follows the applications; the
+router's account may read pods of its namespace only; its label selector picks exactly the leaders of the
+applications serving its model; and its objects go with the endpoint.
 """
 
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 import pytest
 import yaml
@@ -21,7 +21,8 @@ from support.e2e import Env, wait_until
 
 pytestmark = pytest.mark.cluster
 
-SETTINGS = RouterSettings(image="registry.example/smg:1.13.0", backend_port=8080)
+SETTINGS = RouterSettings(image="arks-router:smg-1.13.0", backend_port=8080)
+"""The planner's defaults: the plan it publishes is this one."""
 
 
 def selector_text(labels: dict[str, str]) -> str:
@@ -63,19 +64,31 @@ def test_endpoint_samples_plan_and_selection_on_the_cluster(arks: Env, ns: str) 
         "qwen-l40s",
     ]
 
-    plan = build_endpoint_plan(endpoint, SETTINGS)
-    arks.kubectl(
-        "apply", "--server-side", "--field-manager=arks-deployer", "-n", ns, "-f", "-",
-        input=yaml.safe_dump_all(plan.objects),
-    )  # fmt: skip
+    # the planner plans the router, the deployer applies it and writes the status
+    def status(name: str, ready: int, applications: str) -> dict[str, Any] | None:
+        got = (arks.get("arksendpoint", name, ns) or {}).get("status") or {}
+        conditions = {c["type"]: c["status"] for c in got.get("conditions") or []}
+        wanted = got.get("readyBackends") == ready and got.get("applicationsText") == applications
+        return got if wanted and conditions.get("Ready") == ("True" if ready else "False") else None
+
+    got = wait_until(lambda: status("qwen-7b", 2, "qwen-h100,qwen-l40s"), 60, "the endpoint's status")
+    assert (got["model"], got["url"]) == ("qwen-7b", f"http://arks-endpoint-qwen-7b.{ns}.svc:8080")
+    wait_until(lambda: status("all-models", 3, "other,qwen-h100,qwen-l40s"), 60, "the all-models status")
+    deployment = wait_until(lambda: arks.get("deployment", "arks-endpoint-qwen-7b", ns), 60, "the router")
+    assert deployment["spec"]["replicas"] == 2  # the sample's router.replicas
+    assert (
+        deployment["metadata"]["annotations"]["arks.ai/plan-hash"] == build_endpoint_plan(endpoint, SETTINGS).plan_hash
+    )
+    wait_until(lambda: arks.get("rolebinding", "arks-endpoint-qwen-7b", ns), 60, "the router's RoleBinding")
+
     account = f"system:serviceaccount:{ns}:arks-endpoint-qwen-7b"
     assert arks.kubectl("auth", "can-i", "watch", "pods", "-n", ns, "--as", account).strip() == "yes"
     for verb, resource, where in (("list", "pods", "default"), ("delete", "pods", ns), ("get", "secrets", ns)):
         denied = arks.cluster.kubectl("auth", "can-i", verb, resource, "-n", where, "--as", account, check=False)
         assert denied.stdout.strip() == "no", (verb, resource, where)
-    deployment = arks.get("deployment", "arks-endpoint-qwen-7b", ns)
-    assert deployment is not None
-    assert deployment["spec"]["replicas"] == 2  # the sample's router.replicas
+    # an application deleted leaves the endpoint's status
+    arks.kubectl("delete", "arksapplication", "qwen-l40s", "-n", ns)
+    wait_until(lambda: status("qwen-7b", 1, "qwen-h100"), 60, "the status without the deleted application")
 
     arks.kubectl("delete", "arksendpoint", "qwen-7b", "-n", ns)
 

@@ -13,7 +13,7 @@
   resources: [arksapplications/status]
   verbs: [patch]
 - apiGroups: [arks.ai]
-  resources: [arksmodels]
+  resources: [arksmodels, arksendpoints]
   verbs: [get]
 - apiGroups: ['']
   resources: [events]

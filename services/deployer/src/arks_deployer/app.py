@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from arks_common.events.contract import DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
+from arks_common.events.contract import DEPLOYER_ENDPOINT_PLANS, DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
+from arks_deployer.endpoints import EndpointReconciler
 from arks_deployer.handlers import Handlers
 from arks_deployer.reconcile import Reconciler
 from arks_deployer.settings import DeployerSettings
 
-CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE)
+CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE, DEPLOYER_ENDPOINT_PLANS)
 
 
 def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-deployer")
-        handlers = Handlers(Reconciler(kube, ctx.js, EventRecorder(kube, "deployer")))
+        handlers = Handlers(Reconciler(kube, ctx.js, EventRecorder(kube, "deployer")), EndpointReconciler(kube, ctx.js))
         for decl in CONSUMERS:
             ctx.consume(decl, handlers.on_event)
         return kube.close
