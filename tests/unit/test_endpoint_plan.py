@@ -182,3 +182,15 @@ def test_policies_offered_are_smg_policies() -> None:
         "consistent_hashing",
         "prefix_hash",
     }
+
+
+def test_deployer_writes_the_status_only_when_a_reader_would_see_a_change() -> None:
+    from arks_common.api.conditions import condition_dict
+    from arks_deployer.endpoints import _same
+
+    status = endpoint_status(endpoint(), APPS)
+    body = status.to_k8s() | {"conditions": [condition_dict(c) for c in status.conditions]}
+    live = {**body, "conditions": [{**body["conditions"][0], "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    assert _same(live, body)
+    assert not _same({**live, "readyBackends": 2}, body)
+    assert not _same({}, body)
