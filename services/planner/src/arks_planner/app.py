@@ -30,10 +30,12 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
         events = EventRecorder(kube, "planner")
         planner = Planner(kube, ctx.js, profiles, events)
         router = RouterSettings(image=settings.router_image, backend_port=backend_port(profiles))
-        ctx.consume(PLANNER_OBJECTS, Handlers(planner, EndpointPlanner(kube, ctx.js, router, events)).on_object)
+        endpoints = EndpointPlanner(kube, ctx.js, router, events)
+        ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)
 
         async def recheck(stop: asyncio.Event) -> None:
             await planner.recheck_all()
+            await endpoints.recheck_all()
             await stop.wait()
 
         ctx.add_task("start-up re-check", recheck)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+import nats.errors
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
@@ -14,7 +15,7 @@ from arks_common.bus.jetstream import publish, purge_subject
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, Service
 from arks_common.events.payloads import EndpointPlanReady, ObjectKind, ObjectRef
-from arks_common.kube.client import Kube, Undecodable
+from arks_common.kube.client import Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import ENDPOINTS
@@ -32,6 +33,22 @@ class EndpointPlanner:
         self._router = router
         self._events = events
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def recheck_all(self) -> None:
+        """Once at start: every endpoint against this planner's settings (a changed router image re-plans)."""
+        try:
+            endpoints, _ = await self._kube.list(ENDPOINTS)
+        except KubeError as exc:  # each endpoint's next event still plans it
+            log.warning("start-up endpoint re-check skipped", error=str(exc)[:300])
+            return
+        for endpoint in endpoints:
+            meta = endpoint["metadata"]
+            try:
+                await self.endpoint_changed(meta["namespace"], meta["name"])
+            except (KubeError, nats.errors.Error) as exc:
+                log.warning(
+                    "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
+                )
 
     async def endpoint_changed(self, namespace: str, name: str) -> None:
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
