@@ -7,9 +7,12 @@ applications serving its model; and its objects go with the endpoint.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
@@ -18,6 +21,7 @@ from arks_common.endpoints import selected_applications
 from arks_planner.core.endpoint import RouterSettings, backend_selector, build_endpoint_plan
 from support.builders import rwx_model, sample, small_app
 from support.e2e import Env, wait_until
+from support.router import Router, send, start_emulators
 
 pytestmark = pytest.mark.cluster
 
@@ -99,3 +103,55 @@ def test_endpoint_samples_plan_and_selection_on_the_cluster(arks: Env, ns: str) 
             return False
 
     wait_until(collected, 60, "the router's objects to be garbage-collected with their endpoint")
+
+
+BACKENDS = {"a-h100": ("model-a", 1.0), "a-l40s": ("model-a", 2.0), "b": ("model-b", 1.0)}
+"""Three applications on the cluster and the emulators standing in for their leaders: model-a on two GPU types
+(the second twice as slow), model-b on one."""
+
+
+async def test_one_endpoint_routes_by_model_and_load_to_the_applications_its_status_names(
+    arks: Env, ns: str, tmp_path: Path
+) -> None:
+    """The real router (smg) as a local process in front of emulators, its workers the applications the
+    endpoint's status names (the deployer's selection): pods on the fake nodes lead nowhere, so each named
+    application's leader is its emulator (docs/endpoints.md)."""
+    arks.ready_model(ns, rwx_model())
+    apps = [small_app(name, servedModelName=model) for name, (model, _) in BACKENDS.items()]
+    endpoint = {"apiVersion": "arks.ai/v1", "kind": "ArksEndpoint", "metadata": {"name": "models"}}
+    arks.apply(ns, *apps, {**endpoint, "spec": {"allModels": True}})
+
+    def named(applications: str) -> dict[str, Any] | None:
+        got = (arks.get("arksendpoint", "models", ns) or {}).get("status") or {}
+        return got if got.get("applicationsText") == applications and got.get("readyBackends") else None
+
+    status = await asyncio.to_thread(wait_until, lambda: named("a-h100,a-l40s,b"), 120, "the endpoint's backends")
+    emulators = start_emulators(tmp_path / "emulators", BACKENDS)
+    router = Router(tmp_path / "router")
+    try:
+        router.start([emulators[n].url for n in status["applications"]])
+        await asyncio.to_thread(router.wait_workers, {e.url for e in emulators.values()})
+        async with aiohttp.ClientSession() as session:
+            split = await send(session, router, "model-a", 1000, 32)
+            print(f"1,000 model-a requests through the endpoint: {dict(split)}")
+            assert set(split) == {"a-h100", "a-l40s"}, split
+            assert 550 <= split["a-h100"] <= 800, split  # ~2:1, the faster GPU type takes more
+            assert await send(session, router, "model-b", 50, 8) == {"b": 50}
+            unknown = await send(session, router, "no-such-model", 1, 1)
+            assert unknown == {"HTTP 404": 1}
+
+            during = asyncio.create_task(send(session, router, "model-a", 600, 8))
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(arks.kubectl, "delete", "arksapplication", "a-l40s", "-n", ns)
+            status = await asyncio.to_thread(wait_until, lambda: named("a-h100,b"), 60, "the deletion in the status")
+            router.set_workers([emulators[n].url for n in status["applications"]])
+            await asyncio.to_thread(router.wait_workers, {emulators["a-h100"].url, emulators["b"].url})
+            await asyncio.to_thread(emulators["a-l40s"].stop)
+            after = await send(session, router, "model-a", 200, 8)
+            counts = await during
+            assert set(counts) <= {"a-h100", "a-l40s"}, counts  # no failed request while it went
+            assert after == {"a-h100": 200}, after
+    finally:
+        router.stop()
+        for emu in emulators.values():
+            emu.stop()

@@ -9,7 +9,6 @@ workers. Requests reach only the applications of the model named, split by load;
 from __future__ import annotations
 
 import asyncio
-import collections
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +20,8 @@ from arks_common.endpoints import selected_applications
 from support.builders import vllm_app
 from support.e2e import wait_until
 from support.emulator import Emulator
-from support.router import Router
+from support.router import Router, send, start_emulators
 
-INSTANCE = "X-Emulator-Instance"
 BACKENDS = {"a-h100": ("model-a", 1.0), "a-l40s": ("model-a", 2.0), "b": ("model-b", 1.0)}
 
 
@@ -39,39 +37,15 @@ ENDPOINT = ArksEndpoint.model_validate({"metadata": {"name": "all", "namespace":
 
 @pytest.fixture
 def emulators(tmp_path: Path) -> Iterator[dict[str, Emulator]]:
-    started: dict[str, Emulator] = {}
-    try:
-        for name, (model, slowdown) in BACKENDS.items():
-            emu = Emulator(tmp_path / name, 1, ["--served-model-name", model, "--instance", name])
-            emu.extra_args += ["--slowdown", str(slowdown)]
-            emu.start()
-            started[name] = emu
-        yield started
-    finally:
-        for emu in started.values():
-            emu.stop()
+    started = start_emulators(tmp_path, BACKENDS)
+    yield started
+    for emu in started.values():
+        emu.stop()
 
 
 def worker_urls(apps: list[ArksApplication], emulators: dict[str, Emulator]) -> list[str]:
     """The selected applications' leaders, each standing for its emulator (the fake nodes' pods lead nowhere)."""
     return [emulators[a.metadata.name].url for a in selected_applications(ENDPOINT, apps)]
-
-
-async def send(
-    session: aiohttp.ClientSession, router: Router, model: str, n: int, concurrency: int
-) -> collections.Counter[str]:
-    counts: collections.Counter[str] = collections.Counter()
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one() -> None:
-        async with sem:
-            body = {"model": model, "prompt": "hello world", "max_tokens": 32}
-            async with session.post(f"{router.url}/v1/completions", json=body) as resp:
-                await resp.read()
-                counts[resp.headers.get(INSTANCE, "") if resp.status == 200 else f"HTTP {resp.status}"] += 1
-
-    await asyncio.gather(*(one() for _ in range(n)))
-    return counts
 
 
 async def test_one_endpoint_routes_by_model_and_load_and_drops_a_deleted_application(

@@ -7,6 +7,8 @@ each selected application to its emulator instead of the router discovering pods
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import json
 import socket
 import subprocess
@@ -16,9 +18,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from arks_common.api import RouterPolicy
 from arks_planner.core.endpoint import discovery_manifest, policy_args
 from support.e2e import wait_until
+from support.emulator import Emulator
 from support.processes import terminate
 
 
@@ -71,3 +76,41 @@ class Router:
 
     def stop(self) -> None:
         terminate(self._proc, grace=10)
+
+
+INSTANCE_HEADER = "X-Emulator-Instance"
+
+
+def start_emulators(workdir: Path, backends: dict[str, tuple[str, float]]) -> dict[str, Emulator]:
+    """One emulator per backend name: (served model, slowdown); each answers with its name in a header."""
+    started: dict[str, Emulator] = {}
+    try:
+        for name, (model, slowdown) in backends.items():
+            args = ["--served-model-name", model, "--instance", name, "--slowdown", str(slowdown)]
+            emu = Emulator(workdir / name, 1, args)
+            emu.start()
+            started[name] = emu
+    except BaseException:
+        for emu in started.values():
+            emu.stop()
+        raise
+    return started
+
+
+async def send(
+    session: aiohttp.ClientSession, router: Router, model: str, n: int, concurrency: int
+) -> collections.Counter[str]:
+    """`n` completions for `model` through the router: how many each backend answered (`HTTP <code>` for
+    the failed ones)."""
+    counts: collections.Counter[str] = collections.Counter()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with sem:
+            body = {"model": model, "prompt": "hello world", "max_tokens": 32}
+            async with session.post(f"{router.url}/v1/completions", json=body) as resp:
+                await resp.read()
+                counts[resp.headers.get(INSTANCE_HEADER, "") if resp.status == 200 else f"HTTP {resp.status}"] += 1
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return counts
