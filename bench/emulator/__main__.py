@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from autoscaling.sim.engine import kv_tokens_per_gpu
+from autoscaling.sim.exposition import MODEL
 from autoscaling.sim.steptime import SOURCE, fit
 
 from .engine import EngineConfig, GroupEngine
 from .formats import counters_for
-from .server import build_app
+from .server import INSTANCE_HEADER, build_app
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -32,6 +33,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-num-seqs", type=int, default=256, help="concurrent sequences per group (vLLM's flag)")
     p.add_argument("--max-num-batched-tokens", type=int, default=2048, help="tokens per step (vLLM's flag)")
     p.add_argument("--kv-tokens", type=int, default=0, help="KV-cache tokens per group (0: one H100's)")
+    p.add_argument("--served-model-name", default=MODEL, help="the model id /v1/models reports (vLLM's flag)")
+    p.add_argument("--instance", default="", help=f"a name sent back in the {INSTANCE_HEADER} header of completions")
     args = p.parse_args(argv)
     if not 1 <= args.groups <= 64:
         p.error("--groups must be from 1 to 64")
@@ -50,7 +53,7 @@ async def serve(args: argparse.Namespace) -> None:
         runtime=args.runtime,
     )
     engines = [GroupEngine(model, config, counters_for(args.runtime)) for _ in range(args.groups)]
-    runner = web.AppRunner(build_app(engines), access_log=None)
+    runner = web.AppRunner(build_app(engines, args.served_model_name, args.instance), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()

@@ -20,13 +20,19 @@ from autoscaling.sim.exposition import MODEL
 from .engine import GroupEngine
 
 ENGINES: web.AppKey[list[GroupEngine]] = web.AppKey("engines")
+SERVED_MODEL: web.AppKey[str] = web.AppKey("served_model")
+INSTANCE: web.AppKey[str] = web.AppKey("instance")
+INSTANCE_HEADER = "X-Emulator-Instance"
+"""Names the emulator that answered, so a test behind a router can count where each request went."""
 MAX_TOKENS_LIMIT = 4096
 PROMPT_TOKENS_LIMIT = 32768
 
 
-def build_app(engines: list[GroupEngine]) -> web.Application:
+def build_app(engines: list[GroupEngine], served_model: str = MODEL, instance: str = "") -> web.Application:
     app = web.Application()
     app[ENGINES] = engines
+    app[SERVED_MODEL] = served_model
+    app[INSTANCE] = instance
     for prefix in ("", "/groups/{group}"):
         app.router.add_get(f"{prefix}/health", _health)
         app.router.add_get(f"{prefix}/metrics", _metrics)
@@ -74,7 +80,9 @@ async def _system_metrics(request: web.Request) -> web.Response:
 
 async def _models(request: web.Request) -> web.Response:
     _engine(request)
-    return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "vllm"}]})
+    return web.json_response(
+        {"object": "list", "data": [{"id": request.app[SERVED_MODEL], "object": "model", "owned_by": "vllm"}]}
+    )
 
 
 def _error(message: str, status: int = 400) -> web.Response:
@@ -115,7 +123,7 @@ async def _completions(request: web.Request) -> web.Response:
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",
             "created": int(time.time()),
-            "model": body.get("model") or MODEL,
+            "model": body.get("model") or request.app[SERVED_MODEL],
             "choices": [
                 {"index": 0, "text": " x" * done.completion_tokens, "logprobs": None, "finish_reason": "length"}
             ],
@@ -124,5 +132,6 @@ async def _completions(request: web.Request) -> web.Response:
                 "completion_tokens": done.completion_tokens,
                 "total_tokens": done.prompt_tokens + done.completion_tokens,
             },
-        }
+        },
+        headers={INSTANCE_HEADER: request.app[INSTANCE]} if request.app[INSTANCE] else None,
     )

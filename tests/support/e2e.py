@@ -119,7 +119,13 @@ def new_namespace(env: Env) -> Iterator[str]:
 
 def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/arksapplications.arks.ai", "crd/arksmodels.arks.ai")
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/arksapplications.arks.ai",
+        "crd/arksmodels.arks.ai",
+        "crd/arksendpoints.arks.ai",
+    )
     cluster.apply(pv_pool(64))
     # --- issue 6: every service runs as its chart's ServiceAccount (a TokenRequest token) and its own NATS
     # user; the server enforces the generated permissions (support/auth.py, NatsUsers.load for the admin).

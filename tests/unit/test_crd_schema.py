@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from arks_common.api import ArksApplication, ArksApplicationSpec
-from arks_common.crdgen import APPLICATION_CRD, MODEL_CRD, structural_schema
+from arks_common.api import ArksApplication, ArksApplicationSpec, ArksEndpoint
+from arks_common.crdgen import APPLICATION_CRD, ENDPOINT_CRD, MODEL_CRD, structural_schema
 from support.builders import sample, vllm_app, with_instance
 from support.crd_validation import validate
 
@@ -116,7 +117,7 @@ def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
 
 def test_schema_is_structural() -> None:
     """Every node has a type (or is int-or-string), and no JSON-schema-only keywords are left."""
-    for crd in (APP, MODEL):
+    for crd in (APP, MODEL, ENDPOINT_CRD.to_k8s()):
         schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         for path, node in _walk(schema):
             assert "type" in node or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
@@ -130,3 +131,39 @@ def test_crd_spec_matches_the_pydantic_spec() -> None:
     crd = APP["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     aliases = {f.alias for f in ArksApplicationSpec.model_fields.values()}
     assert set(crd) == set(generated) == aliases
+
+
+ENDPOINT = ENDPOINT_CRD.to_k8s()
+
+
+@pytest.mark.parametrize("name", ["endpoint.yaml", "endpoint-all-models.yaml"])
+def test_crd_accepts_the_endpoint_samples(name: str) -> None:
+    assert validate(ENDPOINT, sample(name)) == []
+    ArksEndpoint.model_validate(sample(name))
+
+
+def test_endpoint_crd_refuses_both_forms_naming_the_field() -> None:
+    doc = sample("endpoint.yaml")
+    doc["spec"]["allModels"] = True
+    assert validate(ENDPOINT, doc) == [
+        "spec.servedModelName: Invalid value: servedModelName and allModels exclude each other: name one model, "
+        "or serve them all"
+    ]
+    with pytest.raises(ValidationError, match="servedModelName and allModels exclude each other"):
+        ArksEndpoint.model_validate(doc)
+
+
+def test_endpoint_crd_refuses_an_unknown_policy_naming_the_field() -> None:
+    doc = sample("endpoint.yaml")
+    doc["spec"]["router"]["policy"] = "fastest"
+    errors = validate(ENDPOINT, doc)
+    assert errors
+    assert all(e.startswith("spec.router.policy") for e in errors), errors
+
+
+def test_endpoint_crd_columns_and_short_name() -> None:
+    version = ENDPOINT["spec"]["versions"][0]
+    columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
+    assert columns == ["Model", "Applications", "Ready", "URL", "Age"]
+    assert ENDPOINT["spec"]["names"]["shortNames"] == ["arkep"]
+    assert version["subresources"] == {"status": {}}

@@ -392,6 +392,7 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
             "arks.ai/model": "qwen-7b",
             "arks.ai/role": "serve",
             "arks.ai/work-load-role": "leader",
+            "arks.ai/served-model": "qwen-7b",
         },
     ),
     (

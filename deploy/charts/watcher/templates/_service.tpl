@@ -3,7 +3,7 @@
 {{/* RBAC: list+watch only: it reads, it never writes (not even Events). */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
-  resources: [arksapplications, arksmodels]
+  resources: [arksapplications, arksmodels, arksendpoints]
   verbs: [list, watch]
 - apiGroups: [leaderworkerset.x-k8s.io]
   resources: [leaderworkersets]

@@ -4,6 +4,8 @@ that names an object and the deployer or slo-scaler that finds it again cannot d
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH
@@ -17,6 +19,11 @@ LABEL_COMPONENT = "arks.ai/role"
 serving adds `prefill`, `decode` and `router`."""
 LABEL_ROLE = "arks.ai/work-load-role"
 """A pod's place in its replica group: `leader` or `worker` (the upstream operator's label)."""
+LABEL_SERVED_MODEL = "arks.ai/served-model"
+"""On an application's pods: its served model name in label form (`served_model_label`); an ArksEndpoint's
+router finds its backends by it."""
+LABEL_ENDPOINT = "arks.ai/endpoint"
+"""On every object derived from an ArksEndpoint (its router's Deployment, Service, account and role)."""
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "arks"
 FINALIZER = "arks.ai/cleanup"
@@ -32,6 +39,8 @@ POD_LEADER = "leader"
 POD_WORKER = "worker"
 
 SERVICE_PREFIX = "arks-application-"
+ENDPOINT_PREFIX = "arks-endpoint-"
+ENDPOINT_KIND = "ArksEndpoint"
 APPLICATION_API_VERSION = f"{GROUP}/{VERSION}"
 APPLICATION_KIND = "ArksApplication"
 
@@ -39,6 +48,23 @@ APPLICATION_KIND = "ArksApplication"
 def service_name(application: str) -> str:
     """The Service of an application, as the user guide names it."""
     return f"{SERVICE_PREFIX}{application}"
+
+
+def endpoint_object_name(endpoint: str) -> str:
+    """The router Deployment, Service, ServiceAccount, Role and RoleBinding of an endpoint share this name."""
+    return f"{ENDPOINT_PREFIX}{endpoint}"
+
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def served_model_label(served_model_name: str) -> str:
+    """A served model name as a label value: itself when it is one (`qwen-7b`), otherwise (`Qwen/Qwen2.5-7B`,
+    too long) `m.` and a digest of it, so every name maps to one value and two names almost surely not to the
+    same. The router learns the real name from each backend's `/v1/models`; the label only selects."""
+    if len(served_model_name) <= 63 and _LABEL_VALUE.match(served_model_name):
+        return served_model_name
+    return "m." + hashlib.sha256(served_model_name.encode()).hexdigest()[:40]
 
 
 def group_set_name(application: str, role: str = ROLE_SERVE) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from arks_common.api import GROUP, VERSION, ArksApplication, ArksModel
+from arks_common.api import GROUP, VERSION, ArksApplication, ArksEndpoint, ArksModel
 
 _DROP = {"title", "const", "$defs"}
 
@@ -182,4 +182,18 @@ MODEL_CRD = CrdDeclaration(
     ],
 )
 
-ALL_CRDS = (APPLICATION_CRD, MODEL_CRD)
+ENDPOINT_CRD = CrdDeclaration(
+    model=ArksEndpoint,
+    names=CrdNames("ArksEndpoint", "arksendpoints", "arksendpoint", ["arkep"]),
+    columns=[
+        PrinterColumn("Model", "string", ".status.model", description="The served model; * for every model"),
+        PrinterColumn("Applications", "string", ".status.applicationsText"),
+        PrinterColumn("Ready", "integer", ".status.readyBackends", description="Ready replica groups behind it"),
+        PrinterColumn("URL", "string", ".status.url"),
+        _AGE,
+        PrinterColumn("AllModels", "boolean", ".spec.allModels", priority=1),
+        PrinterColumn("Policy", "string", ".spec.router.policy", priority=1),
+    ],
+)
+
+ALL_CRDS = (APPLICATION_CRD, MODEL_CRD, ENDPOINT_CRD)

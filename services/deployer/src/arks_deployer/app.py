@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from arks_common.events.contract import DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
+from arks_common.events.contract import DEPLOYER_ENDPOINT_PLANS, DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.resources import OWNED_KINDS
 from arks_common.runner import ServiceContext
+from arks_deployer.endpoints import EndpointReconciler
 from arks_deployer.handlers import Handlers
 from arks_deployer.owned_cache import OwnedCache
 from arks_deployer.reconcile import Reconciler
 from arks_deployer.settings import DeployerSettings
 
-CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE)
+CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE, DEPLOYER_ENDPOINT_PLANS)
 
 
 def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
@@ -22,7 +23,9 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-deployer")
         cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds)
         ctx.add_task("owned objects cache", cache.run)
-        handlers = Handlers(Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache))
+        handlers = Handlers(
+            Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache), EndpointReconciler(kube, ctx.js)
+        )
         for decl in CONSUMERS:
             ctx.consume(decl, handlers.on_event)
         return kube.close

@@ -1,11 +1,19 @@
-"""Glue from events to reconciles: every event names an application; the reconcile does the rest."""
+"""Glue from events to reconciles: every event names an application or an endpoint; the reconcile does the rest."""
 
 from __future__ import annotations
 
 from arks_common.bus.consumer import Delivery, PermanentError, require_named
 from arks_common.conventions import LABEL_APPLICATION
-from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
+from arks_common.events.payloads import (
+    EndpointPlanReady,
+    Envelope,
+    ObjectChanged,
+    ObjectKind,
+    PlanReady,
+    ScaleDecision,
+)
 from arks_common.kube.resources import LEADERWORKERSETS
+from arks_deployer.endpoints import EndpointReconciler
 from arks_deployer.reconcile import Reconciler
 
 
@@ -18,17 +26,24 @@ def application_of(event: ObjectChanged) -> str:
 
 
 class Handlers:
-    def __init__(self, reconciler: Reconciler) -> None:
+    def __init__(self, reconciler: Reconciler, endpoints: EndpointReconciler) -> None:
         self._reconciler = reconciler
+        self._endpoints = endpoints
 
     async def on_event(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
-        if isinstance(data, ObjectChanged | PlanReady | ScaleDecision):
+        if isinstance(data, ObjectChanged | PlanReady | ScaleDecision | EndpointPlanReady):
             require_named(data.ref.namespace, data.ref.name, delivery.subject)
-        if isinstance(data, PlanReady | ScaleDecision) or (
+        if isinstance(data, EndpointPlanReady) or (
+            isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.ENDPOINT
+        ):
+            await self._endpoints.reconcile(data.ref.namespace, data.ref.name)
+        elif isinstance(data, PlanReady | ScaleDecision) or (
             isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION
         ):
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
+            if isinstance(data, ObjectChanged):
+                await self._endpoints.namespace_changed(data.ref.namespace)
         elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.LEADERWORKERSET:
             seen = (LEADERWORKERSETS.kind, data.ref.namespace, data.ref.name, data.resource_version)
             await self._reconciler.reconcile(data.ref.namespace, application_of(data), seen)

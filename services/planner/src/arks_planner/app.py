@@ -10,7 +10,9 @@ from arks_common.events.contract import PLANNER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
-from arks_planner.core.profiles import load_profiles
+from arks_planner.core.endpoint import RouterSettings
+from arks_planner.core.profiles import RuntimeProfiles, load_profiles
+from arks_planner.endpoints import EndpointPlanner
 from arks_planner.handlers import Handlers
 from arks_planner.planning import Planner
 from arks_planner.settings import PlannerSettings
@@ -25,14 +27,25 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
 
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
-        planner = Planner(kube, ctx.js, profiles, EventRecorder(kube, "planner"))
-        ctx.consume(PLANNER_OBJECTS, Handlers(planner).on_object)
+        events = EventRecorder(kube, "planner")
+        planner = Planner(kube, ctx.js, profiles, events)
+        router = RouterSettings(image=settings.router_image, backend_port=backend_port(profiles))
+        endpoints = EndpointPlanner(kube, ctx.js, router, events)
+        ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)
 
         async def recheck(stop: asyncio.Event) -> None:
             await planner.recheck_all()
+            await endpoints.recheck_all()
             await stop.wait()
 
         ctx.add_task("start-up re-check", recheck)
         return kube.close
 
     return setup
+
+
+def backend_port(profiles: RuntimeProfiles) -> int:
+    """The leaders' HTTP port an endpoint's router discovers them on: the enabled runtimes' (all 8080 as
+    shipped); the lowest if an override made them differ (docs/endpoints.md)."""
+    ports = sorted({p.port for p in profiles.runtimes.values() if p.enabled}) or [8080]
+    return ports[0]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from arks_common.bus.consumer import Delivery, require_named
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, PlanReady, ScaleDecision
+from arks_planner.endpoints import EndpointPlanner
 from arks_planner.planning import Planner
 
 
 class Handlers:
-    def __init__(self, planner: Planner) -> None:
+    def __init__(self, planner: Planner, endpoints: EndpointPlanner) -> None:
         self._planner = planner
+        self._endpoints = endpoints
 
     async def on_object(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
@@ -22,3 +24,5 @@ class Handlers:
             await self._planner.application_changed(data.ref.namespace, data.ref.name, data.ref.uid, seen)
         elif data.ref.kind is ObjectKind.MODEL:
             await self._planner.model_changed(data.ref.namespace, data.ref.name)
+        elif data.ref.kind is ObjectKind.ENDPOINT:
+            await self._endpoints.endpoint_changed(data.ref.namespace, data.ref.name)

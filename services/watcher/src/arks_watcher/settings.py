@@ -7,6 +7,6 @@ from arks_common.settings import CommonSettings
 
 class WatcherSettings(CommonSettings):
     kubeconfig: str | None = None
-    watch_kinds: str = "application,model,leaderworkerset,job,pvc"
+    watch_kinds: str = "application,model,leaderworkerset,job,pvc,endpoint"
     resync_seconds: float = 600.0
     watch_timeout_seconds: int = 300

@@ -10,6 +10,7 @@ from arks_common.api.application import (
     Phase,
     Runtime,
 )
+from arks_common.api.endpoint import ArksEndpoint, ArksEndpointSpec, ArksEndpointStatus, RouterPolicy
 from arks_common.api.meta import API_VERSION, GROUP, VERSION, Condition, ConditionStatus, ObjectMeta
 from arks_common.api.model import ArksModel, ArksModelSpec, ArksModelStatus, ModelPhase
 
@@ -20,6 +21,9 @@ __all__ = [
     "ArksApplication",
     "ArksApplicationSpec",
     "ArksApplicationStatus",
+    "ArksEndpoint",
+    "ArksEndpointSpec",
+    "ArksEndpointStatus",
     "ArksModel",
     "ArksModelSpec",
     "ArksModelStatus",
@@ -31,5 +35,6 @@ __all__ = [
     "ModelPhase",
     "ObjectMeta",
     "Phase",
+    "RouterPolicy",
     "Runtime",
 ]

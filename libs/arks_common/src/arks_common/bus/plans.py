@@ -10,8 +10,8 @@ import msgspec
 from nats.js import JetStreamContext
 
 from arks_common.bus.jetstream import last_message
-from arks_common.events.contract import PLANS, PLANS_STREAM
-from arks_common.events.payloads import PlanReady, decode
+from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, PLANS, PLANS_STREAM
+from arks_common.events.payloads import EndpointPlanReady, PlanReady, decode
 from arks_common.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,3 +42,17 @@ async def stored_plans(js: JetStreamContext) -> tuple[int, set[tuple[str, str]]]
             continue
         keys.add((params["namespace"], params["name"]))
     return int(info.state.last_seq or 0) if info.state else 0, keys
+
+
+async def newest_endpoint_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[int, EndpointPlanReady | None]:
+    """The newest plan of an ArksEndpoint, as `newest_plan` reads an application's."""
+    subject = ENDPOINT_PLANS.subject(namespace, name)
+    sequence, data = await last_message(js, ENDPOINT_PLANS_STREAM.name, subject)
+    if data is None:
+        return sequence, None
+    try:
+        payload = decode(data).data
+    except (msgspec.MsgspecError, ValueError, RecursionError) as exc:
+        log.warning("unreadable endpoint plan in stream", subject=subject, error=str(exc)[:300])
+        return sequence, None
+    return sequence, payload if isinstance(payload, EndpointPlanReady) else None

@@ -13,6 +13,7 @@ import msgspec
 
 from arks_common.events.payloads import (
     DeadLetter,
+    EndpointPlanReady,
     MetricsSample,
     ObjectChanged,
     ObjectKind,
@@ -79,6 +80,13 @@ PLANS = Channel(
     publishers=frozenset({Service.PLANNER}),
     description="The planner's precheck verdict and deployment plan for one generation of an application.",
 )
+ENDPOINT_PLANS = Channel(
+    name="endpointplan",
+    params=("namespace", "name"),
+    payload=EndpointPlanReady,
+    publishers=frozenset({Service.PLANNER}),
+    description="The planner's plan (the router's objects) for one generation of an ArksEndpoint.",
+)
 SCALE = Channel(
     name="scale",
     params=("namespace", "name"),
@@ -100,7 +108,7 @@ DEAD_LETTERS = Channel(
     publishers=frozenset(Service),
     description="Messages a consumer gave up on (poison or past max_deliver), kept with the error.",
 )
-CHANNELS = (OBJECTS, PLANS, SCALE, METRICS, DEAD_LETTERS)
+CHANNELS = (OBJECTS, PLANS, ENDPOINT_PLANS, SCALE, METRICS, DEAD_LETTERS)
 
 
 def inbox_prefix(service: Service | str) -> str:
@@ -157,6 +165,10 @@ OBJECTS_STREAM = StreamDecl(
 # The newest plan of each application stays until the planner purges it when the application is deleted: no
 # age limit, so a plan the deployer has not applied yet cannot expire.
 PLANS_STREAM = StreamDecl("ARKS_PLANS", PLANS, "The newest plan of each application.", max_msgs_per_subject=1)
+# A separate stream from applications' plans: an endpoint may have an application's name.
+ENDPOINT_PLANS_STREAM = StreamDecl(
+    "ARKS_ENDPOINT_PLANS", ENDPOINT_PLANS, "The newest plan of each ArksEndpoint.", max_msgs_per_subject=1
+)
 SCALE_STREAM = StreamDecl(
     "ARKS_SCALE",
     SCALE,
@@ -178,7 +190,7 @@ DEAD_LETTER_STREAM = StreamDecl(
     "Dead letters, kept a week for inspection and replay.",
     max_age_seconds=7 * 24 * 3600,
 )
-STREAMS = (OBJECTS_STREAM, PLANS_STREAM, SCALE_STREAM, METRICS_STREAM, DEAD_LETTER_STREAM)
+STREAMS = (OBJECTS_STREAM, PLANS_STREAM, ENDPOINT_PLANS_STREAM, SCALE_STREAM, METRICS_STREAM, DEAD_LETTER_STREAM)
 
 
 @dataclass(frozen=True)
@@ -207,8 +219,12 @@ PLANNER_OBJECTS = ConsumerDecl(
     Service.PLANNER,
     "planner-objects",
     OBJECTS_STREAM,
-    (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.MODEL)),
-    "Applications and models, to check and plan applications.",
+    (
+        object_kind_filter(ObjectKind.APPLICATION),
+        object_kind_filter(ObjectKind.MODEL),
+        object_kind_filter(ObjectKind.ENDPOINT),
+    ),
+    "Applications and models, to check and plan applications; endpoints, to plan their routers.",
 )
 # The deployer's reconcile reads everything afresh: its events need no order and coalesce per application.
 DEPLOYER_PLANS = ConsumerDecl(
@@ -218,8 +234,21 @@ DEPLOYER_OBJECTS = ConsumerDecl(
     Service.DEPLOYER,
     "deployer-objects",
     OBJECTS_STREAM,
-    (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.LEADERWORKERSET)),
-    "Applications and their LeaderWorkerSets, to keep status, replicas and deletion right.",
+    (
+        object_kind_filter(ObjectKind.APPLICATION),
+        object_kind_filter(ObjectKind.LEADERWORKERSET),
+        object_kind_filter(ObjectKind.ENDPOINT),
+    ),
+    "Applications and their LeaderWorkerSets, to keep status, replicas and deletion right; endpoints, whose "
+    "status follows the applications behind them.",
+    in_order=False,
+)
+DEPLOYER_ENDPOINT_PLANS = ConsumerDecl(
+    Service.DEPLOYER,
+    "deployer-endpoint-plans",
+    ENDPOINT_PLANS_STREAM,
+    (ENDPOINT_PLANS.wildcard,),
+    "Endpoint plans to apply.",
     in_order=False,
 )
 DEPLOYER_SCALE = ConsumerDecl(
@@ -245,6 +274,7 @@ CONSUMERS = (
     DEPLOYER_PLANS,
     DEPLOYER_OBJECTS,
     DEPLOYER_SCALE,
+    DEPLOYER_ENDPOINT_PLANS,
     MODEL_LOADER_OBJECTS,
     SLO_SCALER_OBJECTS,
 )

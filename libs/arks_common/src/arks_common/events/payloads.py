@@ -26,6 +26,7 @@ class ObjectKind(StrEnum):
     POD = "pod"
     JOB = "job"
     PVC = "pvc"
+    ENDPOINT = "endpoint"
 
 
 class ObjectRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +82,16 @@ class PlanReady(msgspec.Struct, frozen=True, kw_only=True, tag="plan.ready"):
     inputs: str = ""
     """A digest of what the verdict was computed from (the generation, the ArksModel's resourceVersion, the
     runtime profiles): equal inputs let the planner skip re-planning."""
+
+
+class EndpointPlanReady(msgspec.Struct, frozen=True, kw_only=True, tag="endpoint-plan.ready"):
+    """The planner's plan for one generation of an ArksEndpoint: its router's objects, each labelled with the
+    endpoint and owned by it, stamped with the plan hash."""
+
+    ref: ObjectRef
+    generation: int
+    plan_hash: str
+    objects: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class ScaleDirection(StrEnum):
@@ -145,7 +156,7 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="dead.letter"):
 
 DEAD_LETTER_PAYLOAD_BYTES = 256 * 1024
 
-Payload = ObjectChanged | PlanReady | ScaleDecision | MetricsSample | DeadLetter
+Payload = ObjectChanged | PlanReady | EndpointPlanReady | ScaleDecision | MetricsSample | DeadLetter
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,4 +200,4 @@ def decode(raw: bytes) -> Envelope:
 
 
 def payload_types() -> tuple[type[msgspec.Struct], ...]:
-    return (ObjectChanged, PlanReady, ScaleDecision, MetricsSample, DeadLetter)
+    return (ObjectChanged, PlanReady, EndpointPlanReady, ScaleDecision, MetricsSample, DeadLetter)

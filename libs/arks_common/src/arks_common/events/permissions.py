@@ -29,6 +29,7 @@ from arks_common.events.contract import (
     CHANNELS,
     CONSUMERS,
     DEAD_LETTERS,
+    ENDPOINT_PLANS_STREAM,
     PLANS_STREAM,
     ROOT,
     STREAMS,
@@ -48,13 +49,14 @@ INBOX = "_INBOX.>"
 # Streams a service reads the newest message of a subject from (not through a consumer): the deployer finds
 # the current plan of an application there (services/deployer adapters/plans.py), and the planner reads it
 # before publishing so that an older verdict never replaces a newer one (services/planner adapters/plans.py).
+# The same for ArksEndpoints' plans.
 STREAM_READERS: Mapping[Service, tuple[StreamDecl, ...]] = {
-    Service.DEPLOYER: (PLANS_STREAM,),
-    Service.PLANNER: (PLANS_STREAM,),
+    Service.DEPLOYER: (PLANS_STREAM, ENDPOINT_PLANS_STREAM),
+    Service.PLANNER: (PLANS_STREAM, ENDPOINT_PLANS_STREAM),
 }
-# Streams a service purges subjects of: the planner removes a deleted application's last plan.
+# Streams a service purges subjects of: the planner removes a deleted application's (endpoint's) last plan.
 STREAM_PURGERS: Mapping[Service, tuple[StreamDecl, ...]] = {
-    Service.PLANNER: (PLANS_STREAM,),
+    Service.PLANNER: (PLANS_STREAM, ENDPOINT_PLANS_STREAM),
 }
 
 BOOTSTRAP_USER = "arks-bootstrap"

@@ -59,6 +59,7 @@ class Resource:
 
 APPLICATIONS = Resource(GROUP, VERSION, "arksapplications", "ArksApplication")
 MODELS = Resource(GROUP, VERSION, "arksmodels", "ArksModel")
+ENDPOINTS = Resource(GROUP, VERSION, "arksendpoints", "ArksEndpoint")
 LEADERWORKERSETS = Resource("leaderworkerset.x-k8s.io", "v1", "leaderworkersets", "LeaderWorkerSet")
 SERVICES = Resource("", "v1", "services", "Service")
 PODS = Resource("", "v1", "pods", "Pod")
@@ -70,6 +71,12 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+
+ENDPOINT_KINDS: dict[str, Resource] = {r.kind: r for r in (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, DEPLOYMENTS, SERVICES)}
+"""The kinds an endpoint plan may ask for (its router's objects); the deployer applies exactly these."""
 
 OWNED_KINDS: dict[str, Resource] = {r.kind: r for r in (LEADERWORKERSETS, SERVICES, DEPLOYMENTS)}
 """The kinds a plan may ask for, by `kind`: the deployer lists, applies and prunes exactly these."""

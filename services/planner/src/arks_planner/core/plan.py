@@ -23,6 +23,7 @@ from arks_common.conventions import (
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_ROLE,
+    LABEL_SERVED_MODEL,
     MANAGED_BY,
     PLAN_HASH_ANNOTATION,
     POD_LEADER,
@@ -34,6 +35,7 @@ from arks_common.conventions import (
     application_owner,
     group_set_name,
     model_path,
+    served_model_label,
     service_name,
 )
 from arks_common.events.payloads import PlannedRole
@@ -191,6 +193,8 @@ def _pod_template(
         LABEL_MODEL: app.spec.model.name,
         LABEL_COMPONENT: role.name,
         LABEL_ROLE: pod,
+        # an ArksEndpoint's router selects its backends by served model (the `serve` role's leaders)
+        LABEL_SERVED_MODEL: served_model_label(app.spec.effective_served_model_name()),
     }
     volumes = [v.to_k8s() for v in inst.volumes]
     volumes.append(

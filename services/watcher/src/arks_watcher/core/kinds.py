@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from arks_common.events.payloads import ObjectKind
 from arks_common.kube.resources import (
     APPLICATIONS,
+    ENDPOINTS,
     JOBS,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
@@ -33,6 +34,7 @@ WATCHED: dict[ObjectKind, Watched] = {
         Watched(ObjectKind.LEADERWORKERSET, LEADERWORKERSETS, f"{LABEL_MANAGED_BY}={MANAGED_BY}"),
         Watched(ObjectKind.JOB, JOBS, LABEL_MODEL),
         Watched(ObjectKind.PVC, PVCS, LABEL_MODEL),
+        Watched(ObjectKind.ENDPOINT, ENDPOINTS),
     )
 }
 

@@ -1,0 +1,101 @@
+"""ArksEndpoint: one OpenAI-compatible endpoint in front of every application of a namespace that serves a model
+(or, in its multi-model form, every model of the namespace), and its status."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel
+
+
+class EndpointConditionType(StrEnum):
+    READY = "Ready"
+    """True when at least one ready replica group is behind the endpoint."""
+
+
+class RouterPolicy(StrEnum):
+    """The router's balancing policies Arks offers (smg 1.13.0 `--policy`)."""
+
+    POWER_OF_TWO = "power_of_two"
+    """Load-aware (the default): of two workers, the one with fewer requests in flight, so faster GPUs take more."""
+    ROUND_ROBIN = "round_robin"
+    RANDOM = "random"
+    CACHE_AWARE = "cache_aware"
+    """Prefers a worker that already holds the prompt's prefix, within load bounds."""
+
+
+class RouterSpec(ApiModel):
+    replicas: int = Field(default=1, ge=1, le=100, description="Router pods; each discovers the backends itself.")
+    image: str | None = Field(default=None, description="The router image; defaults to the installation's.")
+    policy: RouterPolicy = Field(default=RouterPolicy.POWER_OF_TWO, description="How requests are balanced.")
+    resources: dict[str, dict[str, str]] | None = Field(
+        default=None, description="The router container's resource requests and limits."
+    )
+
+
+class ArksEndpointSpec(ApiModel):
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!(has(self.allModels) && self.allModels && has(self.servedModelName))",
+                    "servedModelName and allModels exclude each other: name one model, or serve them all",
+                    ".servedModelName",
+                )
+            ]
+        }
+    }
+
+    served_model_name: str | None = Field(
+        default=None,
+        description="The model name clients send in `model`; every application in the namespace whose served model "
+        "name is this one is a backend. Defaults to the endpoint's name. Not with allModels.",
+    )
+    all_models: bool = Field(
+        default=False,
+        description="Serve every model of the namespace's applications on this one endpoint (multi-model form); "
+        "requests go to the applications of the model each request names.",
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="The port of the endpoint's Service.")
+    router: RouterSpec = Field(default_factory=RouterSpec)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ArksEndpointSpec:
+        if self.all_models and self.served_model_name:
+            raise ValueError("servedModelName and allModels exclude each other: name one model, or serve them all")
+        return self
+
+
+class ArksEndpointStatus(ApiModel):
+    observed_generation: int = 0
+    model: str = Field(default="", description="The served model name; `*` for the multi-model form.")
+    served_models: list[str] = Field(default_factory=list, description="The models served behind the endpoint.")
+    applications: list[str] = Field(default_factory=list, description="The applications behind the endpoint.")
+    applications_text: str = Field(default="", description="The applications, comma-separated (a printer column).")
+    ready_backends: int = Field(default=0, description="Ready replica groups behind the endpoint.")
+    url: str = Field(default="", description="The endpoint's in-cluster base URL.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+class ArksEndpoint(ApiModel):
+    """One OpenAI endpoint routing on the request's model to every application of the namespace that serves it."""
+
+    api_version: str = "arks.ai/v1"
+    kind: str = "ArksEndpoint"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ArksEndpointSpec = Field(default_factory=ArksEndpointSpec)
+    status: ArksEndpointStatus = Field(default_factory=ArksEndpointStatus)
+
+    def served_model(self) -> str | None:
+        """The one model this endpoint serves, or None for the multi-model form."""
+        if self.spec.all_models:
+            return None
+        return self.spec.served_model_name or self.metadata.name

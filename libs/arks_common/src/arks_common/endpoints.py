@@ -1,0 +1,59 @@
+"""Which applications an ArksEndpoint gathers and the status it reports: shared by the planner (which plans the
+endpoint's router) and the deployer (which writes the endpoint's status). Pure."""
+
+from __future__ import annotations
+
+from arks_common.api.application import ArksApplication
+from arks_common.api.conditions import condition
+from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType
+from arks_common.conventions import endpoint_object_name
+
+
+def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
+    """True when `app` is behind `endpoint`: same namespace, not being deleted, and (unless the endpoint serves
+    every model) serving the endpoint's model name."""
+    if app.metadata.namespace != endpoint.metadata.namespace or app.metadata.deletion_timestamp is not None:
+        return False
+    model = endpoint.served_model()
+    return model is None or app.spec.effective_served_model_name() == model
+
+
+def selected_applications(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> list[ArksApplication]:
+    """The applications behind the endpoint, by name."""
+    return sorted((a for a in apps if selects(endpoint, a)), key=lambda a: a.metadata.name)
+
+
+def endpoint_url(endpoint: ArksEndpoint) -> str:
+    name, namespace = endpoint_object_name(endpoint.metadata.name), endpoint.metadata.namespace
+    return f"http://{name}.{namespace}.svc:{endpoint.spec.port}"
+
+
+def endpoint_status(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> ArksEndpointStatus:
+    """What the endpoint reports: the applications and models behind it, their ready replica groups, its URL,
+    and `Ready` when at least one group is ready. Conditions keep their transition time when unchanged (the
+    shell's `set_condition`)."""
+    behind = selected_applications(endpoint, apps)
+    ready = sum(a.status.ready_replicas for a in behind)
+    names = [a.metadata.name for a in behind]
+    generation = endpoint.metadata.generation
+    if ready > 0:
+        message = f"{ready} ready replica group(s) behind the endpoint, in {len(names)} application(s)"
+        cond = condition(EndpointConditionType.READY.value, True, "BackendsReady", message, generation)
+    elif behind:
+        message = f"none of the applications behind the endpoint ({', '.join(names)}) has a ready replica group"
+        cond = condition(EndpointConditionType.READY.value, False, "NoReadyBackend", message, generation)
+    else:
+        wanted = endpoint.served_model()
+        what = f"serves the model {wanted!r}" if wanted is not None else "exists"
+        message = f"no application in namespace {endpoint.metadata.namespace} {what}"
+        cond = condition(EndpointConditionType.READY.value, False, "NoApplication", message, generation)
+    return ArksEndpointStatus(
+        observed_generation=generation,
+        model=endpoint.served_model() or "*",
+        served_models=sorted({a.spec.effective_served_model_name() for a in behind}),
+        applications=names,
+        applications_text=",".join(names),
+        ready_backends=ready,
+        url=endpoint_url(endpoint),
+        conditions=[cond],
+    )

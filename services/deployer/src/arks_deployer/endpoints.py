@@ -1,0 +1,117 @@
+"""One reconcile of one ArksEndpoint: apply its newest plan (the router's objects) and write its status from
+the applications behind it. Level-triggered like the application reconcile: it reads the endpoint, its plan
+and the namespace's applications afresh each time; runs of one endpoint coalesce.
+
+The router's objects are owned by the endpoint (owner reference), so the garbage collector removes them with
+it: no finalizer. The plan's object set is fixed (ServiceAccount, Role, RoleBinding, Deployment, Service), so
+nothing is ever left to prune.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from arks_common.api.application import ArksApplication
+from arks_common.api.conditions import condition_dict, set_condition
+from arks_common.api.endpoint import ArksEndpoint
+from arks_common.bus.plans import newest_endpoint_plan
+from arks_common.coalescing import Coalescer
+from arks_common.conventions import PLAN_HASH_ANNOTATION
+from arks_common.endpoints import endpoint_status
+from arks_common.kube.client import Kube, Undecodable
+from arks_common.kube.reconciling import reconciling
+from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS
+from arks_common.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+CONTROLLER = "deployer"
+Obj = dict[str, Any]
+
+
+class EndpointReconciler:
+    def __init__(self, kube: Kube, js: JetStreamContext) -> None:
+        self._kube = kube
+        self._js = js
+        self._coalescer = Coalescer()
+
+    async def reconcile(self, namespace: str, name: str) -> None:
+        async def run() -> None:
+            async with reconciling(CONTROLLER):
+                await self._reconcile(namespace, name)
+
+        await self._coalescer.run(("endpoint", namespace, name), run)
+
+    async def namespace_changed(self, namespace: str) -> None:
+        """An application of `namespace` changed: the status of its endpoints may have moved."""
+        endpoints, _ = await self._kube.list(ENDPOINTS, namespace)
+        for endpoint in endpoints:
+            await self.reconcile(namespace, endpoint["metadata"]["name"])
+
+    async def _reconcile(self, namespace: str, name: str) -> None:
+        try:
+            raw = await self._kube.get(ENDPOINTS, namespace, name)
+        except Undecodable:
+            log.warning("endpoint does not decode", endpoint=f"{namespace}/{name}")
+            return
+        if raw is None or raw["metadata"].get("deletionTimestamp"):
+            return  # its router's objects go with it (owner references)
+        try:
+            endpoint = ArksEndpoint.model_validate(raw)
+        except ValidationError as exc:
+            log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
+            return
+        _, plan = await newest_endpoint_plan(self._js, namespace, name)
+        if plan is not None and plan.ref.uid == endpoint.metadata.uid:
+            for obj in plan.objects:
+                await self._apply(obj, plan.plan_hash)
+        await self._write_status(raw, endpoint)
+
+    async def _apply(self, obj: Obj, plan_hash: str) -> None:
+        res = ENDPOINT_KINDS.get(str(obj.get("kind")))
+        if res is None:
+            log.warning("endpoint plan asks for a kind the deployer does not apply", kind=obj.get("kind"))
+            return
+        meta = obj["metadata"]
+        live = await self._kube.get(res, meta["namespace"], meta["name"])
+        if live is not None and (live["metadata"].get("annotations") or {}).get(PLAN_HASH_ANNOTATION) == plan_hash:
+            return  # applied already
+        await self._kube.apply(res, obj)
+        log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
+
+    async def _write_status(self, raw: Obj, endpoint: ArksEndpoint) -> None:
+        apps_raw, _ = await self._kube.list(APPLICATIONS, endpoint.metadata.namespace)
+        apps = []
+        for app in apps_raw:
+            try:
+                apps.append(ArksApplication.model_validate(app))
+            except ValidationError:
+                continue  # its Precheck says why; it serves nothing
+        status = endpoint_status(endpoint, apps)
+        conditions = list(endpoint.status.conditions)
+        now = datetime.now(UTC).replace(microsecond=0)
+        for new in status.conditions:
+            conditions, _ = set_condition(conditions, new, now)
+        body = status.to_k8s()
+        body["conditions"] = [condition_dict(c) for c in conditions]
+        if _same(raw.get("status") or {}, body):
+            return
+        meta = endpoint.metadata
+        await self._kube.apply_status(ENDPOINTS, meta.namespace, meta.name, body)
+
+
+def _same(live: Obj, new: Obj) -> bool:
+    """Whether writing `new` would change what a reader sees (a condition's transition time aside)."""
+
+    def strip(status: Obj) -> Obj:
+        out = dict(status)
+        out["conditions"] = [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+        ]
+        return out
+
+    defaults = ArksEndpoint.model_validate({"status": live}).status.to_k8s() if live else {}
+    return strip(defaults) == strip(new)

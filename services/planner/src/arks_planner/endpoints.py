@@ -1,0 +1,83 @@
+"""The planner's shell for ArksEndpoints: read the endpoint, plan its router, publish the plan on
+`arks.endpointplan.<ns>.<name>` (the stream keeps the newest per endpoint), remove it when the endpoint goes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+import nats.errors
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from arks_common.api.endpoint import ArksEndpoint
+from arks_common.bus.jetstream import publish, purge_subject
+from arks_common.bus.plans import newest_endpoint_plan
+from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, Service
+from arks_common.events.payloads import EndpointPlanReady, ObjectKind, ObjectRef
+from arks_common.kube.client import Kube, KubeError, Undecodable
+from arks_common.kube.events import EventRecorder
+from arks_common.kube.reconciling import reconciling
+from arks_common.kube.resources import ENDPOINTS
+from arks_common.telemetry.logging import get_logger
+from arks_planner.core.endpoint import EndpointPlanError, RouterSettings, build_endpoint_plan
+
+log = get_logger(__name__)
+CONTROLLER = "planner"
+
+
+class EndpointPlanner:
+    def __init__(self, kube: Kube, js: JetStreamContext, router: RouterSettings, events: EventRecorder) -> None:
+        self._kube = kube
+        self._js = js
+        self._router = router
+        self._events = events
+        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def recheck_all(self) -> None:
+        """Once at start: every endpoint against this planner's settings (a changed router image re-plans)."""
+        try:
+            endpoints, _ = await self._kube.list(ENDPOINTS)
+        except KubeError as exc:  # each endpoint's next event still plans it
+            log.warning("start-up endpoint re-check skipped", error=str(exc)[:300])
+            return
+        for endpoint in endpoints:
+            meta = endpoint["metadata"]
+            try:
+                await self.endpoint_changed(meta["namespace"], meta["name"])
+            except (KubeError, nats.errors.Error) as exc:
+                log.warning(
+                    "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
+                )
+
+    async def endpoint_changed(self, namespace: str, name: str) -> None:
+        async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
+            subject = ENDPOINT_PLANS.subject(namespace, name)
+            try:
+                raw = await self._kube.get(ENDPOINTS, namespace, name)
+            except Undecodable:
+                log.warning("endpoint does not decode", endpoint=f"{namespace}/{name}")
+                return
+            if raw is None or raw["metadata"].get("deletionTimestamp"):
+                sequence, _ = await newest_endpoint_plan(self._js, namespace, name)
+                if sequence:
+                    await purge_subject(self._js, ENDPOINT_PLANS_STREAM.name, subject, before=sequence + 1)
+                    log.info("endpoint plan removed", endpoint=f"{namespace}/{name}")
+                return
+            try:
+                endpoint = ArksEndpoint.model_validate(raw)
+                plan = build_endpoint_plan(endpoint, self._router)
+            except (ValidationError, EndpointPlanError) as exc:
+                await self._events.record(raw, "Warning", "EndpointNotPlanned", str(exc)[:1000])
+                return
+            meta = endpoint.metadata
+            _, last = await newest_endpoint_plan(self._js, namespace, name)
+            if last is not None and (last.ref.uid, last.plan_hash) == (meta.uid, plan.plan_hash):
+                return  # already planned: only the status or nothing that matters changed
+            ref = ObjectRef(kind=ObjectKind.ENDPOINT, namespace=namespace, name=name, uid=meta.uid)
+            verdict = EndpointPlanReady(
+                ref=ref, generation=meta.generation, plan_hash=plan.plan_hash, objects=plan.objects
+            )
+            msg_id = f"endpointplan:{meta.uid}:{meta.generation}:{plan.plan_hash}"
+            await publish(self._js, ENDPOINT_PLANS, subject, msg_id, Service.PLANNER.value, verdict)
+            log.info("endpoint plan published", endpoint=f"{namespace}/{name}", plan_hash=plan.plan_hash[:12])

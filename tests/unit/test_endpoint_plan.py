@@ -1,0 +1,196 @@
+"""Endpoint planning: which applications an ArksEndpoint selects, the router it becomes, the status it reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from arks_common.api import ArksApplication, ArksEndpoint, ArksModel, RouterPolicy
+from arks_common.api.meta import ConditionStatus
+from arks_common.conventions import LABEL_SERVED_MODEL, served_model_label
+from arks_common.endpoints import endpoint_status, selected_applications
+from arks_planner.core.endpoint import (
+    EndpointPlanError,
+    RouterSettings,
+    backend_selector,
+    build_endpoint_plan,
+    discovery_manifest,
+    router_args,
+)
+from arks_planner.core.plan import build_plan
+from arks_planner.core.profiles import load_profiles
+from support.builders import sample, vllm_app
+
+SETTINGS = RouterSettings(image="registry.example/smg:1.13.0", backend_port=8080)
+
+
+def app(name: str, served: str | None, ready: int = 0, namespace: str = "default", **meta: Any) -> ArksApplication:
+    doc = vllm_app()
+    doc["metadata"] = {"name": name, "namespace": namespace, "uid": f"uid-{name}", **meta}
+    if served is not None:
+        doc["spec"]["servedModelName"] = served
+    doc["status"] = {"readyReplicas": ready}
+    return ArksApplication.model_validate(doc)
+
+
+def endpoint(name: str = "model-a", **spec: Any) -> ArksEndpoint:
+    return ArksEndpoint.model_validate(
+        {"metadata": {"name": name, "namespace": "default", "uid": "uid-ep", "generation": 3}, "spec": spec}
+    )
+
+
+APPS = [
+    app("a-h100", "model-a", ready=2),
+    app("a-l40s", "model-a", ready=1),
+    app("b", "model-b", ready=1),
+    app("a-elsewhere", "model-a", ready=4, namespace="other"),
+    app("a-leaving", "model-a", ready=1, deletionTimestamp=datetime(2026, 1, 1, tzinfo=UTC)),
+]
+
+
+def names(apps: list[ArksApplication]) -> list[str]:
+    return [a.metadata.name for a in apps]
+
+
+def test_selects_the_applications_of_its_model_in_its_namespace_only() -> None:
+    assert names(selected_applications(endpoint(), APPS)) == ["a-h100", "a-l40s"]
+    assert names(selected_applications(endpoint("b-endpoint", servedModelName="model-b"), APPS)) == ["b"]
+
+
+def test_model_name_defaults_to_the_endpoint_name_and_all_models_takes_every_application() -> None:
+    assert endpoint().served_model() == "model-a"
+    assert names(selected_applications(endpoint("all", allModels=True), APPS)) == ["a-h100", "a-l40s", "b"]
+
+
+def test_served_model_defaults_to_the_model_name() -> None:
+    default_name = app("plain", None)
+    model = default_name.spec.model.name
+    assert names(selected_applications(endpoint(model), [default_name])) == ["plain"]
+
+
+def test_router_finds_the_leaders_of_its_model_by_the_label_the_application_plan_sets() -> None:
+    profiles = load_profiles(None)
+    model = ArksModel.model_validate(sample("model.yaml"))
+    plan = build_plan(app("a-h100", "Qwen/Qwen2.5-7B"), model, profiles)
+    lws = plan.objects[0]
+    template = lws["spec"]["leaderWorkerTemplate"]
+    pod_labels = (template.get("leaderTemplate") or template["workerTemplate"])["metadata"]["labels"]
+    selector = backend_selector(endpoint("qwen", servedModelName="Qwen/Qwen2.5-7B"))
+    assert selector.items() <= pod_labels.items()
+    assert pod_labels[LABEL_SERVED_MODEL].startswith("m.")  # a slash is not allowed in a label value
+    assert "arks.ai/served-model" not in backend_selector(endpoint("all", allModels=True))
+
+
+def test_label_form_of_a_model_name() -> None:
+    assert served_model_label("qwen-7b") == "qwen-7b"
+    assert served_model_label("Qwen/Qwen2.5-7B") != served_model_label("Qwen/Qwen2.5-7b")
+    assert len(served_model_label("x" * 200)) <= 63
+
+
+def test_router_args_discover_in_the_namespace_by_label_and_balance_by_load() -> None:
+    args = router_args(endpoint(), 8080)
+    assert args[:5] == ["--enable-igw", "--policy", "power_of_two", "--power-of-two-load-metric", "least_requests"]
+    sel = args.index("--selector")
+    assert args[sel + 1 : sel + 4] == [
+        "arks.ai/role=serve",
+        "arks.ai/served-model=model-a",
+        "arks.ai/work-load-role=leader",
+    ]
+    assert args[args.index("--service-discovery-namespace") + 1] == "default"
+    assert args[args.index("--service-discovery-port") + 1] == "8080"
+    rr = router_args(endpoint(router={"policy": "round_robin"}), 8080)
+    assert rr[:3] == ["--enable-igw", "--policy", "round_robin"]
+    assert "--power-of-two-load-metric" not in rr
+
+
+def test_plan_is_router_deployment_service_and_least_rbac_owned_by_the_endpoint() -> None:
+    plan = build_endpoint_plan(endpoint(router={"replicas": 2}), SETTINGS)
+    kinds = {o["kind"]: o for o in plan.objects}
+    assert list(kinds) == ["ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"]
+    assert {o["metadata"]["name"] for o in plan.objects} == {"arks-endpoint-model-a"}
+    assert kinds["Role"]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    for obj in plan.objects:
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["uid"], owner["controller"]) == ("ArksEndpoint", "uid-ep", True)
+        assert obj["metadata"]["annotations"]["arks.ai/plan-hash"] == plan.plan_hash
+    deployment = kinds["Deployment"]["spec"]
+    assert deployment["replicas"] == 2
+    pod = deployment["template"]["spec"]
+    assert pod["serviceAccountName"] == "arks-endpoint-model-a"
+    (container,) = pod["containers"]
+    assert container["image"] == SETTINGS.image
+    assert {p["name"] for p in container["ports"]} == {"http", "health", "metrics"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readiness"
+    assert kinds["Service"]["spec"]["selector"] == deployment["template"]["metadata"]["labels"]
+    assert [p["port"] for p in kinds["Service"]["spec"]["ports"]] == [8080, 29000]
+
+
+def test_plan_is_deterministic_and_follows_the_spec() -> None:
+    one = build_endpoint_plan(endpoint(), SETTINGS)
+    assert build_endpoint_plan(endpoint(), SETTINGS) == one
+    assert build_endpoint_plan(endpoint(router={"policy": "cache_aware"}), SETTINGS).plan_hash != one.plan_hash
+
+
+def test_no_router_image_is_a_clear_error() -> None:
+    with pytest.raises(EndpointPlanError, match=r"spec\.router\.image"):
+        build_endpoint_plan(endpoint(), RouterSettings(image="", backend_port=8080))
+
+
+def test_status_counts_ready_groups_and_is_ready_with_one() -> None:
+    status = endpoint_status(endpoint(), APPS)
+    assert (status.applications, status.applications_text, status.ready_backends) == (
+        ["a-h100", "a-l40s"],
+        "a-h100,a-l40s",
+        3,
+    )
+    assert status.model == "model-a"
+    assert status.url == "http://arks-endpoint-model-a.default.svc:8080"
+    ready = status.condition("Ready")
+    assert ready is not None
+    assert (ready.status, ready.reason, ready.observed_generation) == (ConditionStatus.TRUE, "BackendsReady", 3)
+
+
+def test_status_not_ready_without_ready_groups_or_applications() -> None:
+    cold = endpoint_status(endpoint(), [app("a-h100", "model-a", ready=0)])
+    cond = cold.condition("Ready")
+    assert cond is not None
+    assert (cond.status, cond.reason) == (ConditionStatus.FALSE, "NoReadyBackend")
+    none = endpoint_status(endpoint("nobody"), APPS).condition("Ready")
+    assert none is not None
+    assert (none.status, none.reason) == (ConditionStatus.FALSE, "NoApplication")
+    assert "'nobody'" in none.message
+
+
+def test_all_models_status_lists_every_model() -> None:
+    status = endpoint_status(endpoint("all", allModels=True), APPS)
+    assert (status.model, status.served_models, status.ready_backends) == ("*", ["model-a", "model-b"], 4)
+
+
+def test_discovery_manifest_lists_the_workers() -> None:
+    assert '"url": "http://127.0.0.1:1"' in discovery_manifest(["http://127.0.0.1:1"])
+
+
+def test_policies_offered_are_smg_policies() -> None:
+    assert {p.value for p in RouterPolicy} <= {
+        "random",
+        "round_robin",
+        "cache_aware",
+        "power_of_two",
+        "least_load",
+        "consistent_hashing",
+        "prefix_hash",
+    }
+
+
+def test_deployer_writes_the_status_only_when_a_reader_would_see_a_change() -> None:
+    from arks_common.api.conditions import condition_dict
+    from arks_deployer.endpoints import _same
+
+    status = endpoint_status(endpoint(), APPS)
+    body = status.to_k8s() | {"conditions": [condition_dict(c) for c in status.conditions]}
+    live = {**body, "conditions": [{**body["conditions"][0], "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    assert _same(live, body)
+    assert not _same({**live, "readyBackends": 2}, body)
+    assert not _same({}, body)
