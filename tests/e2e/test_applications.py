@@ -43,8 +43,8 @@ def test_guide_vllm_sample_runs_with_the_guides_status(arks: Env, ns: str) -> No
     assert table[0].split() == ["NAME", "PHASE", "REPLICAS", "READY", "AGE"]
     assert table[1].split()[:4] == ["app-qwen-vllm", "Running", "1", "1"]
     wide = arks.kubectl("get", "arkapp", "-n", ns, "-o", "wide").splitlines()
-    assert wide[0].split()[5:] == ["MODEL", "RUNTIME", "DRIVER"]
-    assert wide[1].split()[5:] == ["qwen-7b", "vllm", "lws"]
+    assert wide[0].split()[5:] == ["MODEL", "RUNTIME", "DRIVER", "PREFILL", "DECODE"]
+    assert wide[1].split()[5:] == ["qwen-7b", "vllm", "lws"]  # an aggregated application: no prefill or decode
 
     lws = arks.get("leaderworkerset", "app-qwen-vllm", ns)
     assert lws is not None

@@ -56,7 +56,9 @@ def _app(runtime: Runtime) -> dict[str, Any]:
                 "timeToFirstToken": {"targetMilliseconds": ttft_ms, "percentile": 90},
                 "interTokenLatency": {"targetMilliseconds": itl_ms, "percentile": 90},
             },
-            "behavior": {"scaleUpStabilizationSeconds": 5, "scaleDownStabilizationSeconds": 600, "warmupSeconds": 2},
+            # decisions are made and exported, but no group is added under the short load: a group that joins
+            # mid-load starts its rates from its first scrape, and the window no longer sums what was served
+            "behavior": {"scaleUpStabilizationSeconds": 600, "scaleDownStabilizationSeconds": 600, "warmupSeconds": 2},
         },
     )
     if runtime is Runtime.DYNAMO:  # Dynamo needs its discovery named (the planner's precheck)
