@@ -120,21 +120,6 @@ class Kube:
     async def close(self) -> None:
         await self._api.close()
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        query: list[tuple[str, Any]] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        request_timeout: float | None = 30,
-    ) -> Any:
-        """The decoded answer (the body read and decoded here, so no nesting can break the client's own
-        decoder); API refusals become KubeError."""
-        _, answer = await self._exchange(method, path, what, query, body, content_type, request_timeout)
-        return answer
-
     async def _exchange(
         self,
         method: str,
@@ -145,7 +130,8 @@ class Kube:
         content_type: str = "application/json",
         request_timeout: float | None = 30,
     ) -> tuple[int, Any]:
-        """`_call`, with the HTTP status of the answer."""
+        """The HTTP status and the decoded answer (the body read and decoded here, so no nesting can break the
+        client's own decoder); API refusals become KubeError."""
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             response = await self._api.call_api(
@@ -184,7 +170,7 @@ class Kube:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """`_call` for one object: a too-deep answer comes back as its stub."""
-        result = await self._call(method, path, what, query, body, content_type)
+        _, result = await self._exchange(method, path, what, query, body, content_type)
         return checked(result) if isinstance(result, dict) else {}
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
@@ -212,7 +198,7 @@ class Kube:
                 query.append(("labelSelector", label_selector))
             if token:
                 query.append(("continue", token))
-            page = await self._call("GET", res.path(namespace), f"list {res.plural}", query)
+            _, page = await self._exchange("GET", res.path(namespace), f"list {res.plural}", query)
             page = page if isinstance(page, dict) else {}
             for item in page.get("items") or []:
                 if not isinstance(item, dict):
@@ -347,7 +333,8 @@ class Kube:
         if uid is not None:
             body["preconditions"] = {"uid": uid}
         try:
-            await self._call("DELETE", res.path(namespace, name), f"delete {res.kind} {namespace}/{name}", body=body)
+            what = f"delete {res.kind} {namespace}/{name}"
+            await self._exchange("DELETE", res.path(namespace, name), what, body=body)
         except NotFound:
             return False
         return True
