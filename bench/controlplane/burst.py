@@ -9,7 +9,10 @@ requests in flight) measures in turn:
      LeaderWorkerSet seen - first create sent), and its ratio to the raw rate;
   3. single: applications created one at a time on the idle stack, each waited for: apply -> LeaderWorkerSet;
   4. steady: applications created at a fixed rate (10/s) for a while: apply -> LeaderWorkerSet;
-  5. the resident memory of each service at the end, with every application of the run present.
+  5. the resident memory of each service at the end, with every application of the run present;
+  6. with --present N: more applications of 0 groups (no pods, so only the control plane's own objects) until N
+     are present, each waited to its LeaderWorkerSet, then the memory again once no application changed for
+     --quiet seconds (a resync of every watcher meanwhile must not republish them: see the watcher's metrics).
 Times are this client's clock (sent: just before the create; seen: when the watch delivers the object). Usage:
 
     uv run python -m bench.controlplane.burst --apps 1000
@@ -48,12 +51,13 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def application(name: str) -> dict[str, Any]:
+def application(name: str, groups: int = 1) -> dict[str, Any]:
     return {
         "apiVersion": "arks.ai/v1",
         "kind": "ArksApplication",
         "metadata": {"name": name},
         "spec": {
+            "replicas": groups,
             "model": {"name": "qwen-7b"},
             "instanceSpec": {"replicas": 1, "resources": {"requests": {"cpu": "1m"}}},
         },
@@ -80,6 +84,7 @@ class Seen:
         self.at: dict[str, float] = {}
         self._accept = accept
         self.changed = asyncio.Event()
+        self._any_change = asyncio.Event()
 
     async def follow(self, kube: Kube, res: Any, namespace: str) -> None:
         _, rv = await kube.list(res, namespace)
@@ -89,6 +94,8 @@ class Seen:
                     meta = obj.get("metadata") or {}
                     rv = str(meta.get("resourceVersion", rv))
                     name = meta.get("name", "")
+                    if kind != "BOOKMARK":
+                        self._any_change.set()
                     if kind == "BOOKMARK" or meta.get("namespace") != namespace or name in self.at:
                         continue
                     if self._accept(obj):
@@ -108,6 +115,16 @@ class Seen:
                 await asyncio.wait_for(self.changed.wait(), left)
             except TimeoutError:
                 continue
+
+    async def quiet(self, seconds: float, within: float) -> None:
+        """Returns once no object changed for `seconds` (or `within` has passed)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            self._any_change.clear()
+            try:
+                await asyncio.wait_for(self._any_change.wait(), min(seconds, max(0.0, deadline - time.monotonic())))
+            except TimeoutError:
+                return
 
 
 async def create_all(kube: Kube, res: Any, namespace: str, objs: list[dict[str, Any]]) -> dict[str, float]:
@@ -137,10 +154,10 @@ def latency_row(label: str, values_s: list[float]) -> str:
 
 async def measure(env: Env, args: argparse.Namespace) -> None:
     kube = Kube(await load_api_client(str(env.cluster.kubeconfig)), "bench")
-    for ns in ("raw", "burst", "single", "steady"):
+    for ns in ("raw", "burst", "single", "steady", "scale"):
         env.kubectl("create", "namespace", ns)
     model = yaml.safe_load((ROOT / "deploy/samples/quickstart/model.yaml").read_text())
-    for ns in ("burst", "single", "steady"):
+    for ns in ("burst", "single", "steady", "scale"):
         env.ready_model(ns, model)
 
     # 1. raw
@@ -151,7 +168,8 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
 
     lws_seen, running_seen = Seen(), Seen(lambda o: (o.get("status") or {}).get("phase") == "Running")
     followers = [
-        asyncio.create_task(lws_seen.follow(kube, LEADERWORKERSETS, ns)) for ns in ("burst", "single", "steady")
+        asyncio.create_task(lws_seen.follow(kube, LEADERWORKERSETS, ns))
+        for ns in ("burst", "single", "steady", "scale")
     ]
     followers.append(asyncio.create_task(running_seen.follow(kube, APPLICATIONS, "burst")))
 
@@ -190,11 +208,22 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
 
     memory = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
+    present = args.apps + args.single + count
+
+    # 6. memory with many applications present
+    at_scale: dict[str, float] = {}
+    if args.present > present:
+        app_changes = Seen()
+        followers.append(asyncio.create_task(app_changes.follow(kube, APPLICATIONS, "scale")))
+        more = [f"scale-{i:05d}" for i in range(args.present - present)]
+        await create_all(kube, APPLICATIONS, "scale", [application(n, groups=0) for n in more])
+        await lws_seen.wait_for(set(more), args.timeout)
+        await app_changes.quiet(args.quiet, args.timeout)
+        at_scale = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
     for task in followers:
         task.cancel()
     await kube.close()
 
-    present = args.apps + args.single + count
     print(f"applications: burst {args.apps}, single {args.single}, steady {count} ({args.rate}/s for {args.seconds} s)")
     print(f"one client, {IN_FLIGHT} creates in flight; services as separate processes on a 2-core machine")
     print("| throughput | per second | ratio to raw |")
@@ -207,10 +236,13 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     print(latency_row(f"burst of {args.apps}", to_lws))
     print(latency_row("one at a time, idle", singles))
     print(latency_row(f"steady {args.rate}/s", steady))
-    print(f"| service | RSS (MiB) with {present} applications |")
-    print("|---|---:|")
+    header = f"| service | RSS (MiB) with {present} applications |"
+    if at_scale:
+        header += f" with {args.present} ({args.present - present} of 0 groups) |"
+    print(header)
+    print("|---|---:|" + ("---:|" if at_scale else ""))
     for name, mib in memory.items():
-        print(f"| {name} | {mib:.0f} |")
+        print(f"| {name} | {mib:.0f} |" + (f" {at_scale.get(name, float('nan')):.0f} |" if at_scale else ""))
 
 
 def main() -> None:
@@ -219,6 +251,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=50, help="applications created one at a time")
     parser.add_argument("--rate", type=float, default=10.0, help="steady creates per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
+    parser.add_argument("--present", type=int, default=0, help="then grow to this many applications for memory")
+    parser.add_argument("--quiet", type=float, default=30.0, help="seconds without an application change before")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     build_all()

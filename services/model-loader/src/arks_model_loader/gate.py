@@ -1,5 +1,9 @@
 """Keeps every application's `Loaded` condition true to its model: on an application change, and for every
-application of a model when the model changes. Writes only when the condition changed."""
+application of a model when the model changes. Writes only when the condition changed.
+
+An application event whose own copy already shows a current condition costs no request (`loaded_is_current`).
+A write made from a model that changed meanwhile could overwrite the newer verdict the model's own event wrote
+a moment before, so every write is followed by a second look at the model: if it moved, the verdict is redone."""
 
 from __future__ import annotations
 
@@ -7,16 +11,19 @@ from typing import Any
 
 from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition
+from arks_common.api.meta import Condition
 from arks_common.kube.client import Kube, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS
 from arks_common.kube.status import apply_condition
 from arks_common.telemetry.logging import get_logger
-from arks_model_loader.core.loaded import loaded_verdict, model_name_of
+from arks_model_loader.core.loaded import loaded_is_current, loaded_verdict, model_name_of
 
 log = get_logger(__name__)
 CONTROLLER = "loaded-gate"
+RECHECKS = 3
+"""Writes in a row from a model that keeps moving; its next event finishes the job after that."""
 
 
 class LoadedGate:
@@ -24,7 +31,10 @@ class LoadedGate:
         self._kube = kube
         self._events = events
 
-    async def application_changed(self, namespace: str, name: str) -> None:
+    async def application_changed(self, namespace: str, name: str, seen: dict[str, Any] | None = None) -> None:
+        """`seen`: the application as the event carried it, to skip the reads when its condition is current."""
+        if seen is not None and loaded_is_current(seen):
+            return
         async with reconciling(CONTROLLER):
             try:
                 app = await self._kube.get(APPLICATIONS, namespace, name)
@@ -44,10 +54,25 @@ class LoadedGate:
                     await self._update(app, model_name, model)
 
     async def _update(self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None) -> None:
+        for _ in range(RECHECKS):
+            if not await self._write(app, model_name, model):
+                return
+            again = await self._kube.get(MODELS, app["metadata"]["namespace"], model_name)
+            if _version(again) == _version(model):
+                return
+            fresh = await self._kube.get(APPLICATIONS, app["metadata"]["namespace"], app["metadata"]["name"])
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return
+            app, model = fresh, again
+
+    async def _write(self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None) -> bool:
+        """Sets the condition from `model`; whether anything was written."""
         meta = app["metadata"]
         verdict = loaded_verdict(meta["namespace"], model_name, model)
         generation = int(meta.get("generation", 0))
         new = condition(ConditionType.LOADED.value, verdict.ok, verdict.reason.value, verdict.message, generation)
+        if _shows(app, new):
+            return False
         if await apply_condition(self._kube, APPLICATIONS, app, new):
             await self._events.record(app, "Normal" if verdict.ok else "Warning", verdict.reason.value, verdict.message)
             log.info(
@@ -55,3 +80,21 @@ class LoadedGate:
                 application=f"{meta['namespace']}/{meta['name']}",
                 reason=verdict.reason.value,
             )
+        return True
+
+
+def _shows(app: dict[str, Any], new: Condition) -> bool:
+    """Whether the application already carries `new` as a reader sees it."""
+    for cond in (app.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == new.type:
+            return bool(
+                cond.get("status") == new.status.value
+                and cond.get("reason") == new.reason
+                and cond.get("message") == new.message
+                and cond.get("observedGeneration") == new.observed_generation
+            )
+    return False
+
+
+def _version(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else str(obj.get("metadata", {}).get("resourceVersion", ""))

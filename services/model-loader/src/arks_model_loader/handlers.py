@@ -22,7 +22,7 @@ class Handlers:
             return
         ref = data.ref
         if ref.kind is ObjectKind.APPLICATION:
-            await self._gate.application_changed(ref.namespace, ref.name)
+            await self._gate.application_changed(ref.namespace, ref.name, None if data.deleted else data.object)
             if data.deleted or data.object.get("metadata", {}).get("deletionTimestamp"):
                 await self._models.reconcile_deleting_models(ref.namespace)
         elif ref.kind is ObjectKind.MODEL:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from arks_common.api.application import ConditionType
 from arks_common.api.model import ModelConditionType, ModelPhase
 from arks_common.api.reasons import LOADED_MESSAGE, LoadedReason
 
@@ -51,3 +52,18 @@ def model_name_of(app: dict[str, Any]) -> str | None:
     """The model an application refers to, or None when its spec has none (the planner reports that)."""
     name = ((app.get("spec") or {}).get("model") or {}).get("name")
     return str(name) if name else None
+
+
+def loaded_is_current(app: dict[str, Any]) -> bool:
+    """Whether this copy of an application already carries a `Loaded` condition for its own generation.
+
+    The verdict depends only on the application's spec (its generation) and on its model; a model's every change
+    reaches the gate as a model event, which rewrites the condition of each application using it. So a copy whose
+    condition is current needs no reading at all: the application changed elsewhere (its status, most often).
+    """
+    meta = app.get("metadata") or {}
+    generation = meta.get("generation")
+    for cond in (app.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == ConditionType.LOADED.value:
+            return generation is not None and cond.get("observedGeneration") == generation
+    return False
