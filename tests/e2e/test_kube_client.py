@@ -36,3 +36,18 @@ async def test_of_concurrent_applies_of_a_new_object_exactly_one_created_it(arks
     finally:
         for kube in replicas:
             await kube.close()
+
+
+async def test_a_paged_list_is_one_snapshot_in_bounded_pages(arks: Env, ns: str) -> None:
+    kube = Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-watcher")
+    try:
+        for i in range(5):
+            await kube.create(SERVICES, ns, _service(ns, f"paged-{i}"))
+        pages = [(page, version) async for page, version in kube.list_pages(SERVICES, ns, page_size=2)]
+        assert [len(page) for page, _ in pages] == [2, 2, 1]
+        assert len({version for _, version in pages}) == 1  # every page of one snapshot
+        names = [obj["metadata"]["name"] for page, _ in pages for obj in page]
+        whole, _ = await kube.list(SERVICES, ns)
+        assert names == [obj["metadata"]["name"] for obj in whole] == [f"paged-{i}" for i in range(5)]
+    finally:
+        await kube.close()

@@ -24,6 +24,8 @@ log = get_logger(__name__)
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+LIST_PAGE = 500
+"""Objects per list request: pages keep each answer (and a paged reader's memory) bounded."""
 
 
 class KubeError(Exception):
@@ -184,22 +186,26 @@ class Kube:
             raise Undecodable(f"{res.kind} {namespace}/{name}: {reason}", obj)
         return obj
 
-    async def list(
-        self, res: Resource, namespace: str | None = None, label_selector: str | None = None, stubs: bool = False
-    ) -> tuple[list[dict[str, Any]], str]:
-        """All objects (following `continue`), and the list's resourceVersion to watch from. An object nested
-        too deep is left out with a log line, or with `stubs` comes as its stub (see `decoding.undecodable`):
-        one bad object never hides the others."""
-        items: list[dict[str, Any]] = []
+    async def list_pages(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        stubs: bool = False,
+        page_size: int = LIST_PAGE,
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], str], None]:
+        """The list of `list`, one page (up to `page_size` objects) at a time, each with the list's resourceVersion
+        (all pages are one snapshot): a reader of thousands of objects never holds them all at once."""
         token: str | None = None
         while True:
-            query: list[tuple[str, Any]] = [("limit", 500)]
+            query: list[tuple[str, Any]] = [("limit", page_size)]
             if label_selector:
                 query.append(("labelSelector", label_selector))
             if token:
                 query.append(("continue", token))
             _, page = await self._exchange("GET", res.path(namespace), f"list {res.plural}", query)
             page = page if isinstance(page, dict) else {}
+            items: list[dict[str, Any]] = []
             for item in page.get("items") or []:
                 if not isinstance(item, dict):
                     continue
@@ -213,8 +219,22 @@ class Kube:
                 items.append(item)
             meta = page.get("metadata", {})
             token = meta.get("continue")
+            yield items, str(meta.get("resourceVersion", ""))
             if not token:
-                return items, str(meta.get("resourceVersion", ""))
+                return
+
+    async def list(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None, stubs: bool = False
+    ) -> tuple[list[dict[str, Any]], str]:
+        """All objects (following `continue`), and the list's resourceVersion to watch from. An object nested
+        too deep is left out with a log line, or with `stubs` comes as its stub (see `decoding.undecodable`):
+        one bad object never hides the others."""
+        items: list[dict[str, Any]] = []
+        version = ""
+        async for page, page_version in self.list_pages(res, namespace, label_selector, stubs):
+            items.extend(page)
+            version = page_version
+        return items, version
 
     async def watch(
         self, res: Resource, resource_version: str, timeout_seconds: int = 300, label_selector: str | None = None

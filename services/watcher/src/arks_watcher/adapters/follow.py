@@ -24,7 +24,7 @@ from arks_common.kube.decoding import stub, undecodable
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.liveness import LIVENESS
 from arks_common.telemetry.logging import get_logger
-from arks_watcher.core.changes import change_of, key_of, relist, remembered
+from arks_watcher.core.changes import change_of, is_news, key_of, remembered, vanished
 from arks_watcher.core.kinds import Watched
 from arks_watcher.metrics import WATCH_EVENTS, WATCH_RESTARTS
 
@@ -87,14 +87,22 @@ class Follower:
 
     async def _list_and_watch(self, stop: asyncio.Event) -> None:
         res, selector = self._watched.resource, self._watched.label_selector
-        items, rv = await self._kube.list(res, label_selector=selector, stubs=True)
-        diff = relist(self._known, items)
-        for obj in diff.vanished:
+        # page by page: a relist of thousands of objects never holds them all (the watcher's peak memory)
+        before, self._known = self._known, {}
+        rv, count, changed = "", 0, 0
+        async for page, page_version in self._kube.list_pages(res, label_selector=selector, stubs=True):
+            rv = page_version
+            for obj in page:
+                key = key_of(obj)
+                count += 1
+                if is_news(before.get(key), obj):
+                    changed += 1
+                    await self._publish(obj, deleted=False, stop=stop)
+                else:
+                    self._known[key] = before[key]
+        for obj in vanished(before, set(self._known)):
             await self._publish(obj, deleted=True, stop=stop)
-        self._known = {key_of(o): remembered(o) for o in items}
-        for obj in diff.changed:
-            await self._publish(obj, deleted=False, stop=stop)
-        self._log.info("listed", count=len(items), changed=len(diff.changed), resource_version=rv)
+        self._log.info("listed", count=count, changed=changed, resource_version=rv)
         resync_at = time.monotonic() + self._resync
         while not stop.is_set() and time.monotonic() < resync_at:
             self._beat()

@@ -52,18 +52,11 @@ def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
-@dataclass(frozen=True)
-class Relist:
-    vanished: list[dict[str, Any]]
-    """Objects we knew that the fresh list no longer has: deleted while our watch was away."""
-    changed: list[dict[str, Any]]
-    """Listed objects that are new, or whose version differs from the one we published."""
+def is_news(known: dict[str, Any] | None, listed: dict[str, Any]) -> bool:
+    """Whether a listed object is new, or at another version than the one we published."""
+    return known is None or _version(known) != _version(listed) or not _version(listed)
 
 
-def relist(known: dict[tuple[str, str], dict[str, Any]], listed: list[dict[str, Any]]) -> Relist:
-    """A resync republishes only what changed since we last published it: an unchanged object costs no event,
-    so a periodic relist of thousands of objects re-plans and re-deploys nothing."""
-    present = {key_of(o) for o in listed}
-    gone = [obj for key, obj in known.items() if key not in present]
-    changed = [o for o in listed if _version(known.get(key_of(o), {})) != _version(o) or not _version(o)]
-    return Relist(vanished=gone, changed=changed)
+def vanished(known: dict[tuple[str, str], dict[str, Any]], present: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Objects we knew that a fresh list no longer has: deleted while our watch was away."""
+    return [obj for key, obj in known.items() if key not in present]
