@@ -29,6 +29,22 @@ def test_objects_are_found_by_their_application_and_namespace() -> None:
     assert "managedFields" not in index.owned("ns", "a")[0]["metadata"]
 
 
+def test_the_index_keeps_what_the_reconcile_reads_and_not_the_templates() -> None:
+    index = OwnedIndex()
+    spec = {"replicas": 3, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": []}}}}
+    index.observe(obj("LeaderWorkerSet", "a", "5", apiVersion="v1x", spec=spec, status={"readyReplicas": 2}))
+    index.observe(obj("Service", "arks-application-a", "6", spec={"ports": [{"port": 8080}]}))
+    lws, service = index.owned("ns", "a")
+    assert lws == {
+        "apiVersion": "v1x",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "5", "labels": {"arks.ai/application": "a"}},
+        "spec": {"replicas": 3},
+        "status": {"readyReplicas": 2},
+    }
+    assert "spec" not in service
+
+
 def test_an_older_version_never_replaces_a_newer_one() -> None:
     index = OwnedIndex()
     index.observe(obj("LeaderWorkerSet", "a", "10", status={"readyReplicas": 1}))
