@@ -40,7 +40,7 @@ def trimmed(obj: Obj) -> Obj:
     """What the reconcile reads of an owned object: its identity and metadata (managedFields aside), its replica
     count and its status. Not the rest of its spec (a LeaderWorkerSet's pod templates are most of its size): the
     diff compares plan hashes, never specs, so thousands of applications cost the cache little."""
-    out = {k: obj[k] for k in ("apiVersion", "kind", "status") if k in obj}
+    out: Obj = {k: obj[k] for k in ("apiVersion", "kind", "status") if k in obj}
     out["metadata"] = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
     spec = obj.get("spec")
     if isinstance(spec, dict) and "replicas" in spec:
