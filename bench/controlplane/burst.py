@@ -6,7 +6,8 @@ requests in flight) measures in turn:
      client creating this kind on this API server, its webhook included;
   2. burst: N ArksApplications created the same way; a watch on LeaderWorkerSets and one on applications note
      when each application's LeaderWorkerSet appears and when it turns Running. Throughput = N / (last
-     LeaderWorkerSet seen - first create sent), and its ratio to the raw rate;
+     LeaderWorkerSet seen - first create sent), and its ratio to the raw rate; and the API requests per
+     application until all are Running, as the API server's own counter has them;
   3. single: applications created one at a time on the idle stack, each waited for: apply -> LeaderWorkerSet;
   4. steady: applications created at a fixed rate (10/s) for a while: apply -> LeaderWorkerSet;
   5. the resident memory of each service at the end, with every application of the run present;
@@ -34,11 +35,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the real-server harness the e2e suite uses
+sys.path.insert(0, str(ROOT / "bench"))  # the request counting of the sibling benchmark
 
 from arks_common.kube.client import Kube, KubeError, load_api_client  # noqa: E402
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS  # noqa: E402
 from arks_localcluster.build import build_all  # noqa: E402
 from arks_localcluster.cluster import H100, LocalCluster, NodeSpec  # noqa: E402
+from controlplane.requests import READS, scrape  # noqa: E402
 from support.e2e import Env, start_env  # noqa: E402
 
 IN_FLIGHT = 16
@@ -175,12 +178,17 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
 
     # 2. burst
     names = [f"burst-{i:05d}" for i in range(args.apps)]
+    requests_before = scrape(env.cluster)
     sent = await create_all(kube, APPLICATIONS, "burst", [application(n) for n in names])
     await lws_seen.wait_for(set(names), args.timeout)
     first = min(sent.values())
     burst_rate = args.apps / (max(lws_seen.at[n] for n in names) - first)
     await running_seen.wait_for(set(names), args.timeout)
     running_rate = args.apps / (max(running_seen.at[n] for n in names) - first)
+    requests = scrape(env.cluster)
+    requests.subtract(requests_before)
+    reads = sum(n for (verb, _), n in requests.items() if verb.lower() in READS) / args.apps
+    writes = sum(n for (verb, _), n in requests.items() if verb.lower() not in READS) / args.apps
     to_lws = [lws_seen.at[n] - sent[n] for n in names]
 
     # 3. single, on the idle stack
@@ -231,6 +239,11 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     print(f"| raw LeaderWorkerSet creates | {raw_rate:.1f} | 1.00 |")
     print(f"| Arks burst: applications to LeaderWorkerSet | {burst_rate:.1f} | {burst_rate / raw_rate:.2f} |")
     print(f"| Arks burst: applications to Running | {running_rate:.1f} | {running_rate / raw_rate:.2f} |")
+    print(
+        f"API requests per application of the burst, until all Running (apiserver_request_total, all clients: "
+        f"Arks, LeaderWorkerSet, Kubernetes' own controllers, KWOK): {reads:.1f} reads, {writes:.1f} writes "
+        "(per client: bench.controlplane.requests)"
+    )
     print("| apply → LeaderWorkerSet (ms) | n | p50 | p99 | max |")
     print("|---|---:|---:|---:|---:|")
     print(latency_row(f"burst of {args.apps}", to_lws))
