@@ -1,24 +1,31 @@
 """Each image `make images` built runs as its chart runs it (read-only, uid 65532, no capabilities), with its
 chart's RBAC and its own NATS user, against a real nats-server and the local cluster: it becomes ready, and it
 stops within 5 s of SIGTERM — when all is well, when NATS went away while it ran, and while it still waits for
-a NATS that is not there. The downloader image answers --version and downloads from a local Hub."""
+a NATS that is not there. The downloader image answers --version and downloads from a local Hub. The router image
+serves an OpenAI request by its model from a runtime emulator, as an ArksEndpoint's router does."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from arks_common.api import RouterPolicy
 from arks_common.events import permissions
 from arks_common.events.contract import Service
 from arks_localcluster.cluster import LocalCluster
+from arks_planner.core.endpoint import discovery_manifest, policy_args
 from support import auth
 from support.arks_system import declare_bus
 from support.e2e import wait_until
+from support.emulator import Emulator
 from support.fake_hub import FakeHub
 from support.images import NONROOT, RUN_FLAGS, Container, image_exists, image_refs, podman, readable_by_nonroot
 from support.nats_server import NatsServer
@@ -164,3 +171,47 @@ def test_the_downloader_image_downloads_a_repository_into_the_model_volume(tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name, data in files.items():
         assert (models / "arks-test" / "tiny-llm" / name).read_bytes() == data
+
+
+def test_the_router_image_serves_a_model_from_its_workers(tmp_path: Path) -> None:
+    """smg as the planner runs it (`smg launch`, routing by model, load-aware) with one emulator as its worker."""
+    emulator = Emulator(tmp_path / "emulator", 1, ["--served-model-name", "model-a"])
+    emulator.start()
+    workers = _write(tmp_path / "workers.json", discovery_manifest([emulator.url]))
+    manifest = readable_by_nonroot(workers, tmp_path / "mounted")
+    port = _free_port()
+    name = f"arks-test-router-{port}"
+    args = ["launch", *policy_args(RouterPolicy.POWER_OF_TWO), "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--health-check-port", str(_free_port()), "--prometheus-port", str(_free_port())]
+    args += ["--discovery-provider", "file", "--discovery-file", "/etc/arks/workers.json"]
+    try:
+        proc = podman(
+            "run", "--detach", "--name", name, *RUN_FLAGS, "--volume", f"{manifest}:/etc/arks/workers.json:ro",
+            _built("router"), *args,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+
+        def answered() -> int | None:
+            body = json.dumps({"model": "model-a", "prompt": "hello", "max_tokens": 4}).encode()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/completions", body, {"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as resp:
+                    return int(resp.status)
+            except (urllib.error.URLError, ConnectionError):
+                return None
+
+        wait_until(lambda: answered() == 200, 60, f"the router image to serve model-a; logs: {_logs(name)}")
+    finally:
+        podman("rm", "--force", name)
+        emulator.stop()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _logs(name: str) -> str:
+    return podman("logs", name).stderr[-2000:]

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from arks_model_loader.settings import ModelLoaderSettings
+from arks_planner.settings import PlannerSettings
 from support.images import image_refs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,9 @@ def _default_image(service: str) -> str:
     return f"{values['image']['repository']}:{values['image']['tag'] or chart['appVersion']}"
 
 
-def test_make_images_builds_every_service_and_the_downloader_at_the_project_version() -> None:
+def test_make_images_builds_every_service_the_downloader_and_the_router_at_the_project_version() -> None:
     refs = image_refs()
-    assert sorted(refs) == sorted([*SERVICES, "model-downloader"])
+    assert sorted(refs) == sorted([*SERVICES, "model-downloader", "router"])
     assert {ref.rsplit(":", 1)[1] for ref in refs.values()} == {VERSION}
 
 
@@ -40,3 +41,10 @@ def test_the_download_jobs_default_to_the_downloader_image_make_images_builds() 
     downloader = image_refs()["model-downloader"]
     assert values["downloader"]["image"] == downloader
     assert ModelLoaderSettings.model_fields["downloader_image"].default == downloader
+
+
+def test_the_endpoint_routers_default_to_the_router_image_make_images_builds() -> None:
+    values = yaml.safe_load((CHARTS / "planner" / "values.yaml").read_text())
+    router = image_refs()["router"]
+    assert values["router"]["image"] == router
+    assert PlannerSettings.model_fields["router_image"].default == router

@@ -3,7 +3,8 @@
 With Debian's own packages only (installed when missing, as root): mmdebstrap makes a bookworm minbase root
 filesystem with Debian's python3.11, imported as the local base image; a `FROM scratch` image holds `/uv` from
 PyPI's uv wheel (the version the Dockerfile's UV_IMAGE names); `buildah bud --isolation chroot` builds
-services/Dockerfile once per service and services/model-loader/Dockerfile.downloader, with the base images
+services/Dockerfile once per service, services/model-loader/Dockerfile.downloader and deploy/router/Dockerfile
+(the ArksEndpoint router: smg from PyPI), with the base images
 passed by digest. The images land in the host's containers storage (`podman images`), named as the charts
 expect, tagged with the project version. Where Docker is at hand, the same Dockerfiles build with
 `docker build` on the public python and uv images (docs/install.md).
@@ -33,6 +34,8 @@ SERVICES = ("watcher", "planner", "deployer", "model-loader", "slo-scaler")
 DOWNLOADER = "model-downloader"
 SERVICE_DOCKERFILE = Path("services/Dockerfile")
 DOWNLOADER_DOCKERFILE = Path("services/model-loader/Dockerfile.downloader")
+ROUTER = "router"
+ROUTER_DOCKERFILE = Path("deploy/router/Dockerfile")
 APT_PACKAGES = {"buildah": "buildah", "podman": "podman", "runc": "runc", "mmdebstrap": "mmdebstrap"}
 """Debian package of each command the build needs (podman runs the images: `make image-test`)."""
 
@@ -58,9 +61,9 @@ class Image:
 
 
 def images() -> tuple[Image, ...]:
-    """Every image of a release: one per service, and the download Job's."""
+    """Every image of a release: one per service, the download Job's and the ArksEndpoint router's."""
     services = tuple(Image(s, SERVICE_DOCKERFILE, (("SERVICE", s),)) for s in SERVICES)
-    return (*services, Image(DOWNLOADER, DOWNLOADER_DOCKERFILE))
+    return (*services, Image(DOWNLOADER, DOWNLOADER_DOCKERFILE), Image(ROUTER, ROUTER_DOCKERFILE))
 
 
 def project_version(pyproject: str) -> str:

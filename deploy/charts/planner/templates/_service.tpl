@@ -28,6 +28,8 @@
 {{- end -}}
 
 {{- define "arks.env" -}}
+- name: ARKS_ROUTER_IMAGE
+  value: {{ .Values.router.image | quote }}
 - name: ARKS_RUNTIME_PROFILES_SET
   value: {{ .Values.runtimeProfiles.set | default "default" | quote }}
 {{- if or .Values.runtimeProfiles.existingConfigMap .Values.runtimeProfiles.inline }}

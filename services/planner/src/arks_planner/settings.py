@@ -11,6 +11,6 @@ class PlannerSettings(CommonSettings):
     """A YAML file whose runtime profiles override the built-in ones (per runtime, per field)."""
     runtime_profiles_set: str = "default"
     """Which shipped profile set the override merges over: `default` (current releases) or an older one."""
-    router_image: str = "arks-router:smg-1.13.0"
-    """The image of every ArksEndpoint's router unless the endpoint names one: any image with `smg==1.13.0`
-    installed (Arks publishes none; docs/endpoints.md)."""
+    router_image: str = "ghcr.io/arks-ai/arks-router:0.1.0"
+    """The image of every ArksEndpoint's router unless the endpoint names one: the project's (deploy/router/
+    Dockerfile, `make images` builds it: smg 1.13.0 and nothing else), or any image with `smg==1.13.0` on PATH."""
