@@ -32,13 +32,22 @@ def test_objects_are_found_by_their_application_and_namespace() -> None:
 def test_the_index_keeps_what_the_reconcile_reads_and_not_the_templates() -> None:
     index = OwnedIndex()
     spec = {"replicas": 3, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": []}}}}
-    index.observe(obj("LeaderWorkerSet", "a", "5", apiVersion="v1x", spec=spec, status={"readyReplicas": 2}))
+    status = {"readyReplicas": 2, "conditions": [{"type": "Available", "status": "True", "message": "x" * 500}]}
+    lws = obj("LeaderWorkerSet", "a", "5", apiVersion="v1x", spec=spec, status=status)
+    lws["metadata"]["annotations"] = {"arks.ai/plan-hash": "h1", "kubectl.kubernetes.io/last-applied": "{...}"}
+    index.observe(lws)
     index.observe(obj("Service", "arks-application-a", "6", spec={"ports": [{"port": 8080}]}))
-    lws, service = index.owned("ns", "a")
-    assert lws == {
+    kept, service = index.owned("ns", "a")
+    assert kept == {
         "apiVersion": "v1x",
         "kind": "LeaderWorkerSet",
-        "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "5", "labels": {"arks.ai/application": "a"}},
+        "metadata": {
+            "name": "a",
+            "namespace": "ns",
+            "resourceVersion": "5",
+            "labels": {"arks.ai/application": "a"},
+            "annotations": {"arks.ai/plan-hash": "h1"},
+        },
         "spec": {"replicas": 3},
         "status": {"readyReplicas": 2},
     }

@@ -41,8 +41,20 @@ def test_the_first_list_publishes_everything_and_an_object_without_version_alway
     assert changed(known(obj("c", "")), [obj("c", "")]) == ["c"]
 
 
-def test_what_is_remembered_is_identity_and_labels_not_spec_status_or_managed_fields() -> None:
-    kept = remembered(obj("a", "5", replicas=3))
+def test_what_is_remembered_is_identity_and_labels_not_spec_status_annotations_or_managed_fields() -> None:
+    full = obj("a", "5", replicas=3)
+    full["metadata"] |= {
+        "labels": {"arks.ai/application": "a"},
+        "ownerReferences": [{"uid": "u-app"}],
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{" + "x" * 10_000 + "}"},
+    }
+    kept = remembered(full)
     assert set(kept) == {"apiVersion", "kind", "metadata"}
-    assert "managedFields" not in kept["metadata"]
-    assert kept["metadata"]["resourceVersion"] == "5"
+    assert kept["metadata"] == {
+        "name": "a",
+        "namespace": "ns",
+        "uid": "u-a",
+        "resourceVersion": "5",
+        "labels": {"arks.ai/application": "a"},
+        "ownerReferences": [{"uid": "u-app"}],
+    }

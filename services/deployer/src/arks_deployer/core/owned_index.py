@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_common.conventions import LABEL_APPLICATION
+from arks_common.conventions import LABEL_APPLICATION, PLAN_HASH_ANNOTATION
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
+STATUS_COUNTS = ("replicas", "readyReplicas", "updatedReplicas")
+"""All the status a role's counts read (`core.status.RoleObserved.counts`)."""
 """(kind, namespace, name)."""
 
 
@@ -37,14 +39,21 @@ def newer_or_same(have: str, want: str) -> bool:
 
 
 def trimmed(obj: Obj) -> Obj:
-    """What the reconcile reads of an owned object: its identity and metadata (managedFields aside), its replica
-    count and its status. Not the rest of its spec (a LeaderWorkerSet's pod templates are most of its size): the
-    diff compares plan hashes, never specs, so thousands of applications cost the cache little."""
-    out: Obj = {k: obj[k] for k in ("apiVersion", "kind", "status") if k in obj}
-    out["metadata"] = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    spec = obj.get("spec")
+    """What the reconcile reads of an owned object: its identity and metadata (managedFields and annotations
+    aside, but the plan hash), its replica count and its status counts. Not the rest of its spec (a
+    LeaderWorkerSet's pod templates are most of its size): the diff compares plan hashes, never specs, so
+    thousands of applications cost the cache little."""
+    out: Obj = {k: obj[k] for k in ("apiVersion", "kind") if k in obj}
+    meta = obj.get("metadata") or {}
+    out["metadata"] = {k: v for k, v in meta.items() if k not in ("managedFields", "annotations")}
+    plan_hash = (meta.get("annotations") or {}).get(PLAN_HASH_ANNOTATION)
+    if plan_hash is not None:
+        out["metadata"]["annotations"] = {PLAN_HASH_ANNOTATION: plan_hash}
+    spec, status = obj.get("spec"), obj.get("status")
     if isinstance(spec, dict) and "replicas" in spec:
         out["spec"] = {"replicas": spec["replicas"]}
+    if isinstance(status, dict):
+        out["status"] = {k: status[k] for k in STATUS_COUNTS if k in status}
     return out
 
 

@@ -41,11 +41,27 @@ def key_of(obj: dict[str, Any]) -> tuple[str, str]:
     return meta.get("namespace", ""), meta.get("name", "")
 
 
+REMEMBERED_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "labels",
+    "ownerReferences",
+    "deletionTimestamp",
+)
+"""What consumers read of a deletion the watcher announces itself (an object gone while its watch was away): who
+it was, and what leads to its application (labels, owner). Not annotations, which can hold a whole spec
+(`kubectl apply`'s last-applied-configuration)."""
+
+
 def remembered(obj: dict[str, Any]) -> dict[str, Any]:
     """What the watcher keeps of a published object: enough to announce its deletion and to know its version,
     not its spec and status (memory grows with the number of objects, not with their size)."""
-    trimmed = trim(obj)
-    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": trimmed["metadata"]}
+    meta = obj.get("metadata") or {}
+    kept = {k: meta[k] for k in REMEMBERED_METADATA if k in meta}
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": kept}
 
 
 def _version(obj: dict[str, Any]) -> str:
