@@ -33,7 +33,7 @@ from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
-from arks_slo_scaler.core.roles import ScaledRole, role_signals, scaled_roles
+from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_signals, scaled_roles
 from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
 from arks_slo_scaler.metrics import (
     DECISIONS,
@@ -201,7 +201,7 @@ class SloScaler:
             if since is not None:
                 try:
                     text = await self._source.fetch(ns, name, group, pod)
-                    parsed = parse_metrics(text, app.spec.runtime)
+                    parsed = parse_metrics(text, engine_runtime(app.spec.runtime, role.name))
                     snapshot, scraped_at = parsed.snapshot, time.time()
                     problems = [str(p) for p in parsed.problems]
                     if problems:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec
+from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec, Runtime
 from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE
 from arks_slo_scaler.core.metrics import MetricsSnapshot
 
-__all__ = ["ScaledRole", "role_signals", "scaled_roles"]
+__all__ = ["ScaledRole", "engine_runtime", "role_signals", "scaled_roles"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,12 @@ def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
     if role == ROLE_DECODE:
         return replace(snapshot, requests_waiting=None)
     return snapshot
+
+
+def engine_runtime(runtime: Runtime, role: str) -> Runtime:
+    """Whose metric names a role's leader prints. A Dynamo prefill or decode worker has no frontend: its system
+    status server passes its vLLM engine's metrics through (ai-dynamo `docs/backends/vllm/prometheus.md`, 1.6
+    line), so it is read as vLLM; everything else as its runtime."""
+    if runtime is Runtime.DYNAMO and role in (ROLE_PREFILL, ROLE_DECODE):
+        return Runtime.VLLM
+    return runtime
