@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from autoscaling.sim.steptime import fit
@@ -14,6 +15,7 @@ from emulator.formats import PdQueues, counters_for, render, render_dynamo_worke
 from unit.slo_scaler.builders import SGLANG_LABELS, gauge_text, sglang_text, vllm_text
 
 from arks_common.api.application import Runtime
+from arks_slo_scaler.adapters.metrics_source import scrape_ports
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.roles import engine_runtime
 
@@ -101,3 +103,19 @@ def test_emulated_prefill_answers_after_the_first_token_and_decode_skips_the_pro
     prefill_tokens, decode_tokens, prefill_prompt, decode_prompt = asyncio.run(run())
     assert (prefill_tokens, decode_tokens) == (1, 8)
     assert (prefill_prompt, decode_prompt) == (4096, 0)  # decode receives the KV cache, computes no prompt
+
+
+def _pod(role: str, *ports: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"arks.ai/role": role}},
+        "spec": {"containers": [{"ports": [{"name": n, "containerPort": p} for n, p in ports]}]},
+    }
+
+
+def test_a_pd_worker_with_a_metrics_port_is_scraped_there_only() -> None:
+    assert scrape_ports(_pod("prefill", ("metrics", 9090)), 8080) == [9090]  # a Dynamo worker: no HTTP server
+    assert scrape_ports(_pod("decode", ("metrics", 9090)), 8080) == [9090]
+    assert scrape_ports(_pod("decode"), 8080) == [8080]  # an SGLang decode server serves its /metrics itself
+    assert scrape_ports(_pod("serve", ("metrics", 9090)), 8080) == [8080, 9090]  # aggregated Dynamo: both
+    assert scrape_ports(_pod("router", ("metrics", 9090)), 8080) == [8080, 9090]
+    assert scrape_ports({}, 8080) == [8080]
