@@ -34,10 +34,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-num-batched-tokens", type=int, default=2048, help="tokens per step (vLLM's flag)")
     p.add_argument("--kv-tokens", type=int, default=0, help="KV-cache tokens per group (0: one H100's)")
     p.add_argument("--served-model-name", default=MODEL, help="the model id /v1/models reports (vLLM's flag)")
+    p.add_argument(
+        "--disaggregation-mode", choices=["prefill", "decode"], default=None,
+        help="serve as a PD prefill or decode server (SGLang's flag); default: aggregated",
+    )  # fmt: skip
+    p.add_argument("--kv-transfer-ms-per-token", type=float, default=0.0, help="PD: KV-cache transfer time per token")
     p.add_argument("--instance", default="", help=f"a name sent back in the {INSTANCE_HEADER} header of completions")
     args = p.parse_args(argv)
     if not 1 <= args.groups <= 64:
         p.error("--groups must be from 1 to 64")
+    if args.kv_transfer_ms_per_token < 0:
+        p.error("--kv-transfer-ms-per-token must not be negative")
     if args.slowdown <= 0 or args.max_num_seqs < 1 or args.max_num_batched_tokens < 1 or args.kv_tokens < 0:
         p.error("--slowdown, --max-num-seqs and --max-num-batched-tokens must be positive, --kv-tokens not negative")
     return args
@@ -51,14 +58,18 @@ async def serve(args: argparse.Namespace) -> None:
         kv_tokens=args.kv_tokens or kv_tokens_per_gpu(model.weights_gb),
         slowdown=args.slowdown,
         runtime=args.runtime,
+        disaggregation=args.disaggregation_mode or "",
+        kv_transfer_ms_per_token=args.kv_transfer_ms_per_token,
     )
-    engines = [GroupEngine(model, config, counters_for(args.runtime)) for _ in range(args.groups)]
+    mode = config.disaggregation
+    engines = [GroupEngine(model, config, counters_for(args.runtime, mode)) for _ in range(args.groups)]
     runner = web.AppRunner(build_app(engines, args.served_model_name, args.instance), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
     host, port = runner.addresses[0][:2]
-    info = {"url": f"http://{host}:{port}", "groups": args.groups, "runtime": args.runtime, "slowdown": args.slowdown}
+    info = {"url": f"http://{host}:{port}", "groups": args.groups, "runtime": args.runtime, "slowdown": args.slowdown,
+            "disaggregation": mode}  # fmt: skip
     print(json.dumps({**info, "step_time_source": SOURCE}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,6 +8,13 @@ first-come-first-served while `max_num_seqs` and the KV cache allow, a request's
 step that finishes its prompt. A step lasts `StepTimeModel.step_ms` (fitted to step times measured on an NVIDIA H100
 80GB HBM3, `shared/calibration/h100-llama8b-steptime.json`) times `slowdown`, so more load means longer steps and a
 longer queue: longer TTFT and inter-token latency. Latencies are observed on the wall clock, as vLLM does.
+
+PD-separated serving (`disaggregation`): a `prefill` group computes the prompt and its first token, then holds the
+request while its KV cache is sent (`kv_transfer_ms_per_token` x prompt tokens) and answers; a `decode` group
+first receives the KV cache (the same time), then decodes without computing the prompt (its KV is reserved as
+if computed). The queues SGLang reports for PD are counted the same way: prefill bootstrap (always 0: the
+emulated decode peer is always ready) and inflight (KV being sent); decode prealloc (waiting for a seat or KV
+memory) and transfer (KV arriving).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from dataclasses import dataclass, field
 from autoscaling.sim.exposition import MODEL, GroupCounters
 from autoscaling.sim.steptime import StepTimeModel
 
-from .formats import render, render_dynamo_system
+from .formats import PdQueues, render, render_dynamo_system, render_dynamo_worker
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class EngineConfig:
     kv_tokens: int = 411_000  # one H100 next to Llama-3.1-8B's weights (see the simulator's docstring)
     slowdown: float = 1.0  # step times are multiplied by this (a slower GPU or a larger model, for small loads)
     runtime: str = "vllm"  # whose /metrics format: vllm, sglang or dynamo (bench/emulator/formats.py)
+    disaggregation: str = ""  # "", "prefill" or "decode" (PD-separated serving, SGLang's --disaggregation-mode)
+    kv_transfer_ms_per_token: float = 0.0  # KV-cache transfer time per prompt token between prefill and decode
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class GroupEngine:
     _kv_reserved: int = field(default=0, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _transferring: int = field(default=0, init=False)  # PD: requests whose KV cache is on its way
 
     def start(self, name: str) -> None:
         self._task = asyncio.create_task(self._run(), name=name)
@@ -83,26 +93,57 @@ class GroupEngine:
     async def complete(self, prompt_tokens: int, max_tokens: int) -> Completion:
         """Wait as long as the engine takes to prefill `prompt_tokens` and generate `max_tokens` tokens."""
         loop = asyncio.get_running_loop()
-        req = _Request(prompt_tokens, max_tokens, time.monotonic(), loop.create_future(), prompt_left=prompt_tokens)
+        arrived = time.monotonic()
+        mode = self.config.disaggregation
+        if mode == "decode":
+            await self._transfer(prompt_tokens)  # the KV cache arrives from a prefill server
+        if mode == "prefill":
+            max_tokens = 1  # a prefill server computes the prompt and its first token; decode does the rest
+        prompt_left = 0 if mode == "decode" else prompt_tokens
+        req = _Request(prompt_tokens, max_tokens, arrived, loop.create_future(), prompt_left=prompt_left)
         self._waiting.append(req)
         self._wake.set()
         try:
-            return await req.done
+            done = await req.done
         finally:
             if not req.done.done():  # the client went away: abort, as vLLM does on a disconnect
                 self._abort(req)
+        if mode == "prefill":
+            await self._transfer(prompt_tokens)  # held until its KV cache is sent
+        return done
+
+    async def _transfer(self, prompt_tokens: int) -> None:
+        self._transferring += 1
+        try:
+            await asyncio.sleep(prompt_tokens * self.config.kv_transfer_ms_per_token / 1000.0)
+        finally:
+            self._transferring -= 1
 
     def render(self) -> str:
         """The group's `/metrics` text as its runtime prints it (Dynamo: the frontend's)."""
         running = len(self._prefilling) + len(self._decoding)
+        pd = self.pd_queues()
+        if pd is not None and self.config.runtime == "dynamo":
+            return render_dynamo_worker(self.counters, running=running, waiting=len(self._waiting),
+                                        kv_usage=self.kv_usage())  # fmt: skip
         return render(
             self.config.runtime, self.counters, MODEL, running=running, waiting=len(self._waiting),
-            kv_usage=self.kv_usage(),
+            kv_usage=self.kv_usage(), pd_queues=pd,
         )  # fmt: skip
+
+    def pd_queues(self) -> PdQueues | None:
+        """SGLang's PD queue gauges for this group's role; None when it serves aggregated."""
+        if self.config.disaggregation == "prefill":
+            return PdQueues(prefill_bootstrap=0, prefill_inflight=self._transferring)
+        if self.config.disaggregation == "decode":
+            return PdQueues(decode_prealloc=len(self._waiting), decode_transfer=self._transferring)
+        return None
 
     def render_system(self) -> str | None:
         """Dynamo's engine system status server (KV usage); None for runtimes without one."""
-        return render_dynamo_system("emulated", kv_usage=self.kv_usage()) if self.config.runtime == "dynamo" else None
+        if self.config.runtime != "dynamo" or self.config.disaggregation:
+            return None  # a PD worker's one metrics port is its system status server: `render` is it
+        return render_dynamo_system("emulated", kv_usage=self.kv_usage())
 
     def kv_usage(self) -> float:
         held = sum(r.prompt_tokens - r.prompt_left + r.generated for r in (*self._prefilling, *self._decoding))

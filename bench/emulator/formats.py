@@ -16,12 +16,20 @@ client writes an edge. Facts, from the runtimes' sources:
   edge to two significant figures; Rust writes an integral edge without ".0" (`le="1"`). The engine's KV usage,
   `dynamo_component_gpu_cache_usage_percent` (a 0..1 fraction), is on the worker's system status server
   (`DYN_SYSTEM_PORT`), not the frontend (ai-dynamo 1.6.1 `common/utils/prometheus.py`).
+- PD-separated serving. SGLang's disaggregation queue gauges (label `model_name`):
+  `sglang:num_prefill_bootstrap_queue_reqs`, `sglang:num_prefill_inflight_queue_reqs`,
+  `sglang:num_decode_prealloc_queue_reqs`, `sglang:num_decode_transfer_queue_reqs`
+  (`python/sglang/srt/observability/metrics_collector.py`; older releases name the first
+  `num_prefill_prealloc_queue_reqs`, `srt/metrics/collector.py` at commit 00ae9c15). A Dynamo prefill or decode
+  worker has no frontend; its system status server passes the engine's own metrics through (`vllm:*` for the vLLM
+  backend, ai-dynamo `docs/backends/vllm/prometheus.md`, 1.6 line) beside `dynamo_component_*`.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
 
 from autoscaling.sim.exposition import GroupCounters, render_histogram, render_vllm
 
@@ -52,7 +60,19 @@ DYNAMO_INPUT_SEQUENCE = dynamo_log_buckets(50.0, 128000.0, 12)
 EDGES = {"vllm": (None, None), "sglang": (SGLANG_TTFT, SGLANG_ITL), "dynamo": (DYNAMO_TTFT, DYNAMO_ITL)}
 
 
-def counters_for(runtime: str) -> GroupCounters:
+@dataclass(frozen=True)
+class PdQueues:
+    """SGLang's PD queue gauges of one server: prefill's, or decode's (the other role's stay unprinted)."""
+
+    prefill_bootstrap: int | None = None
+    prefill_inflight: int | None = None
+    decode_prealloc: int | None = None
+    decode_transfer: int | None = None
+
+
+def counters_for(runtime: str, disaggregation: str = "") -> GroupCounters:
+    if runtime == "dynamo" and disaggregation:
+        return GroupCounters.empty()  # a PD worker prints its vLLM engine's metrics, with vLLM's edges
     ttft, itl = EDGES[runtime]
     if ttft is None or itl is None:
         return GroupCounters.empty()
@@ -75,11 +95,15 @@ def _counter(name: str, doc: str, labels: str, value: float) -> list[str]:
     return [f"# HELP {name} {doc}", f"# TYPE {name} counter", f"{name}{{{labels}}} {float(value)}"]
 
 
-def render_sglang(c: GroupCounters, model: str, *, running: int, waiting: int, kv_usage: float) -> str:
+def render_sglang(
+    c: GroupCounters, model: str, *, running: int, waiting: int, kv_usage: float, pd_queues: PdQueues | None = None
+) -> str:
     labels = f'model_name="{model}"'
+    # a decode server's waiting requests are in its prealloc queue (below); its waiting queue is passed at once
+    queued = 0 if pd_queues is not None and pd_queues.decode_prealloc is not None else waiting
     out = [
         *_gauge("sglang:num_running_reqs", "The number of running requests.", labels, running),
-        *_gauge("sglang:num_queue_reqs", "The number of requests in the waiting queue.", labels, waiting),
+        *_gauge("sglang:num_queue_reqs", "The number of requests in the waiting queue.", labels, queued),
         *_gauge("sglang:token_usage", "The token usage.", labels, kv_usage),
         *_counter("sglang:prompt_tokens_total", "Number of prefill tokens processed.", labels, c.prompt_tokens),
         *_counter(
@@ -94,7 +118,30 @@ def render_sglang(c: GroupCounters, model: str, *, running: int, waiting: int, k
         "sglang:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", labels, c.itl_edges,
         c.itl_counts, c.itl_sum,
     )  # fmt: skip
+    if pd_queues is not None:
+        out += _pd_gauges(pd_queues, labels)
     return "\n".join(out) + "\n"
+
+
+def _pd_gauges(q: PdQueues, labels: str) -> list[str]:
+    out: list[str] = []
+    for name, doc, value in (
+        ("sglang:num_prefill_bootstrap_queue_reqs", "prefill bootstrap queue", q.prefill_bootstrap),
+        ("sglang:num_prefill_inflight_queue_reqs", "prefill inflight queue", q.prefill_inflight),
+        ("sglang:num_decode_prealloc_queue_reqs", "decode prealloc queue", q.decode_prealloc),
+        ("sglang:num_decode_transfer_queue_reqs", "decode transfer queue", q.decode_transfer),
+    ):
+        if value is not None:
+            out += _gauge(name, f"The number of requests in the {doc}.", labels, value)
+    return out
+
+
+def render_dynamo_worker(c: GroupCounters, *, running: int, waiting: int, kv_usage: float) -> str:
+    """A Dynamo prefill or decode worker's system status server: its vLLM engine's metrics passed through, and
+    the component's KV usage."""
+    return render_vllm(c, running=running, waiting=waiting, kv_usage=kv_usage) + render_dynamo_system(
+        "emulated", kv_usage=kv_usage
+    )
 
 
 def render_dynamo_frontend(c: GroupCounters, model: str, *, running: int, waiting: int) -> str:
@@ -130,10 +177,19 @@ def render_dynamo_system(namespace: str, *, kv_usage: float) -> str:
     return "\n".join(_gauge("dynamo_component_gpu_cache_usage_percent", doc, labels, kv_usage)) + "\n"
 
 
-def render(runtime: str, c: GroupCounters, model: str, *, running: int, waiting: int, kv_usage: float) -> str:
+def render(
+    runtime: str,
+    c: GroupCounters,
+    model: str,
+    *,
+    running: int,
+    waiting: int,
+    kv_usage: float,
+    pd_queues: PdQueues | None = None,
+) -> str:
     """The group's main `/metrics` (vLLM's server, SGLang's server, Dynamo's frontend)."""
     if runtime == "sglang":
-        return render_sglang(c, model, running=running, waiting=waiting, kv_usage=kv_usage)
+        return render_sglang(c, model, running=running, waiting=waiting, kv_usage=kv_usage, pd_queues=pd_queues)
     if runtime == "dynamo":
         return render_dynamo_frontend(c, model, running=running, waiting=waiting)
     return render_vllm(c, running=running, waiting=waiting, kv_usage=kv_usage)

@@ -30,6 +30,14 @@ def pd(**spec: Any) -> dict[str, Any]:
     return doc
 
 
+def scaled(**roles: dict[str, Any]) -> dict[str, Any]:
+    """The SGLang PD sample with `autoscaling` set on the named roles."""
+    doc = sample("application-sglang-pd.yaml")
+    for role, autoscaling in roles.items():
+        doc["spec"][role]["autoscaling"] = copy.deepcopy(autoscaling)
+    return doc
+
+
 @pytest.mark.parametrize("name", PD_SAMPLES)
 def test_pd_samples_pass_the_crd_and_the_model(name: str) -> None:
     doc = sample(name)
@@ -64,7 +72,25 @@ REFUSED = [
         "autoscaling of a PD application",
         pd(autoscaling={"maxReplicas": 3}),
         "spec.autoscaling",
-        "not supported yet",
+        "set autoscaling per role",
+    ),
+    (
+        "an inter-token latency target on prefill",
+        scaled(prefill={"maxReplicas": 3, "slo": {"interTokenLatency": {"targetMilliseconds": 50}}}),
+        "spec.prefill.autoscaling.slo.interTokenLatency",
+        "prefill is scaled on timeToFirstToken and its queue",
+    ),
+    (
+        "a TTFT target on decode",
+        scaled(decode={"maxReplicas": 3, "slo": {"timeToFirstToken": {"targetMilliseconds": 500}}}),
+        "spec.decode.autoscaling.slo.timeToFirstToken",
+        "decode is scaled on interTokenLatency and KV-cache usage",
+    ),
+    (
+        "a role's minReplicas above its maxReplicas",
+        scaled(decode={"minReplicas": 4, "maxReplicas": 3}),
+        "spec.decode.autoscaling.minReplicas",
+        "must not be larger than",
     ),
     (
         "a multi-node router",
@@ -107,3 +133,17 @@ def test_a_router_block_is_optional() -> None:
     del doc["spec"]["router"]
     assert validate(APP, doc) == []
     assert ArksApplication.model_validate(doc).spec.router is None
+
+
+def test_per_role_autoscaling_passes_the_crd_and_the_model() -> None:
+    doc = scaled(
+        prefill={"minReplicas": 1, "maxReplicas": 4, "slo": {"timeToFirstToken": {"targetMilliseconds": 500}}},
+        decode={"minReplicas": 2, "maxReplicas": 8, "slo": {"interTokenLatency": {"targetMilliseconds": 50}}},
+    )
+    assert validate(APP, doc) == []
+    spec = ArksApplication.model_validate(doc).spec
+    assert spec.prefill is not None
+    assert spec.prefill.autoscaling is not None
+    assert spec.decode is not None
+    assert spec.decode.autoscaling is not None
+    assert (spec.prefill.autoscaling.max_replicas, spec.decode.autoscaling.min_replicas) == (4, 2)

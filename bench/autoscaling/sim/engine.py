@@ -67,6 +67,10 @@ class SimConfig:
     kv_tokens_per_gpu: int = 411_000
     render_text: bool = True  # False skips the text round trip (for quick unit tests); the benchmark keeps it
     seed: int = 0  # the load balancer's random choices
+    # PD-separated serving (bench/autoscaling/pd.py): a `decode` group receives each request's KV cache and computes
+    # no prompt: a request admitted (seat and KV for prompt + output) starts decoding at once, its first token being
+    # the prefill's. A `prefill` pool needs no mode: its requests are the trace's with one output token.
+    decode_only: bool = False
 
 
 class Scaler:
@@ -168,6 +172,8 @@ def simulate(
 
     def start_step(g: _Group, now: float) -> None:
         """Plan `g`'s next step: a mixed step if there is prompt work, else a decode-only run to the next finish."""
+        if config.decode_only:
+            admit_decoders(g, now)
         b = g.decoding
         left = budget - b
         plan: list[tuple[list[int], int]] = []
@@ -206,6 +212,24 @@ def simulate(
             push(now + _run_ms(base, d2 * b, k) / 1000.0, _STEP, g.gid, g.version)
         else:
             g.busy = False
+
+    def admit_decoders(g: _Group, now: float) -> None:
+        """Decode-only: waiting requests whose KV cache has arrived join the batch while seats and KV allow."""
+        while g.waiting and g.decoding < max_seqs:
+            rid = g.waiting[0]
+            need = prompt[rid] + output[rid]
+            if g.kv_reserved + need > kv_cap and g.decoding:
+                break
+            g.waiting.popleft()
+            first[rid], first_step[rid] = now, g.steps
+            g.counters.observe_ttft(now - arrival[rid])  # the wait for a seat and KV memory at the decode server
+            if output[rid] <= 1:
+                finish[rid] = now
+                continue
+            g.kv_reserved += need
+            heapq.heappush(g.heap, (g.steps + output[rid] - 1, rid))
+            g.decoding += 1
+            g.ctx_offset += prompt[rid] + 1 - g.steps
 
     def end_step(g: _Group, now: float) -> None:
         c = g.counters

@@ -174,3 +174,31 @@ def moved(o: Obj, **meta: Any) -> Obj:
 def test_a_plan_naming_an_object_outside_its_application_is_refused(planned: Obj, refusal: str) -> None:
     with pytest.raises(BadPlan, match=refusal):
         desired_objects(app(1), plan([obj("Service", "a-ok"), planned]))
+
+
+def _pd_role(name: str) -> PlannedRole:
+    return PlannedRole(
+        name=name,
+        replicas_from=f"/spec/{name}/replicas",
+        autoscaled=True,
+        autoscaling_from=f"/spec/{name}/autoscaling",
+        decision_from=f"/status/autoscaling/{name}/desiredReplicas",
+    )
+
+
+def test_each_pd_role_takes_its_own_durable_decision_within_its_own_bounds() -> None:
+    application: Obj = {
+        "metadata": {"name": "a", "namespace": "ns", "uid": UID},
+        "spec": {
+            "prefill": {"replicas": 1, "autoscaling": {"minReplicas": 1, "maxReplicas": 3}},
+            "decode": {"replicas": 2, "autoscaling": {"minReplicas": 2, "maxReplicas": 6}},
+            "router": {"replicas": 1},
+        },
+        "status": {"autoscaling": {"prefill": {"desiredReplicas": 9}, "decode": {"desiredReplicas": 5}}},
+    }
+    router = PlannedRole(name="router", replicas_from="/spec/router/replicas")
+    assert [role_replicas(application, r) for r in (router, _pd_role("prefill"), _pd_role("decode"))] == [1, 3, 5]
+    # the aggregated decision is not a PD role's, and a role without autoscaling keeps its spec count
+    application["status"] = {"autoscaling": {"desiredReplicas": 4}}
+    del application["spec"]["decode"]["autoscaling"]
+    assert [role_replicas(application, _pd_role(r)) for r in ("prefill", "decode")] == [1, 2]

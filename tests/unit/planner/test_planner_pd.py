@@ -84,10 +84,22 @@ def test_each_role_is_its_own_leaderworkerset_and_the_plan_names_where_its_count
         ("LeaderWorkerSet", f"{app_name}-decode"),
         ("Service", f"arks-application-{app_name}"),
     ]
-    assert [(r.name, r.replicas_from, r.autoscaled) for r in p.roles] == [
-        ("router", "/spec/router/replicas", False),
-        ("prefill", "/spec/prefill/replicas", False),
-        ("decode", "/spec/decode/replicas", False),
+    assert [(r.name, r.replicas_from, r.autoscaled, r.autoscaling_from, r.decision_from) for r in p.roles] == [
+        ("router", "/spec/router/replicas", False, "/spec/autoscaling", "/status/autoscaling/desiredReplicas"),
+        (
+            "prefill",
+            "/spec/prefill/replicas",
+            True,
+            "/spec/prefill/autoscaling",
+            "/status/autoscaling/prefill/desiredReplicas",
+        ),
+        (
+            "decode",
+            "/spec/decode/replicas",
+            True,
+            "/spec/decode/autoscaling",
+            "/status/autoscaling/decode/desiredReplicas",
+        ),
     ]
     for obj in p.objects[:3]:
         role = obj["metadata"]["name"].rsplit("-", 1)[1]

@@ -97,7 +97,7 @@ def test_the_newest_name_wins_when_a_runtime_exposes_both() -> None:
 
 def test_every_runtime_maps_every_unified_metric_but_dynamo_kv_comes_from_the_worker() -> None:
     assert set(MAPPINGS) == set(Runtime)
-    assert len(UnifiedMetric) == 7
+    assert len(UnifiedMetric) == 11  # 7 for every runtime, 4 queues of PD-separated serving
     assert MAPPINGS[Runtime.DYNAMO].kv_cache_usage == ("dynamo_component_gpu_cache_usage_percent",)
 
 

@@ -1,7 +1,10 @@
 """The slo-scaler's shell: every scrape interval, for each application with `autoscaling`, observe its
 replica groups, run the pure decision, publish the unified samples and the decision, and tell the user why
 (status and Events). Decisions that change the replica count go out on `arks.scale.<ns>.<name>`; the
-deployer is the only writer of the LeaderWorkerSet's replicas."""
+deployer is the only writer of the LeaderWorkerSet's replicas.
+
+A PD-separated application is decided per role (`core/roles.py`): prefill and decode each with its own spec,
+groups, signals and remembered state, and each decision in `status.autoscaling.<role>`."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
+from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_signals, scaled_roles
 from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
 from arks_slo_scaler.metrics import (
     DECISIONS,
@@ -46,12 +50,12 @@ log = get_logger(__name__)
 
 @dataclass
 class Tracked:
-    """An autoscaled application and what its scaler remembers."""
+    """An autoscaled application and what its scaler remembers, per scaled role (`serve`, or prefill/decode)."""
 
     namespace: str
     name: str
-    state: ScalerState = field(default_factory=ScalerState)
-    last: tuple[int, str, str] | None = None  # (desired, direction, reason) last reported
+    states: dict[str, ScalerState] = field(default_factory=dict)
+    last: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # (desired, direction, reason) reported
     uid: str = ""  # as last read, so a failure's Event lands on the very object
 
 
@@ -79,7 +83,12 @@ class SloScaler:
         """Track applications with autoscaling; forget the others (level-triggered on the latest object)."""
         key = (namespace, name)
         # a copy without its spec (too deep or too large for the bus) is tracked: the next step reads it
-        has_autoscaling = undecodable(obj) is not None or bool((obj.get("spec") or {}).get("autoscaling"))
+        raw_spec = obj.get("spec")
+        spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+        has_autoscaling = undecodable(obj) is not None or any(
+            bool(part.get("autoscaling")) if isinstance(part, dict) else False
+            for part in (spec, spec.get("prefill"), spec.get("decode"))
+        )
         if deleted or not has_autoscaling or obj.get("metadata", {}).get("deletionTimestamp"):
             self._apps.pop(key, None)
             forget_application(namespace, name)
@@ -143,40 +152,56 @@ class SloScaler:
             app = ArksApplication.model_validate(raw)
         except ValidationError:
             return  # the planner reports an invalid spec
-        spec = app.spec.autoscaling
-        if spec is None:
+        roles = scaled_roles(app.spec)
+        if not roles:
             self._apps.pop((tracked.namespace, tracked.name), None)
             forget_application(tracked.namespace, tracked.name)
             return
-        lws = await self._kube.get(LEADERWORKERSETS, tracked.namespace, group_set_name(tracked.name, ROLE_SERVE))
+        for gone in set(tracked.states) - {r.name for r in roles}:  # a role whose autoscaling was removed
+            tracked.states.pop(gone, None)
+            tracked.last.pop(gone, None)
+        decisions: list[tuple[ScaledRole, Decision]] = []
+        for role in roles:
+            decision = await self._decide_role(tracked, app, raw["metadata"]["uid"], role)
+            if decision is not None:
+                decisions.append((role, decision))
+        await self._report(tracked, raw, decisions)
+
+    async def _decide_role(self, tracked: Tracked, app: ArksApplication, uid: str, role: ScaledRole) -> Decision | None:
+        lws = await self._kube.get(LEADERWORKERSETS, tracked.namespace, group_set_name(tracked.name, role.name))
         if lws is None:
-            return  # nothing runs yet: nothing to scale
-        current = int((lws.get("spec") or {}).get("replicas", app.spec.replicas))
-        groups = await self._observe(app, raw["metadata"]["uid"])
-        decision, tracked.state = decide(
-            spec, Observation(time.time(), current, tuple(groups)), tracked.state, self._config
+            return None  # nothing runs yet: nothing to scale
+        current = int((lws.get("spec") or {}).get("replicas", role.spec_replicas))
+        groups = await self._observe(app, uid, role)
+        state = tracked.states.get(role.name, ScalerState())
+        decision, tracked.states[role.name] = decide(
+            role.spec, Observation(time.time(), current, tuple(groups)), state, self._config
         )
-        DECISIONS.labels(tracked.namespace, tracked.name, decision.direction.value, decision.reason.value).inc()
+        # a PD role's series carry its LeaderWorkerSet's name (A-prefill, A-decode) as the application label
+        series = tracked.name if role.name == ROLE_SERVE else group_set_name(tracked.name, role.name)
+        DECISIONS.labels(tracked.namespace, series, decision.direction.value, decision.reason.value).inc()
         ready = sum(1 for g in groups if g.ready_seconds is not None)
         export_application(
-            tracked.namespace, tracked.name, spec, desired=decision.desired_replicas, current=current, ready=ready
+            tracked.namespace, series, role.spec, desired=decision.desired_replicas, current=current, ready=ready
         )
-        await self._report(tracked, raw, decision)
+        return decision
 
-    async def _observe(self, app: ArksApplication, uid: str) -> list[GroupSample]:
+    async def _observe(self, app: ArksApplication, uid: str, role: ScaledRole) -> list[GroupSample]:
         ns, name = app.metadata.namespace, app.metadata.name
-        pods, _ = await self._kube.list(PODS, ns, label_selector=leader_selector(name))
+        # `serve` pods made before roles lack the role label: select them by application only
+        selector = leader_selector(name) if role.name == ROLE_SERVE else leader_selector(name, role.name)
+        pods, _ = await self._kube.list(PODS, ns, label_selector=selector)
         now = time.time()
         groups = []
         for pod in pods:
-            group = group_of(pod)
+            group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
             since = ready_since(pod)
             ready_seconds = None if since is None else max(0.0, now - since.timestamp())
             snapshot, scraped_at = None, None
             if since is not None:
                 try:
                     text = await self._source.fetch(ns, name, group, pod)
-                    parsed = parse_metrics(text, app.spec.runtime)
+                    parsed = parse_metrics(text, engine_runtime(app.spec.runtime, role.name))
                     snapshot, scraped_at = parsed.snapshot, time.time()
                     problems = [str(p) for p in parsed.problems]
                     if problems:
@@ -201,73 +226,120 @@ class SloScaler:
                     group=group,
                     ready_seconds=ready_seconds,
                     scraped_at=scraped_at,
-                    metrics=snapshot,
-                    nodes=app.spec.instance_spec.replicas,
+                    metrics=None if snapshot is None else role_signals(role.name, snapshot),
+                    nodes=role.nodes_per_group,
                 )
             )
         return groups
 
-    async def _report(self, tracked: Tracked, raw: dict[str, Any], decision: Decision) -> None:
+    async def _report(
+        self, tracked: Tracked, raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]]
+    ) -> None:
         meta = raw["metadata"]
         now = datetime.now(UTC).replace(microsecond=0)
-        key = (decision.desired_replicas, decision.direction.value, decision.reason.value)
-        if decision.direction is not ScaleDirection.HOLD:
-            ref = ObjectRef(
-                kind=ObjectKind.APPLICATION, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]
+        changed = []
+        for role, decision in decisions:
+            key = (decision.desired_replicas, decision.direction.value, decision.reason.value)
+            if decision.direction is not ScaleDirection.HOLD:
+                await self._publish(meta, role, decision, now)
+            if key != tracked.last.get(role.name) and not _states(raw, role, decision):
+                changed.append((role, decision))
+            tracked.last[role.name] = key
+        if not changed:
+            return
+        await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
+        for role, decision in changed:
+            who = "" if role.status_key is None else f"{role.name}: "
+            await self._events.record(
+                raw, "Normal", f"Scale{decision.direction.value}", f"{decision.reason}: {who}{decision.message}"
             )
-            event = ScaleDecision(
-                ref=ref,
-                generation=int(meta.get("generation", 0)),
-                desired_replicas=decision.desired_replicas,
-                current_replicas=decision.current_replicas,
-                direction=decision.direction,
+            log.info(
+                "decision",
+                application=f"{meta['namespace']}/{meta['name']}",
+                role=role.name,
+                desired=decision.desired_replicas,
+                direction=decision.direction.value,
                 reason=decision.reason.value,
                 message=decision.message,
-                decided_at=now,
             )
-            msg_id = scale_msg_id(ref, event.generation, decision.desired_replicas, time.time_ns())
-            await publish(
-                self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event
-            )
-        if key == tracked.last or _states(raw, decision):
-            tracked.last = key
-            return
-        tracked.last = key
-        status: dict[str, Any] = {
-            "autoscaling": {
-                "desiredReplicas": decision.desired_replicas,
-                "lastDecision": {
-                    "desiredReplicas": decision.desired_replicas,
-                    "direction": decision.direction.value,
-                    "reason": decision.reason.value,
-                    "message": decision.message,
-                    "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-            }
-        }
-        if decision.direction is not ScaleDirection.HOLD:
-            status["autoscaling"]["lastScaleTime"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], status)
-        await self._events.record(
-            raw, "Normal", f"Scale{decision.direction.value}", f"{decision.reason}: {decision.message}"
-        )
-        log.info(
-            "decision",
-            application=f"{meta['namespace']}/{meta['name']}",
-            desired=decision.desired_replicas,
-            direction=decision.direction.value,
+
+    async def _publish(self, meta: dict[str, Any], role: ScaledRole, decision: Decision, now: datetime) -> None:
+        ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+        event = ScaleDecision(
+            ref=ref,
+            generation=int(meta.get("generation", 0)),
+            desired_replicas=decision.desired_replicas,
+            current_replicas=decision.current_replicas,
+            direction=decision.direction,
             reason=decision.reason.value,
             message=decision.message,
+            decided_at=now,
+            role=role.name,
         )
+        msg_id = scale_msg_id(ref, event.generation, decision.desired_replicas, time.time_ns())
+        await publish(self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event)
 
 
-def _states(raw: dict[str, Any], decision: Decision) -> bool:
-    """The application's status already holds this decision (written before a restart, say): no write."""
-    status = ((raw.get("status") or {}).get("autoscaling") or {}) if isinstance(raw.get("status"), dict) else {}
-    last = status.get("lastDecision") or {}
+def _stamp(time_: datetime) -> str:
+    return time_.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _entry(decision: Decision, now: datetime, before: dict[str, Any]) -> dict[str, Any]:
+    """One role's `status.autoscaling` fields; a decision the status already states keeps its time there."""
+    if _same(before, decision):
+        return {k: before[k] for k in ("desiredReplicas", "lastDecision", "lastScaleTime") if k in before}
+    entry: dict[str, Any] = {
+        "desiredReplicas": decision.desired_replicas,
+        "lastDecision": {
+            "desiredReplicas": decision.desired_replicas,
+            "direction": decision.direction.value,
+            "reason": decision.reason.value,
+            "message": decision.message,
+            "time": _stamp(now),
+        },
+    }
+    if decision.direction is not ScaleDirection.HOLD:
+        entry["lastScaleTime"] = _stamp(now)
+    elif "lastScaleTime" in before:
+        entry["lastScaleTime"] = before["lastScaleTime"]
+    return entry
+
+
+def _status(raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]], now: datetime) -> dict[str, Any]:
+    """`status.autoscaling` with every scaled role's decision: one apply holds all the fields this manager owns
+    (server-side apply would remove a role left out)."""
+    written = _written(raw)
+    autoscaling: dict[str, Any] = {}
+    for role, decision in decisions:
+        if role.status_key is None:
+            autoscaling.update(_entry(decision, now, written))
+        else:
+            before = written.get(role.status_key)
+            autoscaling[role.status_key] = _entry(decision, now, before if isinstance(before, dict) else {})
+    return {"autoscaling": autoscaling}
+
+
+def _written(raw: dict[str, Any]) -> dict[str, Any]:
+    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+    autoscaling = status.get("autoscaling") if isinstance(status, dict) else None
+    return autoscaling if isinstance(autoscaling, dict) else {}
+
+
+def _same(written: dict[str, Any], decision: Decision) -> bool:
+    raw_last = written.get("lastDecision")
+    last: dict[str, Any] = raw_last if isinstance(raw_last, dict) else {}
     return (
-        status.get("desiredReplicas") == decision.desired_replicas
+        written.get("desiredReplicas") == decision.desired_replicas
         and last.get("direction") == decision.direction.value
         and last.get("reason") == decision.reason.value
         and last.get("message") == decision.message
     )
+
+
+def _states(raw: dict[str, Any], role: ScaledRole, decision: Decision) -> bool:
+    """The application's status already holds this role's decision (written before a restart, say): no write."""
+    written = _written(raw)
+    if role.status_key is not None:
+        part = written.get(role.status_key)
+        written = part if isinstance(part, dict) else {}
+    return _same(written, decision)

@@ -56,6 +56,11 @@ UNIFIED = (
     Unified("arks_kv_cache_usage_ratio", "gauge_max", "kv_cache_usage"),  # the fullest engine, as the scaler
     Unified("arks_prompt_tokens", "counter", "prompt_tokens_total"),
     Unified("arks_generation_tokens", "counter", "generation_tokens_total"),
+    # PD-separated serving (SGLang): each server's disaggregation queues
+    Unified("arks_prefill_bootstrap_queue_requests", "gauge_sum", "prefill_bootstrap_queue"),
+    Unified("arks_prefill_transfer_queue_requests", "gauge_sum", "prefill_transfer_queue"),
+    Unified("arks_decode_prealloc_queue_requests", "gauge_sum", "decode_prealloc_queue"),
+    Unified("arks_decode_transfer_queue_requests", "gauge_sum", "decode_transfer_queue"),
 )
 SLOS = {"time_to_first_token": "time_to_first_token", "inter_token_latency": "inter_token_latency"}
 

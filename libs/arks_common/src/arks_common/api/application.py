@@ -214,7 +214,9 @@ class AutoscalingSpec(ApiModel):
 class PdRoleSpec(ApiModel):
     """One engine role of PD-separated serving (`prefill` or `decode`): its own groups, shape and options."""
 
-    replicas: int = Field(default=1, ge=0, description="Replica groups of this role.")
+    replicas: int = Field(
+        default=1, ge=0, description="Replica groups of this role (until the first decision, with autoscaling)."
+    )
     tensor_parallel_size: int | None = Field(default=None, ge=1)
     extra_options: list[Option] = Field(
         default_factory=list,
@@ -222,6 +224,11 @@ class PdRoleSpec(ApiModel):
         description="Passed to this role's engines verbatim and in order.",
     )
     instance_spec: InstanceSpec = Field(default_factory=InstanceSpec)
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None,
+        description="SLO autoscaling of this role's groups within its own min/max (docs/pd.md): prefill on "
+        "timeToFirstToken and its queue, decode on interTokenLatency and KV-cache usage.",
+    )
 
 
 class RouterSpec(ApiModel):
@@ -290,8 +297,20 @@ PD_FORM_RULES: list[Any] = [
     ),
     cel(
         "!has(self.prefill) || !has(self.autoscaling)",
-        "autoscaling of PD-separated serving (per role) is not supported yet; remove autoscaling",
+        "with prefill and decode, set autoscaling per role (prefill.autoscaling, decode.autoscaling)",
         ".autoscaling",
+    ),
+    cel(
+        "!has(self.prefill) || !has(self.prefill.autoscaling) || !has(self.prefill.autoscaling.slo)"
+        " || !has(self.prefill.autoscaling.slo.interTokenLatency)",
+        "prefill is scaled on timeToFirstToken and its queue; set interTokenLatency in decode.autoscaling.slo",
+        ".prefill.autoscaling.slo.interTokenLatency",
+    ),
+    cel(
+        "!has(self.decode) || !has(self.decode.autoscaling) || !has(self.decode.autoscaling.slo)"
+        " || !has(self.decode.autoscaling.slo.timeToFirstToken)",
+        "decode is scaled on interTokenLatency and KV-cache usage; set timeToFirstToken in prefill.autoscaling.slo",
+        ".decode.autoscaling.slo.timeToFirstToken",
     ),
 ]
 """The PD form (docs/pd.md) beside the aggregated one: both engine roles or neither, and no aggregated-only
@@ -367,7 +386,22 @@ def pd_form_problem(spec: ArksApplicationSpec) -> str | None:
     if spec.replicas != 1:
         return "spec.replicas: with prefill and decode, scale prefill.replicas and decode.replicas instead"
     if spec.autoscaling is not None:
-        return "spec.autoscaling: autoscaling of PD-separated serving (per role) is not supported yet"
+        return (
+            "spec.autoscaling: with prefill and decode, set autoscaling per role "
+            "(spec.prefill.autoscaling, spec.decode.autoscaling)"
+        )
+    prefill_scaling = spec.prefill.autoscaling if spec.prefill is not None else None
+    if prefill_scaling is not None and prefill_scaling.slo.inter_token_latency is not None:
+        return (
+            "spec.prefill.autoscaling.slo.interTokenLatency: prefill is scaled on timeToFirstToken and its queue; "
+            "set interTokenLatency in spec.decode.autoscaling.slo"
+        )
+    decode_scaling = spec.decode.autoscaling if spec.decode is not None else None
+    if decode_scaling is not None and decode_scaling.slo.time_to_first_token is not None:
+        return (
+            "spec.decode.autoscaling.slo.timeToFirstToken: decode is scaled on interTokenLatency and KV-cache "
+            "usage; set timeToFirstToken in spec.prefill.autoscaling.slo"
+        )
     return None
 
 
@@ -379,6 +413,18 @@ class ScaleDecisionStatus(ApiModel):
     time: datetime | None = None
 
 
+class RoleAutoscalingStatus(ApiModel):
+    """The slo-scaler's decision for one role of PD-separated serving (the aggregated shape, per role)."""
+
+    desired_replicas: int | None = Field(
+        default=None,
+        description="The replica groups of this role the deployer applies while the role's autoscaling is on "
+        "(within its minReplicas..maxReplicas).",
+    )
+    last_scale_time: datetime | None = None
+    last_decision: ScaleDecisionStatus | None = None
+
+
 class AutoscalingStatus(ApiModel):
     desired_replicas: int | None = Field(
         default=None,
@@ -387,6 +433,12 @@ class AutoscalingStatus(ApiModel):
     )
     last_scale_time: datetime | None = None
     last_decision: ScaleDecisionStatus | None = None
+    prefill: RoleAutoscalingStatus | None = Field(
+        default=None, description="PD-separated serving: the decision for the prefill role."
+    )
+    decode: RoleAutoscalingStatus | None = Field(
+        default=None, description="PD-separated serving: the decision for the decode role."
+    )
 
 
 class RoleStatus(ApiModel):

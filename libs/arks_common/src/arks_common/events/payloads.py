@@ -64,6 +64,10 @@ class PlannedRole(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     replicas_from: str
     autoscaled: bool = False
+    autoscaling_from: str = "/spec/autoscaling"
+    """Where the role's autoscaling spec lives (its min/max); PD roles: `/spec/<role>/autoscaling`."""
+    decision_from: str = "/status/autoscaling/desiredReplicas"
+    """Where the slo-scaler's decision for the role lives; PD roles: `/status/autoscaling/<role>/desiredReplicas`."""
 
 
 class PlanReady(msgspec.Struct, frozen=True, kw_only=True, tag="plan.ready"):
@@ -111,6 +115,8 @@ class ScaleDecision(msgspec.Struct, frozen=True, kw_only=True, tag="scale.decisi
     reason: str
     message: str
     decided_at: datetime
+    role: str = "serve"
+    """The role decided for: `serve`, or `prefill`/`decode` of PD-separated serving."""
 
 
 class HistogramSample(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,8 +2,9 @@
 role's replica count. Pure.
 
 The plan carries no replica counts: a role's count has one writer, read here from the application itself —
-the field the plan names (`spec.replicas` for `serve`), or, for an autoscaled role while autoscaling is on,
-the slo-scaler's decision in `status.autoscaling.desiredReplicas`, within the autoscaling bounds.
+the field the plan names (`spec.replicas` for `serve`), or, for an autoscaled role while its autoscaling is on,
+the slo-scaler's decision in the status (`status.autoscaling.desiredReplicas`; a PD role's in
+`status.autoscaling.<role>.desiredReplicas`), within the role's autoscaling bounds.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def role_replicas(app: Obj, role: PlannedRole) -> int:
     wanted = _count(spec_value) if spec_value is not None else 1  # an absent field takes the CRD's default
     if wanted is None:
         raise BadPlan(f"role {role.name}: {role.replicas_from} is {str(spec_value)[:40]!r}, not a replica count")
-    scaling = (app.get("spec") or {}).get("autoscaling")
+    scaling = pointer_value(app, role.autoscaling_from)
     if not (role.autoscaled and isinstance(scaling, dict)):
         return wanted
-    decided = _count(pointer_value(app, "/status/autoscaling/desiredReplicas"))
+    decided = _count(pointer_value(app, role.decision_from))
     low = _count(scaling.get("minReplicas"))
     high = _count(scaling.get("maxReplicas"))
     value = decided if decided is not None else wanted

@@ -274,6 +274,19 @@ def _service(app: ArksApplication, profile: RuntimeProfile) -> Obj:
     }
 
 
+def _pd_planned_role(name: str) -> PlannedRole:
+    """Prefill and decode may be autoscaled, each by its own `spec.<role>.autoscaling`; the router is not."""
+    if name == ROLE_ROUTER:
+        return PlannedRole(name=name, replicas_from=PD_REPLICAS[name])
+    return PlannedRole(
+        name=name,
+        replicas_from=PD_REPLICAS[name],
+        autoscaled=True,
+        autoscaling_from=f"/spec/{name}/autoscaling",
+        decision_from=f"/status/autoscaling/{name}/desiredReplicas",
+    )
+
+
 def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles) -> Plan:
     """The objects `app` becomes (SPEC §3), for an application that passed `precheck`."""
     profile = profiles.profile_for(app.spec.runtime)
@@ -283,7 +296,7 @@ def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles
         pd_roles = disaggregated_roles(profile)
         objects = [_leader_worker_set(role_view(app, r.name), model, profile, r) for r in pd_roles]
         objects.append(_service(app, profile))
-        roles = [PlannedRole(name=r.name, replicas_from=PD_REPLICAS[r.name]) for r in pd_roles]
+        roles = [_pd_planned_role(r.name) for r in pd_roles]
     else:
         serve = _Role(
             ROLE_SERVE, profile.single_node, profile.multi_node, profile.readiness_probe, profile.default_flags

@@ -30,6 +30,8 @@ def role_view(app: ArksApplication, role: str) -> ArksApplication:
         "extra_options": part.extra_options,
         "instance_spec": part.instance_spec,
         "tensor_parallel_size": getattr(part, "tensor_parallel_size", None),
+        # the role's own bounds: the per-group rules size names and placement for its most groups
+        "autoscaling": getattr(part, "autoscaling", None),
         "prefill": None,
         "decode": None,
         "router": None,

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from arks_common.conventions import LABEL_COMPONENT, ROLE_DECODE, ROLE_PREFILL
+
 
 class MetricsSource(Protocol):
     async def fetch(self, namespace: str, app: str, group: str, pod: dict[str, Any]) -> str: ...
@@ -39,6 +41,17 @@ def extra_metrics_ports(pod: dict[str, Any]) -> list[int]:
     ]
 
 
+def scrape_ports(pod: dict[str, Any], port: int) -> list[int]:
+    """The ports to scrape on a leader pod: its HTTP port and its `metrics` ports. A PD prefill or decode pod with
+    a `metrics` port is scraped there only: a Dynamo worker serves no HTTP on the service port, only its system
+    status server (docs/pd.md)."""
+    extra = extra_metrics_ports(pod)
+    role = ((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT)
+    if extra and role in (ROLE_PREFILL, ROLE_DECODE):
+        return extra
+    return [port, *(p for p in extra if p != port)]
+
+
 class ScrapeSource:
     """GET http://<leader pod IP>:<port><path> (and the pod's `metrics` port), as Prometheus itself would."""
 
@@ -52,7 +65,7 @@ class ScrapeSource:
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
             raise FetchError(f"pod {pod['metadata']['name']} has no IP yet")
-        ports = [self._port, *(p for p in extra_metrics_ports(pod) if p != self._port)]
+        ports = scrape_ports(pod, self._port)
         return "\n".join([await self._get(f"http://{ip}:{port}{self._path}") for port in ports])
 
     async def _get(self, url: str) -> str:

@@ -11,6 +11,16 @@ Runtime names were checked against the sources (see docs/autoscaling.md for the 
 - SGLang `python/sglang/srt/metrics/collector.py` at commit 93d04878 and `docs/references/production_metrics.md`;
 - Dynamo metrics catalog v1.4.0-v1.7.0 (`dynamo_frontend_*`; `inflight_requests`/`queued_requests` are deprecated
   there in favour of `active_requests`/`stage_requests` but still emitted).
+
+PD-separated serving (docs/pd.md):
+- SGLang's disaggregation queue gauges: `sglang:num_prefill_bootstrap_queue_reqs` (newer
+  `python/sglang/srt/observability/metrics_collector.py`; `sglang:num_prefill_prealloc_queue_reqs` in
+  `srt/metrics/collector.py` at commit 00ae9c15), `sglang:num_prefill_inflight_queue_reqs`,
+  `sglang:num_decode_prealloc_queue_reqs`, `sglang:num_decode_transfer_queue_reqs` (both files).
+- A Dynamo prefill or decode worker has no frontend: its system status server (`DYN_SYSTEM_PORT`) passes the
+  engine's own metrics through (`vllm:*` for the vLLM backend; ai-dynamo `docs/backends/vllm/prometheus.md`,
+  1.6 line) beside `dynamo_component_*`; the slo-scaler reads it with the engine's mapping
+  (`roles.engine_runtime`).
 """
 
 from __future__ import annotations
@@ -51,6 +61,12 @@ class UnifiedMetric(StrEnum):
     KV_CACHE_USAGE_RATIO = "arks_kv_cache_usage_ratio"  # gauge, 0..1
     PROMPT_TOKENS_TOTAL = "arks_prompt_tokens_total"  # counter
     GENERATION_TOKENS_TOTAL = "arks_generation_tokens_total"  # counter
+    # PD-separated serving: requests a prefill server holds until a decode server is bootstrapped, and while
+    # their KV cache is sent; requests a decode server holds until it has KV memory, and while the KV arrives
+    PREFILL_BOOTSTRAP_QUEUE = "arks_prefill_bootstrap_queue_requests"  # gauge
+    PREFILL_TRANSFER_QUEUE = "arks_prefill_transfer_queue_requests"  # gauge
+    DECODE_PREALLOC_QUEUE = "arks_decode_prealloc_queue_requests"  # gauge
+    DECODE_TRANSFER_QUEUE = "arks_decode_transfer_queue_requests"  # gauge
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,10 @@ class MetricsSnapshot:
     kv_cache_usage: float | None = None
     prompt_tokens_total: float | None = None
     generation_tokens_total: float | None = None
+    prefill_bootstrap_queue: float | None = None
+    prefill_transfer_queue: float | None = None
+    decode_prealloc_queue: float | None = None
+    decode_transfer_queue: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,17 @@ class RuntimeMapping:
     prompt_tokens_histogram: tuple[str, ...] = ()
     # A usage reported in percent (0..100) instead of a ratio.
     kv_usage_scale: float = 1.0
+    # PD-separated serving's queues (none for a runtime without them)
+    prefill_bootstrap_queue: tuple[str, ...] = ()
+    prefill_transfer_queue: tuple[str, ...] = ()
+    decode_prealloc_queue: tuple[str, ...] = ()
+    decode_transfer_queue: tuple[str, ...] = ()
+
+
+SGLANG_PREFILL_BOOTSTRAP = ("sglang:num_prefill_bootstrap_queue_reqs", "sglang:num_prefill_prealloc_queue_reqs")
+SGLANG_PREFILL_TRANSFER = ("sglang:num_prefill_inflight_queue_reqs",)
+SGLANG_DECODE_PREALLOC = ("sglang:num_decode_prealloc_queue_reqs",)
+SGLANG_DECODE_TRANSFER = ("sglang:num_decode_transfer_queue_reqs",)
 
 
 MAPPINGS: Mapping[Runtime, RuntimeMapping] = {
@@ -134,6 +165,10 @@ MAPPINGS: Mapping[Runtime, RuntimeMapping] = {
         kv_cache_usage=("sglang:token_usage",),
         prompt_tokens_total=("sglang:prompt_tokens_total",),
         generation_tokens_total=("sglang:generation_tokens_total",),
+        prefill_bootstrap_queue=SGLANG_PREFILL_BOOTSTRAP,
+        prefill_transfer_queue=SGLANG_PREFILL_TRANSFER,
+        decode_prealloc_queue=SGLANG_DECODE_PREALLOC,
+        decode_transfer_queue=SGLANG_DECODE_TRANSFER,
     ),
     Runtime.DYNAMO: RuntimeMapping(
         time_to_first_token=("dynamo_frontend_time_to_first_token_seconds",),
@@ -184,6 +219,10 @@ def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
         kv_cache_usage=kv,
         prompt_tokens_total=prompt,
         generation_tokens_total=_gauge(by_name, mapping.generation_tokens_total, problems),
+        prefill_bootstrap_queue=_gauge(by_name, mapping.prefill_bootstrap_queue, problems),
+        prefill_transfer_queue=_gauge(by_name, mapping.prefill_transfer_queue, problems),
+        decode_prealloc_queue=_gauge(by_name, mapping.decode_prealloc_queue, problems),
+        decode_transfer_queue=_gauge(by_name, mapping.decode_transfer_queue, problems),
     )
     return ParseResult(snapshot, tuple(problems))
 

@@ -1,0 +1,71 @@
+"""Which roles of an application the slo-scaler scales, and what each role is judged on. Pure.
+
+An aggregated application has one scaled role, `serve`, under `spec.autoscaling`; its decision lives in
+`status.autoscaling`. PD-separated serving (docs/pd.md) scales `prefill` and `decode` apart, each under its own
+`spec.<role>.autoscaling` (its own min/max, SLO and behavior), with its decision in `status.autoscaling.<role>`.
+The router is never scaled by the SLO.
+
+Every role goes through the same decision (`decide.decide`), called with that role's spec and that role's
+signals, which is why this module only *filters* a role's scrapes:
+- prefill is judged on TTFT and its waiting queue: a prefill server's KV cache holds only prompts on their way
+  to a decode server, so its usage says nothing about the capacity the role lacks, and is left out;
+- decode is judged on inter-token latency and KV-cache usage: its own waiting queue is left out (requests wait
+  there for KV memory, which the KV usage already shows). Its TTFT histogram stays: the decision counts the
+  requests a group started from it, and the role's spec has no TTFT target, so it is never judged on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec, Runtime
+from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE
+from arks_slo_scaler.core.metrics import MetricsSnapshot
+
+__all__ = ["ScaledRole", "engine_runtime", "role_signals", "scaled_roles"]
+
+
+@dataclass(frozen=True)
+class ScaledRole:
+    """One role to decide for: its name, its autoscaling spec, its groups now (from the spec) and group size."""
+
+    name: str
+    spec: AutoscalingSpec
+    spec_replicas: int
+    nodes_per_group: int
+
+    @property
+    def status_key(self) -> str | None:
+        """Where its decision goes under `status.autoscaling`: None for `serve` (the top level), else the role."""
+        return None if self.name == ROLE_SERVE else self.name
+
+
+def scaled_roles(spec: ArksApplicationSpec) -> list[ScaledRole]:
+    """The roles with autoscaling on, in a fixed order (serve; or prefill, then decode)."""
+    if spec.disaggregated():
+        roles = []
+        for name, part in ((ROLE_PREFILL, spec.prefill), (ROLE_DECODE, spec.decode)):
+            if part is not None and part.autoscaling is not None:
+                roles.append(ScaledRole(name, part.autoscaling, part.replicas, part.instance_spec.replicas))
+        return roles
+    if spec.autoscaling is None:
+        return []
+    return [ScaledRole(ROLE_SERVE, spec.autoscaling, spec.replicas, spec.instance_spec.replicas)]
+
+
+def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
+    """A group's scrape reduced to what its role is scaled on (see the module's docstring)."""
+    if role == ROLE_PREFILL:
+        return replace(snapshot, inter_token_latency=None, kv_cache_usage=None)
+    if role == ROLE_DECODE:
+        return replace(snapshot, requests_waiting=None)
+    return snapshot
+
+
+def engine_runtime(runtime: Runtime, role: str) -> Runtime:
+    """Whose metric names a role's leader prints. A Dynamo prefill or decode worker has no frontend: its system
+    status server passes its vLLM engine's metrics through (ai-dynamo `docs/backends/vllm/prometheus.md`, 1.6
+    line), so it is read as vLLM; everything else as its runtime."""
+    if runtime is Runtime.DYNAMO and role in (ROLE_PREFILL, ROLE_DECODE):
+        return Runtime.VLLM
+    return runtime

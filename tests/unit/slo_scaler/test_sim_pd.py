@@ -1,0 +1,45 @@
+"""The simulator's PD mode (bench/autoscaling/pd.py): a decode pool computes no prompt, a prefill pool answers with
+the first token, and the two in series give an end-to-end TTFT of prefill + KV transfer + the wait at decode."""
+
+from __future__ import annotations
+
+import numpy as np
+from autoscaling.pd import RoleScaler, play, role_spec
+from autoscaling.scalers import Fixed
+from autoscaling.sim.engine import SimConfig, simulate
+from autoscaling.sim.steptime import fit
+from autoscaling.sim.trace import Trace
+
+
+def steady(n: int = 200, rate: float = 4.0, prompt: int = 2000, output: int = 50) -> Trace:
+    arrival = np.arange(n, dtype=np.float64) / rate
+    return Trace(arrival, np.full(n, prompt, dtype=np.int64), np.full(n, output, dtype=np.int64))
+
+
+def test_a_decode_only_group_skips_the_prompt_and_decodes_at_once() -> None:
+    trace = steady()
+    model = fit()
+    config = SimConfig(render_text=False)
+    aggregated = simulate(trace, Fixed(1, "x"), model, config)
+    decode = simulate(trace, Fixed(1, "x"), model, SimConfig(render_text=False, decode_only=True))
+    assert float(np.nanmax(decode.ttft)) < 0.01  # a seat and KV are free: admitted at the next step boundary
+    assert float(np.nanmedian(aggregated.ttft)) > 0.03  # the aggregated group computes 2000 prompt tokens first
+    assert float(np.nanmedian(decode.tpot)) < float(np.nanmedian(aggregated.tpot))  # no prompt chunks in its steps
+    assert not np.isnan(decode.tpot).any()
+
+
+def test_pd_in_series_adds_prefill_transfer_and_decode() -> None:
+    trace = steady()
+    prefill, decode, result = play(trace, Fixed(1, "p"), Fixed(1, "d"), (1, 1), 0.0, kv_gbps=50.0)
+    # 2000 tokens x 128 KiB at 50 GB/s: 5.2 ms on top of the prefill's TTFT
+    assert result.ttft_p90 >= float(np.nanpercentile(prefill.ttft, 90)) + 0.005
+    assert result.attainment == 1.0
+    assert result.gpu_hours > 0
+    assert decode.decisions == []
+
+
+def test_each_role_scaler_sees_only_its_signals_and_its_slo() -> None:
+    prefill, decode = RoleScaler("prefill", role_spec("prefill", 4)), RoleScaler("decode", role_spec("decode", 4))
+    assert prefill.inner.spec.slo.inter_token_latency is None
+    assert decode.inner.spec.slo.time_to_first_token is None
+    assert (prefill.name, decode.name) == ("arks-slo prefill", "arks-slo decode")
