@@ -18,6 +18,10 @@
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, create, patch]
+# an endpoint's optional route through an existing Gateway API gateway (deleted when spec.gateway goes)
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, patch, delete]
 # held so the deployer may grant it to an endpoint's router in its Role (RBAC lets no one grant more than it has)
 - apiGroups: ['']
   resources: [pods]

@@ -3,10 +3,15 @@ endpoint's router) and the deployer (which writes the endpoint's status). Pure."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from arks_common.api.application import ArksApplication
 from arks_common.api.conditions import condition
 from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType
+from arks_common.api.meta import Condition
 from arks_common.conventions import endpoint_object_name
+
+MAX_MESSAGE = 1000
 
 
 def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
@@ -28,10 +33,38 @@ def endpoint_url(endpoint: ArksEndpoint) -> str:
     return f"http://{name}.{namespace}.svc:{endpoint.spec.port}"
 
 
-def endpoint_status(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> ArksEndpointStatus:
+@dataclass(frozen=True)
+class RouteOutcome:
+    """What became of the endpoint's HTTPRoute in the deployer's last apply."""
+
+    applied: bool = False
+    """The API server holds the route of the current plan."""
+    refusal: str | None = None
+    """Why the API server refused it (its message names the field), or why it cannot take routes at all."""
+
+
+def route_condition(endpoint: ArksEndpoint, outcome: RouteOutcome) -> Condition | None:
+    """`GatewayRoute` for an endpoint with spec.gateway (None without): True once its HTTPRoute is applied, False
+    with the API server's words when refused, False `Pending` until a plan carries it."""
+    if endpoint.spec.gateway is None:
+        return None
+    kind, generation = EndpointConditionType.GATEWAY_ROUTE.value, endpoint.metadata.generation
+    route = endpoint_object_name(endpoint.metadata.name)
+    if outcome.refusal is not None:
+        return condition(kind, False, "Refused", outcome.refusal[:MAX_MESSAGE], generation)
+    if outcome.applied:
+        return condition(
+            kind, True, "Applied", f"HTTPRoute {route} sends the gateway's traffic to the router", generation
+        )
+    return condition(kind, False, "Pending", f"HTTPRoute {route} is not applied yet", generation)
+
+
+def endpoint_status(
+    endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome | None = None
+) -> ArksEndpointStatus:
     """What the endpoint reports: the applications and models behind it, their ready replica groups, its URL,
-    and `Ready` when at least one group is ready. Conditions keep their transition time when unchanged (the
-    shell's `set_condition`)."""
+    `Ready` when at least one group is ready, and `GatewayRoute` with spec.gateway. Conditions keep their
+    transition time when unchanged (the shell's `set_condition`)."""
     behind = selected_applications(endpoint, apps)
     ready = sum(a.status.ready_replicas for a in behind)
     names = [a.metadata.name for a in behind]
@@ -55,5 +88,5 @@ def endpoint_status(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> Arks
         applications_text=",".join(names),
         ready_backends=ready,
         url=endpoint_url(endpoint),
-        conditions=[cond],
+        conditions=[c for c in (cond, route_condition(endpoint, route or RouteOutcome())) if c is not None],
     )

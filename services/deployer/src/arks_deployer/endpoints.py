@@ -3,8 +3,8 @@ the applications behind it. Level-triggered like the application reconcile: it r
 and the namespace's applications afresh each time; runs of one endpoint coalesce.
 
 The router's objects are owned by the endpoint (owner reference), so the garbage collector removes them with
-it: no finalizer. The plan's object set is fixed (ServiceAccount, Role, RoleBinding, Deployment, Service), so
-nothing is ever left to prune.
+it: no finalizer. The plan's object set is fixed (ServiceAccount, Role, RoleBinding, Deployment, Service) but
+for the optional HTTPRoute, the one object ever pruned (when spec.gateway goes).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from arks_common.api.conditions import condition_dict, set_condition
 from arks_common.api.endpoint import ArksEndpoint
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
-from arks_common.conventions import PLAN_HASH_ANNOTATION
-from arks_common.endpoints import endpoint_status
-from arks_common.kube.client import Kube, Undecodable
+from arks_common.conventions import PLAN_HASH_ANNOTATION, endpoint_object_name
+from arks_common.endpoints import RouteOutcome, endpoint_status
+from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS
+from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES
 from arks_common.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,10 +65,42 @@ class EndpointReconciler:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
             return
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
+        route = RouteOutcome()
         if plan is not None and plan.ref.uid == endpoint.metadata.uid:
             for obj in plan.objects:
-                await self._apply(obj, plan.plan_hash)
-        await self._write_status(raw, endpoint)
+                if obj.get("kind") == HTTPROUTES.kind:
+                    route = await self._apply_route(obj, plan.plan_hash)
+                else:
+                    await self._apply(obj, plan.plan_hash)
+            if not any(obj.get("kind") == HTTPROUTES.kind for obj in plan.objects):
+                await self._remove_route(endpoint)
+        await self._write_status(raw, endpoint, route)
+
+    async def _apply_route(self, obj: Obj, plan_hash: str) -> RouteOutcome:
+        """The HTTPRoute: a refusal (a rule of the Gateway API's schema, or no Gateway API in the cluster) is the
+        user's to fix, so it goes to the endpoint's status rather than into retries."""
+        try:
+            await self._apply(obj, plan_hash)
+        except Invalid as exc:
+            return RouteOutcome(refusal=f"the API server refused the HTTPRoute: {exc}")
+        except NotFound as exc:
+            return RouteOutcome(
+                refusal=f"this cluster serves no HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API "
+                f"CRDs or remove spec.gateway ({exc})"
+            )
+        return RouteOutcome(applied=True)
+
+    async def _remove_route(self, endpoint: ArksEndpoint) -> None:
+        """spec.gateway removed: delete the endpoint's HTTPRoute (only one this endpoint owns)."""
+        meta = endpoint.metadata
+        name = endpoint_object_name(meta.name)
+        live = await self._kube.get(HTTPROUTES, meta.namespace, name)  # None too when the kind is not served
+        if live is None:
+            return
+        owners = live["metadata"].get("ownerReferences") or []
+        if any(o.get("uid") == meta.uid for o in owners):
+            await self._kube.delete(HTTPROUTES, meta.namespace, name, uid=live["metadata"].get("uid"))
+            log.info("endpoint route removed", endpoint=f"{meta.namespace}/{meta.name}")
 
     async def _apply(self, obj: Obj, plan_hash: str) -> None:
         res = ENDPOINT_KINDS.get(str(obj.get("kind")))
@@ -82,7 +114,7 @@ class EndpointReconciler:
         await self._kube.apply(res, obj)
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 
-    async def _write_status(self, raw: Obj, endpoint: ArksEndpoint) -> None:
+    async def _write_status(self, raw: Obj, endpoint: ArksEndpoint, route: RouteOutcome) -> None:
         apps_raw, _ = await self._kube.list(APPLICATIONS, endpoint.metadata.namespace)
         apps = []
         for app in apps_raw:
@@ -90,8 +122,9 @@ class EndpointReconciler:
                 apps.append(ArksApplication.model_validate(app))
             except ValidationError:
                 continue  # its Precheck says why; it serves nothing
-        status = endpoint_status(endpoint, apps)
-        conditions = list(endpoint.status.conditions)
+        status = endpoint_status(endpoint, apps, route)
+        kinds = {c.type for c in status.conditions}
+        conditions = [c for c in endpoint.status.conditions if c.type in kinds]  # GatewayRoute goes with spec.gateway
         now = datetime.now(UTC).replace(microsecond=0)
         for new in status.conditions:
             conditions, _ = set_condition(conditions, new, now)
