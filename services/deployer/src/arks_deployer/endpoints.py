@@ -26,6 +26,7 @@ from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES
 from arks_common.telemetry.logging import get_logger
+from arks_deployer.core.endpoint_index import EndpointIndex
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -37,6 +38,7 @@ class EndpointReconciler:
         self._kube = kube
         self._js = js
         self._coalescer = Coalescer()
+        self._index = EndpointIndex()
 
     async def reconcile(self, namespace: str, name: str) -> None:
         async def run() -> None:
@@ -46,10 +48,13 @@ class EndpointReconciler:
         await self._coalescer.run(("endpoint", namespace, name), run)
 
     async def namespace_changed(self, namespace: str) -> None:
-        """An application of `namespace` changed: the status of its endpoints may have moved."""
-        endpoints, _ = await self._kube.list(ENDPOINTS, namespace)
-        for endpoint in endpoints:
-            await self.reconcile(namespace, endpoint["metadata"]["name"])
+        """An application of `namespace` changed: the status of its endpoints may have moved. Their names come
+        from the index, the namespace listed once (`core.endpoint_index` says why that is enough)."""
+        if not self._index.known(namespace):
+            endpoints, _ = await self._kube.list(ENDPOINTS, namespace, stubs=True)
+            self._index.listed(namespace, [e["metadata"]["name"] for e in endpoints])
+        for name in self._index.endpoints(namespace):
+            await self.reconcile(namespace, name)
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:
@@ -57,7 +62,9 @@ class EndpointReconciler:
         except Undecodable:
             log.warning("endpoint does not decode", endpoint=f"{namespace}/{name}")
             return
-        if raw is None or raw["metadata"].get("deletionTimestamp"):
+        gone = raw is None or bool(raw["metadata"].get("deletionTimestamp"))
+        self._index.observe(namespace, name, exists=not gone)
+        if raw is None or gone:
             return  # its router's objects go with it (owner references)
         try:
             endpoint = ArksEndpoint.model_validate(raw)
