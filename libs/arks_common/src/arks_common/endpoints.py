@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arks_common.api.application import ArksApplication
+from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType
-from arks_common.api.meta import Condition
+from arks_common.api.meta import Condition, ConditionStatus
 from arks_common.conventions import endpoint_object_name
 
 MAX_MESSAGE = 1000
@@ -26,6 +26,16 @@ def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
 def selected_applications(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> list[ArksApplication]:
     """The applications behind the endpoint, by name."""
     return sorted((a for a in apps if selects(endpoint, a)), key=lambda a: a.metadata.name)
+
+
+def ready_backends(app: ArksApplication) -> int:
+    """Ready backends the router can pick in `app`: an aggregated application's ready replica groups (each leader
+    answers); a PD application is one backend, its router, ready when the application is (router, and at least
+    one prefill and one decode group, Ready)."""
+    if app.spec.prefill is None:
+        return app.status.ready_replicas
+    ready = app.status.condition(ConditionType.READY.value)
+    return 1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
 
 
 def endpoint_url(endpoint: ArksEndpoint) -> str:
@@ -66,7 +76,7 @@ def endpoint_status(
     `Ready` when at least one group is ready, and `GatewayRoute` with spec.gateway. Conditions keep their
     transition time when unchanged (the shell's `set_condition`)."""
     behind = selected_applications(endpoint, apps)
-    ready = sum(a.status.ready_replicas for a in behind)
+    ready = sum(ready_backends(a) for a in behind)
     names = [a.metadata.name for a in behind]
     generation = endpoint.metadata.generation
     if ready > 0:

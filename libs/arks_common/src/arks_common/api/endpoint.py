@@ -134,7 +134,10 @@ class ArksEndpointStatus(ApiModel):
     served_models: list[str] = Field(default_factory=list, description="The models served behind the endpoint.")
     applications: list[str] = Field(default_factory=list, description="The applications behind the endpoint.")
     applications_text: str = Field(default="", description="The applications, comma-separated (a printer column).")
-    ready_backends: int = Field(default=0, description="Ready replica groups behind the endpoint.")
+    ready_backends: int = Field(
+        default=0,
+        description="Ready backends: replica groups of aggregated applications, one per Ready PD application.",
+    )
     url: str = Field(default="", description="The endpoint's in-cluster base URL.")
     conditions: list[Condition] = Field(
         default_factory=list,

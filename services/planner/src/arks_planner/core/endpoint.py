@@ -21,13 +21,11 @@ from arks_common.conventions import (
     ENDPOINT_KIND,
     LABEL_COMPONENT,
     LABEL_ENDPOINT,
+    LABEL_ENDPOINT_BACKEND,
     LABEL_MANAGED_BY,
-    LABEL_ROLE,
     LABEL_SERVED_MODEL,
     MANAGED_BY,
     PLAN_HASH_ANNOTATION,
-    POD_LEADER,
-    ROLE_SERVE,
     endpoint_object_name,
     owner_reference,
     served_model_label,
@@ -69,9 +67,10 @@ class EndpointPlan:
 
 
 def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
-    """The labels of the pods the router sends requests to: the leaders of the `serve` role of the applications
-    the endpoint selects (the same pods an application's Service selects)."""
-    labels = {LABEL_ROLE: POD_LEADER, LABEL_COMPONENT: ROLE_SERVE}
+    """The labels of the pods the router sends requests to: those answering the OpenAI API of the applications
+    the endpoint selects (the same pods an application's Service selects): the `serve` role's leaders, and for a
+    PD application its router, so the whole PD application is one backend."""
+    labels = {LABEL_ENDPOINT_BACKEND: "true"}
     model = endpoint.served_model()
     if model is not None:
         labels[LABEL_SERVED_MODEL] = served_model_label(model)
