@@ -22,10 +22,11 @@
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, create, patch, delete]
-# held so the deployer may grant it to an endpoint's router in its Role (RBAC lets no one grant more than it has)
+# get, list, watch: held so the deployer may grant them to an endpoint's router in its Role (RBAC lets no one grant
+# more than it has); patch: the member label of an endpoint's explicit application list on the backend pods
 - apiGroups: ['']
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [arks.ai]
   resources: [arksapplications/status]
   verbs: [patch]

@@ -69,6 +69,16 @@ def endpoint_object_name(endpoint: str) -> str:
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+ENDPOINT_MEMBER_PREFIX = "endpoint.arks.ai/"
+
+
+def endpoint_member_label(endpoint: str) -> str:
+    """The label (`"true"`) the deployer puts on the live backend pods of the applications an ArksEndpoint lists
+    explicitly (spec.applications), so its router can select exactly them: smg selects by equal labels only. Set
+    on the pods, not in their template, so a change of the list restarts nothing."""
+    return f"{ENDPOINT_MEMBER_PREFIX}{endpoint}"
+
+
 def served_model_label(served_model_name: str) -> str:
     """A served model name as a label value: itself when it is one (`qwen-7b`), otherwise (`Qwen/Qwen2.5-7B`,
     too long) `m.` and a digest of it, so every name maps to one value and two names almost surely not to the

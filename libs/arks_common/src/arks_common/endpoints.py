@@ -15,9 +15,12 @@ MAX_MESSAGE = 1000
 
 
 def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
-    """True when `app` is behind `endpoint`: same namespace, not being deleted, and (unless the endpoint serves
-    every model) serving the endpoint's model name."""
+    """True when `app` is behind `endpoint`: same namespace, not being deleted, named in the endpoint's explicit
+    list if it has one, and (unless the endpoint serves every model) serving the endpoint's model name."""
     if app.metadata.namespace != endpoint.metadata.namespace or app.metadata.deletion_timestamp is not None:
+        return False
+    listed = endpoint.spec.applications
+    if listed is not None and app.metadata.name not in listed:
         return False
     model = endpoint.served_model()
     return model is None or app.spec.effective_served_model_name() == model

@@ -20,13 +20,19 @@ from arks_common.api.conditions import condition_dict, set_condition
 from arks_common.api.endpoint import ArksEndpoint
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
-from arks_common.conventions import PLAN_HASH_ANNOTATION, endpoint_object_name
-from arks_common.endpoints import RouteOutcome, endpoint_status
+from arks_common.conventions import (
+    LABEL_ENDPOINT_BACKEND,
+    PLAN_HASH_ANNOTATION,
+    endpoint_member_label,
+    endpoint_object_name,
+)
+from arks_common.endpoints import RouteOutcome, endpoint_status, selected_applications
 from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES
+from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES, PODS
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.endpoint_index import EndpointIndex
+from arks_deployer.core.membership import member_label_changes
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -71,6 +77,9 @@ class EndpointReconciler:
         except ValidationError as exc:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
             return
+        apps = await self._applications(namespace)
+        if endpoint.spec.applications is not None:
+            await self._label_members(endpoint, apps)
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
         route = RouteOutcome()
         if plan is not None and plan.ref.uid == endpoint.metadata.uid:
@@ -81,7 +90,30 @@ class EndpointReconciler:
                     await self._apply(obj, plan.plan_hash)
             if not any(obj.get("kind") == HTTPROUTES.kind for obj in plan.objects):
                 await self._remove_route(endpoint)
-        await self._write_status(raw, endpoint, route)
+        await self._write_status(raw, endpoint, apps, route)
+
+    async def _applications(self, namespace: str) -> list[ArksApplication]:
+        apps_raw, _ = await self._kube.list(APPLICATIONS, namespace)
+        apps = []
+        for app in apps_raw:
+            try:
+                apps.append(ArksApplication.model_validate(app))
+            except ValidationError:
+                continue  # its Precheck says why; it serves nothing
+        return apps
+
+    async def _label_members(self, endpoint: ArksEndpoint, apps: list[ArksApplication]) -> None:
+        """The explicit list: the member label on exactly the backend pods of the applications behind it."""
+        meta = endpoint.metadata
+        members = {a.metadata.name for a in selected_applications(endpoint, apps)}
+        pods, _ = await self._kube.list(PODS, meta.namespace, label_selector=f"{LABEL_ENDPOINT_BACKEND}=true")
+        key = endpoint_member_label(meta.name)
+        for pod, value in member_label_changes(meta.name, members, pods).items():
+            try:
+                await self._kube.merge_patch(PODS, meta.namespace, pod, {"metadata": {"labels": {key: value}}})
+            except NotFound:
+                continue  # gone meanwhile
+            log.info("endpoint member label", endpoint=f"{meta.namespace}/{meta.name}", pod=pod, member=bool(value))
 
     async def _apply_route(self, obj: Obj, plan_hash: str) -> RouteOutcome:
         """The HTTPRoute: a refusal (a rule of the Gateway API's schema, or no Gateway API in the cluster) is the
@@ -121,14 +153,9 @@ class EndpointReconciler:
         await self._kube.apply(res, obj)
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 
-    async def _write_status(self, raw: Obj, endpoint: ArksEndpoint, route: RouteOutcome) -> None:
-        apps_raw, _ = await self._kube.list(APPLICATIONS, endpoint.metadata.namespace)
-        apps = []
-        for app in apps_raw:
-            try:
-                apps.append(ArksApplication.model_validate(app))
-            except ValidationError:
-                continue  # its Precheck says why; it serves nothing
+    async def _write_status(
+        self, raw: Obj, endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome
+    ) -> None:
         status = endpoint_status(endpoint, apps, route)
         kinds = {c.type for c in status.conditions}
         conditions = [c for c in endpoint.status.conditions if c.type in kinds]  # GatewayRoute goes with spec.gateway

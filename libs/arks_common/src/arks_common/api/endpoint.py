@@ -114,6 +114,14 @@ class ArksEndpointSpec(ApiModel):
         description="Serve every model of the namespace's applications on this one endpoint (multi-model form); "
         "requests go to the applications of the model each request names.",
     )
+    applications: list[Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Only these applications of the namespace (by name) are behind the endpoint, among those "
+        "serving its model (any model with allModels); every one that serves it if unset.",
+    )
     port: int = Field(default=8080, ge=1, le=65535, description="The port of the endpoint's Service.")
     router: RouterSpec = Field(default_factory=RouterSpec)
     gateway: GatewayRouteSpec | None = Field(

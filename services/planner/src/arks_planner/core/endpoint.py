@@ -26,6 +26,7 @@ from arks_common.conventions import (
     LABEL_SERVED_MODEL,
     MANAGED_BY,
     PLAN_HASH_ANNOTATION,
+    endpoint_member_label,
     endpoint_object_name,
     owner_reference,
     served_model_label,
@@ -74,6 +75,9 @@ def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
     model = endpoint.served_model()
     if model is not None:
         labels[LABEL_SERVED_MODEL] = served_model_label(model)
+    if endpoint.spec.applications is not None:
+        # the listed applications' backends, labelled by the deployer on the live pods
+        labels[endpoint_member_label(endpoint.metadata.name)] = "true"
     return labels
 
 
