@@ -14,11 +14,13 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from arks_common.bus.jetstream import publish
-from arks_common.events.contract import PLANS, PLANS_STREAM, Service
-from arks_common.events.payloads import PlanReady, decode
+from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, PLANS, PLANS_STREAM, Service
+from arks_common.events.payloads import EndpointPlanReady, PlanReady, decode
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
+from arks_planner.core.endpoint import RouterSettings
 from arks_planner.core.profiles import load_profiles
+from arks_planner.endpoints import EndpointPlanner
 from arks_planner.planning import Planner
 from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
@@ -240,4 +242,40 @@ def test_a_plan_of_an_application_deleted_while_no_planner_ran_is_removed_at_sta
 
     orphan_left, kept = asyncio.run(_with_js(arks, orphan_then_recheck))
     assert not orphan_left, "the plan of an application that no longer exists was kept"
+    assert kept.ref.name == "kept"
+
+
+def test_a_plan_of_an_endpoint_deleted_while_no_planner_ran_is_removed_at_start(arks: Env, ns: str) -> None:
+    """As for applications: an endpoint deleted while the planner was down leaves its router's plan on the bus;
+    the start-up re-check removes it (the API server says the endpoint is gone) and keeps every live endpoint's."""
+    arks.apply(ns, {"apiVersion": "arks.ai/v1", "kind": "ArksEndpoint", "metadata": {"name": "kept"}, "spec": {}})
+    wait_until(lambda: arks.get("deployment", "arks-endpoint-kept", ns), 60, "the kept endpoint's router")
+
+    async def newest(js: JetStreamContext, name: str) -> EndpointPlanReady | None:
+        try:
+            msg = await js.get_last_msg(ENDPOINT_PLANS_STREAM.name, ENDPOINT_PLANS.subject(ns, name))
+        except NotFoundError:
+            return None
+        data = decode(msg.data or b"").data
+        assert isinstance(data, EndpointPlanReady)
+        return data
+
+    async def orphan_then_recheck(js: JetStreamContext) -> tuple[EndpointPlanReady | None, EndpointPlanReady | None]:
+        kept = await newest(js, "kept")
+        assert kept is not None
+        orphan = msgspec.structs.replace(kept, ref=msgspec.structs.replace(kept.ref, name="gone", uid="gone-uid"))
+        subject = ENDPOINT_PLANS.subject(ns, "gone")
+        await publish(js, ENDPOINT_PLANS, subject, "test:orphan-endpoint", "test", orphan)
+        assert await newest(js, "gone") is not None
+        kube = Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner")
+        try:
+            router = RouterSettings(image="arks-router:smg-1.13.0", backend_port=8080)
+            await EndpointPlanner(kube, js, router, EventRecorder(kube, "planner")).recheck_all()
+        finally:
+            await kube.close()
+        return await newest(js, "gone"), await newest(js, "kept")
+
+    gone, kept = asyncio.run(_with_js(arks, orphan_then_recheck))
+    assert gone is None, "the plan of an endpoint that no longer exists was kept"
+    assert kept is not None
     assert kept.ref.name == "kept"

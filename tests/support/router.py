@@ -41,6 +41,8 @@ class Router:
         self.log_file = workdir / "router.log"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_port = _free_port()
+        """smg's Prometheus exporter (`--prometheus-port`)."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def set_workers(self, urls: list[str]) -> None:
@@ -54,7 +56,7 @@ class Router:
         self.set_workers(urls)
         smg = Path(sys.executable).with_name("smg")
         args = [str(smg), "launch", *policy_args(self.policy), "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--prometheus-port", str(_free_port()), "--log-level", "warn"]
+        args += ["--prometheus-port", str(self.metrics_port), "--log-level", "warn"]
         args += ["--discovery-provider", "file", "--discovery-file", str(self.manifest)]
         args += ["--discovery-check-interval-secs", "1"]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log_file.open("ab"))

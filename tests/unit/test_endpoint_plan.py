@@ -79,6 +79,8 @@ def test_router_finds_the_leaders_of_its_model_by_the_label_the_application_plan
     pod_labels = (template.get("leaderTemplate") or template["workerTemplate"])["metadata"]["labels"]
     selector = backend_selector(endpoint("qwen", servedModelName="Qwen/Qwen2.5-7B"))
     assert selector.items() <= pod_labels.items()
+    if "leaderTemplate" in template:  # a multi-node group: its workers are no backends
+        assert not selector.items() <= template["workerTemplate"]["metadata"]["labels"].items()
     assert pod_labels[LABEL_SERVED_MODEL].startswith("m.")  # a slash is not allowed in a label value
     assert "arks.ai/served-model" not in backend_selector(endpoint("all", allModels=True))
 
@@ -93,11 +95,8 @@ def test_router_args_discover_in_the_namespace_by_label_and_balance_by_load() ->
     args = router_args(endpoint(), 8080)
     assert args[:5] == ["--enable-igw", "--policy", "power_of_two", "--power-of-two-load-metric", "least_requests"]
     sel = args.index("--selector")
-    assert args[sel + 1 : sel + 4] == [
-        "arks.ai/role=serve",
-        "arks.ai/served-model=model-a",
-        "arks.ai/work-load-role=leader",
-    ]
+    assert args[sel + 1 : sel + 3] == ["arks.ai/endpoint-backend=true", "arks.ai/served-model=model-a"]
+    assert args[sel + 3].startswith("--")
     assert args[args.index("--service-discovery-namespace") + 1] == "default"
     assert args[args.index("--service-discovery-port") + 1] == "8080"
     rr = router_args(endpoint(router={"policy": "round_robin"}), 8080)
@@ -194,3 +193,20 @@ def test_deployer_writes_the_status_only_when_a_reader_would_see_a_change() -> N
     assert _same(live, body)
     assert not _same({**live, "readyBackends": 2}, body)
     assert not _same({}, body)
+
+
+def test_a_pd_application_is_one_backend_ready_with_the_application() -> None:
+    from arks_common.endpoints import ready_backends
+
+    doc = sample("application-sglang-pd.yaml")
+    doc["metadata"] |= {"namespace": "default", "uid": "uid-pd"}
+    doc["spec"]["servedModelName"] = "model-a"
+    groups = {"readyReplicas": 5, "replicas": 5}  # router, prefill and decode groups alike
+    ready = {**groups, "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": ""}]}
+    cold = {**groups, "conditions": [{"type": "Ready", "status": "False", "reason": "Degraded", "message": ""}]}
+    pd_ready = ArksApplication.model_validate({**doc, "status": ready})
+    pd_cold = ArksApplication.model_validate({**doc, "status": cold})
+    assert (ready_backends(pd_ready), ready_backends(pd_cold)) == (1, 0)
+    status = endpoint_status(endpoint(), [*APPS, pd_ready])
+    assert status.applications == ["a-h100", "a-l40s", "app-qwen-pd"]
+    assert status.ready_backends == 3 + 1

@@ -8,6 +8,7 @@ import re
 import yaml
 
 from arks_monitoring.dashboards import all_dashboards
+from arks_monitoring.router import router_pod_monitor_endpoints, router_relabel_configs
 from arks_monitoring.rules import GROUP_LABELS, rule_groups
 from arks_monitoring.scrape import pod_monitor_endpoints, runtime_relabel_configs
 from arks_slo_scaler.core.metrics import MAPPINGS
@@ -63,3 +64,38 @@ def test_pod_monitor_and_plain_job_give_the_same_pod_labels() -> None:
         operator = {r["targetLabel"]: r["sourceLabels"][0] for r in endpoint["relabelings"]}
         assert operator == plain
     assert {e["port"] for e in pod_monitor_endpoints()} == {"http", "metrics"}
+
+
+def test_router_scrape_keeps_router_pods_and_labels_them_with_their_endpoint() -> None:
+    plain = router_relabel_configs()
+    keep = [r for r in plain if r.get("action") == "keep"]
+    assert keep[0]["source_labels"] == ["__meta_kubernetes_pod_labelpresent_arks_ai_endpoint"]
+    assert keep[1]["regex"] == "metrics"  # the router container's port for smg's exporter
+    labels = {r["target_label"]: r["source_labels"][0] for r in plain if "target_label" in r}
+    (endpoint,) = router_pod_monitor_endpoints()
+    operator = {r["targetLabel"]: r["sourceLabels"][0] for r in endpoint["relabelings"]}
+    assert operator == {"arks_endpoint": labels["arks_endpoint"]}
+    assert endpoint["port"] == "metrics"
+
+
+def test_router_records_read_only_smg_series_per_endpoint() -> None:
+    groups = {g["name"]: g["rules"] for g in rule_groups()["groups"]}
+    records = groups["arks-router.records"]
+    for rule in records:
+        assert str(rule["record"]).startswith("arks_endpoint:")
+        assert "namespace, arks_endpoint" in str(rule["expr"]) or "histogram_quantile" in str(rule["expr"])
+        names = set(re.findall(r"\b(smg_[a-z_]+)", str(rule["expr"])))
+        assert names <= {
+            "smg_router_requests_total",
+            "smg_router_request_errors_total",
+            "smg_http_responses_total",
+            "smg_router_request_duration_seconds_bucket",
+            "smg_router_request_duration_seconds_sum",
+            "smg_router_request_duration_seconds_count",
+            "smg_worker_requests_total",
+            "smg_worker_health",
+        }, names
+    assert {a["alert"] for a in groups["arks-router.alerts"]} == {
+        "ArksEndpointServerErrors",
+        "ArksEndpointNoHealthyBackend",
+    }

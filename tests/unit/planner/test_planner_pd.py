@@ -343,3 +343,27 @@ def test_a_long_name_is_checked_against_the_role_suffixed_names() -> None:
     result = precheck(application, shared_model(), PROFILES)
     assert (result.passed, result.reason) == (False, "InvalidName")
     assert "-router" in result.message
+
+
+@pytest.mark.parametrize("name", [SGLANG, DYNAMO])
+def test_an_endpoint_reaches_a_pd_application_through_its_router_only(name: str) -> None:
+    """The router is the PD application's one OpenAI backend: only its pods carry the endpoint-backend label, and
+    with the served-model label they match an ArksEndpoint's router selector; prefill and decode engines never."""
+    from arks_common.api import ArksEndpoint
+    from arks_planner.core.endpoint import backend_selector
+
+    app = pd_app(name)
+    endpoint = ArksEndpoint.model_validate(
+        {
+            "metadata": {"name": "ep", "namespace": NAMESPACE},
+            "spec": {"servedModelName": app.spec.effective_served_model_name()},
+        }
+    )
+    wanted = backend_selector(endpoint)
+    matched = set()
+    for lws in (o for o in plan(name).objects if o["kind"] == "LeaderWorkerSet"):
+        for pod in ("leader", "worker"):
+            labels = template(lws, pod)["metadata"]["labels"]
+            if wanted.items() <= labels.items():
+                matched.add((labels[LABEL_COMPONENT], labels[LABEL_ROLE]))
+    assert matched == {("router", "leader")}

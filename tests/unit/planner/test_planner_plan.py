@@ -393,6 +393,7 @@ PASS_THROUGH: list[tuple[str, Callable[[], object], object]] = [
             "arks.ai/role": "serve",
             "arks.ai/work-load-role": "leader",
             "arks.ai/served-model": "qwen-7b",
+            "arks.ai/endpoint-backend": "true",
         },
     ),
     (

@@ -18,10 +18,15 @@
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [get, create, patch]
-# held so the deployer may grant it to an endpoint's router in its Role (RBAC lets no one grant more than it has)
+# an endpoint's optional route through an existing Gateway API gateway (deleted when spec.gateway goes)
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, patch, delete]
+# get, list, watch: held so the deployer may grant them to an endpoint's router in its Role (RBAC lets no one grant
+# more than it has); patch: the member label of an endpoint's explicit application list on the backend pods
 - apiGroups: ['']
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [arks.ai]
   resources: [arksapplications/status]
   verbs: [patch]

@@ -22,6 +22,10 @@ LABEL_ROLE = "arks.ai/work-load-role"
 LABEL_SERVED_MODEL = "arks.ai/served-model"
 """On an application's pods: its served model name in label form (`served_model_label`); an ArksEndpoint's
 router finds its backends by it."""
+LABEL_ENDPOINT_BACKEND = "arks.ai/endpoint-backend"
+"""`"true"` on the pods that answer an application's OpenAI API, the backends an ArksEndpoint's router may pick:
+the leaders of the `serve` role, or the PD router (`router` role), which stands for its prefill and decode groups
+(`answers_openai`)."""
 LABEL_ENDPOINT = "arks.ai/endpoint"
 """On every object derived from an ArksEndpoint (its router's Deployment, Service, account and role)."""
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -37,6 +41,13 @@ PD_ROLES = (ROLE_ROUTER, ROLE_PREFILL, ROLE_DECODE)
 """The roles of PD-separated serving (docs/pd.md), each its own LeaderWorkerSet `A-<role>`."""
 POD_LEADER = "leader"
 POD_WORKER = "worker"
+
+
+def answers_openai(role: str, pod: str) -> bool:
+    """Whether a pod of `role` (`leader`/`worker`) serves the application's OpenAI API: an aggregated group's
+    leader, or a PD application's router; never a worker, a prefill or a decode engine."""
+    return pod == POD_LEADER and role in (ROLE_SERVE, ROLE_ROUTER)
+
 
 SERVICE_PREFIX = "arks-application-"
 ENDPOINT_PREFIX = "arks-endpoint-"
@@ -56,6 +67,16 @@ def endpoint_object_name(endpoint: str) -> str:
 
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+ENDPOINT_MEMBER_PREFIX = "endpoint.arks.ai/"
+
+
+def endpoint_member_label(endpoint: str) -> str:
+    """The label (`"true"`) the deployer puts on the live backend pods of the applications an ArksEndpoint lists
+    explicitly (spec.applications), so its router can select exactly them: smg selects by equal labels only. Set
+    on the pods, not in their template, so a change of the list restarts nothing."""
+    return f"{ENDPOINT_MEMBER_PREFIX}{endpoint}"
 
 
 def served_model_label(served_model_name: str) -> str:

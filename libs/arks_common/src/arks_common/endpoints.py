@@ -3,16 +3,24 @@ endpoint's router) and the deployer (which writes the endpoint's status). Pure."
 
 from __future__ import annotations
 
-from arks_common.api.application import ArksApplication
+from dataclasses import dataclass
+
+from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType
+from arks_common.api.meta import Condition, ConditionStatus
 from arks_common.conventions import endpoint_object_name
+
+MAX_MESSAGE = 1000
 
 
 def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
-    """True when `app` is behind `endpoint`: same namespace, not being deleted, and (unless the endpoint serves
-    every model) serving the endpoint's model name."""
+    """True when `app` is behind `endpoint`: same namespace, not being deleted, named in the endpoint's explicit
+    list if it has one, and (unless the endpoint serves every model) serving the endpoint's model name."""
     if app.metadata.namespace != endpoint.metadata.namespace or app.metadata.deletion_timestamp is not None:
+        return False
+    listed = endpoint.spec.applications
+    if listed is not None and app.metadata.name not in listed:
         return False
     model = endpoint.served_model()
     return model is None or app.spec.effective_served_model_name() == model
@@ -23,17 +31,55 @@ def selected_applications(endpoint: ArksEndpoint, apps: list[ArksApplication]) -
     return sorted((a for a in apps if selects(endpoint, a)), key=lambda a: a.metadata.name)
 
 
+def ready_backends(app: ArksApplication) -> int:
+    """Ready backends the router can pick in `app`: an aggregated application's ready replica groups (each leader
+    answers); a PD application is one backend, its router, ready when the application is (router, and at least
+    one prefill and one decode group, Ready)."""
+    if app.spec.prefill is None:
+        return app.status.ready_replicas
+    ready = app.status.condition(ConditionType.READY.value)
+    return 1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
+
+
 def endpoint_url(endpoint: ArksEndpoint) -> str:
     name, namespace = endpoint_object_name(endpoint.metadata.name), endpoint.metadata.namespace
     return f"http://{name}.{namespace}.svc:{endpoint.spec.port}"
 
 
-def endpoint_status(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> ArksEndpointStatus:
+@dataclass(frozen=True)
+class RouteOutcome:
+    """What became of the endpoint's HTTPRoute in the deployer's last apply."""
+
+    applied: bool = False
+    """The API server holds the route of the current plan."""
+    refusal: str | None = None
+    """Why the API server refused it (its message names the field), or why it cannot take routes at all."""
+
+
+def route_condition(endpoint: ArksEndpoint, outcome: RouteOutcome) -> Condition | None:
+    """`GatewayRoute` for an endpoint with spec.gateway (None without): True once its HTTPRoute is applied, False
+    with the API server's words when refused, False `Pending` until a plan carries it."""
+    if endpoint.spec.gateway is None:
+        return None
+    kind, generation = EndpointConditionType.GATEWAY_ROUTE.value, endpoint.metadata.generation
+    route = endpoint_object_name(endpoint.metadata.name)
+    if outcome.refusal is not None:
+        return condition(kind, False, "Refused", outcome.refusal[:MAX_MESSAGE], generation)
+    if outcome.applied:
+        return condition(
+            kind, True, "Applied", f"HTTPRoute {route} sends the gateway's traffic to the router", generation
+        )
+    return condition(kind, False, "Pending", f"HTTPRoute {route} is not applied yet", generation)
+
+
+def endpoint_status(
+    endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome | None = None
+) -> ArksEndpointStatus:
     """What the endpoint reports: the applications and models behind it, their ready replica groups, its URL,
-    and `Ready` when at least one group is ready. Conditions keep their transition time when unchanged (the
-    shell's `set_condition`)."""
+    `Ready` when at least one group is ready, and `GatewayRoute` with spec.gateway. Conditions keep their
+    transition time when unchanged (the shell's `set_condition`)."""
     behind = selected_applications(endpoint, apps)
-    ready = sum(a.status.ready_replicas for a in behind)
+    ready = sum(ready_backends(a) for a in behind)
     names = [a.metadata.name for a in behind]
     generation = endpoint.metadata.generation
     if ready > 0:
@@ -55,5 +101,5 @@ def endpoint_status(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> Arks
         applications_text=",".join(names),
         ready_backends=ready,
         url=endpoint_url(endpoint),
-        conditions=[cond],
+        conditions=[c for c in (cond, route_condition(endpoint, route or RouteOutcome())) if c is not None],
     )

@@ -3,8 +3,8 @@ the applications behind it. Level-triggered like the application reconcile: it r
 and the namespace's applications afresh each time; runs of one endpoint coalesce.
 
 The router's objects are owned by the endpoint (owner reference), so the garbage collector removes them with
-it: no finalizer. The plan's object set is fixed (ServiceAccount, Role, RoleBinding, Deployment, Service), so
-nothing is ever left to prune.
+it: no finalizer. The plan's object set is fixed (ServiceAccount, Role, RoleBinding, Deployment, Service) but
+for the optional HTTPRoute, the one object ever pruned (when spec.gateway goes).
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ from arks_common.api.conditions import condition_dict, set_condition
 from arks_common.api.endpoint import ArksEndpoint
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
-from arks_common.conventions import PLAN_HASH_ANNOTATION
-from arks_common.endpoints import endpoint_status
-from arks_common.kube.client import Kube, Undecodable
+from arks_common.conventions import (
+    LABEL_ENDPOINT_BACKEND,
+    PLAN_HASH_ANNOTATION,
+    endpoint_member_label,
+    endpoint_object_name,
+)
+from arks_common.endpoints import RouteOutcome, endpoint_status, selected_applications
+from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS
+from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES, PODS
 from arks_common.telemetry.logging import get_logger
+from arks_deployer.core.endpoint_index import EndpointIndex
+from arks_deployer.core.membership import member_label_changes
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -37,6 +44,7 @@ class EndpointReconciler:
         self._kube = kube
         self._js = js
         self._coalescer = Coalescer()
+        self._index = EndpointIndex()
 
     async def reconcile(self, namespace: str, name: str) -> None:
         async def run() -> None:
@@ -46,10 +54,13 @@ class EndpointReconciler:
         await self._coalescer.run(("endpoint", namespace, name), run)
 
     async def namespace_changed(self, namespace: str) -> None:
-        """An application of `namespace` changed: the status of its endpoints may have moved."""
-        endpoints, _ = await self._kube.list(ENDPOINTS, namespace)
-        for endpoint in endpoints:
-            await self.reconcile(namespace, endpoint["metadata"]["name"])
+        """An application of `namespace` changed: the status of its endpoints may have moved. Their names come
+        from the index, the namespace listed once (`core.endpoint_index` says why that is enough)."""
+        if not self._index.known(namespace):
+            endpoints, _ = await self._kube.list(ENDPOINTS, namespace, stubs=True)
+            self._index.listed(namespace, [e["metadata"]["name"] for e in endpoints])
+        for name in self._index.endpoints(namespace):
+            await self.reconcile(namespace, name)
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:
@@ -57,18 +68,78 @@ class EndpointReconciler:
         except Undecodable:
             log.warning("endpoint does not decode", endpoint=f"{namespace}/{name}")
             return
-        if raw is None or raw["metadata"].get("deletionTimestamp"):
+        gone = raw is None or bool(raw["metadata"].get("deletionTimestamp"))
+        self._index.observe(namespace, name, exists=not gone)
+        if raw is None or gone:
             return  # its router's objects go with it (owner references)
         try:
             endpoint = ArksEndpoint.model_validate(raw)
         except ValidationError as exc:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
             return
+        apps = await self._applications(namespace)
+        if endpoint.spec.applications is not None:
+            await self._label_members(endpoint, apps)
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
+        route = RouteOutcome()
         if plan is not None and plan.ref.uid == endpoint.metadata.uid:
             for obj in plan.objects:
-                await self._apply(obj, plan.plan_hash)
-        await self._write_status(raw, endpoint)
+                if obj.get("kind") == HTTPROUTES.kind:
+                    route = await self._apply_route(obj, plan.plan_hash)
+                else:
+                    await self._apply(obj, plan.plan_hash)
+            if not any(obj.get("kind") == HTTPROUTES.kind for obj in plan.objects):
+                await self._remove_route(endpoint)
+        await self._write_status(raw, endpoint, apps, route)
+
+    async def _applications(self, namespace: str) -> list[ArksApplication]:
+        apps_raw, _ = await self._kube.list(APPLICATIONS, namespace)
+        apps = []
+        for app in apps_raw:
+            try:
+                apps.append(ArksApplication.model_validate(app))
+            except ValidationError:
+                continue  # its Precheck says why; it serves nothing
+        return apps
+
+    async def _label_members(self, endpoint: ArksEndpoint, apps: list[ArksApplication]) -> None:
+        """The explicit list: the member label on exactly the backend pods of the applications behind it."""
+        meta = endpoint.metadata
+        members = {a.metadata.name for a in selected_applications(endpoint, apps)}
+        pods, _ = await self._kube.list(PODS, meta.namespace, label_selector=f"{LABEL_ENDPOINT_BACKEND}=true")
+        key = endpoint_member_label(meta.name)
+        for pod, value in member_label_changes(meta.name, members, pods).items():
+            try:
+                await self._kube.merge_patch(PODS, meta.namespace, pod, {"metadata": {"labels": {key: value}}})
+            except NotFound:
+                continue  # gone meanwhile
+            log.info("endpoint member label", endpoint=f"{meta.namespace}/{meta.name}", pod=pod, member=bool(value))
+
+    async def _apply_route(self, obj: Obj, plan_hash: str) -> RouteOutcome:
+        """The HTTPRoute: a refusal (a rule of the Gateway API's schema, or no Gateway API in the cluster) is the
+        user's to fix, so it goes to the endpoint's status rather than into retries."""
+        try:
+            await self._apply(obj, plan_hash)
+        except Invalid as exc:
+            return RouteOutcome(refusal=f"the API server refused the HTTPRoute: {exc}")
+        except NotFound as exc:
+            return RouteOutcome(
+                refusal=f"this cluster serves no HTTPRoute (gateway.networking.k8s.io/v1): install the Gateway API "
+                f"CRDs or remove spec.gateway ({exc})"
+            )
+        return RouteOutcome(applied=True)
+
+    async def _remove_route(self, endpoint: ArksEndpoint) -> None:
+        """spec.gateway removed: delete the endpoint's HTTPRoute (only one this endpoint owns)."""
+        meta = endpoint.metadata
+        name = endpoint_object_name(meta.name)
+        live = await self._kube.get(HTTPROUTES, meta.namespace, name)  # None too when the kind is not served
+        if live is None:
+            return
+        owners = live["metadata"].get("ownerReferences") or []
+        if any(o.get("uid") == meta.uid for o in owners):
+            await self._kube.delete(HTTPROUTES, meta.namespace, name, uid=live["metadata"].get("uid"))
+            log.info("endpoint route removed", endpoint=f"{meta.namespace}/{meta.name}")
 
     async def _apply(self, obj: Obj, plan_hash: str) -> None:
         res = ENDPOINT_KINDS.get(str(obj.get("kind")))
@@ -82,16 +153,12 @@ class EndpointReconciler:
         await self._kube.apply(res, obj)
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 
-    async def _write_status(self, raw: Obj, endpoint: ArksEndpoint) -> None:
-        apps_raw, _ = await self._kube.list(APPLICATIONS, endpoint.metadata.namespace)
-        apps = []
-        for app in apps_raw:
-            try:
-                apps.append(ArksApplication.model_validate(app))
-            except ValidationError:
-                continue  # its Precheck says why; it serves nothing
-        status = endpoint_status(endpoint, apps)
-        conditions = list(endpoint.status.conditions)
+    async def _write_status(
+        self, raw: Obj, endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome
+    ) -> None:
+        status = endpoint_status(endpoint, apps, route)
+        kinds = {c.type for c in status.conditions}
+        conditions = [c for c in endpoint.status.conditions if c.type in kinds]  # GatewayRoute goes with spec.gateway
         now = datetime.now(UTC).replace(microsecond=0)
         for new in status.conditions:
             conditions, _ = set_condition(conditions, new, now)

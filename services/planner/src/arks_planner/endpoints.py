@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from arks_common.api.endpoint import ArksEndpoint
 from arks_common.bus.jetstream import publish, purge_subject
-from arks_common.bus.plans import newest_endpoint_plan
+from arks_common.bus.plans import newest_endpoint_plan, stored_endpoint_plans
 from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, Service
 from arks_common.events.payloads import EndpointPlanReady, ObjectKind, ObjectRef
 from arks_common.kube.client import Kube, KubeError, Undecodable
@@ -35,12 +35,17 @@ class EndpointPlanner:
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def recheck_all(self) -> None:
-        """Once at start: every endpoint against this planner's settings (a changed router image re-plans)."""
+        """Once at start: every endpoint against this planner's settings (a changed router image re-plans), and
+        the plans of endpoints deleted while no planner ran removed (the API server holds the desired state; the
+        bus only carried the news of the delete, which this planner may never have seen)."""
         try:
-            endpoints, _ = await self._kube.list(ENDPOINTS)
-        except KubeError as exc:  # each endpoint's next event still plans it
+            last_sequence, planned = await stored_endpoint_plans(self._js)
+            endpoints, _ = await self._kube.list(ENDPOINTS, stubs=True)
+        except (KubeError, nats.errors.Error) as exc:  # each endpoint's next event still plans it
             log.warning("start-up endpoint re-check skipped", error=str(exc)[:300])
             return
+        live = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in endpoints}
+        await self._sweep(planned - live, last_sequence)
         for endpoint in endpoints:
             meta = endpoint["metadata"]
             try:
@@ -49,6 +54,18 @@ class EndpointPlanner:
                 log.warning(
                     "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
                 )
+
+    async def _sweep(self, orphans: set[tuple[str, str]], last_sequence: int) -> None:
+        """Removes the plans of endpoints that no longer exist, up to the sequence read before the list, so the
+        plan of an endpoint created since then survives."""
+        for namespace, name in sorted(orphans):
+            subject = ENDPOINT_PLANS.subject(namespace, name)
+            try:
+                await purge_subject(self._js, ENDPOINT_PLANS_STREAM.name, subject, before=last_sequence + 1)
+            except nats.errors.Error as exc:
+                log.warning("orphan endpoint plan not removed", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
+            else:
+                log.info("orphan endpoint plan removed", endpoint=f"{namespace}/{name}")
 
     async def endpoint_changed(self, namespace: str, name: str) -> None:
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:

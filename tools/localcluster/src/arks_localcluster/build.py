@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from .versions import GOMOD_DIR, bin_root, load_versions
 
 
@@ -97,6 +99,8 @@ COMPONENTS: tuple[Component, ...] = (
         (("github.com/nats-io/natscli/nats", "nats"),),
         ("main.version={version}",),
     ),
+    # No binary: the standard channel's CRDs (HTTPRoute, Gateway, ...), read from the module's config/crd.
+    Component("gateway-api", "GATEWAY_API_VERSION", "sigs.k8s.io/gateway-api", ()),
 )
 COMPONENTS_BY_NAME = {c.name: c for c in COMPONENTS}
 
@@ -129,14 +133,20 @@ def envtest_assets() -> Path | None:
 
 
 def _wanted(comp: Component) -> list[tuple[str, str]]:
+    """The binaries to build (those KUBEBUILDER_ASSETS provides aside)."""
     assets = envtest_assets()
     if assets is None:
         return list(comp.packages)
     return [(pkg, b) for pkg, b in comp.packages if b not in ENVTEST_BINARIES]
 
 
+def _provided_elsewhere(comp: Component) -> bool:
+    """Every binary of `comp` comes from KUBEBUILDER_ASSETS (a component without binaries is never)."""
+    return bool(comp.packages) and not _wanted(comp)
+
+
 def _is_built(comp: Component, versions: dict[str, str]) -> bool:
-    if not _wanted(comp):
+    if _provided_elsewhere(comp):
         return True  # everything it would build comes from KUBEBUILDER_ASSETS
     d = comp.dir(versions)
     if not (d / ".complete").is_file():
@@ -193,6 +203,13 @@ def _copy_assets(comp: Component, dest: Path) -> None:
         (dest / "stages").mkdir()
         for rel in KWOK_STAGE_FILES:
             shutil.copyfile(src / rel, dest / "stages" / Path(rel).name)
+    elif comp.name == "gateway-api":
+        src = module_dir(comp)
+        (dest / "crd").mkdir()
+        for f in sorted((src / "config" / "crd" / "standard").glob("*.yaml")):
+            kinds = {d.get("kind") for d in yaml.safe_load_all(f.read_text()) if d}
+            if kinds == {"CustomResourceDefinition"}:  # not the admission policy that pins the CRDs' channel
+                shutil.copyfile(f, dest / "crd" / f.name)
     elif comp.name == "lws":
         src = module_dir(comp)
         (dest / "crd").mkdir()
@@ -205,7 +222,7 @@ def _copy_assets(comp: Component, dest: Path) -> None:
 def build_component(comp: Component, versions: dict[str, str]) -> Path:
     target = comp.dir(versions)
     version = comp.version(versions)
-    if not _wanted(comp):
+    if _provided_elsewhere(comp):
         log(f"{comp.name}: provided by KUBEBUILDER_ASSETS={envtest_assets()}")
         return target
     if _is_built(comp, versions):
@@ -216,10 +233,12 @@ def build_component(comp: Component, versions: dict[str, str]) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     wanted = _wanted(comp)
-    log(f"{comp.name} {version}: building {', '.join(b for _, b in wanted)} (cold builds take minutes)")
+    log(f"{comp.name} {version}: building {', '.join(b for _, b in wanted) or 'its assets'} (cold builds take minutes)")
     start = time.monotonic()
     ldflags = _ldflags(comp, version)
-    if len(wanted) == 1:
+    if not wanted:
+        pass  # assets only
+    elif len(wanted) == 1:
         pkg, name = wanted[0]
         _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial / name), pkg], comp.gomod)
     else:
@@ -335,6 +354,9 @@ def generate_gomod(comp: Component, versions: dict[str, str] | None = None) -> N
         lines += ["", "replace (", *(f"\t{m} => {m} {staged_version}" for m in staging), ")"]
     (comp.gomod / "go.mod").write_text("\n".join(lines) + "\n")
     (comp.gomod / "go.sum").unlink(missing_ok=True)
-    _run(["go", "get", "-tool", *(f"{p}@{version}" for p, _ in comp.packages)], comp.gomod, env)
-    _run(["go", "mod", "tidy"], comp.gomod, env)
+    if comp.packages:
+        _run(["go", "get", "-tool", *(f"{p}@{version}" for p, _ in comp.packages)], comp.gomod, env)
+        _run(["go", "mod", "tidy"], comp.gomod, env)
+    else:  # assets only: nothing imports the module, so `tidy` would drop it
+        _run(["go", "get", f"{comp.module}@{version}"], comp.gomod, env)
     log(f"wrote {comp.gomod / 'go.mod'}")

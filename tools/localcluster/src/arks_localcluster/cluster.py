@@ -521,6 +521,7 @@ class LocalCluster:
 
         self._start_kwok()
         self._start_lws()
+        self._install_gateway_api()
         self.apply(
             [
                 {
@@ -583,10 +584,7 @@ class LocalCluster:
 
         self._wait("kwok", f"{len(names)} nodes Ready", nodes_ready)
 
-    def _start_lws(self) -> None:
-        assert self._pki is not None
-        lws_dir = asset_dir("lws")
-        crds = sorted((lws_dir / "crd").glob("*.yaml"))
+    def _install_crds(self, crds: list[Path]) -> None:
         self.kubectl("apply", "--server-side", "--force-conflicts", *(a for c in crds for a in ("-f", str(c))))
         crd_names = [yaml.safe_load(c.read_text())["metadata"]["name"] for c in crds]
         self.kubectl(
@@ -596,6 +594,16 @@ class LocalCluster:
             *(f"crd/{n}" for n in crd_names),
             timeout=90,
         )
+
+    def _install_gateway_api(self) -> None:
+        """The Gateway API's standard CRDs (HTTPRoute, Gateway, ...): their schemas and CEL rules validate the
+        routes an endpoint emits. No gateway controller runs: nothing here serves traffic through them."""
+        self._install_crds(sorted((asset_dir("gateway-api") / "crd").glob("*.yaml")))
+
+    def _start_lws(self) -> None:
+        assert self._pki is not None
+        lws_dir = asset_dir("lws")
+        self._install_crds(sorted((lws_dir / "crd").glob("*.yaml")))
         self.kubectl("create", "namespace", LWS_NAMESPACE)
 
         certs = self.workdir / "lws-certs"

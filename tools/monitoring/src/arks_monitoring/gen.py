@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from arks_monitoring.dashboards import all_dashboards
+from arks_monitoring.router import router_job, router_pod_monitor_endpoints
 from arks_monitoring.rules import rule_groups
 from arks_monitoring.scrape import pod_monitor_endpoints, scrape_configs
 
@@ -40,8 +41,9 @@ def render() -> dict[str, str]:
     """Relative path -> content of every generated file."""
     files = {
         f"{CHART}/files/arks-rules.yaml": _yaml(rule_groups()),
-        f"{CHART}/files/scrape-configs.yaml": _yaml(scrape_configs()),
+        f"{CHART}/files/scrape-configs.yaml": _yaml(scrape_configs(router_job())),
         f"{CHART}/files/podmonitor-endpoints.yaml": _yaml(pod_monitor_endpoints()),
+        f"{CHART}/files/podmonitor-routers.yaml": _yaml(router_pod_monitor_endpoints()),
     }
     for name, board in all_dashboards().items():
         files[f"{CHART}/dashboards/{name}"] = json.dumps(board, indent=2, sort_keys=True) + "\n"

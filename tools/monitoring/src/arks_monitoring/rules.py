@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arks_common.api.application import Runtime
+from arks_monitoring.router import router_alerts, router_records
 from arks_slo_scaler.core.metrics import MAPPINGS, RuntimeMapping
 
 GROUP_LABELS = ("namespace", "application", "model", "runtime", "role", "group")
@@ -281,5 +282,7 @@ def rule_groups() -> dict[str, Any]:
             {"name": "arks-slo.records", "rules": slo_records()},
             {"name": "arks-slo.alerts", "rules": slo_alerts()},
             {"name": "arks-control-plane.alerts", "rules": control_plane_alerts()},
+            {"name": "arks-router.records", "rules": router_records()},
+            {"name": "arks-router.alerts", "rules": router_alerts()},
         ]
     }

@@ -19,7 +19,7 @@ SERVICES_JOB = "arks-services"
 SERVICE_PORT = "http-metrics"  # the port name of every Arks service's metrics Service (deploy/charts/*/service.yaml)
 
 
-def _meta(pod_label: str) -> str:
+def pod_label_meta(pod_label: str) -> str:
     """Kubernetes service discovery's name for a pod label (non-alphanumerics become `_`)."""
     return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in pod_label)
 
@@ -30,7 +30,7 @@ POD_LABELS = {LABEL_APPLICATION: "application", LABEL_COMPONENT: "role", GROUP_I
 
 def runtime_relabel_configs() -> list[dict[str, Any]]:
     """The plain job's relabeling: keep Arks application pods' `http`/`metrics` ports, label them as Arks does."""
-    present = _meta(LABEL_APPLICATION).replace("_pod_label_", "_pod_labelpresent_", 1)
+    present = pod_label_meta(LABEL_APPLICATION).replace("_pod_label_", "_pod_labelpresent_", 1)
     rules: list[dict[str, Any]] = [
         {"source_labels": [present], "regex": "true", "action": "keep"},
         {
@@ -44,7 +44,7 @@ def runtime_relabel_configs() -> list[dict[str, Any]]:
         # the port's name, as the operator's `endpoint` label: a pod's two targets stay apart however it is reached
         {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "target_label": "endpoint"},
     ]
-    rules += [{"source_labels": [_meta(k)], "target_label": v} for k, v in POD_LABELS.items()]
+    rules += [{"source_labels": [pod_label_meta(k)], "target_label": v} for k, v in POD_LABELS.items()]
     return rules
 
 
@@ -78,11 +78,12 @@ def services_job() -> dict[str, Any]:
     }
 
 
-def scrape_configs() -> dict[str, Any]:
-    return {"scrape_configs": [runtime_job(), services_job()]}
+def scrape_configs(*more_jobs: dict[str, Any]) -> dict[str, Any]:
+    """The runtime and services jobs, and `more_jobs` (the routers', from router.py)."""
+    return {"scrape_configs": [runtime_job(), services_job(), *more_jobs]}
 
 
 def pod_monitor_endpoints() -> list[dict[str, Any]]:
     """The PodMonitor's `podMetricsEndpoints` (the operator adds namespace, pod and container itself)."""
-    relabelings = [{"sourceLabels": [_meta(k)], "targetLabel": v} for k, v in POD_LABELS.items()]
+    relabelings = [{"sourceLabels": [pod_label_meta(k)], "targetLabel": v} for k, v in POD_LABELS.items()]
     return [{"port": port, "path": "/metrics", "relabelings": relabelings} for port in RUNTIME_PORTS]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -13,6 +14,16 @@ from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel
 class EndpointConditionType(StrEnum):
     READY = "Ready"
     """True when at least one ready replica group is behind the endpoint."""
+    GATEWAY_ROUTE = "GatewayRoute"
+    """With spec.gateway: True when the API server took the endpoint's HTTPRoute, False naming why it refused it."""
+
+
+# The Gateway API's own patterns (sigs.k8s.io/gateway-api v1.6.3, apis/v1/shared_types.go), so a bad reference is
+# refused on the ArksEndpoint itself rather than later on its route.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SECTION_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DURATION = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
 
 
 class RouterPolicy(StrEnum):
@@ -32,6 +43,51 @@ class RouterSpec(ApiModel):
     policy: RouterPolicy = Field(default=RouterPolicy.POWER_OF_TWO, description="How requests are balanced.")
     resources: dict[str, dict[str, str]] | None = Field(
         default=None, description="The router container's resource requests and limits."
+    )
+
+
+class GatewayParentRef(ApiModel):
+    """A Gateway (or one of its listeners) the endpoint's route attaches to: Gateway API `ParentReference`."""
+
+    name: str = Field(min_length=1, max_length=253, description="The Gateway's name.")
+    namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="The Gateway's namespace; defaults to the endpoint's. Its listener must allow routes from the "
+        "endpoint's namespace (allowedRoutes).",
+    )
+    section_name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=SECTION_NAME, description="One listener of the Gateway."
+    )
+    port: int | None = Field(default=None, ge=1, le=65535, description="The listeners on this port only.")
+
+
+class GatewayRouteSpec(ApiModel):
+    """Expose the endpoint through a Gateway API gateway the cluster already runs: Arks emits an HTTPRoute that
+    sends the gateway's matching traffic to the endpoint's router (which still routes by model and load)."""
+
+    parent_refs: list[GatewayParentRef] = Field(
+        min_length=1, max_length=32, description="The Gateways (or listeners) the route attaches to."
+    )
+    hostnames: list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Host names the route matches (e.g. `qwen.example.com`); every host of the listener if empty.",
+    )
+    path_prefix: str = Field(
+        default="/",
+        min_length=1,
+        max_length=1024,
+        pattern=r"^/",
+        description="The path prefix the route matches; the request goes to the router with its path unchanged.",
+    )
+    request_timeout: str | None = Field(
+        default=None,
+        pattern=DURATION,
+        description="The gateway's timeout for a whole request (Gateway API duration, e.g. `300s`; `0s` turns it "
+        "off); the gateway's own default if unset (some default to 15 s, short for long generations).",
     )
 
 
@@ -58,8 +114,20 @@ class ArksEndpointSpec(ApiModel):
         description="Serve every model of the namespace's applications on this one endpoint (multi-model form); "
         "requests go to the applications of the model each request names.",
     )
+    applications: list[Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="Only these applications of the namespace (by name) are behind the endpoint, among those "
+        "serving its model (any model with allModels); every one that serves it if unset.",
+    )
     port: int = Field(default=8080, ge=1, le=65535, description="The port of the endpoint's Service.")
     router: RouterSpec = Field(default_factory=RouterSpec)
+    gateway: GatewayRouteSpec | None = Field(
+        default=None,
+        description="Also expose the endpoint through an existing Gateway API gateway (an HTTPRoute to the router).",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> ArksEndpointSpec:
@@ -74,7 +142,10 @@ class ArksEndpointStatus(ApiModel):
     served_models: list[str] = Field(default_factory=list, description="The models served behind the endpoint.")
     applications: list[str] = Field(default_factory=list, description="The applications behind the endpoint.")
     applications_text: str = Field(default="", description="The applications, comma-separated (a printer column).")
-    ready_backends: int = Field(default=0, description="Ready replica groups behind the endpoint.")
+    ready_backends: int = Field(
+        default=0,
+        description="Ready backends: replica groups of aggregated applications, one per Ready PD application.",
+    )
     url: str = Field(default="", description="The endpoint's in-cluster base URL.")
     conditions: list[Condition] = Field(
         default_factory=list,

@@ -74,9 +74,14 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+"""Gateway API (standard channel, v1 since gateway-api 1.0): an endpoint's route through an existing gateway."""
 
-ENDPOINT_KINDS: dict[str, Resource] = {r.kind: r for r in (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, DEPLOYMENTS, SERVICES)}
-"""The kinds an endpoint plan may ask for (its router's objects); the deployer applies exactly these."""
+ENDPOINT_KINDS: dict[str, Resource] = {
+    r.kind: r for r in (SERVICEACCOUNTS, ROLES, ROLEBINDINGS, DEPLOYMENTS, SERVICES, HTTPROUTES)
+}
+"""The kinds an endpoint plan may ask for (its router's objects and its optional route); the deployer applies
+exactly these."""
 
 OWNED_KINDS: dict[str, Resource] = {r.kind: r for r in (LEADERWORKERSETS, SERVICES, DEPLOYMENTS)}
 """The kinds a plan may ask for, by `kind`: the deployer lists, applies and prunes exactly these."""

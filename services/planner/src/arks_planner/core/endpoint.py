@@ -1,5 +1,6 @@
 """The plan of one ArksEndpoint: the router that serves it (ServiceAccount, Role and RoleBinding for pod
-discovery, Deployment, Service). Which applications are behind it and its status: `arks_common.endpoints`. Pure.
+discovery, Deployment, Service) and, with spec.gateway, a Gateway API HTTPRoute to it. Which applications are
+behind it and its status: `arks_common.endpoints`. Pure.
 
 The router is smg (Shepherd Model Gateway, PyPI `smg` 1.13.0) in its multi-model mode (`--enable-igw`): it
 discovers the leader pods of the applications by label in the endpoint's namespace, learns each one's model
@@ -14,19 +15,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from arks_common.api.endpoint import ArksEndpoint, RouterPolicy
+from arks_common.api.endpoint import ArksEndpoint, GatewayRouteSpec, RouterPolicy
 from arks_common.api.meta import API_VERSION
 from arks_common.conventions import (
     ENDPOINT_KIND,
     LABEL_COMPONENT,
     LABEL_ENDPOINT,
+    LABEL_ENDPOINT_BACKEND,
     LABEL_MANAGED_BY,
-    LABEL_ROLE,
     LABEL_SERVED_MODEL,
     MANAGED_BY,
     PLAN_HASH_ANNOTATION,
-    POD_LEADER,
-    ROLE_SERVE,
+    endpoint_member_label,
     endpoint_object_name,
     owner_reference,
     served_model_label,
@@ -63,17 +63,21 @@ class RouterSettings:
 @dataclass(frozen=True)
 class EndpointPlan:
     objects: list[Obj]
-    """ServiceAccount, Role, RoleBinding, Deployment, Service: ready for server-side apply."""
+    """ServiceAccount, Role, RoleBinding, Deployment, Service (and the HTTPRoute): ready for server-side apply."""
     plan_hash: str
 
 
 def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
-    """The labels of the pods the router sends requests to: the leaders of the `serve` role of the applications
-    the endpoint selects (the same pods an application's Service selects)."""
-    labels = {LABEL_ROLE: POD_LEADER, LABEL_COMPONENT: ROLE_SERVE}
+    """The labels of the pods the router sends requests to: those answering the OpenAI API of the applications
+    the endpoint selects (the same pods an application's Service selects): the `serve` role's leaders, and for a
+    PD application its router, so the whole PD application is one backend."""
+    labels = {LABEL_ENDPOINT_BACKEND: "true"}
     model = endpoint.served_model()
     if model is not None:
         labels[LABEL_SERVED_MODEL] = served_model_label(model)
+    if endpoint.spec.applications is not None:
+        # the listed applications' backends, labelled by the deployer on the live pods
+        labels[endpoint_member_label(endpoint.metadata.name)] = "true"
     return labels
 
 
@@ -207,6 +211,39 @@ def _service(endpoint: ArksEndpoint) -> Obj:
     }
 
 
+def _http_route(endpoint: ArksEndpoint, gateway: GatewayRouteSpec) -> Obj:
+    """Gateway API HTTPRoute (v1, gateway-api 1.6.3 standard channel): the gateway's traffic under the path prefix
+    to the router's Service, which still routes each request by its `model` and by load (a route cannot read the
+    body, so it cannot choose the model's backends itself)."""
+    parent_refs = []
+    for ref in gateway.parent_refs:
+        parent: Obj = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name}
+        if ref.namespace:
+            parent["namespace"] = ref.namespace
+        if ref.section_name:
+            parent["sectionName"] = ref.section_name
+        if ref.port is not None:
+            parent["port"] = ref.port
+        parent_refs.append(parent)
+    rule: Obj = {
+        "matches": [{"path": {"type": "PathPrefix", "value": gateway.path_prefix}}],
+        "backendRefs": [
+            {"kind": "Service", "name": endpoint_object_name(endpoint.metadata.name), "port": endpoint.spec.port}
+        ],
+    }
+    if gateway.request_timeout is not None:
+        rule["timeouts"] = {"request": gateway.request_timeout}
+    spec: Obj = {"parentRefs": parent_refs, "rules": [rule]}
+    if gateway.hostnames:
+        spec["hostnames"] = list(gateway.hostnames)
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _metadata(endpoint),
+        "spec": spec,
+    }
+
+
 def build_endpoint_plan(endpoint: ArksEndpoint, settings: RouterSettings) -> EndpointPlan:
     """The objects `endpoint` becomes, each owned by it and stamped with the plan's hash."""
     if not (endpoint.spec.router.image or settings.image):
@@ -218,6 +255,8 @@ def build_endpoint_plan(endpoint: ArksEndpoint, settings: RouterSettings) -> End
         _deployment(endpoint, settings),
         _service(endpoint),
     ]
+    if endpoint.spec.gateway is not None:
+        objects.append(_http_route(endpoint, endpoint.spec.gateway))
     plan_hash = hashlib.sha256(json.dumps(objects, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     owner = owner_reference(API_VERSION, ENDPOINT_KIND, endpoint.metadata.name, endpoint.metadata.uid)
     for obj in objects:

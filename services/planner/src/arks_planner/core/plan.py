@@ -20,6 +20,7 @@ from arks_common.api.model import ArksModel
 from arks_common.conventions import (
     LABEL_APPLICATION,
     LABEL_COMPONENT,
+    LABEL_ENDPOINT_BACKEND,
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_ROLE,
@@ -32,6 +33,7 @@ from arks_common.conventions import (
     ROLE_PREFILL,
     ROLE_ROUTER,
     ROLE_SERVE,
+    answers_openai,
     application_owner,
     group_set_name,
     model_path,
@@ -193,9 +195,11 @@ def _pod_template(
         LABEL_MODEL: app.spec.model.name,
         LABEL_COMPONENT: role.name,
         LABEL_ROLE: pod,
-        # an ArksEndpoint's router selects its backends by served model (the `serve` role's leaders)
+        # an ArksEndpoint's router selects its backends by served model (the pods that answer OpenAI requests)
         LABEL_SERVED_MODEL: served_model_label(app.spec.effective_served_model_name()),
     }
+    if answers_openai(role.name, pod):
+        ours[LABEL_ENDPOINT_BACKEND] = "true"
     volumes = [v.to_k8s() for v in inst.volumes]
     volumes.append(
         {"name": MODEL_VOLUME_NAME, "persistentVolumeClaim": {"claimName": model.pvc_name(), "readOnly": True}}
