@@ -24,7 +24,13 @@
 {{- end -}}
 
 {{/* Namespaced RBAC in the release namespace: none for this service. */}}
+{{/* Namespaced RBAC, in the release namespace only: the partition Leases (arks_common.sharing). Each replica holds
+     a membership Lease named after its identity (so no resourceNames can list it) and the Leases of its share of
+     the partitions; it lists them to count the live replicas, and deletes a long-expired membership Lease. */}}
 {{- define "arks.namespacedRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, create, update, delete]
 {{- end -}}
 
 {{- define "arks.env" -}}

@@ -1,0 +1,79 @@
+"""Who should own which partition: a pure function of the Leases as read and the time.
+
+Each replica holds one membership Lease and takes at most its fair share, ceil(P / live members), of the
+partition Leases; it keeps the ones it holds up to that share, gives back the rest (after it stopped consuming
+them), and takes free ones (never held, released, or unrenewed for longer than their duration) up to its share.
+Two replicas reaching for one free partition both try; the Lease's resourceVersion lets only one win. No I/O here.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+STALE_MEMBER_LEASES = 4
+"""A membership Lease unrenewed for this many durations belongs to a replica long gone: it is deleted."""
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    holder: str | None
+    renewed: datetime | None
+    duration_seconds: float
+
+    def live(self, now: datetime) -> bool:
+        return bool(self.holder) and self.renewed is not None and now <= self.expiry()
+
+    def expiry(self) -> datetime:
+        assert self.renewed is not None
+        return self.renewed + timedelta(seconds=self.duration_seconds)
+
+
+@dataclass(frozen=True)
+class Moves:
+    keep: tuple[int, ...]
+    """Held by me and within my share: renew."""
+    take: tuple[int, ...]
+    """Free: try to acquire."""
+    give: tuple[int, ...]
+    """Held by me beyond my share: stop consuming, then release."""
+    stale_members: tuple[str, ...]
+    """Membership Leases of replicas gone long ago: delete."""
+
+
+def fair_share(partitions: int, members: int) -> int:
+    return -(-partitions // max(1, members))
+
+
+def live_members(me: str, members: Mapping[str, LeaseView], now: datetime) -> int:
+    """Replicas with a live membership Lease, counting me whether or not mine is written yet."""
+    others = {v.holder for v in members.values() if v.live(now) and v.holder != me}
+    return len(others) + 1
+
+
+def plan_moves(
+    me: str, partitions: int, owners: Mapping[int, LeaseView], members: Mapping[str, LeaseView], now: datetime
+) -> Moves:
+    share = fair_share(partitions, live_members(me, members, now))
+    mine = sorted(p for p in range(partitions) if p in owners and owners[p].holder == me)
+    keep, give = mine[:share], mine[share:]
+    free = [p for p in range(partitions) if p not in owners or not owners[p].live(now)]
+    free = [p for p in free if p not in mine]
+    # each replica starts looking at its own place in the ring: two newcomers rarely reach for the same one
+    offset = zlib.crc32(me.encode()) % max(1, partitions)
+    free.sort(key=lambda p: (p - offset) % partitions)
+    take = sorted(free[: max(0, share - len(keep))])
+    stale = tuple(
+        sorted(
+            name
+            for name, view in members.items()
+            if view.holder != me
+            and (
+                view.renewed is None
+                or view.renewed + timedelta(seconds=STALE_MEMBER_LEASES * view.duration_seconds) < now
+            )
+        )
+    )
+    return Moves(tuple(keep), tuple(take), tuple(give), stale)

@@ -1,0 +1,145 @@
+"""Who owns which partition (`sharing.share.plan_moves`): table cases, then whole sequences of replicas joining,
+dying and leaving, in which no partition ever has two live holders and every partition ends up held."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from arks_common.sharing.share import LeaseView, Moves, fair_share, plan_moves
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+D = 15.0
+
+
+def held(holder: str | None, ago: float = 1.0) -> LeaseView:
+    return LeaseView(holder, NOW - timedelta(seconds=ago), D)
+
+
+def members(*names: str, ago: float = 1.0) -> dict[str, LeaseView]:
+    return {f"m-{n}": held(n, ago) for n in names}
+
+
+@pytest.mark.parametrize(
+    ("case", "owners", "live", "want"),
+    [
+        ("alone on an empty bus: take all 8", {}, members("me"), Moves((), tuple(range(8)), (), ())),
+        (
+            "alone, holding all: keep all",
+            {p: held("me") for p in range(8)},
+            members("me"),
+            Moves(tuple(range(8)), (), (), ()),
+        ),
+        (
+            "a second replica joined: give back the half beyond ceil(8/2)",
+            {p: held("me") for p in range(8)},
+            members("me", "b"),
+            Moves((0, 1, 2, 3), (), (4, 5, 6, 7), ()),
+        ),
+        (
+            "the newcomer takes nothing still held by a live replica",
+            {p: held("a") for p in range(8)},
+            members("me", "a"),
+            Moves((), (), (), ()),
+        ),
+        (
+            "the newcomer takes what was given back (released), up to its share",
+            {**{p: held("a") for p in range(4)}, **{p: held(None) for p in range(4, 8)}},
+            members("me", "a"),
+            Moves((), (4, 5, 6, 7), (), ()),
+        ),
+        (
+            "a holder that stopped renewing longer than the duration: its partitions are free",
+            {**{p: held("me") for p in range(4)}, **{p: held("dead", ago=D + 1) for p in range(4, 8)}},
+            members("me") | members("dead", ago=D + 1),
+            Moves((0, 1, 2, 3), (4, 5, 6, 7), (), ()),
+        ),
+        (
+            "three replicas, 8 partitions: at most 3 each",
+            {},
+            members("me", "a", "b"),
+            Moves((), (1, 2, 3), (), ()),
+        ),
+        (
+            "a membership Lease unrenewed for four durations is deleted; a merely expired one is not",
+            {p: held("me") for p in range(8)},
+            members("me") | members("gone", ago=4 * D + 1) | members("late", ago=D + 1),
+            Moves(tuple(range(8)), (), (), ("m-gone",)),
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_plan_moves(case: str, owners: dict[int, LeaseView], live: dict[str, LeaseView], want: Moves) -> None:
+    got = plan_moves("me", 8, owners, live, NOW)
+    if case.startswith("three"):  # which free ones depends on where "me" starts in the ring; how many does not
+        assert (got.keep, got.give, len(got.take)) == ((), (), 3)
+        return
+    assert got == want
+
+
+def test_fair_share_never_leaves_a_partition_unowned() -> None:
+    for partitions in range(1, 17):
+        for replicas in range(1, 20):
+            assert fair_share(partitions, replicas) * replicas >= partitions
+
+
+class Cluster:
+    """Leases as the API server holds them, with replicas taking turns (each turn = one round of one replica)."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.owners: dict[int, LeaseView] = {}
+        self.members: dict[str, LeaseView] = {}
+        self.now = NOW
+
+    def round(self, me: str) -> None:
+        moves = plan_moves(me, self.partitions, self.owners, self.members, self.now)
+        self.members[f"m-{me}"] = LeaseView(me, self.now, D)
+        for p in moves.give:
+            self.owners[p] = LeaseView(None, self.now, D)
+        for p in moves.keep + moves.take:
+            current = self.owners.get(p)
+            # the API server's compare-and-set: only a free lease or our own can be written
+            assert current is None or not current.live(self.now) or current.holder == me, (me, p, current)
+            self.owners[p] = LeaseView(me, self.now, D)
+
+    def held_by(self, me: str) -> set[int]:
+        return {p for p, v in self.owners.items() if v.holder == me and v.live(self.now)}
+
+    def tick(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("partitions", [1, 5, 8, 16])
+def test_replicas_join_die_and_the_partitions_stay_shared_disjointly_and_all_held(partitions: int) -> None:
+    c = Cluster(partitions)
+    alive = ["a"]
+    for _ in range(2):
+        c.round("a")
+    assert c.held_by("a") == set(range(partitions))
+    alive.append("b")
+    for _ in range(3):  # a gives back beyond its share, b takes the released ones
+        for r in alive:
+            c.round(r)
+        c.tick(D / 3)
+    a, b = c.held_by("a"), c.held_by("b")
+    assert not a & b
+    assert a | b == set(range(partitions))
+    assert max(len(a), len(b)) <= fair_share(partitions, 2)
+    # b dies (SIGKILL: its Leases stay, unrenewed): after the lease duration a takes them all
+    alive.remove("b")
+    for _ in range(5):
+        c.round("a")
+        c.tick(D / 3)
+    assert c.held_by("a") == set(range(partitions))
+    # three replicas: everything held, nothing twice, nobody above ceil(P/3)
+    alive += ["c", "d"]
+    for _ in range(4):
+        for r in alive:
+            c.round(r)
+        c.tick(D / 3)
+    shares = [c.held_by(r) for r in alive]
+    assert set().union(*shares) == set(range(partitions))
+    assert sum(len(s) for s in shares) == partitions
+    assert all(len(s) <= fair_share(partitions, 3) for s in shares)
