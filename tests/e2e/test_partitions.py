@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from arks_common.events.partitions import DEFAULT_PARTITIONS
-from arks_common.sharing.owner import LABEL_ROLE, LABEL_SERVICE, ROLE_PARTITION
+from arks_common.sharing.owner import LABEL_ROLE, LABEL_SERVICE, ROLE_MEMBER, ROLE_PARTITION
 from support.arks_system import ServiceProcess
 from support.auth import NAMESPACE
 from support.builders import rwx_model
@@ -27,7 +27,7 @@ from support.e2e import Env, wait_until
 pytestmark = pytest.mark.cluster
 
 LEASE_SECONDS = 15.0  # the services' default (ARKS_PARTITION_LEASE_SECONDS)
-ROUND_SECONDS = LEASE_SECONDS / 3  # how often a replica reads and renews its Leases
+ROUND_SECONDS = LEASE_SECONDS / 3  # how often a replica reads the Leases and renews its membership
 
 
 @dataclass(frozen=True)
@@ -76,20 +76,23 @@ class Replica:
 
 
 def partition_holders(arks: Env) -> dict[int, str]:
-    """Partition -> holder of every live partition Lease of the planner."""
+    """Partition -> holder, for every partition Lease of the planner whose holder's membership Lease is live (the
+    Leases' own rule, sharing.share)."""
     now = time.time()
-    held = {}
-    selector = f"{LABEL_SERVICE}=planner,{LABEL_ROLE}={ROLE_PARTITION}"
-    for lease in arks.items("leases", NAMESPACE, selector):
+    leases = arks.items("leases", NAMESPACE, f"{LABEL_SERVICE}=planner")
+    live = set()
+    for lease in leases:
         spec = lease.get("spec") or {}
-        renewed = spec.get("renewTime")
-        if not spec.get("holderIdentity") or not renewed:
-            continue
-        renewed_at = datetime.fromisoformat(renewed.replace("Z", "+00:00")).timestamp()
-        if renewed_at + float(spec["leaseDurationSeconds"]) < now - 1:
-            continue
-        held[int(lease["metadata"]["name"].rsplit("-", 1)[1])] = spec["holderIdentity"]
-    return held
+        if lease["metadata"]["labels"].get(LABEL_ROLE) == ROLE_MEMBER and spec.get("renewTime"):
+            renewed = datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00")).timestamp()
+            if renewed + float(spec["leaseDurationSeconds"]) >= now:
+                live.add(spec.get("holderIdentity"))
+    return {
+        int(lease["metadata"]["name"].rsplit("-", 1)[1]): (lease.get("spec") or {})["holderIdentity"]
+        for lease in leases
+        if lease["metadata"]["labels"].get(LABEL_ROLE) == ROLE_PARTITION
+        and (lease.get("spec") or {}).get("holderIdentity") in live
+    }
 
 
 @pytest.fixture

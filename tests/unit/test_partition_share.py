@@ -1,5 +1,5 @@
-"""Who owns which partition (`sharing.share.plan_moves`): table cases, then whole sequences of replicas joining,
-dying and leaving, in which no partition ever has two live holders and every partition ends up held."""
+"""Who owns which partition (`sharing.share.plan_moves`): table cases, then whole sequences of replicas joining
+and dying, in which no partition ever has two live holders and every partition ends up held."""
 
 from __future__ import annotations
 
@@ -22,56 +22,57 @@ def members(*names: str, ago: float = 1.0) -> dict[str, LeaseView]:
 
 
 @pytest.mark.parametrize(
-    ("case", "owners", "live", "want"),
+    ("case", "holders", "live", "want"),
     [
         ("alone on an empty bus: take all 8", {}, members("me"), Moves((), tuple(range(8)), (), ())),
         (
             "alone, holding all: keep all",
-            {p: held("me") for p in range(8)},
+            dict.fromkeys(range(8), "me"),
             members("me"),
             Moves(tuple(range(8)), (), (), ()),
         ),
         (
             "a second replica joined: give back the half beyond ceil(8/2)",
-            {p: held("me") for p in range(8)},
+            dict.fromkeys(range(8), "me"),
             members("me", "b"),
             Moves((0, 1, 2, 3), (), (4, 5, 6, 7), ()),
         ),
         (
-            "the newcomer takes nothing still held by a live replica",
-            {p: held("a") for p in range(8)},
+            "the newcomer takes nothing held by a live replica",
+            dict.fromkeys(range(8), "a"),
             members("me", "a"),
             Moves((), (), (), ()),
         ),
         (
             "the newcomer takes what was given back (released), up to its share",
-            {**{p: held("a") for p in range(4)}, **{p: held(None) for p in range(4, 8)}},
+            {**dict.fromkeys(range(4), "a"), **dict.fromkeys(range(4, 8))},
             members("me", "a"),
             Moves((), (4, 5, 6, 7), (), ()),
         ),
         (
-            "a holder that stopped renewing longer than the duration: its partitions are free",
-            {**{p: held("me") for p in range(4)}, **{p: held("dead", ago=D + 1) for p in range(4, 8)}},
+            "a holder whose membership ran out (unrenewed longer than its duration): its partitions are free",
+            {**dict.fromkeys(range(4), "me"), **dict.fromkeys(range(4, 8), "dead")},
             members("me") | members("dead", ago=D + 1),
             Moves((0, 1, 2, 3), (4, 5, 6, 7), (), ()),
         ),
         (
-            "three replicas, 8 partitions: at most 3 each",
-            {},
-            members("me", "a", "b"),
-            Moves((), (1, 2, 3), (), ()),
+            "a holder with no membership Lease at all: its partitions are free",
+            dict.fromkeys(range(8), "vanished"),
+            members("me"),
+            Moves((), tuple(range(8)), (), ()),
         ),
+        ("three replicas, 8 partitions: at most 3 each", {}, members("me", "a", "b"), Moves((), (1, 2, 3), (), ())),
         (
             "a membership Lease unrenewed for four durations is deleted; a merely expired one is not",
-            {p: held("me") for p in range(8)},
+            dict.fromkeys(range(8), "me"),
             members("me") | members("gone", ago=4 * D + 1) | members("late", ago=D + 1),
             Moves(tuple(range(8)), (), (), ("m-gone",)),
         ),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_plan_moves(case: str, owners: dict[int, LeaseView], live: dict[str, LeaseView], want: Moves) -> None:
-    got = plan_moves("me", 8, owners, live, NOW)
+def test_plan_moves(case: str, holders: dict[int, str | None], live: dict[str, LeaseView], want: Moves) -> None:
+    got = plan_moves("me", 8, holders, live, NOW)
     if case.startswith("three"):  # which free ones depends on where "me" starts in the ring; how many does not
         assert (got.keep, got.give, len(got.take)) == ((), (), 3)
         return
@@ -89,23 +90,24 @@ class Cluster:
 
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
-        self.owners: dict[int, LeaseView] = {}
+        self.holders: dict[int, str | None] = {}
         self.members: dict[str, LeaseView] = {}
         self.now = NOW
 
     def round(self, me: str) -> None:
-        moves = plan_moves(me, self.partitions, self.owners, self.members, self.now)
+        moves = plan_moves(me, self.partitions, self.holders, self.members, self.now)
         self.members[f"m-{me}"] = LeaseView(me, self.now, D)
         for p in moves.give:
-            self.owners[p] = LeaseView(None, self.now, D)
-        for p in moves.keep + moves.take:
-            current = self.owners.get(p)
-            # the API server's compare-and-set: only a free lease or our own can be written
-            assert current is None or not current.live(self.now) or current.holder == me, (me, p, current)
-            self.owners[p] = LeaseView(me, self.now, D)
+            self.holders[p] = None
+        for p in moves.take:
+            holder = self.holders.get(p)
+            # what the round saw as free: never a partition of a replica whose membership is live
+            assert holder is None or not self.members[f"m-{holder}"].live(self.now), (me, p, holder)
+            self.holders[p] = me
 
     def held_by(self, me: str) -> set[int]:
-        return {p for p, v in self.owners.items() if v.holder == me and v.live(self.now)}
+        live = self.members[f"m-{me}"].live(self.now)
+        return {p for p, holder in self.holders.items() if holder == me and live}
 
     def tick(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)

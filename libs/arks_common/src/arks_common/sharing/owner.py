@@ -1,10 +1,11 @@
 """The thin shell around `share.plan_moves`: reads a service's Leases, writes its moves, runs each owned partition.
 
-A partition's consumers run only while this replica holds its Lease, and stop before anyone else may take it: a
-write that renewed or acquired the Lease is good for four fifths of its duration from the moment it was sent (the
-margin, as `kube.leader` keeps); consuming stops a little before that unless a later write extended it, and is cut
-off at that instant. A partition given back is stopped first and released after; on shutdown every Lease is
-released, so the other replicas take over at once instead of waiting the Leases out.
+A partition's consumers run only while this replica holds it, and stop before anyone else may take it: the
+partitions a replica holds are good while its membership Lease is, and each renewal of that Lease holds them for
+four fifths of its duration from the moment the write was sent (the margin, as `kube.leader` keeps); consuming
+stops a little before that unless a later renewal extended it, and is cut off at that instant. A partition given
+back is stopped first and released after; on shutdown every Lease is released, so the other replicas take over
+at once instead of waiting the Leases out.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from arks_common.kube.client import Conflict, Kube, KubeError
 from arks_common.kube.leader import identity, lease_view, micro_time
 from arks_common.kube.resources import LEASES
-from arks_common.sharing.share import LeaseView, plan_moves
+from arks_common.sharing.share import plan_moves
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import PARTITIONS_OWNED
 
@@ -66,8 +67,8 @@ class PartitionOwner:
         self._run_partition = run_partition
         self.me = identity()
         self._member = member_lease_name(service, self.me)
-        self._held_until: dict[int, float] = {}  # monotonic end of each partition's hold
-        self._leases: dict[int, dict[str, Any]] = {}  # the newest copy of each Lease we hold (its resourceVersion)
+        self._held_until = 0.0  # monotonic end of the hold the last membership renewal gave
+        self._held: dict[int, dict[str, Any]] = {}  # each partition we hold: its Lease as last written
         self._running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._failure: BaseException | None = None
         self._wake = asyncio.Event()
@@ -84,7 +85,7 @@ class PartitionOwner:
                 try:
                     await self._round()
                 except KubeError as exc:
-                    self._log.warning("partition round failed; holds run out unless renewed", error=str(exc))
+                    self._log.warning("partition round failed; the hold runs out unless renewed", error=str(exc))
                 if self._failure is not None:
                     raise self._failure
                 PARTITIONS_OWNED.set(len(self.owned()))
@@ -100,57 +101,61 @@ class PartitionOwner:
 
     async def _round(self) -> None:
         items, _ = await self._kube.list(LEASES, self._namespace, label_selector=f"{LABEL_SERVICE}={self._service}")
-        owners: dict[int, LeaseView] = {}
-        members: dict[str, LeaseView] = {}
-        raw: dict[str, dict[str, Any]] = {}
-        for lease in items:
-            meta = lease.get("metadata") or {}
-            name, labels = str(meta.get("name", "")), meta.get("labels") or {}
-            raw[name] = lease
-            if labels.get(LABEL_ROLE) == ROLE_MEMBER:
-                members[name] = lease_view(lease)
-            for p in range(self._partitions):
-                if name == partition_lease_name(self._service, p):
-                    owners[p] = lease_view(lease)
+        by_name = {str((lease.get("metadata") or {}).get("name", "")): lease for lease in items}
+        members = {
+            name: lease_view(lease)
+            for name, lease in by_name.items()
+            if ((lease.get("metadata") or {}).get("labels") or {}).get(LABEL_ROLE) == ROLE_MEMBER
+        }
+        partition_leases = {
+            p: by_name[partition_lease_name(self._service, p)]
+            for p in range(self._partitions)
+            if partition_lease_name(self._service, p) in by_name
+        }
+        holders = {p: (lease.get("spec") or {}).get("holderIdentity") for p, lease in partition_leases.items()}
+        for p in list(self._held):
+            if holders.get(p) != self.me:  # taken while our membership had run out: stop at once
+                self._log.warning("partition lost to another replica", partition=p, holder=holders.get(p))
+                del self._held[p]
+                await self._stop(p)
         now = datetime.now(UTC)
-        moves = plan_moves(self.me, self._partitions, owners, members, now)
-        await self._write(self._member, ROLE_MEMBER, raw.get(self._member), now)  # others count me from now on
-        for p in moves.give:
-            await self._stop(p)
-            await self._release(raw.get(partition_lease_name(self._service, p)))
-            self._log.info("partition given back", partition=p)
-        renewals = [
-            self._hold(p, raw.get(partition_lease_name(self._service, p)), now) for p in moves.keep + moves.take
-        ]
-        await asyncio.gather(*renewals)
+        moves = plan_moves(self.me, self._partitions, holders, members, now)
+
+        sent = time.monotonic()
+        await self._write(self._member, ROLE_MEMBER, by_name.get(self._member), now)
+        self._held_until = sent + self._duration * MARGIN  # every partition we hold is good until then
+        await asyncio.gather(*(self._give(p, partition_leases.get(p)) for p in moves.give))
+        for p in moves.keep:
+            self._held[p] = partition_leases[p]
+        await asyncio.gather(*(self._take(p, partition_leases.get(p), now) for p in moves.take))
+        for p in self._held:
+            running = self._running.get(p)
+            if running is None or running[0].done():
+                self._start(p)
         for name in moves.stale_members:
             with contextlib.suppress(KubeError):
-                await self._kube.delete(LEASES, self._namespace, name, uid=(raw[name].get("metadata") or {}).get("uid"))
+                uid = (by_name[name].get("metadata") or {}).get("uid")
+                await self._kube.delete(LEASES, self._namespace, name, uid=uid)
 
-    async def _hold(self, partition: int, lease: dict[str, Any] | None, now: datetime) -> None:
-        """Renews or acquires one partition's Lease; starts its consumers once held, stops them when lost."""
-        sent = time.monotonic()
+    async def _give(self, partition: int, lease: dict[str, Any] | None) -> None:
+        await self._stop(partition)
+        self._held.pop(partition, None)
+        await self._release(lease)
+        self._log.info("partition given back", partition=partition)
+
+    async def _take(self, partition: int, lease: dict[str, Any] | None, now: datetime) -> None:
         try:
             written = await self._write(partition_lease_name(self._service, partition), ROLE_PARTITION, lease, now)
-        except Conflict:
-            if partition in self._held_until:
-                self._log.warning("partition lost to another replica", partition=partition)
-                self._held_until[partition] = 0.0
-                await self._stop(partition)
+        except Conflict:  # another replica took it first
             return
-        except KubeError as exc:  # the hold runs out by itself unless a later round renews it
+        except KubeError as exc:
             self._log.warning("partition lease write failed", partition=partition, error=str(exc))
             return
-        self._leases[partition] = written
-        if partition not in self._held_until or self._held_until[partition] < sent:
-            self._log.info("partition taken", partition=partition)
-        self._held_until[partition] = sent + self._duration * MARGIN
-        running = self._running.get(partition)
-        if running is None or running[0].done():
-            self._start(partition)
+        self._held[partition] = written
+        self._log.info("partition taken", partition=partition)
 
     async def _write(self, name: str, role: str, lease: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
-        mine = lease is not None and (lease.get("spec") or {}).get("holderIdentity") == self.me
+        """Creates the Lease, or replaces it as read (its resourceVersion: a concurrent change is a Conflict)."""
         spec: dict[str, Any] = {
             "holderIdentity": self.me,
             "leaseDurationSeconds": max(1, round(self._duration)),
@@ -169,7 +174,7 @@ class PartitionOwner:
             }
             return await self._kube.create(LEASES, self._namespace, body)
         old = lease.get("spec") or {}
-        if mine:
+        if old.get("holderIdentity") == self.me:
             spec |= {k: old[k] for k in ("acquireTime", "leaseTransitions") if k in old}
         else:
             spec |= {"acquireTime": micro_time(now), "leaseTransitions": int(old.get("leaseTransitions") or 0) + 1}
@@ -192,7 +197,7 @@ class PartitionOwner:
         inner = asyncio.create_task(self._run_partition(partition, stop), name=f"partition {partition} consumers")
         try:
             while not inner.done():
-                left = self._held_until.get(partition, 0.0) - time.monotonic()
+                left = self._held_until - time.monotonic()
                 if left <= STOP_AHEAD_SECONDS:
                     stop.set()
                 if left <= 0:
@@ -212,29 +217,20 @@ class PartitionOwner:
             return
         task, stop = running
         stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({task})
+        await asyncio.wait({task})
         PARTITIONS_OWNED.set(len(self.owned()))
 
     async def _release(self, lease: dict[str, Any] | None) -> None:
-        """Hands a Lease over at once (no holder) instead of making the next replica wait it out."""
-        if lease is None:
-            return
-        name = (lease.get("metadata") or {}).get("name")
-        current = next((held for held in self._leases.values() if held["metadata"]["name"] == name), lease)
-        for p, held in list(self._leases.items()):
-            if held is current:
-                del self._leases[p]
-                self._held_until.pop(p, None)
-        if (current.get("spec") or {}).get("holderIdentity") != self.me:
+        """Hands a partition over at once (no holder) instead of making the next replica wait our membership out."""
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.me:
             return
         with contextlib.suppress(KubeError):
-            await self._kube.replace(LEASES, {**current, "spec": {**current["spec"], "holderIdentity": None}})
+            await self._kube.replace(LEASES, {**lease, "spec": {**lease["spec"], "holderIdentity": None}})
 
     async def _shutdown(self) -> None:
         await asyncio.gather(*(self._stop(p) for p in list(self._running)))
-        for lease in list(self._leases.values()):
-            await self._release(lease)
+        for p in list(self._held):
+            await self._release(self._held.pop(p))
         with contextlib.suppress(KubeError):
             await self._kube.delete(LEASES, self._namespace, self._member)
         PARTITIONS_OWNED.set(0)

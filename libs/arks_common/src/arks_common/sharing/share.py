@@ -1,9 +1,11 @@
 """Who should own which partition: a pure function of the Leases as read and the time.
 
-Each replica holds one membership Lease and takes at most its fair share, ceil(P / live members), of the
-partition Leases; it keeps the ones it holds up to that share, gives back the rest (after it stopped consuming
-them), and takes free ones (never held, released, or unrenewed for longer than their duration) up to its share.
-Two replicas reaching for one free partition both try; the Lease's resourceVersion lets only one win. No I/O here.
+Each replica renews one membership Lease; a partition's Lease names its holder, and holds while the holder's
+membership Lease is live, so a replica renews one Lease however many partitions it holds (partition Leases are
+written only when they change hands). A replica takes at most its fair share, ceil(P / live members): it keeps
+the partitions it holds up to that share, gives back the rest (after it stopped consuming them), and takes free
+ones (never held, released, or held by a replica whose membership ran out) up to its share. Two replicas reaching
+for one free partition both try; the Lease's resourceVersion lets only one win. No I/O here.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class LeaseView:
 @dataclass(frozen=True)
 class Moves:
     keep: tuple[int, ...]
-    """Held by me and within my share: renew."""
+    """Held by me and within my share: go on consuming."""
     take: tuple[int, ...]
     """Free: try to acquire."""
     give: tuple[int, ...]
@@ -47,20 +49,20 @@ def fair_share(partitions: int, members: int) -> int:
     return -(-partitions // max(1, members))
 
 
-def live_members(me: str, members: Mapping[str, LeaseView], now: datetime) -> int:
-    """Replicas with a live membership Lease, counting me whether or not mine is written yet."""
-    others = {v.holder for v in members.values() if v.live(now) and v.holder != me}
-    return len(others) + 1
+def live_members(me: str, members: Mapping[str, LeaseView], now: datetime) -> set[str]:
+    """Replicas with a live membership Lease, me included whether or not mine is written yet."""
+    return {v.holder for v in members.values() if v.holder and v.live(now)} | {me}
 
 
 def plan_moves(
-    me: str, partitions: int, owners: Mapping[int, LeaseView], members: Mapping[str, LeaseView], now: datetime
+    me: str, partitions: int, holders: Mapping[int, str | None], members: Mapping[str, LeaseView], now: datetime
 ) -> Moves:
-    share = fair_share(partitions, live_members(me, members, now))
-    mine = sorted(p for p in range(partitions) if p in owners and owners[p].holder == me)
+    """`holders`: each partition Lease's holder (absent: no Lease yet); `members`: the membership Leases by name."""
+    live = live_members(me, members, now)
+    share = fair_share(partitions, len(live))
+    mine = sorted(p for p in range(partitions) if holders.get(p) == me)
     keep, give = mine[:share], mine[share:]
-    free = [p for p in range(partitions) if p not in owners or not owners[p].live(now)]
-    free = [p for p in free if p not in mine]
+    free = [p for p in range(partitions) if holders.get(p) not in live]
     # each replica starts looking at its own place in the ring: two newcomers rarely reach for the same one
     offset = zlib.crc32(me.encode()) % max(1, partitions)
     free.sort(key=lambda p: (p - offset) % partitions)
