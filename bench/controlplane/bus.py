@@ -27,6 +27,7 @@ from arks_common.bus.pipeline import OrderedPipeline  # noqa: E402
 from arks_common.events.contract import OBJECTS, PLANNER_OBJECTS, object_msg_id, object_subject  # noqa: E402
 from arks_common.events.partitions import DEFAULT_PARTITIONS  # noqa: E402
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, ObjectRef  # noqa: E402
+from arks_common.telemetry.logging import setup_logging  # noqa: E402
 from support.nats_server import NatsServer  # noqa: E402
 
 
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     args = parser.parse_args()
+    setup_logging("bench", "WARNING", "console")
     asyncio.run(measure(args.events, args.partitions))
 
 

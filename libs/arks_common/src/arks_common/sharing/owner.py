@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from arks_common.events.partitions import MAX_PARTITIONS
 from arks_common.kube.client import Conflict, Kube, KubeError
 from arks_common.kube.leader import identity, lease_view, micro_time
 from arks_common.kube.resources import LEASES
-from arks_common.sharing.share import plan_moves
+from arks_common.sharing.share import LeaseView, free_slot, plan_moves
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import PARTITIONS_OWNED
 
@@ -45,8 +45,13 @@ def partition_lease_name(service: str, partition: int) -> str:
     return f"arks-{service}-partition-{partition}"
 
 
-def member_lease_name(service: str, me: str) -> str:
-    return f"arks-{service}-member-{hashlib.sha256(me.encode()).hexdigest()[:10]}"
+MEMBER_SLOTS = MAX_PARTITIONS
+"""Membership Leases are slots with fixed names (RBAC can name them); a replica beyond these stands by, as one
+beyond P does (it would have no partition to hold)."""
+
+
+def member_lease_name(service: str, slot: int) -> str:
+    return f"arks-{service}-member-{slot}"
 
 
 class PartitionOwner:
@@ -66,8 +71,8 @@ class PartitionOwner:
         self._duration = duration_seconds
         self._run_partition = run_partition
         self.me = identity()
-        self._member = member_lease_name(service, self.me)
         self._held_until = 0.0  # monotonic end of the hold the last membership renewal gave
+        self._slot: int | None = None  # the membership slot we hold
         self._held: dict[int, dict[str, Any]] = {}  # each partition we hold: its Lease as last written
         self._running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._failure: BaseException | None = None
@@ -102,16 +107,10 @@ class PartitionOwner:
     async def _round(self) -> None:
         items, _ = await self._kube.list(LEASES, self._namespace, label_selector=f"{LABEL_SERVICE}={self._service}")
         by_name = {str((lease.get("metadata") or {}).get("name", "")): lease for lease in items}
-        members = {
-            name: lease_view(lease)
-            for name, lease in by_name.items()
-            if ((lease.get("metadata") or {}).get("labels") or {}).get(LABEL_ROLE) == ROLE_MEMBER
-        }
-        partition_leases = {
-            p: by_name[partition_lease_name(self._service, p)]
-            for p in range(self._partitions)
-            if partition_lease_name(self._service, p) in by_name
-        }
+        slots = {member_lease_name(self._service, s): s for s in range(MEMBER_SLOTS)}
+        members: dict[int, LeaseView] = {slots[n]: lease_view(lease) for n, lease in by_name.items() if n in slots}
+        names = {partition_lease_name(self._service, p): p for p in range(self._partitions)}
+        partition_leases = {names[n]: lease for n, lease in by_name.items() if n in names}
         holders = {p: (lease.get("spec") or {}).get("holderIdentity") for p, lease in partition_leases.items()}
         for p in list(self._held):
             if holders.get(p) != self.me:  # taken while our membership had run out: stop at once
@@ -119,11 +118,19 @@ class PartitionOwner:
                 del self._held[p]
                 await self._stop(p)
         now = datetime.now(UTC)
-        moves = plan_moves(self.me, self._partitions, holders, members, now)
-
+        slot = free_slot(self.me, MEMBER_SLOTS, members, now)
+        if slot is None:
+            self._log.info("every membership slot is held: standing by", slots=MEMBER_SLOTS)
+            return
         sent = time.monotonic()
-        await self._write(self._member, ROLE_MEMBER, by_name.get(self._member), now)
+        try:
+            name = member_lease_name(self._service, slot)
+            await self._write(name, ROLE_MEMBER, by_name.get(name), now)
+        except Conflict:  # another newcomer took the slot first: try another next round
+            return
         self._held_until = sent + self._duration * MARGIN  # every partition we hold is good until then
+        self._slot = slot
+        moves = plan_moves(self.me, self._partitions, holders, members, now)
         await asyncio.gather(*(self._give(p, partition_leases.get(p)) for p in moves.give))
         for p in moves.keep:
             self._held[p] = partition_leases[p]
@@ -132,10 +139,6 @@ class PartitionOwner:
             running = self._running.get(p)
             if running is None or running[0].done():
                 self._start(p)
-        for name in moves.stale_members:
-            with contextlib.suppress(KubeError):
-                uid = (by_name[name].get("metadata") or {}).get("uid")
-                await self._kube.delete(LEASES, self._namespace, name, uid=uid)
 
     async def _give(self, partition: int, lease: dict[str, Any] | None) -> None:
         await self._stop(partition)
@@ -231,7 +234,9 @@ class PartitionOwner:
         await asyncio.gather(*(self._stop(p) for p in list(self._running)))
         for p in list(self._held):
             await self._release(self._held.pop(p))
-        with contextlib.suppress(KubeError):
-            await self._kube.delete(LEASES, self._namespace, self._member)
+        if self._slot is not None:
+            with contextlib.suppress(KubeError):
+                member = await self._kube.get(LEASES, self._namespace, member_lease_name(self._service, self._slot))
+                await self._release(member)
         PARTITIONS_OWNED.set(0)
         self._log.info("partitions released")

@@ -1,6 +1,7 @@
 """Who should own which partition: a pure function of the Leases as read and the time.
 
-Each replica renews one membership Lease; a partition's Lease names its holder, and holds while the holder's
+Each replica holds and renews one membership Lease (a slot among a fixed set of names, so RBAC can name every
+Lease a service may touch); a partition's Lease names its holder, and holds while the holder's
 membership Lease is live, so a replica renews one Lease however many partitions it holds (partition Leases are
 written only when they change hands). A replica takes at most its fair share, ceil(P / live members): it keeps
 the partitions it holds up to that share, gives back the rest (after it stopped consuming them), and takes free
@@ -14,9 +15,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-STALE_MEMBER_LEASES = 4
-"""A membership Lease unrenewed for this many durations belongs to a replica long gone: it is deleted."""
 
 
 @dataclass(frozen=True)
@@ -41,23 +39,33 @@ class Moves:
     """Free: try to acquire."""
     give: tuple[int, ...]
     """Held by me beyond my share: stop consuming, then release."""
-    stale_members: tuple[str, ...]
-    """Membership Leases of replicas gone long ago: delete."""
 
 
 def fair_share(partitions: int, members: int) -> int:
     return -(-partitions // max(1, members))
 
 
-def live_members(me: str, members: Mapping[str, LeaseView], now: datetime) -> set[str]:
+def free_slot(me: str, slots: int, members: Mapping[int, LeaseView], now: datetime) -> int | None:
+    """The membership slot to renew: mine, else the first one nobody live holds (None: all taken, stand by)."""
+    for slot, view in members.items():
+        if view.holder == me:
+            return slot
+    start = zlib.crc32(me.encode()) % max(1, slots)  # newcomers rarely reach for the same one
+    ring = sorted(range(slots), key=lambda s: (s - start) % slots)
+    return next((s for s in ring if s not in members or not members[s].live(now)), None)
+
+
+def live_members(me: str, members: Mapping[int, LeaseView], now: datetime) -> set[str]:
     """Replicas with a live membership Lease, me included whether or not mine is written yet."""
     return {v.holder for v in members.values() if v.holder and v.live(now)} | {me}
 
 
 def plan_moves(
-    me: str, partitions: int, holders: Mapping[int, str | None], members: Mapping[str, LeaseView], now: datetime
+    me: str, partitions: int, holders: Mapping[int, str | None], members: Mapping[int, LeaseView], now: datetime
 ) -> Moves:
-    """`holders`: each partition Lease's holder (absent: no Lease yet); `members`: the membership Leases by name."""
+    """`holders`: each partition Lease's holder (absent: no Lease yet); `members`: the membership Leases by slot.
+    Only a replica holding a membership slot may call this: the others count it, and would see its partitions as
+    free otherwise."""
     live = live_members(me, members, now)
     share = fair_share(partitions, len(live))
     mine = sorted(p for p in range(partitions) if holders.get(p) == me)
@@ -67,15 +75,4 @@ def plan_moves(
     offset = zlib.crc32(me.encode()) % max(1, partitions)
     free.sort(key=lambda p: (p - offset) % partitions)
     take = sorted(free[: max(0, share - len(keep))])
-    stale = tuple(
-        sorted(
-            name
-            for name, view in members.items()
-            if view.holder != me
-            and (
-                view.renewed is None
-                or view.renewed + timedelta(seconds=STALE_MEMBER_LEASES * view.duration_seconds) < now
-            )
-        )
-    )
-    return Moves(tuple(keep), tuple(take), tuple(give), stale)
+    return Moves(tuple(keep), tuple(take), tuple(give))
