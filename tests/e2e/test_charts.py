@@ -17,6 +17,8 @@ import pytest
 
 from arks_common.events import permissions as perm
 from arks_common.events.contract import Service
+from arks_common.events.partitions import MAX_PARTITIONS
+from arks_common.sharing.owner import MEMBER_SLOTS, member_lease_name, partition_lease_name
 from arks_localcluster.cluster import LocalCluster
 from support.auth import CHARTS, helm, helm_run, render_chart
 from support.e2e import Env
@@ -134,7 +136,8 @@ def test_every_charts_rules_are_narrow(local_cluster: LocalCluster, service: Ser
                 for resource in rule["resources"]:
                     if (group, resource) in NAMESPACE_ONLY:
                         assert role["kind"] == "Role", f"{where}: {resource} cluster-wide"
-                        names_needed = set(rule["verbs"]) - {"create"}  # create cannot be limited by name
+                        # create cannot be limited by name, nor list (it reads Leases of the release namespace only)
+                        names_needed = set(rule["verbs"]) - {"create", "list"}
                         assert not names_needed or rule.get("resourceNames"), f"{where}: {rule} on any name"
     bindings = [d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")]
     assert {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings} == {
@@ -153,6 +156,19 @@ def test_the_slo_scalers_lease_is_its_own_and_in_its_namespace(local_cluster: Lo
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["ARKS_LEASE_NAME"] == "scaler-lease"
     assert "ARKS_LEASE_NAMESPACE" not in env  # the pod's own namespace, where the Role is
+
+
+@pytest.mark.parametrize("service", [Service.PLANNER, Service.DEPLOYER, Service.MODEL_LOADER], ids=str)
+def test_a_partitioned_service_may_write_exactly_its_partition_and_membership_leases(
+    local_cluster: LocalCluster, service: Service
+) -> None:
+    docs = render_chart(local_cluster, service)
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    (named,) = [r for r in role["rules"] if "resourceNames" in r]
+    want = {partition_lease_name(service.value, i) for i in range(MAX_PARTITIONS)}
+    want |= {member_lease_name(service.value, i) for i in range(MEMBER_SLOTS)}
+    assert set(named["resourceNames"]) == want
+    assert set(named["verbs"]) == {"get", "update"}
 
 
 def test_planner_mounts_runtime_profiles_and_model_loader_takes_its_downloader(local_cluster: LocalCluster) -> None:

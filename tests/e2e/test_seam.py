@@ -50,7 +50,7 @@ async def _with_js(arks: Env, work: Any) -> Any:
 
 
 async def _newest_plan(js: JetStreamContext, ns: str, name: str) -> PlanReady:
-    msg = await js.get_last_msg(PLANS_STREAM.name, PLANS.subject(ns, name))
+    msg = await js.get_last_msg(PLANS_STREAM.name, PLANS.stored(ns, name))
     assert msg.data is not None
     data = decode(msg.data).data
     assert isinstance(data, PlanReady)
@@ -235,7 +235,7 @@ def test_a_plan_of_an_application_deleted_while_no_planner_ran_is_removed_at_sta
         finally:
             await kube.close()
         try:
-            await js.get_last_msg(PLANS_STREAM.name, PLANS.subject(ns, "gone"))
+            await js.get_last_msg(PLANS_STREAM.name, PLANS.stored(ns, "gone"))
         except NotFoundError:
             return False, await _newest_plan(js, ns, "kept")
         return True, await _newest_plan(js, ns, "kept")

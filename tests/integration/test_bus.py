@@ -21,13 +21,16 @@ from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
 from arks_common.events.contract import (
     DEAD_LETTER_STREAM,
     OBJECTS,
-    PLANNER_OBJECTS,
     STREAMS,
     ConsumerDecl,
     Service,
     object_msg_id,
     object_subject,
 )
+from arks_common.events.contract import (
+    PLANNER_OBJECTS as PARTITIONED_PLANNER_OBJECTS,
+)
+from arks_common.events.partitions import ConsumerInstance
 from arks_common.events.payloads import (
     DEAD_LETTER_PAYLOAD_BYTES,
     DeadLetter,
@@ -40,6 +43,9 @@ from arks_common.events.payloads import (
 from arks_common.settings import CommonSettings
 from support.nats_server import NatsServer
 from support.waiting import eventually
+
+# One durable shared by every partition: these tests are about the consumer loop, not the partitions.
+PLANNER_OBJECTS = dataclasses.replace(PARTITIONED_PLANNER_OBJECTS, partitioned=False)
 
 
 def _event(name: str, rv: str = "1", namespace: str = "default") -> tuple[str, str, ObjectChanged]:
@@ -79,7 +85,7 @@ async def run_consumer(js: JetStreamContext) -> AsyncIterator[StartConsumer]:
     tasks: list[asyncio.Task[None]] = []
 
     async def start(decl: ConsumerDecl, handler: Recorder) -> None:
-        await ensure_consumer(js, decl)
+        await ensure_consumer(js, ConsumerInstance(decl, None))
         consumer = DurableConsumer(js, decl, handler, retry_base_seconds=0.05)
         tasks.append(asyncio.create_task(consumer.run(stop), name=f"consumer {decl.durable}"))
 
@@ -91,12 +97,12 @@ async def run_consumer(js: JetStreamContext) -> AsyncIterator[StartConsumer]:
 async def test_declarations_are_idempotent(js: JetStreamContext) -> None:
     for stream in STREAMS:
         await ensure_stream(js, stream)
-    await ensure_consumer(js, PLANNER_OBJECTS)
-    await ensure_consumer(js, PLANNER_OBJECTS)
+    await ensure_consumer(js, ConsumerInstance(PLANNER_OBJECTS, None))
+    await ensure_consumer(js, ConsumerInstance(PLANNER_OBJECTS, None))
     info = await js.consumer_info("ARKS_OBJECTS", PLANNER_OBJECTS.durable)
     assert info.config.filter_subjects == list(PLANNER_OBJECTS.filter_subjects)
     changed = dataclasses.replace(PLANNER_OBJECTS, max_ack_pending=17)
-    await ensure_consumer(js, changed)
+    await ensure_consumer(js, ConsumerInstance(changed, None))
     assert (await js.consumer_info("ARKS_OBJECTS", PLANNER_OBJECTS.durable)).config.max_ack_pending == 17
 
 
@@ -231,7 +237,7 @@ async def test_kill_9_of_the_server_loses_and_doubles_nothing(nats_server: NatsS
     js = client.jetstream()
     for stream in STREAMS:
         await ensure_stream(js, stream)
-    await ensure_consumer(js, PLANNER_OBJECTS)
+    await ensure_consumer(js, ConsumerInstance(PLANNER_OBJECTS, None))
     deliveries: Counter[str] = Counter()
 
     async def handler(envelope: Envelope, delivery: Delivery) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
 from arks_common.bus.bootstrap import declare_all, differences, wait_until_declared
-from arks_common.events.contract import CONSUMERS, OBJECTS_STREAM, Service, consumers_of
+from arks_common.bus.jetstream import WrongLastSequence, publish, stream_config
+from arks_common.bus.plans import newest_plan
+from arks_common.events.contract import CONSUMERS, OBJECTS_STREAM, PLANS, PLANS_STREAM, Service, consumers_of
+from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
 
 PLANNER = tuple(consumers_of(Service.PLANNER))
 
@@ -48,3 +52,42 @@ async def test_a_waiting_service_stops_at_once_when_told(nats_client: Client) ->
     await asyncio.sleep(0.3)
     stop.set()
     assert await asyncio.wait_for(waiting, timeout=2) is False
+
+
+async def test_an_older_unpartitioned_stream_is_repartitioned_keeping_each_newest_plan(nats_client: Client) -> None:
+    """A bus declared before partitions (no subject mapping, plans stored as `arks.plan.<ns>.<name>`): the
+    bootstrap maps the stream and moves each subject's newest message into its partition, where readers and the
+    compare-and-set find it; a second repartition (8 -> 4) does the same; a service set for another P is told."""
+    js = nats_client.jetstream()
+    old = stream_config(PLANS_STREAM)
+    old.subject_transform = None
+    await js.add_stream(old)
+    plan = _plan("ns", "app", "uid-1")
+    await publish(js, PLANS, PLANS.subject("ns", "app"), "plan:1", "test", plan, after_sequence=0)
+    await publish(js, PLANS, PLANS.subject("ns", "older"), "plan:2", "test", _plan("ns", "older", "uid-2"))
+    assert (await js.stream_info(PLANS_STREAM.name)).state.messages == 2
+
+    for partitions in (8, 4):
+        await declare_all(js, replicas=1, partitions=partitions)
+        assert await differences(js, CONSUMERS, partitions) == []
+        info = await js.stream_info(PLANS_STREAM.name, subjects_filter=PLANS.wildcard)
+        stored = sorted(info.state.subjects or {})
+        assert len(stored) == 2, stored
+        assert all(len(s.split(".")) == 5 for s in stored), f"not in a partition: {stored}"
+        sequence, found = await newest_plan(js, "ns", "app")
+        assert found is not None
+        assert found.ref.uid == "uid-1"
+        with pytest.raises(WrongLastSequence):  # the compare-and-set still sees the moved plan as the newest
+            await publish(
+                js, PLANS, PLANS.subject("ns", "app"), f"plan:stale:{partitions}", "t", plan, after_sequence=0
+            )
+        await publish(js, PLANS, PLANS.subject("ns", "app"), f"plan:next:{partitions}", "t", plan, sequence)
+
+    problems = await differences(js, PLANNER, partitions=8)
+    assert any("partitioned into 4 partitions, this service is set for 8 (ARKS_BUS_PARTITIONS" in p for p in problems)
+
+
+def _plan(namespace: str, name: str, uid: str) -> PlanReady:
+    ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=namespace, name=name, uid=uid)
+    verdict = PrecheckResult(passed=True, reason="PrecheckPass", message="ok")
+    return PlanReady(ref=ref, generation=1, resource_version="1", precheck=verdict, plan_hash="h")

@@ -4,6 +4,7 @@ never returns fails /healthz naming it, and recovers once the handler does."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,10 +15,22 @@ from nats.js import JetStreamContext
 
 from arks_common.bus.consumer import Delivery, DurableConsumer
 from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
-from arks_common.events.contract import OBJECTS, PLANNER_OBJECTS, STREAMS, object_msg_id, object_subject
+from arks_common.events.contract import (
+    OBJECTS,
+    STREAMS,
+    object_msg_id,
+    object_subject,
+)
+from arks_common.events.contract import (
+    PLANNER_OBJECTS as PARTITIONED_PLANNER_OBJECTS,
+)
+from arks_common.events.partitions import ConsumerInstance
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, ObjectRef
 from arks_common.telemetry.http import build_app
 from support.waiting import eventually
+
+# One durable shared by every partition: these tests are about the consumer loop, not the partitions.
+PLANNER_OBJECTS = dataclasses.replace(PARTITIONED_PLANNER_OBJECTS, partitioned=False)
 
 STALL = 0.5
 
@@ -39,7 +52,7 @@ async def js(nats_client: Client) -> JetStreamContext:
     context = nats_client.jetstream()
     for stream in STREAMS:
         await ensure_stream(context, stream)
-    await ensure_consumer(context, PLANNER_OBJECTS)
+    await ensure_consumer(context, ConsumerInstance(PLANNER_OBJECTS, None))
     return context
 
 

@@ -5,6 +5,7 @@ once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
@@ -17,10 +18,22 @@ from nats.js.errors import ServiceUnavailableError
 
 from arks_common.bus.consumer import Delivery, DurableConsumer
 from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
-from arks_common.events.contract import OBJECTS, OBJECTS_STREAM, PLANNER_OBJECTS, object_msg_id, object_subject
+from arks_common.events.contract import (
+    OBJECTS,
+    OBJECTS_STREAM,
+    object_msg_id,
+    object_subject,
+)
+from arks_common.events.contract import (
+    PLANNER_OBJECTS as PARTITIONED_PLANNER_OBJECTS,
+)
+from arks_common.events.partitions import ConsumerInstance
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, ObjectRef
 from support.nats_server import NatsCluster
 from support.waiting import eventually
+
+# One durable shared by every partition: these tests are about the consumer loop, not the partitions.
+PLANNER_OBJECTS = dataclasses.replace(PARTITIONED_PLANNER_OBJECTS, partitioned=False)
 
 
 @pytest.fixture
@@ -49,7 +62,7 @@ async def test_a_node_killed_mid_burst_loses_and_doubles_nothing(cluster: NatsCl
     client = await nats.connect(cluster.urls, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     js = client.jetstream(timeout=2)
     await _until_done(lambda: ensure_stream(js, OBJECTS_STREAM, replicas=3), "declaring the R3 stream")
-    await _until_done(lambda: ensure_consumer(js, PLANNER_OBJECTS), "declaring the consumer")
+    await _until_done(lambda: ensure_consumer(js, ConsumerInstance(PLANNER_OBJECTS, None)), "declaring the consumer")
     info = await js.stream_info(OBJECTS_STREAM.name)
     assert info.config.num_replicas == 3
     assert info.cluster is not None

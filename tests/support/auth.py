@@ -133,6 +133,6 @@ def service_env(
     """The environment that makes a local service process run as its chart's ServiceAccount and NATS user."""
     kubeconfig = token_kubeconfig(cluster, account, workdir / "kubeconfigs" / f"{service.value}.yaml")
     env = {"ARKS_KUBECONFIG": str(kubeconfig), **users.env(permissions.nats_user(service))}
-    if service is Service.SLO_SCALER:  # in a pod it reads its namespace from the mounted token; its Role is there
-        env["ARKS_LEASE_NAMESPACE"] = NAMESPACE
+    # in a pod the chart sets it to the pod's namespace, where its Role lets it hold Leases
+    env["ARKS_LEASE_NAMESPACE"] = NAMESPACE
     return env

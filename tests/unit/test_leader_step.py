@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from arks_common.kube.leader import LeaseView, Step, next_step
+from arks_common.kube.leader import Step, next_step
+from arks_common.sharing.share import LeaseView
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

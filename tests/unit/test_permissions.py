@@ -30,6 +30,7 @@ from arks_common.events.contract import (
     consumers_of,
     inbox_prefix,
 )
+from arks_common.events.partitions import MAX_PARTITIONS, ConsumerInstance, permitted_instances
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "deploy" / "charts"
@@ -98,19 +99,26 @@ def stream_declarations() -> list[str]:
 
 
 def consumer_creations(consumer: ConsumerDecl) -> list[str]:
-    return jetstream_subjects(lambda jsm: [jsm.add_consumer(consumer.stream.name, consumer_config(consumer))])
+    """Every durable of the declaration, for the largest P allowed (partitioned) or the one shared."""
+    return jetstream_subjects(
+        lambda jsm: [jsm.add_consumer(consumer.stream.name, consumer_config(i)) for i in permitted_instances(consumer)]
+    )
 
 
 @pytest.mark.parametrize("consumer", CONSUMERS, ids=lambda c: c.durable)
 def test_consumer_owner_may_inspect_pull_ack_and_dead_letter_but_not_create(consumer: ConsumerDecl) -> None:
     owner = perm.permissions_of(consumer.service)
-    stream, durable = consumer.stream.name, consumer.durable
-    used = [
-        f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-        f"$JS.ACK.{stream}.{durable}.1.42.7.1730000000000000000.0",
-        consumer.dead_letter_subject,
-    ]
+    stream = consumer.stream.name
+    used = [consumer.dead_letter_subject]
+    for instance in permitted_instances(consumer):
+        durable = instance.durable
+        used += [
+            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.1.42.7.1730000000000000000.0",
+        ]
+    beyond = ConsumerInstance(consumer, MAX_PARTITIONS).durable
+    assert not perm.may_publish(owner, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{beyond}"), "a partition past the max"
     for subject in used:
         assert perm.may_publish(owner, subject), subject
     created = consumer_creations(consumer)

@@ -32,7 +32,21 @@
 {{- end -}}
 
 {{/* Namespaced RBAC in the release namespace: none for this service. */}}
+{{/* Namespaced RBAC, in the release namespace only: the partition Leases (arks_common.sharing) — one per
+     partition and one membership slot per replica, all with fixed names (16: the most partitions a bus may have).
+     It lists them to count the live replicas; Kubernetes cannot restrict `create` or `list` by name. */}}
 {{- define "arks.namespacedRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, update]
+  resourceNames:
+  {{- range $i := until 16 }}
+  - {{ printf "arks-%s-partition-%d" (include "arks.service" $) $i | quote }}
+  - {{ printf "arks-%s-member-%d" (include "arks.service" $) $i | quote }}
+  {{- end }}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create, list]
 {{- end -}}
 
 {{- define "arks.env" -}}

@@ -22,7 +22,10 @@ from arks_common.bus.connection import connect
 from arks_common.bus.consumer import DurableConsumer, Handler
 from arks_common.cli import package_version
 from arks_common.events.contract import ConsumerDecl
+from arks_common.events.partitions import is_partitioned
+from arks_common.kube.client import Kube
 from arks_common.settings import CommonSettings
+from arks_common.sharing.owner import PartitionOwner
 from arks_common.stopping import unless_stopped
 from arks_common.telemetry.http import start_http
 from arks_common.telemetry.logging import get_logger, setup_logging
@@ -43,13 +46,47 @@ class ServiceContext:
     stop: asyncio.Event
     ready: bool = False
     tasks: dict[str, TaskFactory] = field(default_factory=dict)
+    partitioned: list[tuple[ConsumerDecl, Handler]] = field(default_factory=list)
+    kube: Kube | None = None
+    """Where the partition Leases are held: set by a service with partitioned consumers."""
+    owner: PartitionOwner | None = None
 
     def consume(self, decl: ConsumerDecl, handler: Handler) -> None:
+        """A shared declaration runs as one task; a partitioned one runs for each partition this replica holds
+        (see `share_partitions`)."""
+        if is_partitioned(decl):
+            self.partitioned.append((decl, handler))
+            return
         consumer = DurableConsumer(self.js, decl, handler, stall_seconds=self.settings.stall_seconds)
         self.tasks[f"consumer {decl.durable}"] = consumer.run
 
     def add_task(self, name: str, factory: TaskFactory) -> None:
         self.tasks[name] = factory
+
+    def share_partitions(self, service: str) -> None:
+        """One task holds this replica's share of the partitions and runs all partitioned consumers of each."""
+        if not self.partitioned:
+            return
+        if self.kube is None:
+            raise RuntimeError(f"{service}: partitioned consumers need the Kubernetes client for their Leases")
+
+        async def run_partition(partition: int, stop: asyncio.Event) -> None:
+            async with asyncio.TaskGroup() as tg:
+                for decl, handler in self.partitioned:
+                    consumer = DurableConsumer(
+                        self.js, decl, handler, stall_seconds=self.settings.stall_seconds, partition=partition
+                    )
+                    tg.create_task(consumer.run(stop), name=f"consumer {decl.durable}-{partition}")
+
+        self.owner = PartitionOwner(
+            self.kube,
+            self.settings.effective_lease_namespace(),
+            service,
+            self.settings.bus_partitions,
+            self.settings.partition_lease_seconds,
+            run_partition,
+        )
+        self.tasks["partition owner"] = self.owner.run
 
 
 Setup = Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]
@@ -76,7 +113,9 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
             return 0
         try:
             js = nc.jetstream()
-            finished, declared = await unless_stopped(stop, wait_until_declared(js, consumers, stop))
+            finished, declared = await unless_stopped(
+                stop, wait_until_declared(js, consumers, stop, settings.bus_partitions)
+            )
             if not (finished and declared):
                 log.info("stopped while waiting for the bus")
                 return 0
@@ -85,6 +124,7 @@ async def run_service(name: str, settings: CommonSettings, setup: Setup, consume
             if not finished or cleanup is None:
                 log.info("stopped while setting up")
                 return 0
+            ctx.share_partitions(name)
             ctx.ready = True
             log.info("service started", tasks=sorted(ctx.tasks))
             exit_code = await _supervise(ctx, closed)

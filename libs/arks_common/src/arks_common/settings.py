@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arks_common.events.partitions import DEFAULT_PARTITIONS, check_partitions
 
 
 class CommonSettings(BaseSettings):
@@ -31,3 +34,29 @@ class CommonSettings(BaseSettings):
     """A loop (a consumer's fetch-and-handle cycle, a watch) that makes no progress for this long beyond its own
     expected wait fails /healthz, so the service is restarted (telemetry/liveness.py)."""
     replicas_of_streams: int = 1
+    bus_partitions: int = DEFAULT_PARTITIONS
+    """P: how many partitions each partitioned stream has; the same for arks-bus-bootstrap and every service (a
+    service refuses to start, naming this setting, when the bus is partitioned otherwise)."""
+    partition_lease_seconds: float = 15.0
+    """How long a replica's Lease on a partition lasts unrenewed: a replica that dies hands its partitions over
+    within this. Renewed every third of it; a replica stops consuming at four fifths of it."""
+    lease_namespace: str = ""
+    """Where the Leases live; empty: this pod's namespace (or `default` outside a cluster)."""
+
+    @field_validator("bus_partitions")
+    @classmethod
+    def _partitions_in_range(cls, value: int) -> int:
+        return check_partitions(value, "bus_partitions (ARKS_BUS_PARTITIONS)")
+
+    @field_validator("partition_lease_seconds")
+    @classmethod
+    def _lease_long_enough(cls, value: float) -> float:
+        if value < 3:
+            raise ValueError("partition_lease_seconds (ARKS_PARTITION_LEASE_SECONDS) must be at least 3")
+        return value
+
+    def effective_lease_namespace(self) -> str:
+        if self.lease_namespace:
+            return self.lease_namespace
+        pod_ns = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        return pod_ns.read_text().strip() if pod_ns.exists() else "default"

@@ -20,6 +20,7 @@ CONSUMERS = (MODEL_LOADER_OBJECTS,)
 def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-model-loader")
+        ctx.kube = kube  # its partition Leases
         events = EventRecorder(kube, "model-loader")
         config = DownloaderConfig(
             image=settings.downloader_image,

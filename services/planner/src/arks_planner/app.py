@@ -27,6 +27,7 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
 
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
+        ctx.kube = kube  # its partition Leases
         events = EventRecorder(kube, "planner")
         planner = Planner(kube, ctx.js, profiles, events)
         router = RouterSettings(image=settings.router_image, backend_port=backend_port(profiles))

@@ -78,7 +78,9 @@ class EndpointPlanner:
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 sequence, _ = await newest_endpoint_plan(self._js, namespace, name)
                 if sequence:
-                    await purge_subject(self._js, ENDPOINT_PLANS_STREAM.name, subject, before=sequence + 1)
+                    await purge_subject(
+                        self._js, ENDPOINT_PLANS_STREAM.name, ENDPOINT_PLANS.stored(namespace, name), sequence + 1
+                    )
                     log.info("endpoint plan removed", endpoint=f"{namespace}/{name}")
                 return
             try:

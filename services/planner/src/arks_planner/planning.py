@@ -119,7 +119,7 @@ class Planner:
         for namespace, name in sorted(orphans):
             try:
                 await purge_subject(
-                    self._js, PLANS_STREAM.name, PLANS.subject(namespace, name), before=last_sequence + 1
+                    self._js, PLANS_STREAM.name, PLANS.stored(namespace, name), before=last_sequence + 1
                 )
             except nats.errors.Error as exc:
                 log.warning("orphan plan not removed", application=f"{namespace}/{name}", error=str(exc)[:300])
@@ -144,7 +144,7 @@ class Planner:
         (another replica may already have planned it) nor one published after this read."""
         sequence, last = await newest_plan(self._js, namespace, name)
         if sequence and (last is None or not uid or last.ref.uid == uid):
-            await purge_subject(self._js, PLANS_STREAM.name, PLANS.subject(namespace, name), before=sequence + 1)
+            await purge_subject(self._js, PLANS_STREAM.name, PLANS.stored(namespace, name), before=sequence + 1)
             log.info("plan removed", application=f"{namespace}/{name}")
 
     async def _plan(self, raw: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from arks_common.settings import CommonSettings
@@ -17,15 +16,7 @@ class SloScalerSettings(CommonSettings):
     metrics_path: str = "/metrics"
     prometheus_url: str = "http://prometheus:9090"
     scrape_timeout_seconds: float = 5.0
-    lease_namespace: str = ""
-    """Where the leader-election Lease lives; empty: this pod's namespace (or `default` outside a cluster)."""
     lease_name: str = "arks-slo-scaler"
     capacity_prior_per_group: float | None = None
     """An operator's estimate of the requests per second one replica group serves within the SLO (from a load
     test). Optional: the scaler learns the capacity online; with a prior it sizes the fleet from the start."""
-
-    def effective_lease_namespace(self) -> str:
-        if self.lease_namespace:
-            return self.lease_namespace
-        pod_ns = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-        return pod_ns.read_text().strip() if pod_ns.exists() else "default"

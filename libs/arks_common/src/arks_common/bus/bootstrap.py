@@ -22,6 +22,7 @@ from arks_common.bus.connection import connect
 from arks_common.bus.jetstream import consumer_config, ensure_consumer, ensure_stream, stream_config
 from arks_common.cli import package_version
 from arks_common.events.contract import CONSUMERS, STREAMS, ConsumerDecl, StreamDecl
+from arks_common.events.partitions import DEFAULT_PARTITIONS, instances, partitions_of_transform
 from arks_common.settings import CommonSettings
 from arks_common.telemetry.logging import get_logger, setup_logging
 
@@ -31,16 +32,20 @@ BOOTSTRAP = "bootstrap"
 """The program's name, its NATS user (`arks-bootstrap`) and its inbox (`_INBOX_bootstrap`)."""
 
 
-async def declare_all(js: JetStreamContext, replicas: int) -> None:
+async def declare_all(js: JetStreamContext, replicas: int, partitions: int = DEFAULT_PARTITIONS) -> None:
     for stream in STREAMS:
-        await ensure_stream(js, stream, replicas)
+        await ensure_stream(js, stream, replicas, partitions)
     for consumer in CONSUMERS:
-        await ensure_consumer(js, consumer)
+        for instance in instances(consumer, partitions):
+            await ensure_consumer(js, instance)
 
 
-async def differences(js: JetStreamContext, consumers: Sequence[ConsumerDecl]) -> list[str]:
-    """How the bus differs from what this version declares (every stream, and `consumers`); empty when it
-    matches. Only what the services rely on is compared (replicas are the installation's choice)."""
+async def differences(
+    js: JetStreamContext, consumers: Sequence[ConsumerDecl], partitions: int = DEFAULT_PARTITIONS
+) -> list[str]:
+    """How the bus differs from what this version declares (every stream, and `consumers`, partitioned into
+    `partitions`); empty when it matches. Only what the services rely on is compared (replicas are the
+    installation's choice)."""
     found: list[str] = []
     for stream in STREAMS:
         try:
@@ -48,26 +53,36 @@ async def differences(js: JetStreamContext, consumers: Sequence[ConsumerDecl]) -
         except NotFoundError:
             found.append(f"stream {stream.name} is not declared")
             continue
-        found += _stream_differences(stream, info.config)
+        found += _stream_differences(stream, info.config, partitions)
     for consumer in consumers:
-        try:
-            cinfo = await js.consumer_info(consumer.stream.name, consumer.durable)
-        except NotFoundError:
-            found.append(f"consumer {consumer.stream.name}/{consumer.durable} is not declared")
-            continue
-        want = consumer_config(consumer)
-        for field in ("filter_subjects", "ack_policy", "ack_wait", "max_deliver", "max_ack_pending"):
-            have, expected = getattr(cinfo.config, field), getattr(want, field)
-            if field == "filter_subjects":
-                have, expected = sorted(have or []), sorted(expected or [])
-            if have != expected:
-                found.append(f"consumer {consumer.durable}: {field} is {have!r}, this version needs {expected!r}")
+        for instance in instances(consumer, partitions):
+            try:
+                cinfo = await js.consumer_info(consumer.stream.name, instance.durable)
+            except NotFoundError:
+                found.append(f"consumer {consumer.stream.name}/{instance.durable} is not declared")
+                continue
+            want = consumer_config(instance)
+            for field in ("filter_subjects", "ack_policy", "ack_wait", "max_deliver", "max_ack_pending"):
+                have, expected = getattr(cinfo.config, field), getattr(want, field)
+                if field == "filter_subjects":
+                    have, expected = sorted(have or []), sorted(expected or [])
+                if have != expected:
+                    found.append(f"consumer {instance.durable}: {field} is {have!r}, this version needs {expected!r}")
     return found
 
 
-def _stream_differences(decl: StreamDecl, have: object) -> list[str]:
-    want = stream_config(decl)
+def _stream_differences(decl: StreamDecl, have: object, partitions: int) -> list[str]:
+    want = stream_config(decl, partitions=partitions)
     out = []
+    have_transform = getattr(have, "subject_transform", None)
+    if have_transform != want.subject_transform:
+        found = partitions_of_transform(decl, getattr(have_transform, "dest", None))
+        out.append(
+            f"stream {decl.name}: partitioned into {found or 'no'} partitions, this service is set for "
+            f"{partitions} (ARKS_BUS_PARTITIONS must be the same for arks-bus-bootstrap and every service)"
+            if want.subject_transform is not None
+            else f"stream {decl.name}: has a subject transform, this version declares none"
+        )
     for field in ("subjects", "storage", "max_msgs_per_subject", "max_age", "duplicate_window"):
         got, expected = getattr(have, field, None), getattr(want, field)
         if field == "subjects":
@@ -79,13 +94,18 @@ def _stream_differences(decl: StreamDecl, have: object) -> list[str]:
     return out
 
 
-async def wait_until_declared(js: JetStreamContext, consumers: Sequence[ConsumerDecl], stop: asyncio.Event) -> bool:
+async def wait_until_declared(
+    js: JetStreamContext,
+    consumers: Sequence[ConsumerDecl],
+    stop: asyncio.Event,
+    partitions: int = DEFAULT_PARTITIONS,
+) -> bool:
     """Waits (not ready, logging why) until the bus is declared as expected; False if told to stop first.
     A missing bootstrap is an installation step to take, not a reason to crash-loop."""
     delay = 0.25
     while not stop.is_set():
         try:
-            problems = await differences(js, consumers)
+            problems = await differences(js, consumers, partitions)
         except (nats.errors.Error, TimeoutError) as exc:
             problems = [f"the bus could not be asked: {type(exc).__name__}: {exc}"]
         if not problems:
@@ -106,14 +126,14 @@ async def _bootstrap(settings: CommonSettings) -> int:
         return 1
     try:
         js = nc.jetstream()
-        await declare_all(js, settings.replicas_of_streams)
-        problems = await differences(js, CONSUMERS)
+        await declare_all(js, settings.replicas_of_streams, settings.bus_partitions)
+        problems = await differences(js, CONSUMERS, settings.bus_partitions)
     finally:
         await nc.drain()
     for problem in problems:
         log.error("declared, but the bus still differs", problem=problem)
     if not problems:
-        log.info("bus declared", streams=len(STREAMS), consumers=len(CONSUMERS))
+        log.info("bus declared", streams=len(STREAMS), consumers=len(CONSUMERS), partitions=settings.bus_partitions)
     return 1 if problems else 0
 
 
@@ -122,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="arks-bus-bootstrap",
         description="Declare every Arks JetStream stream and durable consumer (idempotent), then exit. "
         "Connects like a service (ARKS_NATS_URL, ARKS_NATS_USER, ARKS_NATS_PASSWORD or ARKS_NATS_CREDS_FILE, "
-        "ARKS_REPLICAS_OF_STREAMS), as the arks-bootstrap user.",
+        "ARKS_REPLICAS_OF_STREAMS, ARKS_BUS_PARTITIONS), as the arks-bootstrap user. A stream partitioned otherwise is "
+        "repartitioned: each subject's newest message is published again in its new partition.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('arks-common')}")
     parser.parse_args(argv)

@@ -23,6 +23,7 @@ from opentelemetry import trace
 
 from arks_common.bus.jetstream import publish
 from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
+from arks_common.events.partitions import ConsumerInstance, is_partitioned
 from arks_common.events.payloads import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Envelope, decode
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.liveness import LIVENESS
@@ -59,6 +60,7 @@ class Delivery:
     """What a handler may know about the message besides its payload."""
 
     subject: str
+    """As published (a partitioned stream stores it with a partition token, left out here)."""
     attempt: int
     stream_sequence: int
     headers: Mapping[str, str]
@@ -73,7 +75,8 @@ def retry_delay(attempt: int, base: float, cap: float) -> float:
 
 
 class DurableConsumer:
-    """Runs one ConsumerDecl's durable consumer until `stop` is set; in-flight messages finish first."""
+    """Runs one ConsumerDecl's durable consumer (for a partitioned declaration, the one of `partition`) until
+    `stop` is set; in-flight messages finish first."""
 
     def __init__(
         self,
@@ -86,20 +89,25 @@ class DurableConsumer:
         retry_base_seconds: float = 0.5,
         retry_cap_seconds: float = 30.0,
         stall_seconds: float = 300.0,
+        partition: int | None = None,
     ) -> None:
+        if is_partitioned(decl) != (partition is not None):
+            raise ValueError(f"consumer {decl.durable}: a partition is needed exactly when it is partitioned")
         self._js = js
         self._decl = decl
+        self._partition = partition
+        self._durable = ConsumerInstance(decl, partition).durable
         self._handler = handler
         self._batch = batch
         self._fetch_timeout = fetch_timeout
         self._retry_base = retry_base_seconds
         self._retry_cap = retry_cap_seconds
         self._stall = stall_seconds
-        self._log = log.bind(consumer=decl.durable)
+        self._log = log.bind(consumer=self._durable)
 
     async def run(self, stop: asyncio.Event) -> None:
-        sub = await self._js.pull_subscribe_bind(durable=self._decl.durable, stream=self._decl.stream.name)
-        loop = f"consumer {self._decl.durable}"
+        sub = await self._js.pull_subscribe_bind(durable=self._durable, stream=self._decl.stream.name)
+        loop = f"consumer {self._durable}"
         _initialize_metrics(self._decl.durable)
         try:
             while not stop.is_set():
@@ -151,13 +159,13 @@ class DurableConsumer:
         if attempt > 1:
             REDELIVERIES.labels(self._decl.durable).inc()
         headers = dict(msg.headers or {})
-        delivery = Delivery(msg.subject, attempt, meta.sequence.stream, headers)
-        started = time.perf_counter()
+        delivery = Delivery(self._published(msg.subject), attempt, meta.sequence.stream, headers)
+        started, started_at = time.perf_counter(), time.time()
         with _tracer.start_as_current_span(
             f"{self._decl.durable} process",
             context=extract_context(headers),
             kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.destination": msg.subject, "messaging.attempt": attempt},
+            attributes={"messaging.destination": delivery.subject, "messaging.attempt": attempt},
         ):
             try:
                 envelope = decode(msg.data)
@@ -174,9 +182,27 @@ class DurableConsumer:
             else:
                 await self._settle(msg.ack(), delivery)
                 MESSAGES.labels(self._decl.durable, "ack").inc()
+                # who handled which message when: the partition tests read this to show order across replicas
+                self._log.debug(
+                    "message handled",
+                    subject=delivery.subject,
+                    partition=self._partition,
+                    stream_sequence=delivery.stream_sequence,
+                    attempt=attempt,
+                    started=started_at,
+                    finished=time.time(),
+                )
             finally:
                 heartbeat.cancel()
                 HANDLING_SECONDS.labels(self._decl.durable).observe(time.perf_counter() - started)
+
+    def _published(self, stored: str) -> str:
+        """The subject the event was published on: what handlers and dead letters name (a partitioned stream
+        stores it with its partition token), so a dead letter replays through the stream's mapping."""
+        try:
+            return self._decl.stream.channel.published(stored)
+        except ValueError:
+            return stored
 
     async def _retry_or_give_up(self, msg: Msg, delivery: Delivery, exc: Exception) -> None:
         kind = "temporary error" if isinstance(exc, TemporaryError) else f"unexpected {type(exc).__name__}"

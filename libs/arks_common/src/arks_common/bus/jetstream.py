@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig, SubjectTransform
 from nats.js.errors import APIError, NotFoundError
 from opentelemetry import trace
 
-from arks_common.events.contract import Channel, ConsumerDecl, StreamDecl
+from arks_common.events.contract import Channel, StreamDecl
+from arks_common.events.partitions import DEFAULT_PARTITIONS, ConsumerInstance, subject_transform
 from arks_common.events.payloads import Envelope, Payload, encode
+from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import PUBLISHED
 from arks_common.telemetry.tracing import inject_headers
 
@@ -19,9 +21,13 @@ EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code when `Nats-Expected-Last-Subject-Sequence` does not match (nats-server 2.10+)."""
 _tracer = trace.get_tracer("arks.bus")
+log = get_logger(__name__)
+# Headers a moved message must not carry again: its id would be a duplicate, its expectation long stale.
+_NOT_MOVED = ("Nats-Msg-Id", "Nats-Expected-Last-Subject-Sequence", "Nats-Expected-Last-Sequence")
 
 
-def stream_config(decl: StreamDecl, replicas: int = 1) -> StreamConfig:
+def stream_config(decl: StreamDecl, replicas: int = 1, partitions: int = DEFAULT_PARTITIONS) -> StreamConfig:
+    transform = subject_transform(decl.channel, partitions)
     return StreamConfig(
         name=decl.name,
         description=decl.description,
@@ -31,12 +37,14 @@ def stream_config(decl: StreamDecl, replicas: int = 1) -> StreamConfig:
         max_age=decl.max_age_seconds or None,
         duplicate_window=decl.duplicate_window_seconds,
         num_replicas=replicas,
+        subject_transform=None if transform is None else SubjectTransform(src=transform[0], dest=transform[1]),
     )
 
 
-def consumer_config(decl: ConsumerDecl) -> ConsumerConfig:
+def consumer_config(instance: ConsumerInstance) -> ConsumerConfig:
+    decl = instance.decl
     return ConsumerConfig(
-        durable_name=decl.durable,
+        durable_name=instance.durable,
         description=decl.description,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
@@ -44,24 +52,61 @@ def consumer_config(decl: ConsumerDecl) -> ConsumerConfig:
         # One more delivery than the handler's budget, so the consumer loop itself dead-letters the last try.
         max_deliver=decl.max_deliver + 1,
         max_ack_pending=decl.max_ack_pending,
-        filter_subjects=list(decl.filter_subjects),
+        filter_subjects=list(instance.filter_subjects),
     )
 
 
-async def ensure_stream(js: JetStreamContext, decl: StreamDecl, replicas: int = 1) -> None:
-    """Creates the stream, or brings an existing one to this declaration. Safe to run from every replica."""
-    config = stream_config(decl, replicas)
+async def ensure_stream(
+    js: JetStreamContext, decl: StreamDecl, replicas: int = 1, partitions: int = DEFAULT_PARTITIONS
+) -> None:
+    """Creates the stream, or brings an existing one to this declaration. Safe to run from every replica.
+
+    A stream partitioned otherwise (or not at all, as before partitions) is repartitioned: its stored messages
+    would sit where no partition's consumer looks, so the newest of each subject is published again on its
+    original subject (the new mapping places it) and the old copy purged."""
+    config = stream_config(decl, replicas, partitions)
     try:
-        await js.stream_info(decl.name)
+        info = await js.stream_info(decl.name)
     except NotFoundError:
         await js.add_stream(config)
         return
+    before = info.config.subject_transform
     await js.update_stream(config)
+    if _mapping(before) != _mapping(config.subject_transform) and (info.state.messages or 0) > 0:
+        moved = await _repartition(js, decl)
+        log.warning(
+            "stream repartitioned; each subject's newest message published again in its new partition",
+            stream=decl.name,
+            mapping=_mapping(config.subject_transform),
+            was=_mapping(before),
+            subjects=moved,
+        )
 
 
-async def ensure_consumer(js: JetStreamContext, decl: ConsumerDecl) -> None:
+def _mapping(transform: SubjectTransform | None) -> str | None:
+    return None if transform is None else f"{transform.src} -> {transform.dest}"
+
+
+async def _repartition(js: JetStreamContext, decl: StreamDecl) -> int:
+    info = await js.stream_info(decl.name, subjects_filter=decl.channel.wildcard)
+    moved = 0
+    for stored in sorted((info.state.subjects or {}) if info.state else {}):
+        try:
+            published = decl.channel.published(stored)
+        except ValueError:
+            continue  # not one of ours: left alone
+        msg = await js.get_last_msg(decl.name, stored)
+        headers = {k: v for k, v in (msg.headers or {}).items() if k not in _NOT_MOVED}
+        ack = await js.publish(published, msg.data or b"", headers=headers or None)
+        # keeps the copy just published when the new mapping gave it the same stored subject
+        await js.purge_stream(decl.name, subject=stored, seq=ack.seq)
+        moved += 1
+    return moved
+
+
+async def ensure_consumer(js: JetStreamContext, instance: ConsumerInstance) -> None:
     """Creates or updates the durable consumer (the server's create call is create-or-update since 2.10)."""
-    await js.add_consumer(decl.stream.name, consumer_config(decl))
+    await js.add_consumer(instance.decl.stream.name, consumer_config(instance))
 
 
 class WrongLastSequence(Exception):
@@ -103,7 +148,8 @@ async def publish(
 
 
 async def last_message(js: JetStreamContext, stream: str, subject: str) -> tuple[int, bytes | None]:
-    """The sequence and data of the newest message on `subject` in `stream`; (0, None) when there is none."""
+    """The sequence and data of the newest message on `subject` in `stream`; (0, None) when there is none.
+    `subject` is as stored: `Channel.stored(...)` (a partition wildcard) for a partitioned stream."""
     try:
         msg = await js.get_last_msg(stream, subject)
     except NotFoundError:
@@ -112,5 +158,6 @@ async def last_message(js: JetStreamContext, stream: str, subject: str) -> tuple
 
 
 async def purge_subject(js: JetStreamContext, stream: str, subject: str, before: int) -> None:
-    """Removes the subject's messages with a sequence below `before` (a later one survives the purge)."""
+    """Removes the subject's messages with a sequence below `before` (a later one survives the purge); `subject`
+    as stored, like `last_message`'s."""
     await js.purge_stream(stream, subject=subject, seq=before)

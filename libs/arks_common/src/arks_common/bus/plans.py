@@ -19,7 +19,7 @@ log = get_logger(__name__)
 
 async def newest_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[int, PlanReady | None]:
     """The subject's sequence (0 when empty) and its plan; an unreadable message counts as no plan."""
-    subject = PLANS.subject(namespace, name)
+    subject = PLANS.stored(namespace, name)
     sequence, data = await last_message(js, PLANS_STREAM.name, subject)
     if data is None:
         return sequence, None
@@ -55,7 +55,7 @@ async def _stored(js: JetStreamContext, stream: str, channel: Channel) -> tuple[
 
 async def newest_endpoint_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[int, EndpointPlanReady | None]:
     """The newest plan of an ArksEndpoint, as `newest_plan` reads an application's."""
-    subject = ENDPOINT_PLANS.subject(namespace, name)
+    subject = ENDPOINT_PLANS.stored(namespace, name)
     sequence, data = await last_message(js, ENDPOINT_PLANS_STREAM.name, subject)
     if data is None:
         return sequence, None

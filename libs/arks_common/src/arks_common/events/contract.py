@@ -43,6 +43,10 @@ class Channel:
     payload: type[msgspec.Struct]
     publishers: frozenset[Service]
     description: str
+    partition_at: int | None = None
+    """Where the stream stores a partition token among the params (None: the channel is not partitioned). The
+    token is a hash of the namespace and name (`events.partitions`), so an application's events, its plan and its
+    scale decisions land in partitions of the same number."""
 
     def subject(self, *values: str) -> str:
         if len(values) != len(self.params):
@@ -58,12 +62,33 @@ class Channel:
         """The AsyncAPI channel address, with `{param}` placeholders."""
         return ".".join([ROOT, self.name, *(f"{{{p}}}" for p in self.params)])
 
-    def parse(self, subject: str) -> dict[str, str]:
-        """The decoded parameters of a concrete subject of this channel; ValueError if it is not one."""
+    def stored(self, *values: str) -> str:
+        """The subject as the stream stores it, whatever its partition (`*`): to read or purge it."""
+        subject = self.subject(*values)
+        if self.partition_at is None:
+            return subject
         parts = subject.split(".")
-        if parts[:2] != [ROOT, self.name] or len(parts) != 2 + len(self.params):
+        return ".".join([*parts[: 2 + self.partition_at], "*", *parts[2 + self.partition_at :]])
+
+    def parse(self, subject: str) -> dict[str, str]:
+        """The decoded parameters of a concrete subject of this channel, as published or as stored (with its
+        partition token); ValueError if it is not one."""
+        parts = subject.split(".")
+        if parts[:2] != [ROOT, self.name]:
             raise ValueError(f"subject {subject!r} is not on channel {self.address}")
-        return {p: decode_token(t) for p, t in zip(self.params, parts[2:], strict=True)}
+        tokens = parts[2:]
+        if self.partition_at is not None and len(tokens) == len(self.params) + 1:
+            if not tokens[self.partition_at].isdigit():
+                raise ValueError(f"subject {subject!r} has no partition where channel {self.address} keeps it")
+            del tokens[self.partition_at]
+        if len(tokens) != len(self.params):
+            raise ValueError(f"subject {subject!r} is not on channel {self.address}")
+        return {p: decode_token(t) for p, t in zip(self.params, tokens, strict=True)}
+
+    def published(self, subject: str) -> str:
+        """The subject a stored one was published on (its partition token removed)."""
+        params = self.parse(subject)
+        return self.subject(*(params[p] for p in self.params))
 
 
 OBJECTS = Channel(
@@ -72,6 +97,7 @@ OBJECTS = Channel(
     payload=ObjectChanged,
     publishers=frozenset({Service.WATCHER}),
     description="An object Arks watches changed; the payload is its full latest state.",
+    partition_at=1,
 )
 PLANS = Channel(
     name="plan",
@@ -79,6 +105,7 @@ PLANS = Channel(
     payload=PlanReady,
     publishers=frozenset({Service.PLANNER}),
     description="The planner's precheck verdict and deployment plan for one generation of an application.",
+    partition_at=0,
 )
 ENDPOINT_PLANS = Channel(
     name="endpointplan",
@@ -86,6 +113,7 @@ ENDPOINT_PLANS = Channel(
     payload=EndpointPlanReady,
     publishers=frozenset({Service.PLANNER}),
     description="The planner's plan (the router's objects) for one generation of an ArksEndpoint.",
+    partition_at=0,
 )
 SCALE = Channel(
     name="scale",
@@ -93,6 +121,7 @@ SCALE = Channel(
     payload=ScaleDecision,
     publishers=frozenset({Service.SLO_SCALER}),
     description="The slo-scaler's replica decision for an application, with its reason.",
+    partition_at=0,
 )
 METRICS = Channel(
     name="metrics",
@@ -209,6 +238,10 @@ class ConsumerDecl:
     in_order: bool = True
     """A subject's messages are handled one after another. False where the handler only learns "this changed"
     and reads the latest state itself: a batch's messages then run at once and the handler coalesces them."""
+    partitioned: bool = True
+    """One durable per partition of the stream (`<durable>-<p>`), each consumed by the one replica holding the
+    partition's Lease, so an object's messages are handled by one replica at a time, in order. False: one durable
+    shared by every replica (the slo-scaler, whose decisions are made by its elected leader alone)."""
 
     @property
     def dead_letter_subject(self) -> str:
@@ -268,6 +301,7 @@ SLO_SCALER_OBJECTS = ConsumerDecl(
     OBJECTS_STREAM,
     (object_kind_filter(ObjectKind.APPLICATION), object_kind_filter(ObjectKind.LEADERWORKERSET)),
     "Applications with autoscaling and their groups.",
+    partitioned=False,
 )
 CONSUMERS = (
     PLANNER_OBJECTS,

@@ -12,7 +12,8 @@ What a service does on the bus, and the subjects that takes (nats-py 2.x against
   creates or updates them (`$JS.API.STREAM.CREATE|UPDATE.<stream>`, `$JS.API.CONSUMER.DURABLE.CREATE...`
   or the 2.9+ named form `$JS.API.CONSUMER.CREATE.<stream>.<durable>[.<filter>]`), and nobody but the
   admin deletes them;
-- pulls from its consumers (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`) and acks, naks and
+- pulls from its consumers (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`, a partitioned declaration's
+  `<durable>-<p>` for every p below `events.partitions.MAX_PARTITIONS`) and acks, naks and
   in-progress-acks on the reply subjects JetStream gives (`$JS.ACK.<stream>.<durable>.>`);
 - reads the last message of a subject from the streams listed in `STREAM_READERS`
   (`$JS.API.STREAM.MSG.GET.<stream>`, or the direct-get form);
@@ -40,6 +41,7 @@ from arks_common.events.contract import (
     consumers_of,
     inbox_prefix,
 )
+from arks_common.events.partitions import ConsumerInstance, permitted_instances
 
 JS_API = "$JS.API"
 JS_ACK = "$JS.ACK"
@@ -96,7 +98,12 @@ def stream_declare_subjects(stream: StreamDecl) -> list[str]:
 
 
 def consumer_declare_subjects(consumer: ConsumerDecl) -> list[str]:
-    stream, durable = consumer.stream.name, consumer.durable
+    """For each durable of the declaration (one per partition any allowed P may have)."""
+    return [s for instance in permitted_instances(consumer) for s in _declare_subjects(instance)]
+
+
+def _declare_subjects(instance: ConsumerInstance) -> list[str]:
+    stream, durable = instance.decl.stream.name, instance.durable
     return [
         f"{JS_API}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
         f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}",
@@ -106,7 +113,12 @@ def consumer_declare_subjects(consumer: ConsumerDecl) -> list[str]:
 
 
 def consumer_use_subjects(consumer: ConsumerDecl) -> list[str]:
-    stream, durable = consumer.stream.name, consumer.durable
+    """For each durable of the declaration (one per partition any allowed P may have)."""
+    return [s for instance in permitted_instances(consumer) for s in _use_subjects(instance)]
+
+
+def _use_subjects(instance: ConsumerInstance) -> list[str]:
+    stream, durable = instance.decl.stream.name, instance.durable
     return [
         f"{JS_API}.CONSUMER.INFO.{stream}.{durable}",
         f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{durable}",

@@ -12,13 +12,13 @@ import contextlib
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from arks_common.kube.client import Conflict, Kube, KubeError
 from arks_common.kube.resources import LEASES
+from arks_common.sharing.share import LeaseView
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 
@@ -32,13 +32,6 @@ class Step(StrEnum):
     FOLLOW = "follow"
 
 
-@dataclass(frozen=True)
-class LeaseView:
-    holder: str | None
-    renewed: datetime | None
-    duration_seconds: float
-
-
 def next_step(view: LeaseView | None, me: str, now: datetime) -> Step:
     if view is None:
         return Step.CREATE
@@ -49,11 +42,12 @@ def next_step(view: LeaseView | None, me: str, now: datetime) -> Step:
     return Step.FOLLOW
 
 
-def _micro(ts: datetime) -> str:
+def micro_time(ts: datetime) -> str:
+    """A Lease's MicroTime."""
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _view(lease: dict[str, Any]) -> LeaseView:
+def lease_view(lease: dict[str, Any]) -> LeaseView:
     spec = lease.get("spec") or {}
     renewed = spec.get("renewTime")
     return LeaseView(
@@ -94,7 +88,7 @@ class LeaderElector:
     async def _round(self) -> None:
         lease = await self._kube.get(LEASES, self._namespace, self._name)
         now = datetime.now(UTC)
-        step = next_step(None if lease is None else _view(lease), self.me, now)
+        step = next_step(None if lease is None else lease_view(lease), self.me, now)
         if step is Step.FOLLOW:
             self._held_until = 0.0
             return
@@ -102,11 +96,11 @@ class LeaderElector:
         spec: dict[str, Any] = {
             "holderIdentity": self.me,
             "leaseDurationSeconds": int(self._duration),
-            "renewTime": _micro(now),
+            "renewTime": micro_time(now),
         }
         try:
             if lease is None:
-                spec |= {"acquireTime": _micro(now), "leaseTransitions": 0}
+                spec |= {"acquireTime": micro_time(now), "leaseTransitions": 0}
                 body = {
                     "apiVersion": "coordination.k8s.io/v1",
                     "kind": "Lease",
@@ -117,7 +111,10 @@ class LeaderElector:
             else:
                 old = lease.get("spec") or {}
                 if step is Step.ACQUIRE:
-                    spec |= {"acquireTime": _micro(now), "leaseTransitions": int(old.get("leaseTransitions") or 0) + 1}
+                    spec |= {
+                        "acquireTime": micro_time(now),
+                        "leaseTransitions": int(old.get("leaseTransitions") or 0) + 1,
+                    }
                 else:
                     spec |= {k: old[k] for k in ("acquireTime", "leaseTransitions") if k in old}
                 await self._kube.replace(LEASES, {**lease, "spec": spec})

@@ -23,6 +23,10 @@ CONSUMER_PENDING = Gauge(
     "Messages in the stream not yet delivered to the consumer.",
     ["consumer"],
 )
+PARTITIONS_OWNED = Gauge(
+    "arks_partitions_owned",
+    "Partitions of the bus this replica holds the Lease of and consumes (arks_common.sharing).",
+)
 RECONCILES = Counter(
     "arks_reconcile_total",
     "Reconciles by controller and result (success, requeue, error).",
