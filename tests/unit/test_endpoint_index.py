@@ -1,40 +1,42 @@
-"""The deployer's index of each namespace's ArksEndpoints: listed once per namespace, then kept by reconciles."""
+"""The deployer's index of each namespace's ArksEndpoints, fed by its list+watch of them."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from arks_deployer.core.endpoint_index import EndpointIndex
 
 
-def test_a_namespace_is_unknown_until_listed() -> None:
+def endpoint(namespace: str, name: str, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"namespace": namespace, "name": name}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-04T00:00:00Z"
+    return {"kind": "ArksEndpoint", "metadata": meta}
+
+
+def test_not_ready_until_listed_then_by_namespace() -> None:
     index = EndpointIndex()
-    assert not index.known("team")
-    assert index.endpoints("team") == []
-    index.listed("team", ["b", "a"])
-    assert index.known("team")
+    assert not index.ready()
+    index.replace("endpoint", [endpoint("team", "b"), endpoint("team", "a"), endpoint("other", "c")], "7")
+    assert index.ready()
     assert index.endpoints("team") == ["a", "b"]
+    assert index.endpoints("other") == ["c"]
+    assert index.endpoints("nobody") == []
 
 
-def test_reconciles_add_and_remove_endpoints_of_a_listed_namespace() -> None:
+def test_watch_events_add_and_remove_endpoints_being_deleted_count_as_gone() -> None:
     index = EndpointIndex()
-    index.listed("team", ["a"])
-    index.observe("team", "new", exists=True)
-    index.observe("team", "a", exists=False)
-    index.observe("team", "never-there", exists=False)
+    index.replace("endpoint", [endpoint("team", "a"), endpoint("team", "b")], "7")
+    index.observe(endpoint("team", "new"))
+    index.observe(endpoint("team", "a"), deleted=True)
+    index.observe(endpoint("team", "b", deleting=True))
+    index.observe({"metadata": {"name": "nameless-namespace"}})
     assert index.endpoints("team") == ["new"]
 
 
-def test_a_reconcile_in_a_namespace_not_listed_leaves_it_unknown() -> None:
-    """Else one endpoint seen would pass for all of the namespace's endpoints."""
+def test_a_fresh_list_replaces_everything() -> None:
     index = EndpointIndex()
-    index.observe("team", "a", exists=True)
-    assert not index.known("team")
-    index.listed("team", ["a", "b"])
-    assert index.endpoints("team") == ["a", "b"]
-
-
-def test_a_fresh_list_replaces_what_the_namespace_had() -> None:
-    index = EndpointIndex()
-    index.listed("team", ["a", "b"])
-    index.listed("team", ["c"])
-    assert index.endpoints("team") == ["c"]
-    assert index.endpoints("other") == []
+    index.replace("endpoint", [endpoint("team", "a")], "7")
+    index.replace("endpoint", [endpoint("other", "c")], "9")
+    assert index.endpoints("team") == []
+    assert index.endpoints("other") == ["c"]

@@ -8,7 +8,7 @@
 # ArksEndpoint: its router's objects and its status (the applications behind it, listed above)
 - apiGroups: [arks.ai]
   resources: [arksendpoints]
-  verbs: [get, list]
+  verbs: [get, list, watch]
 - apiGroups: [arks.ai]
   resources: [arksendpoints/status]
   verbs: [patch]

@@ -40,11 +40,12 @@ Obj = dict[str, Any]
 
 
 class EndpointReconciler:
-    def __init__(self, kube: Kube, js: JetStreamContext) -> None:
+    def __init__(self, kube: Kube, js: JetStreamContext, index: EndpointIndex | None = None) -> None:
         self._kube = kube
         self._js = js
         self._coalescer = Coalescer()
-        self._index = EndpointIndex()
+        self._index = index
+        """Every namespace's endpoints, kept by the deployer's watch of them (None, or not listed yet: list)."""
 
     async def reconcile(self, namespace: str, name: str) -> None:
         async def run() -> None:
@@ -55,11 +56,13 @@ class EndpointReconciler:
 
     async def namespace_changed(self, namespace: str) -> None:
         """An application of `namespace` changed: the status of its endpoints may have moved. Their names come
-        from the index, the namespace listed once (`core.endpoint_index` says why that is enough)."""
-        if not self._index.known(namespace):
+        from the watched index once it has listed, else from a list."""
+        if self._index is not None and self._index.ready():
+            names = self._index.endpoints(namespace)
+        else:
             endpoints, _ = await self._kube.list(ENDPOINTS, namespace, stubs=True)
-            self._index.listed(namespace, [e["metadata"]["name"] for e in endpoints])
-        for name in self._index.endpoints(namespace):
+            names = [e["metadata"]["name"] for e in endpoints]
+        for name in names:
             await self.reconcile(namespace, name)
 
     async def _reconcile(self, namespace: str, name: str) -> None:
@@ -68,9 +71,7 @@ class EndpointReconciler:
         except Undecodable:
             log.warning("endpoint does not decode", endpoint=f"{namespace}/{name}")
             return
-        gone = raw is None or bool(raw["metadata"].get("deletionTimestamp"))
-        self._index.observe(namespace, name, exists=not gone)
-        if raw is None or gone:
+        if raw is None or raw["metadata"].get("deletionTimestamp"):
             return  # its router's objects go with it (owner references)
         try:
             endpoint = ArksEndpoint.model_validate(raw)

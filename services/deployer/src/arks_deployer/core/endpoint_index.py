@@ -1,40 +1,46 @@
-"""Which ArksEndpoints each namespace has, as the deployer last saw them. Pure.
+"""Which ArksEndpoints each namespace has, as the deployer's own watch of them shows. Pure.
 
 An application's change can move the status of every endpoint of its namespace, so the deployer needs their
-names on every application event. Listing them each time costs one API request per event; this index answers
-from memory. A namespace is listed once, the first time it is asked for (so a restarted deployer, whose durable
-consumer does not replay old endpoint events, still knows the endpoints that already exist); after that every
-endpoint reconcile, which reads its endpoint afresh, says whether it exists. An endpoint created after the list
-but not reconciled yet is missed by an application event in between; its own reconcile, which the watcher's
-event for it brings, computes its status from the applications then.
+names on every application event; listing them each time cost one API request per event. This index, fed by one
+list+watch of ArksEndpoints (`arks_common.kube.mirror`), answers from memory. It must come from a watch, not from
+the endpoint reconciles this replica runs: with several replicas, an endpoint's events go to whichever replica
+holds its partition, so another replica's reconciles would never learn of it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class EndpointIndex:
     def __init__(self) -> None:
         self._names: dict[str, set[str]] = {}
+        self._listed = False
 
-    def known(self, namespace: str) -> bool:
-        """Whether the namespace was listed (its endpoints can be answered from memory)."""
-        return namespace in self._names
+    def ready(self) -> bool:
+        """Whether a list arrived: before that, an empty answer could be wrong."""
+        return self._listed
 
-    def listed(self, namespace: str, names: list[str]) -> None:
-        """A fresh list of the namespace's endpoints: it becomes the truth for that namespace."""
-        self._names[namespace] = set(names)
+    def replace(self, kind: str, objects: list[dict[str, Any]], list_version: str) -> None:
+        """A fresh list of every endpoint: it becomes the truth."""
+        self._names = {}
+        for obj in objects:
+            self.observe(obj)
+        self._listed = True
 
-    def observe(self, namespace: str, name: str, exists: bool) -> None:
-        """A reconcile read the endpoint: it exists (and is not being deleted) or not. Namespaces not listed yet
-        are left for their first list, so a partial picture is never taken for the whole."""
-        names = self._names.get(namespace)
-        if names is None:
+    def observe(self, obj: dict[str, Any], deleted: bool = False) -> None:
+        """A watch event; an endpoint being deleted counts as gone (its router goes with it)."""
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if not namespace or not name:
             return
-        if exists:
-            names.add(name)
-        else:
+        names = self._names.setdefault(namespace, set())
+        if deleted or meta.get("deletionTimestamp"):
             names.discard(name)
+            if not names:
+                del self._names[namespace]
+        else:
+            names.add(name)
 
     def endpoints(self, namespace: str) -> list[str]:
-        """The namespace's endpoints by name ([] for a namespace not listed: ask `known` first)."""
         return sorted(self._names.get(namespace, ()))
