@@ -14,12 +14,13 @@ import pytest
 
 from arks_common.api import ArksEndpoint
 from arks_planner.core.endpoint import RouterSettings, build_endpoint_plan
+from arks_planner.settings import PlannerSettings
 from support.builders import sample
 from support.e2e import Env, wait_until
 
 pytestmark = pytest.mark.cluster
 
-SETTINGS = RouterSettings(image="arks-router:smg-1.13.0", backend_port=8080)
+SETTINGS = RouterSettings(image=PlannerSettings.model_fields["router_image"].default, backend_port=8080)
 """The planner's defaults: the plan it publishes is this one."""
 NAME = "qwen-7b-public"
 ROUTE = f"arks-endpoint-{NAME}"

@@ -19,13 +19,14 @@ import yaml
 from arks_common.api import ArksApplication, ArksEndpoint
 from arks_common.endpoints import selected_applications
 from arks_planner.core.endpoint import RouterSettings, backend_selector, build_endpoint_plan
+from arks_planner.settings import PlannerSettings
 from support.builders import rwx_model, sample, small_app
 from support.e2e import Env, wait_until
 from support.router import Router, send, start_emulators
 
 pytestmark = pytest.mark.cluster
 
-SETTINGS = RouterSettings(image="arks-router:smg-1.13.0", backend_port=8080)
+SETTINGS = RouterSettings(image=PlannerSettings.model_fields["router_image"].default, backend_port=8080)
 """The planner's defaults: the plan it publishes is this one."""
 
 

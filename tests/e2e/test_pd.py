@@ -88,6 +88,41 @@ def test_a_pd_application_runs_scales_one_role_alone_and_is_deleted(
     wait_until(lambda: not arks.items("pods", ns, "arks.ai/application=pd"), 90, "every role's pods gone")
 
 
+def test_an_sglang_router_without_an_account_runs_as_one_arks_plans_pruned_when_the_user_names_one(
+    arks: Env, ns: str
+) -> None:
+    arks.ready_model(ns, rwx_model())
+    doc = _pd_app("application-sglang-pd.yaml", "pd-own")
+    del doc["spec"]["router"]["instanceSpec"]["serviceAccountName"]
+    arks.apply(ns, doc)
+    arks.wait_phase("pd-own", ns, "Running", within=120)
+    rbac = ("serviceaccounts", "roles", "rolebindings")
+
+    def planned() -> dict[str, list[str]]:
+        return {k: [o["metadata"]["name"] for o in arks.items(k, ns, "arks.ai/application=pd-own")] for k in rbac}
+
+    wait_until(lambda: planned() == {k: ["pd-own-router"] for k in rbac}, 60, "the router's account planned")
+    role = arks.get("role", "pd-own-router", ns) or {}
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert role["metadata"]["ownerReferences"][0]["name"] == "pd-own"
+    router_pods = arks.items("pods", ns, "arks.ai/application=pd-own,arks.ai/role=router")
+    assert [p["spec"]["serviceAccountName"] for p in router_pods] == ["pd-own-router"]
+    prefill_pods = arks.items("pods", ns, "arks.ai/application=pd-own,arks.ai/role=prefill")
+    assert all(p["spec"].get("automountServiceAccountToken") is False for p in prefill_pods)
+
+    # the user names an account of their own: it is used, and the planned one is pruned
+    _router_account(arks, ns)
+    patch = '{"spec":{"router":{"instanceSpec":{"serviceAccountName":"arks-pd-router"}}}}'
+    arks.kubectl("patch", "arkapp", "pd-own", "-n", ns, "--type=merge", "-p", patch)
+    wait_until(lambda: planned() == {k: [] for k in rbac}, 90, "the planned account pruned")
+    lws = arks.get("leaderworkerset", "pd-own-router", ns) or {}
+    pod = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+    assert pod["serviceAccountName"] == "arks-pd-router"
+    arks.wait_phase("pd-own", ns, "Running", within=120)
+    arks.kubectl("delete", "arkapp", "pd-own", "-n", ns, "--wait=true", "--timeout=90s")
+    assert arks.items("leaderworkersets", ns, "arks.ai/application=pd-own") == []
+
+
 def test_a_pd_spec_the_planner_refuses_is_failed_with_a_message_naming_the_field(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
     doc = _pd_app("application-sglang-pd.yaml", "pd-bad")

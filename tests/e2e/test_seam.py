@@ -22,6 +22,7 @@ from arks_planner.core.endpoint import RouterSettings
 from arks_planner.core.profiles import load_profiles
 from arks_planner.endpoints import EndpointPlanner
 from arks_planner.planning import Planner
+from arks_planner.settings import PlannerSettings
 from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
 
@@ -269,7 +270,7 @@ def test_a_plan_of_an_endpoint_deleted_while_no_planner_ran_is_removed_at_start(
         assert await newest(js, "gone") is not None
         kube = Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner")
         try:
-            router = RouterSettings(image="arks-router:smg-1.13.0", backend_port=8080)
+            router = RouterSettings(image=PlannerSettings.model_fields["router_image"].default, backend_port=8080)
             await EndpointPlanner(kube, js, router, EventRecorder(kube, "planner")).recheck_all()
         finally:
             await kube.close()

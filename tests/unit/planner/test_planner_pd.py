@@ -279,14 +279,34 @@ def refusal(name: str = SGLANG, **roles: dict[str, Any]) -> tuple[str, str]:
     return result.reason, result.message
 
 
-def test_the_sglang_router_without_a_service_account_is_refused() -> None:
+def test_the_sglang_router_without_a_service_account_runs_as_one_arks_plans_that_may_only_read_pods() -> None:
     obj = pd_dict()
     del obj["spec"]["router"]
     application = parse_application(obj)
     assert isinstance(application, ArksApplication)
-    result = precheck(application, shared_model(), PROFILES)
-    assert (result.passed, result.reason) == (False, "RouterServiceAccountMissing")
-    assert result.message.startswith("spec.router.instanceSpec.serviceAccountName:")
+    assert precheck(application, shared_model(), PROFILES).passed
+    p = build_plan(application, shared_model(), PROFILES)
+    name = f"{application.metadata.name}-router"
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in p.objects}
+    assert {("ServiceAccount", name), ("Role", name), ("RoleBinding", name)} <= kinds
+    objs = {o["kind"]: o for o in p.objects if o["metadata"]["name"] == name}
+    assert objs["Role"]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert objs["RoleBinding"]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+    assert objs["RoleBinding"]["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]
+    for obj in objs.values():  # owned, labelled and hashed like every planned object: pruned and deleted with it
+        assert obj["metadata"]["labels"][LABEL_APPLICATION] == application.metadata.name
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == application.metadata.uid
+        assert obj["metadata"]["annotations"] == {"arks.ai/plan-hash": p.plan_hash}
+    pod = template(objs["LeaderWorkerSet"] if "LeaderWorkerSet" in objs else by_name(p)[name])
+    assert pod["spec"]["serviceAccountName"] == name
+    assert "automountServiceAccountToken" not in pod["spec"], "the router needs its token to watch pods"
+    engines = [o for o in p.objects if o["kind"] == "LeaderWorkerSet" and o["metadata"]["name"] != name]
+    assert all("serviceAccountName" not in template(o)["spec"] for o in engines)
+
+
+def test_a_router_account_the_user_names_is_used_as_it_is_and_no_rbac_is_planned() -> None:
+    p = plan()
+    assert not [o for o in p.objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
 
 
 def test_a_prefill_tensor_parallelism_larger_than_its_gpus_names_the_prefill_field() -> None:

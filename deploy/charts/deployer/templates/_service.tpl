@@ -1,6 +1,6 @@
 {{/* What only the deployer chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: reads and server-side applies applications (the finalizer), their status, and the kinds a plan may hold — LeaderWorkerSets, Services and Deployments (an apply that creates needs create as well as patch); lists and watches those by the application's label (its cache of owned objects) to diff and prune, and deletes them when no longer planned or when the application goes; finalizers/update lets it set blockOwnerDeletion on owner references where OwnerReferencesPermissionEnforcement is on. */}}
+{{/* RBAC: reads and server-side applies applications (the finalizer), their status, and the kinds a plan may hold — LeaderWorkerSets, Services, Deployments, and a PD router's ServiceAccount, Role and RoleBinding (an apply that creates needs create as well as patch); lists and watches those by the application's label (its cache of owned objects) to diff and prune, and deletes them when no longer planned or when the application goes; finalizers/update lets it set blockOwnerDeletion on owner references where OwnerReferencesPermissionEnforcement is on. */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksapplications]
@@ -12,12 +12,14 @@
 - apiGroups: [arks.ai]
   resources: [arksendpoints/status]
   verbs: [patch]
+# a PD router's account that may read pods (SGLang's discovery), and an endpoint router's: applied, listed and
+# watched by the application label like every planned object, pruned and deleted with the application
 - apiGroups: ['']
   resources: [serviceaccounts]
-  verbs: [get, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [get, create, patch]
+  verbs: [get, list, watch, create, patch, delete]
 # an endpoint's optional route through an existing Gateway API gateway (deleted when spec.gateway goes)
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

@@ -83,5 +83,7 @@ ENDPOINT_KINDS: dict[str, Resource] = {
 """The kinds an endpoint plan may ask for (its router's objects and its optional route); the deployer applies
 exactly these."""
 
-OWNED_KINDS: dict[str, Resource] = {r.kind: r for r in (LEADERWORKERSETS, SERVICES, DEPLOYMENTS)}
+OWNED_KINDS: dict[str, Resource] = {
+    r.kind: r for r in (LEADERWORKERSETS, SERVICES, DEPLOYMENTS, SERVICEACCOUNTS, ROLES, ROLEBINDINGS)
+}
 """The kinds a plan may ask for, by `kind`: the deployer lists, applies and prunes exactly these."""

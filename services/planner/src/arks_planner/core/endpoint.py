@@ -31,6 +31,7 @@ from arks_common.conventions import (
     owner_reference,
     served_model_label,
 )
+from arks_planner.core.pod_reader import pod_reader
 
 ROLE_ROUTER = "router"
 ROUTER_CONTAINER = "router"
@@ -132,32 +133,6 @@ def _metadata(endpoint: ArksEndpoint) -> Obj:
     }
 
 
-def _service_account(endpoint: ArksEndpoint) -> Obj:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(endpoint)}
-
-
-def _role(endpoint: ArksEndpoint) -> Obj:
-    # Least privilege for smg's Kubernetes discovery: read pods in this namespace, nothing else.
-    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": _metadata(endpoint),
-        "rules": rules,
-    }
-
-
-def _role_binding(endpoint: ArksEndpoint) -> Obj:
-    name = endpoint_object_name(endpoint.metadata.name)
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": _metadata(endpoint),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": endpoint.metadata.namespace}],
-    }
-
-
 def _deployment(endpoint: ArksEndpoint, settings: RouterSettings) -> Obj:
     router = endpoint.spec.router
     pod_labels = {LABEL_ENDPOINT: endpoint.metadata.name, LABEL_COMPONENT: ROLE_ROUTER}
@@ -248,13 +223,7 @@ def build_endpoint_plan(endpoint: ArksEndpoint, settings: RouterSettings) -> End
     """The objects `endpoint` becomes, each owned by it and stamped with the plan's hash."""
     if not (endpoint.spec.router.image or settings.image):
         raise EndpointPlanError("no router image: set spec.router.image or the planner's ARKS_ROUTER_IMAGE")
-    objects = [
-        _service_account(endpoint),
-        _role(endpoint),
-        _role_binding(endpoint),
-        _deployment(endpoint, settings),
-        _service(endpoint),
-    ]
+    objects = [*pod_reader(_metadata(endpoint)), _deployment(endpoint, settings), _service(endpoint)]
     if endpoint.spec.gateway is not None:
         objects.append(_http_route(endpoint, endpoint.spec.gateway))
     plan_hash = hashlib.sha256(json.dumps(objects, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

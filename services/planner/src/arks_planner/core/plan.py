@@ -52,6 +52,7 @@ from arks_planner.core.placement import (
     single_node_claim,
     user_mounts_shm,
 )
+from arks_planner.core.pod_reader import pod_reader
 from arks_planner.core.profiles import (
     CommandTemplate,
     MultiNodeCommands,
@@ -106,7 +107,8 @@ class PlanError(ValueError):
 @dataclass(frozen=True)
 class Plan:
     objects: list[Obj]
-    """The LeaderWorkerSets (one per role), then the Service, ready for server-side apply."""
+    """A PD router's account (ServiceAccount, Role, RoleBinding) when Arks plans one, the LeaderWorkerSets (one per
+    role), then the Service, ready for server-side apply in this order."""
     roles: list[PlannedRole]
     plan_hash: str
     """sha256 (hex) of `canonical_json` of the objects before the hash annotation is added."""
@@ -298,7 +300,10 @@ def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles
         raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}'")
     if app.spec.disaggregated():
         pd_roles = disaggregated_roles(profile)
-        objects = [_leader_worker_set(role_view(app, r.name), model, profile, r) for r in pd_roles]
+        account = router_account(app, profile)
+        # the router's account first: its pods are refused until the account exists
+        objects = [] if account is None else pod_reader(_object_metadata(app, account, ROLE_ROUTER))
+        objects += [_leader_worker_set(_role_view(app, r.name, account), model, profile, r) for r in pd_roles]
         objects.append(_service(app, profile))
         roles = [_pd_planned_role(r.name) for r in pd_roles]
     else:
@@ -313,6 +318,26 @@ def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles
         obj["metadata"]["ownerReferences"] = [owner]
         obj["metadata"]["annotations"] = {PLAN_HASH_ANNOTATION: plan_hash}
     return Plan(objects=objects, roles=roles, plan_hash=plan_hash)
+
+
+def router_account(app: ArksApplication, profile: RuntimeProfile) -> str | None:
+    """The account Arks plans for a PD router that finds its prefill and decode pods through the Kubernetes API
+    (SGLang's), allowed to read pods of the namespace and nothing else; None when the router needs none or the
+    user names one (`spec.router.instanceSpec.serviceAccountName`, used as it is)."""
+    pd = profile.disaggregation
+    named = app.spec.router.instance_spec.service_account_name if app.spec.router is not None else None
+    if pd is None or not pd.router_service_account_required or named:
+        return None
+    return group_set_name(app.metadata.name, ROLE_ROUTER)
+
+
+def _role_view(app: ArksApplication, role: str, router_account: str | None) -> ArksApplication:
+    """The role's view, its router running as the planned account when there is one."""
+    view = role_view(app, role)
+    if role != ROLE_ROUTER or router_account is None:
+        return view
+    inst = view.spec.instance_spec.model_copy(update={"service_account_name": router_account})
+    return view.model_copy(update={"spec": view.spec.model_copy(update={"instance_spec": inst})})
 
 
 def disaggregated_roles(profile: RuntimeProfile) -> list[_Role]:

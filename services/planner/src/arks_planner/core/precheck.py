@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication, Driver
 from arks_common.api.model import ArksModel
-from arks_common.conventions import ROLE_ROUTER, ROLE_SERVE
+from arks_common.conventions import ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
 from arks_common.kube.decoding import undecodable
 from arks_planner.core.names import name_violation
@@ -304,17 +304,6 @@ def _check_role(role: str, view: ArksApplication, profile: RuntimeProfile) -> Pr
     pd = profile.disaggregation
     if role != ROLE_SERVE and pd is not None:
         profile = profile.model_copy(update={"managed_flags": {**profile.managed_flags, **pd.managed_flags}})
-        if (
-            role == ROLE_ROUTER
-            and pd.router_service_account_required
-            and not view.spec.instance_spec.service_account_name
-        ):
-            return _fail(
-                PrecheckReason.ROUTER_ACCOUNT_MISSING,
-                f"spec.router.instanceSpec.serviceAccountName: the {view.spec.runtime} router finds the prefill "
-                "and decode pods through the Kubernetes API; name a service account allowed to get, list and "
-                "watch pods in this namespace (docs/pd.md shows one)",
-            )
     for check in _SPEC_CHECKS:
         failure = check(view, profile)
         if failure is not None:

@@ -119,8 +119,8 @@ class DisaggregationProfile(_ProfileModel):
     )
     router_service_account_required: bool = Field(
         default=False,
-        description="The router watches pods through the Kubernetes API (SGLang's service discovery), so "
-        "spec.router.instanceSpec.serviceAccountName must name an account that may list and watch pods.",
+        description="The router watches pods through the Kubernetes API (SGLang's service discovery): unless "
+        "spec.router.instanceSpec.serviceAccountName names an account, Arks plans one that may read pods.",
     )
     engine_readiness_probe: dict[str, Any] | None = Field(
         default=None,

@@ -24,7 +24,6 @@ class PrecheckReason(StrEnum):
     RUNTIME_ENV_MISSING = "RuntimeEnvMissing"
     GROUP_DOES_NOT_FIT_NODE = "GroupDoesNotFitNode"
     DISAGGREGATION_NOT_SUPPORTED = "DisaggregationNotSupported"
-    ROUTER_ACCOUNT_MISSING = "RouterServiceAccountMissing"
 
 
 PASS_MESSAGE = "The application passed the pre-checking"
