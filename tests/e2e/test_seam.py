@@ -254,7 +254,7 @@ def test_a_plan_of_an_endpoint_deleted_while_no_planner_ran_is_removed_at_start(
 
     async def newest(js: JetStreamContext, name: str) -> EndpointPlanReady | None:
         try:
-            msg = await js.get_last_msg(ENDPOINT_PLANS_STREAM.name, ENDPOINT_PLANS.subject(ns, name))
+            msg = await js.get_last_msg(ENDPOINT_PLANS_STREAM.name, ENDPOINT_PLANS.stored(ns, name))
         except NotFoundError:
             return None
         data = decode(msg.data or b"").data

@@ -59,7 +59,7 @@ class EndpointPlanner:
         """Removes the plans of endpoints that no longer exist, up to the sequence read before the list, so the
         plan of an endpoint created since then survives."""
         for namespace, name in sorted(orphans):
-            subject = ENDPOINT_PLANS.subject(namespace, name)
+            subject = ENDPOINT_PLANS.stored(namespace, name)
             try:
                 await purge_subject(self._js, ENDPOINT_PLANS_STREAM.name, subject, before=last_sequence + 1)
             except nats.errors.Error as exc:
