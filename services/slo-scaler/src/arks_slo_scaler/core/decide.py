@@ -169,8 +169,6 @@ class ScalerState:
     bursts: tuple[tuple[float, float], ...] = ()  # (time, demand) while the demand was a burst
     burst_starts: tuple[float, ...] = ()  # when the last few bursts started
     burst_base: float | None = None  # the level the current burst rose from
-    ready_groups: frozenset[str] | None = None  # the groups ready at the last call
-    ready_changed_at: float | None = None  # when a group last became ready or left
 
     @property
     def capacity_per_group(self) -> float | None:
@@ -223,10 +221,6 @@ def decide(
     )
     if state.capacity is None:
         state = replace(state, capacity=CapacityEstimate.from_prior(config.initial_capacity_per_group))
-    ready_now = frozenset(g.group for g in observation.groups if g.ready_seconds is not None)
-    if state.ready_groups is not None and ready_now != state.ready_groups:
-        state = replace(state, ready_changed_at=now)
-    state = replace(state, ready_groups=ready_now)
     if not state.recommendations:
         # a fresh (or restarted) scaler knows nothing of the last window: no scale-down before one has passed
         state = replace(state, recommendations=((now, current),))
@@ -287,17 +281,12 @@ def _decide(
     ready = current - sum(1 for g in observation.groups if g.ready_seconds is None)
     groups_serving = max(ready, len(usable))
     demand = signals.arrival_rate * groups_serving / len(usable)  # the usable groups stand for every ready one
-    # The demand is measured right when every group that takes traffic is measured (groups still starting take
-    # none; a warming one does) and none joined or left within the window (the others' rates over it still show the
-    # old split: a group that leaves makes the load dip, one that joins makes it jump). Only such samples feed the
-    # trend and a burst's peak (a burst is a transition: groups start for it); a variability sample also needs a
-    # steady fleet (no group starting).
-    measured = len(usable) >= ready and (
-        state.ready_changed_at is None or now - state.ready_changed_at >= config.window_seconds
-    )
-    state = _remember_variability(state, now, demand, config, steady=steady and measured, measured=measured)
-    if measured or not state.demand:
-        state = _remember_demand(state, now, demand, config)
+    # A burst's demand is measured right when every group that takes traffic is measured (groups still starting
+    # take none; a warming one does): such samples feed a burst's peak (a burst is a transition: groups start for
+    # it); a variability sample needs a steady fleet (no group starting).
+    measured = len(usable) >= ready
+    state = _remember_variability(state, now, demand, config, steady=steady, measured=measured)
+    state = _remember_demand(state, now, demand, config)
     room = headroom([d for _, d in state.deviations], config.headroom_z, config.max_headroom)
     plan_u = planned_utilization(  # the share of capacity the fleet is planned at
         room,
