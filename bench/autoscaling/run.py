@@ -110,8 +110,10 @@ SCENARIOS = (
         "bursty",
         copies=4,
         swing=0.0,
-        bursts=Bursts(gap_s=600.0, duration_s=(60.0, 120.0), factor=6.0, prompt_quantile=0.75, output_quantile=0.5),
-        about="bursts of 6x the mean rate lasting 1-2 min about every 10 min, of large prompts with short outputs",
+        # gap 900 s and factor 7 give a one-minute peak over the mean of about 4, as the issue asks (median 4.2 over
+        # seeds 0-5: 4.5, 5.4, 4.1, 4.3, 4.1, 4.0; the mean includes the bursts)
+        bursts=Bursts(gap_s=900.0, duration_s=(60.0, 120.0), factor=7.0, prompt_quantile=0.75, output_quantile=0.5),
+        about="bursts of 7x the mean rate lasting 1-2 min about every 15 min, of large prompts with short outputs",
     ),
     Scenario(
         "spikes",

@@ -23,15 +23,37 @@ class Fleet:
     state: ScalerState = field(default_factory=ScalerState)
     leaders: dict[str, Leader] = field(default_factory=dict)
     nodes: int = 1
+    start_ticks: int = 0  # a group added by a scale-up starts (not ready, no traffic) for this many ticks
+    born: dict[str, int] = field(default_factory=dict)
+    ticks: int = 0
+
+    @property
+    def ready(self) -> int:
+        """The groups that take traffic at the next tick."""
+        return sum(
+            1 for i in range(self.groups) if self.ticks + 1 - self.born.get(f"g{i}", -(10**9)) > self.start_ticks
+        )
 
     def tick(self, *, ttft_s: float, rate: float = 10.0, waiting: float = 0.0, kv: float = 0.3) -> Decision:
         self.now += 15.0
+        self.ticks += 1
         samples = []
         for i in range(self.groups):
-            leader = self.leaders.setdefault(f"g{i}", Leader())
+            name = f"g{i}"
+            if self.ticks - self.born.get(name, -(10**9)) <= self.start_ticks:
+                samples.append(group(name, ready_for=None))
+                continue
+            leader = self.leaders.setdefault(name, Leader())
             snap = leader.serve(rate * 15.0, ttft_s=ttft_s, waiting=waiting, kv=kv)
-            samples.append(group(f"g{i}", at=self.now, metrics=snap, nodes=self.nodes))
-        return self.ask(samples)
+            samples.append(group(name, at=self.now, metrics=snap, nodes=self.nodes))
+        before = self.groups
+        decision = self.ask(samples)
+        for i in range(before, self.groups):
+            self.born.setdefault(f"g{i}", self.ticks)
+        for i in range(self.groups, before):
+            self.born.pop(f"g{i}", None)
+            self.leaders.pop(f"g{i}", None)
+        return decision
 
     def ask(self, samples: list[GroupSample], current: int | None = None) -> Decision:
         observation = Observation(self.now, self.groups if current is None else current, tuple(samples))

@@ -130,23 +130,29 @@ def test_a_queue_sizes_the_step_not_only_the_breached_latency() -> None:
     fleet = Fleet(spec(scaleUpStabilizationSeconds=0, maxReplicas=16), groups=2, config=config)
     fleet.tick(ttft_s=0.1, rate=9)
     # served 10 req/s per group at capacity, the queue grew to 600 per group in 15 s: arrivals 2 x (10 + 40) =
-    # 100 req/s, plus 1200 waiting served within 60 s = 120 req/s / (10 x 0.9) -> 14 groups, a step capped at 2 + 4
+    # 100 req/s need 100 / (10 x 0.9) -> 12 groups by themselves; the 1200 waiting stay in the 2 groups that hold
+    # them (more in 120 s: 1200 + (100 - 20) x 120), which are busy with them: 14 in all. The HPA-like step cap
+    # (2 x 2, + 4 = 6) never cuts below what the measured arrivals need by themselves (12).
     decision = fleet.tick(ttft_s=3.0, rate=10, waiting=600)
     assert decision.direction is ScaleDirection.UP
     assert decision.signals is not None
     assert decision.signals.arrival_rate == 100.0
-    assert decision.desired_replicas == 6
-    assert "arrivals 100 req/s and 1200 waiting (served within 60 s) need 14" in decision.message
+    assert decision.desired_replicas == 12
+    assert "arrivals 100 req/s need 12 new-load groups and 1200 waiting (10800 in 120 s) keep 2 busy" in (
+        decision.message
+    )
 
 
 def test_bursty_demand_gets_a_headroom_and_recurring_bursts_are_not_scaled_away() -> None:
     config = ScalerConfig(initial_capacity_per_group=10)
-    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60), groups=4, config=config)
+    fleet = Fleet(
+        spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60), groups=4, config=config, start_ticks=8
+    )
     pattern = [12.0] * 16 + [30.0] * 4  # 12 req/s with a 60 s burst to 30 req/s every 5 minutes
     seen: list[tuple[int, Reason]] = []
     for i in range(80):
         total = pattern[i % len(pattern)]
-        decision = fleet.tick(ttft_s=0.1, rate=total / fleet.groups)
+        decision = fleet.tick(ttft_s=0.1, rate=total / fleet.ready)  # new groups start for 120 s
         seen.append((fleet.groups, decision.reason))
     assert len(fleet.state.burst_starts) >= 2
     assert decision.signals is not None
@@ -168,3 +174,17 @@ def test_a_single_step_up_is_a_new_level_not_a_burst_to_keep() -> None:
     reasons = [fleet.tick(ttft_s=0.1, rate=8 / fleet.groups).reason for _ in range(20)]
     assert Reason.RECENT_BURST not in reasons
     assert fleet.groups == 1
+
+
+def test_a_bursts_peak_is_measured_while_the_groups_asked_for_it_start() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60, maxReplicas=16)
+    fleet = Fleet(sp, groups=4, config=config, start_ticks=8)  # a new group serves 120 s after it is asked for
+    pattern = [12.0] * 16 + [60.0] * 4  # 12 req/s with a 60 s burst to 60 req/s every 5 minutes
+    peaks: list[float] = []
+    for i in range(60):
+        fleet.tick(ttft_s=0.1, rate=pattern[i % len(pattern)] / fleet.ready)
+        peaks.append(max((d for _, d in fleet.state.bursts), default=0.0))
+    # the first tick of a burst sees part of it (36 req/s over the 30 s window); its peak (60 req/s) comes while
+    # the groups it asked for start, and that is what the floor between bursts must keep
+    assert round(max(peaks)) == 60

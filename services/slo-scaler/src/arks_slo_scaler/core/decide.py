@@ -46,6 +46,7 @@ from arks_slo_scaler.core.metrics import (
     histogram_quantile,
     merge_histograms,
 )
+from arks_slo_scaler.core.sizing import backlog_step, planned_utilization
 
 __all__ = [
     "Decision",
@@ -104,7 +105,13 @@ class ScalerConfig:
 
     window_seconds: float = 30.0  # latency percentiles over the last this many seconds
     stale_after_seconds: float = 45.0  # three missed 15 s scrapes
-    target_utilization: float = 0.9  # size the fleet so groups run at this share of their learned capacity
+    target_utilization: float = 0.9  # size the fleet so groups run at this share of their learned capacity ...
+    # ... until `min_variability_samples` samples show how far the load strays above its forecast; then at
+    # 1 / headroom, at most `max_utilization` (closer to capacity when the forecast's error is small). Off by
+    # default (= target_utilization): at 0.97 the benchmark lost attainment with a prior and a 240 s cold start
+    # (docs/autoscaling.md).
+    max_utilization: float = 0.9
+    min_variability_samples: int = 20
     high_utilization: float = 0.95  # scale up before the SLO breaks once groups run above this share (hysteresis)
     queue_per_group: float = 8.0  # waiting requests per group that count as pressure before the SLO breaks
     kv_usage_high: float = 0.9
@@ -274,12 +281,23 @@ def _decide(
     ready = current - sum(1 for g in observation.groups if g.ready_seconds is None)
     groups_serving = max(ready, len(usable))
     demand = signals.arrival_rate * groups_serving / len(usable)  # the usable groups stand for every ready one
-    if steady:  # in a transition the usable groups do not stand for the new ones (a backlog, a warming group)
-        state = _remember_variability(state, now, demand, config)
+    # A burst's demand is measured right when every group that takes traffic is measured (groups still starting
+    # take none; a warming one does): such samples feed a burst's peak (a burst is a transition: groups start for
+    # it); a variability sample needs a steady fleet (no group starting).
+    measured = len(usable) >= ready
+    state = _remember_variability(state, now, demand, config, steady=steady, measured=measured)
     state = _remember_demand(state, now, demand, config)
     room = headroom([d for _, d in state.deviations], config.headroom_z, config.max_headroom)
-    plan_u = min(config.target_utilization, 1.0 / room)  # the share of capacity the fleet is planned at
-    up_u = plan_u * config.high_utilization / config.target_utilization  # past it: scale up (hysteresis)
+    plan_u = planned_utilization(  # the share of capacity the fleet is planned at
+        room,
+        len(state.deviations),
+        confirmed=est.confirmed,
+        target_utilization=config.target_utilization,
+        max_utilization=config.max_utilization,
+        min_samples=config.min_variability_samples,
+    )
+    # past it: scale up (hysteresis), never past the capacity itself
+    up_u = min(1.0, plan_u * config.high_utilization / config.target_utilization)
     start_s = start_seconds(state.starts, config.group_start_seconds)
     lead = spec.behavior.scale_up_stabilization_seconds + start_s
     expected = demand + _slope(state.demand) * lead
@@ -326,11 +344,22 @@ def _decide(
         since = state.pressure_since if state.pressure_since is not None else now
         state = replace(state, pressure_since=since)
         lasted = now - since
-        # the queue must drain too: size for the arrivals plus the backlog served within `drain_seconds`, at the
-        # learned capacity or, before one is known, at the rate the (saturated) groups serve now
+        # the queue must drain too, and it stays in the groups that hold it (`sizing.backlog_step`): keep those
+        # the backlog will still occupy and add groups for every arrival, at the learned capacity or, before one is
+        # known, at the rate the (saturated) groups serve now
         per_group = capacity or (rate_per_group if reason is not Reason.LOAD_ABOVE_CAPACITY else 0.0)
-        backlog = signals.waiting / config.drain_seconds
-        burst_needed = math.ceil((demand + backlog) / (per_group * plan_u)) if per_group > 0 else None
+        step = None
+        if per_group > 0 and signals.waiting > 0:
+            step = backlog_step(
+                arrivals=demand,
+                waiting=signals.waiting,
+                serving_groups=groups_serving,
+                per_group=per_group,
+                plan_u=plan_u,
+                lead_seconds=start_s,
+                drain_seconds=config.drain_seconds,
+            )
+        burst_needed = step.groups if step is not None else None
         wanted = max(needed or 0, burst_needed or 0)
         state = _recommend(state, now, min(hi, max(current, wanted)), spec)
         if lasted < spec.behavior.scale_up_stabilization_seconds:
@@ -343,19 +372,23 @@ def _decide(
             names = ", ".join(g.group for g in starting)
             msg = f"{what} for {lasted:.0f} s; {len(starting)} group(s) still starting ({names}): hold at {current}"
             return _out(current, current, Reason.SCALE_UP_IN_PROGRESS, msg, signals), state
-        step_cap = max(2 * current, current + 4)
+        # at most doubling (+4) per step, as the HPA, but never less than the measured arrivals need by themselves
+        step_cap = max(2 * current, current + 4, needed or 0)
         target = min(hi, step_cap, max(current + 1, wanted))
         state = _recommend(replace(state, pressure_since=now), now, target, spec)
         msg = f"{what} for {lasted:.0f} s: {current} → {target} groups{_capacity_note(signals)}"
-        if burst_needed is not None and burst_needed > (needed or 0) and signals.waiting > 0:
+        if step is not None and step.groups > (needed or 0):
             msg += (
-                f"; arrivals {demand:.0f} req/s and {signals.waiting:.0f} waiting (served within "
-                f"{config.drain_seconds:.0f} s) need {burst_needed}"
+                f"; arrivals {demand:.0f} req/s need {step.groups - step.held} new-load groups and "
+                f"{signals.waiting:.0f} waiting ({step.backlog_then:.0f} in {start_s:.0f} s) keep {step.held} "
+                f"busy for {config.drain_seconds:.0f} s (a queue stays where it was sent): {step.groups}"
             )
         return _out(target, current, reason, msg, signals), state
 
     state = replace(state, pressure_since=None)
     recommendation = min(hi, max(lo, down_needed if down_needed is not None else current))
+    # the burst's peak at the scale-up threshold with the headroom: capacity is in requests per second, and a burst
+    # of heavier requests than usual (large prompts) needs more groups per request than the capacity says
     burst_floor, burst_note = (None, "") if no_traffic else _burst_floor(state, now, capacity, up_u, config)
     unbursted = recommendation
     if burst_floor is not None:
@@ -498,26 +531,31 @@ def _pressure(spec: AutoscalingSpec, s: Signals, config: ScalerConfig) -> tuple[
     return None
 
 
-def _remember_variability(state: ScalerState, now: float, demand: float, config: ScalerConfig) -> ScalerState:
+def _remember_variability(
+    state: ScalerState, now: float, demand: float, config: ScalerConfig, *, steady: bool = True, measured: bool = True
+) -> ScalerState:
     """Record how far this demand lies above what the trend window expected (the higher of its median and its
-    least-squares line carried to now: a steady ramp or a fall is no burst), and remember it if it is a burst."""
+    least-squares line carried to now: a steady ramp or a fall is no burst; only in a steady state), and remember
+    it if it is a burst (a burst starts in a steady state; it is followed in any: groups start during a burst,
+    and its peak comes after they are asked for)."""
     base = None
     if len(state.demand) >= 3:
         line = level(state.demand) + _slope(state.demand) * (now - state.demand[-1][0])
         base = max(line, statistics.median(d for _, d in state.demand))
     horizon = now - config.variability_window_seconds
     deviations = tuple((t, d) for t, d in state.deviations if t >= horizon)
-    if base is not None and base > 0:
+    if steady and base is not None and base > 0:
         deviations = (*deviations, (now, max(0.0, demand / base - 1.0)))
     burst_base, starts = state.burst_base, state.burst_starts
-    if burst_base is None and base is not None and base > 0 and demand > base * (1 + config.burst_deviation):
+    rose = base is not None and base > 0 and demand > base * (1 + config.burst_deviation)
+    if burst_base is None and steady and rose and base is not None:
         burst_base = base  # a burst starts: remember the level it rose from, until the demand is back near it
         starts = (*starts, now)[-5:]
-    elif burst_base is not None and demand <= burst_base * (1 + config.burst_deviation):
+    elif burst_base is not None and measured and demand <= burst_base * (1 + config.burst_deviation):
         burst_base = None
     memory = now - config.burst_memory_seconds
     bursts = tuple((t, d) for t, d in state.bursts if t >= memory)
-    if burst_base is not None:
+    if burst_base is not None and measured:
         bursts = (*bursts, (now, demand))
     return replace(state, deviations=deviations, bursts=bursts, burst_base=burst_base, burst_starts=starts)
 
@@ -586,7 +624,8 @@ def _down_needed(
         return None
     ratios = [r for r in (signals.ttft_ratio, signals.itl_ratio) if r is not None]
     healthy = bool(ratios) and max(ratios) <= config.healthy_ratio
-    per_group = capacity * (min(up_u, config.healthy_utilization) if healthy else plan_u)
+    # comfortably within the SLO: down to the scale-up threshold, or to the plan where that is closer to capacity
+    per_group = capacity * (min(up_u, max(config.healthy_utilization, plan_u)) if healthy else plan_u)
     if proven is not None:
         per_group = min(per_group, proven)
     now_level = level(state.demand)
