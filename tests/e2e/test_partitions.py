@@ -91,12 +91,17 @@ def partition_holders(arks: Env) -> dict[int, str]:
     live = set()
     for lease in leases:
         spec = lease.get("spec") or {}
-        if lease["metadata"]["labels"].get(LABEL_ROLE) == ROLE_MEMBER and spec.get("renewTime"):
+        # a released Lease keeps its renewTime but names no holder: it counts for no one
+        if (
+            lease["metadata"]["labels"].get(LABEL_ROLE) == ROLE_MEMBER
+            and spec.get("renewTime")
+            and spec.get("holderIdentity")
+        ):
             renewed = datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00")).timestamp()
             if renewed + float(spec["leaseDurationSeconds"]) >= now:
                 live.add(spec.get("holderIdentity"))
     return {
-        int(lease["metadata"]["name"].rsplit("-", 1)[1]): (lease.get("spec") or {})["holderIdentity"]
+        int(lease["metadata"]["name"].rsplit("-", 1)[1]): str((lease.get("spec") or {}).get("holderIdentity"))
         for lease in leases
         if lease["metadata"]["labels"].get(LABEL_ROLE) == ROLE_PARTITION
         and (lease.get("spec") or {}).get("holderIdentity") in live

@@ -10,6 +10,7 @@ from arks_common.events.contract import PLANNER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
+from arks_common.stopping import unless_stopped
 from arks_planner.core.endpoint import RouterSettings
 from arks_planner.core.profiles import RuntimeProfiles, load_profiles
 from arks_planner.endpoints import EndpointPlanner
@@ -35,8 +36,11 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
         ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)
 
         async def recheck(stop: asyncio.Event) -> None:
-            await planner.recheck_all()
-            await endpoints.recheck_all()
+            # each waits on the API server and JetStream: a SIGTERM must not wait for their timeouts
+            for check in (planner.recheck_all, endpoints.recheck_all):
+                finished, _ = await unless_stopped(stop, check())
+                if not finished:
+                    return
             await stop.wait()
 
         ctx.add_task("start-up re-check", recheck)
