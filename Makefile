@@ -77,7 +77,7 @@ runtime-check: $(STAMP) ## parse every rendered launch command with the runtime 
 	UV=$(UV) $(UV) run --frozen python tools/runtime_check/check.py $(RUNTIME_CHECK_ARGS)
 
 .PHONY: images image-test
-images: $(STAMP) ## build the five service images and the downloader image without Docker (buildah; installs what is missing)
+images: $(STAMP) ## build the five service images, the downloader's and the endpoint router's without Docker (buildah; installs what is missing)
 	UV=$(UV) $(UV) run --frozen python tools/images/build.py $(IMAGES_ARGS)
 
 image-test: images cluster-build ## run each image against a real nats-server and the local cluster: /readyz, SIGTERM (CI runs it)
