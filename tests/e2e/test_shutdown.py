@@ -74,3 +74,21 @@ def test_a_running_service_stops_at_once_when_nats_went_away(
     nats.kill9()
     wait_until(lambda: "nats disconnected" in service.log_text(), 30, f"arks-{name} to see NATS go")
     _stops_promptly(service)
+
+
+def test_the_watcher_stops_at_once_with_a_publish_in_flight_to_a_nats_that_went_away(
+    local_cluster: LocalCluster, nats: NatsServer, tmp_path: Path, started: list[ServiceProcess]
+) -> None:
+    """A change seen while NATS is away is retried until JetStream acknowledges it; each try waits out the
+    publish timeout. A SIGTERM meanwhile must not wait for that try (the next watcher relists it anyway)."""
+    service = _running_service("watcher", local_cluster, nats, tmp_path, started)
+    nats.kill9()
+    wait_until(lambda: "nats disconnected" in service.log_text(), 30, "arks-watcher to see NATS go")
+    model = tmp_path / "model.yaml"
+    model.write_text(
+        "apiVersion: arks.ai/v1\nkind: ArksModel\nmetadata: {name: in-flight, namespace: default}\n"
+        "spec: {model: Qwen/Qwen2.5-0.5B-Instruct}\n"
+    )
+    local_cluster.kubectl("apply", "-f", str(model))
+    wait_until(lambda: "publish failed; retrying" in service.log_text(), 30, "arks-watcher to retry its publish")
+    _stops_promptly(service)

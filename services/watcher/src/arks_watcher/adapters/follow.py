@@ -32,7 +32,9 @@ log = get_logger(__name__)
 TOO_LARGE = "the object is larger than a bus message may be (NATS max_payload); read it from the API server"
 PUBLISH_WINDOW = 128
 """Publishes in flight at once (one object's in order): a burst is bounded by the bus, not by round trips."""
-PIPELINE_DRAIN_SECONDS = 5.0
+PIPELINE_DRAIN_SECONDS = 1.0
+"""At a stop, how long publishes in flight may still finish. Short: a successor's first list republishes
+everything anyway, and a publish to a NATS that went away waits out its whole ack timeout."""
 
 
 class Follower:
@@ -179,5 +181,7 @@ class Follower:
                 if stop.is_set():
                     raise
                 self._log.warning("publish failed; retrying", subject=change.subject, error=str(exc))
-                await asyncio.sleep(delay)
+                await sleep_unless(stop, delay)
+                if stop.is_set():
+                    raise
                 delay = min(delay * 2, 5)
