@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
 from support.emulator import Emulator, GroupMap, LoadGenerator, write_lines
 from support.prometheus import PrometheusServer, Target, slo_scaler_reading
+from support.repeating import Repeating
 
 pytestmark = pytest.mark.cluster
 
@@ -79,34 +79,22 @@ def scaler_on_prometheus(arks: Env, prometheus: PrometheusServer) -> Iterator[No
         yield
 
 
-class PodSync(threading.Thread):
+class PodSync(Repeating):
     """Keeps Prometheus' targets and the load generator's targets in step with the application's leader pods."""
 
     def __init__(self, arks: Env, ns: str, prometheus: PrometheusServer, groups: GroupMap, load_targets: Path) -> None:
-        super().__init__(name="pod sync", daemon=True)
+        super().__init__("pod sync")
         self._arks, self._ns, self._prometheus, self._groups = arks, ns, prometheus, groups
         self._load_targets = load_targets
-        self._halt = threading.Event()
-        self.error: BaseException | None = None
+        self._last: tuple[list[Target], list[str]] | None = None
         write_lines(load_targets, [])
 
-    def run(self) -> None:
-        last: tuple[list[Target], list[str]] | None = None
-        try:
-            while not self._halt.wait(0.5):
-                now = self._groups.sync(self._ns, self._arks.items("pods", self._ns, LEADERS))
-                if now != last:
-                    self._prometheus.set_targets(now[0])
-                    write_lines(self._load_targets, now[1])
-                    last = now
-        except BaseException as exc:
-            self.error = exc
-
-    def close(self) -> None:
-        self._halt.set()
-        self.join(timeout=10)
-        if self.error is not None:
-            raise AssertionError("the pod sync thread failed") from self.error
+    def step(self) -> None:
+        now = self._groups.sync(self._ns, self._arks.items("pods", self._ns, LEADERS))
+        if now != self._last:
+            self._prometheus.set_targets(now[0])
+            write_lines(self._load_targets, now[1])
+            self._last = now
 
 
 class Timeline:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from support.builders import rwx_model, small_app
 from support.e2e import Env, wait_until
 from support.emulator import Emulator, GroupMap, LoadGenerator, write_lines
 from support.prometheus import PrometheusServer, Target, slo_scaler_reading
+from support.repeating import Repeating
 
 pytestmark = pytest.mark.cluster
 
@@ -80,12 +80,12 @@ def _meta_label(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
-class RuntimeSync(threading.Thread):
+class RuntimeSync(Repeating):
     """Keeps Prometheus' targets (every leader pod, with its real labels as discovery metadata; Dynamo's `metrics`
     port too) and each application's load targets (its Ready leaders' groups) in step with the cluster."""
 
     def __init__(self, arks: Env, ns: str, prometheus: PrometheusServer, emulators: dict[Runtime, Emulator]) -> None:
-        super().__init__(name="runtime sync", daemon=True)
+        super().__init__("runtime sync")
         self._arks, self._ns, self._prometheus = arks, ns, prometheus
         self.emulators = emulators
         self.groups = {runtime: GroupMap(emu) for runtime, emu in emulators.items()}
@@ -93,35 +93,27 @@ class RuntimeSync(threading.Thread):
         self.assigned: dict[Runtime, set[int]] = {runtime: set() for runtime in emulators}
         for path in self.load_files.values():
             write_lines(path, [])
-        self._halt = threading.Event()
-        self.error: BaseException | None = None
+        self._last: object = None
 
-    def run(self) -> None:
-        last: object = None
-        try:
-            while not self._halt.wait(0.5):
-                targets: list[Target] = []
-                loads: dict[Runtime, list[str]] = {}
-                for runtime, (name, _, _) in APPS.items():
-                    pods = self._arks.items(
-                        "pods", self._ns, f"arks.ai/application={name},arks.ai/work-load-role=leader"
-                    )
-                    _, urls = self.groups[runtime].sync(self._ns, pods)
-                    loads[runtime] = urls
-                    for pod in pods:
-                        group = self.groups[runtime].group_of(pod["metadata"]["uid"])
-                        if group is None:
-                            continue
-                        self.assigned[runtime].add(group)
-                        targets += self._targets(runtime, pod, group)
-                now = (targets, loads)
-                if now != last:
-                    self._prometheus.set_targets(targets)
-                    for runtime, urls in loads.items():
-                        write_lines(self.load_files[runtime], urls)
-                    last = now
-        except BaseException as exc:
-            self.error = exc
+    def step(self) -> None:
+        targets: list[Target] = []
+        loads: dict[Runtime, list[str]] = {}
+        for runtime, (name, _, _) in APPS.items():
+            pods = self._arks.items("pods", self._ns, f"arks.ai/application={name},arks.ai/work-load-role=leader")
+            _, urls = self.groups[runtime].sync(self._ns, pods)
+            loads[runtime] = urls
+            for pod in pods:
+                group = self.groups[runtime].group_of(pod["metadata"]["uid"])
+                if group is None:
+                    continue
+                self.assigned[runtime].add(group)
+                targets += self._targets(runtime, pod, group)
+        now = (targets, loads)
+        if now != self._last:
+            self._prometheus.set_targets(targets)
+            for runtime, urls in loads.items():
+                write_lines(self.load_files[runtime], urls)
+            self._last = now
 
     def _targets(self, runtime: Runtime, pod: dict[str, Any], group: int) -> list[Target]:
         emulator = self.emulators[runtime]
@@ -147,12 +139,6 @@ class RuntimeSync(threading.Thread):
             )
             for port, path in ports
         ]
-
-    def close(self) -> None:
-        self._halt.set()
-        self.join(timeout=10)
-        if self.error is not None:
-            raise AssertionError("the runtime sync thread failed") from self.error
 
 
 @pytest.fixture

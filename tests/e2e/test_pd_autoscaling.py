@@ -12,7 +12,6 @@ namespace and name, and, once the pod is Ready, a load target of that role.
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from support.builders import rwx_model, sample
 from support.e2e import Env, wait_until
 from support.emulator import Emulator, GroupMap, LoadGenerator, write_lines
 from support.prometheus import PrometheusServer, Target, slo_scaler_reading
+from support.repeating import Repeating
 
 pytestmark = pytest.mark.cluster
 
@@ -96,40 +96,28 @@ def emulators(tmp_path: Path) -> Iterator[dict[str, Emulator]]:
             emu.stop()
 
 
-class RoleSync(threading.Thread):
+class RoleSync(Repeating):
     """Keeps Prometheus' targets (both roles) and each role's load targets in step with the role's leader pods."""
 
     def __init__(self, arks: Env, ns: str, prometheus: PrometheusServer, emulators: dict[str, Emulator],
                  workdir: Path) -> None:  # fmt: skip
-        super().__init__(name="role sync", daemon=True)
+        super().__init__("role sync")
         self._arks, self._ns, self._prometheus = arks, ns, prometheus
         self._maps = {role: GroupMap(emu) for role, emu in emulators.items()}
         self.load_targets = {role: workdir / f"load-{role}.txt" for role in emulators}
         for path in self.load_targets.values():
             write_lines(path, [])
-        self._halt = threading.Event()
-        self.error: BaseException | None = None
+        self._last: list[Target] | None = None
 
-    def run(self) -> None:
-        last: list[Target] | None = None
-        try:
-            while not self._halt.wait(0.5):
-                targets: list[Target] = []
-                for role, groups in self._maps.items():
-                    role_targets, urls = groups.sync(self._ns, self._arks.items("pods", self._ns, leaders(role)))
-                    targets += role_targets
-                    write_lines(self.load_targets[role], urls)
-                if targets != last:
-                    self._prometheus.set_targets(targets)
-                    last = targets
-        except BaseException as exc:
-            self.error = exc
-
-    def close(self) -> None:
-        self._halt.set()
-        self.join(timeout=10)
-        if self.error is not None:
-            raise AssertionError("the role sync thread failed") from self.error
+    def step(self) -> None:
+        targets: list[Target] = []
+        for role, groups in self._maps.items():
+            role_targets, urls = groups.sync(self._ns, self._arks.items("pods", self._ns, leaders(role)))
+            targets += role_targets
+            write_lines(self.load_targets[role], urls)
+        if targets != self._last:
+            self._prometheus.set_targets(targets)
+            self._last = targets
 
 
 class Timeline:
