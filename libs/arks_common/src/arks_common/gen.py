@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -45,8 +46,10 @@ def _chart_files() -> dict[str, str]:
     return files
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def write_or_check(render: Callable[[], dict[str, str]], description: str | None) -> None:
+    """The command line of a generator: writes every rendered file under `--root`, or with `--check` exits 1
+    naming the files whose committed copy differs (CI runs the check)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is out of date")
     args = parser.parse_args()
@@ -62,6 +65,10 @@ def main() -> None:
         print(f"wrote {rel}")
     if stale:
         sys.exit(f"out of date (run `make gen`): {', '.join(stale)}")
+
+
+def main() -> None:
+    write_or_check(render, __doc__)
 
 
 if __name__ == "__main__":

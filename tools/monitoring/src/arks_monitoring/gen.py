@@ -5,13 +5,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from pathlib import Path
 
 import yaml
 
+from arks_common.gen import write_or_check
 from arks_monitoring.dashboards import all_dashboards
 from arks_monitoring.router import router_job, router_pod_monitor_endpoints
 from arks_monitoring.rules import rule_groups
@@ -51,22 +49,7 @@ def render() -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--root", type=Path, default=Path.cwd())
-    parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is out of date")
-    args = parser.parse_args()
-    stale = []
-    for rel, content in render().items():
-        path = args.root / rel
-        if args.check:
-            if not path.exists() or path.read_text() != content:
-                stale.append(rel)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-        print(f"wrote {rel}")
-    if stale:
-        sys.exit(f"out of date (run `make gen`): {', '.join(stale)}")
+    write_or_check(render, __doc__)
 
 
 if __name__ == "__main__":
