@@ -293,12 +293,29 @@ def test_an_installation_without_the_sglang_backend_refuses_it_naming_the_field(
     result = precheck(application(), shared_model(), older)
     assert (result.passed, result.reason) == (False, "UnsupportedRuntime")
     assert result.message == (
-        "spec.dynamo.backend: 'sglang' is not supported by this installation's dynamo profile; set it to one of []"
+        "spec.dynamo.backend: 'sglang' is not supported by this installation's dynamo profile; set it to one of "
+        "['vllm']"
     )
     disabled = load_profiles("runtimes:\n  dynamo:\n    backends:\n      sglang:\n        enabled: false\n")
     result = precheck(application(), shared_model(), disabled)
     assert (result.passed, result.reason) == (False, "UnsupportedRuntime")
     assert result.message.endswith("set it to one of ['vllm']")
+
+
+def test_a_profile_set_that_names_no_backend_still_runs_dynamo_with_vllm() -> None:
+    """The older set's dynamo profile predates `backend`: it is the vLLM backend, as the API's default says."""
+    older = load_profiles(None, "vllm0.11-sglang0.5.4-dynamo1.0")
+    assert older.runtimes["dynamo"].backend is None
+    for spec in ({}, {"dynamo": {"backend": "vllm"}}):
+        obj = sample("application-vllm.yaml")
+        obj["metadata"] |= {"namespace": NAMESPACE, "uid": APP_UID}
+        obj["spec"] |= {"runtime": "dynamo", **spec}
+        obj["spec"]["instanceSpec"]["env"] = [{"name": "ETCD_ENDPOINTS", "value": "http://etcd:2379"}]
+        app = parse_application(obj)
+        assert isinstance(app, ArksApplication)
+        assert precheck(app, shared_model(), older).passed
+        engine = next(c for c in script_commands(build_plan(app, shared_model(), older), "leader") if "-m" in c)
+        assert "dynamo.vllm" in engine
 
 
 # --- profiles ---------------------------------------------------------------------------------------------------

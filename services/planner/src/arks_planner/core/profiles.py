@@ -47,6 +47,8 @@ LIST_PLACEHOLDERS = frozenset({"default_flags", "extra_options"})
 
 KNOWN_BACKENDS: dict[str, frozenset[str]] = {Runtime.DYNAMO.value: frozenset(b.value for b in DynamoBackend)}
 """The engine backends a runtime can run (`spec.dynamo.backend`); the other runtimes are their own engine."""
+DEFAULT_BACKENDS: dict[str, str] = {Runtime.DYNAMO.value: DynamoBackend.VLLM.value}
+"""The engine a runtime's own profile runs when it does not say (`backend`): the API's default."""
 
 
 class ProfileError(ValueError):
@@ -253,7 +255,7 @@ class RuntimeProfiles(_ProfileModel):
         """The runtime's profile for that engine backend (None: the runtime's own profile), or None when the
         installation has none or turned it off."""
         profile = self.runtimes.get(str(runtime))
-        if profile is not None and backend is not None and backend != profile.backend:
+        if profile is not None and backend is not None and backend != _own_backend(str(runtime), profile):
             profile = profile.backends.get(str(backend))
         return profile if profile is not None and profile.enabled else None
 
@@ -262,7 +264,7 @@ class RuntimeProfiles(_ProfileModel):
         profile = self.runtimes.get(str(runtime))
         if profile is None:
             return []
-        names = [profile.backend, *profile.backends] if profile.backend else list(profile.backends)
+        names = [_own_backend(str(runtime), profile), *profile.backends]
         return sorted(n for n in names if n is not None and self.profile_for(runtime, n) is not None)
 
     @model_validator(mode="after")
@@ -278,6 +280,10 @@ class RuntimeProfiles(_ProfileModel):
                 what = f"known: {sorted(allowed)}" if allowed else "it has none"
                 raise ValueError(f"runtimes.{name}: unknown engine backends {sorted(given - allowed)}; {what}")
         return self
+
+
+def _own_backend(runtime: str, profile: RuntimeProfile) -> str | None:
+    return profile.backend or DEFAULT_BACKENDS.get(runtime)
 
 
 def shipped_profile_sets() -> list[str]:
