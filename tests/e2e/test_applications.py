@@ -260,8 +260,18 @@ def test_api_server_refuses_reserved_volume_names_and_paths(
         ({"driver": "deployment"}, "spec.driver"),
         ({"tensorParallelSize": 0}, "spec.tensorParallelSize"),
         ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "spec.autoscaling.minReplicas"),
+        ({"dynamo": {"backend": "sglang"}}, "spec.dynamo: Invalid value"),
+        ({"runtime": "dynamo", "dynamo": {"backend": "trtllm"}}, "spec.dynamo.backend"),
     ],
-    ids=["unknown runtime", "negative replicas", "unknown driver", "zero tensor parallelism", "min above max"],
+    ids=[
+        "unknown runtime",
+        "negative replicas",
+        "unknown driver",
+        "zero tensor parallelism",
+        "min above max",
+        "dynamo settings on vllm",
+        "unknown dynamo backend",
+    ],
 )
 def test_api_server_refuses_bad_specs_naming_the_field(arks: Env, ns: str, bad: dict[str, Any], path: str) -> None:
     proc = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(small_app("x", **bad)), check=False)
