@@ -109,9 +109,19 @@ def test_guide_sglang_sample_passes_multi_node_args_and_extra_options_in_order(a
     assert "--port 8080" in " ".join(_argv(tmpl["leaderTemplate"]))
 
 
-def test_dynamo_application_comes_up(arks: Env, ns: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "engine", "image"),
+    [
+        (None, "dynamo.vllm", "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1"),
+        ("sglang", "dynamo.sglang", "nvcr.io/nvidia/ai-dynamo/sglang-runtime:1.6.1"),
+    ],
+    ids=["vllm backend (default)", "sglang backend"],
+)
+def test_dynamo_application_comes_up(arks: Env, ns: str, backend: str | None, engine: str, image: str) -> None:
     arks.ready_model(ns, rwx_model())
     app = small_app("dyn", runtime="dynamo", tensorParallelSize=2)  # one rank on each of the two nodes
+    if backend is not None:
+        app["spec"]["dynamo"] = {"backend": backend}
     app["spec"]["instanceSpec"]["replicas"] = 2
     app["spec"]["instanceSpec"]["env"] = [
         {"name": "ETCD_ENDPOINTS", "value": "http://etcd:2379"},
@@ -123,8 +133,15 @@ def test_dynamo_application_comes_up(arks: Env, ns: str) -> None:
     assert lws is not None
     leader = " ".join(_argv(lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]))
     assert f"dynamo.frontend --http-port 8080 --namespace {ns}-dyn" in leader
-    env = {e["name"]: e.get("value") for e in container(lws["spec"]["leaderWorkerTemplate"]["workerTemplate"])["env"]}
+    assert f"python3 -m {engine} " in leader
+    worker = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]
+    assert _argv(worker)[:3] == ["python3", "-m", engine]
+    assert container(worker)["image"] == image
+    env = {e["name"]: e.get("value") for e in container(worker)["env"]}
     assert env["DYN_NAMESPACE"] == f"{ns}-dyn"
+    pods = arks.items("pods", ns, "arks.ai/application=dyn")
+    assert len(pods) == 2
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {image}
 
 
 def test_dynamo_application_without_discovery_fails_with_a_clear_message(arks: Env, ns: str) -> None:
@@ -243,8 +260,18 @@ def test_api_server_refuses_reserved_volume_names_and_paths(
         ({"driver": "deployment"}, "spec.driver"),
         ({"tensorParallelSize": 0}, "spec.tensorParallelSize"),
         ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "spec.autoscaling.minReplicas"),
+        ({"dynamo": {"backend": "sglang"}}, "spec.dynamo: Invalid value"),
+        ({"runtime": "dynamo", "dynamo": {"backend": "trtllm"}}, "spec.dynamo.backend"),
     ],
-    ids=["unknown runtime", "negative replicas", "unknown driver", "zero tensor parallelism", "min above max"],
+    ids=[
+        "unknown runtime",
+        "negative replicas",
+        "unknown driver",
+        "zero tensor parallelism",
+        "min above max",
+        "dynamo settings on vllm",
+        "unknown dynamo backend",
+    ],
 )
 def test_api_server_refuses_bad_specs_naming_the_field(arks: Env, ns: str, bad: dict[str, Any], path: str) -> None:
     proc = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(small_app("x", **bad)), check=False)

@@ -31,14 +31,15 @@ def _router_account(arks: Env, ns: str) -> None:
 
 
 CASES = [
-    ("sglang", "application-sglang-pd.yaml", "prefill", "decode"),
-    ("dynamo", "application-dynamo-pd.yaml", "decode", "prefill"),
+    ("sglang", "application-sglang-pd.yaml", "prefill", "decode", "sglang.launch_server"),
+    ("dynamo", "application-dynamo-pd.yaml", "decode", "prefill", "dynamo.vllm"),
+    ("dynamo-sglang", "application-dynamo-sglang-pd.yaml", "prefill", "decode", "dynamo.sglang"),
 ]
 
 
-@pytest.mark.parametrize(("runtime", "sample_name", "scaled", "untouched"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("runtime", "sample_name", "scaled", "untouched", "engine"), CASES, ids=[c[0] for c in CASES])
 def test_a_pd_application_runs_scales_one_role_alone_and_is_deleted(
-    arks: Env, ns: str, runtime: str, sample_name: str, scaled: str, untouched: str
+    arks: Env, ns: str, runtime: str, sample_name: str, scaled: str, untouched: str, engine: str
 ) -> None:
     arks.ready_model(ns, rwx_model())
     _router_account(arks, ns)
@@ -66,8 +67,11 @@ def test_a_pd_application_runs_scales_one_role_alone_and_is_deleted(
         assert lws["spec"]["replicas"] == count
         pods = arks.items("pods", ns, f"arks.ai/application=pd,arks.ai/role={role}")
         assert len(pods) == count, role
-    container = arks.items("pods", ns, "arks.ai/application=pd,arks.ai/role=prefill")[0]["spec"]["containers"][0]
-    assert "prefill" in [*container["command"], *container["args"]]
+    for role in ("prefill", "decode"):
+        pod = arks.items("pods", ns, f"arks.ai/application=pd,arks.ai/role={role}")[0]
+        words = [*pod["spec"]["containers"][0]["command"], *pod["spec"]["containers"][0]["args"]]
+        assert words[:3] == ["python3", "-m", engine], words
+        assert words[words.index("--disaggregation-mode") + 1] == role, words
     service = arks.get("service", "arks-application-pd", ns) or {}
     assert service["spec"]["selector"]["arks.ai/role"] == "router"
 

@@ -36,6 +36,7 @@ from arks_common.api.application import ArksApplication
 from arks_common.api.model import ArksModel
 from arks_planner.core.plan import build_plan
 from arks_planner.core.profiles import (
+    DEFAULT_BACKENDS,
     DEFAULT_PROFILES_SET,
     ProfileError,
     RuntimeProfile,
@@ -195,15 +196,27 @@ def guide_model() -> ArksModel:
     return ArksModel.model_validate(doc)
 
 
-def guide_samples(runtime: str) -> list[tuple[str, dict[str, Any]]]:
-    """The guide's application samples for `runtime`; a runtime the guide has none for (Dynamo) gets the
-    vLLM sample with its runtime switched, plus the discovery environment its profile requires."""
+def sample_backend(doc: dict[str, Any]) -> str | None:
+    """The engine backend a sample asks for: Dynamo's `spec.dynamo.backend` (vllm by default), else None."""
+    spec = doc.get("spec", {})
+    if spec.get("runtime") != "dynamo":
+        return None
+    return str((spec.get("dynamo") or {}).get("backend") or "vllm")
+
+
+def guide_samples(runtime: str, backend: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The guide's application samples for `runtime` (and engine backend); a runtime the guide has none for
+    (Dynamo) gets the vLLM sample with its runtime switched, plus the discovery environment its profile requires."""
     docs: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(SAMPLES.glob("application-*.yaml")):
         for doc in _load_yaml_docs(path):
             if doc.get("kind") == "ArksApplication":
                 docs.append((path.stem, doc))
-    own = [(name, doc) for name, doc in docs if doc.get("spec", {}).get("runtime") == runtime]
+    own = [
+        (name, doc)
+        for name, doc in docs
+        if doc.get("spec", {}).get("runtime") == runtime and sample_backend(doc) == backend
+    ]
     if any("prefill" not in doc["spec"] for _, doc in own):
         return own
     base = [(name, doc) for name, doc in docs if doc.get("spec", {}).get("runtime") == "vllm"]
@@ -218,10 +231,10 @@ def guide_samples(runtime: str) -> list[tuple[str, dict[str, Any]]]:
     return [*derived, *own]
 
 
-def variants(runtime: str) -> list[Sample]:
-    """Every guide sample for `runtime` as written (its instanceSpec.replicas) and with one and two nodes."""
+def variants(runtime: str, backend: str | None = None) -> list[Sample]:
+    """Every guide sample for `runtime` (and engine backend) with one and two nodes."""
     samples: list[Sample] = []
-    for name, doc in guide_samples(runtime):
+    for name, doc in guide_samples(runtime, backend):
         for nodes in (1, 2):
             copy = json.loads(json.dumps(doc))
             copy.setdefault("metadata", {}).setdefault("namespace", "default")
@@ -445,22 +458,26 @@ def check_runtime(
     dry_run: bool = False,
 ) -> list[Row]:
     req = requirement(runtime, version, profile.image)
+    backend = profile.backend or DEFAULT_BACKENDS.get(runtime)
+    label = runtime if backend is None or backend == "vllm" else f"{runtime}[{backend}]"
     rows: list[Row] = []
     requests: list[dict[str, Any]] = []
-    for sample in variants(runtime):
+    for sample in variants(runtime, backend):
         spec = sample.app.spec
+        if spec.disaggregated() and profile.disaggregation is None:
+            continue  # this profile set serves the runtime aggregated only (precheck refuses its PD samples)
         nodes = (spec.prefill.instance_spec if spec.prefill is not None else spec.instance_spec).replicas
         for role, container in containers(sample.app, model, profiles):
             commands, others = container_commands(container, lws_env(role, nodes))
             container_env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
             for command in commands:
                 ident = str(len(rows))
-                rows.append(Row(runtime, version, sample.name, role, command.program, "pending", "", command.argv))
+                rows.append(Row(label, version, sample.name, role, command.program, "pending", "", command.argv))
                 requests.append({"id": ident, "kind": command.kind, "argv": command.argv, "env": container_env})
             for other in others:
-                rows.append(Row(runtime, version, sample.name, role, other.split()[0], "not a runtime", other))
+                rows.append(Row(label, version, sample.name, role, other.split()[0], "not a runtime", other))
             if not commands and not others:
-                rows.append(Row(runtime, version, sample.name, role, "-", "no command", "container has no command"))
+                rows.append(Row(label, version, sample.name, role, "-", "no command", "container has no command"))
     if dry_run:
         for row in rows:
             if row.status == "pending":
@@ -479,6 +496,34 @@ def check_runtime(
         row.status = str(outcome.get("status", "error"))
         row.detail = " ".join(str(outcome.get("reason") or outcome.get("validation") or "").split())
     return rows
+
+
+def cross_check_sglang_engine_flags(
+    rows: list[Row], profiles: RuntimeProfiles, versions: dict[str, str], reinstall: bool
+) -> list[Row]:
+    """dynamo.sglang hands every flag it does not know to SGLang's ServerArgs parser, and the image carries the
+    SGLang ai-dynamo pins (0.5.21 for 1.6.1). The same engine flags are parsed again, resolved and checked by
+    the SGLang release of the `sglang` profile (python -m sglang.launch_server's parser), so a newer SGLang in
+    a custom image is known to take them too."""
+    engine_rows = [r for r in rows if r.program == "python3 -m dynamo.sglang" and r.status == "accepted"]
+    sglang = profiles.profile_for("sglang")
+    if not engine_rows or sglang is None:
+        return []
+    version = versions.get("sglang") or image_version(sglang.image)
+    env = ensure_env("sglang", version, requirement("sglang", version, sglang.image), reinstall)
+    label, program = f"{engine_rows[0].runtime}->sglang", "sglang ServerArgs (engine flags)"
+    out = [Row(label, version, r.sample, r.role, program, "pending", "", r.argv) for r in engine_rows]
+    if env.error is not None:
+        for row in out:
+            row.status, row.detail = "not installable", env.error
+        return out
+    requests = [{"id": str(i), "kind": "sglang", "argv": row.argv, "env": {}} for i, row in enumerate(out)]
+    results = run_probe(env, requests)
+    for i, row in enumerate(out):
+        outcome = results.get(str(i), {"status": "error", "reason": "no result"})
+        row.status = str(outcome.get("status", "error"))
+        row.detail = " ".join(str(outcome.get("reason") or outcome.get("validation") or "").split())
+    return out
 
 
 FAILING = {"refused", "not installable", "error"}
@@ -534,7 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     versions = parse_versions([os.environ.get("ARKS_RUNTIME_CHECK_VERSIONS", ""), *options.version])
     model = guide_model()
     rows: list[Row] = []
-    for runtime, profile in profiles.runtimes.items():
+    # every runtime's profile, then each of its other engine backends (Dynamo's SGLang backend)
+    checked_profiles = [(r, p) for r, base in profiles.runtimes.items() for p in (base, *base.backends.values())]
+    for runtime, profile in checked_profiles:
         if not profile.enabled or (options.runtime and runtime not in options.runtime):
             continue
         if runtime not in PACKAGES:
@@ -553,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         rows.extend(check_runtime(runtime, profile, profiles, model, version, options.reinstall, options.dry_run))
+    if not options.dry_run:
+        rows.extend(cross_check_sglang_engine_flags(rows, profiles, versions, options.reinstall))
 
     if options.json:
         print(json.dumps([row.__dict__ for row in rows], indent=2))

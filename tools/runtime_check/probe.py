@@ -12,7 +12,8 @@ Per kind, the parser is built the way the runtime's entry point builds it:
   sglang            python -m sglang.launch_server: prepare_server_args, then ServerArgs.check_server_args
   dynamo-vllm       python -m dynamo.vllm: dynamo.vllm.args.parse_args (Dynamo's flags, then vLLM's engine
                     parser, then Dynamo's validation), then the engine config as vllm-serve
-  dynamo-sglang     python -m dynamo.sglang: dynamo.sglang.args.parse_args
+  dynamo-sglang     python -m dynamo.sglang: dynamo.sglang.args.parse_args (Dynamo's flags, then SGLang's
+                    ServerArgs parser, then ServerArgs.from_cli_args on --device cpu and a stand-in model)
   dynamo-frontend   python -m dynamo.frontend: dynamo.frontend.main.parse_args (reads sys.argv and env)
 
 The engine-config step needs a model config and a platform: it runs on vLLM's CPU platform
@@ -257,13 +258,47 @@ def probe_dynamo_vllm(argv: list[str], stand_in_model: str) -> Result:
 
 
 def probe_dynamo_sglang(argv: list[str], stand_in_model: str) -> Result:
+    """dynamo.sglang's own parse_args: Dynamo's runtime and dynamo-sglang flags, then SGLang's ServerArgs parser
+    on the rest, then ServerArgs.from_cli_args and Dynamo's checks. The parser verdict is reached when
+    parse_args hands the parsed flags to ServerArgs.from_cli_args (both parsers accepted the argv); what follows
+    resolves them as the worker would, on `--device cpu` with the stand-in model config (a model path that does
+    not exist would be downloaded from a hub first)."""
+    args_mod = _mod("dynamo.sglang.args")
+    server_args_cls = args_mod.ServerArgs
+
+    class _MarkParsed(server_args_cls):  # type: ignore[misc,valid-type]
+        @classmethod
+        def from_cli_args(cls, args: Any) -> Any:
+            _parsed()
+            return server_args_cls.from_cli_args(args)
+
+    device = [] if any(a == "--device" or a.startswith("--device=") for a in argv) else ["--device", "cpu"]
+    swapped = [*_replace_option(argv, ("--model-path", "--model"), stand_in_model), *device]
+    args_mod.ServerArgs = _MarkParsed
     try:
-        args_mod = _mod("dynamo.sglang.args")
-    except ImportError as exc:
-        return {"status": "skipped", "reason": f"dynamo.sglang cannot be imported in this env ({exc})"}
-    _call_parse(args_mod.parse_args, argv)
-    _parsed()
-    return {"validation": "dynamo.sglang parse_args ok"}
+        config = _call_parse(args_mod.parse_args, swapped)
+    finally:
+        args_mod.ServerArgs = server_args_cls
+    server, dynamo = config.server_args, config.dynamo_args
+    details = [
+        f"namespace {dynamo.namespace}",
+        f"component {dynamo.component}",
+        f"serving mode {config.serving_mode.value}",
+        f"tp {server.tp_size}, nnodes {server.nnodes}, node rank {server.node_rank}",
+        f"transfer backend {server.disaggregation_transfer_backend}",
+        f"bootstrap port {server.disaggregation_bootstrap_port}",
+        f"enable_metrics {server.enable_metrics}",
+    ]
+    # As the engine does before it starts: SGLang resolves the raw arguments (0.5.20 on: resolve_once), then
+    # ServerArgs.check_server_args (tp x pp divisible by nnodes, the disaggregation rules, ...).
+    resolve = getattr(server, "resolve_once", None)
+    if resolve is not None:
+        resolve()
+    check = getattr(server, "check_server_args", None)
+    if check is not None:
+        check()
+        details.append("resolved on --device cpu with a stand-in model config; check_server_args ok")
+    return {"validation": "dynamo.sglang parse_args ok (" + ", ".join(details) + ")"}
 
 
 def probe_dynamo_frontend(argv: list[str], stand_in_model: str) -> Result:

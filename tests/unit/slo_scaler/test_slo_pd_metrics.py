@@ -14,7 +14,7 @@ from emulator.engine import EngineConfig, GroupEngine
 from emulator.formats import PdQueues, counters_for, render, render_dynamo_worker
 from unit.slo_scaler.builders import SGLANG_LABELS, gauge_text, sglang_text, vllm_text
 
-from arks_common.api.application import Runtime
+from arks_common.api.application import ArksApplicationSpec, Runtime
 from arks_slo_scaler.adapters.metrics_source import scrape_ports
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.roles import engine_runtime
@@ -51,18 +51,43 @@ def test_sglang_decode_queues_and_a_broken_gauge_is_reported() -> None:
     assert [p.metric for p in broken.problems] == ["sglang:num_decode_transfer_queue_reqs"]
 
 
+def _spec(runtime: str, backend: str | None = None) -> ArksApplicationSpec:
+    extra: dict[str, Any] = {"dynamo": {"backend": backend}} if backend else {}
+    return ArksApplicationSpec.model_validate({"runtime": runtime, "model": {"name": "m"}, **extra})
+
+
 def test_a_dynamo_pd_worker_is_read_from_its_engines_metrics_on_the_system_port() -> None:
     worker = vllm_text() + gauge_text("dynamo_component_gpu_cache_usage_percent", 'dynamo_component="backend"', 0.6)
-    assert engine_runtime(Runtime.DYNAMO, "prefill") is Runtime.VLLM
-    assert engine_runtime(Runtime.DYNAMO, "decode") is Runtime.VLLM
-    assert engine_runtime(Runtime.DYNAMO, "serve") is Runtime.DYNAMO
-    assert engine_runtime(Runtime.SGLANG, "decode") is Runtime.SGLANG
-    parsed = parse_metrics(worker, engine_runtime(Runtime.DYNAMO, "decode"))
+    assert engine_runtime(_spec("dynamo"), "prefill") is Runtime.VLLM
+    assert engine_runtime(_spec("dynamo"), "decode") is Runtime.VLLM
+    assert engine_runtime(_spec("dynamo"), "serve") is Runtime.DYNAMO
+    assert engine_runtime(_spec("sglang"), "decode") is Runtime.SGLANG
+    parsed = parse_metrics(worker, engine_runtime(_spec("dynamo"), "decode"))
     assert parsed.problems == ()
     assert parsed.snapshot == parse_metrics(vllm_text(), Runtime.VLLM).snapshot
     assert parsed.snapshot.time_to_first_token is not None
     # read as the Dynamo frontend it would have no latency at all: the reason for the engine's mapping
     assert parse_metrics(worker, Runtime.DYNAMO).snapshot.time_to_first_token is None
+
+
+def test_a_dynamo_sglang_pd_worker_is_read_with_sglangs_names_and_its_pd_queues() -> None:
+    """dynamo.sglang's system port passes SGLang's `sglang:*` through beside `dynamo_component_*`."""
+    spec = _spec("dynamo", "sglang")
+    assert engine_runtime(spec, "prefill") is Runtime.SGLANG
+    assert engine_runtime(spec, "decode") is Runtime.SGLANG
+    assert engine_runtime(spec, "serve") is Runtime.DYNAMO  # the aggregated leader: its frontend's names
+    worker = (
+        sglang_text()
+        + gauge_text("dynamo_component_gpu_cache_usage_percent", 'dynamo_component="backend"', 0.6)
+        + gauge_text("sglang:num_decode_transfer_queue_reqs", SGLANG_LABELS, 3)
+    )
+    parsed = parse_metrics(worker, engine_runtime(spec, "decode"))
+    assert parsed.problems == ()
+    assert parsed.snapshot.inter_token_latency is not None
+    assert parsed.snapshot.kv_cache_usage == parse_metrics(sglang_text(), Runtime.SGLANG).snapshot.kv_cache_usage
+    assert parsed.snapshot.decode_transfer_queue == 3
+    # read with vLLM's names, as before the backend was known, it has no latency at all
+    assert parse_metrics(worker, Runtime.VLLM).snapshot.inter_token_latency is None
 
 
 def test_the_emulator_prints_each_roles_queues_as_sglang_does() -> None:

@@ -52,5 +52,6 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
 def backend_port(profiles: RuntimeProfiles) -> int:
     """The leaders' HTTP port an endpoint's router discovers them on: the enabled runtimes' (all 8080 as
     shipped); the lowest if an override made them differ (docs/endpoints.md)."""
-    ports = sorted({p.port for p in profiles.runtimes.values() if p.enabled}) or [8080]
+    every = [p for r in profiles.runtimes.values() for p in (r, *r.backends.values())]
+    ports = sorted({p.port for p in every if p.enabled}) or [8080]
     return ports[0]

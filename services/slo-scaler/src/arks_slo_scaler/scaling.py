@@ -201,7 +201,7 @@ class SloScaler:
             if since is not None:
                 try:
                     text = await self._source.fetch(ns, name, group, pod)
-                    parsed = parse_metrics(text, engine_runtime(app.spec.runtime, role.name))
+                    parsed = parse_metrics(text, engine_runtime(app.spec, role.name))
                     snapshot, scraped_at = parsed.snapshot, time.time()
                     problems = [str(p) for p in parsed.problems]
                     if problems:

@@ -31,6 +31,13 @@ class Runtime(StrEnum):
     DYNAMO = "dynamo"
 
 
+class DynamoBackend(StrEnum):
+    """The engine a Dynamo worker runs (`python3 -m dynamo.<backend>`)."""
+
+    VLLM = "vllm"
+    SGLANG = "sglang"
+
+
 class Driver(StrEnum):
     LWS = "lws"
 
@@ -263,6 +270,25 @@ class RouterSpec(ApiModel):
         return self
 
 
+class DynamoSpec(ApiModel):
+    """Settings of the Dynamo runtime (only with `runtime: dynamo`)."""
+
+    backend: DynamoBackend = Field(
+        default=DynamoBackend.VLLM,
+        description="The engine Dynamo's workers run: vllm (dynamo.vllm, the default) or sglang (dynamo.sglang).",
+    )
+
+
+RUNTIME_SETTINGS_RULES: list[Any] = [
+    cel(
+        "!has(self.dynamo) || (has(self.runtime) && self.runtime == 'dynamo')",
+        "dynamo settings apply only to runtime dynamo; set runtime: dynamo or remove dynamo",
+        ".dynamo",
+    ),
+]
+"""Runtime-specific blocks go only with their runtime (`runtime_settings_problem` is the same in Python)."""
+
+
 PD_FORM_RULES: list[Any] = [
     cel("has(self.prefill) == has(self.decode)", "prefill and decode go together: set both or neither", ".decode"),
     cel(
@@ -318,7 +344,9 @@ field with them. `pd_form_problem` is the same in Python, for objects stored bef
 
 
 class ArksApplicationSpec(ApiModel):
-    model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": PD_FORM_RULES}}
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {"x-kubernetes-validations": [*RUNTIME_SETTINGS_RULES, *PD_FORM_RULES]}
+    }
 
     replicas: int = Field(default=1, ge=0, description="Replica groups; each group is one multi-node service.")
     driver: Driver = Field(default=Driver.LWS, description="The workload driver; only lws.")
@@ -348,19 +376,39 @@ class ArksApplicationSpec(ApiModel):
     router: RouterSpec | None = Field(
         default=None, description="PD-separated serving: the router (SGLang) or frontend (Dynamo) settings."
     )
+    dynamo: DynamoSpec | None = Field(
+        default=None, description="Dynamo's settings (runtime dynamo only): its engine backend (docs/runtimes.md)."
+    )
 
     @model_validator(mode="after")
     def _pd_form(self) -> ArksApplicationSpec:
-        problem = pd_form_problem(self)
+        problem = runtime_settings_problem(self) or pd_form_problem(self)
         if problem is not None:
             raise ValueError(problem)
         return self
+
+    def backend(self) -> str | None:
+        """The engine backend of a runtime that has several (Dynamo: vllm unless `spec.dynamo` says otherwise);
+        None for the runtimes that are their own engine."""
+        if self.runtime != Runtime.DYNAMO:
+            return None
+        return str(self.dynamo.backend if self.dynamo is not None else DynamoBackend.VLLM)
 
     def disaggregated(self) -> bool:
         return self.prefill is not None and self.decode is not None
 
     def effective_served_model_name(self) -> str:
         return self.served_model_name or self.model.name
+
+
+def runtime_settings_problem(spec: ArksApplicationSpec) -> str | None:
+    """A runtime-specific block given for another runtime, naming the field (RUNTIME_SETTINGS_RULES in Python)."""
+    if spec.dynamo is not None and spec.runtime != Runtime.DYNAMO:
+        return (
+            f"spec.dynamo: dynamo settings apply only to runtime dynamo (spec.runtime is {spec.runtime}); "
+            "set runtime: dynamo or remove dynamo"
+        )
+    return None
 
 
 def pd_form_problem(spec: ArksApplicationSpec) -> str | None:

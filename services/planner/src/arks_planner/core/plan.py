@@ -295,9 +295,9 @@ def _pd_planned_role(name: str) -> PlannedRole:
 
 def build_plan(app: ArksApplication, model: ArksModel, profiles: RuntimeProfiles) -> Plan:
     """The objects `app` becomes (SPEC §3), for an application that passed `precheck`."""
-    profile = profiles.profile_for(app.spec.runtime)
+    profile = profiles.profile_for(app.spec.runtime, app.spec.backend())
     if profile is None:
-        raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}'")
+        raise PlanError(f"no enabled profile for runtime '{app.spec.runtime}' (backend {app.spec.backend()})")
     if app.spec.disaggregated():
         pd_roles = disaggregated_roles(profile)
         account = router_account(app, profile)

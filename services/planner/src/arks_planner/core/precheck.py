@@ -109,18 +109,26 @@ def _check_driver(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckRe
 
 
 def _check_runtime(app: ArksApplication, profiles: RuntimeProfiles) -> PrecheckResult | None:
-    profile = profiles.profile_for(app.spec.runtime)
-    if profile is None:
+    runtime, backend = app.spec.runtime, app.spec.backend()
+    if profiles.profile_for(runtime) is None:
         enabled = sorted(name for name in profiles.runtimes if profiles.profile_for(name) is not None)
         return _fail(
             PrecheckReason.UNSUPPORTED_RUNTIME,
-            f"spec.runtime: '{app.spec.runtime}' is not supported by this installation; set it to one of {enabled}",
+            f"spec.runtime: '{runtime}' is not supported by this installation; set it to one of {enabled}",
+        )
+    profile = profiles.profile_for(runtime, backend)
+    if profile is None:
+        return _fail(
+            PrecheckReason.UNSUPPORTED_RUNTIME,
+            f"spec.{runtime}.backend: '{backend}' is not supported by this installation's {runtime} profile; set "
+            f"it to one of {profiles.enabled_backends(runtime)}",
         )
     if app.spec.disaggregated() and profile.disaggregation is None:
         able = sorted(n for n, p in profiles.runtimes.items() if p.enabled and p.disaggregation is not None)
+        which = f"runtime '{runtime}'" + (f" with backend '{backend}'" if backend else "")
         return _fail(
             PrecheckReason.DISAGGREGATION_NOT_SUPPORTED,
-            f"spec.prefill: runtime '{app.spec.runtime}' has no PD-separated serving in this installation's "
+            f"spec.prefill: {which} has no PD-separated serving in this installation's "
             f"profiles; use one of {able} or remove prefill and decode",
         )
     return None
@@ -268,7 +276,7 @@ def precheck(
         failure = installation_check(app, profiles)
         if failure is not None:
             return failure
-    profile = profiles.profile_for(app.spec.runtime)
+    profile = profiles.profile_for(app.spec.runtime, app.spec.backend())
     assert profile is not None  # _check_runtime passed
     views = role_views(app)
     for role, view in views:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from arks_common.api.application import Runtime
+from arks_common.api.application import DynamoBackend, Runtime
 
 DEFAULT_PROFILES_PACKAGE = "arks_planner.profiles"
 DEFAULT_PROFILES_SET = "default"
@@ -44,6 +44,11 @@ PLACEHOLDERS = frozenset(
 
 LIST_PLACEHOLDERS = frozenset({"default_flags", "extra_options"})
 """Placeholders that stand for several argv items: in `args` they must be a whole item on their own."""
+
+KNOWN_BACKENDS: dict[str, frozenset[str]] = {Runtime.DYNAMO.value: frozenset(b.value for b in DynamoBackend)}
+"""The engine backends a runtime can run (`spec.dynamo.backend`); the other runtimes are their own engine."""
+DEFAULT_BACKENDS: dict[str, str] = {Runtime.DYNAMO.value: DynamoBackend.VLLM.value}
+"""The engine a runtime's own profile runs when it does not say (`backend`): the API's default."""
 
 
 class ProfileError(ValueError):
@@ -186,6 +191,33 @@ class RuntimeProfile(_ProfileModel):
     disaggregation: DisaggregationProfile | None = Field(
         default=None, description="PD-separated serving; None: this runtime serves aggregated only."
     )
+    backend: str | None = Field(
+        default=None, description="The engine backend these commands run (Dynamo: vllm); None: the runtime itself."
+    )
+    backends: dict[str, RuntimeProfile] = Field(
+        default_factory=dict,
+        description="The runtime's other engine backends (Dynamo: sglang), each given as the fields that differ "
+        "from this profile, each such field replacing this profile's whole; resolved when the profiles load.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_backends(cls, data: Any) -> Any:
+        """Each backend as a whole profile: this profile's fields, those the backend gives replaced whole (a
+        shared base: Dynamo's environment, probes and discovery stay in one place)."""
+        if not isinstance(data, dict) or not isinstance(data.get("backends"), dict):
+            return data
+        base = {to_camel(k): v for k, v in data.items() if to_camel(k) not in ("backend", "backends")}
+        resolved: dict[str, Any] = {}
+        for name, overlay in data["backends"].items():
+            if not isinstance(overlay, dict):
+                resolved[name] = overlay  # refused by the field's own validation, naming it
+                continue
+            fields = {to_camel(k): v for k, v in overlay.items()}
+            if "backends" in fields:
+                raise ValueError(f"backends.{name}: a backend has no backends of its own")
+            resolved[name] = {**base, **fields, "backend": name}
+        return {**data, "backends": resolved}
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> RuntimeProfile:
@@ -219,10 +251,21 @@ class RuntimeProfiles(_ProfileModel):
         raw = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
-    def profile_for(self, runtime: str) -> RuntimeProfile | None:
-        """The runtime's profile, or None when the installation has none or turned it off."""
+    def profile_for(self, runtime: str, backend: str | None = None) -> RuntimeProfile | None:
+        """The runtime's profile for that engine backend (None: the runtime's own profile), or None when the
+        installation has none or turned it off."""
         profile = self.runtimes.get(str(runtime))
+        if profile is not None and backend is not None and backend != _own_backend(str(runtime), profile):
+            profile = profile.backends.get(str(backend))
         return profile if profile is not None and profile.enabled else None
+
+    def enabled_backends(self, runtime: str) -> list[str]:
+        """The engine backends of `runtime` this installation runs (empty for a runtime that is its own engine)."""
+        profile = self.runtimes.get(str(runtime))
+        if profile is None:
+            return []
+        names = [_own_backend(str(runtime), profile), *profile.backends]
+        return sorted(n for n in names if n is not None and self.profile_for(runtime, n) is not None)
 
     @model_validator(mode="after")
     def _known_runtimes(self) -> RuntimeProfiles:
@@ -230,7 +273,17 @@ class RuntimeProfiles(_ProfileModel):
         unknown = sorted(set(self.runtimes) - known)
         if unknown:
             raise ValueError(f"profiles for unknown runtimes {unknown}; known: {sorted(known)}")
+        for name, profile in self.runtimes.items():
+            allowed = KNOWN_BACKENDS.get(name, frozenset())
+            given = {b for b in [profile.backend, *profile.backends] if b is not None}
+            if given - allowed:
+                what = f"known: {sorted(allowed)}" if allowed else "it has none"
+                raise ValueError(f"runtimes.{name}: unknown engine backends {sorted(given - allowed)}; {what}")
         return self
+
+
+def _own_backend(runtime: str, profile: RuntimeProfile) -> str | None:
+    return profile.backend or DEFAULT_BACKENDS.get(runtime)
 
 
 def shipped_profile_sets() -> list[str]:

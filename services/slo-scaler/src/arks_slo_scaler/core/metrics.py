@@ -19,8 +19,8 @@ PD-separated serving (docs/pd.md):
   `sglang:num_decode_prealloc_queue_reqs`, `sglang:num_decode_transfer_queue_reqs` (both files).
 - A Dynamo prefill or decode worker has no frontend: its system status server (`DYN_SYSTEM_PORT`) passes the
   engine's own metrics through (`vllm:*` for the vLLM backend; ai-dynamo `docs/backends/vllm/prometheus.md`,
-  1.6 line) beside `dynamo_component_*`; the slo-scaler reads it with the engine's mapping
-  (`roles.engine_runtime`).
+  1.6 line; `sglang:*` for the SGLang backend, ai-dynamo 1.6.1 `sglang/publisher.py`) beside
+  `dynamo_component_*`; the slo-scaler reads it with the engine's mapping (`roles.engine_runtime`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec, Runtime
+from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec, DynamoBackend, Runtime
 from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE
 from arks_slo_scaler.core.metrics import MetricsSnapshot
 
@@ -62,10 +62,12 @@ def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
     return snapshot
 
 
-def engine_runtime(runtime: Runtime, role: str) -> Runtime:
+def engine_runtime(spec: ArksApplicationSpec, role: str) -> Runtime:
     """Whose metric names a role's leader prints. A Dynamo prefill or decode worker has no frontend: its system
-    status server passes its vLLM engine's metrics through (ai-dynamo `docs/backends/vllm/prometheus.md`, 1.6
-    line), so it is read as vLLM; everything else as its runtime."""
-    if runtime is Runtime.DYNAMO and role in (ROLE_PREFILL, ROLE_DECODE):
-        return Runtime.VLLM
-    return runtime
+    status server (DYN_SYSTEM_PORT) passes its engine's own metrics through, so it is read as that engine: vLLM's
+    `vllm:*` (ai-dynamo `docs/backends/vllm/prometheus.md`, 1.6 line) or SGLang's `sglang:*` (ai-dynamo 1.6.1
+    `sglang/publisher.py` setup_prometheus_registry, with the --enable-metrics the profile passes). Everything
+    else, the aggregated Dynamo leader included (its frontend's `dynamo_frontend_*`), as its runtime."""
+    if spec.runtime is Runtime.DYNAMO and role in (ROLE_PREFILL, ROLE_DECODE):
+        return Runtime.SGLANG if spec.backend() == DynamoBackend.SGLANG else Runtime.VLLM
+    return spec.runtime
