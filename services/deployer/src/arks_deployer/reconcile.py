@@ -87,9 +87,10 @@ class Reconciler:
 
         await self._coalescer.run((namespace, name), run)
 
-    async def _application(self, namespace: str, name: str) -> Obj | None:
-        """The newest copy this replica holds (no request), else the application as the API server has it."""
-        app = self._apps.get((namespace, name), self._epoch())
+    async def _application(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        """The newest copy this replica holds (no request), else (or `fresh`) the application as the API server
+        has it."""
+        app = None if fresh else self._apps.get((namespace, name), self._epoch())
         if app is not None:
             APPLICATION_READS.labels("copy").inc()
             return app
@@ -111,6 +112,10 @@ class Reconciler:
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         app = await self._application(namespace, name)
+        if app is not None and FINALIZER not in (app["metadata"].get("finalizers") or []):
+            # the finalizer goes on with a server-side apply, which would create anew an application deleted
+            # since its copy was taken: read it first (once per application, on its first reconcile)
+            app = await self._application(namespace, name, fresh=True)
         if app is None:
             self._apps.forget((namespace, name))
             return  # gone: its finalizer already removed what it owned
