@@ -33,7 +33,8 @@ from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
-from arks_deployer.core.diff import Verb, diff, key_of, live_replicas, plan_hash_of
+from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
+from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import DeployerStatus, Observed, RoleObserved, Verdict, compute
 from arks_deployer.owned_cache import APPLICATION_READS, OWNED_READS, OwnedCache
@@ -196,6 +197,20 @@ class Reconciler:
         by_key = {key_of(o): o for o in live}
         if changes.held_by_others:
             return held_by_others([f"{kind} {name}" for kind, name in changes.held_by_others]), live
+        steps: list[Step] = []
+        try:
+            return await self._apply_changes(app, plan, changes, by_key, steps)
+        finally:  # what was done is told, also when a later object failed
+            suffix = {verb.value: f" (plan {plan.plan_hash[:12]})" for verb in (Verb.CREATED, Verb.UPDATED)}
+            suffix["Deleted"] = ": no longer planned"
+            for reason, message in step_events(steps, suffix):
+                await self._events.record(app, "Normal", reason, message)
+
+    async def _apply_changes(
+        self, app: Obj, plan: PlanReady, changes: Diff, by_key: dict[tuple[str, str], Obj], steps: list[Step]
+    ) -> tuple[ApplyProblem | None, list[Obj]]:
+        """Applies, then prunes; appends each change made to `steps`."""
+        meta = app["metadata"]
         for change in changes.changes:
             obj = change.desired.object
             try:
@@ -216,16 +231,12 @@ class Reconciler:
             by_key[key_of(applied)] = applied
             if change.verb is Verb.CREATED and not created:
                 continue  # another replica created it first (and said so): applied here as an update, no news
-            detail = (
-                f" to {change.desired.replicas} replica groups"
-                if change.verb is Verb.SCALED
-                else f" (plan {plan.plan_hash[:12]})"
-            )
-            await self._events.record(app, "Normal", change.verb.value, f"{change.verb.value} {change.what}{detail}")
+            detail = f"to {change.desired.replicas} replica groups" if change.verb is Verb.SCALED else ""
+            steps.append(Step(change.verb.value, change.what, detail))
         for kind, name in changes.prune:
             gone = by_key.pop((kind, name))
             await self._kube.delete(OWNED_KINDS[kind], meta["namespace"], name, uid=gone["metadata"].get("uid"))
-            await self._events.record(app, "Normal", "Deleted", f"Deleted {kind} {name}: no longer planned")
+            steps.append(Step("Deleted", f"{kind} {name}"))
         if changes.going:
             waiting = ", ".join(f"{kind} {name}" for kind, name in changes.going)
             return ApplyProblem(ProblemKind.RETRYING, f"waiting for the old {waiting} to be deleted", 1.0), list(
@@ -271,7 +282,7 @@ class Reconciler:
                 APPLICATIONS, meta["namespace"], meta["name"], {**fields, "conditions": [condition_dict(conditions[0])]}
             )
         )
-        if current.get("phase") != status.phase.value:
+        if phase_is_news(current.get("phase"), status):
             warning = status.phase.value == "Failed"
             await self._events.record(
                 app,
