@@ -2,10 +2,11 @@
 holds, apply what differs, prune what is no longer planned, write the status if it changed.
 
 Level-triggered: whatever woke it (a plan, a change of the application or of an object it owns, a scale
-decision), it reads everything afresh — the application (spec, the `Precheck` verdict, the slo-scaler's
-durable decision in its status), the newest plan, the owned objects by label (from the deployer's own watch
-cache once it holds the change that woke it, else listed) — so a lost, duplicated or reordered event cannot leave
-things wrong. Reconciles of one application are serialized, and the events that
+decision), it acts on the newest state it knows — the application (spec, the `Precheck` verdict, the
+slo-scaler's durable decision in its status: the newest copy its events and its own writes told of, any later
+change being another event on its way here, else a GET), the newest plan, the owned objects by label (from the
+deployer's own watch cache once it holds the change that woke it, else listed) — so a lost, duplicated or
+reordered event cannot leave things wrong. Reconciles of one application are serialized, and the events that
 arrive while one runs share the next run (`Coalescer`); different applications run concurrently.
 """
 

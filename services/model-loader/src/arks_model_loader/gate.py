@@ -1,7 +1,8 @@
 """Keeps every application's `Loaded` condition true to its model: on an application change, and for every
 application of a model when the model changes. Writes only when the condition changed.
 
-An application event whose own copy already shows a current condition costs no request (`loaded_is_current`).
+An application event whose own copy already shows a current condition, or that is from before this replica's
+own write of it, costs no request (`loaded_is_current`, the remembered generation); otherwise the copy is judged.
 A write made from a model that changed meanwhile could overwrite the newer verdict the model's own event wrote
 a moment before, so every write is followed by a second look at the model: if it moved, the verdict is redone."""
 
