@@ -323,6 +323,34 @@ def test_scale_through_spec_and_through_kubectl_scale(arks: Env, ns: str) -> Non
     assert len(arks.items("pods", ns, "arks.ai/application=scaled")) == 1
 
 
+def test_a_creation_tells_each_step_once(arks: Env, ns: str) -> None:
+    """The Events of a creation, one per step: the planner's verdict, the model's gate, the objects created (one
+    Event naming the LeaderWorkerSet and the Service) and the service running; the phases on the way up are not
+    told again and nothing is told twice."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("told"))
+    arks.wait_phase("told", ns, "Running")
+
+    app = {"kind": "ArksApplication", "name": "told"}  # its LeaderWorkerSet has the same name
+
+    def told() -> list[tuple[str, int]]:
+        events = [e for e in arks.items("events", ns) if e["involvedObject"] == {**e["involvedObject"], **app}]
+        return sorted((e["reason"], int(e.get("count", 1))) for e in events)
+
+    expected = [("Created", 1), ("ModelLoadSucceeded", 1), ("PrecheckPass", 1), ("Running", 1)]
+    try:
+        wait_until(lambda: told() == expected, 30, f"the Events {expected}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the Events: {told()}") from exc
+    [created] = [
+        e
+        for e in arks.items("events", ns)
+        if e["reason"] == "Created" and (e.get("source") or {}).get("component") == "arks-deployer"
+    ]
+    assert "LeaderWorkerSet told" in created["message"]
+    assert "Service arks-application-told" in created["message"]
+
+
 def test_changed_image_rolls_the_groups(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
     arks.apply(ns, small_app("rolled", replicas=2))

@@ -44,7 +44,7 @@ def assert_all_running_exactly_once(arks: Env, ns: str, count: int, within: floa
 
     created: defaultdict[str, int] = defaultdict(int)
     for event in arks.items("events", ns):
-        if event["reason"] == "Created" and event["message"].startswith("Created LeaderWorkerSet"):
+        if event["reason"] == "Created" and "LeaderWorkerSet " in event["message"]:  # names all it created
             created[event["involvedObject"]["name"]] += int(event.get("count", 1))
     twice = {name: n for name, n in created.items() if n > 1}
     assert not twice, f"LeaderWorkerSets created more than once: {twice}"

@@ -50,6 +50,9 @@ class ServiceContext:
     kube: Kube | None = None
     """Where the partition Leases are held: set by a service with partitioned consumers."""
     owner: PartitionOwner | None = None
+    partitions_taken: int = 0
+    """How many times this replica has started consuming a partition: a copy of an object kept from before the
+    last take-over may be older than what another replica saw meanwhile (`kube.newest`)."""
 
     def consume(self, decl: ConsumerDecl, handler: Handler) -> None:
         """A shared declaration runs as one task; a partitioned one runs for each partition this replica holds
@@ -71,6 +74,7 @@ class ServiceContext:
             raise RuntimeError(f"{service}: partitioned consumers need the Kubernetes client for their Leases")
 
         async def run_partition(partition: int, stop: asyncio.Event) -> None:
+            self.partitions_taken += 1
             async with asyncio.TaskGroup() as tg:
                 for decl, handler in self.partitioned:
                     consumer = DurableConsumer(

@@ -31,7 +31,7 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         endpoints = EndpointIndex()
         ctx.add_task("endpoints index", functools.partial(_watch_endpoints, kube, endpoints, settings))
         handlers = Handlers(
-            Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache),
+            Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache, lambda: ctx.partitions_taken),
             EndpointReconciler(kube, ctx.js, endpoints),
         )
         for decl in CONSUMERS:

@@ -38,14 +38,17 @@ class Handlers:
             isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.ENDPOINT
         ):
             await self._endpoints.reconcile(data.ref.namespace, data.ref.name)
-        elif isinstance(data, PlanReady | ScaleDecision) or (
-            isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION
-        ):
+        elif isinstance(data, PlanReady | ScaleDecision):
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
-            if isinstance(data, ObjectChanged):
-                await self._endpoints.namespace_changed(data.ref.namespace)
+        elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION:
+            app = None if data.deleted else data.object
+            await self._reconciler.reconcile(data.ref.namespace, data.ref.name, app=app, trust_copy=not data.deleted)
+            await self._endpoints.namespace_changed(data.ref.namespace)
         elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.LEADERWORKERSET:
             seen = (LEADERWORKERSETS.kind, data.ref.namespace, data.ref.name, data.resource_version)
-            await self._reconciler.reconcile(data.ref.namespace, application_of(data), seen)
+            application = application_of(data)
+            await self._reconciler.reconcile(
+                data.ref.namespace, application, seen, trust_copy=application == data.ref.name
+            )
         else:
             raise PermanentError(f"the deployer does not handle {type(data).__name__} on {delivery.subject}")

@@ -2,15 +2,17 @@
 holds, apply what differs, prune what is no longer planned, write the status if it changed.
 
 Level-triggered: whatever woke it (a plan, a change of the application or of an object it owns, a scale
-decision), it reads everything afresh — the application (spec, the `Precheck` verdict, the slo-scaler's
-durable decision in its status), the newest plan, the owned objects by label (from the deployer's own watch
-cache once it holds the change that woke it, else listed) — so a lost, duplicated or reordered event cannot leave
-things wrong. Reconciles of one application are serialized, and the events that
+decision), it acts on the newest state it knows — the application (spec, the `Precheck` verdict, the
+slo-scaler's durable decision in its status: the newest copy its events and its own writes told of, any later
+change being another event on its way here, else a GET), the newest plan, the owned objects by label (from the
+deployer's own watch cache once it holds the change that woke it, else listed) — so a lost, duplicated or
+reordered event cannot leave things wrong. Reconciles of one application are serialized, and the events that
 arrive while one runs share the next run (`Coalescer`); different applications run concurrently.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,15 +28,17 @@ from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, own
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.client import Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.newest import NewestCopies
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
-from arks_deployer.core.diff import Verb, diff, key_of, live_replicas, plan_hash_of
+from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
+from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import DeployerStatus, Observed, RoleObserved, Verdict, compute
-from arks_deployer.owned_cache import OWNED_READS, OwnedCache
+from arks_deployer.owned_cache import APPLICATION_READS, OWNED_READS, OwnedCache
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -45,21 +49,39 @@ Seen = tuple[str, str, str, str]
 
 class Reconciler:
     def __init__(
-        self, kube: Kube, js: JetStreamContext, events: EventRecorder, cache: OwnedCache | None = None
+        self,
+        kube: Kube,
+        js: JetStreamContext,
+        events: EventRecorder,
+        cache: OwnedCache | None = None,
+        epoch: Callable[[], int] = lambda: 0,
     ) -> None:
         self._kube = kube
         self._js = js
         self._events = events
         self._coalescer = Coalescer()
         self._cache = cache
+        self._apps = NewestCopies()
+        """The newest copy of each application this replica was told of (its events, its own writes)."""
+        self._epoch = epoch
         self._must_see: dict[tuple[str, str], set[Seen]] = {}
         """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
 
-    async def reconcile(self, namespace: str, name: str, seen: Seen | None = None) -> None:
+    async def reconcile(
+        self, namespace: str, name: str, seen: Seen | None = None, app: Obj | None = None, trust_copy: bool = True
+    ) -> None:
         """`seen`: the owned object's change that woke this reconcile; the reconcile reads the owned objects from
-        the cache only once the cache holds that version (or a newer one), else from the API server."""
+        the cache only once the cache holds that version (or a newer one), else from the API server.
+        `app`: the application as its event carried it. `trust_copy`: False when the event that woke us is keyed
+        by another name (a PD role's LeaderWorkerSet is named after its role and may hash to a partition this
+        replica holds without holding the application's, so its copy may be old) or tells of a deletion: the
+        application is read afresh."""
         if seen is not None and self._cache is not None:
             self._must_see.setdefault((namespace, name), set()).add(seen)
+        if app is not None:
+            self._apps.offer((namespace, name), app, self._epoch())
+        if not trust_copy:
+            self._apps.forget((namespace, name))
 
         async def run() -> None:
             async with reconciling(CONTROLLER):
@@ -67,19 +89,44 @@ class Reconciler:
 
         await self._coalescer.run((namespace, name), run)
 
-    async def _reconcile(self, namespace: str, name: str) -> None:
+    async def _application(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
+        """The newest copy this replica holds (no request), else (or `fresh`) the application as the API server
+        has it."""
+        app = None if fresh else self._apps.get((namespace, name), self._epoch())
+        if app is not None:
+            APPLICATION_READS.labels("copy").inc()
+            return app
+        APPLICATION_READS.labels("get").inc()
         try:
             app = await self._kube.get(APPLICATIONS, namespace, name)
         except Undecodable as exc:
-            app = exc.stub  # the planner fails its Precheck; the status and a deletion still work from the stub
+            return exc.stub  # the planner fails its Precheck; the status and a deletion still work from the stub
+        if app is not None:
+            self._apps.offer((namespace, name), app, self._epoch())
+        return app
+
+    def _wrote(self, answer: Obj) -> None:
+        """The API server's answer to a write of the application: its newest version (the echo of the write
+        arrives later with the same resourceVersion)."""
+        meta = answer.get("metadata") or {}
+        if meta.get("name"):
+            self._apps.offer((meta.get("namespace", ""), meta["name"]), answer, self._epoch())
+
+    async def _reconcile(self, namespace: str, name: str) -> None:
+        app = await self._application(namespace, name)
+        if app is not None and FINALIZER not in (app["metadata"].get("finalizers") or []):
+            # the finalizer goes on with a server-side apply, which would create anew an application deleted
+            # since its copy was taken: read it first (once per application, on its first reconcile)
+            app = await self._application(namespace, name, fresh=True)
         if app is None:
+            self._apps.forget((namespace, name))
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
             await self._finalize(app)
             return
         if FINALIZER not in (meta.get("finalizers") or []):
-            await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True)
+            self._wrote(await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True))
         uid, generation = meta["uid"], int(meta.get("generation", 1))
         _, plan = await newest_plan(self._js, namespace, name)
         plan = plan if plan is not None and plan.ref.uid == uid else None
@@ -151,6 +198,20 @@ class Reconciler:
         by_key = {key_of(o): o for o in live}
         if changes.held_by_others:
             return held_by_others([f"{kind} {name}" for kind, name in changes.held_by_others]), live
+        steps: list[Step] = []
+        try:
+            return await self._apply_changes(app, plan, changes, by_key, steps)
+        finally:  # what was done is told, also when a later object failed
+            suffix = {verb.value: f" (plan {plan.plan_hash[:12]})" for verb in (Verb.CREATED, Verb.UPDATED)}
+            suffix["Deleted"] = ": no longer planned"
+            for reason, message in step_events(steps, suffix):
+                await self._events.record(app, "Normal", reason, message)
+
+    async def _apply_changes(
+        self, app: Obj, plan: PlanReady, changes: Diff, by_key: dict[tuple[str, str], Obj], steps: list[Step]
+    ) -> tuple[ApplyProblem | None, list[Obj]]:
+        """Applies, then prunes; appends each change made to `steps`."""
+        meta = app["metadata"]
         for change in changes.changes:
             obj = change.desired.object
             try:
@@ -171,16 +232,12 @@ class Reconciler:
             by_key[key_of(applied)] = applied
             if change.verb is Verb.CREATED and not created:
                 continue  # another replica created it first (and said so): applied here as an update, no news
-            detail = (
-                f" to {change.desired.replicas} replica groups"
-                if change.verb is Verb.SCALED
-                else f" (plan {plan.plan_hash[:12]})"
-            )
-            await self._events.record(app, "Normal", change.verb.value, f"{change.verb.value} {change.what}{detail}")
+            detail = f"to {change.desired.replicas} replica groups" if change.verb is Verb.SCALED else ""
+            steps.append(Step(change.verb.value, change.what, detail))
         for kind, name in changes.prune:
             gone = by_key.pop((kind, name))
             await self._kube.delete(OWNED_KINDS[kind], meta["namespace"], name, uid=gone["metadata"].get("uid"))
-            await self._events.record(app, "Normal", "Deleted", f"Deleted {kind} {name}: no longer planned")
+            steps.append(Step("Deleted", f"{kind} {name}"))
         if changes.going:
             waiting = ", ".join(f"{kind} {name}" for kind, name in changes.going)
             return ApplyProblem(ProblemKind.RETRYING, f"waiting for the old {waiting} to be deleted", 1.0), list(
@@ -221,10 +278,12 @@ class Reconciler:
         fields_changed = any(current.get(k, [] if k == "roles" else None) != v for k, v in fields.items())
         if not (cond_changed or fields_changed):
             return
-        await self._kube.apply_status(
-            APPLICATIONS, meta["namespace"], meta["name"], {**fields, "conditions": [condition_dict(conditions[0])]}
+        self._wrote(
+            await self._kube.apply_status(
+                APPLICATIONS, meta["namespace"], meta["name"], {**fields, "conditions": [condition_dict(conditions[0])]}
+            )
         )
-        if current.get("phase") != status.phase.value:
+        if phase_is_news(current.get("phase"), status):
             warning = status.phase.value == "Failed"
             await self._events.record(
                 app,
@@ -257,6 +316,7 @@ class Reconciler:
             raise TemporaryError(f"waiting for LeaderWorkerSets {', '.join(groups)} to be deleted", delay_seconds=1.0)
         await self._events.record(app, "Normal", "Deleted", "Deleted everything the application owned")
         await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=False)
+        self._apps.forget((namespace, name))
 
 
 def _planned_roles(app: Obj, plan: PlanReady, live: list[Obj]) -> list[RoleObserved]:

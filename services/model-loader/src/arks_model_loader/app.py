@@ -28,7 +28,9 @@ def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awai
             hf_endpoint=settings.hf_endpoint,
             service_account=settings.download_service_account,
         )
-        handlers = Handlers(ModelReconciler(kube, events, config), LoadedGate(kube, events))
+        handlers = Handlers(
+            ModelReconciler(kube, events, config), LoadedGate(kube, events, lambda: ctx.partitions_taken)
+        )
         ctx.consume(MODEL_LOADER_OBJECTS, handlers.on_object)
         return kube.close
 

@@ -1,18 +1,22 @@
 """Keeps every application's `Loaded` condition true to its model: on an application change, and for every
 application of a model when the model changes. Writes only when the condition changed.
 
-An application event whose own copy already shows a current condition costs no request (`loaded_is_current`).
+An application event whose own copy already shows a current condition, or that is from before this replica's
+own write of it, costs no request (`loaded_is_current`, the remembered generation); otherwise the copy is judged.
 A write made from a model that changed meanwhile could overwrite the newer verdict the model's own event wrote
 a moment before, so every write is followed by a second look at the model: if it moved, the verdict is redone."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.meta import Condition
-from arks_common.kube.client import Kube, Undecodable
+from arks_common.kube.client import Kube, NotFound, Undecodable
+from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS
@@ -27,19 +31,27 @@ RECHECKS = 3
 
 
 class LoadedGate:
-    def __init__(self, kube: Kube, events: EventRecorder) -> None:
+    def __init__(self, kube: Kube, events: EventRecorder, epoch: Callable[[], int] = lambda: 0) -> None:
         self._kube = kube
         self._events = events
+        self._epoch = epoch
+        self._judged: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        """Per application uid: (epoch, generation) of the last `Loaded` condition this replica wrote or found
+        current. An event in flight from before that write shows no condition for the generation yet."""
 
     async def application_changed(self, namespace: str, name: str, seen: dict[str, Any] | None = None) -> None:
-        """`seen`: the application as the event carried it, to skip the reads when its condition is current."""
-        if seen is not None and loaded_is_current(seen):
+        """`seen`: the application as the event carried it, to skip the reads when its condition is current
+        (in the copy, or written here since the copy was taken), and else to judge without a GET: a newer
+        version is an event on its way, and the verdict depends only on the model, read afresh."""
+        if seen is not None and (loaded_is_current(seen) or self._judged_here(seen)):
             return
         async with reconciling(CONTROLLER):
-            try:
-                app = await self._kube.get(APPLICATIONS, namespace, name)
-            except Undecodable:
-                return  # the planner reports it on the application
+            app: dict[str, Any] | None = seen
+            if seen is None or undecodable(seen) is not None:
+                try:
+                    app = await self._kube.get(APPLICATIONS, namespace, name)
+                except Undecodable:
+                    return  # the planner reports it on the application
             model_name = None if app is None else model_name_of(app)
             if app is None or model_name is None or app["metadata"].get("deletionTimestamp"):
                 return
@@ -72,8 +84,14 @@ class LoadedGate:
         generation = int(meta.get("generation", 0))
         new = condition(ConditionType.LOADED.value, verdict.ok, verdict.reason.value, verdict.message, generation)
         if _shows(app, new):
+            self._remember(app)
             return False
-        if await apply_condition(self._kube, APPLICATIONS, app, new):
+        try:
+            news = await apply_condition(self._kube, APPLICATIONS, app, new)
+        except NotFound:
+            return False  # deleted since the event was published: nothing to gate
+        self._remember(app)
+        if news:
             await self._events.record(app, "Normal" if verdict.ok else "Warning", verdict.reason.value, verdict.message)
             log.info(
                 "loaded condition changed",
@@ -81,6 +99,23 @@ class LoadedGate:
                 reason=verdict.reason.value,
             )
         return True
+
+    def _judged_here(self, app: dict[str, Any]) -> bool:
+        meta = app.get("metadata") or {}
+        held = self._judged.get(str(meta.get("uid", "")))
+        return held is not None and held == (self._epoch(), meta.get("generation"))
+
+    def _remember(self, app: dict[str, Any]) -> None:
+        meta = app["metadata"]
+        uid = str(meta.get("uid", ""))
+        self._judged[uid] = (self._epoch(), meta.get("generation"))
+        self._judged.move_to_end(uid)
+        while len(self._judged) > JUDGED_KEPT:
+            self._judged.popitem(last=False)
+
+
+JUDGED_KEPT = 4096
+"""Applications whose last judged generation is remembered (least recently used out; a miss costs reads)."""
 
 
 def _shows(app: dict[str, Any], new: Condition) -> bool:

@@ -30,7 +30,7 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
         ctx.kube = kube  # its partition Leases
         events = EventRecorder(kube, "planner")
-        planner = Planner(kube, ctx.js, profiles, events)
+        planner = Planner(kube, ctx.js, profiles, events, lambda: ctx.partitions_taken)
         router = RouterSettings(image=settings.router_image, backend_port=backend_port(profiles))
         endpoints = EndpointPlanner(kube, ctx.js, router, events)
         ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -26,7 +27,8 @@ from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
 from arks_common.bus.plans import newest_plan, stored_plans
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service, plan_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
-from arks_common.kube.client import Kube, KubeError, Undecodable
+from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
+from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS, NODES
@@ -54,26 +56,43 @@ def inputs_digest(uid: str, generation: int, model_resource_version: str, profil
 
 
 class Planner:
-    def __init__(self, kube: Kube, js: JetStreamContext, profiles: RuntimeProfiles, events: EventRecorder) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        js: JetStreamContext,
+        profiles: RuntimeProfiles,
+        events: EventRecorder,
+        epoch: Callable[[], int] = lambda: 0,
+    ) -> None:
         self._kube = kube
         self._js = js
         self._profiles = profiles
         self._profiles_fingerprint = profiles.fingerprint()
         self._events = events
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._epoch = epoch
+        self._written: OrderedDict[str, tuple[int, Written]] = OrderedDict()
+        """Per application uid: the `Precheck` condition this replica last wrote (or found) for it, and from what;
+        kept since its last partition take-over (epoch). An event in flight from before that write shows no
+        condition: this memory spares re-reading the application and its model to find the write already made."""
 
     async def application_changed(
         self, namespace: str, name: str, uid: str = "", seen: dict[str, Any] | None = None
     ) -> None:
         """`uid` is the application the event is about; `seen` its copy (None on delete): when it says this
-        generation was judged and the stored plan is that verdict, only the status moved: nothing to do."""
+        generation was judged and the stored plan is that verdict, only the status moved: nothing to do.
+        Otherwise the copy is planned as it is (a newer version is an event still on its way, which plans again;
+        the plan's compare-and-set and generation check keep an older one from replacing a newer plan); only a
+        deletion or a stub (an object the watcher could not carry) is read from the API server."""
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
             if seen is not None and await self._already_planned(namespace, name, seen):
                 return
-            try:
-                app = await self._kube.get(APPLICATIONS, namespace, name)
-            except Undecodable as exc:
-                app = exc.stub  # judged like any spec: a failed Precheck naming the field
+            app: dict[str, Any] | None = seen
+            if seen is None or undecodable(seen) is not None:
+                try:
+                    app = await self._kube.get(APPLICATIONS, namespace, name)
+                except Undecodable as exc:
+                    app = exc.stub  # judged like any spec: a failed Precheck naming the field
             if app is None:
                 await self._forget(namespace, name, uid)
             elif not app["metadata"].get("deletionTimestamp"):
@@ -126,10 +145,21 @@ class Planner:
             else:
                 log.info("orphan plan removed", application=f"{namespace}/{name}")
 
+    def _remembered(self, uid: str) -> Written | None:
+        held = self._written.get(uid)
+        return held[1] if held is not None and held[0] == self._epoch() else None
+
+    def _remember(self, uid: str, written: Written) -> None:
+        self._written[uid] = (self._epoch(), written)
+        self._written.move_to_end(uid)
+        while len(self._written) > WRITTEN_KEPT:
+            self._written.popitem(last=False)
+
     async def _already_planned(self, namespace: str, name: str, seen: dict[str, Any]) -> bool:
         meta = seen.get("metadata") or {}
         generation = int(meta.get("generation", 0) or 0)
-        if generation <= 0 or not _judged(seen, generation):
+        written = self._remembered(str(meta.get("uid", "")))
+        if generation <= 0 or not (_judged(seen, generation) or (written is not None and written[0] == generation)):
             return False
         _, last = await newest_plan(self._js, namespace, name)
         return (
@@ -166,7 +196,7 @@ class Planner:
             last = last if last is not None and last.ref.uid == ref.uid else None
             if last is not None and last.generation > generation:
                 return  # a newer generation is already planned: this read of the application is stale
-            if last is not None and last.inputs == inputs and _precheck_is(raw, last.precheck, generation):
+            if last is not None and last.inputs == inputs and self._precheck_shown(raw, last.precheck, generation):
                 return  # nothing this verdict depends on has changed, and the condition already says it
             verdict, warning = await self._verdict(raw, parsed, model_raw, ref, generation, inputs)
             if too_large is not None:
@@ -249,11 +279,42 @@ class Planner:
     async def _write_precheck(
         self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None
     ) -> None:
+        uid = str(app["metadata"].get("uid", ""))
+        if self._precheck_shown(app, result, generation):
+            return
         new = condition(ConditionType.PRECHECK.value, result.passed, result.reason, result.message, generation)
-        if await apply_condition(self._kube, APPLICATIONS, app, new):
+        try:
+            news = await apply_condition(self._kube, APPLICATIONS, app, new)
+        except NotFound:
+            return  # deleted since the event was published: its deletion's event removes the plan
+        self._remember(uid, _written(result, generation))
+        if news:
             await self._events.record(app, "Normal" if result.passed else "Warning", result.reason, result.message)
             if warning is not None:
                 await self._events.record(app, "Warning", PLACED_ON_ONE_NODE, warning)
+
+    def _precheck_shown(self, app: dict[str, Any], result: PrecheckResult, generation: int) -> bool:
+        """The application's `Precheck` condition states `result` for `generation`: its copy says so, or the copy
+        has no condition for this generation yet (it is from before the write) and this replica wrote just this
+        since its last take-over. A copy that shows a condition for this generation is believed over the memory:
+        another replica, re-planning for a model change, may have written since."""
+        uid = str(app["metadata"].get("uid", ""))
+        if _judged(app, generation):
+            shown = _precheck_is(app, result, generation)
+            if shown:
+                self._remember(uid, _written(result, generation))
+            return shown
+        return self._remembered(uid) == _written(result, generation)
+
+
+Written = tuple[int, bool, str, str]
+"""A `Precheck` condition as written: generation, passed, reason, message."""
+WRITTEN_KEPT = 4096
+"""Applications whose last written condition is remembered (least recently used out; a miss costs a write)."""
+
+
+def _written(result: PrecheckResult, generation: int) -> Written:
+    return (generation, result.passed, result.reason, result.message)
 
 
 PLACED_ON_ONE_NODE = "PlacedOnOneNode"

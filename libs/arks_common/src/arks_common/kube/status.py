@@ -28,8 +28,11 @@ async def apply_condition(kube: Kube, res: Resource, obj: dict[str, Any], new: C
     return is_news(existing, new)
 
 
-async def set_finalizer(kube: Kube, res: Resource, obj: dict[str, Any], finalizer: str, present: bool) -> None:
-    """Adds or removes this service's finalizer (server-side apply owns just that list entry)."""
+async def set_finalizer(
+    kube: Kube, res: Resource, obj: dict[str, Any], finalizer: str, present: bool
+) -> dict[str, Any]:
+    """Adds or removes this service's finalizer (server-side apply owns just that list entry); returns the
+    object as the API server wrote it."""
     meta = obj["metadata"]
     body: dict[str, Any] = {
         "apiVersion": obj.get("apiVersion", res.api_version),
@@ -38,4 +41,4 @@ async def set_finalizer(kube: Kube, res: Resource, obj: dict[str, Any], finalize
     }
     if present:
         body["metadata"]["finalizers"] = [finalizer]
-    await kube.apply(res, body)
+    return await kube.apply(res, body)

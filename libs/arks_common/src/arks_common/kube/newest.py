@@ -1,0 +1,74 @@
+"""The newest copy of each object a consumer was told of: by the bus (an event carries the object's full state)
+or by its own writes (an apply answers with the object as written). Pure: no I/O.
+
+A consumer that keeps such a copy need not GET the object before each reconcile: every later change of the
+object reaches it as another event, which triggers another reconcile with that newer copy (the bus carries the
+news, the copy is the truth as of that news). The copy is trusted only while that holds:
+
+- a copy is replaced only by a newer one (a larger resourceVersion: etcd's revision, an integer in every
+  Kubernetes release; a version that is not an integer makes the copy unusable, so the caller GETs);
+- a copy kept before this replica last took over a partition is not used (`epoch`): another replica may have
+  seen newer changes of it while this one did not hold the partition;
+- an undecodable stub (the watcher publishes one for an object too deep or too large) is never a copy;
+- at most `limit` copies are kept (least recently used out): a miss only costs a GET.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from arks_common.kube.decoding import undecodable
+
+Obj = dict[str, Any]
+
+
+def version_of(obj: Obj) -> int | None:
+    """The object's resourceVersion as an integer, or None when it has none or it is not one."""
+    raw = (obj.get("metadata") or {}).get("resourceVersion")
+    return int(raw) if isinstance(raw, str) and raw.isascii() and raw.isdigit() else None
+
+
+@dataclass(frozen=True)
+class _Copy:
+    obj: Obj
+    version: int
+    epoch: int
+
+
+class NewestCopies:
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._copies: OrderedDict[Hashable, _Copy] = OrderedDict()
+
+    def offer(self, key: Hashable, obj: Obj, epoch: int) -> None:
+        """Keeps `obj` if it is newer than the copy held (or none is held). A copy that cannot be compared
+        (no integer resourceVersion, a stub) drops the one held: the next use reads the object afresh."""
+        version = version_of(obj)
+        if version is None or undecodable(obj) is not None:
+            self._copies.pop(key, None)
+            return
+        held = self._copies.get(key)
+        if held is not None and held.epoch == epoch and held.version >= version:
+            self._copies.move_to_end(key)
+            return
+        self._copies[key] = _Copy(obj, version, epoch)
+        self._copies.move_to_end(key)
+        while len(self._copies) > self._limit:
+            self._copies.popitem(last=False)
+
+    def get(self, key: Hashable, epoch: int) -> Obj | None:
+        """The copy to act on, or None: read the object from the API server (and offer what it answers)."""
+        held = self._copies.get(key)
+        if held is None or held.epoch != epoch:
+            return None
+        self._copies.move_to_end(key)
+        return held.obj
+
+    def forget(self, key: Hashable) -> None:
+        self._copies.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._copies)

@@ -1,0 +1,109 @@
+"""What an application's events cost the API server: the planner and the model-loader judge the copy an event
+carries, and an event from before their own write (its copy shows no condition yet) costs no request at all.
+
+The services run as usual; each test drives a second instance of one service's handler over the real client,
+counting the requests it sends (bench/controlplane/requests.py counts the whole stack's)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import nats
+import pytest
+
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.events import EventRecorder
+from arks_common.kube.resources import Resource
+from arks_model_loader.gate import LoadedGate
+from arks_planner.core.profiles import load_profiles
+from arks_planner.planning import Planner
+from support.builders import rwx_model, small_app
+from support.e2e import Env, wait_until
+
+pytestmark = pytest.mark.cluster
+
+
+class CountingKube(Kube):
+    """The real client, counting each request by verb and resource."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.sent: Counter[str] = Counter()
+
+    async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        self.sent[f"get {res.plural}"] += 1
+        return await super().get(res, namespace, name)
+
+    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        self.sent[f"apply {res.plural}/status"] += 1
+        return await super().apply_status(res, namespace, name, status)
+
+
+def _created_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
+    """The application as its creation event carried it: no condition yet."""
+    arks.apply(ns, small_app(name))
+    app = arks.get("arksapplication", name, ns)
+    assert app is not None
+    app = {**app, "status": {}}
+    app["metadata"] = {k: v for k, v in app["metadata"].items() if k != "managedFields"}
+    return app
+
+
+def test_the_planner_judges_the_events_copy_and_an_event_from_before_its_write_costs_nothing(
+    arks: Env, ns: str
+) -> None:
+    arks.ready_model(ns, rwx_model())
+    created = _created_copy(arks, ns, "judged")
+
+    async def run() -> tuple[Counter[str], Counter[str]]:
+        nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+        kube = CountingKube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner")
+        try:
+            planner = Planner(kube, nc.jetstream(), load_profiles(None, "default"), EventRecorder(kube, "planner"))
+            uid = created["metadata"]["uid"]
+            await planner.application_changed(ns, "judged", uid, created)
+            first = Counter(kube.sent)
+            kube.sent.clear()
+            await planner.application_changed(ns, "judged", uid, created)  # an echo from before the write
+            return first, Counter(kube.sent)
+        finally:
+            await kube.close()
+            await nc.close()
+
+    first, echo = asyncio.run(run())
+    assert first["get arksapplications"] == 0, f"the event's copy was read again: {dict(first)}"
+    assert echo == Counter(), f"an event from before the Precheck write cost requests: {dict(echo)}"
+    arks.wait_phase("judged", ns, "Running")
+
+
+def test_the_loaded_gate_judges_the_events_copy_and_an_event_from_before_its_write_costs_nothing(
+    arks: Env, ns: str
+) -> None:
+    arks.ready_model(ns, rwx_model())
+    created = _created_copy(arks, ns, "gated")
+    wait_until(
+        lambda: any(
+            c.get("type") == "Loaded"
+            for c in (arks.get("arksapplication", "gated", ns) or {}).get("status", {}).get("conditions", [])
+        ),
+        60,
+        "the running model-loader's Loaded condition",
+    )
+
+    async def run() -> tuple[Counter[str], Counter[str]]:
+        kube = CountingKube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-model-loader")
+        try:
+            gate = LoadedGate(kube, EventRecorder(kube, "model-loader"))
+            await gate.application_changed(ns, "gated", created)
+            first = Counter(kube.sent)
+            kube.sent.clear()
+            await gate.application_changed(ns, "gated", created)  # an echo from before the write
+            return first, Counter(kube.sent)
+        finally:
+            await kube.close()
+
+    first, echo = asyncio.run(run())
+    assert first["get arksapplications"] == 0, f"the event's copy was read again: {dict(first)}"
+    assert echo == Counter(), f"an event from before the Loaded write cost requests: {dict(echo)}"

@@ -1,0 +1,68 @@
+"""The newest copy of an object a consumer keeps instead of a GET per reconcile (arks_common.kube.newest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_common.kube.decoding import stub
+from arks_common.kube.newest import NewestCopies, version_of
+
+KEY = ("ns", "app")
+
+
+def obj(version: str, replicas: int = 1) -> dict[str, Any]:
+    return {"metadata": {"name": "app", "namespace": "ns", "resourceVersion": version}, "spec": {"replicas": replicas}}
+
+
+def test_an_older_copy_never_replaces_a_newer_one() -> None:
+    copies = NewestCopies()
+    copies.offer(KEY, obj("20", 3), epoch=0)
+    copies.offer(KEY, obj("9", 1), epoch=0)  # an event in flight from before our own write: older
+    got = copies.get(KEY, epoch=0)
+    assert got is not None
+    assert got["spec"]["replicas"] == 3
+    copies.offer(KEY, obj("21", 5), epoch=0)
+    got = copies.get(KEY, epoch=0)
+    assert got is not None
+    assert got["spec"]["replicas"] == 5
+
+
+def test_versions_compare_as_numbers_not_text() -> None:
+    copies = NewestCopies()
+    copies.offer(KEY, obj("100", 2), epoch=0)
+    copies.offer(KEY, obj("99", 1), epoch=0)  # "99" > "100" as text
+    got = copies.get(KEY, epoch=0)
+    assert got is not None
+    assert got["spec"]["replicas"] == 2
+
+
+def test_a_copy_from_before_a_partition_take_over_is_not_used() -> None:
+    copies = NewestCopies()
+    copies.offer(KEY, obj("20"), epoch=1)
+    assert copies.get(KEY, epoch=2) is None
+    copies.offer(KEY, obj("15"), epoch=2)  # what a GET answers after the take-over replaces it
+    got = copies.get(KEY, epoch=2)
+    assert got is not None
+    assert got["metadata"]["resourceVersion"] == "15"
+
+
+def test_a_copy_that_cannot_be_compared_drops_the_one_held() -> None:
+    copies = NewestCopies()
+    copies.offer(KEY, obj("20"), epoch=0)
+    copies.offer(KEY, obj("not-a-number"), epoch=0)
+    assert copies.get(KEY, epoch=0) is None
+    copies.offer(KEY, obj("20"), epoch=0)
+    copies.offer(KEY, stub(obj("30"), "too deep"), epoch=0)
+    assert copies.get(KEY, epoch=0) is None
+    assert version_of({"metadata": {}}) is None
+
+
+def test_the_least_recently_used_copy_goes_first() -> None:
+    copies = NewestCopies(limit=2)
+    copies.offer(("ns", "a"), obj("1"), epoch=0)
+    copies.offer(("ns", "b"), obj("2"), epoch=0)
+    assert copies.get(("ns", "a"), epoch=0) is not None
+    copies.offer(("ns", "c"), obj("3"), epoch=0)
+    assert copies.get(("ns", "b"), epoch=0) is None
+    assert copies.get(("ns", "a"), epoch=0) is not None
+    assert len(copies) == 2
