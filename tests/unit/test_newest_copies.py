@@ -66,3 +66,20 @@ def test_the_least_recently_used_copy_goes_first() -> None:
     assert copies.get(("ns", "b"), epoch=0) is None
     assert copies.get(("ns", "a"), epoch=0) is not None
     assert len(copies) == 2
+
+
+def test_huge_specs_are_not_kept_and_all_copies_stay_within_the_byte_budget() -> None:
+    copies = NewestCopies(limit=1000, budget_bytes=50_000, max_copy_bytes=20_000)
+    huge = obj("5") | {"spec": {"blob": "x" * 30_000}}
+    copies.offer(KEY, obj("4"), epoch=0)
+    copies.offer(KEY, huge, epoch=0)  # newer, too large to keep: the older copy must not stand in for it
+    assert copies.get(KEY, epoch=0) is None
+    for i in range(100):
+        copies.offer(("ns", f"app-{i}"), obj(str(10 + i)) | {"spec": {"blob": "y" * 5_000}}, epoch=0)
+    assert copies.bytes <= 50_000
+    assert 0 < len(copies) < 100
+    assert copies.get(("ns", "app-99"), epoch=0) is not None  # the newest stay, the least recently used go
+    assert copies.get(("ns", "app-0"), epoch=0) is None
+    before = copies.bytes
+    copies.forget(("ns", "app-99"))
+    assert copies.bytes < before

@@ -10,7 +10,8 @@ news, the copy is the truth as of that news). The copy is trusted only while tha
 - a copy kept before this replica last took over a partition is not used (`epoch`): another replica may have
   seen newer changes of it while this one did not hold the partition;
 - an undecodable stub (the watcher publishes one for an object too deep or too large) is never a copy;
-- at most `limit` copies are kept (least recently used out): a miss only costs a GET.
+- at most `limit` copies and `budget_bytes` of them (their JSON size) are kept, least recently used out, and
+  none larger than `max_copy_bytes` (a spec can be as large as the API server takes): a miss only costs a GET.
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from arks_common.kube.decoding import undecodable
 
 Obj = dict[str, Any]
+LIMIT = 1024
+BUDGET_BYTES = 16 * 1024 * 1024
+"""All copies together (JSON size; Python's own objects take a few times that): bounded whatever the specs hold."""
+MAX_COPY_BYTES = 256 * 1024
 
 
 def version_of(obj: Obj) -> int | None:
@@ -36,28 +43,40 @@ class _Copy:
     obj: Obj
     version: int
     epoch: int
+    size: int
 
 
 class NewestCopies:
-    def __init__(self, limit: int = 1024) -> None:
+    def __init__(
+        self, limit: int = LIMIT, budget_bytes: int = BUDGET_BYTES, max_copy_bytes: int = MAX_COPY_BYTES
+    ) -> None:
         self._limit = limit
+        self._budget = budget_bytes
+        self._max_copy = max_copy_bytes
         self._copies: OrderedDict[Hashable, _Copy] = OrderedDict()
+        self._bytes = 0
 
     def offer(self, key: Hashable, obj: Obj, epoch: int) -> None:
         """Keeps `obj` if it is newer than the copy held (or none is held). A copy that cannot be compared
-        (no integer resourceVersion, a stub) drops the one held: the next use reads the object afresh."""
+        (no integer resourceVersion, a stub) or one too large to keep drops the one held: the next use reads the
+        object afresh."""
         version = version_of(obj)
         if version is None or undecodable(obj) is not None:
-            self._copies.pop(key, None)
+            self.forget(key)
             return
         held = self._copies.get(key)
         if held is not None and held.epoch == epoch and held.version >= version:
             self._copies.move_to_end(key)
             return
-        self._copies[key] = _Copy(obj, version, epoch)
-        self._copies.move_to_end(key)
-        while len(self._copies) > self._limit:
-            self._copies.popitem(last=False)
+        size = len(msgspec.json.encode(obj))
+        self.forget(key)
+        if size > self._max_copy:
+            return
+        self._copies[key] = _Copy(obj, version, epoch, size)
+        self._bytes += size
+        while len(self._copies) > self._limit or self._bytes > self._budget:
+            _, evicted = self._copies.popitem(last=False)
+            self._bytes -= evicted.size
 
     def get(self, key: Hashable, epoch: int) -> Obj | None:
         """The copy to act on, or None: read the object from the API server (and offer what it answers)."""
@@ -68,7 +87,14 @@ class NewestCopies:
         return held.obj
 
     def forget(self, key: Hashable) -> None:
-        self._copies.pop(key, None)
+        held = self._copies.pop(key, None)
+        if held is not None:
+            self._bytes -= held.size
+
+    @property
+    def bytes(self) -> int:
+        """The JSON size of the copies held."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._copies)
