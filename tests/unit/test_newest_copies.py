@@ -83,3 +83,18 @@ def test_huge_specs_are_not_kept_and_all_copies_stay_within_the_byte_budget() ->
     before = copies.bytes
     copies.forget(("ns", "app-99"))
     assert copies.bytes < before
+
+
+def test_a_copy_is_kept_without_managed_fields_or_kubectls_last_applied_spec() -> None:
+    copies = NewestCopies()
+    answer = obj("7")
+    answer["metadata"] |= {
+        "managedFields": [{"manager": "arks-deployer", "fieldsV1": {"f:spec": {}}}],
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "team": "a"},
+    }
+    copies.offer(KEY, answer, epoch=0)
+    got = copies.get(KEY, epoch=0)
+    assert got is not None
+    assert "managedFields" not in got["metadata"]
+    assert got["metadata"]["annotations"] == {"team": "a"}
+    assert "managedFields" in answer["metadata"]  # the caller's object is left as it was

@@ -10,6 +10,8 @@ news, the copy is the truth as of that news). The copy is trusted only while tha
 - a copy kept before this replica last took over a partition is not used (`epoch`): another replica may have
   seen newer changes of it while this one did not hold the partition;
 - an undecodable stub (the watcher publishes one for an object too deep or too large) is never a copy;
+- a copy is kept without what no consumer reads (managedFields, kubectl's last-applied-configuration, which
+  repeats the spec): a write's answer carries both;
 - at most `limit` copies and `budget_bytes` of them (their JSON size) are kept, least recently used out, and
   none larger than `max_copy_bytes` (a spec can be as large as the API server takes): a miss only costs a GET.
 """
@@ -30,6 +32,16 @@ LIMIT = 1024
 BUDGET_BYTES = 16 * 1024 * 1024
 """All copies together (JSON size; Python's own objects take a few times that): bounded whatever the specs hold."""
 MAX_COPY_BYTES = 256 * 1024
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def kept(obj: Obj) -> Obj:
+    """`obj` without its managedFields and kubectl's last-applied-configuration (shallow: the rest is shared)."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**obj, "metadata": meta}
 
 
 def version_of(obj: Obj) -> int | None:
@@ -68,11 +80,12 @@ class NewestCopies:
         if held is not None and held.epoch == epoch and held.version >= version:
             self._copies.move_to_end(key)
             return
-        size = len(msgspec.json.encode(obj))
+        copy = kept(obj)
+        size = len(msgspec.json.encode(copy))
         self.forget(key)
         if size > self._max_copy:
             return
-        self._copies[key] = _Copy(obj, version, epoch, size)
+        self._copies[key] = _Copy(copy, version, epoch, size)
         self._bytes += size
         while len(self._copies) > self._limit or self._bytes > self._budget:
             _, evicted = self._copies.popitem(last=False)
