@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 
 import httpx2
+import msgspec
+import yaml
 from lightkube.config.client_adapter import user_auth, verify_cluster
 from lightkube.config.kubeconfig import SERVICE_ACCOUNT, KubeConfig, SingleConfig
 from lightkube.config.models import User
@@ -58,7 +60,8 @@ def load_config(kubeconfig: str | None, service_account: str | Path = SERVICE_AC
         else:
             config = KubeConfig.from_file(_first_kubeconfig())
         single = config.get()
-    except (ConfigError, OSError, KeyError, ValueError, TypeError) as exc:  # a bad file: name what is wrong
+    except (ConfigError, OSError, KeyError, ValueError, TypeError, yaml.YAMLError, msgspec.MsgspecError) as exc:
+        # a file that is not YAML, a context or cluster missing, a field of the wrong type: name the file
         where = kubeconfig or ("the service account " + str(account) if _in_cluster(account) else _first_kubeconfig())
         raise KubeConfigError(f"kubeconfig {where}: {type(exc).__name__}: {exc}") from exc
     if single is None:  # not reached: get() raises without a current context
