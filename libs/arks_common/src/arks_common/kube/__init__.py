@@ -1,1 +1,1 @@
-"""Kubernetes access shared by the services: one generic async client over kubernetes_asyncio."""
+"""Kubernetes access shared by the services: one generic async client (client.Kube) over one HTTP client."""

@@ -1,24 +1,29 @@
 """A small generic async Kubernetes client: get, list, watch, server-side apply, status apply, delete.
 
-Built on kubernetes_asyncio's ApiClient (auth, TLS, kubeconfig) but addressed by Resource, so every kind
-— ours, LeaderWorkerSet, core — goes through the same few verbs. API errors become KubeError subclasses
-(`raise ... from`) so callers can tell a conflict or a vanished object from a server that is away.
+Addressed by Resource, so every kind — ours, LeaderWorkerSet, core — goes through the same few verbs, as raw JSON
+over one HTTP client (`transport`: kubeconfig or in-cluster login, TLS, a pool sized for bursts). API errors
+become KubeError subclasses (`raise ... from`) so callers can tell a conflict or a vanished object from a server
+that is away.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
-import aiohttp
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
+import httpx2
+import msgspec
+from lightkube.core.exceptions import ConfigError
 
 from arks_common.kube.decoding import checked, loads, undecodable
 from arks_common.kube.resources import Resource
+from arks_common.kube.transport import CONNECT_SECONDS, load_api_client
 from arks_common.telemetry.logging import get_logger
+
+__all__ = ["Conflict", "Gone", "Invalid", "Kube", "KubeError", "NotFound", "Undecodable", "load_api_client"]
 
 log = get_logger(__name__)
 
@@ -26,6 +31,11 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 LIST_PAGE = 500
 """Objects per list request: pages keep each answer (and a paged reader's memory) bounded."""
+
+_UNREACHABLE: tuple[type[BaseException], ...] = (httpx2.HTTPError, httpx2.StreamError, TimeoutError, OSError)
+"""What a request raises when the server was not reached or the connection broke (a status 0 KubeError)."""
+_NOT_SENT: tuple[type[BaseException], ...] = (*_UNREACHABLE, ConfigError)
+"""... and before it is sent: ConfigError is a token file or exec plugin (lightkube's auth) that failed."""
 
 
 class KubeError(Exception):
@@ -71,18 +81,45 @@ class Invalid(KubeError):
     """The API server refused the object (422); the message names the field."""
 
 
-def _translate(exc: ApiException, what: str) -> KubeError:
-    status = int(exc.status or 0)
-    message = what
+def refusal(what: str, status: int, phrase: str, body: bytes, headers: Mapping[str, str]) -> KubeError:
+    """The KubeError for an answer outside 2xx: its message and reason from the API server's Status body when
+    there is one (else the HTTP reason phrase), its class by status, and the server's Retry-After."""
+    message = f"{what}: {phrase}"
     reason = ""
     try:
-        body = json.loads(exc.body) if exc.body else {}
-        message = f"{what}: {body.get('message', exc.reason)}"
-        reason = str(body.get("reason", ""))
-    except (ValueError, TypeError):
-        message = f"{what}: {exc.reason}"
+        decoded = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        decoded = None
+    if isinstance(decoded, dict):
+        message = f"{what}: {decoded.get('message', phrase)}"
+        reason = str(decoded.get("reason", ""))
     kind = {404: NotFound, 410: Gone, 409: Conflict, 422: Invalid}.get(status, KubeError)
-    return kind(message, status, reason, _retry_after(exc))
+    return kind(message, status, reason, retry_after(headers))
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("Retry-After")
+    try:
+        return max(0.0, min(float(raw), 3600.0)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP-date: rare from the API server; the caller's own backoff applies
+
+
+async def lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """The newline-separated lines of a byte stream, whatever its chunking (a watch sends one event a line); a
+    last line without its newline (a cut stream) comes too, for the decoder to refuse."""
+    parts: list[bytes] = []
+    async for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            parts.append(chunk[start:end])
+            yield b"".join(parts)
+            parts.clear()
+            start = end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+    if parts:
+        yield b"".join(parts)
 
 
 def _identity(obj: dict[str, Any]) -> dict[str, str]:
@@ -90,37 +127,16 @@ def _identity(obj: dict[str, Any]) -> dict[str, str]:
     return {"object": f"{meta.get('namespace', '')}/{meta.get('name', '')}", "reason": str(undecodable(obj))}
 
 
-def _retry_after(exc: ApiException) -> float | None:
-    headers: Any = exc.headers or {}
-    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return max(0.0, min(float(raw), 3600.0)) if raw is not None else None
-    except (TypeError, ValueError):
-        return None  # an HTTP-date: rare from the API server; the caller's own backoff applies
-
-
-async def load_api_client(kubeconfig: str | None) -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig (path, or $KUBECONFIG/~/.kube)."""
-    configuration = client.Configuration()
-    if kubeconfig:
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            await config.load_kube_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
 class Kube:
     """Generic verbs on any Resource. One instance per service process, closed on shutdown."""
 
-    def __init__(self, api: client.ApiClient, field_manager: str) -> None:
+    def __init__(self, api: httpx2.AsyncClient, field_manager: str) -> None:
         self._api = api
         self.field_manager = field_manager
+        self._agent = f"arks/{field_manager}"
 
     async def close(self) -> None:
-        await self._api.close()
+        await self._api.aclose()
 
     async def _exchange(
         self,
@@ -130,35 +146,25 @@ class Kube:
         query: list[tuple[str, Any]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
-        request_timeout: float | None = 30,
+        request_timeout: float = 30,
     ) -> tuple[int, Any]:
-        """The HTTP status and the decoded answer (the body read and decoded here, so no nesting can break the
-        client's own decoder); API refusals become KubeError."""
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        """The HTTP status and the decoded answer (the body read and decoded here, so no nesting can break a
+        decoder of the HTTP client's); API refusals become KubeError. `request_timeout` bounds the whole exchange:
+        the wait for a free connection, connecting, sending and reading the answer."""
+        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": self._agent}
+        content = msgspec.json.encode(body) if body is not None else None
         try:
-            response = await self._api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=request_timeout,
-            )
-            async with response:
-                raw = await response.read()
-                if not 200 <= response.status <= 299:
-                    refused = ApiException(status=response.status, reason=response.reason)
-                    refused.body = raw.decode("utf-8", "replace")
-                    refused.headers = response.headers
-                    raise _translate(refused, what)
-        except ApiException as exc:
-            raise _translate(exc, what) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            async with asyncio.timeout(request_timeout):
+                response = await self._api.request(method, path, params=query, headers=headers, content=content)
+        except TimeoutError as exc:
+            raise KubeError(f"{what}: no answer within {request_timeout:g} s") from exc
+        except _NOT_SENT as exc:
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        raw = response.content
+        if not 200 <= response.status_code <= 299:
+            raise refusal(what, response.status_code, response.reason_phrase, raw, response.headers)
         try:
-            return response.status, loads(raw) if raw else {}
+            return response.status_code, loads(raw) if raw else {}
         except ValueError as exc:  # not JSON at all: a proxy's error page, a cut connection
             raise KubeError(f"{what}: the answer is not JSON: {exc}") from exc
 
@@ -171,7 +177,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """`_call` for one object: a too-deep answer comes back as its stub."""
+        """`_exchange` for one object: a too-deep answer comes back as its stub."""
         _, result = await self._exchange(method, path, what, query, body, content_type)
         return checked(result) if isinstance(result, dict) else {}
 
@@ -248,48 +254,42 @@ class Kube:
         ]
         if label_selector:
             query.append(("labelSelector", label_selector))
+        what = f"watch {res.plural}"
+        # the server ends the watch after timeout_seconds; a stream silent for 30 s more is dead
+        timeout = httpx2.Timeout(timeout_seconds + 30, connect=CONNECT_SECONDS, pool=30)
+        headers = {"Accept": "application/json", "User-Agent": self._agent}
+        request = self._api.build_request("GET", res.path(None), params=query, headers=headers, timeout=timeout)
         try:
-            response = await self._api.call_api(
-                res.path(None),
-                "GET",
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout_seconds + 30,
-            )
-        except ApiException as exc:
-            raise _translate(exc, f"watch {res.plural}") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise KubeError(f"watch {res.plural}: {type(exc).__name__}: {exc}") from exc
-        async with response:
-            if response.status != 200:
-                # with an unread body the client does not raise for us: a refused watch is a plain Status
-                refused = ApiException(status=response.status, reason=response.reason)
-                refused.body = await response.text()
-                raise _translate(refused, f"watch {res.plural}")
-            try:
-                async for line in response.content:
-                    if not line.strip():
-                        continue
-                    try:
-                        event = loads(line)
-                    except ValueError as exc:
-                        raise KubeError(f"watch {res.plural}: undecodable line: {exc}") from exc
-                    if not isinstance(event, dict) or not isinstance(event.get("object") or {}, dict):
-                        raise KubeError(f"watch {res.plural}: unexpected line {line[:200]!r}")
-                    kind, obj = event.get("type", ""), event.get("object") or {}
-                    if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
-                        raise KubeError(f"watch {res.plural}: unexpected line {line[:200]!r}")
-                    if kind == "ERROR":
-                        status = int(obj.get("code", 0))
-                        error = Gone if status == 410 else KubeError
-                        raise error(f"watch {res.plural}: {obj.get('message', '')}", status)
-                    obj.setdefault("kind", res.kind)
-                    obj.setdefault("apiVersion", res.api_version)
-                    yield kind, checked(obj)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise KubeError(f"watch {res.plural} broke: {type(exc).__name__}: {exc}") from exc
+            response = await self._api.send(request, stream=True)
+        except _NOT_SENT as exc:
+            raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        try:
+            if response.status_code != 200:  # a refused watch is a plain Status
+                body = await response.aread()
+                raise refusal(what, response.status_code, response.reason_phrase, body, response.headers)
+            async for line in lines(response.aiter_bytes()):
+                if not line.strip():
+                    continue
+                try:
+                    event = loads(line)
+                except ValueError as exc:
+                    raise KubeError(f"{what}: undecodable line: {exc}") from exc
+                if not isinstance(event, dict) or not isinstance(event.get("object") or {}, dict):
+                    raise KubeError(f"{what}: unexpected line {line[:200]!r}")
+                kind, obj = event.get("type", ""), event.get("object") or {}
+                if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
+                    raise KubeError(f"{what}: unexpected line {line[:200]!r}")
+                if kind == "ERROR":
+                    status = int(obj.get("code", 0))
+                    error = Gone if status == 410 else KubeError
+                    raise error(f"{what}: {obj.get('message', '')}", status)
+                obj.setdefault("kind", res.kind)
+                obj.setdefault("apiVersion", res.api_version)
+                yield kind, checked(obj)
+        except _UNREACHABLE as exc:
+            raise KubeError(f"{what} broke: {type(exc).__name__}: {exc}") from exc
+        finally:
+            await response.aclose()
 
     async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
         """Server-side apply of `obj` under this service's field manager."""
