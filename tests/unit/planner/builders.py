@@ -71,12 +71,28 @@ def service(plan: Plan) -> dict[str, Any]:
     return obj
 
 
-def pod(plan: Plan, role: str) -> dict[str, Any]:
-    """The leader or worker pod template; a one-pod group's leader is its workerTemplate."""
-    template = lws(plan)["spec"]["leaderWorkerTemplate"]
+def group_pod(group_set: dict[str, Any], role: str = "leader") -> dict[str, Any]:
+    """A LeaderWorkerSet's leader or worker pod template; a one-pod group's leader is its workerTemplate."""
+    template = group_set["spec"]["leaderWorkerTemplate"]
     key = "leaderTemplate" if role == "leader" and "leaderTemplate" in template else "workerTemplate"
     found: dict[str, Any] = template[key]
     return found
+
+
+def group_container(group_set: dict[str, Any], role: str = "leader") -> dict[str, Any]:
+    found: dict[str, Any] = group_pod(group_set, role)["spec"]["containers"][0]
+    return found
+
+
+def group_argv(group_set: dict[str, Any], role: str = "leader") -> list[str]:
+    """The container's command and args as they stand (a PD role's LeaderWorkerSet, say)."""
+    c = group_container(group_set, role)
+    return [*c["command"], *c.get("args", [])]
+
+
+def pod(plan: Plan, role: str) -> dict[str, Any]:
+    """The leader or worker pod template of the plan's one LeaderWorkerSet."""
+    return group_pod(lws(plan), role)
 
 
 def container(plan: Plan, role: str) -> dict[str, Any]:

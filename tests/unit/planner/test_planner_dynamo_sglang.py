@@ -13,6 +13,8 @@ from unit.planner.builders import (
     NAMESPACE,
     PROFILES,
     contains_run,
+    group_argv,
+    group_container,
     script_commands,
     shared_model,
 )
@@ -69,26 +71,8 @@ def objects(p: Plan) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in p.objects}
 
 
-def pod(lws: dict[str, Any], which: str = "leader") -> dict[str, Any]:
-    lwt = lws["spec"]["leaderWorkerTemplate"]
-    found: dict[str, Any] = (
-        lwt["leaderTemplate"] if which == "leader" and "leaderTemplate" in lwt else lwt["workerTemplate"]
-    )
-    return found
-
-
-def container(lws: dict[str, Any], which: str = "leader") -> dict[str, Any]:
-    found: dict[str, Any] = pod(lws, which)["spec"]["containers"][0]
-    return found
-
-
-def argv(lws: dict[str, Any], which: str = "leader") -> list[str]:
-    c = container(lws, which)
-    return [*c["command"], *c.get("args", [])]
-
-
 def env(lws: dict[str, Any], which: str = "leader") -> dict[str, str]:
-    return {e["name"]: e.get("value", "") for e in container(lws, which)["env"]}
+    return {e["name"]: e.get("value", "") for e in group_container(lws, which)["env"]}
 
 
 def value_after(items: list[str], flag: str) -> str:
@@ -120,12 +104,12 @@ def test_a_two_node_group_runs_rank_0_of_dynamo_sglang_beside_the_frontend_on_th
 
 def test_the_other_nodes_join_the_engine_with_their_worker_index_and_serve_nothing() -> None:
     lws = objects(plan())["app-qwen-dynamo-sglang"]
-    words = argv(lws, "worker")
+    words = group_argv(lws, "worker")
     assert words[:3] == ["python3", "-m", "dynamo.sglang"]
     assert value_after(words, "--node-rank") == "$(LWS_WORKER_INDEX)"
     assert value_after(words, "--dist-init-addr") == "$(LWS_LEADER_ADDRESS):20000"
     assert "dynamo.frontend" not in words
-    assert "readinessProbe" not in container(lws, "worker")
+    assert "readinessProbe" not in group_container(lws, "worker")
 
 
 def test_one_node_runs_engine_and_frontend_in_the_one_pod() -> None:
@@ -142,9 +126,9 @@ def test_the_sglang_backend_shares_dynamos_namespace_system_port_readiness_and_t
         assert env(lws, which)["DYN_NAMESPACE"] == f"{NAMESPACE}-app-qwen-dynamo-sglang"
         assert env(lws, which)["DYN_SYSTEM_PORT"] == "9090"
         assert env(lws, which)["ETCD_ENDPOINTS"] == "http://etcd.dynamo:2379"
-        assert container(lws, which)["image"] == IMAGE
-        assert {"name": "metrics", "containerPort": 9090} in container(lws, which)["ports"]
-    probe = container(lws)["readinessProbe"]
+        assert group_container(lws, which)["image"] == IMAGE
+        assert {"name": "metrics", "containerPort": 9090} in group_container(lws, which)["ports"]
+    probe = group_container(lws)["readinessProbe"]
     assert "/v1/models" in probe["exec"]["command"][2]
     assert probe["exec"]["command"][3] == "qwen-7b"
 
@@ -178,7 +162,10 @@ def test_the_vllm_backend_plan_is_the_same_whether_spec_dynamo_is_absent_or_says
 
 def test_pd_workers_run_dynamo_sglang_in_their_modes_with_nixl_and_metrics() -> None:
     objs = objects(plan(PD))
-    prefill, decode = argv(objs["app-qwen-dynamo-sglang-pd-prefill"]), argv(objs["app-qwen-dynamo-sglang-pd-decode"])
+    prefill, decode = (
+        group_argv(objs["app-qwen-dynamo-sglang-pd-prefill"]),
+        group_argv(objs["app-qwen-dynamo-sglang-pd-decode"]),
+    )
     assert prefill[:3] == decode[:3] == ["python3", "-m", "dynamo.sglang"]
     assert value_after(prefill, "--disaggregation-mode") == "prefill"
     assert value_after(decode, "--disaggregation-mode") == "decode"
@@ -195,12 +182,12 @@ def test_pd_workers_run_dynamo_sglang_in_their_modes_with_nixl_and_metrics() -> 
 
 def test_the_pd_frontend_runs_alone_in_the_applications_namespace() -> None:
     router = objects(plan(PD))["app-qwen-dynamo-sglang-pd-router"]
-    assert argv(router) == [
+    assert group_argv(router) == [
         "python3", "-m", "dynamo.frontend", "--http-port", "8080",
         "--namespace", f"{NAMESPACE}-app-qwen-dynamo-sglang-pd", "--router-mode", "kv",
     ]  # fmt: skip
-    assert "/v1/models" in container(router)["readinessProbe"]["exec"]["command"][2]
-    assert container(router)["image"] == IMAGE
+    assert "/v1/models" in group_container(router)["readinessProbe"]["exec"]["command"][2]
+    assert group_container(router)["image"] == IMAGE
 
 
 @pytest.mark.parametrize("role", ["router", "prefill", "decode"])
@@ -213,7 +200,7 @@ def test_every_pd_role_shares_the_applications_dynamo_namespace(role: str) -> No
 
 @pytest.mark.parametrize("role", ["prefill", "decode"])
 def test_pd_workers_are_ready_when_their_system_port_answers_health(role: str) -> None:
-    c = container(objects(plan(PD))[f"app-qwen-dynamo-sglang-pd-{role}"])
+    c = group_container(objects(plan(PD))[f"app-qwen-dynamo-sglang-pd-{role}"])
     assert c["readinessProbe"] == {"httpGet": {"path": "/health", "port": 9090}, "periodSeconds": 10}
 
 
@@ -227,7 +214,7 @@ def test_two_pd_applications_never_share_a_dynamo_namespace() -> None:
     assert (
         env(first["app-qwen-dynamo-sglang-pd-decode"])["DYN_NAMESPACE"] != env(second["other-decode"])["DYN_NAMESPACE"]
     )
-    assert value_after(argv(second["other-router"]), "--namespace") == f"{NAMESPACE}-other"
+    assert value_after(group_argv(second["other-router"]), "--namespace") == f"{NAMESPACE}-other"
 
 
 def test_multi_node_pd_groups_launch_sglangs_native_multi_node() -> None:
@@ -235,20 +222,20 @@ def test_multi_node_pd_groups_launch_sglangs_native_multi_node() -> None:
     objs = objects(plan(PD, prefill=two, decode=two))
     for role in ("prefill", "decode"):
         lws = objs[f"app-qwen-dynamo-sglang-pd-{role}"]
-        leader, worker = argv(lws, "leader"), argv(lws, "worker")
+        leader, worker = group_argv(lws, "leader"), group_argv(lws, "worker")
         assert value_after(leader, "--node-rank") == "0"
         assert value_after(worker, "--node-rank") == "$(LWS_WORKER_INDEX)"
         for words in (leader, worker):
             assert value_after(words, "--dist-init-addr") == "$(LWS_LEADER_ADDRESS):20000"
             assert value_after(words, "--nnodes") == "$(LWS_GROUP_SIZE)"
             assert value_after(words, "--disaggregation-mode") == role
-        assert "readinessProbe" in container(lws, "leader")
-        assert "readinessProbe" not in container(lws, "worker")
+        assert "readinessProbe" in group_container(lws, "leader")
+        assert "readinessProbe" not in group_container(lws, "worker")
 
 
 def test_a_users_transfer_backend_replaces_nixl() -> None:
     objs = objects(plan(PD, decode={"extraOptions": ["--disaggregation-transfer-backend", "mooncake"]}))
-    decode = argv(objs["app-qwen-dynamo-sglang-pd-decode"])
+    decode = group_argv(objs["app-qwen-dynamo-sglang-pd-decode"])
     assert "--disaggregation-transfer-backend=nixl" not in decode
     assert decode[-2:] == ["--disaggregation-transfer-backend", "mooncake"]
 

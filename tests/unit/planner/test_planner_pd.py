@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from unit.planner.builders import APP_UID, NAMESPACE, PROFILES, shared_model
+from unit.planner.builders import APP_UID, NAMESPACE, PROFILES, group_argv, group_container, group_pod, shared_model
 
 from arks_common.api.application import ArksApplication
 from arks_common.conventions import LABEL_APPLICATION, LABEL_COMPONENT, LABEL_ROLE
@@ -52,24 +52,6 @@ def by_name(p: Plan) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in p.objects}
 
 
-def template(lws: dict[str, Any], pod: str = "leader") -> dict[str, Any]:
-    lwt = lws["spec"]["leaderWorkerTemplate"]
-    found: dict[str, Any] = (
-        lwt["leaderTemplate"] if pod == "leader" and "leaderTemplate" in lwt else lwt["workerTemplate"]
-    )
-    return found
-
-
-def container(lws: dict[str, Any], pod: str = "leader") -> dict[str, Any]:
-    found: dict[str, Any] = template(lws, pod)["spec"]["containers"][0]
-    return found
-
-
-def argv(lws: dict[str, Any], pod: str = "leader") -> list[str]:
-    c = container(lws, pod)
-    return [*c["command"], *c["args"]]
-
-
 def value_after(items: list[str], flag: str) -> str:
     return items[items.index(flag) + 1]
 
@@ -105,7 +87,7 @@ def test_each_role_is_its_own_leaderworkerset_and_the_plan_names_where_its_count
         role = obj["metadata"]["name"].rsplit("-", 1)[1]
         assert obj["metadata"]["labels"][LABEL_COMPONENT] == role
         assert obj["metadata"]["labels"][LABEL_APPLICATION] == app_name
-        assert template(obj)["metadata"]["labels"][LABEL_COMPONENT] == role
+        assert group_pod(obj)["metadata"]["labels"][LABEL_COMPONENT] == role
         assert "replicas" not in obj["spec"], "the count has its own writer"
 
 
@@ -121,7 +103,7 @@ def test_the_service_reaches_the_router_leaders_only(name: str) -> None:
 
 def test_sglang_prefill_and_decode_servers_run_in_their_modes_with_nixl_and_their_own_options() -> None:
     objs = by_name(plan())
-    prefill, decode = argv(objs["app-qwen-pd-prefill"]), argv(objs["app-qwen-pd-decode"])
+    prefill, decode = group_argv(objs["app-qwen-pd-prefill"]), group_argv(objs["app-qwen-pd-decode"])
     assert prefill[:3] == decode[:3] == ["python3", "-m", "sglang.launch_server"]
     assert value_after(prefill, "--disaggregation-mode") == "prefill"
     assert value_after(decode, "--disaggregation-mode") == "decode"
@@ -135,20 +117,20 @@ def test_sglang_prefill_and_decode_servers_run_in_their_modes_with_nixl_and_thei
 
 def test_sglang_prefill_pods_announce_their_bootstrap_port_to_the_router() -> None:
     objs = by_name(plan())
-    assert template(objs["app-qwen-pd-prefill"])["metadata"]["annotations"] == {"sglang.ai/bootstrap-port": "8998"}
-    assert "annotations" not in template(objs["app-qwen-pd-decode"])["metadata"]
+    assert group_pod(objs["app-qwen-pd-prefill"])["metadata"]["annotations"] == {"sglang.ai/bootstrap-port": "8998"}
+    assert "annotations" not in group_pod(objs["app-qwen-pd-decode"])["metadata"]
 
 
 def test_a_users_transfer_backend_replaces_the_default() -> None:
     objs = by_name(plan(prefill={"extraOptions": ["--disaggregation-transfer-backend", "mooncake"]}))
-    prefill = argv(objs["app-qwen-pd-prefill"])
+    prefill = group_argv(objs["app-qwen-pd-prefill"])
     assert "--disaggregation-transfer-backend=nixl" not in prefill
     assert value_after(prefill, "--disaggregation-transfer-backend") == "mooncake"
 
 
 def test_the_sglang_router_runs_in_pd_mode_and_finds_this_applications_leaders_by_label() -> None:
     router = by_name(plan())["app-qwen-pd-router"]
-    items = argv(router)
+    items = group_argv(router)
     assert items[:4] == ["python3", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
     assert value_after(items, "--port") == "8080"
     assert value_after(items, "--service-discovery-namespace") == NAMESPACE
@@ -164,10 +146,10 @@ def test_the_sglang_router_runs_in_pd_mode_and_finds_this_applications_leaders_b
         "arks.ai/role=decode",
         "arks.ai/work-load-role=leader",
     ]
-    pod = template(router)
+    pod = group_pod(router)
     assert pod["spec"]["serviceAccountName"] == "arks-pd-router"
     assert "automountServiceAccountToken" not in pod["spec"], "the router needs its token to watch pods"
-    assert container(router)["readinessProbe"] == {"httpGet": {"path": "/readiness", "port": 8080}}
+    assert group_container(router)["readinessProbe"] == {"httpGet": {"path": "/readiness", "port": 8080}}
 
 
 def test_sglang_multi_node_prefill_groups_launch_natively_across_their_nodes() -> None:
@@ -181,7 +163,7 @@ def test_sglang_multi_node_prefill_groups_launch_natively_across_their_nodes() -
     )
     lws = objs["app-qwen-pd-prefill"]
     assert lws["spec"]["leaderWorkerTemplate"]["size"] == 2
-    leader, worker = argv(lws, "leader"), argv(lws, "worker")
+    leader, worker = group_argv(lws, "leader"), group_argv(lws, "worker")
     for items in (leader, worker):
         assert value_after(items, "--disaggregation-mode") == "prefill"
         assert value_after(items, "--dist-init-addr") == "$(LWS_LEADER_ADDRESS):20000"
@@ -194,19 +176,19 @@ def test_sglang_multi_node_prefill_groups_launch_natively_across_their_nodes() -
 def test_dynamo_frontend_runs_alone_in_the_applications_namespace_with_the_routers_options() -> None:
     objs = by_name(plan(DYNAMO))
     router = objs["app-qwen-dynamo-pd-router"]
-    items = argv(router)
+    items = group_argv(router)
     assert items == [
         "python3", "-m", "dynamo.frontend", "--http-port", "8080",
         "--namespace", f"{NAMESPACE}-app-qwen-dynamo-pd", "--router-mode", "kv",
     ]  # fmt: skip
-    probe = container(router)["readinessProbe"]
+    probe = group_container(router)["readinessProbe"]
     assert "/v1/models" in probe["exec"]["command"][2]
     assert probe["exec"]["command"][3] == "qwen-7b"
 
 
 def test_dynamo_prefill_and_decode_workers_run_in_their_modes_with_nixl_kv_transfer() -> None:
     objs = by_name(plan(DYNAMO))
-    prefill, decode = argv(objs["app-qwen-dynamo-pd-prefill"]), argv(objs["app-qwen-dynamo-pd-decode"])
+    prefill, decode = group_argv(objs["app-qwen-dynamo-pd-prefill"]), group_argv(objs["app-qwen-dynamo-pd-decode"])
     assert prefill[:3] == decode[:3] == ["python3", "-m", "dynamo.vllm"]
     assert value_after(prefill, "--disaggregation-mode") == "prefill"
     assert value_after(decode, "--disaggregation-mode") == "decode"
@@ -223,7 +205,7 @@ def test_dynamo_prefill_and_decode_workers_run_in_their_modes_with_nixl_kv_trans
 @pytest.mark.parametrize("role", ["router", "prefill", "decode"])
 def test_every_dynamo_role_shares_the_applications_dynamo_namespace_and_reaches_discovery(role: str) -> None:
     lws = by_name(plan(DYNAMO))[f"app-qwen-dynamo-pd-{role}"]
-    env = {e["name"]: e["value"] for e in container(lws)["env"]}
+    env = {e["name"]: e["value"] for e in group_container(lws)["env"]}
     assert env["DYN_NAMESPACE"] == f"{NAMESPACE}-app-qwen-dynamo-pd"
     assert env["DYN_SYSTEM_PORT"] == "9090"
     assert env["ETCD_ENDPOINTS"] == "http://etcd.dynamo:2379"
@@ -231,7 +213,7 @@ def test_every_dynamo_role_shares_the_applications_dynamo_namespace_and_reaches_
 
 @pytest.mark.parametrize("role", ["prefill", "decode"])
 def test_dynamo_workers_are_ready_when_their_system_port_answers_health(role: str) -> None:
-    c = container(by_name(plan(DYNAMO))[f"app-qwen-dynamo-pd-{role}"])
+    c = group_container(by_name(plan(DYNAMO))[f"app-qwen-dynamo-pd-{role}"])
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": 9090}
     assert {"name": "metrics", "containerPort": 9090} in c["ports"]
 
@@ -243,11 +225,11 @@ def test_two_pd_applications_never_share_a_dynamo_namespace_or_router_selector()
     application = parse_application(other)
     assert isinstance(application, ArksApplication)
     second = build_plan(application, shared_model(), PROFILES)
-    ns = [container(o)["env"][0]["value"] for p in (first, second) for o in p.objects[:3]]
+    ns = [group_container(o)["env"][0]["value"] for p in (first, second) for o in p.objects[:3]]
     assert len(set(ns[:3])) == 1
     assert len(set(ns[3:])) == 1
     assert ns[0] != ns[3]
-    sg = next(argv(o) for o in plan().objects[:1])
+    sg = next(group_argv(o) for o in plan().objects[:1])
     assert "arks.ai/application=app-qwen-pd" in sg
 
 
@@ -297,11 +279,11 @@ def test_the_sglang_router_without_a_service_account_runs_as_one_arks_plans_that
         assert obj["metadata"]["labels"][LABEL_APPLICATION] == application.metadata.name
         assert obj["metadata"]["ownerReferences"][0]["uid"] == application.metadata.uid
         assert obj["metadata"]["annotations"] == {"arks.ai/plan-hash": p.plan_hash}
-    pod = template(objs["LeaderWorkerSet"])  # the router's own group set shares the account's name
+    pod = group_pod(objs["LeaderWorkerSet"])  # the router's own group set shares the account's name
     assert pod["spec"]["serviceAccountName"] == name
     assert "automountServiceAccountToken" not in pod["spec"], "the router needs its token to watch pods"
     engines = [o for o in p.objects if o["kind"] == "LeaderWorkerSet" and o["metadata"]["name"] != name]
-    assert all("serviceAccountName" not in template(o)["spec"] for o in engines)
+    assert all("serviceAccountName" not in group_pod(o)["spec"] for o in engines)
 
 
 def test_a_router_account_the_user_names_is_used_as_it_is_and_no_rbac_is_planned() -> None:
@@ -383,7 +365,7 @@ def test_an_endpoint_reaches_a_pd_application_through_its_router_only(name: str)
     matched = set()
     for lws in (o for o in plan(name).objects if o["kind"] == "LeaderWorkerSet"):
         for pod in ("leader", "worker"):
-            labels = template(lws, pod)["metadata"]["labels"]
+            labels = group_pod(lws, pod)["metadata"]["labels"]
             if wanted.items() <= labels.items():
                 matched.add((labels[LABEL_COMPONENT], labels[LABEL_ROLE]))
     assert matched == {("router", "leader")}
