@@ -22,7 +22,7 @@ from arks_planner.core.endpoint import RouterSettings, backend_selector, build_e
 from arks_planner.settings import PlannerSettings
 from support.builders import rwx_model, sample, small_app
 from support.e2e import Env, wait_until
-from support.router import Router, send, start_emulators
+from support.router import Router, running_emulators, send
 
 pytestmark = pytest.mark.cluster
 
@@ -127,32 +127,32 @@ async def test_one_endpoint_routes_by_model_and_load_to_the_applications_its_sta
         return got if got.get("applicationsText") == applications and got.get("readyBackends") else None
 
     status = await asyncio.to_thread(wait_until, lambda: named("a-h100,a-l40s,b"), 120, "the endpoint's backends")
-    emulators = start_emulators(tmp_path / "emulators", BACKENDS)
-    router = Router(tmp_path / "router")
-    try:
-        router.start([emulators[n].url for n in status["applications"]])
-        await asyncio.to_thread(router.wait_workers, {e.url for e in emulators.values()})
-        async with aiohttp.ClientSession() as session:
-            split = await send(session, router, "model-a", 1000, 32)
-            print(f"1,000 model-a requests through the endpoint: {dict(split)}")
-            assert set(split) == {"a-h100", "a-l40s"}, split
-            assert 550 <= split["a-h100"] <= 800, split  # ~2:1, the faster GPU type takes more
-            assert await send(session, router, "model-b", 50, 8) == {"b": 50}
-            unknown = await send(session, router, "no-such-model", 1, 1)
-            assert unknown == {"HTTP 404": 1}
+    with running_emulators(tmp_path / "emulators", BACKENDS) as emulators:
+        router = Router(tmp_path / "router")
+        try:
+            router.start([emulators[n].url for n in status["applications"]])
+            await asyncio.to_thread(router.wait_workers, {e.url for e in emulators.values()})
+            async with aiohttp.ClientSession() as session:
+                split = await send(session, router, "model-a", 1000, 32)
+                print(f"1,000 model-a requests through the endpoint: {dict(split)}")
+                assert set(split) == {"a-h100", "a-l40s"}, split
+                assert 550 <= split["a-h100"] <= 800, split  # ~2:1, the faster GPU type takes more
+                assert await send(session, router, "model-b", 50, 8) == {"b": 50}
+                unknown = await send(session, router, "no-such-model", 1, 1)
+                assert unknown == {"HTTP 404": 1}
 
-            during = asyncio.create_task(send(session, router, "model-a", 600, 8))
-            await asyncio.sleep(1.0)
-            await asyncio.to_thread(arks.kubectl, "delete", "arksapplication", "a-l40s", "-n", ns)
-            status = await asyncio.to_thread(wait_until, lambda: named("a-h100,b"), 60, "the deletion in the status")
-            router.set_workers([emulators[n].url for n in status["applications"]])
-            await asyncio.to_thread(router.wait_workers, {emulators["a-h100"].url, emulators["b"].url})
-            await asyncio.to_thread(emulators["a-l40s"].stop)
-            after = await send(session, router, "model-a", 200, 8)
-            counts = await during
-            assert set(counts) <= {"a-h100", "a-l40s"}, counts  # no failed request while it went
-            assert after == {"a-h100": 200}, after
-    finally:
-        router.stop()
-        for emu in emulators.values():
-            emu.stop()
+                during = asyncio.create_task(send(session, router, "model-a", 600, 8))
+                await asyncio.sleep(1.0)
+                await asyncio.to_thread(arks.kubectl, "delete", "arksapplication", "a-l40s", "-n", ns)
+                status = await asyncio.to_thread(
+                    wait_until, lambda: named("a-h100,b"), 60, "the deletion in the status"
+                )
+                router.set_workers([emulators[n].url for n in status["applications"]])
+                await asyncio.to_thread(router.wait_workers, {emulators["a-h100"].url, emulators["b"].url})
+                await asyncio.to_thread(emulators["a-l40s"].stop)
+                after = await send(session, router, "model-a", 200, 8)
+                counts = await during
+                assert set(counts) <= {"a-h100", "a-l40s"}, counts  # no failed request while it went
+                assert after == {"a-h100": 200}, after
+        finally:
+            router.stop()

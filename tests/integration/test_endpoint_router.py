@@ -20,7 +20,7 @@ from arks_common.endpoints import selected_applications
 from support.builders import vllm_app
 from support.e2e import wait_until
 from support.emulator import Emulator
-from support.router import Router, send, start_emulators
+from support.router import Router, running_emulators, send
 
 BACKENDS = {"a-h100": ("model-a", 1.0), "a-l40s": ("model-a", 2.0), "b": ("model-b", 1.0)}
 
@@ -37,10 +37,8 @@ ENDPOINT = ArksEndpoint.model_validate({"metadata": {"name": "all", "namespace":
 
 @pytest.fixture
 def emulators(tmp_path: Path) -> Iterator[dict[str, Emulator]]:
-    started = start_emulators(tmp_path, BACKENDS)
-    yield started
-    for emu in started.values():
-        emu.stop()
+    with running_emulators(tmp_path, BACKENDS) as started:
+        yield started
 
 
 def worker_urls(apps: list[ArksApplication], emulators: dict[str, Emulator]) -> list[str]:

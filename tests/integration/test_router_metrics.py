@@ -20,7 +20,7 @@ from arks_monitoring.scrape import runtime_relabel_configs
 from support.e2e import wait_until
 from support.emulator import Emulator
 from support.prometheus import PrometheusServer, Target
-from support.router import Router, send, start_emulators
+from support.router import Router, running_emulators, send
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy/charts/arks-monitoring/files/arks-rules.yaml"
@@ -45,10 +45,8 @@ def pod_meta(labels: dict[str, str], pod: str, port: str) -> tuple[tuple[str, st
 
 @pytest.fixture
 def emulators(tmp_path: Path) -> Iterator[dict[str, Emulator]]:
-    started = start_emulators(tmp_path, BACKENDS)
-    yield started
-    for emu in started.values():
-        emu.stop()
+    with running_emulators(tmp_path, BACKENDS) as started:
+        yield started
 
 
 def values(prometheus: PrometheusServer, promql: str, label: str) -> dict[str, float]:

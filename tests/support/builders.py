@@ -20,6 +20,17 @@ def sample(name: str, kind: str | None = None) -> dict[str, Any]:
     return doc
 
 
+def sample_with(name: str, **spec: Any) -> dict[str, Any]:
+    """A sample with `spec` fields replaced (None removes the field)."""
+    doc = sample(name)
+    for key, value in spec.items():
+        if value is None:
+            doc["spec"].pop(key, None)
+        else:
+            doc["spec"][key] = copy.deepcopy(value)
+    return doc
+
+
 def vllm_app(**spec: Any) -> dict[str, Any]:
     app = sample("application-vllm.yaml")
     app["spec"].update(spec)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +85,10 @@ class Router:
 INSTANCE_HEADER = "X-Emulator-Instance"
 
 
-def start_emulators(workdir: Path, backends: dict[str, tuple[str, float]]) -> dict[str, Emulator]:
-    """One emulator per backend name: (served model, slowdown); each answers with its name in a header."""
+@contextlib.contextmanager
+def running_emulators(workdir: Path, backends: dict[str, tuple[str, float]]) -> Iterator[dict[str, Emulator]]:
+    """One emulator per backend name: (served model, slowdown); each answers with its name in a header. All are
+    stopped on leaving, whatever happened (one already stopped by the test included)."""
     started: dict[str, Emulator] = {}
     try:
         for name, (model, slowdown) in backends.items():
@@ -92,11 +96,10 @@ def start_emulators(workdir: Path, backends: dict[str, tuple[str, float]]) -> di
             emu = Emulator(workdir / name, 1, args)
             emu.start()
             started[name] = emu
-    except BaseException:
+        yield started
+    finally:
         for emu in started.values():
             emu.stop()
-        raise
-    return started
 
 
 async def send(

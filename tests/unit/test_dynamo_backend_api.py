@@ -4,7 +4,6 @@ samples of both backends pass."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -13,22 +12,11 @@ from pydantic import ValidationError
 from arks_common.api import ArksApplication
 from arks_common.api.application import DynamoBackend, runtime_settings_problem
 from arks_common.crdgen import APPLICATION_CRD
-from support.builders import sample
+from support.builders import sample, sample_with
 from support.crd_validation import validate
 
 APP = APPLICATION_CRD.to_k8s()
 DYNAMO_SGLANG_SAMPLES = ["application-dynamo-sglang.yaml", "application-dynamo-sglang-pd.yaml"]
-
-
-def with_spec(name: str, **spec: Any) -> dict[str, Any]:
-    """A sample with `spec` fields replaced (None removes the field)."""
-    doc = sample(name)
-    for key, value in spec.items():
-        if value is None:
-            doc["spec"].pop(key, None)
-        else:
-            doc["spec"][key] = copy.deepcopy(value)
-    return doc
 
 
 @pytest.mark.parametrize("name", DYNAMO_SGLANG_SAMPLES)
@@ -56,15 +44,15 @@ def test_existing_samples_keep_their_engine_dynamo_defaulting_to_vllm(name: str,
 
 
 def test_an_explicit_vllm_backend_is_the_default() -> None:
-    doc = with_spec("application-dynamo-pd.yaml", dynamo={"backend": "vllm"})
+    doc = sample_with("application-dynamo-pd.yaml", dynamo={"backend": "vllm"})
     assert validate(APP, doc) == []
     assert ArksApplication.model_validate(doc).spec.backend() == "vllm"
 
 
 REFUSED = [
-    ("dynamo settings on vllm", with_spec("application-vllm.yaml", dynamo={"backend": "sglang"})),
-    ("dynamo settings on sglang", with_spec("application-sglang-pd.yaml", dynamo={"backend": "vllm"})),
-    ("dynamo settings on the default runtime", with_spec("application-vllm.yaml", runtime=None, dynamo={})),
+    ("dynamo settings on vllm", sample_with("application-vllm.yaml", dynamo={"backend": "sglang"})),
+    ("dynamo settings on sglang", sample_with("application-sglang-pd.yaml", dynamo={"backend": "vllm"})),
+    ("dynamo settings on the default runtime", sample_with("application-vllm.yaml", runtime=None, dynamo={})),
 ]
 
 
@@ -82,7 +70,7 @@ def test_the_model_refuses_the_same_naming_the_field(case: str, doc: dict[str, A
 
 
 def test_an_unknown_backend_is_refused_by_the_crd_and_the_model() -> None:
-    doc = with_spec("application-dynamo-sglang.yaml", dynamo={"backend": "trtllm"})
+    doc = sample_with("application-dynamo-sglang.yaml", dynamo={"backend": "trtllm"})
     errors = validate(APP, doc)
     assert any(e.startswith("spec.dynamo.backend") for e in errors), errors
     with pytest.raises(ValidationError, match="backend"):

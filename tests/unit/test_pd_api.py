@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from arks_common.api import ArksApplication
 from arks_common.api.application import pd_form_problem
 from arks_common.crdgen import APPLICATION_CRD
-from support.builders import sample
+from support.builders import sample, sample_with
 from support.crd_validation import validate
 
 APP = APPLICATION_CRD.to_k8s()
@@ -21,13 +21,7 @@ PD_SAMPLES = ["application-sglang-pd.yaml", "application-dynamo-pd.yaml"]
 
 def pd(**spec: Any) -> dict[str, Any]:
     """The SGLang PD sample with `spec` fields replaced (None removes the field)."""
-    doc = sample("application-sglang-pd.yaml")
-    for key, value in spec.items():
-        if value is None:
-            doc["spec"].pop(key, None)
-        else:
-            doc["spec"][key] = copy.deepcopy(value)
-    return doc
+    return sample_with("application-sglang-pd.yaml", **spec)
 
 
 def scaled(**roles: dict[str, Any]) -> dict[str, Any]:
