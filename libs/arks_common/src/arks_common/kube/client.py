@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import msgspec
 from lightkube.core.exceptions import ConfigError
+from opentelemetry import trace
 
 from arks_common.kube.decoding import checked, loads, undecodable
 from arks_common.kube.resources import Resource
@@ -34,6 +35,7 @@ LIST_PAGE = 500
 
 _UNREACHABLE: tuple[type[BaseException], ...] = (httpx2.HTTPError, httpx2.StreamError, TimeoutError, OSError)
 """What a request raises when the server was not reached or the connection broke (a status 0 KubeError)."""
+_tracer = trace.get_tracer("arks.kube")
 _NOT_SENT: tuple[type[BaseException], ...] = (*_UNREACHABLE, ConfigError)
 """... and before it is sent: ConfigError is a token file or exec plugin (lightkube's auth) that failed."""
 
@@ -154,8 +156,14 @@ class Kube:
         headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": self._agent}
         content = msgspec.json.encode(body) if body is not None else None
         try:
-            async with asyncio.timeout(request_timeout):
-                response = await self._api.request(method, path, params=query, headers=headers, content=content)
+            # a span per request: a change's trace shows which API calls its handling waited on
+            with _tracer.start_as_current_span(
+                f"kube {method}",
+                kind=trace.SpanKind.CLIENT,
+                attributes={"http.request.method": method, "url.path": path},
+            ):
+                async with asyncio.timeout(request_timeout):
+                    response = await self._api.request(method, path, params=query, headers=headers, content=content)
         except TimeoutError as exc:
             raise KubeError(f"{what}: no answer within {request_timeout:g} s") from exc
         except _NOT_SENT as exc:

@@ -42,6 +42,9 @@ class JsonLinesSpanExporter(SpanExporter):
                         "span_id": f"{ctx.span_id:016x}",
                         "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
                         "attributes": dict(span.attributes or {}),
+                        # wall-clock seconds, so a local run can lay one change's steps out in time
+                        "start": (span.start_time or 0) / 1e9,
+                        "end": (span.end_time or 0) / 1e9,
                     },
                     default=str,
                 )
