@@ -345,3 +345,56 @@ async def test_connecting_ends_at_once_when_told_to_stop(tmp_path: Path) -> None
     assert not connecting.done()
     stop.set()
     assert await asyncio.wait_for(connecting, timeout=2) is None
+
+
+class Gate:
+    """A handler that holds every message of the subjects in `held` until `release` is set, and records when
+    each message began and ended."""
+
+    def __init__(self, held: set[str]) -> None:
+        self.held = held
+        self.release = asyncio.Event()
+        self.began: list[str] = []
+        self.ended: list[str] = []
+
+    async def __call__(self, envelope: Envelope, delivery: Delivery) -> None:
+        self.began.append(envelope.id)
+        if delivery.subject in self.held:
+            await self.release.wait()
+        self.ended.append(envelope.id)
+
+
+@pytest.mark.parametrize("in_order", [True, False], ids=["in order", "unordered"])
+async def test_a_slow_message_does_not_hold_back_later_messages_of_other_subjects(
+    js: JetStreamContext, run_consumer: StartConsumer, in_order: bool
+) -> None:
+    slow_subject, slow_id, slow = _event("slow-app")
+    gate = Gate({slow_subject})
+    await run_consumer(dataclasses.replace(PLANNER_OBJECTS, in_order=in_order), gate)  # type: ignore[arg-type]
+    await publish(js, OBJECTS, slow_subject, slow_id, "test", slow)
+    await eventually(lambda: gate.began == [slow_id], what="the slow message taken")
+    # published after the slow one was fetched: it comes in a later fetch, while the slow one still runs
+    subject, fast_id, fast = _event("fast-app")
+    await publish(js, OBJECTS, subject, fast_id, "test", fast)
+    await eventually(lambda: fast_id in gate.ended, within=5, what="the later message handled meanwhile")
+    assert slow_id not in gate.ended
+    gate.release.set()
+    await eventually(lambda: slow_id in gate.ended, what="the slow message finished")
+
+
+async def test_a_subjects_later_message_waits_for_its_slow_predecessor_across_fetches(
+    js: JetStreamContext, run_consumer: StartConsumer
+) -> None:
+    subject, first_id, first = _event("one-app", rv="1")
+    gate = Gate({subject})
+    await run_consumer(PLANNER_OBJECTS, gate)  # type: ignore[arg-type]
+    await publish(js, OBJECTS, subject, first_id, "test", first)
+    await eventually(lambda: gate.began == [first_id], what="the first message taken")
+    _, second_id, second = _event("one-app", rv="2")
+    await publish(js, OBJECTS, subject, second_id, "test", second)
+    other_subject, other_id, other = _event("other-app")
+    await publish(js, OBJECTS, other_subject, other_id, "test", other)
+    await eventually(lambda: other_id in gate.ended, within=5, what="another subject's message handled meanwhile")
+    assert gate.began == [first_id, other_id]  # the same subject's second waits, fetched or not
+    gate.release.set()
+    await eventually(lambda: gate.ended[-2:] == [first_id, second_id], what="the subject's messages in order")

@@ -46,3 +46,22 @@ async def test_a_failed_send_is_raised_to_the_submitter() -> None:
     await pipeline.submit("a", fail)
     with pytest.raises(RuntimeError, match="bus gone"):
         await pipeline.drain()
+
+
+async def test_room_waits_for_a_free_slot_and_counts_the_free_ones() -> None:
+    pipeline = OrderedPipeline(window=3)
+    assert await pipeline.room() == 3
+    release = asyncio.Event()
+
+    async def held() -> None:
+        await release.wait()
+
+    for key in ("a", "b", "c"):
+        await pipeline.submit(key, held)
+    waiting = asyncio.create_task(pipeline.room())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # every slot is held
+    release.set()
+    assert await asyncio.wait_for(waiting, 5) >= 1
+    await pipeline.drain()
+    assert await pipeline.room() == 3

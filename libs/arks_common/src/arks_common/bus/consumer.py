@@ -4,14 +4,17 @@ Failures come in two kinds (kopf's and controller-runtime's split): a TemporaryE
 exception) is retried with backoff until the consumer's `max_deliver` budget is spent; a PermanentError or an
 undecodable message is dead-lettered at once. Dead letters go to `arks.dead.<service>.<consumer>` with the
 error text, so nothing is lost. Messages for one subject (one object) are handled in order; different
-subjects run concurrently (every message at once where the declaration says order does not matter). Long
-work keeps its message alive with in-progress acks.
+subjects run concurrently (every message at once where the declaration says order does not matter), and the
+loop fetches again as soon as a handling slot is free, so one slow message never holds back later messages of
+other subjects. Long work keeps its message alive with in-progress acks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from nats.js import JetStreamContext
 from opentelemetry import trace
 
 from arks_common.bus.jetstream import publish
+from arks_common.bus.pipeline import OrderedPipeline
 from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
 from arks_common.events.partitions import ConsumerInstance, is_partitioned
 from arks_common.events.payloads import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Envelope, decode
@@ -104,54 +108,62 @@ class DurableConsumer:
         self._retry_cap = retry_cap_seconds
         self._stall = stall_seconds
         self._log = log.bind(consumer=self._durable)
+        self._handling: dict[int, float] = {}
+        """When each message being handled began (monotonic clock), by a token of its own."""
+        self._tokens = itertools.count()
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self._js.pull_subscribe_bind(durable=self._durable, stream=self._decl.stream.name)
         loop = f"consumer {self._durable}"
         _initialize_metrics(self._decl.durable)
+        # at most `batch` messages held at once (fetched, waiting for their subject's previous one, or handled)
+        handling = OrderedPipeline(window=self._batch)
+        serial = itertools.count()
         try:
             while not stop.is_set():
-                # one cycle (a fetch, its batch handled) must end within the fetch wait plus the stall limit
-                LIVENESS.beat(loop, self._fetch_timeout + self._stall)
+                # one cycle (a free slot, a fetch) must end within the fetch wait plus the stall limit, and no
+                # message may be handled for longer than the stall limit: a stuck handler stops the beats
+                if not self._stuck():
+                    LIVENESS.beat(loop, self._fetch_timeout + self._stall)
+                free = await handling.room()
                 try:
-                    msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout)
+                    msgs = await sub.fetch(free, timeout=self._fetch_timeout)
                 except TimeoutError:  # nothing to fetch (nats.errors.TimeoutError is one too): nothing pending
                     CONSUMER_PENDING.labels(self._decl.durable).set(0)
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
-                    return
+                    break
                 except Exception as exc:  # a restarting server must not end the consumer: try again
                     self._log.warning("fetch failed; retrying", error=repr(exc))
                     await sleep_unless(stop, 1.0)
                     continue
                 if msgs:
                     CONSUMER_PENDING.labels(self._decl.durable).set(msgs[-1].metadata.num_pending or 0)
-                await self._handle_batch(msgs)
+                for msg in msgs:
+                    # in order: one subject's messages one after another, across fetches; otherwise each on its own
+                    key = msg.subject if self._decl.in_order else next(serial)
+                    await handling.submit(key, functools.partial(self._handle_guarded, msg))
+            await handling.drain()  # in-flight messages finish first
         finally:
+            await handling.cancel()  # only when cancelled: after a drain nothing is left
             LIVENESS.forget(loop)
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
 
-    async def _handle_batch(self, msgs: list[Msg]) -> None:
-        by_subject: dict[str, list[Msg]] = {}
-        for i, msg in enumerate(msgs):
-            # in order: one subject's messages one after another; otherwise each message on its own
-            by_subject.setdefault(msg.subject if self._decl.in_order else str(i), []).append(msg)
+    def _stuck(self) -> bool:
+        return any(time.monotonic() - began > self._stall for began in self._handling.values())
 
-        async def in_order(group: list[Msg]) -> None:
-            for msg in group:
-                try:
-                    await self._handle_one(msg)
-                except Exception as exc:  # never cancel a sibling: this one is redelivered after ack_wait
-                    self._log.error(
-                        "message handling broke; left for redelivery",
-                        subject=msg.subject,
-                        error=repr(exc)[:ERROR_CHARS],
-                    )
-
-        async with asyncio.TaskGroup() as tg:
-            for group in by_subject.values():
-                tg.create_task(in_order(group))
+    async def _handle_guarded(self, msg: Msg) -> None:
+        token = next(self._tokens)
+        self._handling[token] = time.monotonic()
+        try:
+            await self._handle_one(msg)
+        except Exception as exc:  # never stop the loop or a sibling: this one is redelivered after ack_wait
+            self._log.error(
+                "message handling broke; left for redelivery", subject=msg.subject, error=repr(exc)[:ERROR_CHARS]
+            )
+        finally:
+            del self._handling[token]
 
     async def _handle_one(self, msg: Msg) -> None:
         meta = msg.metadata

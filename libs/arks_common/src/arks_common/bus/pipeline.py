@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable
 
 class OrderedPipeline:
     def __init__(self, window: int = 128) -> None:
+        self._window = window
         self._slots = asyncio.Semaphore(window)
         self._last: dict[Hashable, asyncio.Task[None]] = {}
         self._running: set[asyncio.Task[None]] = set()
@@ -27,6 +28,12 @@ class OrderedPipeline:
         self._last[key] = task
         self._running.add(task)
         task.add_done_callback(lambda done: self._finished(key, done))
+
+    async def room(self) -> int:
+        """Waits until at least one slot is free; how many are."""
+        while len(self._running) >= self._window:
+            await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+        return self._window - len(self._running)
 
     async def drain(self) -> None:
         """Waits until everything submitted has been sent."""
