@@ -12,6 +12,7 @@ arrive while one runs share the next run (`Coalescer`); different applications r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -249,17 +250,18 @@ class Reconciler:
         """Objects that already hold a desired name without the application's label (a user's own Service,
         say): the list by label misses them, and a forced apply would take them over."""
         listed = {key_of(o) for o in live}
-        found = []
-        for want in desired:
-            kind, name = key_of(want.object)
-            if (kind, name) not in listed:
-                try:
-                    obj = await self._kube.get(OWNED_KINDS[kind], namespace, name)
-                except Undecodable as exc:
-                    obj = exc.stub
-                if obj is not None:
-                    found.append({**obj, "kind": kind})
-        return found
+
+        async def namesake(kind: str, name: str) -> Obj | None:
+            try:
+                obj = await self._kube.get(OWNED_KINDS[kind], namespace, name)
+            except Undecodable as exc:
+                obj = exc.stub
+            return None if obj is None else {**obj, "kind": kind}
+
+        # read at once: a new application's objects are all unlisted, and each read is a round trip
+        wanted = [key_of(want.object) for want in desired]
+        found = await asyncio.gather(*(namesake(kind, name) for kind, name in wanted if (kind, name) not in listed))
+        return [obj for obj in found if obj is not None]
 
     async def _write_status(self, app: Obj, status: DeployerStatus) -> None:
         meta = app["metadata"]
