@@ -398,3 +398,27 @@ async def test_a_subjects_later_message_waits_for_its_slow_predecessor_across_fe
     assert gate.began == [first_id, other_id]  # the same subject's second waits, fetched or not
     gate.release.set()
     await eventually(lambda: gate.ended[-2:] == [first_id, second_id], what="the subject's messages in order")
+
+
+async def test_a_message_waiting_behind_its_subjects_slow_predecessor_is_not_redelivered(
+    js: JetStreamContext, run_consumer: StartConsumer
+) -> None:
+    subject, first_id, first = _event("patient-app", rv="1")
+    gate = Gate({subject})
+    attempts: list[tuple[str, int]] = []
+
+    async def handler(envelope: Envelope, delivery: Delivery) -> None:
+        attempts.append((envelope.id, delivery.attempt))
+        await gate(envelope, delivery)
+
+    # a short ack wait: the second message waits several of them behind the first
+    await run_consumer(dataclasses.replace(PLANNER_OBJECTS, ack_wait_seconds=1), handler)  # type: ignore[arg-type]
+    await publish(js, OBJECTS, subject, first_id, "test", first)
+    await eventually(lambda: gate.began == [first_id], what="the first message taken")
+    _, second_id, second = _event("patient-app", rv="2")
+    await publish(js, OBJECTS, subject, second_id, "test", second)
+    await asyncio.sleep(4)  # four ack waits: a message nobody keeps alive is redelivered meanwhile
+    gate.release.set()
+    await eventually(lambda: gate.ended[-2:] == [first_id, second_id], what="both handled, in order")
+    await asyncio.sleep(1.5)
+    assert attempts == [(first_id, 1), (second_id, 1)]

@@ -6,7 +6,8 @@ undecodable message is dead-lettered at once. Dead letters go to `arks.dead.<ser
 error text, so nothing is lost. Messages for one subject (one object) are handled in order; different
 subjects run concurrently (every message at once where the declaration says order does not matter), and the
 loop fetches again as soon as a handling slot is free, so one slow message never holds back later messages of
-other subjects. Long work keeps its message alive with in-progress acks.
+other subjects. A message is kept alive with in-progress acks from its fetch until it is settled, also
+while it waits for its subject's previous message.
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ class DurableConsumer:
         self._stall = stall_seconds
         self._log = log.bind(consumer=self._durable)
         self._handling: dict[int, float] = {}
-        """When each message being handled began (monotonic clock), by a token of its own."""
+        """When each message being handled began (monotonic clock), by the token it got when fetched."""
         self._tokens = itertools.count()
+        self._held: dict[int, asyncio.Task[None]] = {}
+        """The in-progress heartbeat of each message fetched and not yet settled."""
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self._js.pull_subscribe_bind(durable=self._durable, stream=self._decl.stream.name)
@@ -118,7 +121,6 @@ class DurableConsumer:
         _initialize_metrics(self._decl.durable)
         # at most `batch` messages held at once (fetched, waiting for their subject's previous one, or handled)
         handling = OrderedPipeline(window=self._batch)
-        serial = itertools.count()
         try:
             while not stop.is_set():
                 # one cycle (a free slot, a fetch) must end within the fetch wait plus the stall limit, and no
@@ -126,6 +128,8 @@ class DurableConsumer:
                 if not self._stuck():
                     LIVENESS.beat(loop, self._fetch_timeout + self._stall)
                 free = await handling.room()
+                if stop.is_set():
+                    break  # told to stop while every slot was busy: take nothing more
                 try:
                     msgs = await sub.fetch(free, timeout=self._fetch_timeout)
                 except TimeoutError:  # nothing to fetch (nats.errors.TimeoutError is one too): nothing pending
@@ -140,12 +144,18 @@ class DurableConsumer:
                 if msgs:
                     CONSUMER_PENDING.labels(self._decl.durable).set(msgs[-1].metadata.num_pending or 0)
                 for msg in msgs:
+                    # kept alive from now: waiting behind its subject's previous message, it must not be redelivered
+                    token = next(self._tokens)
+                    self._held[token] = asyncio.create_task(self._keep_alive(msg))
                     # in order: one subject's messages one after another, across fetches; otherwise each on its own
-                    key = msg.subject if self._decl.in_order else next(serial)
-                    await handling.submit(key, functools.partial(self._handle_guarded, msg))
+                    key = msg.subject if self._decl.in_order else token
+                    await handling.submit(key, functools.partial(self._handle_guarded, msg, token))
             await handling.drain()  # in-flight messages finish first
         finally:
             await handling.cancel()  # only when cancelled: after a drain nothing is left
+            for heartbeat in self._held.values():
+                heartbeat.cancel()  # messages cut off while waiting come back after ack_wait
+            self._held.clear()
             LIVENESS.forget(loop)
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
@@ -153,8 +163,7 @@ class DurableConsumer:
     def _stuck(self) -> bool:
         return any(time.monotonic() - began > self._stall for began in self._handling.values())
 
-    async def _handle_guarded(self, msg: Msg) -> None:
-        token = next(self._tokens)
+    async def _handle_guarded(self, msg: Msg, token: int) -> None:
         self._handling[token] = time.monotonic()
         try:
             await self._handle_one(msg)
@@ -164,6 +173,9 @@ class DurableConsumer:
             )
         finally:
             del self._handling[token]
+            heartbeat = self._held.pop(token, None)
+            if heartbeat is not None:
+                heartbeat.cancel()
 
     async def _handle_one(self, msg: Msg) -> None:
         meta = msg.metadata
@@ -184,7 +196,6 @@ class DurableConsumer:
             except Exception as exc:  # any decoding failure (msgspec's, a newer schema, nesting too deep, ...)
                 await self._dead_letter(msg, delivery, f"undecodable message: {type(exc).__name__}: {exc}")
                 return
-            heartbeat = asyncio.create_task(self._keep_alive(msg))
             try:
                 await self._handler(envelope, delivery)
             except PermanentError as exc:
@@ -205,7 +216,6 @@ class DurableConsumer:
                     finished=time.time(),
                 )
             finally:
-                heartbeat.cancel()
                 HANDLING_SECONDS.labels(self._decl.durable).observe(time.perf_counter() - started)
 
     def _published(self, stored: str) -> str:
