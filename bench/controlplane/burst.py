@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,19 +38,11 @@ sys.path.insert(0, str(ROOT / "bench"))  # the request counting of the sibling b
 
 from arks_common.kube.client import Kube, KubeError, load_api_client  # noqa: E402
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS  # noqa: E402
-from arks_localcluster.build import build_all  # noqa: E402
-from arks_localcluster.cluster import H100, LocalCluster, NodeSpec  # noqa: E402
 from controlplane.requests import READS, scrape  # noqa: E402
-from support.e2e import Env, start_env  # noqa: E402
+from controlplane.stack import fake_gpu_nodes, local_stack, rss_mib  # noqa: E402
+from support.e2e import Env  # noqa: E402
 
 IN_FLIGHT = 16
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def application(name: str, groups: int = 1) -> dict[str, Any]:
@@ -268,20 +259,9 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=30.0, help="seconds without an application change before")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    build_all()
-    with tempfile.TemporaryDirectory(prefix="arks-bench-") as tmp:
-        work = Path(tmp)
-        pods = max(1000, (args.apps + args.single + int(args.rate * args.seconds)) // 4 + 100)
-        nodes = [NodeSpec(f"bench-{i}", H100, cpu="1000", pods=pods) for i in range(4)]
-        cluster = LocalCluster(work / "cluster", nodes=nodes)
-        cluster.start()
-        try:
-            env_iter = start_env(cluster, work / "arks")
-            env = next(env_iter)
-            asyncio.run(measure(env, args))
-            next(env_iter, None)
-        finally:
-            cluster.stop()
+    pods = max(1000, (args.apps + args.single + int(args.rate * args.seconds)) // 4 + 100)
+    with local_stack("arks-bench-", fake_gpu_nodes("bench", pods)) as env:
+        asyncio.run(measure(env, args))
 
 
 if __name__ == "__main__":

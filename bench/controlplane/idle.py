@@ -12,23 +12,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # the real-server harness the e2e suite uses
+sys.path.insert(0, str(ROOT / "bench"))
 
-from arks_localcluster.build import build_all  # noqa: E402
-from arks_localcluster.cluster import LocalCluster  # noqa: E402
-from support.e2e import start_env  # noqa: E402
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from controlplane.stack import local_stack, rss_mib  # noqa: E402
 
 
 def main() -> None:
@@ -36,23 +26,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after start before sampling")
     parser.add_argument("--samples", type=int, default=5, help="RSS samples per service, 2 s apart")
     args = parser.parse_args()
-    build_all()
-    with tempfile.TemporaryDirectory(prefix="arks-idle-") as tmp:
-        cluster = LocalCluster(Path(tmp) / "cluster")
-        cluster.start()
-        try:
-            env_iter = start_env(cluster, Path(tmp) / "arks")
-            env = next(env_iter)
-            time.sleep(args.settle)  # start-up work (lists, watches, partitions) done: the idle footprint
-            samples: dict[str, list[float]] = {name: [] for name in env.system.services}
-            for _ in range(args.samples):
-                for name, proc in env.system.services.items():
-                    if proc.pid is not None:
-                        samples[name].append(rss_mib(proc.pid))
-                time.sleep(2.0)
-            next(env_iter, None)
-        finally:
-            cluster.stop()
+    with local_stack("arks-idle-") as env:
+        time.sleep(args.settle)  # start-up work (lists, watches, partitions) done: the idle footprint
+        samples: dict[str, list[float]] = {name: [] for name in env.system.services}
+        for _ in range(args.samples):
+            for name, proc in env.system.services.items():
+                if proc.pid is not None:
+                    samples[name].append(rss_mib(proc.pid))
+            time.sleep(2.0)
     print("| service | idle RSS (MiB), median |")
     print("|---|---:|")
     for name, values in samples.items():

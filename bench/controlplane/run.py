@@ -18,7 +18,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,11 +26,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # the real-server harness the e2e suite uses
+sys.path.insert(0, str(ROOT / "bench"))
 
-from arks_localcluster.build import build_all  # noqa: E402
-from arks_localcluster.cluster import H100, LocalCluster, NodeSpec  # noqa: E402
-from support.e2e import start_env  # noqa: E402
+from controlplane.stack import fake_gpu_nodes, local_stack, rss_mib  # noqa: E402
 
 
 def _ts(value: str) -> float:
@@ -50,13 +47,6 @@ def _app(i: int) -> dict[str, Any]:
     }
 
 
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -67,57 +57,46 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    build_all()
-    with tempfile.TemporaryDirectory(prefix="arks-bench-") as tmp:
-        work = Path(tmp)
-        nodes = [NodeSpec(f"bench-{i}", H100, cpu="1000", pods=1000) for i in range(4)]
-        cluster = LocalCluster(work / "cluster", nodes=nodes)
-        cluster.start()
-        try:
-            env_iter = start_env(cluster, work / "arks")
-            env = next(env_iter)
-            env.kubectl("create", "namespace", "bench")
-            model = yaml.safe_load((ROOT / "deploy/samples/quickstart/model.yaml").read_text())
-            env.ready_model("bench", model)
-            docs = yaml.safe_dump_all([_app(i) for i in range(args.apps)])
-            started = time.time()
-            env.kubectl("apply", "-n", "bench", "-f", "-", input=docs)
-            applied = time.time()
-            deadline = started + args.timeout
-            while time.time() < deadline:
-                apps = json.loads(env.kubectl("get", "arksapplications", "-n", "bench", "-o", "json"))["items"]
-                running = sum(1 for a in apps if (a.get("status") or {}).get("phase") == "Running")
-                if running == args.apps:
-                    break
-                time.sleep(1)
-            else:
-                raise SystemExit(f"only {running} of {args.apps} applications Running after {args.timeout}s")
-            finished = time.time()
-            lwss = {
-                o["metadata"]["name"]: _ts(o["metadata"]["creationTimestamp"])
-                for o in json.loads(env.kubectl("get", "leaderworkersets", "-n", "bench", "-o", "json"))["items"]
-            }
-            to_lws, to_ready = [], []
-            for app in apps:
-                created = _ts(app["metadata"]["creationTimestamp"])
-                to_lws.append(lwss[app["metadata"]["name"]] - created)
-                ready = next(c for c in app["status"]["conditions"] if c["type"] == "Ready")
-                to_ready.append(_ts(ready["lastTransitionTime"]) - created)
-            memory = {name: _rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
-            print(f"applications: {args.apps} (1 pod each, on 4 fake GPU nodes; services as separate processes)")
-            print(f"kubectl apply of all: {applied - started:.1f} s; all Running after {finished - started:.1f} s")
-            print(f"throughput: {args.apps / (finished - started):.1f} applications/s to Running")
-            print("| latency (s, 1 s resolution) | median | p90 | max |")
-            print("|---|---|---|---|")
-            for label, values in (("apply → LeaderWorkerSet", to_lws), ("apply → Ready", to_ready)):
-                print(f"| {label} | {statistics.median(values):.0f} | {_pct(values, 0.9):.0f} | {max(values):.0f} |")
-            print("| service | RSS (MiB) |")
-            print("|---|---|")
-            for name, mib in memory.items():
-                print(f"| {name} | {mib:.0f} |")
-            next(env_iter, None)
-        finally:
-            cluster.stop()
+    with local_stack("arks-bench-", fake_gpu_nodes("bench", pods=1000)) as env:
+        env.kubectl("create", "namespace", "bench")
+        model = yaml.safe_load((ROOT / "deploy/samples/quickstart/model.yaml").read_text())
+        env.ready_model("bench", model)
+        docs = yaml.safe_dump_all([_app(i) for i in range(args.apps)])
+        started = time.time()
+        env.kubectl("apply", "-n", "bench", "-f", "-", input=docs)
+        applied = time.time()
+        deadline = started + args.timeout
+        while time.time() < deadline:
+            apps = json.loads(env.kubectl("get", "arksapplications", "-n", "bench", "-o", "json"))["items"]
+            running = sum(1 for a in apps if (a.get("status") or {}).get("phase") == "Running")
+            if running == args.apps:
+                break
+            time.sleep(1)
+        else:
+            raise SystemExit(f"only {running} of {args.apps} applications Running after {args.timeout}s")
+        finished = time.time()
+        lwss = {
+            o["metadata"]["name"]: _ts(o["metadata"]["creationTimestamp"])
+            for o in json.loads(env.kubectl("get", "leaderworkersets", "-n", "bench", "-o", "json"))["items"]
+        }
+        to_lws, to_ready = [], []
+        for app in apps:
+            created = _ts(app["metadata"]["creationTimestamp"])
+            to_lws.append(lwss[app["metadata"]["name"]] - created)
+            ready = next(c for c in app["status"]["conditions"] if c["type"] == "Ready")
+            to_ready.append(_ts(ready["lastTransitionTime"]) - created)
+        memory = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
+        print(f"applications: {args.apps} (1 pod each, on 4 fake GPU nodes; services as separate processes)")
+        print(f"kubectl apply of all: {applied - started:.1f} s; all Running after {finished - started:.1f} s")
+        print(f"throughput: {args.apps / (finished - started):.1f} applications/s to Running")
+        print("| latency (s, 1 s resolution) | median | p90 | max |")
+        print("|---|---|---|---|")
+        for label, values in (("apply → LeaderWorkerSet", to_lws), ("apply → Ready", to_ready)):
+            print(f"| {label} | {statistics.median(values):.0f} | {_pct(values, 0.9):.0f} | {max(values):.0f} |")
+        print("| service | RSS (MiB) |")
+        print("|---|---|")
+        for name, mib in memory.items():
+            print(f"| {name} | {mib:.0f} |")
 
 
 if __name__ == "__main__":

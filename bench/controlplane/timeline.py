@@ -17,7 +17,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -31,10 +30,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from arks_common.kube.client import Kube, load_api_client  # noqa: E402
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS  # noqa: E402
-from arks_localcluster.build import build_all  # noqa: E402
-from arks_localcluster.cluster import H100, LocalCluster, NodeSpec  # noqa: E402
 from controlplane.burst import Seen, application, create_all  # noqa: E402
-from support.e2e import Env, start_env  # noqa: E402
+from controlplane.stack import fake_gpu_nodes, local_stack  # noqa: E402
+from support.e2e import Env  # noqa: E402
 
 NAMESPACE = "timeline"
 Step = tuple[str, str, int]
@@ -128,19 +126,8 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=30, help="applications created one at a time")
     parser.add_argument("--present", type=int, default=0, help="applications (one group each) created first")
     args = parser.parse_args()
-    build_all()
-    with tempfile.TemporaryDirectory(prefix="arks-timeline-") as tmp:
-        work = Path(tmp)
-        nodes = [NodeSpec(f"timeline-{i}", H100, cpu="1000", pods=1000) for i in range(4)]
-        cluster = LocalCluster(work / "cluster", nodes=nodes)
-        cluster.start()
-        try:
-            env_iter = start_env(cluster, work / "arks")
-            env = next(env_iter)
-            asyncio.run(measure(env, args.apps, args.present))
-            next(env_iter, None)
-        finally:
-            cluster.stop()
+    with local_stack("arks-timeline-", fake_gpu_nodes("timeline", pods=1000)) as env:
+        asyncio.run(measure(env, args.apps, args.present))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+"""The private stack every control-plane benchmark runs on: a local cluster, a nats-server and the five services as
+processes (authenticated as in the e2e suite), stopped when the benchmark is done; and a service's memory."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))  # the real-server harness the e2e suite uses
+
+from arks_localcluster.build import build_all  # noqa: E402
+from arks_localcluster.cluster import DEFAULT_NODES, H100, LocalCluster, NodeSpec  # noqa: E402
+from support.e2e import Env, start_env  # noqa: E402
+
+
+def fake_gpu_nodes(prefix: str, pods: int, count: int = 4) -> list[NodeSpec]:
+    return [NodeSpec(f"{prefix}-{i}", H100, cpu="1000", pods=pods) for i in range(count)]
+
+
+@contextmanager
+def local_stack(prefix: str, nodes: Iterable[NodeSpec] = DEFAULT_NODES) -> Iterator[Env]:
+    build_all()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        cluster = LocalCluster(work / "cluster", nodes=nodes)
+        cluster.start()
+        try:
+            env_iter = start_env(cluster, work / "arks")
+            yield next(env_iter)
+            next(env_iter, None)  # the services stop and are checked to have stopped cleanly
+        finally:
+            cluster.stop()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
