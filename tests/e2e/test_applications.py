@@ -351,6 +351,28 @@ def test_a_creation_tells_each_step_once(arks: Env, ns: str) -> None:
     assert "Service arks-application-told" in created["message"]
 
 
+def test_with_the_planner_away_a_new_application_says_it_waits_for_it(arks: Env, ns: str) -> None:
+    """The deployer holds a brand-new application's waiting phase back for a moment (the planner and the
+    model-loader usually judge within milliseconds); when nothing else happens — the planner and the model-loader
+    are away, so no other write wakes the deployer — the phase is still written once the moment is over, and the
+    application moves on when they are back."""
+    arks.ready_model(ns, rwx_model())
+    away = ("planner", "model-loader")
+    for service in away:
+        arks.system[service].stop()
+    try:
+        arks.apply(ns, small_app("unjudged"))
+        # not `wait_phase`: no plan, so the status describes no generation yet (observedGeneration 0)
+        wait_until(lambda: arks.phase("unjudged", ns) == "Checking", 30, "the phase Checking")
+        app = arks.get("arksapplication", "unjudged", ns) or {}
+        [ready] = [c for c in app["status"]["conditions"] if c["type"] == "Ready"]
+        assert (ready["status"], ready["reason"]) == ("False", "WaitingForPlan")
+    finally:
+        for service in away:
+            arks.system[service].start()
+    arks.wait_phase("unjudged", ns, "Running")
+
+
 def test_changed_image_rolls_the_groups(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
     arks.apply(ns, small_app("rolled", replicas=2))

@@ -9,7 +9,7 @@ import pytest
 from arks_common.api.application import Phase
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlannedRole, PlanReady, PrecheckResult
 from arks_deployer.core.refusals import ProblemKind, classify
-from arks_deployer.core.status import Observed, ReadyReason, RoleObserved, Verdict, compute
+from arks_deployer.core.status import Observed, ReadyReason, RoleObserved, Verdict, compute, first_phase_waits
 
 REF = ObjectRef(kind=ObjectKind.APPLICATION, namespace="d", name="a", uid="u")
 
@@ -232,3 +232,22 @@ def test_refusal_classes_and_their_retries() -> None:
 def test_a_huge_server_message_is_bounded() -> None:
     problem = classify(422, "spec.x: " + "y" * 100_000, None)
     assert len(problem.message) <= 1001
+
+
+@pytest.mark.parametrize(
+    ("written", "obs", "seen_for", "waits"),
+    [
+        ("", observed(plan=None, roles=[]), 0.0, True),  # Checking, just seen
+        ("Pending", observed(plan=None, roles=[]), 0.2, True),  # the CRD's default once a condition is written
+        (None, observed(loaded_status="False", loaded_reason="ModelLoading"), 0.5, True),  # Loading
+        ("", observed(plan=None, roles=[]), 1.0, False),  # the grace is over: Checking is written
+        ("Checking", observed(loaded_status="False", loaded_reason="ModelLoading"), 0.0, False),  # not brand-new
+        ("", observed(), 0.0, False),  # Creating: objects are being made, said at once
+        ("", observed(plan=plan(passed=False, message="bad")), 0.0, False),  # Failed: said at once
+        ("", observed(loaded_status="False", loaded_reason="ModelNotFound"), 0.0, False),
+    ],
+)
+def test_a_brand_new_applications_waiting_phase_is_held_back_for_the_grace_only(
+    written: str | None, obs: Observed, seen_for: float, waits: bool
+) -> None:
+    assert first_phase_waits(written, compute("a", obs), seen_for) is waits

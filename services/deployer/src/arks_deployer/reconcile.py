@@ -13,6 +13,7 @@ arrive while one runs share the next run (`Coalescer`); different applications r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,15 @@ from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objec
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
-from arks_deployer.core.status import DeployerStatus, Observed, RoleObserved, Verdict, compute
+from arks_deployer.core.status import (
+    FIRST_PHASE_GRACE_SECONDS,
+    DeployerStatus,
+    Observed,
+    RoleObserved,
+    Verdict,
+    compute,
+    first_phase_waits,
+)
 from arks_deployer.owned_cache import APPLICATION_READS, OWNED_READS, OwnedCache
 
 log = get_logger(__name__)
@@ -67,6 +76,11 @@ class Reconciler:
         self._epoch = epoch
         self._must_see: dict[tuple[str, str], set[Seen]] = {}
         """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
+        self._first_seen: dict[tuple[str, str], float] = {}
+        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen."""
+        self._due: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        """Their reconciles due at the end of the grace."""
+        self._late: set[asyncio.Task[None]] = set()
 
     async def reconcile(
         self, namespace: str, name: str, seen: Seen | None = None, app: Obj | None = None, trust_copy: bool = True
@@ -121,13 +135,33 @@ class Reconciler:
             app = await self._application(namespace, name, fresh=True)
         if app is None:
             self._apps.forget((namespace, name))
+            self._forget_unwritten((namespace, name))
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
             await self._finalize(app)
             return
+        finalizer: asyncio.Task[Obj] | None = None
         if FINALIZER not in (meta.get("finalizers") or []):
-            self._wrote(await set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True))
+            # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`)
+            finalizer = asyncio.create_task(set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True))
+        try:
+            await self._reconcile_known(app, finalizer)
+            await self._finalized(finalizer)
+        finally:
+            if finalizer is not None and not finalizer.done():
+                finalizer.cancel()  # the reconcile failed: the next one adds it again
+            elif finalizer is not None and not finalizer.cancelled():
+                finalizer.exception()  # seen: a failure of the reconcile's own is the one raised
+
+    async def _finalized(self, finalizer: asyncio.Task[Obj] | None) -> None:
+        """Waits for the finalizer's write, if one is in flight; its answer is the newest copy."""
+        if finalizer is not None:
+            self._wrote(await finalizer)
+
+    async def _reconcile_known(self, app: Obj, finalizer: asyncio.Task[Obj] | None) -> None:
+        meta = app["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
         uid, generation = meta["uid"], int(meta.get("generation", 1))
         _, plan = await newest_plan(self._js, namespace, name)
         plan = plan if plan is not None and plan.ref.uid == uid else None
@@ -145,6 +179,7 @@ class Reconciler:
             except BadPlan as exc:
                 problem, roles = ApplyProblem(ProblemKind.REFUSED, str(exc), None), _live_roles(live, uid)
             else:
+                await self._finalized(finalizer)  # nothing is created before the finalizer is on
                 problem, live = await self._converge(app, plan, desired, live)
                 roles = _planned_roles(app, plan, live)
         else:
@@ -159,9 +194,52 @@ class Reconciler:
             roles=roles,
             problem=problem,
         )
-        await self._write_status(app, compute(name, observed))
+        status = compute(name, observed)
+        if not self._first_phase_waits(app, status):
+            await self._write_status(app, status)
         if problem is not None and problem.retry_seconds is not None:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
+
+    def _first_phase_waits(self, app: Obj, status: DeployerStatus) -> bool:
+        """Holds back a brand-new application's waiting phase for the grace, with a reconcile due at its end."""
+        meta = app["metadata"]
+        key = (meta["namespace"], meta["name"])
+        now = time.monotonic()
+        first_seen = self._first_seen.setdefault(key, now)
+        if first_phase_waits((app.get("status") or {}).get("phase"), status, now - first_seen):
+            if key not in self._due:
+                late = FIRST_PHASE_GRACE_SECONDS - (now - first_seen)
+                self._due[key] = asyncio.get_running_loop().call_later(late, self._reconcile_late, key, self._epoch())
+            return True
+        self._forget_unwritten(key)
+        return False
+
+    def _forget_unwritten(self, key: tuple[str, str]) -> None:
+        self._first_seen.pop(key, None)
+        due = self._due.pop(key, None)
+        if due is not None:
+            due.cancel()
+
+    def _reconcile_late(self, key: tuple[str, str], epoch: int) -> None:
+        """The grace is over and no phase was written meanwhile: reconcile (and so write it) now, unless this
+        replica's partitions changed since (the new owner reconciles what it takes over)."""
+        self._due.pop(key, None)
+        if epoch != self._epoch():
+            self._first_seen.pop(key, None)
+            return
+        namespace, name = key
+
+        async def run() -> None:
+            try:
+                await self.reconcile(namespace, name)
+            except Exception as exc:  # its next event reconciles it again
+                log.warning(
+                    "reconcile after the first-phase grace failed", application=f"{namespace}/{name}", error=str(exc)
+                )
+
+        task = asyncio.create_task(run())
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
 
     def _from_cache(self, namespace: str, name: str) -> list[Obj] | None:
         """The owned objects as the cache holds them, when it has caught up with every change that woke us."""
@@ -309,6 +387,7 @@ class Reconciler:
         if FINALIZER not in (meta.get("finalizers") or []):
             return
         self._must_see.pop((namespace, name), None)
+        self._forget_unwritten((namespace, name))
         owned = [o for o in await self._labelled(namespace, name, cached=False) if is_owned_by(o, uid)]
         for obj in owned:
             if not obj["metadata"].get("deletionTimestamp"):

@@ -227,3 +227,20 @@ def _role_status(role: RoleObserved) -> dict[str, Any]:
 
 
 READY = ConditionType.READY.value
+
+
+WAITING_PHASES = frozenset({Phase.CHECKING, Phase.LOADING})
+FIRST_PHASE_GRACE_SECONDS = 1.0
+"""How long a brand-new application may show no phase while the planner and the model-loader judge it."""
+
+
+def first_phase_waits(written_phase: str | None, status: DeployerStatus, seen_for: float) -> bool:
+    """Whether the deployer leaves a brand-new application's first status unwritten for now: while it only
+    waits for the planner's verdict or the model (Checking, Loading) and was first seen less than the grace ago.
+    Those judgements usually land within milliseconds, and each is its own status write on the same object:
+    writing a waiting phase in between costs a write that the next one overwrites and slows the others down
+    (concurrent writes of one object conflict and are retried by the API server). After the grace the waiting
+    phase is written as usual (a planner that is away, a model that takes minutes to load). `Pending` is the CRD's
+    default, shown as soon as another service wrote a condition: the deployer never writes it."""
+    untouched = not written_phase or written_phase == Phase.PENDING.value
+    return untouched and status.phase in WAITING_PHASES and seen_for < FIRST_PHASE_GRACE_SECONDS
