@@ -7,6 +7,7 @@ counting the requests it sends (bench/controlplane/requests.py counts the whole 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from typing import Any
 
@@ -15,7 +16,9 @@ import pytest
 
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
-from arks_common.kube.resources import Resource
+from arks_common.kube.mirror import mirror
+from arks_common.kube.resources import MODELS, Resource
+from arks_model_loader.core.ready_models import ReadyModels
 from arks_model_loader.gate import LoadedGate
 from arks_planner.core.profiles import load_profiles
 from arks_planner.planning import Planner
@@ -31,13 +34,18 @@ class CountingKube(Kube):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.sent: Counter[str] = Counter()
+        self.order: list[str] = []
+
+    def _count(self, request: str) -> None:
+        self.sent[request] += 1
+        self.order.append(request)
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
-        self.sent[f"get {res.plural}"] += 1
+        self._count(f"get {res.plural}")
         return await super().get(res, namespace, name)
 
     async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        self.sent[f"apply {res.plural}/status"] += 1
+        self._count(f"apply {res.plural}/status")
         return await super().apply_status(res, namespace, name, status)
 
 
@@ -107,3 +115,33 @@ def test_the_loaded_gate_judges_the_events_copy_and_an_event_from_before_its_wri
     first, echo = asyncio.run(run())
     assert first["get arksapplications"] == 0, f"the event's copy was read again: {dict(first)}"
     assert echo == Counter(), f"an event from before the Loaded write cost requests: {dict(echo)}"
+
+
+def test_the_loaded_gate_takes_a_new_applications_model_from_its_watch_of_ready_models(arks: Env, ns: str) -> None:
+    model = rwx_model()
+    arks.ready_model(ns, model)
+    created = _created_copy(arks, ns, "watched")
+
+    async def run() -> list[str]:
+        kube = CountingKube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-model-loader")
+        stop = asyncio.Event()
+        ready = ReadyModels()
+        watching = asyncio.create_task(mirror(kube, "model", MODELS, ready, stop, 60, 300.0))
+        try:
+            deadline = time.monotonic() + 30
+            while ready.get(ns, model["metadata"]["name"]) is None:
+                assert time.monotonic() < deadline, "the watch never showed the Ready model"
+                await asyncio.sleep(0.05)
+            kube.order.clear()
+            gate = LoadedGate(kube, EventRecorder(kube, "model-loader"), ready_models=ready)
+            await gate.application_changed(ns, "watched", created)
+            return kube.order
+        finally:
+            stop.set()
+            await watching
+            await kube.close()
+
+    sent = [r for r in asyncio.run(run()) if r != "get events"]  # the Event recorder's own look
+    # judged from the watch, written, then the one second look at the model that every write is followed by
+    assert sent == ["apply arksapplications/status", "get arksmodels"], f"requests in order: {sent}"
+    arks.wait_phase("watched", ns, "Running")

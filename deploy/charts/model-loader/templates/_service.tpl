@@ -1,10 +1,10 @@
 {{/* What only the model-loader chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: ArksModels (finalizer, status), application status (Loaded), the model's PVC and download Job, the Job's Pods (to report the downloader's error text), Events. */}}
+{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC and download Job, the Job's Pods (to report the downloader's error text), Events. */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksmodels]
-  verbs: [get, list, patch]
+  verbs: [get, list, watch, patch]
 - apiGroups: [arks.ai]
   resources: [arksmodels/status]
   verbs: [patch]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 
 from arks_common.events.contract import MODEL_LOADER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
+from arks_common.kube.mirror import mirror
+from arks_common.kube.resources import MODELS
 from arks_common.runner import ServiceContext
+from arks_model_loader.core.ready_models import ReadyModels
 from arks_model_loader.core.storage import DownloaderConfig
 from arks_model_loader.gate import LoadedGate
 from arks_model_loader.handlers import Handlers
@@ -28,10 +33,15 @@ def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awai
             hf_endpoint=settings.hf_endpoint,
             service_account=settings.download_service_account,
         )
-        handlers = Handlers(
-            ModelReconciler(kube, events, config), LoadedGate(kube, events, lambda: ctx.partitions_taken)
-        )
+        ready_models = ReadyModels()
+        ctx.add_task("ready models", functools.partial(_watch_models, kube, ready_models, settings))
+        gate = LoadedGate(kube, events, lambda: ctx.partitions_taken, ready_models)
+        handlers = Handlers(ModelReconciler(kube, events, config), gate)
         ctx.consume(MODEL_LOADER_OBJECTS, handlers.on_object)
         return kube.close
 
     return setup
+
+
+async def _watch_models(kube: Kube, models: ReadyModels, settings: ModelLoaderSettings, stop: asyncio.Event) -> None:
+    await mirror(kube, "model", MODELS, models, stop, settings.watch_timeout_seconds, settings.stall_seconds)

@@ -4,7 +4,9 @@ application of a model when the model changes. Writes only when the condition ch
 An application event whose own copy already shows a current condition, or that is from before this replica's
 own write of it, costs no request (`loaded_is_current`, the remembered generation); otherwise the copy is judged.
 A write made from a model that changed meanwhile could overwrite the newer verdict the model's own event wrote
-a moment before, so every write is followed by a second look at the model: if it moved, the verdict is redone."""
+a moment before, so every write is followed by a second look at the model: if it moved, the verdict is redone.
+A new application's model comes from the service's watch of Ready models when that shows it (`core.ready_models`),
+else from a read."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from arks_common.kube.resources import APPLICATIONS, MODELS
 from arks_common.kube.status import apply_condition
 from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import loaded_is_current, loaded_verdict, model_name_of
+from arks_model_loader.core.ready_models import ReadyModels
+from arks_model_loader.metrics import MODEL_READS
 
 log = get_logger(__name__)
 CONTROLLER = "loaded-gate"
@@ -31,8 +35,15 @@ RECHECKS = 3
 
 
 class LoadedGate:
-    def __init__(self, kube: Kube, events: EventRecorder, epoch: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        events: EventRecorder,
+        epoch: Callable[[], int] = lambda: 0,
+        ready_models: ReadyModels | None = None,
+    ) -> None:
         self._kube = kube
+        self._ready_models = ready_models
         self._events = events
         self._epoch = epoch
         self._judged: OrderedDict[str, tuple[int, int]] = OrderedDict()
@@ -55,7 +66,13 @@ class LoadedGate:
             model_name = None if app is None else model_name_of(app)
             if app is None or model_name is None or app["metadata"].get("deletionTimestamp"):
                 return
-            await self._update(app, model_name, await self._kube.get(MODELS, namespace, model_name))
+            await self._update(app, model_name, await self._model(namespace, model_name))
+
+    async def _model(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The model as the watch of Ready models shows it, else as the API server has it."""
+        model = self._ready_models.get(namespace, name) if self._ready_models is not None else None
+        MODEL_READS.labels("watch" if model is not None else "get").inc()
+        return model if model is not None else await self._kube.get(MODELS, namespace, name)
 
     async def model_changed(self, namespace: str, model_name: str) -> None:
         async with reconciling(CONTROLLER):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from arks_common.api.model import ModelPhase
 
@@ -12,6 +12,12 @@ MODEL_PHASE = Gauge(
     "arks_model_status_phase",
     "1 for the phase an ArksModel is in (as written to its status), 0 for the others.",
     ["namespace", "model", "phase"],
+)
+
+MODEL_READS = Counter(
+    "arks_model_loader_gate_model_reads_total",
+    "Models the Loaded gate judged an application from, by source: its watch of Ready models, or a GET.",
+    ["source"],
 )
 
 

@@ -13,3 +13,5 @@ class ModelLoaderSettings(CommonSettings):
     hf_endpoint: str | None = None
     """A Hugging Face Hub mirror for the download Jobs (HF_ENDPOINT); unset: the public Hub."""
     download_service_account: str | None = None
+    watch_timeout_seconds: int = 300
+    """How long one watch of Ready models runs before it is renewed."""

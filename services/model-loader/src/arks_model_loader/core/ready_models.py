@@ -1,0 +1,48 @@
+"""Which ArksModels are Ready, as the model-loader's own watch shows them: the `Loaded` gate judges a new
+application from here instead of reading its model first. Pure (fed by `arks_common.kube.mirror`).
+
+Only what `loaded_verdict` reads of a Ready model is kept (identity, resourceVersion, deletion, status phase), so
+thousands of models cost little. A model the picture does not show as Ready is read from the API server as
+before: one created a moment ago may not have reached the watch yet, and "not found" or "still loading" must
+not be said from an old picture. A Ready model that changed since the watch showed it is caught by the gate's
+second look after its write (it compares resourceVersions), as for a read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_common.api.model import ModelPhase
+
+Obj = dict[str, Any]
+
+
+class ReadyModels:
+    def __init__(self) -> None:
+        self._ready: dict[tuple[str, str], Obj] = {}
+        self._listed = False
+
+    def replace(self, kind: str, objects: list[Obj], list_version: str) -> None:
+        """A fresh list of every model: it becomes the truth."""
+        self._ready = {}
+        for obj in objects:
+            self.observe(obj)
+        self._listed = True
+
+    def observe(self, obj: Obj, deleted: bool = False) -> None:
+        """A watch event."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        status = obj.get("status")
+        phase = status.get("phase") if isinstance(status, dict) else None
+        if deleted or meta.get("deletionTimestamp") or phase != ModelPhase.READY.value:
+            self._ready.pop(key, None)
+            return
+        self._ready[key] = {
+            "metadata": {"namespace": key[0], "name": key[1], "resourceVersion": meta.get("resourceVersion")},
+            "status": {"phase": phase},
+        }
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        """The model as last watched, when it was Ready; None when unknown or not Ready (read it instead)."""
+        return self._ready.get((namespace, name)) if self._listed else None

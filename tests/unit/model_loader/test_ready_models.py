@@ -1,0 +1,60 @@
+"""The Loaded gate's watch of Ready models: only a listed, Ready, undeleted model is offered; anything else is read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_model_loader.core.ready_models import ReadyModels
+
+
+def model(name: str, phase: str | None, version: str = "1", **meta: Any) -> dict[str, Any]:
+    status = {"phase": phase, "conditions": [{"type": "ModelLoaded", "message": "x" * 10_000}]} if phase else {}
+    return {
+        "metadata": {"namespace": "ns", "name": name, "resourceVersion": version, "managedFields": [{}] * 50, **meta},
+        "spec": {"source": {"huggingface": {"name": "q" * 10_000}}},
+        "status": status,
+    }
+
+
+def test_nothing_is_offered_before_the_first_list() -> None:
+    models = ReadyModels()
+    models.observe(model("a", "Ready"))
+    assert models.get("ns", "a") is None
+
+
+def test_a_ready_model_is_offered_lean_and_anything_else_is_not() -> None:
+    models = ReadyModels()
+    models.replace("model", [model("a", "Ready", "7"), model("b", "ModelLoading"), model("c", None)], "10")
+    assert models.get("ns", "a") == {
+        "metadata": {"namespace": "ns", "name": "a", "resourceVersion": "7"},
+        "status": {"phase": "Ready"},
+    }
+    assert models.get("ns", "b") is None  # still loading: read, the watch may be behind
+    assert models.get("ns", "c") is None
+    assert models.get("ns", "absent") is None  # maybe created a moment ago: read
+    assert models.get("other", "a") is None
+
+
+def test_a_model_that_leaves_ready_or_goes_is_no_longer_offered() -> None:
+    models = ReadyModels()
+    models.replace("model", [model("a", "Ready"), model("b", "Ready"), model("c", "Ready")], "10")
+    models.observe(model("a", "Failed", "11"))
+    models.observe(model("b", "Ready", "12", deletionTimestamp="2026-12-06T00:00:00Z"))
+    models.observe(model("c", "Ready", "13"), deleted=True)
+    assert [models.get("ns", n) for n in "abc"] == [None, None, None]
+    models.observe(model("a", "Ready", "14"))
+    assert (models.get("ns", "a") or {})["metadata"]["resourceVersion"] == "14"
+
+
+def test_a_relist_is_the_whole_truth() -> None:
+    models = ReadyModels()
+    models.replace("model", [model("a", "Ready")], "10")
+    models.replace("model", [model("b", "Ready")], "20")
+    assert models.get("ns", "a") is None
+    assert models.get("ns", "b") is not None
+
+
+def test_a_garbled_status_is_not_ready() -> None:
+    models = ReadyModels()
+    models.replace("model", [{"metadata": {"namespace": "ns", "name": "a"}, "status": ["Ready"]}], "1")
+    assert models.get("ns", "a") is None
