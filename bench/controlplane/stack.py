@@ -3,10 +3,11 @@ processes (authenticated as in the e2e suite), stopped when the benchmark is don
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,8 @@ def fake_gpu_nodes(prefix: str, pods: int, count: int = 4) -> list[NodeSpec]:
 @contextmanager
 def local_stack(prefix: str, nodes: Iterable[NodeSpec] = DEFAULT_NODES) -> Iterator[Env]:
     build_all()
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+    kept = os.environ.get("ARKS_BENCH_WORK")  # a directory to keep the run's logs in, for reading afterwards
+    with tempfile.TemporaryDirectory(prefix=prefix) if not kept else nullcontext(kept) as tmp:
         work = Path(tmp)
         cluster = LocalCluster(work / "cluster", nodes=nodes)
         cluster.start()
