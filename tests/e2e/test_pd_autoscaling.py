@@ -1,6 +1,8 @@
-"""Per-role SLO autoscaling of a PD-separated application end to end (docs/pd.md): a real Prometheus (Debian's
-package) scrapes runtime emulators standing in for the prefill and decode leader pods (SGLang's `/metrics`, in the
-emulator's `--disaggregation-mode prefill` and `decode`); the slo-scaler reads it over PromQL. A long-prompt load
+"""Per-role SLO autoscaling of a PD-separated application end to end (docs/pd.md), for SGLang's own PD and for
+Dynamo with its SGLang backend: a real Prometheus (Debian's package) scrapes runtime emulators standing in for the
+prefill and decode leader pods (SGLang's `/metrics`, in the emulator's `--disaggregation-mode prefill` and `decode`;
+a Dynamo SGLang worker serves the same `sglang:*` series on its system port, ai-dynamo 1.6.1
+`components/src/dynamo/sglang/publisher.py`); the slo-scaler reads it over PromQL. A long-prompt load
 on the prefill groups breaks TTFT and scales prefill only; a long-context decode load breaks the inter-token latency
 and scales decode only; each role stays within its own bounds and says why in its own `status.autoscaling.<role>`.
 
@@ -47,8 +49,11 @@ CALM = ("WithinSLO", "DownscaleStabilizing", "RecentBurst")
 """Decisions without pressure."""
 
 
-def pd_scaled_app() -> dict[str, Any]:
-    doc = copy.deepcopy(sample("application-sglang-pd.yaml"))
+SAMPLES = {"sglang": "application-sglang-pd.yaml", "dynamo-sglang": "application-dynamo-sglang-pd.yaml"}
+
+
+def pd_scaled_app(runtime: str) -> dict[str, Any]:
+    doc = copy.deepcopy(sample(SAMPLES[runtime]))
     doc["metadata"] = {"name": APP}
     spec = doc["spec"]
     spec["prefill"]["replicas"] = 1
@@ -187,17 +192,20 @@ def _all_ready(arks: Env, ns: str, role: str, count: int) -> bool:
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize("runtime", list(SAMPLES))
 def test_prefill_load_scales_only_prefill_and_decode_load_only_decode_each_within_its_bounds(
     arks: Env,
     ns: str,
     prometheus: PrometheusServer,
     emulators: dict[str, Emulator],
     tmp_path: Path,
+    runtime: str,
 ) -> None:
     arks.ready_model(ns, rwx_model())
-    arks.kubectl("create", "serviceaccount", "arks-pd-router", "-n", ns)  # the SGLang router's (docs/pd.md)
+    if runtime == "sglang":
+        arks.kubectl("create", "serviceaccount", "arks-pd-router", "-n", ns)  # the SGLang router's (docs/pd.md)
     with slo_scaler_reading(arks.system["slo-scaler"], prometheus.url):
-        arks.apply(ns, pd_scaled_app())
+        arks.apply(ns, pd_scaled_app(runtime))
         arks.wait_phase(APP, ns, "Running", within=120)
         timeline = Timeline(arks, ns)
         sync = RoleSync(arks, ns, prometheus, emulators, tmp_path)
