@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from arks_common.bus.connection import connect
-from arks_common.bus.consumer import Delivery, DurableConsumer, PermanentError, TemporaryError
+from arks_common.bus.consumer import Delivery, DurableConsumer, Later, PermanentError, TemporaryError
 from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
 from arks_common.events.contract import (
     DEAD_LETTER_STREAM,
@@ -41,6 +41,7 @@ from arks_common.events.payloads import (
     decode,
 )
 from arks_common.settings import CommonSettings
+from arks_common.telemetry.metrics import MESSAGES
 from support.nats_server import NatsServer
 from support.waiting import eventually
 
@@ -133,6 +134,26 @@ async def test_nak_redelivers_after_the_delay(js: JetStreamContext, run_consumer
         return bool(info.num_ack_pending == 0 and info.num_redelivered == 0 and info.delivered.stream_seq >= 1)
 
     await eventually(settled, what="the message acked after its third delivery")
+
+
+async def test_later_brings_the_message_back_after_its_delay_without_counting_a_failure(
+    js: JetStreamContext, run_consumer: StartConsumer
+) -> None:
+    subject, msg_id, change = _event("app-later")
+    await publish(js, OBJECTS, subject, msg_id, "test", change)
+    seen: list[float] = []
+
+    async def handler(envelope: Envelope, delivery: Delivery) -> None:
+        seen.append(time.monotonic())
+        if delivery.attempt == 1:
+            raise Later("the grace is not over", 1.0)
+
+    retries = MESSAGES.labels(PLANNER_OBJECTS.durable, "retry")._value.get()
+    await run_consumer(PLANNER_OBJECTS, handler)  # type: ignore[arg-type]
+    await eventually(lambda: len(seen) >= 2, what="the message back after its delay")
+    assert seen[1] - seen[0] >= 0.9, f"came back after {seen[1] - seen[0]:.2f} s, before its delay"
+    assert MESSAGES.labels(PLANNER_OBJECTS.durable, "later")._value.get() >= 1
+    assert MESSAGES.labels(PLANNER_OBJECTS.durable, "retry")._value.get() == retries, "counted as a failure"
 
 
 async def _dead_letters(js: JetStreamContext, decl: ConsumerDecl, count: int) -> list[DeadLetter]:

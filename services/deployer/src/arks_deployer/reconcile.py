@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from nats.js import JetStreamContext
 from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
-from arks_common.bus.consumer import TemporaryError
+from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.bus.plans import newest_plan
 from arks_common.coalescing import Coalescer
 from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
@@ -53,6 +54,8 @@ from arks_deployer.owned_cache import APPLICATION_READS, OWNED_READS, OwnedCache
 log = get_logger(__name__)
 CONTROLLER = "deployer"
 Obj = dict[str, Any]
+HELD_KEPT = 4096
+"""Brand-new applications whose held-back phase is remembered at once (oldest out)."""
 Seen = tuple[str, str, str, str]
 """(kind, namespace, name, resourceVersion) of a change."""
 
@@ -76,11 +79,10 @@ class Reconciler:
         self._epoch = epoch
         self._must_see: dict[tuple[str, str], set[Seen]] = {}
         """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
+        self._held: OrderedDict[tuple[str, str], bool] = OrderedDict()
+        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`), in the order
+        first seen: whether a message was already sent back to come again at the end of the grace."""
         self._first_seen: dict[tuple[str, str], float] = {}
-        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen."""
-        self._due: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        """Their reconciles due at the end of the grace."""
-        self._late: set[asyncio.Task[None]] = set()
 
     async def reconcile(
         self, namespace: str, name: str, seen: Seen | None = None, app: Obj | None = None, trust_copy: bool = True
@@ -135,7 +137,7 @@ class Reconciler:
             app = await self._application(namespace, name, fresh=True)
         if app is None:
             self._apps.forget((namespace, name))
-            self._forget_unwritten((namespace, name))
+            self._forget_held((namespace, name))
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
@@ -146,7 +148,11 @@ class Reconciler:
             # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`)
             finalizer = asyncio.create_task(set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True))
         try:
-            await self._reconcile_known(app, finalizer)
+            try:
+                await self._reconcile_known(app, finalizer)
+            except Later:
+                await self._finalized(finalizer)  # not a failure: the finalizer's write stands
+                raise
             await self._finalized(finalizer)
         finally:
             if finalizer is not None and not finalizer.done():
@@ -201,45 +207,27 @@ class Reconciler:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
 
     def _first_phase_waits(self, app: Obj, status: DeployerStatus) -> bool:
-        """Holds back a brand-new application's waiting phase for the grace, with a reconcile due at its end."""
+        """Holds back a brand-new application's waiting phase for the grace. The first message that finds it held
+        comes back when the grace is over (`Later`, so the retry travels with the message, to whichever replica
+        owns the application then); the others are done."""
         meta = app["metadata"]
         key = (meta["namespace"], meta["name"])
         now = time.monotonic()
         first_seen = self._first_seen.setdefault(key, now)
-        if first_phase_waits((app.get("status") or {}).get("phase"), status, now - first_seen):
-            if key not in self._due:
-                late = FIRST_PHASE_GRACE_SECONDS - (now - first_seen)
-                self._due[key] = asyncio.get_running_loop().call_later(late, self._reconcile_late, key, self._epoch())
+        if not first_phase_waits((app.get("status") or {}).get("phase"), status, now - first_seen):
+            self._forget_held(key)
+            return False
+        if self._held.get(key):
             return True
-        self._forget_unwritten(key)
-        return False
+        self._held[key] = True
+        while len(self._held) > HELD_KEPT:  # forgotten: held again for a grace on its next reconcile at most
+            self._first_seen.pop(self._held.popitem(last=False)[0], None)
+        late = max(FIRST_PHASE_GRACE_SECONDS - (now - first_seen), 0.05)
+        raise Later(f"{status.phase.value}: the planner's verdict and the model's gate may land meanwhile", late)
 
-    def _forget_unwritten(self, key: tuple[str, str]) -> None:
+    def _forget_held(self, key: tuple[str, str]) -> None:
+        self._held.pop(key, None)
         self._first_seen.pop(key, None)
-        due = self._due.pop(key, None)
-        if due is not None:
-            due.cancel()
-
-    def _reconcile_late(self, key: tuple[str, str], epoch: int) -> None:
-        """The grace is over and no phase was written meanwhile: reconcile (and so write it) now, unless this
-        replica's partitions changed since (the new owner reconciles what it takes over)."""
-        self._due.pop(key, None)
-        if epoch != self._epoch():
-            self._first_seen.pop(key, None)
-            return
-        namespace, name = key
-
-        async def run() -> None:
-            try:
-                await self.reconcile(namespace, name)
-            except Exception as exc:  # its next event reconciles it again
-                log.warning(
-                    "reconcile after the first-phase grace failed", application=f"{namespace}/{name}", error=str(exc)
-                )
-
-        task = asyncio.create_task(run())
-        self._late.add(task)
-        task.add_done_callback(self._late.discard)
 
     def _from_cache(self, namespace: str, name: str) -> list[Obj] | None:
         """The owned objects as the cache holds them, when it has caught up with every change that woke us."""
@@ -387,7 +375,7 @@ class Reconciler:
         if FINALIZER not in (meta.get("finalizers") or []):
             return
         self._must_see.pop((namespace, name), None)
-        self._forget_unwritten((namespace, name))
+        self._forget_held((namespace, name))
         owned = [o for o in await self._labelled(namespace, name, cached=False) if is_owned_by(o, uid)]
         for obj in owned:
             if not obj["metadata"].get("deletionTimestamp"):

@@ -88,6 +88,9 @@ class LoadedGate:
                 return
             again = await self._kube.get(MODELS, app["metadata"]["namespace"], model_name)
             if _version(again) == _version(model):
+                # remembered only now: a verdict from a model that moved (the watch lags) must not let a
+                # redelivery of this event skip the application before the second look has confirmed it
+                self._remember(app)
                 return
             fresh = await self._kube.get(APPLICATIONS, app["metadata"]["namespace"], app["metadata"]["name"])
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
@@ -107,7 +110,6 @@ class LoadedGate:
             news = await apply_condition(self._kube, APPLICATIONS, app, new)
         except NotFound:
             return False  # deleted since the event was published: nothing to gate
-        self._remember(app)
         if news:
             await self._events.record(app, "Normal" if verdict.ok else "Warning", verdict.reason.value, verdict.message)
             log.info(

@@ -3,11 +3,11 @@
 Failures come in two kinds (kopf's and controller-runtime's split): a TemporaryError (or any unexpected
 exception) is retried with backoff until the consumer's `max_deliver` budget is spent; a PermanentError or an
 undecodable message is dead-lettered at once. Dead letters go to `arks.dead.<service>.<consumer>` with the
-error text, so nothing is lost. Messages for one subject (one object) are handled in order; different
-subjects run concurrently (every message at once where the declaration says order does not matter), and the
-loop fetches again as soon as a handling slot is free, so one slow message never holds back later messages of
-other subjects. A message is kept alive with in-progress acks from its fetch until it is settled, also
-while it waits for its subject's previous message.
+error text, so nothing is lost; a handler that wants to look again after a while raises `Later`. Messages for
+one subject (one object) are handled in order; different subjects run concurrently (every message at once where
+the declaration says order does not matter), and the loop fetches again as soon as a handling slot is free, so
+one slow message never holds back later messages of other subjects. A message is kept alive with in-progress
+acks from its fetch until it is settled, also while it waits for its subject's previous message.
 """
 
 from __future__ import annotations
@@ -46,6 +46,17 @@ class TemporaryError(Exception):
     """Try again later (the API server is away, a conflict, a dependency not ready yet)."""
 
     def __init__(self, message: str, delay_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
+
+
+class Later(Exception):
+    """Not a failure: look at this message again after `delay_seconds` (a decision that waits for time to pass,
+    not for a dependency). Nak'd with that delay, so the retry travels with the message — to whichever replica
+    owns it then, also after a restart; logged at debug and counted as `later`. At the last delivery the
+    consumer allows, it is retried or dead-lettered like a TemporaryError, never dropped."""
+
+    def __init__(self, message: str, delay_seconds: float) -> None:
         super().__init__(message)
         self.delay_seconds = delay_seconds
 
@@ -200,6 +211,13 @@ class DurableConsumer:
                 await self._handler(envelope, delivery)
             except PermanentError as exc:
                 await self._dead_letter(msg, delivery, f"permanent error: {exc}")
+            except Later as exc:
+                if delivery.attempt >= self._decl.max_deliver:
+                    await self._retry_or_give_up(msg, delivery, exc)
+                    return
+                self._log.debug("handled; again later", subject=delivery.subject, delay=exc.delay_seconds, why=str(exc))
+                await self._settle(msg.nak(delay=exc.delay_seconds), delivery)
+                MESSAGES.labels(self._decl.durable, "later").inc()
             except Exception as exc:  # temporary by default: retry, then dead-letter
                 await self._retry_or_give_up(msg, delivery, exc)
             else:
@@ -305,7 +323,7 @@ class DurableConsumer:
 
 def _initialize_metrics(durable: str) -> None:
     """Every result's series exists from the start at 0, so a dashboard or `increase()` sees the first one."""
-    for result in ("ack", "retry", "dead_letter"):
+    for result in ("ack", "later", "retry", "dead_letter"):
         MESSAGES.labels(durable, result)
     REDELIVERIES.labels(durable)
     CONSUMER_PENDING.labels(durable)

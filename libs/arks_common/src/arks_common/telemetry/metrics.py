@@ -9,7 +9,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "arks_messages_total",
-    "Messages handled by a durable consumer, by result (ack, retry, dead_letter).",
+    "Messages handled by a durable consumer, by result (ack, later, retry, dead_letter).",
     ["consumer", "result"],
 )
 REDELIVERIES = Counter(
