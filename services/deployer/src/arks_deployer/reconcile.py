@@ -56,6 +56,7 @@ CONTROLLER = "deployer"
 Obj = dict[str, Any]
 HELD_KEPT = 4096
 """Brand-new applications whose held-back phase is remembered at once (oldest out)."""
+COME_BACK_MARGIN_SECONDS = 0.1
 Seen = tuple[str, str, str, str]
 """(kind, namespace, name, resourceVersion) of a change."""
 
@@ -222,7 +223,8 @@ class Reconciler:
         self._held[key] = True
         while len(self._held) > HELD_KEPT:  # forgotten: held again for a grace on its next reconcile at most
             self._first_seen.pop(self._held.popitem(last=False)[0], None)
-        late = max(FIRST_PHASE_GRACE_SECONDS - (now - first_seen), 0.05)
+        # a little after the grace ends: the message that comes back must find it over, or no one comes back
+        late = FIRST_PHASE_GRACE_SECONDS - (now - first_seen) + COME_BACK_MARGIN_SECONDS
         raise Later(f"{status.phase.value}: the planner's verdict and the model's gate may land meanwhile", late)
 
     def _forget_held(self, key: tuple[str, str]) -> None:
