@@ -20,9 +20,11 @@ from lightkube.config.kubeconfig import SERVICE_ACCOUNT, KubeConfig, SingleConfi
 from lightkube.config.models import User
 from lightkube.core.exceptions import ConfigError
 
-MAX_CONNECTIONS = 100
-"""Requests in flight to the API server per process; more wait for a free connection. Long-lived watches hold one
-each (a handful per service). Every idle connection is kept for reuse: a burst then pays no new TLS handshakes."""
+MAX_CONNECTIONS = 32
+"""Requests in flight to the API server per process, watches included (each holds one: at most 8 per service);
+more wait for a free connection. Every idle connection is kept for reuse: a burst then pays no new TLS handshakes.
+Not more: the pool looks at every idle connection (a socket probe each) whenever a request starts or ends, and
+with 100 that was a fifth of a busy service's CPU (py-spy during `bench.controlplane.burst`)."""
 
 KEEPALIVE_SECONDS = 60.0
 """How long an idle connection is kept (the API server's own idle timeout is 90 s)."""
