@@ -80,10 +80,9 @@ class Reconciler:
         self._epoch = epoch
         self._must_see: dict[tuple[str, str], set[Seen]] = {}
         """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
-        self._held: OrderedDict[tuple[str, str], bool] = OrderedDict()
-        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`), in the order
-        first seen: whether a message was already sent back to come again at the end of the grace."""
-        self._first_seen: dict[tuple[str, str], float] = {}
+        self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
+        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`) and whose message
+        comes back at the end of the grace: when first seen (monotonic clock), oldest first."""
 
     async def reconcile(
         self, namespace: str, name: str, seen: Seen | None = None, app: Obj | None = None, trust_copy: bool = True
@@ -138,7 +137,7 @@ class Reconciler:
             app = await self._application(namespace, name, fresh=True)
         if app is None:
             self._apps.forget((namespace, name))
-            self._forget_held((namespace, name))
+            self._held.pop((namespace, name), None)
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
@@ -149,17 +148,14 @@ class Reconciler:
             # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`)
             finalizer = asyncio.create_task(set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True))
         try:
-            try:
-                await self._reconcile_known(app, finalizer)
-            except Later:
-                await self._finalized(finalizer)  # not a failure: the finalizer's write stands
-                raise
-            await self._finalized(finalizer)
-        finally:
-            if finalizer is not None and not finalizer.done():
-                finalizer.cancel()  # the reconcile failed: the next one adds it again
-            elif finalizer is not None and not finalizer.cancelled():
-                finalizer.exception()  # seen: a failure of the reconcile's own is the one raised
+            await self._reconcile_known(app, finalizer)
+        except Later:
+            await self._finalized(finalizer)  # not a failure: the finalizer's write stands
+            raise
+        except BaseException:
+            _abandon(finalizer)
+            raise
+        await self._finalized(finalizer)
 
     async def _finalized(self, finalizer: asyncio.Task[Obj] | None) -> None:
         """Waits for the finalizer's write, if one is in flight; its answer is the newest copy."""
@@ -202,34 +198,30 @@ class Reconciler:
             problem=problem,
         )
         status = compute(name, observed)
-        if not self._first_phase_waits(app, status):
+        if not self._hold_back_first_phase(app, status):
             await self._write_status(app, status)
         if problem is not None and problem.retry_seconds is not None:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
 
-    def _first_phase_waits(self, app: Obj, status: DeployerStatus) -> bool:
-        """Holds back a brand-new application's waiting phase for the grace. The first message that finds it held
-        comes back when the grace is over (`Later`, so the retry travels with the message, to whichever replica
-        owns the application then); the others are done."""
+    def _hold_back_first_phase(self, app: Obj, status: DeployerStatus) -> bool:
+        """Whether a brand-new application's waiting phase is held back for the grace. The first message that
+        finds it so is sent back to come again when the grace is over (raises `Later`: the retry travels with the
+        message, to whichever replica owns the application then); the others are done."""
         meta = app["metadata"]
         key = (meta["namespace"], meta["name"])
         now = time.monotonic()
-        first_seen = self._first_seen.setdefault(key, now)
-        if not first_phase_waits((app.get("status") or {}).get("phase"), status, now - first_seen):
-            self._forget_held(key)
+        first_seen = self._held.get(key)
+        if not first_phase_waits((app.get("status") or {}).get("phase"), status, now - (first_seen or now)):
+            self._held.pop(key, None)
             return False
-        if self._held.get(key):
+        if first_seen is not None:
             return True
-        self._held[key] = True
+        self._held[key] = now
         while len(self._held) > HELD_KEPT:  # forgotten: held again for a grace on its next reconcile at most
-            self._first_seen.pop(self._held.popitem(last=False)[0], None)
+            self._held.popitem(last=False)
         # a little after the grace ends: the message that comes back must find it over, or no one comes back
-        late = FIRST_PHASE_GRACE_SECONDS - (now - first_seen) + COME_BACK_MARGIN_SECONDS
-        raise Later(f"{status.phase.value}: the planner's verdict and the model's gate may land meanwhile", late)
-
-    def _forget_held(self, key: tuple[str, str]) -> None:
-        self._held.pop(key, None)
-        self._first_seen.pop(key, None)
+        raise Later(f"{status.phase.value}: the planner's verdict and the model's gate may land meanwhile",
+                    FIRST_PHASE_GRACE_SECONDS + COME_BACK_MARGIN_SECONDS)  # fmt: skip
 
     def _from_cache(self, namespace: str, name: str) -> list[Obj] | None:
         """The owned objects as the cache holds them, when it has caught up with every change that woke us."""
@@ -377,7 +369,7 @@ class Reconciler:
         if FINALIZER not in (meta.get("finalizers") or []):
             return
         self._must_see.pop((namespace, name), None)
-        self._forget_held((namespace, name))
+        self._held.pop((namespace, name), None)
         owned = [o for o in await self._labelled(namespace, name, cached=False) if is_owned_by(o, uid)]
         for obj in owned:
             if not obj["metadata"].get("deletionTimestamp"):
@@ -435,3 +427,14 @@ def _condition(app: Obj, type_: str) -> dict[str, Any]:
         if cond.get("type") == type_:
             return dict(cond)
     return {}
+
+
+def _abandon(finalizer: asyncio.Task[Obj] | None) -> None:
+    """The reconcile failed: a finalizer write still in flight is cancelled (the next reconcile adds it again), a
+    finished one's own error is marked seen (the reconcile's is the one raised)."""
+    if finalizer is None:
+        return
+    if not finalizer.done():
+        finalizer.cancel()
+    elif not finalizer.cancelled():
+        finalizer.exception()
