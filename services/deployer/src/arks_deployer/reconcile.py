@@ -81,8 +81,8 @@ class Reconciler:
         self._must_see: dict[tuple[str, str], set[Seen]] = {}
         """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
         self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
-        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`) and whose message
-        comes back at the end of the grace: when first seen (monotonic clock), oldest first."""
+        """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen
+        (monotonic clock), oldest first."""
 
     async def reconcile(
         self, namespace: str, name: str, seen: Seen | None = None, app: Obj | None = None, trust_copy: bool = True
@@ -204,24 +204,22 @@ class Reconciler:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
 
     def _hold_back_first_phase(self, app: Obj, status: DeployerStatus) -> bool:
-        """Whether a brand-new application's waiting phase is held back for the grace. The first message that
-        finds it so is sent back to come again when the grace is over (raises `Later`: the retry travels with the
-        message, to whichever replica owns the application then); the others are done."""
+        """Whether a brand-new application's waiting phase is written now (False) or held back for the grace:
+        then every message that finds it held is sent back to come again just after the grace (raises `Later`,
+        so the retry travels with the message, to whichever replica owns the application then). Every one, not
+        the first only: a stream keeps a few messages per subject, and the newest survives."""
         meta = app["metadata"]
         key = (meta["namespace"], meta["name"])
         now = time.monotonic()
-        first_seen = self._held.get(key)
-        if not first_phase_waits((app.get("status") or {}).get("phase"), status, now - (first_seen or now)):
+        first_seen = self._held.setdefault(key, now)
+        if not first_phase_waits((app.get("status") or {}).get("phase"), status, now - first_seen):
             self._held.pop(key, None)
             return False
-        if first_seen is not None:
-            return True
-        self._held[key] = now
         while len(self._held) > HELD_KEPT:  # forgotten: held again for a grace on its next reconcile at most
             self._held.popitem(last=False)
-        # a little after the grace ends: the message that comes back must find it over, or no one comes back
-        raise Later(f"{status.phase.value}: the planner's verdict and the model's gate may land meanwhile",
-                    FIRST_PHASE_GRACE_SECONDS + COME_BACK_MARGIN_SECONDS)  # fmt: skip
+        # a little after the grace ends: the message that comes back must find it over
+        late = FIRST_PHASE_GRACE_SECONDS - (now - first_seen) + COME_BACK_MARGIN_SECONDS
+        raise Later(f"{status.phase.value}: the planner's verdict and the model's gate may land meanwhile", late)
 
     def _from_cache(self, namespace: str, name: str) -> list[Obj] | None:
         """The owned objects as the cache holds them, when it has caught up with every change that woke us."""
