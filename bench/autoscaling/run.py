@@ -124,6 +124,16 @@ SCENARIOS = (
         held_out=True,
         about="held out: the hour compressed into 30 min, shorter bursts of 4x, ordinary requests, about every 5 min",
     ),
+    # defined and committed on 2026-12-06 before any scaler ran on it, as a second held-out scenario
+    Scenario(
+        "surges",
+        copies=8,
+        swing=0.3,
+        bursts=Bursts(gap_s=600.0, duration_s=(45.0, 180.0), factor=3.0, prompt_quantile=0.5),
+        held_out=True,
+        about="held out: a gentler swing with surges of 3x lasting 45 s to 3 min about every 10 min, prompts above the"
+        " median",
+    ),
 )
 
 
