@@ -163,6 +163,27 @@ def test_bursty_demand_gets_a_headroom_and_recurring_bursts_are_not_scaled_away(
     assert any(r is Reason.RECENT_BURST for _, r in calm)
 
 
+def test_a_first_short_burst_after_a_long_calm_is_kept_for_one_and_a_half_times_that_calm() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60, maxReplicas=16)
+    fleet = Fleet(sp, groups=2, config=config, start_ticks=8)
+    # 12 req/s for 10 minutes, one burst to 40 req/s for 60 s, then calm again
+    pattern = [12.0] * 40 + [40.0] * 4 + [12.0] * 80
+    seen: list[tuple[int, Reason, str]] = []
+    for total in pattern:
+        decision = fleet.tick(ttft_s=0.1, rate=total / fleet.ready)
+        seen.append((fleet.groups, decision.reason, decision.message))
+    assert len(fleet.state.burst_starts) == 1
+    after = seen[44:]
+    # kept: the burst stood out of ~10 minutes of calm, so the fleet holds what it needed for ~15 minutes ...
+    kept = [(n, m) for n, r, m in after[:50] if r is Reason.RECENT_BURST]
+    assert kept, [r for _, r, _ in after]
+    assert "stood out of" in kept[0][1]
+    assert min(n for n, _, _ in after[8:50]) >= 5
+    # ... and no longer: the calm fleet comes back to what 12 req/s needs
+    assert after[-1][0] <= 2
+
+
 def test_a_single_step_up_is_a_new_level_not_a_burst_to_keep() -> None:
     config = ScalerConfig(initial_capacity_per_group=10)
     fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60), groups=2, config=config)

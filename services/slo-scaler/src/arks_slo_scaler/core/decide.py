@@ -169,6 +169,7 @@ class ScalerState:
     bursts: tuple[tuple[float, float], ...] = ()  # (time, demand) while the demand was a burst
     burst_starts: tuple[float, ...] = ()  # when the last few bursts started
     burst_base: float | None = None  # the level the current burst rose from
+    watching_since: float | None = None  # the first call: the calm watched before a first burst
 
     @property
     def capacity_per_group(self) -> float | None:
@@ -221,6 +222,8 @@ def decide(
     )
     if state.capacity is None:
         state = replace(state, capacity=CapacityEstimate.from_prior(config.initial_capacity_per_group))
+    if state.watching_since is None:
+        state = replace(state, watching_since=now)
     if not state.recommendations:
         # a fresh (or restarted) scaler knows nothing of the last window: no scale-down before one has passed
         state = replace(state, recommendations=((now, current),))
@@ -563,11 +566,25 @@ def _remember_variability(
 def _burst_floor(
     state: ScalerState, now: float, capacity: float | None, up_u: float, config: ScalerConfig
 ) -> tuple[int | None, str]:
-    """The groups the highest burst of the memory needed at the scale-up threshold, and a sentence saying so."""
+    """The groups the highest burst of the memory needed at the scale-up threshold, and a sentence saying so.
+
+    Bursts recur when two have started: kept for 1.5 x the longest gap between starts. A first burst that is over
+    counts too when it stood out of a longer calm (it lasted less than the time watched before it): one burst in
+    that much calm may come again as soon, so it is kept for 1.5 x that calm. A rise that outlasted the calm before
+    it is a change of level, not a burst to keep."""
     starts = state.burst_starts
-    if len(starts) < 2 or not capacity:
-        return None, ""  # a single burst may have been a step to a new level: nothing recurs yet
-    gap = max(b - a for a, b in itertools.pairwise(starts))
+    if not starts or not capacity:
+        return None, ""
+    if len(starts) >= 2:
+        gap = max(b - a for a, b in itertools.pairwise(starts))
+        why = f"bursts recur (every ≤ {gap:.0f} s)"
+    else:
+        calm = starts[0] - (state.watching_since if state.watching_since is not None else starts[0])
+        lasted = max((t for t, _ in state.bursts), default=starts[0]) - starts[0]
+        if state.burst_base is not None or not state.bursts or lasted >= calm:
+            return None, ""  # ongoing, forgotten, or longer than the calm before it: maybe a new level
+        gap = calm
+        why = f"a burst that stood out of {calm:.0f} s of calm may come again as soon"
     memory = min(config.burst_memory_seconds, 1.5 * gap)
     recent = [(t, d) for t, d in state.bursts if now - t <= memory]
     if not recent:
@@ -575,8 +592,7 @@ def _burst_floor(
     when, peak = max(recent, key=lambda b: b[1])
     floor = math.ceil(peak / (capacity * up_u))
     return floor, (
-        f"bursts recur (every ≤ {gap:.0f} s) and one {now - when:.0f} s ago ({peak:.0f} req/s) needed {floor} "
-        f"groups (kept for {memory:.0f} s)"
+        f"{why} and one {now - when:.0f} s ago ({peak:.0f} req/s) needed {floor} groups (kept for {memory:.0f} s)"
     )
 
 
