@@ -402,6 +402,8 @@ def _decide(
     health = _health_text(spec, signals)
     if stabilized < current and not starting:
         msg = f"{health}; highest recommendation over {window} s is {stabilized}: {current} → {stabilized} groups"
+        if unbursted < recommendation == stabilized:
+            msg += f" ({unbursted} would do, but {burst_note})"
         state = replace(state, scaled_down_at=now)
         return _out(stabilized, current, Reason.LOAD_DECREASED, msg + _capacity_note(signals), signals), state
     if unbursted < current <= recommendation:
