@@ -16,11 +16,13 @@ server in SGLang waits for the decode side's KV preallocation; here it never doe
 
 Ours: prefill scaled on p90 TTFT <= 400 ms (the prefill's share of the 500 ms) and its queue; decode on p50 ITL
 <= 50 ms and KV usage; both with the slo-scaler's defaults (no capacity prior), each seeing only its role's
-signals (`arks_slo_scaler.core.roles.role_signals`); it starts, as every autoscaler of the aggregated benchmark
-does, where a fleet sized for the mean load stays (per role: the peak-sized pair's groups x mean / peak rate,
-rounded up). Fixed: every (prefill, decode) pair of a grid, warm from the
-start; "sized for the peak" is the cheapest pair that reaches 99% attainment, found by trying them all (a
-foresight no operator has). GPU-hours: every group of both pools from creation to removal.
+signals (`arks_slo_scaler.core.roles.role_signals`). Each role's capacity is load-tested first, as an operator would:
+the highest steady rate one group serves with 99% of requests within the role's share of the SLO (prefill: TTFT <=
+400 ms; decode: a wait for a seat <= 100 ms and TPOT <= 50 ms). As in the aggregated benchmark, ours starts where a
+fleet sized for the mean stays (per role, ceil(mean rate / capacity)), and the fixed pair **sized for the
+peak** is ceil(peak one-minute rate / capacity) per role, warm from the start. A grid of fixed pairs around it is run
+too, and the cheapest pair reaching 99% is marked: a foresight no operator has (it is found by trying them all).
+GPU-hours: every group of both pools from creation to removal.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import argparse
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,7 +43,7 @@ from arks_slo_scaler.core.roles import role_signals
 from .run import GOAL, SCENARIOS, TPOT_TARGET_S, TTFT_TARGET_S, scenario_trace, size
 from .scalers import Fixed, Slo
 from .sim.engine import Scaler, SimConfig, SimResult, kv_tokens_per_gpu, simulate
-from .sim.steptime import fit
+from .sim.steptime import StepTimeModel, fit
 from .sim.trace import Trace, load
 
 KV_BYTES_PER_TOKEN = 2 * 32 * 8 * 128 * 2
@@ -119,54 +122,144 @@ def play(
     return p, d, result
 
 
-def mean_start(trace: Trace, peak_pair: PdResult | None) -> tuple[int, int]:
-    """Where ours starts, per role: as the aggregated benchmark starts every autoscaler where a fleet sized for the
-    mean load stays, the groups the cheapest fixed pair reaching the goal (sized for the peak) has, scaled by
-    mean / peak arrival rate and rounded up; (1, 1) when no pair in the grid reaches it."""
-    if peak_pair is None:
-        return (1, 1)
+# A decode server has the rest of the TTFT budget for the wait for a seat and KV memory (and the transfer).
+DECODE_WAIT_MS = TTFT_TARGET_S * 1000 - PREFILL_TTFT_MS
+
+
+def _steady_ok(role: str, base: Trace, rate: float, model: StepTimeModel, kv: int, seconds: float = 600.0) -> float:
+    """The share of requests one group of `role` serves within the role's part of the SLO at a steady Poisson `rate`
+    (sizes drawn from the trace; the first two minutes left out)."""
+    rng = np.random.default_rng(7)
+    n = int(rate * seconds)
+    arrival = np.cumsum(rng.exponential(1.0 / rate, n))
+    pick = rng.integers(0, len(base), n)
+    output = np.ones(n, dtype=base.output.dtype) if role == "prefill" else np.maximum(base.output[pick], 2)
+    trace = Trace(arrival, base.prompt[pick], output)
+    config = SimConfig(initial_replicas=1, render_text=False, kv_tokens_per_gpu=kv, decode_only=role == "decode")
+    result = simulate(trace, Fixed(1, role), model, config)
+    keep = result.arrival > 120.0
+    if role == "prefill":
+        ok = result.ttft[keep] <= PREFILL_TTFT_MS / 1000.0
+    else:
+        ok = (result.ttft[keep] <= DECODE_WAIT_MS / 1000.0) & (result.tpot[keep] <= TPOT_TARGET_S)
+    return float(ok.mean())
+
+
+def role_capacity(role: str, base: Trace, model: StepTimeModel, kv: int) -> float:
+    """What an operator's load test of one group would find: the highest steady rate (req/s, bisected to 0.5) at which
+    `GOAL` of the requests stay within the role's share of the SLO (prefill: TTFT <= 400 ms; decode: wait <= 100 ms
+    and TPOT <= 50 ms)."""
+    lo, hi = 1.0, 120.0
+    while hi - lo > 0.5:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _steady_ok(role, base, mid, model, kv) >= GOAL else (lo, mid)
+    return lo
+
+
+@dataclass(frozen=True)
+class Sized:
+    """Per role, the groups a fleet needs at a rate, from the load-tested capacities (as the aggregated benchmark's
+    fixed-peak and fixed-mean)."""
+
+    prefill_rps: float
+    decode_rps: float
+
+    def at(self, rate: float) -> tuple[int, int]:
+        return (max(1, math.ceil(rate / self.prefill_rps)), max(1, math.ceil(rate / self.decode_rps)))
+
+
+@dataclass(frozen=True)
+class Run:
+    scenario: str
+    seed: int
+    cold_starts: tuple[float, ...]
+    kv_gbps: float
+    sized: Sized
+    grid: tuple[tuple[int, int], ...]
+
+
+def _one(run: Run) -> list[str]:
+    """Every fixed pair of the grid and ours at each cold start for one scenario and seed: the run's lines."""
+    scenario = next(s for s in SCENARIOS if s.name == run.scenario)
+    trace = scenario_trace(load(), scenario, 30.0, run.seed)
     sizing = size(trace)
-    share = sizing.mean_rps / sizing.peak_rps
-    prefill, decode = peak_pair.start
-    return (max(1, math.ceil(prefill * share)), max(1, math.ceil(decode * share)))
+    peak, start = run.sized.at(sizing.peak_rps), run.sized.at(sizing.mean_rps)
+    pairs = sorted({*run.grid, peak})
+    fixed = {pair: play(trace, Fixed(pair[0], "prefill"), Fixed(pair[1], "decode"), pair, 0.0, run.kv_gbps)[2]
+             for pair in pairs}  # fmt: skip
+    passing = [r for r in fixed.values() if r.attainment >= GOAL]
+    cheapest = min(passing, key=lambda r: r.gpu_hours) if passing else None
+    lines = [
+        f"scenario {run.scenario} (seed {run.seed}): {len(trace)} requests over {trace.duration / 60:.0f} min, peak"
+        f" {sizing.peak_rps:.0f} req/s, mean {sizing.mean_rps:.0f} req/s; sized for the peak {peak[0]} + {peak[1]},"
+        f" for the mean (where ours starts) {start[0]} + {start[1]}",
+        "| fleet | cold start | attainment | GPU-h (prefill + decode) | p90 TTFT | p90 TPOT | scale events |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    ours: list[tuple[float, PdResult]] = []
+    for cold in run.cold_starts:
+        _, _, r = play(
+            trace, RoleScaler("prefill", role_spec("prefill", 16)), RoleScaler("decode", role_spec("decode", 16)),
+            start, cold, run.kv_gbps,
+        )  # fmt: skip
+        ours.append((cold, r))
+        lines.append(_line(r, f"{cold:.0f} s"))
+    for pair in pairs:
+        r = fixed[pair]
+        mark = " (sized for the peak)" if pair == peak else ""
+        mark += " (cheapest ≥ 99%)" if cheapest is not None and r is cheapest else ""
+        lines.append(_line(replace(r, name=r.name + mark), "warm"))
+    lines.append("")
+    for cold, r in ours:
+        lines.append(
+            f"- ours at {cold:.0f} s: {_versus(r, fixed[peak], 'sized for the peak')}; "
+            + (_versus(r, cheapest, "the cheapest pair ≥ 99% (foresight)") if cheapest else "no pair of the grid ≥ 99%")
+        )
+    return lines
+
+
+def _line(r: PdResult, cold: str) -> str:
+    split = f"{r.gpu_hours:.2f} ({r.prefill_gpu_hours:.2f} + {r.decode_gpu_hours:.2f})"
+    return (f"| {r.name} | {cold} | {r.attainment:.2%} | {split} | {r.ttft_p90 * 1000:.0f} ms | {r.tpot_p90 * 1000:.1f}"
+            f" ms | {r.events} |")  # fmt: skip
+
+
+def _versus(ours: PdResult, other: PdResult, what: str) -> str:
+    held = ours.attainment >= min(GOAL, other.attainment)
+    change = ours.gpu_hours / other.gpu_hours - 1
+    cost = f"{abs(change):.0%} {'fewer' if change < 0 else 'more'} GPU-hours"
+    slo = "holds" if held else f"**loses** attainment ({ours.attainment:.2%} vs {other.attainment:.2%})"
+    return f"vs {what} ({other.attainment:.2%}, {other.gpu_hours:.2f}): {slo}, {cost}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.autoscaling.pd", description=__doc__)
-    parser.add_argument("--scenario", default="swing", choices=[s.name for s in SCENARIOS])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cold-start", type=float, default=120.0)
+    names = [s.name for s in SCENARIOS]
+    parser.add_argument("--scenario", action="append", choices=names, help="repeatable; default: every scenario")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--cold-start", type=float, action="append", help="repeatable; default: 120 and 240")
     parser.add_argument("--kv-gbytes-per-s", type=float, default=50.0)
-    parser.add_argument("--prefill", type=int, nargs=2, default=(1, 4), metavar=("LO", "HI"), help="fixed grid")
-    parser.add_argument("--decode", type=int, nargs=2, default=(1, 4), metavar=("LO", "HI"), help="fixed grid")
+    parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args(argv)
-    scenario = next(s for s in SCENARIOS if s.name == args.scenario)
-    trace = scenario_trace(load(), scenario, 30.0, args.seed)
-    print(f"scenario {scenario.name} (seed {args.seed}): {len(trace)} requests over {trace.duration / 60:.0f} min;"
-          f" cold start {args.cold_start:.0f} s; KV transfer at {args.kv_gbytes_per_s:g} GB/s", flush=True)  # fmt: skip
     started = time.monotonic()
-    fixed_rows = [
-        play(trace, Fixed(pre, "prefill"), Fixed(dec, "decode"), (pre, dec), 0.0, args.kv_gbytes_per_s)[2]
-        for pre in range(args.prefill[0], args.prefill[1] + 1)
-        for dec in range(args.decode[0], args.decode[1] + 1)
-    ]
-    fixed_ok = [r for r in fixed_rows if r.attainment >= GOAL]
-    best = min(fixed_ok, key=lambda r: r.gpu_hours) if fixed_ok else None
-    start = mean_start(trace, best)
-    print(f"ours starts at {start[0]} prefill + {start[1]} decode groups (where a fleet sized for the mean stays)")
-    _, _, ours = play(
-        trace, RoleScaler("prefill", role_spec("prefill", 16)), RoleScaler("decode", role_spec("decode", 16)),
-        start, args.cold_start, args.kv_gbytes_per_s,
-    )  # fmt: skip
-    rows = [ours, *fixed_rows]
-    print("| fleet | attainment | GPU-h (prefill + decode) | p90 TTFT | p90 TPOT | scale events |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for r in rows:
-        split = f"{r.gpu_hours:.2f} ({r.prefill_gpu_hours:.2f} + {r.decode_gpu_hours:.2f})"
-        print(f"| {r.name} | {r.attainment:.2%} | {split} | {r.ttft_p90 * 1000:.0f} ms | {r.tpot_p90 * 1000:.1f} ms"
-              f" | {r.events} |")  # fmt: skip
-    print(f"\nsized for the peak (cheapest fixed pair with >= {GOAL:.0%}): {best.name if best else 'none in the grid'}")
-    print(f"{len(rows)} runs in {time.monotonic() - started:.0f} s")
+    model, base = fit(), load()
+    kv = kv_tokens_per_gpu(model.weights_gb)
+    sized = Sized(role_capacity("prefill", base, model, kv), role_capacity("decode", base, model, kv))
+    print(f"KV transfer at {args.kv_gbytes_per_s:g} GB/s; load-tested capacity of one group: prefill"
+          f" {sized.prefill_rps:.1f} req/s (TTFT <= {PREFILL_TTFT_MS:.0f} ms), decode {sized.decode_rps:.1f} req/s"
+          f" (wait <= {DECODE_WAIT_MS:.0f} ms, TPOT <= {TPOT_TARGET_S * 1000:.0f} ms), each for {GOAL:.0%} of"
+          " requests", flush=True)  # fmt: skip
+    runs = []
+    for name in args.scenario or names:
+        for seed in range(args.seeds):
+            trace = scenario_trace(base, next(s for s in SCENARIOS if s.name == name), 30.0, seed)
+            p, d = sized.at(size(trace).peak_rps)
+            grid = tuple((a, b) for a in range(max(1, p - 2), p + 1) for b in range(max(1, d - 1), d + 1))
+            runs.append(Run(name, seed, tuple(args.cold_start or (120.0, 240.0)), args.kv_gbytes_per_s, sized, grid))
+    with ProcessPoolExecutor(args.processes) as pool:
+        for lines in pool.map(_one, runs):
+            print("\n".join(lines) + "\n", flush=True)
+    print(f"{len(runs)} scenario x seed runs in {time.monotonic() - started:.0f} s")
     return 0
 
 
