@@ -225,10 +225,14 @@ def _line(r: PdResult, cold: str) -> str:
 
 
 def _versus(ours: PdResult, other: PdResult, what: str) -> str:
-    held = ours.attainment >= min(GOAL, other.attainment)
+    """Ours against a fixed pair: attainment (is the SLO held where the pair holds it?) and GPU-hours."""
     change = ours.gpu_hours / other.gpu_hours - 1
     cost = f"{abs(change):.0%} {'fewer' if change < 0 else 'more'} GPU-hours"
-    slo = "holds" if held else f"**loses** attainment ({ours.attainment:.2%} vs {other.attainment:.2%})"
+    if other.attainment >= GOAL:
+        slo = "holds the SLO" if ours.attainment >= GOAL else f"**loses** attainment ({ours.attainment:.2%})"
+    else:
+        better = "higher" if ours.attainment > other.attainment else "**lower**"
+        slo = f"neither holds the SLO, ours {better} ({ours.attainment:.2%})"
     return f"vs {what} ({other.attainment:.2%}, {other.gpu_hours:.2f}): {slo}, {cost}"
 
 
