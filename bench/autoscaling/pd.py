@@ -212,8 +212,8 @@ def _one(run: Run) -> list[str]:
     lines.append("")
     for cold, r in ours:
         lines.append(
-            f"- ours at {cold:.0f} s: {_versus(r, fixed[peak], 'sized for the peak')}; "
-            + (_versus(r, cheapest, "the cheapest pair ≥ 99% (foresight)") if cheapest else "no pair of the grid ≥ 99%")
+            f"- ours at {cold:.0f} s: {compare(r, fixed[peak], 'sized for the peak')}; "
+            + (compare(r, cheapest, "the cheapest pair ≥ 99% (foresight)") if cheapest else "no pair of the grid ≥ 99%")
         )
     return lines
 
@@ -224,7 +224,7 @@ def _line(r: PdResult, cold: str) -> str:
             f" ms | {r.events} |")  # fmt: skip
 
 
-def _versus(ours: PdResult, other: PdResult, what: str) -> str:
+def compare(ours: PdResult, other: PdResult, what: str) -> str:
     """Ours against a fixed pair: attainment (is the SLO held where the pair holds it?) and GPU-hours."""
     change = ours.gpu_hours / other.gpu_hours - 1
     cost = f"{abs(change):.0%} {'fewer' if change < 0 else 'more'} GPU-hours"

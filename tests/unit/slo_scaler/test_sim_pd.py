@@ -4,7 +4,7 @@ the first token, and the two in series give an end-to-end TTFT of prefill + KV t
 from __future__ import annotations
 
 import numpy as np
-from autoscaling.pd import RoleScaler, play, role_spec
+from autoscaling.pd import PdResult, RoleScaler, Sized, compare, play, role_spec
 from autoscaling.scalers import Fixed
 from autoscaling.sim.engine import SimConfig, simulate
 from autoscaling.sim.steptime import fit
@@ -43,3 +43,22 @@ def test_each_role_scaler_sees_only_its_signals_and_its_slo() -> None:
     assert prefill.inner.spec.slo.inter_token_latency is None
     assert decode.inner.spec.slo.time_to_first_token is None
     assert (prefill.name, decode.name) == ("arks-slo prefill", "arks-slo decode")
+
+
+def test_a_fleet_is_sized_per_role_from_its_load_tested_capacity() -> None:
+    sized = Sized(prefill_rps=26.6, decode_rps=51.7)
+    assert sized.at(130.0) == (5, 3)  # ceil(130 / 26.6), ceil(130 / 51.7)
+    assert sized.at(1.0) == (1, 1)
+
+
+def _pd(name: str, attainment: float, gpu_hours: float) -> PdResult:
+    return PdResult(name, attainment, gpu_hours, gpu_hours / 2, gpu_hours / 2, 0.1, 0.01, 0, (1, 1))
+
+
+def test_the_comparison_says_who_holds_the_slo_and_at_what_cost() -> None:
+    peak = _pd("fixed", 0.9998, 7.80)
+    assert compare(_pd("ours", 0.9999, 6.46), peak, "p").endswith("holds the SLO, 17% fewer GPU-hours")
+    assert "**loses** attainment (96.15%), 9% fewer" in compare(_pd("ours", 0.9615, 7.12), peak, "p")
+    short = _pd("fixed", 0.5522, 8.78)
+    assert "neither holds the SLO, ours higher (86.04%), 48% more" in compare(_pd("ours", 0.8604, 13.0), short, "p")
+    assert "ours **lower**" in compare(_pd("ours", 0.50, 8.0), short, "p")
