@@ -15,13 +15,15 @@ and its TPOT at most 50 ms, as in the aggregated benchmark. No backpressure from
 server in SGLang waits for the decode side's KV preallocation; here it never does): an assumption.
 
 Ours: prefill scaled on p90 TTFT <= 400 ms (the prefill's share of the 500 ms) and its queue; decode on p50 ITL
-<= 50 ms and KV usage; both with the slo-scaler's defaults (no capacity prior), each seeing only its role's
-signals (`arks_slo_scaler.core.roles.role_signals`). Each role's capacity is load-tested first, as an operator would:
-the highest steady rate one group serves with 99% of requests within the role's share of the SLO (prefill: TTFT <=
-400 ms; decode: a wait for a seat <= 100 ms and TPOT <= 50 ms). As in the aggregated benchmark, ours starts where a
-fleet sized for the mean stays (per role, ceil(mean rate / capacity)), and the fixed pair **sized for the
-peak** is ceil(peak one-minute rate / capacity) per role, warm from the start. A grid of fixed pairs around it is run
-too, and the cheapest pair reaching 99% is marked: a foresight no operator has (it is found by trying them all).
+<= 50 ms and KV usage; with the slo-scaler's defaults (no capacity prior) and again with each role's load-tested
+capacity as its prior, each seeing only its role's signals (`arks_slo_scaler.core.roles.role_signals`). Each role's
+capacity is load-tested first, as an operator would: the highest steady rate one group serves with 99% of requests
+within the role's share of the SLO (prefill: TTFT <= 400 ms; decode: a wait for a seat <= 100 ms and TPOT <= 50 ms).
+As in the aggregated benchmark, ours starts where a fleet sized for the mean stays (per role, ceil(mean rate /
+capacity)), and the fixed pair **sized for the peak** is ceil(peak one-minute rate / capacity) per role, warm from
+the start. A grid of fixed pairs around it (two fewer to one more prefill groups, one fewer to one more decode
+groups) is run too, and the cheapest pair reaching 99% is marked: a foresight no operator has (it is found by trying
+them all).
 GPU-hours: every group of both pools from creation to removal.
 """
 
@@ -53,9 +55,10 @@ PREFILL_TTFT_MS = 400.0
 class RoleScaler(Scaler):
     """The slo-scaler's decision for one role, seeing only that role's signals."""
 
-    def __init__(self, role: str, spec: AutoscalingSpec) -> None:
+    def __init__(self, role: str, spec: AutoscalingSpec, prior: float | None = None) -> None:
         self.role = role
-        self.inner = Slo(spec, ScalerConfig(), f"arks-slo {role}")
+        name = f"arks-slo {role}" + (" (prior)" if prior is not None else "")
+        self.inner = Slo(spec, ScalerConfig(initial_capacity_per_group=prior), name)
         self.name = self.inner.name
 
     def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
@@ -150,6 +153,8 @@ def role_capacity(role: str, base: Trace, model: StepTimeModel, kv: int) -> floa
     `GOAL` of the requests stay within the role's share of the SLO (prefill: TTFT <= 400 ms; decode: wait <= 100 ms
     and TPOT <= 50 ms)."""
     lo, hi = 1.0, 120.0
+    if _steady_ok(role, base, lo, model, kv) < GOAL or _steady_ok(role, base, hi, model, kv) >= GOAL:
+        raise ValueError(f"the {role} capacity is outside {lo:g}..{hi:g} req/s: widen the bisection")
     while hi - lo > 0.5:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if _steady_ok(role, base, mid, model, kv) >= GOAL else (lo, mid)
@@ -196,23 +201,25 @@ def _one(run: Run) -> list[str]:
         "| fleet | cold start | attainment | GPU-h (prefill + decode) | p90 TTFT | p90 TPOT | scale events |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    ours: list[tuple[float, PdResult]] = []
+    ours: list[tuple[str, PdResult]] = []
     for cold in run.cold_starts:
-        _, _, r = play(
-            trace, RoleScaler("prefill", role_spec("prefill", 16)), RoleScaler("decode", role_spec("decode", 16)),
-            start, cold, run.kv_gbps,
-        )  # fmt: skip
-        ours.append((cold, r))
-        lines.append(_line(r, f"{cold:.0f} s"))
+        # without a prior (the service's default), and with each role's load-tested capacity as its prior: the
+        # information the fixed pair sized for the peak was given
+        for prefill_prior, decode_prior in ((None, None), (run.sized.prefill_rps, run.sized.decode_rps)):
+            prefill = RoleScaler("prefill", role_spec("prefill", 16), prefill_prior)
+            decode = RoleScaler("decode", role_spec("decode", 16), decode_prior)
+            _, _, r = play(trace, prefill, decode, start, cold, run.kv_gbps)
+            ours.append((f"ours{' with the prior' if prefill_prior else ''} at {cold:.0f} s", r))
+            lines.append(_line(r, f"{cold:.0f} s"))
     for pair in pairs:
         r = fixed[pair]
         mark = " (sized for the peak)" if pair == peak else ""
         mark += " (cheapest ≥ 99%)" if cheapest is not None and r is cheapest else ""
         lines.append(_line(replace(r, name=r.name + mark), "warm"))
     lines.append("")
-    for cold, r in ours:
+    for label, r in ours:
         lines.append(
-            f"- ours at {cold:.0f} s: {compare(r, fixed[peak], 'sized for the peak')}; "
+            f"- {label}: {compare(r, fixed[peak], 'sized for the peak')}; "
             + (compare(r, cheapest, "the cheapest pair ≥ 99% (foresight)") if cheapest else "no pair of the grid ≥ 99%")
         )
     return lines
@@ -230,9 +237,12 @@ def compare(ours: PdResult, other: PdResult, what: str) -> str:
     cost = f"{abs(change):.0%} {'fewer' if change < 0 else 'more'} GPU-hours"
     if other.attainment >= GOAL:
         slo = "holds the SLO" if ours.attainment >= GOAL else f"**loses** attainment ({ours.attainment:.2%})"
+    elif ours.attainment >= GOAL:
+        slo = f"ours holds the SLO ({ours.attainment:.2%}), the pair does not"
     else:
-        better = "higher" if ours.attainment > other.attainment else "**lower**"
-        slo = f"neither holds the SLO, ours {better} ({ours.attainment:.2%})"
+        side = "higher" if ours.attainment > other.attainment else "**lower**"
+        side = "equal" if ours.attainment == other.attainment else side
+        slo = f"neither holds the SLO, ours {side} ({ours.attainment:.2%})"
     return f"vs {what} ({other.attainment:.2%}, {other.gpu_hours:.2f}): {slo}, {cost}"
 
 
@@ -258,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in range(args.seeds):
             trace = scenario_trace(base, next(s for s in SCENARIOS if s.name == name), 30.0, seed)
             p, d = sized.at(size(trace).peak_rps)
-            grid = tuple((a, b) for a in range(max(1, p - 2), p + 1) for b in range(max(1, d - 1), d + 1))
+            grid = tuple((a, b) for a in range(max(1, p - 2), p + 2) for b in range(max(1, d - 1), d + 2))
             runs.append(Run(name, seed, tuple(args.cold_start or (120.0, 240.0)), args.kv_gbytes_per_s, sized, grid))
     with ProcessPoolExecutor(args.processes) as pool:
         for lines in pool.map(_one, runs):

@@ -62,3 +62,5 @@ def test_the_comparison_says_who_holds_the_slo_and_at_what_cost() -> None:
     short = _pd("fixed", 0.5522, 8.78)
     assert "neither holds the SLO, ours higher (86.04%), 48% more" in compare(_pd("ours", 0.8604, 13.0), short, "p")
     assert "ours **lower**" in compare(_pd("ours", 0.50, 8.0), short, "p")
+    assert "ours holds the SLO (99.50%), the pair does not" in compare(_pd("ours", 0.995, 9.0), short, "p")
+    assert "ours equal (55.22%)" in compare(_pd("ours", 0.5522, 9.0), short, "p")

@@ -163,25 +163,45 @@ def test_bursty_demand_gets_a_headroom_and_recurring_bursts_are_not_scaled_away(
     assert any(r is Reason.RECENT_BURST for _, r in calm)
 
 
-def test_a_first_short_burst_after_a_long_calm_is_kept_for_one_and_a_half_times_that_calm() -> None:
+def _first_burst(after: float) -> tuple[Fleet, list[tuple[float, int, Reason, str]]]:
+    """12 req/s for 10 minutes, one burst to 40 req/s for 60 s, then `after` req/s: (fleet, [(time, groups, reason,
+    message)] from the burst on)."""
     config = ScalerConfig(initial_capacity_per_group=10)
     sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60, maxReplicas=16)
     fleet = Fleet(sp, groups=2, config=config, start_ticks=8)
-    # 12 req/s for 10 minutes, one burst to 40 req/s for 60 s, then calm again
-    pattern = [12.0] * 40 + [40.0] * 4 + [12.0] * 80
-    seen: list[tuple[int, Reason, str]] = []
-    for total in pattern:
+    seen = []
+    for total in [12.0] * 40 + [40.0] * 4 + [after] * 80:
         decision = fleet.tick(ttft_s=0.1, rate=total / fleet.ready)
-        seen.append((fleet.groups, decision.reason, decision.message))
-    assert len(fleet.state.burst_starts) == 1
-    after = seen[44:]
-    # kept: the burst stood out of ~10 minutes of calm, so the fleet holds what it needed for ~15 minutes ...
-    kept = [(n, m) for n, r, m in after[:50] if r is Reason.RECENT_BURST]
-    assert kept, [r for _, r, _ in after]
-    assert "stood out of" in kept[0][1]
-    assert min(n for n, _, _ in after[8:50]) >= 5
-    # ... and no longer: the calm fleet comes back to what 12 req/s needs
-    assert after[-1][0] <= 2
+        seen.append((fleet.now, fleet.groups, decision.reason, decision.message))
+    return fleet, seen[40:]
+
+
+def test_a_first_short_burst_after_a_long_calm_is_kept_for_one_and_a_half_times_that_calm() -> None:
+    fleet, seen = _first_burst(after=12.0)
+    # traffic measured from t = 30 s (two scrapes), the burst starts at t = 615 s: 585 s of calm, kept 877.5 s from
+    # its last measured sample (t = 645 s) to t = 1522.5 s
+    assert fleet.state.burst_starts == (615.0,)
+    note = "a burst that stood out of 585 s of calm may come again as soon"
+    down = [m for _, _, r, m in seen if r is Reason.LOAD_DECREASED and note in m]
+    assert down, "the scale-down the floor held up says so"
+    assert "→ 5 groups (1 would do, but " + note in down[0]
+    held = [(t, n) for t, n, r, m in seen if r is Reason.RECENT_BURST]
+    assert held
+    assert all(n == 5 for _, n in held)
+    assert all(note in m and "(kept for 878 s)" in m for _, _, r, m in seen if r is Reason.RECENT_BURST)
+    assert max(t for t, _ in held) == 1530.0  # the last tick within 877.5 s of the burst's last sample
+    assert min(n for t, n, _, _ in seen if 700 < t <= 1530) >= 5
+    assert seen[-1][1] <= 2  # and no longer: the calm fleet comes back to what 12 req/s needs
+
+
+def test_a_first_burst_that_is_not_over_keeps_no_floor() -> None:
+    # 40 req/s for 60 s, then 30 req/s: far above the 12 it rose from, so the burst is not over (it may be a new
+    # level): the fleet sizes for 30 req/s, and the 40 req/s peak keeps no floor
+    fleet, seen = _first_burst(after=30.0)
+    assert fleet.state.burst_base is not None
+    assert all(r is not Reason.RECENT_BURST for _, _, r, _ in seen)
+    assert all("stood out" not in m for _, _, _, m in seen)
+    assert seen[-1][1] == 4  # ceil(30 / (10.2 x 0.95 / headroom)), not the 5 the peak needed
 
 
 def test_a_single_step_up_is_a_new_level_not_a_burst_to_keep() -> None:

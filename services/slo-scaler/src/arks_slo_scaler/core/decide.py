@@ -169,7 +169,7 @@ class ScalerState:
     bursts: tuple[tuple[float, float], ...] = ()  # (time, demand) while the demand was a burst
     burst_starts: tuple[float, ...] = ()  # when the last few bursts started
     burst_base: float | None = None  # the level the current burst rose from
-    watching_since: float | None = None  # the first call: the calm watched before a first burst
+    watching_since: float | None = None  # since when traffic has been measured: the calm before a first burst
 
     @property
     def capacity_per_group(self) -> float | None:
@@ -222,8 +222,6 @@ def decide(
     )
     if state.capacity is None:
         state = replace(state, capacity=CapacityEstimate.from_prior(config.initial_capacity_per_group))
-    if state.watching_since is None:
-        state = replace(state, watching_since=now)
     if not state.recommendations:
         # a fresh (or restarted) scaler knows nothing of the last window: no scale-down before one has passed
         state = replace(state, recommendations=((now, current),))
@@ -290,6 +288,8 @@ def _decide(
     measured = len(usable) >= ready
     state = _remember_variability(state, now, demand, config, steady=steady, measured=measured)
     state = _remember_demand(state, now, demand, config)
+    if not state.burst_starts:  # the calm a first burst stands out of is measured traffic, not idle or blind time
+        state = replace(state, watching_since=None if requests == 0 else (state.watching_since or now))
     room = headroom([d for _, d in state.deviations], config.headroom_z, config.max_headroom)
     plan_u = planned_utilization(  # the share of capacity the fleet is planned at
         room,
@@ -408,6 +408,8 @@ def _decide(
         return _out(stabilized, current, Reason.LOAD_DECREASED, msg + _capacity_note(signals), signals), state
     if unbursted < current <= recommendation:
         msg = f"{health}; {unbursted} groups would do, but {burst_note}: hold at {current}"
+        if current < recommendation:
+            msg += " (the floor only keeps groups from going)"
         return _out(current, current, Reason.RECENT_BURST, msg, signals), state
     if recommendation < current:
         msg = f"{health}; {recommendation} groups would do, but the last {window} s asked for {stabilized}: hold"
