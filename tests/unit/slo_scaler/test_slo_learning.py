@@ -204,6 +204,23 @@ def test_a_first_burst_that_is_not_over_keeps_no_floor() -> None:
     assert seen[-1][1] == 4  # ceil(30 / (10.2 x 0.95 / headroom)), not the 5 the peak needed
 
 
+def test_traffic_arriving_on_an_idle_application_is_no_burst_and_a_later_burst_is_kept() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60, maxReplicas=16)
+    fleet = Fleet(sp, groups=2, config=config, start_ticks=8)
+    seen = []
+    # idle for 10 minutes, 12 req/s for 10 minutes, a burst to 40 req/s for 60 s, then 12 req/s again
+    for total in [0.0] * 40 + [12.0] * 40 + [40.0] * 4 + [12.0] * 40:
+        decision = fleet.tick(ttft_s=0.1, rate=total / fleet.ready)
+        seen.append((fleet.groups, decision.reason, decision.message))
+    # one burst start (the burst's, at t = 1215 s), not the arrival of traffic at t = 615 s
+    assert fleet.state.burst_starts == (1215.0,)
+    assert fleet.state.burst_base is None
+    held = [m for _, r, m in seen[84:] if r is Reason.RECENT_BURST]
+    assert held
+    assert "a burst that stood out of 600 s of calm" in held[0]  # traffic measured since t = 615 s
+
+
 def test_a_single_step_up_is_a_new_level_not_a_burst_to_keep() -> None:
     config = ScalerConfig(initial_capacity_per_group=10)
     fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=60), groups=2, config=config)

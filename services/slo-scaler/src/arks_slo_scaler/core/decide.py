@@ -554,7 +554,10 @@ def _remember_variability(
     if steady and base is not None and base > 0:
         deviations = (*deviations, (now, max(0.0, demand / base - 1.0)))
     burst_base, starts = state.burst_base, state.burst_starts
-    rose = base is not None and base > 0 and demand > base * (1 + config.burst_deviation)
+    # traffic arriving where there was none is a start, not a burst: counted as one it would never end (the level it
+    # "rose from" is the idle window's), and no later burst could start
+    idle_before = any(d <= 0 for _, d in state.demand)
+    rose = base is not None and base > 0 and not idle_before and demand > base * (1 + config.burst_deviation)
     if burst_base is None and steady and rose and base is not None:
         burst_base = base  # a burst starts: remember the level it rose from, until the demand is back near it
         starts = (*starts, now)[-5:]
