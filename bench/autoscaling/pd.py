@@ -42,7 +42,7 @@ from arks_common.api.application import AutoscalingSpec
 from arks_slo_scaler.core.decide import GroupSample, ScalerConfig
 from arks_slo_scaler.core.roles import role_signals
 
-from .run import GOAL, SCENARIOS, TPOT_TARGET_S, TTFT_TARGET_S, scenario_trace, size
+from .run import GOAL, SCENARIOS, TPOT_TARGET_S, TTFT_TARGET_S, scenario_trace, size, steady_trace
 from .scalers import Fixed, Slo
 from .sim.engine import Scaler, SimConfig, SimResult, kv_tokens_per_gpu, simulate
 from .sim.steptime import StepTimeModel, fit
@@ -132,12 +132,9 @@ DECODE_WAIT_MS = TTFT_TARGET_S * 1000 - PREFILL_TTFT_MS
 def _steady_ok(role: str, base: Trace, rate: float, model: StepTimeModel, kv: int, seconds: float = 600.0) -> float:
     """The share of requests one group of `role` serves within the role's part of the SLO at a steady Poisson `rate`
     (sizes drawn from the trace; the first two minutes left out)."""
-    rng = np.random.default_rng(7)
-    n = int(rate * seconds)
-    arrival = np.cumsum(rng.exponential(1.0 / rate, n))
-    pick = rng.integers(0, len(base), n)
-    output = np.ones(n, dtype=base.output.dtype) if role == "prefill" else np.maximum(base.output[pick], 2)
-    trace = Trace(arrival, base.prompt[pick], output)
+    trace = steady_trace(base, rate, 7, seconds)
+    if role == "prefill":  # a prefill server computes the prompt and the first token
+        trace = Trace(trace.arrival, trace.prompt, np.ones_like(trace.output))
     config = SimConfig(initial_replicas=1, render_text=False, kv_tokens_per_gpu=kv, decode_only=role == "decode")
     result = simulate(trace, Fixed(1, role), model, config)
     keep = result.arrival > 120.0

@@ -188,12 +188,17 @@ class _Recorder(Scaler):
         return 1
 
 
-def _steady(base: Trace, rate: float, seed: int, model: StepTimeModel, seconds: float = 600.0) -> tuple[float, float]:
+def steady_trace(base: Trace, rate: float, seed: int, seconds: float = 600.0) -> Trace:
+    """A steady Poisson load at `rate` for `seconds`, each request's sizes drawn from `base` (outputs at least 2)."""
     rng = np.random.default_rng(seed)
     n = int(rate * seconds)
     arrival = np.cumsum(rng.exponential(1.0 / rate, n))
     pick = rng.integers(0, len(base), n)
-    trace = Trace(arrival, base.prompt[pick], np.maximum(base.output[pick], 2))
+    return Trace(arrival, base.prompt[pick], np.maximum(base.output[pick], 2))
+
+
+def _steady(base: Trace, rate: float, seed: int, model: StepTimeModel, seconds: float = 600.0) -> tuple[float, float]:
+    trace = steady_trace(base, rate, seed, seconds)
     recorder = _Recorder()
     result = simulate(trace, recorder, model, SimConfig(initial_replicas=1, render_text=False))
     keep = result.arrival > 120.0
