@@ -28,6 +28,15 @@ def conditions(app: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
     return {c["type"]: (c["status"], c["reason"], c["message"]) for c in app["status"]["conditions"]}
 
 
+def precheck_of(app: dict[str, Any]) -> tuple[str, str] | None:
+    """The Precheck condition's status and reason when it judges the application's current generation."""
+    generation = app["metadata"].get("generation")
+    for c in (app.get("status") or {}).get("conditions") or []:
+        if c["type"] == "Precheck" and c.get("observedGeneration") == generation:
+            return c["status"], c["reason"]
+    return None
+
+
 def test_guide_vllm_sample_runs_with_the_guides_status(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
     arks.apply_file(ns, ROOT / "deploy" / "samples" / "application-vllm.yaml")
@@ -177,8 +186,16 @@ def test_precheck_failure_is_reported_and_a_fix_recovers(
 
     broken = small_app("broken")
     broken["spec"].update(bad)
+    before = arks.applications_version(ns)
     arks.apply(ns, broken)
     app = arks.wait_phase("broken", ns, "Failed")
+    failed = [
+        v
+        for v in arks.application_history(ns, "broken", before, app["metadata"]["resourceVersion"])
+        if (v.get("status") or {}).get("phase") == "Failed"
+    ]
+    # no version, however short-lived, says Failed without the Precheck condition that says why
+    assert [precheck_of(v) for v in failed] == [("False", reason)] * len(failed)
     status, got_reason, message = conditions(app)["Precheck"]
     assert (status, got_reason) == ("False", reason)
     assert "spec." in message  # names the field to change

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -14,6 +15,8 @@ import yaml
 
 from arks_common.events import permissions
 from arks_common.events.contract import Service
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.resources import APPLICATIONS
 from arks_localcluster.cluster import LocalCluster
 from arks_localcluster.storage import pv_pool
 from support import auth
@@ -97,6 +100,35 @@ class Env:
             return app if status.get("phase") == phase and status.get("observedGeneration") == gen else None
 
         return wait_until(reached, within, f"{namespace}/{name} to reach {phase}")
+
+    def applications_version(self, namespace: str) -> str:
+        """The resourceVersion of the namespace's application list now: `application_history` replays from it."""
+        listed = json.loads(self.kubectl("get", "arksapplications", "-n", namespace, "-o", "json"))
+        return str(listed["metadata"]["resourceVersion"])
+
+    def application_history(
+        self, namespace: str, name: str, since: str, until: str, within: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Every version of one application the API server stored after resourceVersion `since`, up to the version
+        `until`: the API server replays them to a watch started from `since`, so no short-lived one is missed."""
+
+        async def replay() -> list[dict[str, Any]]:
+            kube = Kube(await load_api_client(str(self.cluster.kubeconfig)), "e2e-history")
+            seen: list[dict[str, Any]] = []
+            try:
+                async with asyncio.timeout(within):
+                    async for kind, obj in kube.watch(APPLICATIONS, since, timeout_seconds=int(within)):
+                        meta = obj["metadata"]
+                        if kind == "BOOKMARK" or (meta.get("namespace"), meta.get("name")) != (namespace, name):
+                            continue
+                        seen.append(obj)
+                        if meta.get("resourceVersion") == until:
+                            return seen
+            finally:
+                await kube.close()
+            raise AssertionError(f"the watch from {since} never reached version {until}; saw {len(seen)} versions")
+
+        return asyncio.run(replay())
 
     def ready_model(self, namespace: str, model: dict[str, Any], within: float = 90.0) -> dict[str, Any]:
         """Applies a model and waits until the model-loader made it Ready (claim, download Job on KWOK)."""

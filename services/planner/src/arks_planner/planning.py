@@ -202,6 +202,10 @@ class Planner:
             if too_large is not None:
                 verdict = msgspec.structs.replace(verdict, precheck=too_large, plan_hash="", objects=[], roles=[])
                 warning = None
+            if not verdict.precheck.passed:
+                # the condition before the plan: the deployer turns a failed plan into phase Failed, and no copy
+                # of the application may show Failed without the Precheck condition that says why
+                await self._write_precheck(raw, verdict.precheck, generation, warning)
             if last is not None and _same_verdict(last, verdict):
                 await self._write_precheck(raw, verdict.precheck, generation, None)
                 return
