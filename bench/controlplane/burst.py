@@ -13,7 +13,10 @@ requests in flight) measures in turn:
   5. the resident memory of each service at the end, with every application of the run present;
   6. with --present N: more applications of 0 groups (no pods, so only the control plane's own objects) until N
      are present, each waited to its LeaderWorkerSet, then the memory again once no application changed for
-     --quiet seconds (a resync of every watcher meanwhile must not republish them: see the watcher's metrics).
+     --quiet seconds (a resync of every watcher meanwhile must not republish them: see the watcher's metrics);
+  7. with --restart too: every service stopped and started again with the N applications present (what a rollout
+     or a crash meets: each lists everything it follows at once), and the memory once no application changed for
+     --quiet seconds after all are ready.
 Times are this client's clock (sent: just before the create; seen: when the watch delivers the object). Usage:
 
     uv run python -m bench.controlplane.burst --apps 1000
@@ -219,6 +222,15 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
         await lws_seen.wait_for(set(more), args.timeout)
         await app_changes.quiet(args.quiet, args.timeout)
         at_scale = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
+
+    # 7. memory after a restart with them present
+    restarted: dict[str, float] = {}
+    if at_scale and args.restart:
+        for proc in env.system.services.values():
+            await asyncio.to_thread(proc.stop)
+            await asyncio.to_thread(proc.start, 300.0)
+        await app_changes.quiet(args.quiet, args.timeout)
+        restarted = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
     for task in followers:
         task.cancel()
     await kube.close()
@@ -240,13 +252,15 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     print(latency_row(f"burst of {args.apps}", to_lws))
     print(latency_row("one at a time, idle", singles))
     print(latency_row(f"steady {args.rate}/s", steady))
-    header = f"| service | RSS (MiB) with {present} applications |"
+    columns = [(f"with {present} applications", memory)]
     if at_scale:
-        header += f" with {args.present} ({args.present - present} of 0 groups) |"
-    print(header)
-    print("|---|---:|" + ("---:|" if at_scale else ""))
-    for name, mib in memory.items():
-        print(f"| {name} | {mib:.0f} |" + (f" {at_scale.get(name, float('nan')):.0f} |" if at_scale else ""))
+        columns.append((f"with {args.present} ({args.present - present} of 0 groups)", at_scale))
+    if restarted:
+        columns.append((f"with {args.present}, every service restarted", restarted))
+    print("| service (RSS, MiB) | " + " | ".join(label for label, _ in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name in memory:
+        print(f"| {name} | " + " | ".join(f"{col.get(name, float('nan')):.0f}" for _, col in columns) + " |")
 
 
 def main() -> None:
@@ -256,6 +270,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="steady creates per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
     parser.add_argument("--present", type=int, default=0, help="then grow to this many applications for memory")
+    parser.add_argument("--restart", action="store_true", help="with --present: restart every service, read again")
     parser.add_argument("--quiet", type=float, default=30.0, help="seconds without an application change before")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
