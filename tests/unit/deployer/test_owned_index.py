@@ -107,3 +107,13 @@ def test_versions_compare_as_numbers_only_when_both_are() -> None:
     assert not newer_or_same("9", "10")
     assert newer_or_same("abc", "abc")
     assert not newer_or_same("abd", "abc")
+
+
+def test_a_reader_gets_its_own_copy_and_cannot_change_the_index() -> None:
+    index = OwnedIndex()
+    index.observe(obj("LeaderWorkerSet", "a", "5", spec={"replicas": 2}))
+    first = index.owned("ns", "a")[0]
+    first["spec"]["replicas"] = 7
+    first["metadata"]["labels"].clear()
+    assert index.owned("ns", "a")[0]["spec"] == {"replicas": 2}
+    assert names(index) == ["LeaderWorkerSet/a"]

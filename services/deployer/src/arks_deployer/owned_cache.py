@@ -10,7 +10,11 @@ from arks_common.conventions import LABEL_APPLICATION
 from arks_common.kube.client import Kube
 from arks_common.kube.mirror import mirror
 from arks_common.kube.resources import Resource
-from arks_deployer.core.owned_index import OwnedIndex
+from arks_deployer.core.owned_index import OwnedIndex, trimmed
+
+OWNED_PAGE = 100
+"""Objects per list request of an owned kind: a LeaderWorkerSet with its pod templates is ~3 KB of JSON and ten
+times that decoded, so a page of the default 500 is ~15 MiB of objects at once; 100 keep a relist's peak low."""
 
 OWNED_READS = Counter(
     "arks_deployer_owned_reads_total",
@@ -38,7 +42,18 @@ class OwnedCache:
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
             *(
-                mirror(self._kube, kind, res, self.index, stop, self._watch_timeout, self._stall, LABEL_APPLICATION)
+                mirror(
+                    self._kube,
+                    kind,
+                    res,
+                    self.index,
+                    stop,
+                    self._watch_timeout,
+                    self._stall,
+                    LABEL_APPLICATION,
+                    trim=trimmed,
+                    page_size=OWNED_PAGE,
+                )
                 for kind, res in self._kinds.items()
             )
         )

@@ -233,7 +233,9 @@ class Kube:
                 items.append(item)
             meta = page.get("metadata", {})
             token = meta.get("continue")
+            del page  # the items are all a reader gets: the decoded page goes before the next one comes
             yield items, str(meta.get("resourceVersion", ""))
+            del items  # nor does a page the reader is done with stay through the next request
             if not token:
                 return
 

@@ -8,9 +8,10 @@ instead of serving an old picture; a shutdown cuts a quiet watch short.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from arks_common.kube.client import Gone, Kube, KubeError
+from arks_common.kube.client import LIST_PAGE, Gone, Kube, KubeError
 from arks_common.kube.resources import Resource
 from arks_common.stopping import sleep_unless, unless_stopped
 from arks_common.telemetry.liveness import LIVENESS
@@ -36,8 +37,12 @@ async def mirror(
     watch_timeout: int,
     stall_seconds: float,
     label_selector: str | None = None,
+    trim: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    page_size: int = LIST_PAGE,
 ) -> None:
-    """Feeds `picture` with `res` (cluster-wide, optionally by label) until `stop` is set."""
+    """Feeds `picture` with `res` (cluster-wide, optionally by label) until `stop` is set. `trim` keeps of each
+    listed object what the picture reads, page by page as they arrive: a relist of thousands of large objects
+    (a LeaderWorkerSet's pod templates) never holds them all whole at once."""
     loop = f"mirror {kind}"
     beat_within = watch_timeout + stall_seconds
     backoff = 0.5
@@ -45,8 +50,9 @@ async def mirror(
         while not stop.is_set():
             LIVENESS.beat(loop, beat_within)
             try:
-                items, version = await kube.list(res, label_selector=label_selector, stubs=True)
+                items, version = await _listed(kube, res, label_selector, trim, page_size)
                 picture.replace(kind, items, version)
+                del items
                 while not stop.is_set():
                     watching = _watch(kube, res, version, picture, watch_timeout, label_selector, loop, beat_within)
                     finished, ended_at = await unless_stopped(stop, watching)
@@ -62,6 +68,23 @@ async def mirror(
                 backoff = min(backoff * 2, 30)
     finally:
         LIVENESS.forget(loop)
+
+
+async def _listed(
+    kube: Kube,
+    res: Resource,
+    label_selector: str | None,
+    trim: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], str]:
+    """Every object of a fresh list (stubs for the undecodable), each trimmed as its page arrives."""
+    items: list[dict[str, Any]] = []
+    version = ""
+    async for page, page_version in kube.list_pages(res, None, label_selector, True, page_size):
+        items.extend(page if trim is None else [trim(obj) for obj in page])
+        version = page_version
+        del page  # not held while the next page is fetched
+    return items, version
 
 
 async def _watch(

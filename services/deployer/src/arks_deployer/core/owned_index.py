@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from arks_common.conventions import LABEL_APPLICATION, PLAN_HASH_ANNOTATION
 
 Obj = dict[str, Any]
@@ -57,9 +59,17 @@ def trimmed(obj: Obj) -> Obj:
     return out
 
 
+_ENCODE = msgspec.json.Encoder()
+_DECODE = msgspec.json.Decoder(dict[str, Any])
+
+
 class OwnedIndex:
+    """Each object is kept as its trimmed form's JSON (one bytes object, about a third of the dicts' size, and no
+    scatter of small objects that pins the allocator's arenas after a burst), decoded when a reconcile reads it."""
+
     def __init__(self) -> None:
-        self._objects: dict[Key, Obj] = {}
+        self._objects: dict[Key, tuple[str, bytes]] = {}
+        """(application, trimmed object as JSON) per key."""
         self._by_app: dict[tuple[str, str], set[Key]] = {}
         self._versions: dict[Key, str] = {}
         """Newest version seen per key, kept after a deletion too (as the version the deletion had)."""
@@ -88,7 +98,7 @@ class OwnedIndex:
         app = _application(obj)
         if app is None:
             return
-        self._objects[key] = trimmed(obj)
+        self._objects[key] = (app, _ENCODE.encode(trimmed(obj)))
         self._by_app.setdefault((key[1], app), set()).add(key)
 
     def listed(self, kinds: set[str]) -> bool:
@@ -99,18 +109,17 @@ class OwnedIndex:
         return seen is not None and newer_or_same(seen, version)
 
     def owned(self, namespace: str, application: str) -> list[Obj]:
-        return [self._objects[k] for k in sorted(self._by_app.get((namespace, application), ()))]
+        return [_DECODE.decode(self._objects[k][1]) for k in sorted(self._by_app.get((namespace, application), ()))]
 
     def __len__(self) -> int:
         return len(self._objects)
 
     def _drop(self, key: Key) -> None:
-        obj = self._objects.pop(key, None)
-        if obj is None:
+        kept = self._objects.pop(key, None)
+        if kept is None:
             return
-        app = _application(obj)
-        members = self._by_app.get((key[1], app or ""))
+        members = self._by_app.get((key[1], kept[0]))
         if members is not None:
             members.discard(key)
             if not members:
-                del self._by_app[(key[1], app or "")]
+                del self._by_app[(key[1], kept[0])]
