@@ -110,27 +110,37 @@ class Planner:
 
     async def recheck_all(self) -> None:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
-        a changed profile (an upgrade, an installation's override) re-plans what it affects."""
+        a changed profile (an upgrade, an installation's override) re-plans what it affects. Planned page by page
+        as the list arrives (thousands of applications are never held at once); plans of applications the whole
+        list did not show are removed only once every page has been read."""
         try:
             last_sequence, planned = await stored_plans(self._js)
-            apps, _ = await self._kube.list(APPLICATIONS, stubs=True)
-        except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
-            log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
+        except nats.errors.Error as exc:  # each application's next event still plans it
+            log.warning("start-up re-check skipped: plans not read", error=str(exc)[:300])
             return
-        await self._sweep(planned - {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in apps}, last_sequence)
-        for app in apps:
-            meta = app["metadata"]
-            if meta.get("deletionTimestamp"):
-                continue
-            try:
-                async with reconciling(CONTROLLER), self._locks[(meta["namespace"], meta["name"])]:
-                    await self._plan(app)
-            except (KubeError, TemporaryError, nats.errors.Error) as exc:
-                # the application's next event plans it again
-                log.warning(
-                    "start-up re-check failed", application=f"{meta['namespace']}/{meta['name']}", error=str(exc)
-                )
-        log.info("start-up re-check done", applications=len(apps))
+        listed: set[tuple[str, str]] = set()
+        try:
+            async for page, _ in self._kube.list_pages(APPLICATIONS, stubs=True):
+                listed.update((a["metadata"]["namespace"], a["metadata"]["name"]) for a in page)
+                for app in page:
+                    await self._recheck(app)
+                del page  # not held while the next page is fetched
+        except KubeError as exc:  # an expired continue token, say: each application's next event still plans it
+            log.warning("start-up re-check cut short: applications not listed", error=str(exc)[:300])
+            return
+        await self._sweep(planned - listed, last_sequence)
+        log.info("start-up re-check done", applications=len(listed))
+
+    async def _recheck(self, app: dict[str, Any]) -> None:
+        meta = app["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        try:
+            async with reconciling(CONTROLLER), self._locks[(meta["namespace"], meta["name"])]:
+                await self._plan(app)
+        except (KubeError, TemporaryError, nats.errors.Error) as exc:
+            # the application's next event plans it again
+            log.warning("start-up re-check failed", application=f"{meta['namespace']}/{meta['name']}", error=str(exc))
 
     async def _sweep(self, orphans: set[tuple[str, str]], last_sequence: int) -> None:
         """Plans of applications deleted while no planner ran: removed, up to the sequence read before the list,

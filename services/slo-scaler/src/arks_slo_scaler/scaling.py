@@ -133,13 +133,13 @@ class SloScaler:
     async def _discover(self) -> None:
         """At start, find the autoscaled applications without waiting for their next change."""
         try:
-            apps, _ = await self._kube.list(APPLICATIONS)
+            async for page, _ in self._kube.list_pages(APPLICATIONS):  # page by page: thousands are never held at once
+                for app in page:
+                    meta = app["metadata"]
+                    self.application_changed(meta["namespace"], meta["name"], app, deleted=False)
+                del page
         except KubeError as exc:
             log.warning("initial list failed; relying on events", error=str(exc))
-            return
-        for app in apps:
-            meta = app["metadata"]
-            self.application_changed(meta["namespace"], meta["name"], app, deleted=False)
 
     async def _tick(self, tracked: Tracked) -> None:
         raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)
