@@ -101,12 +101,13 @@ class Planner:
     async def model_changed(self, namespace: str, model_name: str) -> None:
         """Re-plans the applications of a model from the list itself: it is as fresh as a GET of each."""
         async with reconciling(CONTROLLER):
-            apps, _ = await self._kube.list(APPLICATIONS, namespace)
-            for app in apps:
-                uses = ((app.get("spec") or {}).get("model") or {}).get("name") == model_name
-                if uses and not app["metadata"].get("deletionTimestamp"):
-                    async with self._locks[(namespace, app["metadata"]["name"])]:
-                        await self._plan(app)
+            async for page, _ in self._kube.list_pages(APPLICATIONS, namespace):
+                for app in page:
+                    uses = ((app.get("spec") or {}).get("model") or {}).get("name") == model_name
+                    if uses and not app["metadata"].get("deletionTimestamp"):
+                        async with self._locks[(namespace, app["metadata"]["name"])]:
+                            await self._plan(app)
+                del page  # not held while the next page is fetched
 
     async def recheck_all(self) -> None:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
