@@ -77,11 +77,10 @@ class LoadedGate:
     async def model_changed(self, namespace: str, model_name: str) -> None:
         async with reconciling(CONTROLLER):
             model = await self._kube.get(MODELS, namespace, model_name)
-            async for page, _ in self._kube.list_pages(APPLICATIONS, namespace):  # never all held at once
-                for app in page:
-                    if model_name_of(app) == model_name and not app["metadata"].get("deletionTimestamp"):
-                        await self._update(app, model_name, model)
-                del page
+            apps, _ = await self._kube.list_packed(APPLICATIONS, namespace)  # never all held decoded at once
+            for app in apps:
+                if model_name_of(app) == model_name and not app["metadata"].get("deletionTimestamp"):
+                    await self._update(app, model_name, model)
 
     async def _update(self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None) -> None:
         for _ in range(RECHECKS):

@@ -101,36 +101,27 @@ class Planner:
     async def model_changed(self, namespace: str, model_name: str) -> None:
         """Re-plans the applications of a model from the list itself: it is as fresh as a GET of each."""
         async with reconciling(CONTROLLER):
-            async for page, _ in self._kube.list_pages(APPLICATIONS, namespace):
-                for app in page:
-                    uses = ((app.get("spec") or {}).get("model") or {}).get("name") == model_name
-                    if uses and not app["metadata"].get("deletionTimestamp"):
-                        async with self._locks[(namespace, app["metadata"]["name"])]:
-                            await self._plan(app)
-                del page  # not held while the next page is fetched
+            apps, _ = await self._kube.list_packed(APPLICATIONS, namespace)
+            for app in apps:
+                uses = ((app.get("spec") or {}).get("model") or {}).get("name") == model_name
+                if uses and not app["metadata"].get("deletionTimestamp"):
+                    async with self._locks[(namespace, app["metadata"]["name"])]:
+                        await self._plan(app)
 
     async def recheck_all(self) -> None:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
-        a changed profile (an upgrade, an installation's override) re-plans what it affects. Planned page by page
-        as the list arrives (thousands of applications are never held at once); plans of applications the whole
-        list did not show are removed only once every page has been read."""
+        a changed profile (an upgrade, an installation's override) re-plans what it affects. The list is kept
+        packed (`Kube.list_packed`): thousands of applications are never held decoded at once."""
         try:
             last_sequence, planned = await stored_plans(self._js)
-        except nats.errors.Error as exc:  # each application's next event still plans it
-            log.warning("start-up re-check skipped: plans not read", error=str(exc)[:300])
+            apps, _ = await self._kube.list_packed(APPLICATIONS, stubs=True)
+        except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
+            log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
             return
-        listed: set[tuple[str, str]] = set()
-        try:
-            async for page, _ in self._kube.list_pages(APPLICATIONS, stubs=True):
-                listed.update((a["metadata"]["namespace"], a["metadata"]["name"]) for a in page)
-                for app in page:
-                    await self._recheck(app)
-                del page  # not held while the next page is fetched
-        except KubeError as exc:  # an expired continue token, say: each application's next event still plans it
-            log.warning("start-up re-check cut short: applications not listed", error=str(exc)[:300])
-            return
-        await self._sweep(planned - listed, last_sequence)
-        log.info("start-up re-check done", applications=len(listed))
+        await self._sweep(planned - {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in apps}, last_sequence)
+        for app in apps:
+            await self._recheck(app)
+        log.info("start-up re-check done", applications=len(apps))
 
     async def _recheck(self, app: dict[str, Any]) -> None:
         meta = app["metadata"]
@@ -202,10 +193,13 @@ class Planner:
         model_rv = str(((model_raw or {}).get("metadata") or {}).get("resourceVersion", ""))
         inputs = inputs_digest(ref.uid, generation, model_rv, self._profiles_fingerprint)
         too_large: PrecheckResult | None = None
+        prewritten = False
         for _ in range(PUBLISH_ATTEMPTS):
             sequence, last = await newest_plan(self._js, ref.namespace, ref.name)
             last = last if last is not None and last.ref.uid == ref.uid else None
             if last is not None and last.generation > generation:
+                if prewritten:  # lost to a replica that planned a newer generation: its verdict is the truth
+                    await self._write_precheck(raw, last.precheck, last.generation, None)
                 return  # a newer generation is already planned: this read of the application is stale
             if last is not None and last.inputs == inputs and self._precheck_shown(raw, last.precheck, generation):
                 return  # nothing this verdict depends on has changed, and the condition already says it
@@ -217,6 +211,7 @@ class Planner:
                 # the condition before the plan: the deployer turns a failed plan into phase Failed, and no copy
                 # of the application may show Failed without the Precheck condition that says why
                 await self._write_precheck(raw, verdict.precheck, generation, warning)
+                prewritten = True
             if last is not None and _same_verdict(last, verdict):
                 await self._write_precheck(raw, verdict.precheck, generation, None)
                 return

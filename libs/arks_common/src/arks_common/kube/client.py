@@ -21,6 +21,7 @@ from opentelemetry import trace
 
 from arks_common.kube.decoding import checked, loads, undecodable
 from arks_common.kube.newest import kept
+from arks_common.kube.packed import Packed
 from arks_common.kube.resources import Resource
 from arks_common.kube.transport import CONNECT_SECONDS, load_api_client
 from arks_common.telemetry.logging import get_logger
@@ -212,7 +213,8 @@ class Kube:
         """The list of `list`, one page (up to `page_size` objects) at a time, each with the list's resourceVersion
         (all pages are one snapshot): a reader of thousands of objects never holds them all at once. Each object
         comes without its managedFields and kubectl's last-applied-configuration (`newest.kept`): no reader uses
-        them, and they are up to half of an object's size; a listed object is never written back whole."""
+        them, and they are up to half of an object's size. A listed object written back whole (a PUT) keeps its
+        managedFields on the server but loses the annotation: only Arks' own Leases are, and they carry none."""
         token: str | None = None
         while True:
             query: list[tuple[str, Any]] = [("limit", page_size)]
@@ -254,6 +256,18 @@ class Kube:
             items.extend(page)
             version = page_version
         return items, version
+
+    async def list_packed(self, res: Resource, namespace: str | None = None, stubs: bool = False) -> tuple[Packed, str]:
+        """`list`, each object packed as its page arrives: a pass over thousands of objects that reads one at a
+        time holds a fraction of their decoded size, and the list is still read at once (one snapshot, no continue
+        token left to expire while the pass works)."""
+        packed = Packed()
+        version = ""
+        async for page, page_version in self.list_pages(res, namespace, None, stubs):
+            packed.extend(page)
+            version = page_version
+            del page  # not held while the next page is fetched
+        return packed, version
 
     async def watch(
         self, res: Resource, resource_version: str, timeout_seconds: int = 300, label_selector: str | None = None

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from arks_common.conventions import LABEL_APPLICATION, PLAN_HASH_ANNOTATION
+from arks_common.kube.packed import pack, unpack
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
@@ -59,10 +58,6 @@ def trimmed(obj: Obj) -> Obj:
     return out
 
 
-_ENCODE = msgspec.json.Encoder()
-_DECODE = msgspec.json.Decoder(dict[str, Any])
-
-
 class OwnedIndex:
     """Each object is kept as its trimmed form's JSON (one bytes object, about a third of the dicts' size, and no
     scatter of small objects that pins the allocator's arenas after a burst), decoded when a reconcile reads it."""
@@ -98,7 +93,7 @@ class OwnedIndex:
         app = _application(obj)
         if app is None:
             return
-        self._objects[key] = (app, _ENCODE.encode(trimmed(obj)))
+        self._objects[key] = (app, pack(trimmed(obj)))
         self._by_app.setdefault((key[1], app), set()).add(key)
 
     def listed(self, kinds: set[str]) -> bool:
@@ -109,7 +104,7 @@ class OwnedIndex:
         return seen is not None and newer_or_same(seen, version)
 
     def owned(self, namespace: str, application: str) -> list[Obj]:
-        return [_DECODE.decode(self._objects[k][1]) for k in sorted(self._by_app.get((namespace, application), ()))]
+        return [unpack(self._objects[k][1]) for k in sorted(self._by_app.get((namespace, application), ()))]
 
     def __len__(self) -> int:
         return len(self._objects)
