@@ -9,7 +9,7 @@ import pytest
 
 from arks_common.api import ArksApplication, ArksEndpoint
 from arks_common.crdgen import ENDPOINT_CRD
-from arks_common.endpoints import selected_applications
+from arks_common.endpoints import may_select, selected_applications
 from arks_deployer.core.membership import member_label_changes
 from arks_planner.core.endpoint import backend_selector
 from support.builders import sample, vllm_app
@@ -95,3 +95,46 @@ def test_the_list_sample_passes_the_crd_and_the_model() -> None:
     doc = sample("endpoint-list.yaml")
     assert validate(ENDPOINT_CRD.to_k8s(), doc) == []
     assert ArksEndpoint.model_validate(doc).spec.applications == ["qwen-h100", "qwen-l40s"]
+
+
+def raw_app(name: str, served: str | None, model: str = "qwen-7b") -> dict[str, Any]:
+    doc = vllm_app()
+    doc["metadata"] = {"name": name, "namespace": "default", "uid": f"uid-{name}"}
+    doc["spec"]["model"] = {"name": model}
+    if served is None:
+        doc["spec"].pop("servedModelName", None)
+    else:
+        doc["spec"]["servedModelName"] = served
+    return doc
+
+
+RAW = [
+    raw_app("a", "qwen"),
+    raw_app("b", "other"),
+    raw_app("c", None, model="qwen"),  # served under its model's name
+    raw_app("d", "", model="qwen"),  # an empty served name is the model's name too
+    raw_app("e", None, model="other"),
+]
+SPECS = [
+    {"servedModelName": "qwen"},
+    {"servedModelName": "qwen", "applications": ["a", "b", "e"]},
+    {"allModels": True, "applications": ["c", "nobody"]},
+    {"allModels": True},
+]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_the_look_before_parsing_passes_every_application_the_selection_takes_and_drops_others(
+    spec: dict[str, Any],
+) -> None:
+    picked = endpoint(**spec)
+    passed = [r["metadata"]["name"] for r in RAW if may_select(picked, r)]
+    behind = [a.metadata.name for a in selected_applications(picked, [ArksApplication.model_validate(r) for r in RAW])]
+    assert passed == behind
+
+
+def test_the_look_before_parsing_passes_what_it_cannot_read() -> None:
+    broken = raw_app("a", "qwen")
+    broken["spec"]["servedModelName"] = 7
+    assert may_select(endpoint(servedModelName="qwen"), broken)
+    assert may_select(endpoint(servedModelName="qwen"), {"metadata": "x", "spec": {}})

@@ -4,6 +4,7 @@ endpoint's router) and the deployer (which writes the endpoint's status). Pure."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
@@ -24,6 +25,24 @@ def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
         return False
     model = endpoint.served_model()
     return model is None or app.spec.effective_served_model_name() == model
+
+
+def may_select(endpoint: ArksEndpoint, raw: dict[str, Any]) -> bool:
+    """A look at an application as listed, before it is parsed: False only where `selects` is surely False (another
+    name than the explicit list's, or another served model, both read as the API server stores them), so a
+    namespace of thousands of applications costs a parse of only those that may be behind the endpoint."""
+    meta, spec = raw.get("metadata"), raw.get("spec")
+    if not isinstance(meta, dict) or not isinstance(spec, dict):
+        return True  # parsed, it shows what is wrong with it
+    listed = endpoint.spec.applications
+    if listed is not None and meta.get("name") not in listed:
+        return False
+    wanted = endpoint.served_model()
+    if wanted is None:
+        return True
+    model = spec.get("model")
+    served = spec.get("servedModelName") or (model.get("name") if isinstance(model, dict) else None)
+    return not isinstance(served, str) or served == wanted
 
 
 def selected_applications(endpoint: ArksEndpoint, apps: list[ArksApplication]) -> list[ArksApplication]:

@@ -26,7 +26,7 @@ from arks_common.conventions import (
     endpoint_member_label,
     endpoint_object_name,
 )
-from arks_common.endpoints import RouteOutcome, endpoint_status, selected_applications
+from arks_common.endpoints import RouteOutcome, endpoint_status, may_select, selected_applications
 from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES, PODS
@@ -78,7 +78,7 @@ class EndpointReconciler:
         except ValidationError as exc:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
             return
-        apps = await self._applications(namespace)
+        apps = await self._applications(endpoint)
         if endpoint.spec.applications is not None:
             await self._label_members(endpoint, apps)
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
@@ -93,10 +93,14 @@ class EndpointReconciler:
                 await self._remove_route(endpoint)
         await self._write_status(raw, endpoint, apps, route)
 
-    async def _applications(self, namespace: str) -> list[ArksApplication]:
-        apps_raw, _ = await self._kube.list(APPLICATIONS, namespace)
+    async def _applications(self, endpoint: ArksEndpoint) -> list[ArksApplication]:
+        """The applications of the endpoint's namespace that may be behind it, parsed (every application of the
+        namespace is listed on each change of one of them: kept packed, and only the candidates parsed)."""
+        apps_raw, _ = await self._kube.list_packed(APPLICATIONS, endpoint.metadata.namespace)
         apps = []
         for app in apps_raw:
+            if not may_select(endpoint, app):
+                continue
             try:
                 apps.append(ArksApplication.model_validate(app))
             except ValidationError:
