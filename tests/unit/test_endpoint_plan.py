@@ -162,6 +162,21 @@ def test_status_not_ready_without_ready_groups_or_applications() -> None:
     assert "'nobody'" in none.message
 
 
+def test_a_not_ready_message_names_ten_applications_and_counts_the_rest() -> None:
+    cold = [app(f"a-{i:04d}", "model-a") for i in range(2000)]
+    status = endpoint_status(endpoint(), cold)
+    cond = status.condition("Ready")
+    assert cond is not None
+    assert cond.message == (
+        "none of the applications behind the endpoint (a-0000, a-0001, a-0002, a-0003, a-0004, a-0005, a-0006, "
+        "a-0007, a-0008, a-0009 and 1990 more) has a ready replica group"
+    )
+    assert len(status.applications) == 2000
+    few = endpoint_status(endpoint(), cold[:2]).condition("Ready")
+    assert few is not None
+    assert "(a-0000, a-0001) has" in few.message
+
+
 def test_all_models_status_lists_every_model() -> None:
     status = endpoint_status(endpoint("all", allModels=True), APPS)
     assert (status.model, status.served_models, status.ready_backends) == ("*", ["model-a", "model-b"], 4)

@@ -60,6 +60,15 @@ def ready_backends(app: ArksApplication) -> int:
     return 1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
 
 
+NAMES_SHOWN = 10
+"""Applications a condition message names; status.applications has them all."""
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    return shown if len(names) <= NAMES_SHOWN else f"{shown} and {len(names) - NAMES_SHOWN} more"
+
+
 def endpoint_url(endpoint: ArksEndpoint) -> str:
     name, namespace = endpoint_object_name(endpoint.metadata.name), endpoint.metadata.namespace
     return f"http://{name}.{namespace}.svc:{endpoint.spec.port}"
@@ -105,7 +114,7 @@ def endpoint_status(
         message = f"{ready} ready replica group(s) behind the endpoint, in {len(names)} application(s)"
         cond = condition(EndpointConditionType.READY.value, True, "BackendsReady", message, generation)
     elif behind:
-        message = f"none of the applications behind the endpoint ({', '.join(names)}) has a ready replica group"
+        message = f"none of the applications behind the endpoint ({_some(names)}) has a ready replica group"
         cond = condition(EndpointConditionType.READY.value, False, "NoReadyBackend", message, generation)
     else:
         wanted = endpoint.served_model()
