@@ -172,6 +172,7 @@ def test_a_not_ready_message_names_ten_applications_and_counts_the_rest() -> Non
         "a-0007, a-0008, a-0009 and 1990 more) has a ready replica group"
     )
     assert len(status.applications) == 2000
+    assert status.applications_text == ",".join(f"a-{i:04d}" for i in range(10)) + " and 1990 more"
     few = endpoint_status(endpoint(), cold[:2]).condition("Ready")
     assert few is not None
     assert "(a-0000, a-0001) has" in few.message

@@ -61,11 +61,11 @@ def ready_backends(app: ArksApplication) -> int:
 
 
 NAMES_SHOWN = 10
-"""Applications a condition message names; status.applications has them all."""
+"""Applications a condition message or the printer column names; status.applications has them all."""
 
 
-def _some(names: list[str]) -> str:
-    shown = ", ".join(names[:NAMES_SHOWN])
+def _some(names: list[str], separator: str = ", ") -> str:
+    shown = separator.join(names[:NAMES_SHOWN])
     return shown if len(names) <= NAMES_SHOWN else f"{shown} and {len(names) - NAMES_SHOWN} more"
 
 
@@ -126,7 +126,7 @@ def endpoint_status(
         model=endpoint.served_model() or "*",
         served_models=sorted({a.spec.effective_served_model_name() for a in behind}),
         applications=names,
-        applications_text=",".join(names),
+        applications_text=_some(names, ","),
         ready_backends=ready,
         url=endpoint_url(endpoint),
         conditions=[c for c in (cond, route_condition(endpoint, route or RouteOutcome())) if c is not None],

@@ -199,7 +199,7 @@ class Planner:
             last = last if last is not None and last.ref.uid == ref.uid else None
             if last is not None and last.generation > generation:
                 if prewritten:  # lost to a replica that planned a newer generation: its verdict is the truth
-                    await self._write_precheck(raw, last.precheck, last.generation, None)
+                    await self._restore_precheck(ref, last)
                 return  # a newer generation is already planned: this read of the application is stale
             if last is not None and last.inputs == inputs and self._precheck_shown(raw, last.precheck, generation):
                 return  # nothing this verdict depends on has changed, and the condition already says it
@@ -245,6 +245,18 @@ class Planner:
             await self._write_precheck(raw, verdict.precheck, generation, warning)
             return
         raise TemporaryError(f"the plan subject of {ref.namespace}/{ref.name} kept changing while publishing")
+
+    async def _restore_precheck(self, ref: ObjectRef, newest: PlanReady) -> None:
+        """Puts back the newest plan's verdict over a condition this replica wrote for an older generation, read
+        fresh: a still newer generation is left to the replica that plans it."""
+        try:
+            fresh = await self._kube.get(APPLICATIONS, ref.namespace, ref.name)
+        except Undecodable:
+            return  # its own event reports it
+        if fresh is None or fresh["metadata"].get("uid") != ref.uid:
+            return
+        if int(fresh["metadata"].get("generation", 1)) == newest.generation:
+            await self._write_precheck(fresh, newest.precheck, newest.generation, None)
 
     async def _verdict(
         self,

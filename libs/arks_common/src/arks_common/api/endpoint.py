@@ -141,7 +141,9 @@ class ArksEndpointStatus(ApiModel):
     model: str = Field(default="", description="The served model name; `*` for the multi-model form.")
     served_models: list[str] = Field(default_factory=list, description="The models served behind the endpoint.")
     applications: list[str] = Field(default_factory=list, description="The applications behind the endpoint.")
-    applications_text: str = Field(default="", description="The applications, comma-separated (a printer column).")
+    applications_text: str = Field(
+        default="", description="The first ten applications, comma-separated, and how many more (a printer column)."
+    )
     ready_backends: int = Field(
         default=0,
         description="Ready backends: replica groups of aggregated applications, one per Ready PD application.",
