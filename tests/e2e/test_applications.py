@@ -37,6 +37,13 @@ def precheck_of(app: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def settled(arks: Env, name: str, namespace: str) -> dict[str, Any] | None:
+    """The application once its Ready reason is Running: every group of the newest plan ready and updated."""
+    app = arks.get("arksapplication", name, namespace)
+    found = ((app or {}).get("status") or {}).get("conditions") or []
+    return app if any(c["type"] == "Ready" and c.get("reason") == "Running" for c in found) else None
+
+
 def test_guide_vllm_sample_runs_with_the_guides_status(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
     arks.apply_file(ns, ROOT / "deploy" / "samples" / "application-vllm.yaml")
@@ -180,7 +187,10 @@ def test_precheck_failure_is_reported_and_a_fix_recovers(
 ) -> None:
     arks.ready_model(ns, rwx_model())
     arks.apply(ns, small_app("neighbour"))
-    neighbour = arks.wait_phase("neighbour", ns, "Running")
+    arks.wait_phase("neighbour", ns, "Running")
+    # settled: phase Running comes with Ready reason Updating until the LeaderWorkerSet reports its group updated
+    # too (a few ms later, one more status write), and the neighbour's versions are compared below
+    neighbour = wait_until(lambda: settled(arks, "neighbour", ns), 60, "the neighbour's Ready reason Running")
     neighbour_lws = arks.get("leaderworkerset", "neighbour", ns)
     assert neighbour_lws is not None
 

@@ -13,8 +13,8 @@ from arks_common.kube.resources import Resource
 from arks_deployer.core.owned_index import OwnedIndex, trimmed
 
 OWNED_PAGE = 100
-"""Objects per list request of an owned kind: a LeaderWorkerSet with its pod templates is ~3 KB of JSON and ten
-times that decoded, so a page of the default 500 is ~15 MiB of objects at once; 100 keep a relist's peak low."""
+"""Objects per list request of an owned kind: a LeaderWorkerSet with its pod templates is a few KB of JSON and
+several times that decoded, so a smaller page than the default 500 keeps a relist's peak low."""
 
 OWNED_READS = Counter(
     "arks_deployer_owned_reads_total",

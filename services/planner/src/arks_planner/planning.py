@@ -118,9 +118,11 @@ class Planner:
         except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
             log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
             return
-        await self._sweep(planned - {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in apps}, last_sequence)
-        for app in apps:
+        listed: set[tuple[str, str]] = set()
+        for app in apps:  # each decoded once: named for the sweep and re-checked
+            listed.add((app["metadata"]["namespace"], app["metadata"]["name"]))
             await self._recheck(app)
+        await self._sweep(planned - listed, last_sequence)  # bounded by the sequence read before the list
         log.info("start-up re-check done", applications=len(apps))
 
     async def _recheck(self, app: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -245,16 +245,24 @@ class Kube:
                 return
 
     async def list(
-        self, res: Resource, namespace: str | None = None, label_selector: str | None = None, stubs: bool = False
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        stubs: bool = False,
+        trim: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        page_size: int = LIST_PAGE,
     ) -> tuple[list[dict[str, Any]], str]:
         """All objects (following `continue`), and the list's resourceVersion to watch from. An object nested
         too deep is left out with a log line, or with `stubs` comes as its stub (see `decoding.undecodable`):
-        one bad object never hides the others."""
+        one bad object never hides the others. `trim` keeps of each object what the caller reads, as its page
+        arrives: thousands of large objects (a LeaderWorkerSet's pod templates) are never all held whole."""
         items: list[dict[str, Any]] = []
         version = ""
-        async for page, page_version in self.list_pages(res, namespace, label_selector, stubs):
-            items.extend(page)
+        async for page, page_version in self.list_pages(res, namespace, label_selector, stubs, page_size):
+            items.extend(page if trim is None else [trim(obj) for obj in page])
             version = page_version
+            del page  # not held while the next page is fetched
         return items, version
 
     async def list_packed(self, res: Resource, namespace: str | None = None, stubs: bool = False) -> tuple[Packed, str]:

@@ -50,7 +50,7 @@ async def mirror(
         while not stop.is_set():
             LIVENESS.beat(loop, beat_within)
             try:
-                items, version = await _listed(kube, res, label_selector, trim, page_size)
+                items, version = await kube.list(res, None, label_selector, True, trim, page_size)
                 picture.replace(kind, items, version)
                 del items
                 while not stop.is_set():
@@ -68,23 +68,6 @@ async def mirror(
                 backoff = min(backoff * 2, 30)
     finally:
         LIVENESS.forget(loop)
-
-
-async def _listed(
-    kube: Kube,
-    res: Resource,
-    label_selector: str | None,
-    trim: Callable[[dict[str, Any]], dict[str, Any]] | None,
-    page_size: int,
-) -> tuple[list[dict[str, Any]], str]:
-    """Every object of a fresh list (stubs for the undecodable), each trimmed as its page arrives."""
-    items: list[dict[str, Any]] = []
-    version = ""
-    async for page, page_version in kube.list_pages(res, None, label_selector, True, page_size):
-        items.extend(page if trim is None else [trim(obj) for obj in page])
-        version = page_version
-        del page  # not held while the next page is fetched
-    return items, version
 
 
 async def _watch(
