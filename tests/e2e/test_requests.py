@@ -1,5 +1,7 @@
 """What an application's events cost the API server: the planner and the model-loader judge the copy an event
-carries, and an event from before their own write (its copy shows no condition yet) costs no request at all.
+carries, and an event from before their own write (its copy shows no condition yet) costs no request at all; the
+deployer puts its finalizer on a new application without reading it first, and a copy older than a deletion is
+found out by the API server's refusal, never by creating the application anew.
 
 The services run as usual; each test drives a second instance of one service's handler over the real client,
 counting the requests it sends (bench/controlplane/requests.py counts the whole stack's)."""
@@ -7,6 +9,7 @@ counting the requests it sends (bench/controlplane/requests.py counts the whole 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from typing import Any
@@ -14,10 +17,12 @@ from typing import Any
 import nats
 import pytest
 
+from arks_common.bus.consumer import Later
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.mirror import mirror
 from arks_common.kube.resources import MODELS, Resource
+from arks_deployer.reconcile import Reconciler
 from arks_model_loader.core.ready_models import ReadyModels
 from arks_model_loader.gate import LoadedGate
 from arks_planner.core.profiles import load_profiles
@@ -48,6 +53,10 @@ class CountingKube(Kube):
         self._count(f"apply {res.plural}/status")
         return await super().apply_status(res, namespace, name, status)
 
+    async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
+        self._count(f"apply {res.plural}")
+        return await super().apply(res, obj, force)
+
 
 def _created_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
     """The application as its creation event carried it: no condition yet."""
@@ -55,8 +64,26 @@ def _created_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
     app = arks.get("arksapplication", name, ns)
     assert app is not None
     app = {**app, "status": {}}
-    app["metadata"] = {k: v for k, v in app["metadata"].items() if k != "managedFields"}
+    app["metadata"] = {k: v for k, v in app["metadata"].items() if k not in ("managedFields", "finalizers")}
     return app
+
+
+def _deployer_requests(arks: Env, ns: str, name: str, copy: dict[str, Any]) -> list[str]:
+    """A second deployer reconciles `name` from `copy` (as an event carried it); the requests it sent, in order."""
+
+    async def run() -> list[str]:
+        nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+        kube = CountingKube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-deployer")
+        try:
+            reconciler = Reconciler(kube, nc.jetstream(), EventRecorder(kube, "deployer"))
+            with contextlib.suppress(Later):  # a brand-new application's waiting phase held back
+                await reconciler.reconcile(ns, name, app=copy)
+            return kube.order
+        finally:
+            await kube.close()
+            await nc.close()
+
+    return [r for r in asyncio.run(run()) if r != "get events"]
 
 
 def test_the_planner_judges_the_events_copy_and_an_event_from_before_its_write_costs_nothing(
@@ -145,3 +172,24 @@ def test_the_loaded_gate_takes_a_new_applications_model_from_its_watch_of_ready_
     # judged from the watch, written, then the one second look at the model that every write is followed by
     assert sent == ["apply arksapplications/status", "get arksmodels"], f"requests in order: {sent}"
     arks.wait_phase("watched", ns, "Running")
+
+
+def test_the_deployer_puts_its_finalizer_on_a_new_application_without_reading_it_first(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    created = _created_copy(arks, ns, "fresh")
+    sent = _deployer_requests(arks, ns, "fresh", created)
+    assert sent[0] == "apply arksapplications", f"requests in order: {sent}"
+    assert "get arksapplications" not in sent, f"the event's copy was read again: {sent}"
+    assert "arks.ai/cleanup" in (arks.get("arksapplication", "fresh", ns) or {})["metadata"]["finalizers"]
+    arks.wait_phase("fresh", ns, "Running")
+
+
+def test_a_copy_older_than_the_deletion_is_refused_and_read_again_never_created_anew(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    stale = _created_copy(arks, ns, "gone")
+    arks.kubectl("delete", "arksapplication", "gone", "-n", ns, "--wait=true", "--timeout=60s")
+    # the finalizer's apply on the old copy is refused (spec is required: it would create the application); the
+    # reconcile then reads the application, finds nothing and stops, without an error
+    sent = _deployer_requests(arks, ns, "gone", stale)
+    assert sent == ["apply arksapplications", "get arksapplications"], f"requests in order: {sent}"
+    assert arks.get("arksapplication", "gone", ns) is None

@@ -130,11 +130,18 @@ class Reconciler:
             self._apps.offer((meta.get("namespace", ""), meta["name"]), answer, self._epoch())
 
     async def _reconcile(self, namespace: str, name: str) -> None:
-        app = await self._application(namespace, name)
-        if app is not None and FINALIZER not in (app["metadata"].get("finalizers") or []):
-            # the finalizer goes on with a server-side apply, which would create anew an application deleted
-            # since its copy was taken: read it first (once per application, on its first reconcile)
-            app = await self._application(namespace, name, fresh=True)
+        try:
+            await self._reconcile_copy(namespace, name, fresh=False)
+        except (StaleCopy, KubeError) as exc:
+            if isinstance(exc, KubeError) and exc.status != 404:
+                raise
+            # the copy was older than a deletion (a write found nothing, or the finalizer's was refused): once
+            # more, from a fresh read
+            self._apps.forget((namespace, name))
+            await self._reconcile_copy(namespace, name, fresh=True)
+
+    async def _reconcile_copy(self, namespace: str, name: str, fresh: bool) -> None:
+        app = await self._application(namespace, name, fresh=fresh)
         if app is None:
             self._apps.forget((namespace, name))
             self._held.pop((namespace, name), None)
@@ -145,8 +152,13 @@ class Reconciler:
             return
         finalizer: asyncio.Task[Obj] | None = None
         if FINALIZER not in (meta.get("finalizers") or []):
-            # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`)
-            finalizer = asyncio.create_task(set_finalizer(self._kube, APPLICATIONS, app, FINALIZER, present=True))
+            # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`).
+            # No read before it: the copy may be older than a deletion, but the API server refuses this apply then
+            # (spec is required, so nothing is created anew; no finalizer may join a deleting object), and the
+            # refusal sends the reconcile round once more from a fresh read (`StaleCopy`)
+            finalizer = asyncio.create_task(
+                _add_finalizer(self._kube, app, retry_refusal=not fresh), name=f"finalizer {namespace}/{name}"
+            )
         try:
             await self._reconcile_known(app, finalizer)
         except Later:
@@ -436,3 +448,27 @@ def _abandon(finalizer: asyncio.Task[Obj] | None) -> None:
         finalizer.cancel()
     elif not finalizer.cancelled():
         finalizer.exception()
+
+
+class StaleCopy(Exception):
+    """The application's copy is older than a deletion or a re-creation under the same name: read it again."""
+
+
+STALE_REFUSALS = (404, 409, 422)
+"""What the API server answers the finalizer's apply on a copy that is out of date: the application is gone (404,
+or 422: the apply would create it, without the required spec), is being deleted (422: no new finalizer then)."""
+
+
+async def _add_finalizer(kube: Kube, app: Obj, retry_refusal: bool) -> Obj:
+    """Puts the deployer's finalizer on `app` and returns the application as the API server wrote it; a refusal
+    that says the copy is out of date, or an answer about another application of that name (a new uid), raises
+    `StaleCopy` when `retry_refusal` (a copy from an event), else the refusal stands (a fresh read: a real error)."""
+    try:
+        answer = await set_finalizer(kube, APPLICATIONS, app, FINALIZER, present=True)
+    except KubeError as exc:
+        if retry_refusal and exc.status in STALE_REFUSALS:
+            raise StaleCopy(str(exc)[:300]) from exc
+        raise
+    if (answer.get("metadata") or {}).get("uid") != app["metadata"].get("uid") and retry_refusal:
+        raise StaleCopy("the application was created anew under the same name")
+    return answer
