@@ -171,7 +171,8 @@ def test_a_not_ready_message_names_ten_applications_and_counts_the_rest() -> Non
         "none of the applications behind the endpoint (a-0000, a-0001, a-0002, a-0003, a-0004, a-0005, a-0006, "
         "a-0007, a-0008, a-0009 and 1990 more) has a ready replica group"
     )
-    assert len(status.applications) == 2000
+    assert status.applications == [f"a-{i:04d}" for i in range(1000)]  # the first 1000; the count has them all
+    assert status.application_count == 2000
     assert status.applications_text == ",".join(f"a-{i:04d}" for i in range(10)) + " and 1990 more"
     few = endpoint_status(endpoint(), cold[:2]).condition("Ready")
     assert few is not None
@@ -181,6 +182,20 @@ def test_a_not_ready_message_names_ten_applications_and_counts_the_rest() -> Non
 def test_all_models_status_lists_every_model() -> None:
     status = endpoint_status(endpoint("all", allModels=True), APPS)
     assert (status.model, status.served_models, status.ready_backends) == ("*", ["model-a", "model-b"], 4)
+    assert (status.served_model_count, status.application_count) == (2, 3)
+
+
+def test_the_status_lists_stay_small_whatever_the_served_model_names() -> None:
+    # 300 applications, each serving a model of a 10,000-character name: listed whole, 3 MB of names, the status
+    # would be larger than the API server stores an object, and every later status write would be refused
+    huge = [app(f"a-{i:03d}", f"{i:03d}-" + "m" * 10_000) for i in range(300)]
+    status = endpoint_status(endpoint("all", allModels=True), huge)
+    assert status.served_model_count == 300
+    assert len(status.served_models) == 6  # 64 KiB of names
+    assert status.served_models == sorted(status.served_models)
+    assert status.served_models[0].startswith("000-")
+    assert len(status.model_dump_json(by_alias=True)) < 100_000
+    assert (status.application_count, len(status.applications)) == (300, 300)
 
 
 def test_discovery_manifest_lists_the_workers() -> None:

@@ -61,7 +61,23 @@ def ready_backends(app: ArksApplication) -> int:
 
 
 NAMES_SHOWN = 10
-"""Applications a condition message or the printer column names; status.applications has them all."""
+"""Applications a condition message or the printer column names; status.applications has more."""
+LISTED_AT_MOST = 1000
+LISTED_CHARS_AT_MOST = 64 * 1024
+"""The names status.applications and status.servedModels list at most (their counts say how many there are): a
+namespace of tens of thousands of applications, or served model names of any length, must not make the status
+larger than the API server stores (etcd's 1.5 MiB per object), which would stop every later status write."""
+
+
+def _listed(names: list[str]) -> list[str]:
+    out: list[str] = []
+    size = 0
+    for name in names:
+        size += len(name)
+        if len(out) >= LISTED_AT_MOST or size > LISTED_CHARS_AT_MOST:
+            break
+        out.append(name)
+    return out
 
 
 def _some(names: list[str], separator: str = ", ") -> str:
@@ -121,11 +137,14 @@ def endpoint_status(
         what = f"serves the model {wanted!r}" if wanted is not None else "exists"
         message = f"no application in namespace {endpoint.metadata.namespace} {what}"
         cond = condition(EndpointConditionType.READY.value, False, "NoApplication", message, generation)
+    served = sorted({a.spec.effective_served_model_name() for a in behind})
     return ArksEndpointStatus(
         observed_generation=generation,
         model=endpoint.served_model() or "*",
-        served_models=sorted({a.spec.effective_served_model_name() for a in behind}),
-        applications=names,
+        served_models=_listed(served),
+        served_model_count=len(served),
+        applications=_listed(names),
+        application_count=len(names),
         applications_text=_some(names, ","),
         ready_backends=ready,
         url=endpoint_url(endpoint),
