@@ -2,13 +2,17 @@
 
 On a private local cluster with the five services as separate processes (as `run.py`), one client (16
 requests in flight) measures in turn:
-  1. raw: N LeaderWorkerSets created directly (0 groups, so nothing follows them): the physical limit of one
-     client creating this kind on this API server, its webhook included;
-  2. burst: N ArksApplications created the same way; a watch on LeaderWorkerSets and one on applications note
+  1. raw: N LeaderWorkerSets created directly (0 groups: no pods follow them, but the LeaderWorkerSet controller
+     still gives each a StatefulSet and a status): the physical limit of one client creating this kind on this API
+     server, its webhook included;
+  2. burst, once the controller is done with the raw ones (each has a status, and nothing changed there for
+     --settle seconds: before 2026-12-06 the burst began at once and shared the machine with ~30 s of that work):
+     N ArksApplications created the same way; a watch on LeaderWorkerSets and one on applications note
      when each application's LeaderWorkerSet appears and when it turns Running. Throughput = N / (last
      LeaderWorkerSet seen - first create sent), and its ratio to the raw rate; and the API requests per
      application until all are Running, as the API server's own counter has them;
-  3. single: applications created one at a time on the idle stack, each waited for: apply -> LeaderWorkerSet;
+  3. single: applications created one at a time on the idle stack (once no application of the burst changed for
+     --settle seconds), each waited for: apply -> LeaderWorkerSet;
   4. steady: applications created at a fixed rate (10/s) for a while: apply -> LeaderWorkerSet;
   5. the resident memory of each service at the end, with every application of the run present;
   6. with --present N: more applications of 0 groups (no pods, so only the control plane's own objects) until N
@@ -84,7 +88,12 @@ class Seen:
         self._any_change = asyncio.Event()
 
     async def follow(self, kube: Kube, res: Any, namespace: str) -> None:
-        _, rv = await kube.list(res, namespace)
+        listed, rv = await kube.list(res, namespace)
+        for obj in listed:  # present before the watch began: seen now, if accepted
+            name = (obj.get("metadata") or {}).get("name", "")
+            if name not in self.at and self._accept(obj):
+                self.at[name] = time.monotonic()
+                self.changed.set()
         while True:
             try:
                 async for kind, obj in kube.watch(res, rv, 300):
@@ -162,9 +171,16 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     started = time.monotonic()
     await create_all(kube, LEADERWORKERSETS, "raw", [raw_group_set(n) for n in raw_names])
     raw_rate = args.apps / (time.monotonic() - started)
+    # the LeaderWorkerSet controller works on the raw objects for a while after the last create (a StatefulSet and
+    # a status each: ~30 s for 1,000 here); the burst must not share the machine with that
+    settled = Seen(lambda o: bool((o.get("status") or {}).get("conditions")))
+    followers = [asyncio.create_task(settled.follow(kube, LEADERWORKERSETS, "raw"))]
+    await settled.wait_for(set(raw_names), args.timeout)
+    raw_settled = max(settled.at.values()) - started
+    await settled.quiet(args.settle, args.timeout)
 
     lws_seen, running_seen = Seen(), Seen(lambda o: (o.get("status") or {}).get("phase") == "Running")
-    followers = [
+    followers += [
         asyncio.create_task(lws_seen.follow(kube, LEADERWORKERSETS, ns))
         for ns in ("burst", "single", "steady", "scale")
     ]
@@ -185,7 +201,8 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     writes = sum(n for (verb, _), n in requests.items() if verb.lower() not in READS) / args.apps
     to_lws = [lws_seen.at[n] - sent[n] for n in names]
 
-    # 3. single, on the idle stack
+    # 3. single, on the idle stack: once the burst's applications have stopped changing
+    await running_seen.quiet(args.settle, args.timeout)
     singles = []
     for i in range(args.single):
         name = f"single-{i:04d}"
@@ -237,6 +254,11 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
 
     print(f"applications: burst {args.apps}, single {args.single}, steady {count} ({args.rate}/s for {args.seconds} s)")
     print(f"one client, {IN_FLIGHT} creates in flight; services as separate processes on a 2-core machine")
+    print(
+        f"the LeaderWorkerSet controller gave the last raw one its status {raw_settled:.1f} s after the first create; "
+        f"the burst began once nothing changed there for {args.settle:g} s, the one-at-a-time phase once no "
+        f"application of the burst changed for as long"
+    )
     print("| throughput | per second | ratio to raw |")
     print("|---|---:|---:|")
     print(f"| raw LeaderWorkerSet creates | {raw_rate:.1f} | 1.00 |")
@@ -272,6 +294,7 @@ def main() -> None:
     parser.add_argument("--present", type=int, default=0, help="then grow to this many applications for memory")
     parser.add_argument("--restart", action="store_true", help="with --present: restart every service, read again")
     parser.add_argument("--quiet", type=float, default=30.0, help="seconds without an application change before")
+    parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds before the burst and the single phase")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     pods = max(1000, (args.apps + args.single + int(args.rate * args.seconds)) // 4 + 100)
