@@ -215,6 +215,8 @@ class Planner:
                 await self._write_precheck(raw, verdict.precheck, generation, warning)
                 prewritten = True
             if last is not None and _same_verdict(last, verdict):
+                if prewritten and (await newest_plan(self._js, ref.namespace, ref.name))[0] != sequence:
+                    continue  # published meanwhile: maybe a newer generation, whose verdict the pre-write hid
                 await self._write_precheck(raw, verdict.precheck, generation, None)
                 return
             msg_id = plan_msg_id(ref, generation, verdict_digest(verdict.precheck, verdict.plan_hash), sequence)

@@ -1,0 +1,110 @@
+"""Two planner replicas racing over one application, on the real API server and NATS: the replica that judged an
+older generation writes its refusal's `Precheck` condition before publishing (a `Failed` phase must never show
+without its reason), and when a replica planned a newer generation meanwhile (its publish loses the compare-and-set,
+or it finds its own verdict published and the subject moved since), it puts that newer verdict back over the
+condition it wrote. The interleaving is made deterministic by running the second
+replica inside the first one's condition write."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+import pytest
+
+from arks_common.api.application import ConditionType
+from arks_common.bus.plans import newest_plan
+from arks_common.events.payloads import PrecheckResult
+from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.events import EventRecorder
+from arks_planner.core.profiles import load_profiles
+from arks_planner.planning import Planner
+from support.builders import rwx_model, small_app
+from support.e2e import Env
+
+pytestmark = pytest.mark.cluster
+
+
+def _event_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
+    """The application as an event from before any planner's write carries it: no status."""
+    app = arks.get("arksapplication", name, ns)
+    assert app is not None
+    return {**app, "status": {}}
+
+
+def _precheck(arks: Env, ns: str, name: str) -> tuple[str, str, int]:
+    app = arks.get("arksapplication", name, ns) or {}
+    for cond in (app.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ConditionType.PRECHECK.value:
+            return cond["status"], cond["reason"], int(cond.get("observedGeneration", 0))
+    return "", "", 0
+
+
+class _Slow(Planner):
+    """A replica whose first refusal write waits for `meanwhile` (another replica's whole work) to run first."""
+
+    def __init__(self, *args: Any, meanwhile: Any) -> None:
+        super().__init__(*args)
+        self._meanwhile = meanwhile
+
+    async def _write_precheck(
+        self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None
+    ) -> None:
+        if self._meanwhile is not None and not result.passed:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            await meanwhile()
+        await super()._write_precheck(app, result, generation, warning)
+
+
+@pytest.mark.parametrize("older_published", [False, True], ids=["loses the publish", "finds its verdict published"])
+def test_a_replica_that_judged_an_older_generation_puts_the_newer_verdict_back(
+    arks: Env, ns: str, older_published: bool
+) -> None:
+    """`loses the publish`: generation 1 was never planned, so the slow replica publishes and loses the
+    compare-and-set to the other's generation 2. `finds its verdict published`: the other replica planned generation
+    1 first, so the slow one finds its own verdict already published, and must still see that generation 2 came
+    since its pre-write."""
+    arks.ready_model(ns, rwx_model())
+    arks.system["planner"].stop()  # the two replicas below are the only planners
+    try:
+        arks.apply(ns, small_app("raced", model="no-such-model"))
+        older = _event_copy(arks, ns, "raced")
+        assert older["metadata"]["generation"] == 1
+
+        async def run() -> None:
+            nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+            kubes = [Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner") for _ in range(2)]
+            profiles = load_profiles(None, "default")
+            newer_replica = Planner(kubes[1], nc.jetstream(), profiles, EventRecorder(kubes[1], "planner"))
+
+            async def meanwhile() -> None:
+                # the spec is fixed, and the other replica plans generation 2 and writes its verdict first
+                arks.apply(ns, small_app("raced", model="qwen-7b"))
+                newer = await asyncio.to_thread(_event_copy, arks, ns, "raced")
+                assert newer["metadata"]["generation"] == 2
+                await newer_replica.application_changed(ns, "raced", newer["metadata"]["uid"], newer)
+                assert await asyncio.to_thread(_precheck, arks, ns, "raced") == ("True", "PrecheckPass", 2)
+
+            slow = _Slow(kubes[0], nc.jetstream(), profiles, EventRecorder(kubes[0], "planner"), meanwhile=meanwhile)
+            try:
+                if older_published:
+                    await newer_replica.application_changed(ns, "raced", older["metadata"]["uid"], older)
+                    _, plan = await newest_plan(nc.jetstream(), ns, "raced")
+                    assert plan is not None
+                    assert (plan.generation, plan.precheck.passed) == (1, False)
+                await slow.application_changed(ns, "raced", older["metadata"]["uid"], older)
+                _, plan = await newest_plan(nc.jetstream(), ns, "raced")
+                assert plan is not None
+                assert (plan.generation, plan.precheck.passed) == (2, True)
+            finally:
+                for kube in kubes:
+                    await kube.close()
+                await nc.close()
+
+        asyncio.run(run())
+        # the slow replica wrote generation 1's refusal over generation 2's verdict, and put generation 2's back
+        assert _precheck(arks, ns, "raced") == ("True", "PrecheckPass", 2)
+    finally:
+        arks.system["planner"].start()
+    arks.wait_phase("raced", ns, "Running")
