@@ -5,8 +5,10 @@ requests in flight) measures in turn:
   1. raw: N LeaderWorkerSets created directly (0 groups: no pods follow them, but the LeaderWorkerSet controller
      still gives each a StatefulSet and a status): the physical limit of one client creating this kind on this API
      server, its webhook included;
-  2. burst, once the controller is done with the raw ones (each has a status, and nothing changed there for
-     --settle seconds: before 2026-12-06 the burst began at once and shared the machine with ~30 s of that work):
+  2. burst (--groups replica groups each, 1 by default; with 0 no pods follow them either, as none follow the raw
+     ones, and they are Running once scaled to zero), once the controller is done with the raw ones (each has a
+     status, and nothing changed there for --settle seconds: before 2026-12-06 the burst began at once and shared
+     the machine with ~30 s of that work):
      N ArksApplications created the same way; a watch on LeaderWorkerSets and one on applications note
      when each application's LeaderWorkerSet appears and when it turns Running. Throughput = N / (last
      LeaderWorkerSet seen - first create sent), and its ratio to the raw rate; and the API requests per
@@ -189,7 +191,7 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     # 2. burst
     names = [f"burst-{i:05d}" for i in range(args.apps)]
     requests_before = scrape(env.cluster)
-    sent = await create_all(kube, APPLICATIONS, "burst", [application(n) for n in names])
+    sent = await create_all(kube, APPLICATIONS, "burst", [application(n, groups=args.groups) for n in names])
     await lws_seen.wait_for(set(names), args.timeout)
     first = min(sent.values())
     burst_rate = args.apps / (max(lws_seen.at[n] for n in names) - first)
@@ -252,7 +254,10 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
         task.cancel()
     await kube.close()
 
-    print(f"applications: burst {args.apps}, single {args.single}, steady {count} ({args.rate}/s for {args.seconds} s)")
+    print(
+        f"applications: burst {args.apps} of {args.groups} group(s) each, single {args.single}, steady {count} "
+        f"({args.rate}/s for {args.seconds} s)"
+    )
     print(f"one client, {IN_FLIGHT} creates in flight; services as separate processes on a 2-core machine")
     print(
         f"the LeaderWorkerSet controller gave the last raw one its status {raw_settled:.1f} s after the first create; "
@@ -288,6 +293,12 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--apps", type=int, default=300, help="burst size (and raw LeaderWorkerSets)")
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=1,
+        help="replica groups of each burst application (0: no pods follow them, as none follow the raw ones)",
+    )
     parser.add_argument("--single", type=int, default=50, help="applications created one at a time")
     parser.add_argument("--rate", type=float, default=10.0, help="steady creates per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
