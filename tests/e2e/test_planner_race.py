@@ -42,19 +42,25 @@ def _precheck(arks: Env, ns: str, name: str) -> tuple[str, str, int]:
 
 
 class _Slow(Planner):
-    """A replica whose first refusal write waits for `meanwhile` (another replica's whole work) to run first."""
+    """A replica that lets `meanwhile` (another replica's whole work) run just before (or just after) its first
+    refusal write."""
 
-    def __init__(self, *args: Any, meanwhile: Any) -> None:
+    def __init__(self, *args: Any, meanwhile: Any, after: bool = False) -> None:
         super().__init__(*args)
         self._meanwhile = meanwhile
+        self._after = after
 
     async def _write_precheck(
-        self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None
+        self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None, force: bool = False
     ) -> None:
-        if self._meanwhile is not None and not result.passed:
-            meanwhile, self._meanwhile = self._meanwhile, None
+        meanwhile = self._meanwhile if not result.passed else None
+        if meanwhile is not None:
+            self._meanwhile = None
+        if meanwhile is not None and not self._after:
             await meanwhile()
-        await super()._write_precheck(app, result, generation, warning)
+        await super()._write_precheck(app, result, generation, warning, force)
+        if meanwhile is not None and self._after:
+            await meanwhile()
 
 
 @pytest.mark.parametrize("older_published", [False, True], ids=["loses the publish", "finds its verdict published"])
@@ -108,3 +114,45 @@ def test_a_replica_that_judged_an_older_generation_puts_the_newer_verdict_back(
     finally:
         arks.system["planner"].start()
     arks.wait_phase("raced", ns, "Running")
+
+
+def test_a_refusal_written_over_by_an_older_generation_is_written_again_after_the_publish(arks: Env, ns: str) -> None:
+    """The newer generation's replica writes its refusal, an older generation's replica writes its own over it and
+    publishes first; the newer one loses the compare-and-set, publishes after it, and must write its condition
+    again although it remembers writing it."""
+    arks.ready_model(ns, rwx_model())
+    arks.system["planner"].stop()
+    try:
+        arks.apply(ns, small_app("overwritten", model="no-such-model"))
+        older = _event_copy(arks, ns, "overwritten")
+        arks.apply(ns, small_app("overwritten", model="also-missing"))
+        newer = _event_copy(arks, ns, "overwritten")
+        assert (older["metadata"]["generation"], newer["metadata"]["generation"]) == (1, 2)
+
+        async def run() -> None:
+            nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+            kubes = [Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner") for _ in range(2)]
+            profiles = load_profiles(None, "default")
+            older_replica = Planner(kubes[1], nc.jetstream(), profiles, EventRecorder(kubes[1], "planner"))
+
+            async def meanwhile() -> None:
+                await older_replica.application_changed(ns, "overwritten", older["metadata"]["uid"], older)
+                assert (await asyncio.to_thread(_precheck, arks, ns, "overwritten"))[2] == 1
+
+            slow = _Slow(
+                kubes[0], nc.jetstream(), profiles, EventRecorder(kubes[0], "planner"), meanwhile=meanwhile, after=True
+            )
+            try:
+                await slow.application_changed(ns, "overwritten", newer["metadata"]["uid"], newer)
+                _, plan = await newest_plan(nc.jetstream(), ns, "overwritten")
+                assert plan is not None
+                assert (plan.generation, plan.precheck.passed) == (2, False)
+            finally:
+                for kube in kubes:
+                    await kube.close()
+                await nc.close()
+
+        asyncio.run(run())
+        assert _precheck(arks, ns, "overwritten") == ("False", "ModelNotFound", 2)
+    finally:
+        arks.system["planner"].start()

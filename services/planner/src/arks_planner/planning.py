@@ -246,9 +246,11 @@ class Planner:
                     reason=verdict.precheck.reason,
                     plan_hash=verdict.plan_hash[:12],
                 )
-            await self._write_precheck(raw, verdict.precheck, generation, warning)
+            # after a pre-write, written even if this replica remembers writing it: a replica judging an older
+            # generation may have written over it since (it then sees this plan and puts it back, or this write does)
+            await self._write_precheck(raw, verdict.precheck, generation, warning, force=prewritten)
             return
-        raise TemporaryError(f"the plan subject of {ref.namespace}/{ref.name} kept changing while publishing")
+        raise TemporaryError(f"the plan subject of {ref.namespace}/{ref.name} kept changing while planning it")
 
     async def _restore_precheck(self, ref: ObjectRef, newest: PlanReady) -> None:
         """Puts back the newest plan's verdict over a condition this replica wrote for an older generation, read
@@ -303,10 +305,10 @@ class Planner:
         return LargestNode(name=name, gpus=gpus) if name else None
 
     async def _write_precheck(
-        self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None
+        self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None, force: bool = False
     ) -> None:
         uid = str(app["metadata"].get("uid", ""))
-        if self._precheck_shown(app, result, generation):
+        if not force and self._precheck_shown(app, result, generation):
             return
         new = condition(ConditionType.PRECHECK.value, result.passed, result.reason, result.message, generation)
         try:
