@@ -167,3 +167,11 @@ def test_endpoint_crd_columns_and_short_name() -> None:
     assert columns == ["Model", "Applications", "Ready", "URL", "Age"]
     assert ENDPOINT["spec"]["names"]["shortNames"] == ["arkep"]
     assert version["subresources"] == {"status": {}}
+
+
+def test_an_application_without_spec_is_refused() -> None:
+    # the deployer's finalizer goes on with a server-side apply of the finalizer alone, without reading the
+    # application first: it must never create an application deleted since (an apply without spec is refused)
+    schema = APP["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert "spec" in schema["required"]
+    assert "default" not in schema["properties"]["spec"]

@@ -29,7 +29,7 @@ from arks_common.bus.plans import newest_plan
 from arks_common.coalescing import Coalescer
 from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
 from arks_common.events.payloads import PlanReady
-from arks_common.kube.client import Kube, KubeError, Undecodable
+from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.newest import NewestCopies
 from arks_common.kube.reconciling import reconciling
@@ -132,13 +132,15 @@ class Reconciler:
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:
             await self._reconcile_copy(namespace, name, fresh=False)
-        except (StaleCopy, KubeError) as exc:
-            if isinstance(exc, KubeError) and exc.status != 404:
-                raise
-            # the copy was older than a deletion (a write found nothing, or the finalizer's was refused): once
-            # more, from a fresh read
+        except StaleCopy as exc:
+            # the copy was older than a deletion or a re-creation under the same name (the finalizer's apply was
+            # refused or answered with another uid, or the status write found nothing): once more, from a fresh read
+            log.debug("copy out of date, read again", application=f"{namespace}/{name}", why=str(exc)[:300])
             self._apps.forget((namespace, name))
-            await self._reconcile_copy(namespace, name, fresh=True)
+            try:
+                await self._reconcile_copy(namespace, name, fresh=True)
+            except StaleCopy:  # gone since the fresh read too: its deletion's event follows
+                self._apps.forget((namespace, name))
 
     async def _reconcile_copy(self, namespace: str, name: str, fresh: bool) -> None:
         app = await self._application(namespace, name, fresh=fresh)
@@ -154,10 +156,11 @@ class Reconciler:
         if FINALIZER not in (meta.get("finalizers") or []):
             # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`).
             # No read before it: the copy may be older than a deletion, but the API server refuses this apply then
-            # (spec is required, so nothing is created anew; no finalizer may join a deleting object), and the
-            # refusal sends the reconcile round once more from a fresh read (`StaleCopy`)
+            # (spec is required, so nothing is created anew; no finalizer may join a deleting object), and an
+            # application created anew under the name answers with another uid; either sends the reconcile round
+            # once more from a fresh read (`StaleCopy`)
             finalizer = asyncio.create_task(
-                _add_finalizer(self._kube, app, retry_refusal=not fresh), name=f"finalizer {namespace}/{name}"
+                _add_finalizer(self._kube, app, from_event=not fresh), name=f"finalizer {namespace}/{name}"
             )
         try:
             await self._reconcile_known(app, finalizer)
@@ -350,11 +353,13 @@ class Reconciler:
         fields_changed = any(current.get(k, [] if k == "roles" else None) != v for k, v in fields.items())
         if not (cond_changed or fields_changed):
             return
-        self._wrote(
-            await self._kube.apply_status(
+        try:
+            answer = await self._kube.apply_status(
                 APPLICATIONS, meta["namespace"], meta["name"], {**fields, "conditions": [condition_dict(conditions[0])]}
             )
-        )
+        except NotFound as exc:  # deleted since this copy was taken
+            raise StaleCopy(str(exc)[:300]) from exc
+        self._wrote(answer)
         if phase_is_news(current.get("phase"), status):
             warning = status.phase.value == "Failed"
             await self._events.record(
@@ -455,20 +460,21 @@ class StaleCopy(Exception):
 
 
 STALE_REFUSALS = (404, 409, 422)
-"""What the API server answers the finalizer's apply on a copy that is out of date: the application is gone (404,
-or 422: the apply would create it, without the required spec), is being deleted (422: no new finalizer then)."""
+"""What the API server answers the finalizer's apply on a copy that is out of date: the application is gone (404:
+its namespace is; 422: the apply would create it, without the required spec), is being deleted (422: no new
+finalizer then), or changed under a conflicting write (409)."""
 
 
-async def _add_finalizer(kube: Kube, app: Obj, retry_refusal: bool) -> Obj:
-    """Puts the deployer's finalizer on `app` and returns the application as the API server wrote it; a refusal
-    that says the copy is out of date, or an answer about another application of that name (a new uid), raises
-    `StaleCopy` when `retry_refusal` (a copy from an event), else the refusal stands (a fresh read: a real error)."""
+async def _add_finalizer(kube: Kube, app: Obj, from_event: bool) -> Obj:
+    """Puts the deployer's finalizer on `app` and returns the application as the API server wrote it. When `app`
+    is an event's copy (`from_event`), a refusal that says the copy is out of date, or an answer about another
+    application of that name (a new uid), raises `StaleCopy`; on a fresh read the refusal is a real error."""
     try:
         answer = await set_finalizer(kube, APPLICATIONS, app, FINALIZER, present=True)
     except KubeError as exc:
-        if retry_refusal and exc.status in STALE_REFUSALS:
+        if from_event and exc.status in STALE_REFUSALS:
             raise StaleCopy(str(exc)[:300]) from exc
         raise
-    if (answer.get("metadata") or {}).get("uid") != app["metadata"].get("uid") and retry_refusal:
+    if from_event and (answer.get("metadata") or {}).get("uid") != app["metadata"].get("uid"):
         raise StaleCopy("the application was created anew under the same name")
     return answer
