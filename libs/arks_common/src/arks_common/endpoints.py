@@ -63,13 +63,15 @@ def ready_backends(app: ArksApplication) -> int:
 NAMES_SHOWN = 10
 """Applications a condition message or the printer column names; status.applications has more."""
 LISTED_AT_MOST = 1000
+"""Names status.applications and status.servedModels list at most (their counts say how many there are)."""
 LISTED_CHARS_AT_MOST = 64 * 1024
-"""The names status.applications and status.servedModels list at most (their counts say how many there are): a
-namespace of tens of thousands of applications, or served model names of any length, must not make the status
-larger than the API server stores (etcd's 1.5 MiB per object), which would stop every later status write."""
+"""Characters of names either list holds at most (at most 256 KiB of UTF-8): a namespace of tens of thousands of
+applications, or served model names of any length, must not make the status larger than the API server stores
+(etcd's 1.5 MiB per object), which would stop every later status write."""
 
 
-def _listed(names: list[str]) -> list[str]:
+def _bounded_prefix(names: list[str]) -> list[str]:
+    """The first names within both bounds (none when the first alone is longer than the character bound)."""
     out: list[str] = []
     size = 0
     for name in names:
@@ -141,9 +143,9 @@ def endpoint_status(
     return ArksEndpointStatus(
         observed_generation=generation,
         model=endpoint.served_model() or "*",
-        served_models=_listed(served),
+        served_models=_bounded_prefix(served),
         served_model_count=len(served),
-        applications=_listed(names),
+        applications=_bounded_prefix(names),
         application_count=len(names),
         applications_text=_some(names, ","),
         ready_backends=ready,

@@ -141,12 +141,12 @@ class ArksEndpointStatus(ApiModel):
     model: str = Field(default="", description="The served model name; `*` for the multi-model form.")
     served_models: list[str] = Field(
         default_factory=list,
-        description="The models served behind the endpoint, sorted; the first 1000 (at most 64 KiB of names).",
+        description="The models served behind the endpoint, sorted; the first 1000 (at most 65536 characters).",
     )
     served_model_count: int = Field(default=0, description="How many models are served behind the endpoint.")
     applications: list[str] = Field(
         default_factory=list,
-        description="The applications behind the endpoint, sorted; the first 1000 (at most 64 KiB of names).",
+        description="The applications behind the endpoint, sorted; the first 1000 (at most 65536 characters).",
     )
     application_count: int = Field(default=0, description="How many applications are behind the endpoint.")
     applications_text: str = Field(
