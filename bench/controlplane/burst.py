@@ -124,15 +124,17 @@ class Seen:
             except TimeoutError:
                 continue
 
-    async def quiet(self, seconds: float, within: float) -> None:
-        """Returns once no object changed for `seconds` (or `within` has passed)."""
+    async def quiet(self, seconds: float, within: float) -> bool:
+        """Returns True once no object changed for `seconds`, False (and says so) when `within` passed first."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             self._any_change.clear()
             try:
                 await asyncio.wait_for(self._any_change.wait(), min(seconds, max(0.0, deadline - time.monotonic())))
             except TimeoutError:
-                return
+                return True
+        print(f"warning: objects still changed after {within:.0f} s; going on without {seconds:g} s of quiet")
+        return False
 
 
 async def create_all(kube: Kube, res: Any, namespace: str, objs: list[dict[str, Any]]) -> dict[str, float]:
@@ -176,13 +178,14 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     # the LeaderWorkerSet controller works on the raw objects for a while after the last create (a StatefulSet and
     # a status each: ~30 s for 1,000 here); the burst must not share the machine with that
     settled = Seen(lambda o: bool((o.get("status") or {}).get("conditions")))
-    followers = [asyncio.create_task(settled.follow(kube, LEADERWORKERSETS, "raw"))]
+    settling = asyncio.create_task(settled.follow(kube, LEADERWORKERSETS, "raw"))
     await settled.wait_for(set(raw_names), args.timeout)
     raw_settled = max(settled.at.values()) - started
     await settled.quiet(args.settle, args.timeout)
+    settling.cancel()  # no watch of its own left open during the burst
 
     lws_seen, running_seen = Seen(), Seen(lambda o: (o.get("status") or {}).get("phase") == "Running")
-    followers += [
+    followers = [
         asyncio.create_task(lws_seen.follow(kube, LEADERWORKERSETS, ns))
         for ns in ("burst", "single", "steady", "scale")
     ]
