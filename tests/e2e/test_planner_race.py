@@ -21,16 +21,9 @@ from arks_common.kube.events import EventRecorder
 from arks_planner.core.profiles import load_profiles
 from arks_planner.planning import Planner
 from support.builders import rwx_model, small_app
-from support.e2e import Env
+from support.e2e import Env, event_copy
 
 pytestmark = pytest.mark.cluster
-
-
-def _event_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
-    """The application as an event from before any planner's write carries it: no status."""
-    app = arks.get("arksapplication", name, ns)
-    assert app is not None
-    return {**app, "status": {}}
 
 
 def _precheck(arks: Env, ns: str, name: str) -> tuple[str, str, int]:
@@ -75,7 +68,7 @@ def test_a_replica_that_judged_an_older_generation_puts_the_newer_verdict_back(
     arks.system["planner"].stop()  # the two replicas below are the only planners
     try:
         arks.apply(ns, small_app("raced", model="no-such-model"))
-        older = _event_copy(arks, ns, "raced")
+        older = event_copy(arks, ns, "raced")
         assert older["metadata"]["generation"] == 1
 
         async def run() -> None:
@@ -87,7 +80,7 @@ def test_a_replica_that_judged_an_older_generation_puts_the_newer_verdict_back(
             async def meanwhile() -> None:
                 # the spec is fixed, and the other replica plans generation 2 and writes its verdict first
                 arks.apply(ns, small_app("raced", model="qwen-7b"))
-                newer = await asyncio.to_thread(_event_copy, arks, ns, "raced")
+                newer = await asyncio.to_thread(event_copy, arks, ns, "raced")
                 assert newer["metadata"]["generation"] == 2
                 await newer_replica.application_changed(ns, "raced", newer["metadata"]["uid"], newer)
                 assert await asyncio.to_thread(_precheck, arks, ns, "raced") == ("True", "PrecheckPass", 2)
@@ -124,9 +117,9 @@ def test_a_refusal_written_over_by_an_older_generation_is_written_again_after_th
     arks.system["planner"].stop()
     try:
         arks.apply(ns, small_app("overwritten", model="no-such-model"))
-        older = _event_copy(arks, ns, "overwritten")
+        older = event_copy(arks, ns, "overwritten")
         arks.apply(ns, small_app("overwritten", model="also-missing"))
-        newer = _event_copy(arks, ns, "overwritten")
+        newer = event_copy(arks, ns, "overwritten")
         assert (older["metadata"]["generation"], newer["metadata"]["generation"]) == (1, 2)
 
         async def run() -> None:

@@ -28,7 +28,7 @@ from arks_model_loader.gate import LoadedGate
 from arks_planner.core.profiles import load_profiles
 from arks_planner.planning import Planner
 from support.builders import rwx_model, small_app
-from support.e2e import Env, wait_until
+from support.e2e import Env, event_copy, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -61,11 +61,7 @@ class CountingKube(Kube):
 def _created_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
     """The application as its creation event carried it: no condition yet."""
     arks.apply(ns, small_app(name))
-    app = arks.get("arksapplication", name, ns)
-    assert app is not None
-    app = {**app, "status": {}}
-    app["metadata"] = {k: v for k, v in app["metadata"].items() if k not in ("managedFields", "finalizers")}
-    return app
+    return event_copy(arks, ns, name)
 
 
 def _deployer_requests(arks: Env, ns: str, name: str, copy: dict[str, Any]) -> list[str]:

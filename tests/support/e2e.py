@@ -187,3 +187,12 @@ def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
     bad = {name: code for name, code in codes.items() if code not in (0, None)}
     if bad:
         pytest.fail(f"services did not stop cleanly on SIGTERM: {bad}; logs in {workdir / 'logs'}")
+
+
+def event_copy(arks: Env, namespace: str, name: str) -> dict[str, Any]:
+    """The application as an event from before any service's write carries it: no status, no finalizer (and, as
+    every copy a service keeps, no managedFields)."""
+    app = arks.get("arksapplication", name, namespace)
+    assert app is not None, f"no application {namespace}/{name}"
+    meta = {k: v for k, v in app["metadata"].items() if k not in ("managedFields", "finalizers")}
+    return {**app, "metadata": meta, "status": {}}
