@@ -8,10 +8,13 @@ replica inside the first one's condition write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import nats
 import pytest
+from nats.js import JetStreamContext
 
 from arks_common.api.application import ConditionType
 from arks_common.bus.plans import newest_plan
@@ -56,6 +59,40 @@ class _Slow(Planner):
             await meanwhile()
 
 
+@contextlib.asynccontextmanager
+async def _two_replicas(arks: Env) -> AsyncIterator[tuple[JetStreamContext, Planner, Callable[..., _Slow]]]:
+    """A plain planner replica, and a factory of the slow one, on their own clients (the service is stopped)."""
+    nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+    kubes = [Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner") for _ in range(2)]
+    profiles = load_profiles(None, "default")
+    plain = Planner(kubes[1], nc.jetstream(), profiles, EventRecorder(kubes[1], "planner"))
+
+    def slow(**hook: Any) -> _Slow:
+        return _Slow(kubes[0], nc.jetstream(), profiles, EventRecorder(kubes[0], "planner"), **hook)
+
+    try:
+        yield nc.jetstream(), plain, slow
+    finally:
+        for kube in kubes:
+            await kube.close()
+        await nc.close()
+
+
+@contextlib.contextmanager
+def _planner_away(arks: Env) -> Iterator[None]:
+    arks.system["planner"].stop()  # the two replicas of a test are the only planners
+    try:
+        yield
+    finally:
+        arks.system["planner"].start()
+
+
+async def _planned(js: JetStreamContext, ns: str, name: str) -> tuple[int, bool]:
+    _, plan = await newest_plan(js, ns, name)
+    assert plan is not None
+    return plan.generation, plan.precheck.passed
+
+
 @pytest.mark.parametrize("older_published", [False, True], ids=["loses the publish", "finds its verdict published"])
 def test_a_replica_that_judged_an_older_generation_puts_the_newer_verdict_back(
     arks: Env, ns: str, older_published: bool
@@ -65,47 +102,31 @@ def test_a_replica_that_judged_an_older_generation_puts_the_newer_verdict_back(
     1 first, so the slow one finds its own verdict already published, and must still see that generation 2 came
     since its pre-write."""
     arks.ready_model(ns, rwx_model())
-    arks.system["planner"].stop()  # the two replicas below are the only planners
-    try:
+    with _planner_away(arks):
         arks.apply(ns, small_app("raced", model="no-such-model"))
         older = event_copy(arks, ns, "raced")
         assert older["metadata"]["generation"] == 1
 
         async def run() -> None:
-            nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
-            kubes = [Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner") for _ in range(2)]
-            profiles = load_profiles(None, "default")
-            newer_replica = Planner(kubes[1], nc.jetstream(), profiles, EventRecorder(kubes[1], "planner"))
+            async with _two_replicas(arks) as (js, newer_replica, slow):
 
-            async def meanwhile() -> None:
-                # the spec is fixed, and the other replica plans generation 2 and writes its verdict first
-                arks.apply(ns, small_app("raced", model="qwen-7b"))
-                newer = await asyncio.to_thread(event_copy, arks, ns, "raced")
-                assert newer["metadata"]["generation"] == 2
-                await newer_replica.application_changed(ns, "raced", newer["metadata"]["uid"], newer)
-                assert await asyncio.to_thread(_precheck, arks, ns, "raced") == ("True", "PrecheckPass", 2)
+                async def meanwhile() -> None:
+                    # the spec is fixed, and the other replica plans generation 2 and writes its verdict first
+                    arks.apply(ns, small_app("raced", model="qwen-7b"))
+                    newer = await asyncio.to_thread(event_copy, arks, ns, "raced")
+                    assert newer["metadata"]["generation"] == 2
+                    await newer_replica.application_changed(ns, "raced", newer["metadata"]["uid"], newer)
+                    assert await asyncio.to_thread(_precheck, arks, ns, "raced") == ("True", "PrecheckPass", 2)
 
-            slow = _Slow(kubes[0], nc.jetstream(), profiles, EventRecorder(kubes[0], "planner"), meanwhile=meanwhile)
-            try:
                 if older_published:
                     await newer_replica.application_changed(ns, "raced", older["metadata"]["uid"], older)
-                    _, plan = await newest_plan(nc.jetstream(), ns, "raced")
-                    assert plan is not None
-                    assert (plan.generation, plan.precheck.passed) == (1, False)
-                await slow.application_changed(ns, "raced", older["metadata"]["uid"], older)
-                _, plan = await newest_plan(nc.jetstream(), ns, "raced")
-                assert plan is not None
-                assert (plan.generation, plan.precheck.passed) == (2, True)
-            finally:
-                for kube in kubes:
-                    await kube.close()
-                await nc.close()
+                    assert await _planned(js, ns, "raced") == (1, False)
+                await slow(meanwhile=meanwhile).application_changed(ns, "raced", older["metadata"]["uid"], older)
+                assert await _planned(js, ns, "raced") == (2, True)
 
         asyncio.run(run())
         # the slow replica wrote generation 1's refusal over generation 2's verdict, and put generation 2's back
         assert _precheck(arks, ns, "raced") == ("True", "PrecheckPass", 2)
-    finally:
-        arks.system["planner"].start()
     arks.wait_phase("raced", ns, "Running")
 
 
@@ -114,8 +135,7 @@ def test_a_refusal_written_over_by_an_older_generation_is_written_again_after_th
     publishes first; the newer one loses the compare-and-set, publishes after it, and must write its condition
     again although it remembers writing it."""
     arks.ready_model(ns, rwx_model())
-    arks.system["planner"].stop()
-    try:
+    with _planner_away(arks):
         arks.apply(ns, small_app("overwritten", model="no-such-model"))
         older = event_copy(arks, ns, "overwritten")
         arks.apply(ns, small_app("overwritten", model="also-missing"))
@@ -123,29 +143,15 @@ def test_a_refusal_written_over_by_an_older_generation_is_written_again_after_th
         assert (older["metadata"]["generation"], newer["metadata"]["generation"]) == (1, 2)
 
         async def run() -> None:
-            nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
-            kubes = [Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-planner") for _ in range(2)]
-            profiles = load_profiles(None, "default")
-            older_replica = Planner(kubes[1], nc.jetstream(), profiles, EventRecorder(kubes[1], "planner"))
+            async with _two_replicas(arks) as (js, older_replica, slow):
 
-            async def meanwhile() -> None:
-                await older_replica.application_changed(ns, "overwritten", older["metadata"]["uid"], older)
-                assert (await asyncio.to_thread(_precheck, arks, ns, "overwritten"))[2] == 1
+                async def meanwhile() -> None:
+                    await older_replica.application_changed(ns, "overwritten", older["metadata"]["uid"], older)
+                    assert (await asyncio.to_thread(_precheck, arks, ns, "overwritten"))[2] == 1
 
-            slow = _Slow(
-                kubes[0], nc.jetstream(), profiles, EventRecorder(kubes[0], "planner"), meanwhile=meanwhile, after=True
-            )
-            try:
-                await slow.application_changed(ns, "overwritten", newer["metadata"]["uid"], newer)
-                _, plan = await newest_plan(nc.jetstream(), ns, "overwritten")
-                assert plan is not None
-                assert (plan.generation, plan.precheck.passed) == (2, False)
-            finally:
-                for kube in kubes:
-                    await kube.close()
-                await nc.close()
+                replica = slow(meanwhile=meanwhile, after=True)
+                await replica.application_changed(ns, "overwritten", newer["metadata"]["uid"], newer)
+                assert await _planned(js, ns, "overwritten") == (2, False)
 
         asyncio.run(run())
         assert _precheck(arks, ns, "overwritten") == ("False", "ModelNotFound", 2)
-    finally:
-        arks.system["planner"].start()
