@@ -89,13 +89,18 @@ class Seen:
         self.changed = asyncio.Event()
         self._any_change = asyncio.Event()
 
-    async def follow(self, kube: Kube, res: Any, namespace: str) -> None:
+    async def _listed(self, kube: Kube, res: Any, namespace: str) -> str:
+        """Lists; what is there and not seen yet is seen now, if accepted. Returns the list's resourceVersion."""
         listed, rv = await kube.list(res, namespace)
-        for obj in listed:  # present before the watch began: seen now, if accepted
+        for obj in listed:
             name = (obj.get("metadata") or {}).get("name", "")
             if name not in self.at and self._accept(obj):
                 self.at[name] = time.monotonic()
                 self.changed.set()
+        return str(rv)
+
+    async def follow(self, kube: Kube, res: Any, namespace: str) -> None:
+        rv = await self._listed(kube, res, namespace)
         while True:
             try:
                 async for kind, obj in kube.watch(res, rv, 300):
@@ -109,7 +114,10 @@ class Seen:
                     if self._accept(obj):
                         self.at[name] = time.monotonic()
                         self.changed.set()
-            except KubeError:
+            except KubeError as exc:
+                if exc.status == 410:  # the version expired: list again, and count the gap as a change
+                    rv = await self._listed(kube, res, namespace)
+                    self._any_change.set()
                 await asyncio.sleep(0.2)
 
     async def wait_for(self, names: set[str], within: float) -> None:
@@ -129,10 +137,13 @@ class Seen:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             self._any_change.clear()
+            wait = min(seconds, max(0.0, deadline - time.monotonic()))
             try:
-                await asyncio.wait_for(self._any_change.wait(), min(seconds, max(0.0, deadline - time.monotonic())))
+                await asyncio.wait_for(self._any_change.wait(), wait)
             except TimeoutError:
-                return True
+                if wait >= seconds:  # a whole quiet spell, not the deadline's remainder
+                    return True
+                break
         print(f"warning: objects still changed after {within:.0f} s; going on without {seconds:g} s of quiet")
         return False
 

@@ -41,15 +41,16 @@ class _Slow(Planner):
     """A replica that lets `meanwhile` (another replica's whole work) run just before (or just after) its first
     refusal write."""
 
-    def __init__(self, *args: Any, meanwhile: Any, after: bool = False) -> None:
+    def __init__(self, *args: Any, meanwhile: Any, after: bool = False, forced: bool = False) -> None:
         super().__init__(*args)
         self._meanwhile = meanwhile
         self._after = after
+        self._forced = forced  # the hook waits for the forced write (after the publish) instead of the first one
 
     async def _write_precheck(
         self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None, force: bool = False
     ) -> None:
-        meanwhile = self._meanwhile if not result.passed else None
+        meanwhile = self._meanwhile if not result.passed and force == self._forced else None
         if meanwhile is not None:
             self._meanwhile = None
         if meanwhile is not None and not self._after:
@@ -155,3 +156,31 @@ def test_a_refusal_written_over_by_an_older_generation_is_written_again_after_th
 
         asyncio.run(run())
         assert _precheck(arks, ns, "overwritten") == ("False", "ModelNotFound", 2)
+
+
+def test_a_forced_write_never_stays_over_a_newer_generation(arks: Env, ns: str) -> None:
+    """The replica that published generation 2's refusal writes its condition again (forced); if a replica
+    planned generation 3 just before that write, the forced write must not stay over generation 3's verdict."""
+    arks.ready_model(ns, rwx_model())
+    with _planner_away(arks):
+        arks.apply(ns, small_app("late", model="no-such-model"))
+        arks.apply(ns, small_app("late", model="also-missing"))
+        second = event_copy(arks, ns, "late")
+        assert second["metadata"]["generation"] == 2
+
+        async def run() -> None:
+            async with _two_replicas(arks) as (js, other, slow):
+
+                async def meanwhile() -> None:
+                    arks.apply(ns, small_app("late", model="qwen-7b"))
+                    third = await asyncio.to_thread(event_copy, arks, ns, "late")
+                    await other.application_changed(ns, "late", third["metadata"]["uid"], third)
+                    assert await asyncio.to_thread(_precheck, arks, ns, "late") == ("True", "PrecheckPass", 3)
+
+                replica = slow(meanwhile=meanwhile, forced=True)
+                await replica.application_changed(ns, "late", second["metadata"]["uid"], second)
+                assert await _planned(js, ns, "late") == (3, True)
+
+        asyncio.run(run())
+        assert _precheck(arks, ns, "late") == ("True", "PrecheckPass", 3)
+    arks.wait_phase("late", ns, "Running")

@@ -249,6 +249,10 @@ class Planner:
             # after a pre-write, written even if this replica remembers writing it: a replica judging an older
             # generation may have written over it since (it then sees this plan and puts it back, or this write does)
             await self._write_precheck(raw, verdict.precheck, generation, warning, force=prewritten)
+            if prewritten:  # a forced write must not stay over a still newer generation planned meanwhile
+                _, newer = await newest_plan(self._js, ref.namespace, ref.name)
+                if newer is not None and newer.ref.uid == ref.uid and newer.generation > generation:
+                    await self._restore_precheck(ref, newer)
             return
         raise TemporaryError(f"the plan subject of {ref.namespace}/{ref.name} kept changing while planning it")
 
@@ -312,7 +316,7 @@ class Planner:
             return
         new = condition(ConditionType.PRECHECK.value, result.passed, result.reason, result.message, generation)
         try:
-            news = await apply_condition(self._kube, APPLICATIONS, app, new)
+            news = await apply_condition(self._kube, APPLICATIONS, app, new, force=force)
         except NotFound:
             return  # deleted since the event was published: its deletion's event removes the plan
         self._remember(uid, _written(result, generation))

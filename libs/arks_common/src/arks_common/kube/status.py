@@ -12,16 +12,16 @@ from arks_common.kube.client import Kube
 from arks_common.kube.resources import Resource
 
 
-async def apply_condition(kube: Kube, res: Resource, obj: dict[str, Any], new: Condition) -> bool:
-    """Sets the condition `new.type` on `obj` if anything a reader sees changed; returns whether its status or
-    reason changed (worth an Event)."""
+async def apply_condition(kube: Kube, res: Resource, obj: dict[str, Any], new: Condition, force: bool = False) -> bool:
+    """Sets the condition `new.type` on `obj` if anything a reader sees changed (or, with `force`, whatever `obj`
+    shows: it may be older than a write over it); returns whether its status or reason changed (worth an Event)."""
     existing = [
         Condition.model_validate(c)
         for c in (obj.get("status") or {}).get("conditions") or []
         if c.get("type") == new.type
     ]
     conditions, changed = set_condition(existing, new, datetime.now(UTC).replace(microsecond=0))
-    if not changed:
+    if not changed and not force:
         return False
     meta = obj["metadata"]
     await kube.apply_status(res, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]})
