@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # the request counting of the sibling b
 from arks_common.kube.client import Kube, KubeError, load_api_client  # noqa: E402
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS  # noqa: E402
 from controlplane.requests import READS, scrape  # noqa: E402
-from controlplane.stack import fake_gpu_nodes, local_stack, rss_mib  # noqa: E402
+from controlplane.stack import cpu_seconds, fake_gpu_nodes, local_stack, rss_mib  # noqa: E402
 from support.e2e import Env  # noqa: E402
 
 IN_FLIGHT = 16
@@ -205,6 +205,8 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     # 2. burst
     names = [f"burst-{i:05d}" for i in range(args.apps)]
     requests_before = scrape(env.cluster)
+    services = {name: proc.pid for name, proc in env.system.services.items() if proc.pid is not None}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
     sent = await create_all(kube, APPLICATIONS, "burst", [application(n, groups=args.groups) for n in names])
     await lws_seen.wait_for(set(names), args.timeout)
     first = min(sent.values())
@@ -219,6 +221,9 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
 
     # 3. single, on the idle stack: once the burst's applications have stopped changing
     await running_seen.quiet(args.settle, args.timeout)
+    # the services' CPU for the whole burst, until its applications stopped changing (the machine's 2 cores are
+    # what bounds the burst: this is where they went, per application)
+    cpu_ms = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / args.apps for name, pid in services.items()}
     singles = []
     for i in range(args.single):
         name = f"single-{i:04d}"
@@ -287,6 +292,11 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
         f"API requests per application of the burst, until all Running (apiserver_request_total, all clients: "
         f"Arks, LeaderWorkerSet, Kubernetes' own controllers, KWOK): {reads:.1f} reads, {writes:.1f} writes "
         "(per client: bench.controlplane.requests)"
+    )
+    print(
+        "CPU per application of the burst (ms, until its applications stopped changing): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu_ms.items())
+        + f"; all services {sum(cpu_ms.values()):.1f}"
     )
     print("| apply → LeaderWorkerSet (ms) | n | p50 | p99 | max |")
     print("|---|---:|---:|---:|---:|")
