@@ -2,7 +2,8 @@
 older generation writes its refusal's `Precheck` condition before publishing (a `Failed` phase must never show
 without its reason), and when a replica planned a newer generation meanwhile (its publish loses the compare-and-set,
 or it finds its own verdict published and the subject moved since), it puts that newer verdict back over the
-condition it wrote. The interleaving is made deterministic by running the second
+condition it wrote; so does a replica whose passing verdict for an older generation lands after a newer refusal.
+The interleaving is made deterministic by running the second
 replica inside the first one's condition write."""
 
 from __future__ import annotations
@@ -41,23 +42,27 @@ class _Slow(Planner):
     """A replica that lets `meanwhile` (another replica's whole work) run just before (or just after) its first
     refusal write."""
 
-    def __init__(self, *args: Any, meanwhile: Any, after: bool = False, forced: bool = False) -> None:
+    def __init__(
+        self, *args: Any, meanwhile: Any, after: bool = False, forced: bool = False, passing: bool = False
+    ) -> None:
         super().__init__(*args)
         self._meanwhile = meanwhile
         self._after = after
         self._forced = forced  # the hook waits for the forced write (after the publish) instead of the first one
+        self._passing = passing  # the hook waits for the write of a passing verdict instead of a refusal
 
     async def _write_precheck(
         self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None, force: bool = False
-    ) -> None:
-        meanwhile = self._meanwhile if not result.passed and force == self._forced else None
+    ) -> bool:
+        meanwhile = self._meanwhile if result.passed == self._passing and force == self._forced else None
         if meanwhile is not None:
             self._meanwhile = None
         if meanwhile is not None and not self._after:
             await meanwhile()
-        await super()._write_precheck(app, result, generation, warning, force)
+        sent = await super()._write_precheck(app, result, generation, warning, force)
         if meanwhile is not None and self._after:
             await meanwhile()
+        return sent
 
 
 @contextlib.asynccontextmanager
@@ -184,3 +189,32 @@ def test_a_forced_write_never_stays_over_a_newer_generation(arks: Env, ns: str) 
         asyncio.run(run())
         assert _precheck(arks, ns, "late") == ("True", "PrecheckPass", 3)
     arks.wait_phase("late", ns, "Running")
+
+
+def test_a_late_passing_verdict_of_an_older_generation_gives_way_to_a_newer_refusal(arks: Env, ns: str) -> None:
+    """A replica writes generation 1's passing condition after publishing it (no pre-write: a pass is published
+    first); just before its write lands, another replica plans generation 2 (a refusal) and writes it. The late
+    write must not stay: the plan says generation 2 is refused (the deployer shows Failed), so must the status."""
+    arks.ready_model(ns, rwx_model())
+    with _planner_away(arks):
+        arks.apply(ns, small_app("overtaken", model="qwen-7b"))
+        first = event_copy(arks, ns, "overtaken")
+        assert first["metadata"]["generation"] == 1
+
+        async def run() -> None:
+            async with _two_replicas(arks) as (js, other, slow):
+
+                async def meanwhile() -> None:
+                    arks.apply(ns, small_app("overtaken", model="no-such-model"))
+                    second = await asyncio.to_thread(event_copy, arks, ns, "overtaken")
+                    assert second["metadata"]["generation"] == 2
+                    await other.application_changed(ns, "overtaken", second["metadata"]["uid"], second)
+                    assert await asyncio.to_thread(_precheck, arks, ns, "overtaken") == ("False", "ModelNotFound", 2)
+
+                replica = slow(meanwhile=meanwhile, passing=True)
+                await replica.application_changed(ns, "overtaken", first["metadata"]["uid"], first)
+                assert await _planned(js, ns, "overtaken") == (2, False)
+
+        asyncio.run(run())
+        assert _precheck(arks, ns, "overtaken") == ("False", "ModelNotFound", 2)
+    arks.wait_phase("overtaken", ns, "Failed")

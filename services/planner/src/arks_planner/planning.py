@@ -217,7 +217,8 @@ class Planner:
             if last is not None and _same_verdict(last, verdict):
                 if prewritten and (await newest_plan(self._js, ref.namespace, ref.name))[0] != sequence:
                     continue  # published meanwhile: maybe a newer generation, whose verdict the pre-write hid
-                await self._write_precheck(raw, verdict.precheck, generation, None)
+                if await self._write_precheck(raw, verdict.precheck, generation, None):
+                    await self._newer_wins(ref, generation)
                 return
             msg_id = plan_msg_id(ref, generation, verdict_digest(verdict.precheck, verdict.plan_hash), sequence)
             try:
@@ -248,13 +249,18 @@ class Planner:
                 )
             # after a pre-write, written even if this replica remembers writing it: a replica judging an older
             # generation may have written over it since (it then sees this plan and puts it back, or this write does)
-            await self._write_precheck(raw, verdict.precheck, generation, warning, force=prewritten)
-            if prewritten:  # a forced write must not stay over a still newer generation planned meanwhile
-                _, newer = await newest_plan(self._js, ref.namespace, ref.name)
-                if newer is not None and newer.ref.uid == ref.uid and newer.generation > generation:
-                    await self._restore_precheck(ref, newer)
+            if await self._write_precheck(raw, verdict.precheck, generation, warning, force=prewritten):
+                await self._newer_wins(ref, generation)
             return
         raise TemporaryError(f"the plan subject of {ref.namespace}/{ref.name} kept changing while planning it")
+
+    async def _newer_wins(self, ref: ObjectRef, generation: int) -> None:
+        """After a condition write for `generation`: a newer generation planned meanwhile (by another replica, which
+        may have written its condition just before this write landed) gets its verdict back. Every write, passing or
+        not, forced or not: a replica re-planning an older generation for a model change writes late as well."""
+        _, newer = await newest_plan(self._js, ref.namespace, ref.name)
+        if newer is not None and newer.ref.uid == ref.uid and newer.generation > generation:
+            await self._restore_precheck(ref, newer)
 
     async def _restore_precheck(self, ref: ObjectRef, newest: PlanReady) -> None:
         """Puts back the newest plan's verdict over a condition this replica wrote for an older generation, read
@@ -310,20 +316,22 @@ class Planner:
 
     async def _write_precheck(
         self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None, force: bool = False
-    ) -> None:
+    ) -> bool:
+        """Writes the `Precheck` condition unless it is shown already (or `force`); whether a write was sent."""
         uid = str(app["metadata"].get("uid", ""))
         if not force and self._precheck_shown(app, result, generation):
-            return
+            return False
         new = condition(ConditionType.PRECHECK.value, result.passed, result.reason, result.message, generation)
         try:
             news = await apply_condition(self._kube, APPLICATIONS, app, new, force=force)
         except NotFound:
-            return  # deleted since the event was published: its deletion's event removes the plan
+            return False  # deleted since the event was published: its deletion's event removes the plan
         self._remember(uid, _written(result, generation))
         if news:
             await self._events.record(app, "Normal" if result.passed else "Warning", result.reason, result.message)
             if warning is not None:
                 await self._events.record(app, "Warning", PLACED_ON_ONE_NODE, warning)
+        return True
 
     def _precheck_shown(self, app: dict[str, Any], result: PrecheckResult, generation: int) -> bool:
         """The application's `Precheck` condition states `result` for `generation`: its copy says so, or the copy
