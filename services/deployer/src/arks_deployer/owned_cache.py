@@ -21,6 +21,11 @@ OWNED_READS = Counter(
     "Reads of an application's owned objects, by source: the watch cache, or a list (cache behind or not ready).",
     ["source"],
 )
+APPLICATION_EVENTS = Counter(
+    "arks_deployer_application_events_skipped_total",
+    "Application events that woke no reconcile, by why: the echo of this replica's own write.",
+    ["why"],
+)
 APPLICATION_READS = Counter(
     "arks_deployer_application_reads_total",
     "Reads of an application by a reconcile, by source: the newest copy the events and writes told of, or a GET.",

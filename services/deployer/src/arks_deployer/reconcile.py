@@ -31,7 +31,7 @@ from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, own
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
-from arks_common.kube.newest import NewestCopies
+from arks_common.kube.newest import NewestCopies, version_of
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
 from arks_common.kube.status import set_finalizer
@@ -49,13 +49,16 @@ from arks_deployer.core.status import (
     compute,
     first_phase_waits,
 )
-from arks_deployer.owned_cache import APPLICATION_READS, OWNED_READS, OwnedCache
+from arks_deployer.owned_cache import APPLICATION_EVENTS, APPLICATION_READS, OWNED_READS, OwnedCache
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
 Obj = dict[str, Any]
 HELD_KEPT = 4096
 """Brand-new applications whose held-back phase is remembered at once (oldest out)."""
+ECHOES_KEPT = 4096
+"""Versions of applications this replica wrote whose event has not come back yet (oldest out: a lost one only
+costs a reconcile)."""
 COME_BACK_MARGIN_SECONDS = 0.1
 Seen = tuple[str, str, str, str]
 """(kind, namespace, name, resourceVersion) of a change."""
@@ -80,6 +83,9 @@ class Reconciler:
         self._epoch = epoch
         self._must_see: dict[tuple[str, str], set[Seen]] = {}
         """Per application: changes of owned objects that woke it and that the cache has not shown yet."""
+        self._echoes: OrderedDict[tuple[str, str, int], int] = OrderedDict()
+        """(namespace, name, resourceVersion) of this replica's own writes of an application -> the epoch they were
+        written in: their events are echoes, not news (`_is_echo`)."""
         self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
         """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen
         (monotonic clock), oldest first."""
@@ -93,6 +99,9 @@ class Reconciler:
         by another name (a PD role's LeaderWorkerSet is named after its role and may hash to a partition this
         replica holds without holding the application's, so its copy may be old) or tells of a deletion: the
         application is read afresh."""
+        if seen is None and app is not None and trust_copy and self._is_echo(namespace, name, app):
+            APPLICATION_EVENTS.labels("echo").inc()
+            return
         if seen is not None and self._cache is not None:
             self._must_see.setdefault((namespace, name), set()).add(seen)
         if app is not None:
@@ -127,7 +136,23 @@ class Reconciler:
         arrives later with the same resourceVersion)."""
         meta = answer.get("metadata") or {}
         if meta.get("name"):
-            self._apps.offer((meta.get("namespace", ""), meta["name"]), answer, self._epoch())
+            namespace = meta.get("namespace", "")
+            self._apps.offer((namespace, meta["name"]), answer, self._epoch())
+            version = version_of(answer)
+            if version is not None:
+                self._echoes[(namespace, meta["name"], version)] = self._epoch()
+                while len(self._echoes) > ECHOES_KEPT:
+                    self._echoes.popitem(last=False)
+
+    def _is_echo(self, namespace: str, name: str, app: Obj) -> bool:
+        """Whether `app` is the version one of this replica's own writes made: that write's reconcile already acted
+        on everything it holds (what changed since is another event), so it wakes no reconcile. Each echo counts
+        once; a write made before this replica last took over a partition does not count (another replica may have
+        acted since)."""
+        version = version_of(app)
+        if version is None:
+            return False
+        return self._echoes.pop((namespace, name, version), None) == self._epoch()
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:
@@ -213,6 +238,8 @@ class Reconciler:
             problem=problem,
         )
         status = compute(name, observed)
+        # the finalizer's answer may say the copy is out of date (`StaleCopy`): known before a status from it is written
+        await self._finalized(finalizer)
         if not self._hold_back_first_phase(app, status):
             await self._write_status(app, status)
         if problem is not None and problem.retry_seconds is not None:
@@ -467,14 +494,23 @@ finalizer then), or changed under a conflicting write (409)."""
 
 async def _add_finalizer(kube: Kube, app: Obj, from_event: bool) -> Obj:
     """Puts the deployer's finalizer on `app` and returns the application as the API server wrote it. When `app`
-    is an event's copy (`from_event`), a refusal that says the copy is out of date, or an answer about another
-    application of that name (a new uid), raises `StaleCopy`; on a fresh read the refusal is a real error."""
+    is an event's copy (`from_event`), a refusal that says the copy is out of date, an answer about another
+    application of that name (a new uid), or one that shows a newer spec or a deletion the copy does not (a
+    redelivered event's copy, from before the finalizer, that no newer copy held here replaced: the apply changes
+    nothing and succeeds) raises `StaleCopy`; on a fresh read the refusal is a real error."""
     try:
         answer = await set_finalizer(kube, APPLICATIONS, app, FINALIZER, present=True)
     except KubeError as exc:
         if from_event and exc.status in STALE_REFUSALS:
             raise StaleCopy(str(exc)[:300]) from exc
         raise
-    if from_event and (answer.get("metadata") or {}).get("uid") != app["metadata"].get("uid"):
+    if not from_event:
+        return answer
+    meta, written = app["metadata"], answer.get("metadata") or {}
+    if written.get("uid") != meta.get("uid"):
         raise StaleCopy("the application was created anew under the same name")
+    if written.get("generation") != meta.get("generation") or (
+        written.get("deletionTimestamp") and not meta.get("deletionTimestamp")
+    ):
+        raise StaleCopy("the application's spec changed or its deletion began after this copy")
     return answer
