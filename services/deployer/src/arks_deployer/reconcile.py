@@ -486,10 +486,11 @@ class StaleCopy(Exception):
     """The application's copy is older than a deletion or a re-creation under the same name: read it again."""
 
 
-STALE_REFUSALS = (404, 409, 422)
+STALE_REFUSALS = (403, 404, 409, 422)
 """What the API server answers the finalizer's apply on a copy that is out of date: the application is gone (404:
-its namespace is; 422: the apply would create it, without the required spec), is being deleted (422: no new
-finalizer then), or changed under a conflicting write (409)."""
+its namespace is; 422: the apply would create it, without the required spec; 403: in a namespace being deleted,
+admission refuses any creation), is being deleted (422: no new finalizer then), or changed under a conflicting write
+(409). A refusal for another reason costs one read: the apply on the fresh copy raises it as it is."""
 
 
 async def _add_finalizer(kube: Kube, app: Obj, from_event: bool) -> Obj:
