@@ -179,13 +179,14 @@ class Reconciler:
             return
         finalizer: asyncio.Task[Obj] | None = None
         if FINALIZER not in (meta.get("finalizers") or []):
-            # in flight while the plan is read and a first status is written; objects wait for it (`_finalized`).
-            # No read before it: the copy may be older than a deletion, but the API server refuses this apply then
-            # (spec is required, so nothing is created anew; no finalizer may join a deleting object), and an
-            # application created anew under the name answers with another uid; either sends the reconcile round
-            # once more from a fresh read (`StaleCopy`)
+            # in flight while the plan and the owned objects are read; objects and the status wait for it
+            # (`_finalized`). No read before it: the copy may be older than a deletion, but the API server refuses
+            # this apply then (spec is required, so nothing is created anew; no finalizer may join a deleting
+            # object), an application created anew under the name answers with another uid, and one whose spec
+            # changed or whose deletion began answers so; each sends the reconcile round once more from a fresh
+            # read (`StaleCopy`)
             finalizer = asyncio.create_task(
-                _add_finalizer(self._kube, app, from_event=not fresh), name=f"finalizer {namespace}/{name}"
+                self._finalizer_written(app, from_event=not fresh), name=f"finalizer {namespace}/{name}"
             )
         try:
             await self._reconcile_known(app, finalizer)
@@ -197,10 +198,17 @@ class Reconciler:
             raise
         await self._finalized(finalizer)
 
+    async def _finalizer_written(self, app: Obj, from_event: bool) -> Obj:
+        """The finalizer's apply; its answer is the newest copy, taken once (however often the task is awaited: a
+        second `_wrote` after the echo came would remember an echo that never comes again)."""
+        answer = await _add_finalizer(self._kube, app, from_event)
+        self._wrote(answer)
+        return answer
+
     async def _finalized(self, finalizer: asyncio.Task[Obj] | None) -> None:
-        """Waits for the finalizer's write, if one is in flight; its answer is the newest copy."""
+        """Waits for the finalizer's write, if one is in flight (a refusal that says the copy is stale raises)."""
         if finalizer is not None:
-            self._wrote(await finalizer)
+            await finalizer
 
     async def _reconcile_known(self, app: Obj, finalizer: asyncio.Task[Obj] | None) -> None:
         meta = app["metadata"]
