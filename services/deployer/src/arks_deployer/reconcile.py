@@ -48,6 +48,7 @@ from arks_deployer.core.status import (
     Verdict,
     compute,
     first_phase_waits,
+    others_part,
 )
 from arks_deployer.owned_cache import APPLICATION_EVENTS, APPLICATION_READS, OWNED_READS, OwnedCache
 
@@ -131,15 +132,18 @@ class Reconciler:
             self._apps.offer((namespace, name), app, self._epoch())
         return app
 
-    def _wrote(self, answer: Obj) -> None:
-        """The API server's answer to a write of the application: its newest version (the echo of the write
-        arrives later with the same resourceVersion)."""
+    def _wrote(self, answer: Obj, acted_on: Obj) -> None:
+        """The API server's answer to a write of the application made by a reconcile of `acted_on`: its newest
+        version (the event of the write arrives later with the same resourceVersion). That event is a mere echo
+        only when the answer differs from `acted_on` by the deployer's own writes alone: another writer's change
+        that landed in between (a `Loaded` condition, a deletion) may have no event of its own to come (a
+        watcher that relisted publishes the newest version only), so then the echo is news."""
         meta = answer.get("metadata") or {}
         if meta.get("name"):
             namespace = meta.get("namespace", "")
             self._apps.offer((namespace, meta["name"]), answer, self._epoch())
             version = version_of(answer)
-            if version is not None:
+            if version is not None and others_part(answer, FINALIZER) == others_part(acted_on, FINALIZER):
                 self._echoes[(namespace, meta["name"], version)] = self._epoch()
                 while len(self._echoes) > ECHOES_KEPT:
                     self._echoes.popitem(last=False)
@@ -202,7 +206,7 @@ class Reconciler:
         """The finalizer's apply; its answer is the newest copy, taken once (however often the task is awaited: a
         second `_wrote` after the echo came would remember an echo that never comes again)."""
         answer = await _add_finalizer(self._kube, app, from_event)
-        self._wrote(answer)
+        self._wrote(answer, app)
         return answer
 
     async def _finalized(self, finalizer: asyncio.Task[Obj] | None) -> None:
@@ -394,7 +398,7 @@ class Reconciler:
             )
         except NotFound as exc:  # deleted since this copy was taken
             raise StaleCopy(str(exc)[:300]) from exc
-        self._wrote(answer)
+        self._wrote(answer, app)
         if phase_is_news(current.get("phase"), status):
             warning = status.phase.value == "Failed"
             await self._events.record(
