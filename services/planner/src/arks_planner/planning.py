@@ -263,14 +263,19 @@ class Planner:
             await self._restore_precheck(ref, newer)
 
     async def _restore_precheck(self, ref: ObjectRef, newest: PlanReady) -> None:
-        """Puts back the newest plan's verdict over a condition this replica wrote for an older generation, read
-        fresh: a still newer generation is left to the replica that plans it."""
+        """Puts back the newest plan's verdict over a condition this replica wrote for an older generation, both read
+        fresh (the application, then the plan): a still newer generation is left to the replica that plans it."""
         try:
             fresh = await self._kube.get(APPLICATIONS, ref.namespace, ref.name)
         except Undecodable:
             return  # its own event reports it
         if fresh is None or fresh["metadata"].get("uid") != ref.uid:
             return
+        # the plan read again after the application: a re-plan of that same generation (a model change, on another
+        # replica) may have been published since the first read, and its verdict is the one to show
+        _, latest = await newest_plan(self._js, ref.namespace, ref.name)
+        if latest is not None and latest.ref.uid == ref.uid and latest.generation >= newest.generation:
+            newest = latest
         if int(fresh["metadata"].get("generation", 1)) == newest.generation:
             await self._write_precheck(fresh, newest.precheck, newest.generation, None)
 
