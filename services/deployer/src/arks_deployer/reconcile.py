@@ -193,14 +193,10 @@ class Reconciler:
                 self._finalizer_written(app, from_event=not fresh), name=f"finalizer {namespace}/{name}"
             )
         try:
-            await self._reconcile_known(app, finalizer)
-        except Later:
-            await self._finalized(finalizer)  # not a failure: the finalizer's write stands
-            raise
+            await self._reconcile_known(app, finalizer)  # it waits for the finalizer before any status is written
         except BaseException:
-            _abandon(finalizer)
+            _abandon(finalizer)  # a finished write stands (a held-back phase's `Later` comes after it); else cancelled
             raise
-        await self._finalized(finalizer)
 
     async def _finalizer_written(self, app: Obj, from_event: bool) -> Obj:
         """The finalizer's apply; its answer is the newest copy, taken once (however often the task is awaited: a
@@ -250,7 +246,8 @@ class Reconciler:
             problem=problem,
         )
         status = compute(name, observed)
-        # the finalizer's answer may say the copy is out of date (`StaleCopy`): known before a status from it is written
+        # the finalizer's answer may say the copy is out of date (`StaleCopy`): known before a status from it is
+        # written; and every reconcile that returns has its finalizer on
         await self._finalized(finalizer)
         if not self._hold_back_first_phase(app, status):
             await self._write_status(app, status)
@@ -484,8 +481,9 @@ def _condition(app: Obj, type_: str) -> dict[str, Any]:
 
 
 def _abandon(finalizer: asyncio.Task[Obj] | None) -> None:
-    """The reconcile failed: a finalizer write still in flight is cancelled (the next reconcile adds it again), a
-    finished one's own error is marked seen (the reconcile's is the one raised)."""
+    """The reconcile ended with an exception (a failure, or a held-back phase's `Later`): a finalizer write still in
+    flight is cancelled (the next reconcile adds it again), a finished one's own error is marked seen (the
+    reconcile's is the one raised)."""
     if finalizer is None:
         return
     if not finalizer.done():

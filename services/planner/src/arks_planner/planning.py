@@ -322,7 +322,9 @@ class Planner:
     async def _write_precheck(
         self, app: dict[str, Any], result: PrecheckResult, generation: int, warning: str | None, force: bool = False
     ) -> bool:
-        """Writes the `Precheck` condition unless it is shown already (or `force`); whether a write was sent."""
+        """Writes the `Precheck` condition unless it is shown already (or `force`). False when nothing went out for
+        it: shown by the copy or this replica's memory, or the application gone (True may still mean that the
+        copy's condition matched and `apply_condition` sent nothing: then the look after it costs a read only)."""
         uid = str(app["metadata"].get("uid", ""))
         if not force and self._precheck_shown(app, result, generation):
             return False

@@ -23,6 +23,7 @@ from arks_common.api.meta import ConditionStatus
 from arks_common.api.reasons import LOADED_FAILURES, READY_MESSAGE, LoadedReason
 from arks_common.conventions import leader_selector
 from arks_common.events.payloads import PlanReady
+from arks_common.kube.newest import kept
 from arks_deployer.core.refusals import ApplyProblem
 
 
@@ -115,23 +116,21 @@ OWN_STATUS_FIELDS = frozenset(
     {"phase", "replicas", "readyReplicas", "updatedReplicas", "observedGeneration", "selector", "roles"}
 )
 """The status fields `DeployerStatus.to_k8s` writes (with the Ready condition): the deployer's own."""
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def others_part(app: dict[str, Any], finalizer: str) -> dict[str, Any]:
     """The application without what the deployer itself writes (its finalizer, its status fields and Ready
-    condition) and without what changes with every write (resourceVersion, managedFields): two versions with the
-    same part differ only by the deployer's own writes, so the newer holds no news for it."""
-    meta = {k: v for k, v in (app.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+    condition) and without what changes with every write (resourceVersion, and what `kept` leaves out of every
+    copy): two versions with the same part differ only by the deployer's own writes, so the newer holds no news."""
+    copy = kept(app)
+    meta = {k: v for k, v in copy["metadata"].items() if k != "resourceVersion"}
     meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != finalizer]
-    annotations = meta.get("annotations")
-    if isinstance(annotations, dict):
-        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     status = {k: v for k, v in (app.get("status") or {}).items() if k not in OWN_STATUS_FIELDS}
     conditions = status.get("conditions")
     if isinstance(conditions, list):
-        status["conditions"] = [c for c in conditions if not (isinstance(c, dict) and c.get("type") == "Ready")]
-    return {**{k: v for k, v in app.items() if k not in ("metadata", "status")}, "metadata": meta, "status": status}
+        ready = ConditionType.READY.value
+        status["conditions"] = [c for c in conditions if not (isinstance(c, dict) and c.get("type") == ready)]
+    return {**copy, "metadata": meta, "status": status}
 
 
 def _plan_is_current(obs: Observed) -> bool:
