@@ -1,5 +1,5 @@
 """What one Kubernetes API request costs the client's own CPU: the Arks client (`arks_common.kube.client.Kube`, over
-httpx2 and TLS) against a real local kube-apiserver, with nothing else running.
+aiohttp and TLS) against a real local kube-apiserver, with nothing else running.
 
 Every Arks service is a Python process whose work per application is mostly API requests (the burst benchmark
 prints the services' CPU per application); this isolates the client's share of it. A ConfigMap is read (GET) and

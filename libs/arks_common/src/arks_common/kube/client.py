@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-import httpx2
 import msgspec
 from lightkube.core.exceptions import ConfigError
 from opentelemetry import trace
@@ -23,7 +22,7 @@ from arks_common.kube.decoding import checked, loads, undecodable
 from arks_common.kube.newest import kept
 from arks_common.kube.packed import Packed
 from arks_common.kube.resources import Resource
-from arks_common.kube.transport import CONNECT_SECONDS, load_api_client
+from arks_common.kube.transport import UNREACHABLE, ApiClient, load_api_client
 from arks_common.telemetry.logging import get_logger
 
 __all__ = ["Conflict", "Gone", "Invalid", "Kube", "KubeError", "NotFound", "Undecodable", "load_api_client"]
@@ -35,11 +34,10 @@ MERGE_PATCH = "application/merge-patch+json"
 LIST_PAGE = 500
 """Objects per list request: pages keep each answer (and a paged reader's memory) bounded."""
 
-_UNREACHABLE: tuple[type[BaseException], ...] = (httpx2.HTTPError, httpx2.StreamError, TimeoutError, OSError)
-"""What a request raises when the server was not reached or the connection broke (a status 0 KubeError)."""
 _tracer = trace.get_tracer("arks.kube")
-_NOT_SENT: tuple[type[BaseException], ...] = (*_UNREACHABLE, ConfigError)
-"""... and before it is sent: ConfigError is a token file or exec plugin (lightkube's auth) that failed."""
+_NOT_SENT: tuple[type[BaseException], ...] = (*UNREACHABLE, ConfigError)
+"""What a request raises when the server was not reached or the connection broke (a status 0 KubeError), or before
+it is sent: ConfigError is a token file or exec plugin (`credentials`) that failed."""
 
 
 class KubeError(Exception):
@@ -134,7 +132,7 @@ def _identity(obj: dict[str, Any]) -> dict[str, str]:
 class Kube:
     """Generic verbs on any Resource. One instance per service process, closed on shutdown."""
 
-    def __init__(self, api: httpx2.AsyncClient, field_manager: str) -> None:
+    def __init__(self, api: ApiClient, field_manager: str) -> None:
         self._api = api
         self.field_manager = field_manager
         self._agent = f"arks/{field_manager}"
@@ -165,16 +163,16 @@ class Kube:
                 attributes={"http.request.method": method, "url.path": path},
             ):
                 async with asyncio.timeout(request_timeout):
-                    response = await self._api.request(method, path, params=query, headers=headers, content=content)
+                    answer = await self._api.exchange(method, path, query, headers, content)
         except TimeoutError as exc:
             raise KubeError(f"{what}: no answer within {request_timeout:g} s") from exc
         except _NOT_SENT as exc:
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
-        raw = response.content
-        if not 200 <= response.status_code <= 299:
-            raise refusal(what, response.status_code, response.reason_phrase, raw, response.headers)
+        raw = answer.body
+        if not 200 <= answer.status <= 299:
+            raise refusal(what, answer.status, answer.reason, raw, answer.headers)
         try:
-            return response.status_code, loads(raw) if raw else {}
+            return answer.status, loads(raw) if raw else {}
         except ValueError as exc:  # not JSON at all: a proxy's error page, a cut connection
             raise KubeError(f"{what}: the answer is not JSON: {exc}") from exc
 
@@ -290,41 +288,33 @@ class Kube:
         if label_selector:
             query.append(("labelSelector", label_selector))
         what = f"watch {res.plural}"
-        # the server ends the watch after timeout_seconds; a stream silent for 30 s more is dead
-        timeout = httpx2.Timeout(timeout_seconds + 30, connect=CONNECT_SECONDS, pool=30)
         headers = {"Accept": "application/json", "User-Agent": self._agent}
-        request = self._api.build_request("GET", res.path(None), params=query, headers=headers, timeout=timeout)
         try:
-            response = await self._api.send(request, stream=True)
+            # the server ends the watch after timeout_seconds; a stream silent for 30 s more is dead
+            async with self._api.stream(res.path(None), query, headers, silence=timeout_seconds + 30) as answer:
+                if answer.chunks is None:  # a refused watch is a plain Status
+                    raise refusal(what, answer.status, answer.reason, answer.body, answer.headers)
+                async for line in lines(answer.chunks):
+                    if not line.strip():
+                        continue
+                    try:
+                        event = loads(line)
+                    except ValueError as exc:
+                        raise KubeError(f"{what}: undecodable line: {exc}") from exc
+                    if not isinstance(event, dict) or not isinstance(event.get("object") or {}, dict):
+                        raise KubeError(f"{what}: unexpected line {line[:200]!r}")
+                    kind, obj = event.get("type", ""), event.get("object") or {}
+                    if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
+                        raise KubeError(f"{what}: unexpected line {line[:200]!r}")
+                    if kind == "ERROR":
+                        status = int(obj.get("code", 0))
+                        error = Gone if status == 410 else KubeError
+                        raise error(f"{what}: {obj.get('message', '')}", status)
+                    obj.setdefault("kind", res.kind)
+                    obj.setdefault("apiVersion", res.api_version)
+                    yield kind, checked(obj)
         except _NOT_SENT as exc:
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
-        try:
-            if response.status_code != 200:  # a refused watch is a plain Status
-                body = await response.aread()
-                raise refusal(what, response.status_code, response.reason_phrase, body, response.headers)
-            async for line in lines(response.aiter_bytes()):
-                if not line.strip():
-                    continue
-                try:
-                    event = loads(line)
-                except ValueError as exc:
-                    raise KubeError(f"{what}: undecodable line: {exc}") from exc
-                if not isinstance(event, dict) or not isinstance(event.get("object") or {}, dict):
-                    raise KubeError(f"{what}: unexpected line {line[:200]!r}")
-                kind, obj = event.get("type", ""), event.get("object") or {}
-                if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"):
-                    raise KubeError(f"{what}: unexpected line {line[:200]!r}")
-                if kind == "ERROR":
-                    status = int(obj.get("code", 0))
-                    error = Gone if status == 410 else KubeError
-                    raise error(f"{what}: {obj.get('message', '')}", status)
-                obj.setdefault("kind", res.kind)
-                obj.setdefault("apiVersion", res.api_version)
-                yield kind, checked(obj)
-        except _UNREACHABLE as exc:
-            raise KubeError(f"{what} broke: {type(exc).__name__}: {exc}") from exc
-        finally:
-            await response.aclose()
 
     async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
         """Server-side apply of `obj` under this service's field manager."""

@@ -1,0 +1,135 @@
+"""Who the client is to the API server: the `Authorization` header for a kubeconfig user, renewed after a 401.
+
+The kinds kubectl's users have (the kubeconfig fields as lightkube's config layer reads them, lightkube 1.0.1
+`lightkube.config.models.User`): a bearer token; a token file, re-read when the server answers 401 (the kubelet
+rotates a pod's service-account token); an exec plugin (`client.authentication.k8s.io` v1 / v1beta1 /
+v1alpha1 ExecCredential), run again on a 401 or when its token's `expirationTimestamp` has passed; a username and
+password. A client certificate is not a header: it sits in the TLS context (`transport`). An `auth-provider`
+(client-go 1.26 dropped its gcp and azure ones for exec plugins) and an exec plugin that answers with a
+certificate instead of a token are refused by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from lightkube.config.models import User, UserExec
+from lightkube.core.exceptions import ConfigError
+
+EXEC_API_VERSIONS = (
+    "client.authentication.k8s.io/v1",
+    "client.authentication.k8s.io/v1beta1",
+    "client.authentication.k8s.io/v1alpha1",
+)
+EXPIRY_MARGIN = datetime.timedelta(seconds=10)
+"""An exec plugin's token this close to its expiry is renewed before it is sent."""
+
+
+class Credentials:
+    """The `Authorization` header to send (None: the user has none, or is known by its client certificate)."""
+
+    def __init__(self, user: User | None) -> None:
+        self._renew: Callable[[], Awaitable[str]] | None = None
+        self._header: str | None = None
+        self._expires: datetime.datetime | None = None
+        self._lock = asyncio.Lock()
+        if user is None:
+            return
+        if user.token_file is not None:
+            token_file = user.token_file
+            self._renew = lambda: asyncio.to_thread(_read_token_file, token_file)
+        elif user.token is not None:
+            self._header = f"Bearer {user.token}"
+        elif user.exec is not None:
+            self._check_exec(user.exec)
+            plugin = user.exec
+            self._renew = lambda: self._run_exec(plugin)
+        elif user.username and user.password:
+            pair = base64.b64encode(f"{user.username}:{user.password}".encode()).decode()
+            self._header = f"Basic {pair}"
+        elif user.auth_provider:
+            raise ConfigError("auth-provider is not supported: use an exec plugin (as client-go 1.26 asks)")
+
+    async def header(self) -> str | None:
+        """The header for the next request: read (the file) or fetched (the plugin) the first time it is needed."""
+        if self._renew is not None and (self._header is None or self._expired()):
+            await self.renew(self._header)
+        return self._header
+
+    async def renew(self, refused: str | None) -> bool:
+        """After the server refused `refused` (401): read the token again. True when there is a different header to
+        try; a renewal already made by a concurrent request counts, so a burst of 401s reads the token once."""
+        if self._renew is None:
+            return False
+        async with self._lock:
+            if self._header != refused and not self._expired():
+                return True
+            self._header = await self._renew()
+        return self._header != refused
+
+    def _expired(self) -> bool:
+        now = datetime.datetime.now(datetime.UTC)
+        return self._expires is not None and now >= self._expires - EXPIRY_MARGIN
+
+    @staticmethod
+    def _check_exec(plugin: UserExec) -> None:
+        if plugin.apiVersion not in EXEC_API_VERSIONS:
+            raise ConfigError(f"exec plugin {plugin.command}: apiVersion {plugin.apiVersion} is not supported")
+
+    async def _run_exec(self, plugin: UserExec) -> str:
+        env = dict(os.environ)
+        env.update((var.name, var.value) for var in plugin.env or [])
+        # kubectl tells the plugin which version of ExecCredential it reads
+        env["KUBERNETES_EXEC_INFO"] = json.dumps(
+            {"apiVersion": plugin.apiVersion, "kind": "ExecCredential", "spec": {"interactive": False}}
+        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                plugin.command,
+                *(plugin.args or []),
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await process.communicate()
+        except OSError as exc:
+            raise ConfigError(f"exec plugin {plugin.command}: {exc}") from exc
+        if process.returncode != 0:
+            said = err.decode(errors="replace").strip()[-500:]
+            raise ConfigError(f"exec plugin {plugin.command} exited with {process.returncode}: {said}")
+        try:
+            status = json.loads(out)["status"]
+            token = status.get("token")
+            expires = status.get("expirationTimestamp")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"exec plugin {plugin.command}: not an ExecCredential: {exc!r}") from exc
+        if not isinstance(token, str) or not token:
+            raise ConfigError(f"exec plugin {plugin.command}: no token in its answer (certificates are not supported)")
+        self._expires = _timestamp(expires)
+        return f"Bearer {token}"
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        token = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"token file {path}: {exc}") from exc
+    return f"Bearer {token}"
+
+
+def _timestamp(value: object) -> datetime.datetime | None:
+    """An RFC 3339 time as the plugin writes it (`2026-12-06T10:00:00Z`); None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
