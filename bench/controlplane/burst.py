@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -48,7 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # the request counting of the sibling b
 from arks_common.kube.client import Kube, KubeError, load_api_client  # noqa: E402
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS  # noqa: E402
 from controlplane.requests import READS, scrape  # noqa: E402
-from controlplane.stack import cpu_seconds, fake_gpu_nodes, local_stack, rss_mib  # noqa: E402
+from controlplane.stack import cpu_seconds, fake_gpu_nodes, local_stack, machine_busy_seconds, others, rss_mib  # noqa: E402
 from support.e2e import Env  # noqa: E402
 
 IN_FLIGHT = 16
@@ -206,10 +207,14 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     names = [f"burst-{i:05d}" for i in range(args.apps)]
     requests_before = scrape(env.cluster)
     services = {name: proc.pid for name, proc in env.system.services.items() if proc.pid is not None}
+    rest = others(env)
     cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
+    rest_before = {name: cpu_seconds(pid) for name, pid in rest.items()}
+    busy_before = machine_busy_seconds()
     sent = await create_all(kube, APPLICATIONS, "burst", [application(n, groups=args.groups) for n in names])
     await lws_seen.wait_for(set(names), args.timeout)
     first = min(sent.values())
+    cores_busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - first)
     burst_rate = args.apps / (max(lws_seen.at[n] for n in names) - first)
     await running_seen.wait_for(set(names), args.timeout)
     running_rate = args.apps / (max(running_seen.at[n] for n in names) - first)
@@ -224,6 +229,8 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     # the services' CPU for the whole burst, until its applications stopped changing (the machine's 2 cores are
     # what bounds the burst: this is where they went, per application)
     cpu_ms = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / args.apps for name, pid in services.items()}
+    rest_ms = {name: (cpu_seconds(pid) - rest_before[name]) * 1000 / args.apps for name, pid in rest.items()}
+    busy_ms = (machine_busy_seconds() - busy_before) * 1000 / args.apps
     singles = []
     for i in range(args.single):
         name = f"single-{i:04d}"
@@ -297,6 +304,16 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
         "CPU per application of the burst (ms, until its applications stopped changing): "
         + ", ".join(f"{name} {ms:.1f}" for name, ms in cpu_ms.items())
         + f"; all services {sum(cpu_ms.values()):.1f}"
+    )
+    print(
+        "... the rest of the stack: "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in rest_ms.items())
+        + f"; the whole machine (every process, /proc/stat) {busy_ms:.1f}, so {os.cpu_count()} cores allow at most "
+        f"{1000 * (os.cpu_count() or 1) / busy_ms:.1f} applications/s at this cost"
+    )
+    print(
+        f"cores busy during the burst (first create to last LeaderWorkerSet seen, every process): {cores_busy:.2f} of "
+        f"{os.cpu_count()}"
     )
     print("| apply → LeaderWorkerSet (ms) | n | p50 | p99 | max |")
     print("|---|---:|---:|---:|---:|")

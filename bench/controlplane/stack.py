@@ -23,7 +23,9 @@ def fake_gpu_nodes(prefix: str, pods: int, count: int = 4) -> list[NodeSpec]:
 
 
 @contextmanager
-def local_stack(prefix: str, nodes: Iterable[NodeSpec] = DEFAULT_NODES) -> Iterator[Env]:
+def local_stack(prefix: str, nodes: Iterable[NodeSpec] = DEFAULT_NODES, tracing: bool = False) -> Iterator[Env]:
+    """The stack; its services trace to a file only with `tracing` (the timeline reads it): by default they run as
+    users run them, without (a span per API request and per message is ~15% of the deployer's CPU in a burst)."""
     build_all()
     kept = os.environ.get("ARKS_BENCH_WORK")  # a directory to keep the run's logs in, for reading afterwards
     with tempfile.TemporaryDirectory(prefix=prefix) if not kept else nullcontext(kept) as tmp:
@@ -31,7 +33,7 @@ def local_stack(prefix: str, nodes: Iterable[NodeSpec] = DEFAULT_NODES) -> Itera
         cluster = LocalCluster(work / "cluster", nodes=nodes)
         cluster.start()
         try:
-            env_iter = start_env(cluster, work / "arks")
+            env_iter = start_env(cluster, work / "arks", tracing)
             yield next(env_iter)
             next(env_iter, None)  # the services stop and are checked to have stopped cleanly
         finally:
@@ -42,6 +44,21 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (/proc/<pid>/stat, fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def others(env: Env) -> dict[str, int]:
+    """The pids of every other process of the stack: the cluster's components, nats-server and this client."""
+    pids = {name: pid for name, pid, _ in env.cluster.recorded_pids()}
+    if env.nats.pid is not None:
+        pids["nats-server"] = env.nats.pid
+    pids["this client"] = os.getpid()
+    return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every process of the machine has used so far, all cores (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=30, help="applications created one at a time")
     parser.add_argument("--present", type=int, default=0, help="applications (one group each) created first")
     args = parser.parse_args()
-    with local_stack("arks-timeline-", fake_gpu_nodes("timeline", pods=1000)) as env:
+    with local_stack("arks-timeline-", fake_gpu_nodes("timeline", pods=1000), tracing=True) as env:
         asyncio.run(measure(env, args.apps, args.present))
 
 

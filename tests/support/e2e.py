@@ -149,7 +149,9 @@ def new_namespace(env: Env) -> Iterator[str]:
     env.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
+def start_env(cluster: LocalCluster, workdir: Path, tracing: bool = True) -> Iterator[Env]:
+    """The services on `cluster`, with their spans in `workdir/traces.jsonl` (`tracing`: the e2e history reads them;
+    a benchmark of CPU runs without, as users do by default)."""
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds"))
     cluster.kubectl(
         "wait",
@@ -172,7 +174,7 @@ def start_env(cluster: LocalCluster, workdir: Path) -> Iterator[Env]:
         nats.url,
         cluster.kubeconfig,
         workdir / "logs",
-        {"ARKS_TRACE_EXPORTER": "jsonl", "ARKS_TRACE_FILE": str(trace_file)},
+        {"ARKS_TRACE_EXPORTER": "jsonl", "ARKS_TRACE_FILE": str(trace_file)} if tracing else {},
     )
     for name, process in system.services.items():
         service = Service(name)

@@ -86,6 +86,10 @@ class NatsServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running() and self._proc is not None else None
+
     def stop(self) -> None:
         terminate(self._proc, grace=10)
 

@@ -362,7 +362,7 @@ class LocalCluster:
         """Start every component and wait until the cluster is usable (nodes Ready, LWS webhooks serving)."""
         t0 = time.monotonic()
         if self.workdir.exists():
-            running = [n for n, pid, exe in self._recorded_pids() if _pid_runs(pid, exe)]
+            running = [n for n, pid, exe in self.recorded_pids() if _pid_runs(pid, exe)]
             if running:
                 raise ClusterError(f"{self.workdir} already has running components: {', '.join(running)}")
             if any(self.workdir.iterdir()) and not self.state_file.exists():
@@ -668,7 +668,7 @@ class LocalCluster:
         }
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
-    def _recorded_pids(self) -> list[tuple[str, int, str]]:
+    def recorded_pids(self) -> list[tuple[str, int, str]]:
         """(component, pid, executable) for every pid file, in start order."""
         out = []
         exes: dict[str, str] = {}
@@ -697,12 +697,12 @@ class LocalCluster:
         )
 
     def running_components(self) -> dict[str, int]:
-        return {n: pid for n, pid, exe in self._recorded_pids() if _pid_runs(pid, exe)}
+        return {n: pid for n, pid, exe in self.recorded_pids() if _pid_runs(pid, exe)}
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every component this work directory records, one by one in reverse start order (so the
         apiserver drains while etcd is still up); SIGKILL a component that is not gone after `timeout`."""
-        recorded = list(reversed(self._recorded_pids()))
+        recorded = list(reversed(self.recorded_pids()))
         for name, pid, exe in recorded:
             if not _pid_runs(pid, exe):
                 continue
