@@ -14,6 +14,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from arks_common.kube import credentials
 from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.resources import SERVICES
 from arks_common.kube.transport import KubeConfigError, client_for, load_config
@@ -27,6 +28,8 @@ class ApiServer:
         self.seen: list[str] = []
 
     async def handle(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/moved"):  # a proxy's redirect to its login page, say
+            raise web.HTTPFound("/login")
         header = request.headers.get("Authorization", "")
         self.seen.append(header)
         if header not in self.accepted:
@@ -50,11 +53,11 @@ async def server() -> AsyncIterator[tuple[ApiServer, str]]:
         await runner.cleanup()
 
 
-def _kube(tmp_path: Path, server: str, user: dict[str, Any]) -> Kube:
+def _kube(tmp_path: Path, server: str, user: dict[str, Any], prefix: str = "") -> Kube:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "clusters": [{"name": "c", "cluster": {"server": server + prefix}}],
         "users": [{"name": "u", "user": user}],
         "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
         "current-context": "ctx",
@@ -71,7 +74,7 @@ async def test_a_rotated_token_file_is_read_again_after_a_refusal(
     token = tmp_path / "token"
     token.write_text("first\n")
     api.accepted = {"Bearer first"}
-    kube = _kube(tmp_path, url, {"tokenFile": str(token)})
+    kube = _kube(tmp_path, url, {"tokenFile": "token"})  # relative: to the kubeconfig's directory, as kubectl
     try:
         assert await kube.get(SERVICES, "ns", "x") is not None
         token.write_text("second\n")  # the kubelet rotates it; the server soon accepts only the new one
@@ -147,6 +150,46 @@ async def test_an_exec_plugins_expired_token_is_renewed_before_it_is_sent(
         for _ in range(3):
             await kube.get(SERVICES, "ns", "x")
         assert api.seen == ["Bearer token-1", "Bearer token-2", "Bearer token-3"]  # no request sent a stale one
+        # a burst waiting on one renewal uses its token, already expired or not: the plugin runs once for them
+        await asyncio.gather(*(kube.get(SERVICES, "ns", "x") for _ in range(6)))
+        assert _runs(tmp_path) == 4
+    finally:
+        await kube.close()
+
+
+async def test_an_exec_plugin_that_hangs_is_killed_and_named(
+    tmp_path: Path, server: tuple[ApiServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = server
+    monkeypatch.setattr(credentials, "EXEC_SECONDS", 0.5)
+    script = tmp_path / "hangs.py"
+    pid_file = tmp_path / "pid"
+    script.write_text(
+        f"import os, pathlib, time\npathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}}
+    kube = _kube(tmp_path, url, user)
+    try:
+        with pytest.raises(KubeError, match=r"no answer within 0\.5 s"):
+            await kube.get(SERVICES, "ns", "x")
+    finally:
+        await kube.close()
+    assert _gone(pid_file)  # killed and reaped, not left behind
+
+
+def _gone(pid_file: Path) -> bool:
+    return not Path(f"/proc/{int(pid_file.read_text())}").exists()
+
+
+async def test_a_redirect_is_an_answer_not_followed(tmp_path: Path, server: tuple[ApiServer, str]) -> None:
+    api, url = server
+    api.accepted = {"Bearer fixed"}
+    kube = _kube(tmp_path, url, {"token": "fixed"}, prefix="/moved")
+    try:
+        with pytest.raises(KubeError) as refused:
+            await kube.get(SERVICES, "ns", "x")
+        assert refused.value.status == 302
+        assert api.seen == []  # the token went nowhere else
     finally:
         await kube.close()
 
@@ -165,7 +208,8 @@ async def test_a_failing_exec_plugin_is_an_api_error_naming_it(tmp_path: Path, s
 async def test_a_static_token_and_a_password_are_sent_as_is(tmp_path: Path, server: tuple[ApiServer, str]) -> None:
     api, url = server
     api.accepted = {"Bearer fixed", "Basic YWRtaW46c2VjcmV0"}  # admin:secret
-    for user in ({"token": "fixed"}, {"username": "admin", "password": "secret"}):
+    # a YAML block's last newline is not part of the token
+    for user in ({"token": "fixed\n"}, {"username": "admin", "password": "secret"}):
         kube = _kube(tmp_path, url, user)
         try:
             assert await kube.get(SERVICES, "ns", "x") is not None
@@ -179,6 +223,8 @@ def test_a_user_the_client_cannot_log_in_as_is_refused_by_name(tmp_path: Path) -
     plugin = {"exec": {"apiVersion": "client.authentication.k8s.io/v2", "command": "x"}}
     with pytest.raises(KubeConfigError, match=r"apiVersion client.authentication.k8s.io/v2 is not supported"):
         _kube(tmp_path, "https://h:6443", plugin)
+    with pytest.raises(KubeConfigError, match="token is empty or holds a control character"):
+        _kube(tmp_path, "https://h:6443", {"token": "two\nlines"})
 
 
 async def test_no_header_at_all_for_a_user_known_by_certificate(tmp_path: Path, server: tuple[ApiServer, str]) -> None:

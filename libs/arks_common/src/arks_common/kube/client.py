@@ -155,6 +155,7 @@ class Kube:
         the wait for a free connection, connecting, sending and reading the answer."""
         headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": self._agent}
         content = msgspec.json.encode(body) if body is not None else None
+        deadline = asyncio.timeout(request_timeout)
         try:
             # a span per request: a change's trace shows which API calls its handling waited on
             with _tracer.start_as_current_span(
@@ -162,11 +163,11 @@ class Kube:
                 kind=trace.SpanKind.CLIENT,
                 attributes={"http.request.method": method, "url.path": path},
             ):
-                async with asyncio.timeout(request_timeout):
+                async with deadline:
                     answer = await self._api.exchange(method, path, query, headers, content)
-        except TimeoutError as exc:
-            raise KubeError(f"{what}: no answer within {request_timeout:g} s") from exc
         except _NOT_SENT as exc:
+            if deadline.expired():
+                raise KubeError(f"{what}: no answer within {request_timeout:g} s") from exc
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
         raw = answer.body
         if not 200 <= answer.status <= 299:

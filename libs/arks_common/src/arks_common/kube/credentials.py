@@ -27,6 +27,8 @@ EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1beta1",
     "client.authentication.k8s.io/v1alpha1",
 )
+EXEC_SECONDS = 30.0
+"""An exec plugin's time to answer (it may ask a cloud's token service); after it, it is killed."""
 EXPIRY_MARGIN = datetime.timedelta(seconds=10)
 """An exec plugin's token this close to its expiry is renewed before it is sent."""
 
@@ -34,22 +36,26 @@ EXPIRY_MARGIN = datetime.timedelta(seconds=10)
 class Credentials:
     """The `Authorization` header to send (None: the user has none, or is known by its client certificate)."""
 
-    def __init__(self, user: User | None) -> None:
+    def __init__(self, user: User | None, abs_file: Callable[[str], str] = str) -> None:
+        """`abs_file` resolves a path the kubeconfig names against the kubeconfig's own directory, as kubectl does."""
         self._renew: Callable[[], Awaitable[str]] | None = None
         self._header: str | None = None
         self._expires: datetime.datetime | None = None
+        self._renewals = 0
         self._lock = asyncio.Lock()
         if user is None:
             return
         if user.token_file is not None:
-            token_file = user.token_file
+            token_file = abs_file(user.token_file)
             self._renew = lambda: asyncio.to_thread(_read_token_file, token_file)
         elif user.token is not None:
-            self._header = f"Bearer {user.token}"
+            self._header = _bearer(user.token, "the kubeconfig's token")
         elif user.exec is not None:
             self._check_exec(user.exec)
             plugin = user.exec
-            self._renew = lambda: self._run_exec(plugin)
+            # a command with a path is the kubeconfig's relative path; a bare name is looked up on $PATH
+            command = abs_file(plugin.command) if os.sep in plugin.command else plugin.command
+            self._renew = lambda: self._run_exec(plugin, command)
         elif user.username and user.password:
             pair = base64.b64encode(f"{user.username}:{user.password}".encode()).decode()
             self._header = f"Basic {pair}"
@@ -63,14 +69,17 @@ class Credentials:
         return self._header
 
     async def renew(self, refused: str | None) -> bool:
-        """After the server refused `refused` (401): read the token again. True when there is a different header to
-        try; a renewal already made by a concurrent request counts, so a burst of 401s reads the token once."""
+        """After the server refused `refused` (401), or when it is missing or expired: read the token again. True
+        when there is a different header to try. A renewal made by a concurrent request meanwhile counts, so a
+        burst of 401s or of expired requests reads the token or runs the plugin once."""
         if self._renew is None:
             return False
+        seen = self._renewals
         async with self._lock:
-            if self._header != refused and not self._expired():
-                return True
-            self._header = await self._renew()
+            stale = self._header == refused or self._expired()
+            if stale and self._renewals == seen:
+                self._header = await self._renew()
+                self._renewals += 1
         return self._header != refused
 
     def _expired(self) -> bool:
@@ -82,7 +91,7 @@ class Credentials:
         if plugin.apiVersion not in EXEC_API_VERSIONS:
             raise ConfigError(f"exec plugin {plugin.command}: apiVersion {plugin.apiVersion} is not supported")
 
-    async def _run_exec(self, plugin: UserExec) -> str:
+    async def _run_exec(self, plugin: UserExec, command: str) -> str:
         env = dict(os.environ)
         env.update((var.name, var.value) for var in plugin.env or [])
         # kubectl tells the plugin which version of ExecCredential it reads
@@ -91,16 +100,24 @@ class Credentials:
         )
         try:
             process = await asyncio.create_subprocess_exec(
-                plugin.command,
+                command,
                 *(plugin.args or []),
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            out, err = await process.communicate()
         except OSError as exc:
             raise ConfigError(f"exec plugin {plugin.command}: {exc}") from exc
+        try:
+            async with asyncio.timeout(EXEC_SECONDS):
+                out, err = await process.communicate()
+        except BaseException as exc:  # no answer in time, or the request that waited for it was cancelled
+            process.kill()
+            await asyncio.shield(process.wait())
+            if isinstance(exc, TimeoutError):
+                raise ConfigError(f"exec plugin {plugin.command}: no answer within {EXEC_SECONDS:g} s") from exc
+            raise
         if process.returncode != 0:
             said = err.decode(errors="replace").strip()[-500:]
             raise ConfigError(f"exec plugin {plugin.command} exited with {process.returncode}: {said}")
@@ -113,14 +130,23 @@ class Credentials:
         if not isinstance(token, str) or not token:
             raise ConfigError(f"exec plugin {plugin.command}: no token in its answer (certificates are not supported)")
         self._expires = _timestamp(expires)
-        return f"Bearer {token}"
+        return _bearer(token, f"exec plugin {plugin.command}")
 
 
 def _read_token_file(path: str) -> str:
     try:
-        token = Path(path).read_text().strip()
+        token = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"token file {path}: {exc}") from exc
+    return _bearer(token, f"token file {path}")
+
+
+def _bearer(token: str, source: str) -> str:
+    """The header for `token`, its surrounding whitespace dropped (a file's or a YAML block's last newline); a
+    token with a control character left inside cannot be a header and is refused naming its source."""
+    token = token.strip()
+    if not token or any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+        raise ConfigError(f"{source}: the token is empty or holds a control character")
     return f"Bearer {token}"
 
 

@@ -132,7 +132,9 @@ class ApiClient:
             authorization = await self._credentials.header()
             sent = headers if authorization is None else {**headers, "Authorization": authorization}
             url = self.server + path
-            async with self._open().request(method, url, params=query, headers=sent, data=body) as response:
+            # a redirect is answered as itself (a refusal), as before: never followed with the token and the body
+            request = self._open().request(method, url, params=query, headers=sent, data=body, allow_redirects=False)
+            async with request as response:
                 answer = Answer(response.status, response.reason or "", response.headers, await response.read())
             if answer.status != 401 or attempt > 0 or not await self._credentials.renew(authorization):
                 return answer
@@ -148,7 +150,8 @@ class ApiClient:
             authorization = await self._credentials.header()
             sent = headers if authorization is None else {**headers, "Authorization": authorization}
             url = self.server + path
-            async with self._open().get(url, params=query, headers=sent, timeout=timeout) as response:
+            request = self._open().get(url, params=query, headers=sent, timeout=timeout, allow_redirects=False)
+            async with request as response:
                 if response.status == 401 and attempt == 0 and await self._credentials.renew(authorization):
                     continue
                 if response.status != 200:  # a refused watch is a plain Status
@@ -162,7 +165,7 @@ def client_for(config: SingleConfig) -> ApiClient:
     """A client of `config`'s API server with its user's credentials and the cluster's CA. Per-request deadlines
     are set by the caller (`Kube`); the pool and connect limits here."""
     try:
-        credentials = Credentials(config.user)
+        credentials = Credentials(config.user, lambda path: str(config.abs_file(path)))
         tls = verify_cluster(config.cluster, config.user or User(), config.abs_file, trust_env=False)
     except (ConfigError, OSError, ValueError) as exc:  # a CA or client certificate that cannot be read
         raise KubeConfigError(f"kubeconfig context {config.context_name}: {type(exc).__name__}: {exc}") from exc
