@@ -124,13 +124,17 @@ class ApiClient:
             await self._session.close()
             self._session = None
 
+    async def _signed(self, headers: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+        """The Authorization header for the next request, and `headers` with it."""
+        authorization = await self._credentials.header()
+        return authorization, headers if authorization is None else {**headers, "Authorization": authorization}
+
     async def exchange(
         self, method: str, path: str, query: Query | None, headers: dict[str, str], body: bytes | None
     ) -> Answer:
         """One request, its answer read whole; a 401 is tried once more when the token was renewed meanwhile."""
         for attempt in range(2):
-            authorization = await self._credentials.header()
-            sent = headers if authorization is None else {**headers, "Authorization": authorization}
+            authorization, sent = await self._signed(headers)
             url = self.server + path
             # a redirect is answered as itself (a refusal), as before: never followed with the token and the body
             request = self._open().request(method, url, params=query, headers=sent, data=body, allow_redirects=False)
@@ -147,8 +151,7 @@ class ApiClient:
             total=None, connect=POOL_SECONDS, sock_connect=CONNECT_SECONDS, sock_read=silence
         )
         for attempt in range(2):
-            authorization = await self._credentials.header()
-            sent = headers if authorization is None else {**headers, "Authorization": authorization}
+            authorization, sent = await self._signed(headers)
             url = self.server + path
             request = self._open().get(url, params=query, headers=sent, timeout=timeout, allow_redirects=False)
             async with request as response:
