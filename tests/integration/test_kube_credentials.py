@@ -181,6 +181,36 @@ def _gone(pid_file: Path) -> bool:
     return not Path(f"/proc/{int(pid_file.read_text())}").exists()
 
 
+async def test_an_oversized_credential_is_refused_by_name_without_being_held(
+    tmp_path: Path, server: tuple[ApiServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = server
+    monkeypatch.setattr(credentials, "MAX_CREDENTIAL_BYTES", 4096)
+    (tmp_path / "token").write_bytes(b"t" * 5000)
+    # a plugin that would write without end (and fill its stderr pipe too, were it not drained)
+    script = tmp_path / "floods.py"
+    pid_file = tmp_path / "pid"
+    script.write_text(
+        f"import os, pathlib, sys\npathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+        "sys.stderr.write('e' * 200000)\nsys.stderr.flush()\n"
+        "while True:\n    sys.stdout.write('x' * 65536)\n"
+    )
+    plugin = {
+        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}
+    }
+    for user, said in (
+        ({"tokenFile": "token"}, "token file .*token: over 4096 bytes, not a token"),
+        (plugin, r"exec plugin .*: its answer is over 4096 bytes"),
+    ):
+        kube = _kube(tmp_path, url, user)
+        try:
+            with pytest.raises(KubeError, match=said):
+                await asyncio.wait_for(kube.get(SERVICES, "ns", "x"), 20)
+        finally:
+            await kube.close()
+    assert _gone(pid_file)  # killed and reaped
+
+
 async def test_a_redirect_is_an_answer_not_followed(tmp_path: Path, server: tuple[ApiServer, str]) -> None:
     api, url = server
     api.accepted = {"Bearer fixed"}
@@ -223,8 +253,9 @@ def test_a_user_the_client_cannot_log_in_as_is_refused_by_name(tmp_path: Path) -
     plugin = {"exec": {"apiVersion": "client.authentication.k8s.io/v2", "command": "x"}}
     with pytest.raises(KubeConfigError, match=r"apiVersion client.authentication.k8s.io/v2 is not supported"):
         _kube(tmp_path, "https://h:6443", plugin)
-    with pytest.raises(KubeConfigError, match="token is empty or holds a control character"):
-        _kube(tmp_path, "https://h:6443", {"token": "two\nlines"})
+    for token in ("two\nlines", "caf\u00e9"):
+        with pytest.raises(KubeConfigError, match="token is empty or holds a control or non-ASCII character"):
+            _kube(tmp_path, "https://h:6443", {"token": token})
 
 
 async def test_no_header_at_all_for_a_user_known_by_certificate(tmp_path: Path, server: tuple[ApiServer, str]) -> None:

@@ -17,7 +17,6 @@ import datetime
 import json
 import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from lightkube.config.models import User, UserExec
 from lightkube.core.exceptions import ConfigError
@@ -31,6 +30,11 @@ EXEC_SECONDS = 30.0
 """An exec plugin's time to answer (it may ask a cloud's token service); after it, it is killed."""
 EXPIRY_MARGIN = datetime.timedelta(seconds=10)
 """An exec plugin's token this close to its expiry is renewed before it is sent."""
+MAX_CREDENTIAL_BYTES = 1 << 20
+"""The most of a token file or of an exec plugin's answer read: a token is a few KiB (Go's HTTP server refuses
+request headers over 1 MiB), so more is a wrong file or a broken plugin, refused by name rather than held."""
+STDERR_TAIL = 500
+"""The characters of a failing plugin's stderr its error quotes (the end, where the reason usually is)."""
 
 
 class Credentials:
@@ -109,17 +113,23 @@ class Credentials:
             )
         except OSError as exc:
             raise ConfigError(f"exec plugin {plugin.command}: {exc}") from exc
+        stdout, stderr = process.stdout, process.stderr
+        if stdout is None or stderr is None:  # both are pipes (above): only for the type checker
+            raise ConfigError(f"exec plugin {plugin.command}: no pipes to read")
         try:
             async with asyncio.timeout(EXEC_SECONDS):
-                out, err = await process.communicate()
-        except BaseException as exc:  # no answer in time, or the request that waited for it was cancelled
+                out, err = await asyncio.gather(_head(stdout), _tail(stderr))
+                await process.wait()
+        except BaseException as exc:  # no answer in time, too long a one, or the request waiting was cancelled
             process.kill()
             await asyncio.shield(process.wait())
             if isinstance(exc, TimeoutError):
                 raise ConfigError(f"exec plugin {plugin.command}: no answer within {EXEC_SECONDS:g} s") from exc
+            if isinstance(exc, _TooLong):
+                raise ConfigError(f"exec plugin {plugin.command}: its answer is over {exc}") from exc
             raise
         if process.returncode != 0:
-            said = err.decode(errors="replace").strip()[-500:]
+            said = err.decode(errors="replace").strip()[-STDERR_TAIL:]
             raise ConfigError(f"exec plugin {plugin.command} exited with {process.returncode}: {said}")
         try:
             status = json.loads(out)["status"]
@@ -133,20 +143,49 @@ class Credentials:
         return _bearer(token, f"exec plugin {plugin.command}")
 
 
+class _TooLong(Exception):
+    """More than `MAX_CREDENTIAL_BYTES` where a credential was expected (its message: the limit)."""
+
+
+def _limit() -> str:
+    return f"{MAX_CREDENTIAL_BYTES} bytes"
+
+
+async def _head(stream: asyncio.StreamReader) -> bytes:
+    """All of a plugin's stdout, refused past `MAX_CREDENTIAL_BYTES` without holding more."""
+    data = bytearray()
+    while chunk := await stream.read(65536):
+        data += chunk
+        if len(data) > MAX_CREDENTIAL_BYTES:
+            raise _TooLong(_limit())
+    return bytes(data)
+
+
+async def _tail(stream: asyncio.StreamReader) -> bytes:
+    """The end of a plugin's stderr, read to its close so that the plugin never blocks on a full pipe."""
+    kept = b""
+    while chunk := await stream.read(65536):
+        kept = (kept + chunk)[-4 * STDERR_TAIL :]
+    return kept
+
+
 def _read_token_file(path: str) -> str:
     try:
-        token = Path(path).read_text()
+        with open(path, "rb") as file:
+            data = file.read(MAX_CREDENTIAL_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"token file {path}: {exc}") from exc
-    return _bearer(token, f"token file {path}")
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        raise ConfigError(f"token file {path}: over {_limit()}, not a token")
+    return _bearer(data.decode(errors="replace"), f"token file {path}")
 
 
 def _bearer(token: str, source: str) -> str:
     """The header for `token`, its surrounding whitespace dropped (a file's or a YAML block's last newline); a
-    token with a control character left inside cannot be a header and is refused naming its source."""
+    token with a control or non-ASCII character left inside cannot be a header and is refused naming its source."""
     token = token.strip()
-    if not token or any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
-        raise ConfigError(f"{source}: the token is empty or holds a control character")
+    if not token or not token.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+        raise ConfigError(f"{source}: the token is empty or holds a control or non-ASCII character")
     return f"Bearer {token}"
 
 
