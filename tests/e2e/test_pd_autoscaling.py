@@ -254,7 +254,7 @@ def test_prefill_load_scales_only_prefill_and_decode_load_only_decode_each_withi
             )
             ups = timeline.ups("decode", lowered)
             assert ups, timeline.dump()
-            assert ups[0]["reason"] in ("SLOBreached", "KVCacheFull", "LoadAboveCapacity"), ups[0]
+            assert ups[0]["reason"] in ("SLOBreached", "KVCacheFull", "QueueBuilding", "LoadAboveCapacity"), ups[0]
             assert "TTFT" not in ups[0]["message"], ups[0]
             assert max(timeline.sizes_since("decode", lowered)) == DECODE_MAX, timeline.dump()
             assert max(timeline.sizes_since("prefill", lowered)) <= prefill_peak, timeline.dump()

@@ -9,9 +9,13 @@ Every role goes through the same decision (`decide.decide`), called with that ro
 signals, which is why this module only *filters* a role's scrapes:
 - prefill is judged on TTFT and its waiting queue: a prefill server's KV cache holds only prompts on their way
   to a decode server, so its usage says nothing about the capacity the role lacks, and is left out;
-- decode is judged on inter-token latency and KV-cache usage: its own waiting queue is left out (requests wait
-  there for KV memory, which the KV usage already shows). Its TTFT histogram stays: the decision counts the
-  requests a group started from it, and the role's spec has no TTFT target, so it is never judged on it.
+- decode is judged on inter-token latency, KV-cache usage and its waiting queue. A request waits there for a seat
+  in the running batch (vLLM `--max-num-seqs`, SGLang `--max-running-requests`), which a decode server runs out of
+  before its inter-token latency grows or its KV cache fills (the PD benchmark's decode group: 256 seats taken at
+  55% KV usage), and on vLLM also for its KV cache to arrive (`num_waiting_reqs` is the whole waiting queue,
+  `WAITING_FOR_REMOTE_KVS` included: vllm v1 `core/sched/scheduler.py` `make_stats`). Its TTFT histogram stays:
+  the decision counts the requests a group started from it, and the role's spec has no TTFT target, so it is
+  never judged on it.
 """
 
 from __future__ import annotations
@@ -57,9 +61,7 @@ def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
     """A group's scrape reduced to what its role is scaled on (see the module's docstring)."""
     if role == ROLE_PREFILL:
         return replace(snapshot, inter_token_latency=None, kv_cache_usage=None)
-    if role == ROLE_DECODE:
-        return replace(snapshot, requests_waiting=None)
-    return snapshot
+    return snapshot  # decode keeps every signal; serve too
 
 
 def engine_runtime(spec: ArksApplicationSpec, role: str) -> Runtime:
