@@ -12,6 +12,11 @@ requests within the SLO. Baselines are swept: fixed sizes from below the mean to
 at the per-group concurrency measured at several shares of that rate (their Pareto front is marked). Ours runs with
 that capacity as its prior and without any prior. Every autoscaler starts at the fixed-mean size with its
 scale-down memory seeded with it (`scalers.py`). The clairvoyant reference knows the future (`scalers.Clairvoyant`).
+
+`--warm-up`: every contender first plays a warm-up copy of the scenario (the same scenario with another seed: its
+bursts fall elsewhere) and is measured only on the trace that follows it (requests arriving after the warm-up, GPU
+time after it), as a service that has been running for an hour would be; a fixed fleet is the same either way, an
+autoscaler arrives with what it did and learned in that hour. Tables and rows are written apart (`-warm`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ GOAL = 0.99  # the attainment the clairvoyant reference must reach, and the bar 
 # HPA and KPA targets: the per-group concurrency measured at these shares of the calibrated capacity
 BASELINE_POINTS = (0.5, 0.65, 0.8, 0.95)
 COLD_STARTS = (120.0, 240.0)
+WARM_UP_SEED = 1000  # the warm-up copy of seed s is the scenario with seed s + this (never a measured seed)
 
 
 def slo_spec() -> AutoscalingSpec:
@@ -239,6 +245,7 @@ class Job:
     jitter: float
     cal: Calibration
     sizing: Sizing
+    warm: bool = False  # measured after a warm-up copy of the scenario (`--warm-up`)
 
 
 _CACHE: dict[str, object] = {}
@@ -273,23 +280,49 @@ def _scaler(job: Job) -> tuple[Scaler, int, str]:
     return Slo(slo_spec(), ScalerConfig(), "arks-slo (no prior)"), start, kind
 
 
-def _play(job: Job, scaler: Scaler, start: int, trace: Trace) -> tuple[SimResult, float]:
+def job_trace(job: Job) -> tuple[Trace, float]:
+    """The trace a job plays and when its measured part starts (0 without a warm-up)."""
+    _, base = _inputs()
+    trace = scenario_trace(base, job.scenario, job.jitter, job.seed)
+    if not job.warm:
+        return trace, 0.0
+    warm = scenario_trace(base, job.scenario, job.jitter, job.seed + WARM_UP_SEED)
+    start = warm.duration + 1.0
+    joined = Trace(
+        np.concatenate([warm.arrival, trace.arrival + start]),
+        np.concatenate([warm.prompt, trace.prompt]),
+        np.concatenate([warm.output, trace.output]),
+    )
+    return joined, start
+
+
+def _play(job: Job, scaler: Scaler, start: int, trace: Trace, measured_from: float) -> tuple[SimResult, float]:
     model, _ = _inputs()
     kv = kv_tokens_per_gpu(model.weights_gb)
-    config = SimConfig(initial_replicas=start, cold_start_s=job.cold_start, kv_tokens_per_gpu=kv, seed=job.seed)
+    config = SimConfig(
+        initial_replicas=start,
+        cold_start_s=job.cold_start,
+        kv_tokens_per_gpu=kv,
+        seed=job.seed,
+        measure_from_s=measured_from,
+    )
     cpu = time.process_time()
     result = simulate(trace, scaler, model, config)
     return result, time.process_time() - cpu
 
 
-def _row(job: Job, name: str, family: str, result: SimResult, trace: Trace, cpu: float) -> Row:
-    ok = (result.ttft <= TTFT_TARGET_S) & (result.tpot <= TPOT_TARGET_S)
+def _row(job: Job, name: str, family: str, result: SimResult, measured_from: float, cpu: float) -> Row:
+    """One run's figures over its measured part: the requests that arrived, and the decisions made, from
+    `measured_from` on (a reversal right after it counts against the direction the warm-up left)."""
+    measured = result.arrival >= measured_from
+    ok = ((result.ttft <= TTFT_TARGET_S) & (result.tpot <= TPOT_TARGET_S))[measured]
     reversals, flaps, last, last_reversal = 0, 0, 0, -math.inf
     for t, before, after in result.decisions:
         direction = 1 if after > before else -1
-        if last != 0 and direction != last:
+        if last != 0 and direction != last and t >= measured_from:
             reversals += 1
             flaps += int(t - last_reversal < 600.0)
+        if last != 0 and direction != last:
             last_reversal = t
         last = direction
     return Row(
@@ -303,24 +336,23 @@ def _row(job: Job, name: str, family: str, result: SimResult, trace: Trace, cpu:
         events=len(result.decisions),
         reversals=reversals,
         flaps=flaps,
-        minutes=trace.duration / 60.0,
-        ttft_p90=float(np.nanpercentile(result.ttft, 90)),
-        tpot_p90=float(np.nanpercentile(result.tpot, 90)),
+        minutes=(float(result.arrival[-1]) - measured_from) / 60.0,
+        ttft_p90=float(np.nanpercentile(result.ttft[measured], 90)),
+        tpot_p90=float(np.nanpercentile(result.tpot[measured], 90)),
         cpu_s=cpu,
     )
 
 
 def _job(job: Job) -> tuple[Row, SimResult]:
-    _, base = _inputs()
-    trace = scenario_trace(base, job.scenario, job.jitter, job.seed)
+    trace, measured_from = job_trace(job)
     if job.kind == "clairvoyant":
-        return _clairvoyant(job, trace)
+        return _clairvoyant(job, trace, measured_from)
     scaler, start, family = _scaler(job)
-    result, cpu = _play(job, scaler, start, trace)
-    return _row(job, scaler.name, family, result, trace, cpu), result
+    result, cpu = _play(job, scaler, start, trace, measured_from)
+    return _row(job, scaler.name, family, result, measured_from, cpu), result
 
 
-def _clairvoyant(job: Job, trace: Trace) -> tuple[Row, SimResult]:
+def _clairvoyant(job: Job, trace: Trace, measured_from: float) -> tuple[Row, SimResult]:
     """Bisect the utilization for the cheapest per-minute schedule that keeps `GOAL` of the requests in the SLO."""
     lo, hi = 0.4, 1.3
     best: tuple[Row, SimResult] | None = None
@@ -329,17 +361,17 @@ def _clairvoyant(job: Job, trace: Trace) -> tuple[Row, SimResult]:
         u = (lo + hi) / 2
         plan = schedule(trace, job.cal.capacity_rps, u)
         scaler = Clairvoyant(plan, job.cold_start, u)
-        result, cpu = _play(job, scaler, plan[0], trace)
+        result, cpu = _play(job, scaler, plan[0], trace, measured_from)
         cpu_total += cpu
-        row = _row(job, "clairvoyant", "clairvoyant", result, trace, cpu)
+        row = _row(job, "clairvoyant", "clairvoyant", result, measured_from, cpu)
         if row.attainment >= GOAL:
             lo, best = u, (row, result)
         else:
             hi = u
     if best is None:  # even the most generous schedule misses the goal: report it as it is
         plan = schedule(trace, job.cal.capacity_rps, lo)
-        result, cpu = _play(job, Clairvoyant(plan, job.cold_start, lo), plan[0], trace)
-        best = _row(job, "clairvoyant", "clairvoyant", result, trace, cpu), result
+        result, cpu = _play(job, Clairvoyant(plan, job.cold_start, lo), plan[0], trace, measured_from)
+        best = _row(job, "clairvoyant", "clairvoyant", result, measured_from, cpu), result
     row, result = best
     return replace(row, scaler=f"clairvoyant (at {lo:.0%} of capacity)", cpu_s=cpu_total), result
 
@@ -482,6 +514,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=[s.name for s in SCENARIOS], action="append", help="default: all")
     parser.add_argument("--only", action="append", help="only these scaler kinds (ours, ours-no-prior, hpa, ...)")
     parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="measure every contender after a warm-up copy of its scenario (another seed); writes *-warm files",
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="tables also show the rows of the last run (bench/out/autoscaling-rows.json) for what this one skips",
@@ -516,16 +553,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return not only or any(kind.startswith(o) for o in only)
 
         for seed in range(args.seeds):
-            jobs += [Job(k, sc, seed, 0.0, args.jitter, cal, sizing) for k in fixed if keep(k)]
+            warm = args.warm_up
+            jobs += [Job(k, sc, seed, 0.0, args.jitter, cal, sizing, warm) for k in fixed if keep(k)]
             for cold in colds:
-                jobs += [Job(k, sc, seed, cold, args.jitter, cal, sizing) for k in auto if keep(k)]
+                jobs += [Job(k, sc, seed, cold, args.jitter, cal, sizing, warm) for k in auto if keep(k)]
     # the clairvoyant bisections are the longest jobs: start them first so the pool ends evenly
     jobs.sort(key=lambda j: j.kind != "clairvoyant")
     with Pool(args.processes) as pool:
         done = pool.map(_job, jobs, chunksize=1)
     OUT.mkdir(parents=True, exist_ok=True)
     fresh = [row for row, _ in done]
-    saved = OUT / "autoscaling-rows.json"
+    suffix = "-warm" if args.warm_up else ""
+    saved = OUT / f"autoscaling-rows{suffix}.json"
     if args.merge and saved.exists():
         ran = {(r.scenario, r.family, r.cold_start) for r in fresh}
         fresh += [
@@ -543,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pts = points(rows)
             sizing = sizings[sc.name]
             header = (
-                f"### `{sc.name}`, cold start {cold:g} s{' (held out)' if sc.held_out else ''}\n\n"
+                f"### `{sc.name}`, cold start {cold:g} s{' (held out)' if sc.held_out else ''}"
+                f"{', after a warm-up copy' if args.warm_up else ''}\n\n"
                 f"{sc.about}; peak {sizing.peak_rps:.0f} req/s, mean {sizing.mean_rps:.0f} req/s (seed 0). "
                 f"Medians over {args.seeds} seeds (attainment range in brackets); ◆ = on its family's Pareto front."
             )
@@ -554,7 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(text)
             firsts = [r for row, r in done if row.seed == 0 and row.scenario == sc.name and row.cold_start == cold]
             if firsts:
-                plot(firsts, OUT / f"autoscaling-{sc.name}-{cold:g}.png")
+                plot(firsts, OUT / f"autoscaling-{sc.name}-{cold:g}{suffix}.png")
     slowest = max(row.cpu_s for row, _ in done)
     cpu = sum(row.cpu_s for row, _ in done)
     wall = time.perf_counter() - started
@@ -563,8 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{wall:.0f} s wall-clock with {args.processes} processes"
     )
     print("\n" + footer)
-    (OUT / "autoscaling.md").write_text("\n\n".join(report) + "\n\n" + footer + "\n")
-    print(f"wrote {OUT}/autoscaling.md and autoscaling-*.png")
+    (OUT / f"autoscaling{suffix}.md").write_text("\n\n".join(report) + "\n\n" + footer + "\n")
+    print(f"wrote {OUT}/autoscaling{suffix}.md and autoscaling-*{suffix}.png")
     return 0
 
 

@@ -71,6 +71,8 @@ class SimConfig:
     # no prompt: a request admitted (seat and KV for prompt + output) starts decoding at once, its first token being
     # the prefill's. A `prefill` pool needs no mode: its requests are the trace's with one output token.
     decode_only: bool = False
+    # GPU time counted from here on (a warm-up before it is played but not paid in the result)
+    measure_from_s: float = 0.0
 
 
 class Scaler:
@@ -359,7 +361,8 @@ def simulate(
             push(now + config.scrape_interval_s, _TICK)
     end = last_t
     gpu_seconds = sum(
-        ((g.removed_at if g.removed_at is not None else end) - max(g.created, 0.0)) * config.gpus_per_group
+        max(0.0, (g.removed_at if g.removed_at is not None else end) - max(g.created, config.measure_from_s))
+        * config.gpus_per_group
         for g in groups
     )
     return SimResult(
