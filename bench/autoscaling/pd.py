@@ -42,7 +42,7 @@ from arks_common.api.application import AutoscalingSpec
 from arks_slo_scaler.core.decide import GroupSample, ScalerConfig
 from arks_slo_scaler.core.roles import role_signals
 
-from .run import GOAL, SCENARIOS, TPOT_TARGET_S, TTFT_TARGET_S, scenario_trace, size, steady_trace
+from .run import GOAL, SCENARIOS, TPOT_TARGET_S, TTFT_TARGET_S, played_trace, scenario_trace, size, steady_trace
 from .scalers import Fixed, Slo
 from .sim.engine import Scaler, SimConfig, SimResult, kv_tokens_per_gpu, simulate
 from .sim.steptime import StepTimeModel, fit
@@ -95,21 +95,29 @@ class PdResult:
 
 
 def play(
-    trace: Trace, prefill: Scaler, decode: Scaler, start: tuple[int, int], cold_start: float, kv_gbps: float
+    trace: Trace,
+    prefill: Scaler,
+    decode: Scaler,
+    start: tuple[int, int],
+    cold_start: float,
+    kv_gbps: float,
+    measured_from: float = 0.0,
 ) -> tuple[SimResult, SimResult, PdResult]:
+    """Both pools in series over `trace`; the result counts the requests that arrive, the GPU time and the scale
+    events from `measured_from` on (after a warm-up, `--warm-up`)."""
     model = fit()
     kv = kv_tokens_per_gpu(model.weights_gb)
     prefill_trace = Trace(trace.arrival, trace.prompt, np.ones_like(trace.output))
-    p = simulate(prefill_trace, prefill, model, SimConfig(initial_replicas=start[0], cold_start_s=cold_start,
-                                                          kv_tokens_per_gpu=kv))  # fmt: skip
+    config = SimConfig(cold_start_s=cold_start, kv_tokens_per_gpu=kv, measure_from_s=measured_from)
+    p = simulate(prefill_trace, prefill, model, replace(config, initial_replicas=start[0]))
     transfer = trace.prompt * KV_BYTES_PER_TOKEN / (kv_gbps * 1e9)
     at_decode = trace.arrival + p.ttft + transfer
     order = np.argsort(at_decode, kind="stable")
     decode_trace = Trace(at_decode[order], trace.prompt[order], trace.output[order])
-    d = simulate(decode_trace, decode, model, SimConfig(initial_replicas=start[1], cold_start_s=cold_start,
-                                                        kv_tokens_per_gpu=kv, decode_only=True))  # fmt: skip
+    d = simulate(decode_trace, decode, model, replace(config, initial_replicas=start[1], decode_only=True))
     ttft = at_decode[order] + d.ttft - trace.arrival[order]  # arrival to the first token leaving a decode server
-    ok = (ttft <= TTFT_TARGET_S) & (d.tpot <= TPOT_TARGET_S)
+    measured = trace.arrival[order] >= measured_from
+    ok = ((ttft <= TTFT_TARGET_S) & (d.tpot <= TPOT_TARGET_S))[measured]
     name = f"{prefill.name} + {decode.name}"
     result = PdResult(
         name=name,
@@ -117,9 +125,9 @@ def play(
         gpu_hours=(p.gpu_seconds + d.gpu_seconds) / 3600.0,
         prefill_gpu_hours=p.gpu_seconds / 3600.0,
         decode_gpu_hours=d.gpu_seconds / 3600.0,
-        ttft_p90=float(np.nanpercentile(ttft, 90)),
-        tpot_p90=float(np.nanpercentile(d.tpot, 90)),
-        events=len(p.decisions) + len(d.decisions),
+        ttft_p90=float(np.nanpercentile(ttft[measured], 90)),
+        tpot_p90=float(np.nanpercentile(d.tpot[measured], 90)),
+        events=sum(1 for t, _, _ in (*p.decisions, *d.decisions) if t >= measured_from),
         start=start,
     )
     return p, d, result
@@ -178,21 +186,24 @@ class Run:
     kv_gbps: float
     sized: Sized
     grid: tuple[tuple[int, int], ...]
+    warm: bool = False
 
 
 def _one(run: Run) -> list[str]:
     """Every fixed pair of the grid and ours at each cold start for one scenario and seed: the run's lines."""
     scenario = next(s for s in SCENARIOS if s.name == run.scenario)
-    trace = scenario_trace(load(), scenario, 30.0, run.seed)
-    sizing = size(trace)
+    sizing = size(scenario_trace(load(), scenario, 30.0, run.seed))  # the measured part's peak and mean
+    trace, measured_from = played_trace(load(), scenario, 30.0, run.seed, run.warm)
     peak, start = run.sized.at(sizing.peak_rps), run.sized.at(sizing.mean_rps)
     pairs = sorted({*run.grid, peak})
-    fixed = {pair: play(trace, Fixed(pair[0], "prefill"), Fixed(pair[1], "decode"), pair, 0.0, run.kv_gbps)[2]
-             for pair in pairs}  # fmt: skip
+    fixed = {pair: play(trace, Fixed(pair[0], "prefill"), Fixed(pair[1], "decode"), pair, 0.0, run.kv_gbps,
+                        measured_from)[2] for pair in pairs}  # fmt: skip
     passing = [r for r in fixed.values() if r.attainment >= GOAL]
     cheapest = min(passing, key=lambda r: r.gpu_hours) if passing else None
     lines = [
-        f"scenario {run.scenario} (seed {run.seed}): {len(trace)} requests over {trace.duration / 60:.0f} min, peak"
+        f"scenario {run.scenario} (seed {run.seed}{', after a warm-up copy' if run.warm else ''}):"
+        f" {int((trace.arrival >= measured_from).sum())} requests over"
+        f" {(trace.duration - measured_from) / 60:.0f} min, peak"
         f" {sizing.peak_rps:.0f} req/s, mean {sizing.mean_rps:.0f} req/s; sized for the peak {peak[0]} + {peak[1]},"
         f" for the mean (where ours starts) {start[0]} + {start[1]}",
         "| fleet | cold start | attainment | GPU-h (prefill + decode) | p90 TTFT | p90 TPOT | scale events |",
@@ -205,7 +216,7 @@ def _one(run: Run) -> list[str]:
         for prefill_prior, decode_prior in ((None, None), (run.sized.prefill_rps, run.sized.decode_rps)):
             prefill = RoleScaler("prefill", role_spec("prefill", 16), prefill_prior)
             decode = RoleScaler("decode", role_spec("decode", 16), decode_prior)
-            _, _, r = play(trace, prefill, decode, start, cold, run.kv_gbps)
+            _, _, r = play(trace, prefill, decode, start, cold, run.kv_gbps, measured_from)
             ours.append((f"ours{' with the prior' if prefill_prior else ''} at {cold:.0f} s", r))
             lines.append(_line(r, f"{cold:.0f} s"))
     for pair in pairs:
@@ -251,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold-start", type=float, action="append", help="repeatable; default: 120 and 240")
     parser.add_argument("--kv-gbytes-per-s", type=float, default=50.0)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--warm-up", action="store_true", help="measure after a warm-up copy (as bench.autoscaling.run)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     model, base = fit(), load()
@@ -266,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace = scenario_trace(base, next(s for s in SCENARIOS if s.name == name), 30.0, seed)
             p, d = sized.at(size(trace).peak_rps)
             grid = tuple((a, b) for a in range(max(1, p - 2), p + 2) for b in range(max(1, d - 1), d + 2))
-            runs.append(Run(name, seed, tuple(args.cold_start or (120.0, 240.0)), args.kv_gbytes_per_s, sized, grid))
+            colds = tuple(args.cold_start or (120.0, 240.0))
+            runs.append(Run(name, seed, colds, args.kv_gbytes_per_s, sized, grid, args.warm_up))
     with ProcessPoolExecutor(args.processes) as pool:
         for lines in pool.map(_one, runs):
             print("\n".join(lines) + "\n", flush=True)

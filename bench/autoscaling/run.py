@@ -283,15 +283,21 @@ def _scaler(job: Job) -> tuple[Scaler, int, str]:
 def job_trace(job: Job) -> tuple[Trace, float]:
     """The trace a job plays and when its measured part starts (0 without a warm-up)."""
     _, base = _inputs()
-    trace = scenario_trace(base, job.scenario, job.jitter, job.seed)
-    if not job.warm:
+    return played_trace(base, job.scenario, job.jitter, job.seed, job.warm)
+
+
+def played_trace(base: Trace, sc: Scenario, jitter: float, seed: int, warm: bool) -> tuple[Trace, float]:
+    """A scenario's trace for `seed`, after its warm-up copy (seed + `WARM_UP_SEED`) when `warm`; and when the
+    measured part starts."""
+    trace = scenario_trace(base, sc, jitter, seed)
+    if not warm:
         return trace, 0.0
-    warm = scenario_trace(base, job.scenario, job.jitter, job.seed + WARM_UP_SEED)
-    start = warm.duration + 1.0
+    first = scenario_trace(base, sc, jitter, seed + WARM_UP_SEED)
+    start = first.duration + 1.0
     joined = Trace(
-        np.concatenate([warm.arrival, trace.arrival + start]),
-        np.concatenate([warm.prompt, trace.prompt]),
-        np.concatenate([warm.output, trace.output]),
+        np.concatenate([first.arrival, trace.arrival + start]),
+        np.concatenate([first.prompt, trace.prompt]),
+        np.concatenate([first.output, trace.output]),
     )
     return joined, start
 

@@ -64,3 +64,11 @@ def test_the_comparison_says_who_holds_the_slo_and_at_what_cost() -> None:
     assert "ours **lower**" in compare(_pd("ours", 0.50, 8.0), short, "p")
     assert "ours holds the SLO (99.50%), the pair does not" in compare(_pd("ours", 0.995, 9.0), short, "p")
     assert "ours equal (55.22%)" in compare(_pd("ours", 0.5522, 9.0), short, "p")
+
+
+def test_after_a_warm_up_only_what_follows_is_counted() -> None:
+    trace = steady()  # 50 s of requests
+    _, _, whole = play(trace, Fixed(1, "p"), Fixed(1, "d"), (1, 1), 0.0, kv_gbps=50.0)
+    _, _, later = play(trace, Fixed(1, "p"), Fixed(1, "d"), (1, 1), 0.0, kv_gbps=50.0, measured_from=20.0)
+    assert abs((whole.gpu_hours - later.gpu_hours) * 3600 - 2 * 20.0) < 1e-6  # two groups' first 20 s
+    assert later.attainment == whole.attainment == 1.0
