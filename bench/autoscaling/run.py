@@ -339,7 +339,7 @@ def _row(job: Job, name: str, family: str, result: SimResult, measured_from: flo
         seed=job.seed,
         attainment=float(ok.mean()),
         gpu_hours=result.gpu_seconds / 3600.0,
-        events=len(result.decisions),
+        events=sum(1 for t, _, _ in result.decisions if t >= measured_from),
         reversals=reversals,
         flaps=flaps,
         minutes=(float(result.arrival[-1]) - measured_from) / 60.0,
@@ -477,7 +477,8 @@ def table(pts: Sequence[Point]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: Sequence[SimResult], path: Path) -> None:
+def plot(results: Sequence[SimResult], path: Path, measured_from: float = 0.0) -> None:
+    """Replicas asked for and p90 TTFT per minute; a warm-up, when there was one, ends at the dotted line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -490,6 +491,9 @@ def plot(results: Sequence[SimResult], path: Path) -> None:
         minute = (r.arrival // 60).astype(int)
         p90 = [float(np.nanpercentile(r.ttft[minute == m], 90)) for m in range(minute.max() + 1) if (minute == m).any()]
         bottom.plot(range(len(p90)), p90, label=r.scaler)
+    if measured_from > 0:
+        for ax in (top, bottom):
+            ax.axvline(measured_from / 60, color="grey", linestyle=":", linewidth=1)
     top.set_ylabel("replica groups (asked for)")
     top.legend(fontsize=7, ncol=2)
     bottom.set_yscale("log")
@@ -600,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(text)
             firsts = [r for row, r in done if row.seed == 0 and row.scenario == sc.name and row.cold_start == cold]
             if firsts:
-                plot(firsts, OUT / f"autoscaling-{sc.name}-{cold:g}{suffix}.png")
+                _, measured_from = played_trace(base, sc, args.jitter, 0, args.warm_up)
+                plot(firsts, OUT / f"autoscaling-{sc.name}-{cold:g}{suffix}.png", measured_from)
     slowest = max(row.cpu_s for row, _ in done)
     cpu = sum(row.cpu_s for row, _ in done)
     wall = time.perf_counter() - started

@@ -3,12 +3,18 @@ scenario first and is measured only on what follows it (requests, GPU time, deci
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import numpy as np
+import pytest
 from autoscaling.run import SCENARIOS, Calibration, Job, Sizing, _row, job_trace
 from autoscaling.scalers import Fixed
-from autoscaling.sim.engine import SimConfig, SimResult, simulate
+from autoscaling.sim.engine import Scaler, SimConfig, SimResult, simulate
 from autoscaling.sim.steptime import fit
 from autoscaling.sim.trace import Trace
+
+from arks_slo_scaler.core.decide import GroupSample
 
 
 def test_gpu_time_is_counted_from_the_measured_part_on() -> None:
@@ -39,6 +45,28 @@ def test_a_warm_up_copy_comes_first_with_its_own_seed_and_only_what_follows_is_m
                        [], [(10.0, 4, 8), (start - 100, 8, 4), (start + 5, 4, 6), (start + 700, 6, 5)])  # fmt: skip
     row = _row(job, "x", "ours", result, start, 0.0)
     assert row.attainment == 1.0
+    assert row.events == 2  # the two decisions after the warm-up
     # down-up at start + 5 (the warm-up left a scale-down) and up-down later: both reversals are in the measured part
     assert row.reversals == 2
     assert row.flaps == 1  # the first, 105 s after the warm-up's last reversal
+
+
+class _UpThenDown(Scaler):
+    """3 groups from the first tick, 1 from t = 60 s: one group is added before the boundary and two leave after."""
+
+    name = "up-then-down"
+
+    def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
+        return 3 if now < 60 else 1
+
+
+def test_a_group_that_spans_the_boundary_is_paid_after_it_only() -> None:
+    n = 400
+    trace = Trace(np.arange(n, dtype=np.float64) / 2.0, np.full(n, 200, np.int64), np.full(n, 20, np.int64))
+    model = fit()
+    config = SimConfig(initial_replicas=2, render_text=False, cold_start_s=10.0)
+    whole = simulate(trace, _UpThenDown(), model, config)
+    later = simulate(trace, _UpThenDown(), model, replace(config, measure_from_s=40.0))
+    assert [(round(t), a, b) for t, a, b in whole.decisions] == [(15, 2, 3), (60, 3, 1)]
+    # before t = 40: the two first groups for 40 s each, the third from its creation at the first tick (15 s)
+    assert whole.gpu_seconds - later.gpu_seconds == pytest.approx(2 * 40.0 + (40.0 - 15.0))
