@@ -185,8 +185,8 @@ async def test_an_oversized_credential_is_refused_by_name_without_being_held(
     tmp_path: Path, server: tuple[ApiServer, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, url = server
-    monkeypatch.setattr(credentials, "MAX_CREDENTIAL_BYTES", 4096)
-    (tmp_path / "token").write_bytes(b"t" * 5000)
+    monkeypatch.setattr(credentials, "MAX_CREDENTIAL_BYTES", 300_000)  # past the pipe's 128 KiB pause point
+    (tmp_path / "token").write_bytes(b"t" * 300_001)
     # a plugin that would write without end (and fill its stderr pipe too, were it not drained)
     script = tmp_path / "floods.py"
     pid_file = tmp_path / "pid"
@@ -199,8 +199,8 @@ async def test_an_oversized_credential_is_refused_by_name_without_being_held(
         "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}
     }
     for user, said in (
-        ({"tokenFile": "token"}, "token file .*token: over 4096 bytes, not a token"),
-        (plugin, r"exec plugin .*: its answer is over 4096 bytes"),
+        ({"tokenFile": "token"}, "token file .*token: over 300000 bytes, not a token"),
+        (plugin, r"exec plugin .*: its answer is over 300000 bytes"),
     ):
         kube = _kube(tmp_path, url, user)
         try:

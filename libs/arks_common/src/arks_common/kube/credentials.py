@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import json
 import os
@@ -33,6 +34,8 @@ EXPIRY_MARGIN = datetime.timedelta(seconds=10)
 MAX_CREDENTIAL_BYTES = 1 << 20
 """The most of a token file or of an exec plugin's answer read: a token is a few KiB (Go's HTTP server refuses
 request headers over 1 MiB), so more is a wrong file or a broken plugin, refused by name rather than held."""
+REAP_SECONDS = 5.0
+"""How long a killed plugin's pipes are read to their end before it is left to the system."""
 STDERR_TAIL = 500
 """The characters of a failing plugin's stderr its error quotes (the end, where the reason usually is)."""
 
@@ -116,13 +119,13 @@ class Credentials:
         stdout, stderr = process.stdout, process.stderr
         if stdout is None or stderr is None:  # both are pipes (above): only for the type checker
             raise ConfigError(f"exec plugin {plugin.command}: no pipes to read")
+        head, tail = asyncio.ensure_future(_head(stdout)), asyncio.ensure_future(_tail(stderr))
         try:
             async with asyncio.timeout(EXEC_SECONDS):
-                out, err = await asyncio.gather(_head(stdout), _tail(stderr))
+                out, err = await head, await tail
                 await process.wait()
         except BaseException as exc:  # no answer in time, too long a one, or the request waiting was cancelled
-            process.kill()
-            await asyncio.shield(process.wait())
+            await asyncio.shield(_reap(process, head, tail))
             if isinstance(exc, TimeoutError):
                 raise ConfigError(f"exec plugin {plugin.command}: no answer within {EXEC_SECONDS:g} s") from exc
             if isinstance(exc, _TooLong):
@@ -167,6 +170,25 @@ async def _tail(stream: asyncio.StreamReader) -> bytes:
     while chunk := await stream.read(65536):
         kept = (kept + chunk)[-4 * STDERR_TAIL :]
     return kept
+
+
+async def _reap(process: asyncio.subprocess.Process, *readers: asyncio.Future[bytes]) -> None:
+    """Kill a plugin given up on and wait for it. Its pipes are read to their end meanwhile: a pipe left unread
+    past its buffer stops reading, and the wait would never see it close. A pipe still held open after
+    `REAP_SECONDS` (by a child of the plugin, say) is left behind rather than waited on for ever."""
+    process.kill()
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(REAP_SECONDS):
+            pipes = [pipe for pipe in (process.stdout, process.stderr) if pipe is not None]
+            await asyncio.gather(*(_discard(pipe) for pipe in pipes), process.wait())
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    while await stream.read(65536):
+        pass
 
 
 def _read_token_file(path: str) -> str:
