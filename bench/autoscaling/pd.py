@@ -14,16 +14,16 @@ A request meets the SLO when its end-to-end TTFT (arrival to its admission at a 
 and its TPOT at most 50 ms, as in the aggregated benchmark. No backpressure from decode to prefill (a prefill
 server in SGLang waits for the decode side's KV preallocation; here it never does): an assumption.
 
-Ours: prefill scaled on p90 TTFT <= 400 ms (the prefill's share of the 500 ms) and its queue; decode on p50 ITL
-<= 50 ms and KV usage; with the slo-scaler's defaults (no capacity prior) and again with each role's load-tested
-capacity as its prior, each seeing only its role's signals (`arks_slo_scaler.core.roles.role_signals`). Each role's
-capacity is load-tested first, as an operator would: the highest steady rate one group serves with 99% of requests
-within the role's share of the SLO (prefill: TTFT <= 400 ms; decode: a wait for a seat <= 100 ms and TPOT <= 50 ms).
-As in the aggregated benchmark, ours starts where a fleet sized for the mean stays (per role, ceil(mean rate /
-capacity)), and the fixed pair **sized for the peak** is ceil(peak one-minute rate / capacity) per role, warm from
-the start. A grid of fixed pairs around it (two fewer to one more prefill groups, one fewer to one more decode
-groups) is run too, and the cheapest pair reaching 99% is marked: a foresight no operator has (it is found by trying
-them all).
+Ours: prefill scaled on p90 TTFT <= 400 ms (the prefill's share of the 500 ms) and its queue; decode on p50 ITL <=
+50 ms, KV usage and its queue; with the slo-scaler's defaults (no capacity prior) and again with each role's
+load-tested capacity as its prior, each seeing only its role's signals (`arks_slo_scaler.core.roles.role_signals`).
+Each role's capacity is load-tested first, as an operator would: the highest steady rate one group serves with 99%
+of requests within the role's share of the SLO (prefill: TTFT <= 400 ms; decode: a wait for a seat <= 100 ms and
+TPOT <= 50 ms). As in the aggregated benchmark, ours starts where a fleet sized for the mean stays (per role,
+ceil(mean rate / capacity)), and the fixed pair **sized for the peak** is ceil(peak one-minute rate / capacity) per
+role, warm from the start. A grid of fixed pairs around it (two fewer to one more prefill groups, one fewer to one
+more decode groups) is run too, and the cheapest pair reaching 99% is marked: a foresight no operator has (it is
+found by trying them all).
 GPU-hours: every group of both pools from creation to removal.
 """
 

@@ -11,9 +11,12 @@ signals, which is why this module only *filters* a role's scrapes:
   to a decode server, so its usage says nothing about the capacity the role lacks, and is left out;
 - decode is judged on inter-token latency, KV-cache usage and its waiting queue. A request waits there for a seat
   in the running batch (vLLM `--max-num-seqs`, SGLang `--max-running-requests`), which a decode server runs out of
-  before its inter-token latency grows or its KV cache fills (the PD benchmark's decode group: 256 seats taken at
-  55% KV usage), and on vLLM also for its KV cache to arrive (`num_waiting_reqs` is the whole waiting queue,
-  `WAITING_FOR_REMOTE_KVS` included: vllm v1 `core/sched/scheduler.py` `make_stats`). Its TTFT histogram stays:
+  before its inter-token latency grows or its KV cache fills (the PD benchmark's decode group holds 182 of its 256
+  seats at 55% KV usage at 50 req/s; at 55 req/s requests queue for seats). On vLLM a request also waits there
+  for its KV cache to arrive (`num_waiting_reqs` is the whole waiting queue, `WAITING_FOR_REMOTE_KVS` included:
+  vllm v1 `core/sched/scheduler.py` `make_stats`): with a slow KV link those alone can pass the queue threshold
+  (8 per group: at 50 req/s per group, transfers of 160 ms) and grow decode with seats to spare; the PD profiles
+  assume NIXL over RDMA, where a transfer takes milliseconds (docs/pd.md). Its TTFT histogram stays:
   the decision counts the requests a group started from it, and the role's spec has no TTFT target, so it is
   never judged on it.
 """
