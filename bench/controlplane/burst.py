@@ -208,8 +208,8 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     requests_before = scrape(env.cluster)
     services = {name: proc.pid for name, proc in env.system.services.items() if proc.pid is not None}
     rest = others(env)
-    cpu_before = {name: cpu_seconds(pid) for name, pid in services.items()}
-    rest_before = {name: cpu_seconds(pid) for name, pid in rest.items()}
+    watched = {**services, **rest}  # the names differ: service names, and the rest's (apiserver, etcd, ...)
+    cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     busy_before = machine_busy_seconds()
     sent = await create_all(kube, APPLICATIONS, "burst", [application(n, groups=args.groups) for n in names])
     await lws_seen.wait_for(set(names), args.timeout)
@@ -228,8 +228,9 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     await running_seen.quiet(args.settle, args.timeout)
     # the services' CPU for the whole burst, until its applications stopped changing (the machine's 2 cores are
     # what bounds the burst: this is where they went, per application)
-    cpu_ms = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / args.apps for name, pid in services.items()}
-    rest_ms = {name: (cpu_seconds(pid) - rest_before[name]) * 1000 / args.apps for name, pid in rest.items()}
+    spent_ms = {name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / args.apps for name, pid in watched.items()}
+    cpu_ms = {name: spent_ms[name] for name in services}
+    rest_ms = {name: spent_ms[name] for name in rest}
     busy_ms = (machine_busy_seconds() - busy_before) * 1000 / args.apps
     singles = []
     for i in range(args.single):

@@ -25,7 +25,7 @@ def fake_gpu_nodes(prefix: str, pods: int, count: int = 4) -> list[NodeSpec]:
 @contextmanager
 def local_stack(prefix: str, nodes: Iterable[NodeSpec] = DEFAULT_NODES, tracing: bool = False) -> Iterator[Env]:
     """The stack; its services trace to a file only with `tracing` (the timeline reads it): by default they run as
-    users run them, without (a span per API request and per message is ~15% of the deployer's CPU in a burst)."""
+    users run them, without (a span per API request and per message is ~14% of the deployer's CPU in a burst)."""
     build_all()
     kept = os.environ.get("ARKS_BENCH_WORK")  # a directory to keep the run's logs in, for reading afterwards
     with tempfile.TemporaryDirectory(prefix=prefix) if not kept else nullcontext(kept) as tmp:
