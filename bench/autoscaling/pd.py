@@ -192,8 +192,9 @@ class Run:
 def _one(run: Run) -> list[str]:
     """Every fixed pair of the grid and ours at each cold start for one scenario and seed: the run's lines."""
     scenario = next(s for s in SCENARIOS if s.name == run.scenario)
-    sizing = size(scenario_trace(load(), scenario, 30.0, run.seed))  # the measured part's peak and mean
-    trace, measured_from = played_trace(load(), scenario, 30.0, run.seed, run.warm)
+    base = load()
+    sizing = size(scenario_trace(base, scenario, 30.0, run.seed))  # the measured part's peak and mean
+    trace, measured_from = played_trace(base, scenario, 30.0, run.seed, run.warm)
     peak, start = run.sized.at(sizing.peak_rps), run.sized.at(sizing.mean_rps)
     pairs = sorted({*run.grid, peak})
     fixed = {pair: play(trace, Fixed(pair[0], "prefill"), Fixed(pair[1], "decode"), pair, 0.0, run.kv_gbps,

@@ -15,8 +15,9 @@ scale-down memory seeded with it (`scalers.py`). The clairvoyant reference knows
 
 `--warm-up`: every contender first plays a warm-up copy of the scenario (the same scenario with another seed: its
 bursts fall elsewhere) and is measured only on the trace that follows it (requests arriving after the warm-up, GPU
-time after it), as a service that has been running for an hour would be; a fixed fleet is the same either way, an
-autoscaler arrives with what it did and learned in that hour. Tables and rows are written apart (`-warm`).
+time after it), as a service that has been running for an hour would be; a fixed fleet changes only by what the
+warm-up leaves queued, an autoscaler arrives with what it did and learned in that hour. Tables and rows are written
+apart (`-warm`).
 """
 
 from __future__ import annotations
@@ -585,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved.write_text(json.dumps([asdict(r) for r in fresh]))
     report = []
     for sc in scenarios:
+        _, measured_from = played_trace(base, sc, args.jitter, 0, args.warm_up)  # the first seed's, for the plots
         for cold in colds:
             rows = [r for r in fresh if r.scenario == sc.name and r.cold_start in (0.0, cold)]
             if not rows:
@@ -604,7 +606,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(text)
             firsts = [r for row, r in done if row.seed == 0 and row.scenario == sc.name and row.cold_start == cold]
             if firsts:
-                _, measured_from = played_trace(base, sc, args.jitter, 0, args.warm_up)
                 plot(firsts, OUT / f"autoscaling-{sc.name}-{cold:g}{suffix}.png", measured_from)
     slowest = max(row.cpu_s for row, _ in done)
     cpu = sum(row.cpu_s for row, _ in done)

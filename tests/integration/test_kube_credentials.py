@@ -211,6 +211,23 @@ async def test_an_oversized_credential_is_refused_by_name_without_being_held(
     assert _gone(pid_file)  # killed and reaped
 
 
+async def test_an_answer_nested_past_the_parser_is_not_an_exec_credential(
+    tmp_path: Path, server: tuple[ApiServer, str]
+) -> None:
+    _, url = server
+    script = tmp_path / "nested.py"
+    script.write_text("print('[' * 200000)\n")  # far under the size limit, far over the JSON parser's depth
+    plugin = {
+        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}
+    }
+    kube = _kube(tmp_path, url, plugin)
+    try:
+        with pytest.raises(KubeError, match="not an ExecCredential: RecursionError"):
+            await kube.get(SERVICES, "ns", "x")
+    finally:
+        await kube.close()
+
+
 async def test_a_redirect_is_an_answer_not_followed(tmp_path: Path, server: tuple[ApiServer, str]) -> None:
     api, url = server
     api.accepted = {"Bearer fixed"}

@@ -129,7 +129,9 @@ class Credentials:
             if isinstance(exc, TimeoutError):
                 raise ConfigError(f"exec plugin {plugin.command}: no answer within {EXEC_SECONDS:g} s") from exc
             if isinstance(exc, _TooLong):
-                raise ConfigError(f"exec plugin {plugin.command}: its answer is over {exc}") from exc
+                raise ConfigError(
+                    f"exec plugin {plugin.command}: its answer is over {MAX_CREDENTIAL_BYTES} bytes"
+                ) from exc
             raise
         if process.returncode != 0:
             said = err.decode(errors="replace").strip()[-STDERR_TAIL:]
@@ -138,7 +140,7 @@ class Credentials:
             status = json.loads(out)["status"]
             token = status.get("token")
             expires = status.get("expirationTimestamp")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:  # nested past the parser
             raise ConfigError(f"exec plugin {plugin.command}: not an ExecCredential: {exc!r}") from exc
         if not isinstance(token, str) or not token:
             raise ConfigError(f"exec plugin {plugin.command}: no token in its answer (certificates are not supported)")
@@ -147,11 +149,7 @@ class Credentials:
 
 
 class _TooLong(Exception):
-    """More than `MAX_CREDENTIAL_BYTES` where a credential was expected (its message: the limit)."""
-
-
-def _limit() -> str:
-    return f"{MAX_CREDENTIAL_BYTES} bytes"
+    """More than `MAX_CREDENTIAL_BYTES` where a credential was expected."""
 
 
 async def _head(stream: asyncio.StreamReader) -> bytes:
@@ -160,12 +158,13 @@ async def _head(stream: asyncio.StreamReader) -> bytes:
     while chunk := await stream.read(65536):
         data += chunk
         if len(data) > MAX_CREDENTIAL_BYTES:
-            raise _TooLong(_limit())
+            raise _TooLong
     return bytes(data)
 
 
 async def _tail(stream: asyncio.StreamReader) -> bytes:
-    """The end of a plugin's stderr, read to its close so that the plugin never blocks on a full pipe."""
+    """The end of a plugin's pipe, read to its close so that the plugin never blocks on a full pipe (stderr, and
+    both pipes of a plugin given up on)."""
     kept = b""
     while chunk := await stream.read(65536):
         kept = (kept + chunk)[-4 * STDERR_TAIL :]
@@ -183,12 +182,7 @@ async def _reap(process: asyncio.subprocess.Process, *readers: asyncio.Future[by
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(REAP_SECONDS):
             pipes = [pipe for pipe in (process.stdout, process.stderr) if pipe is not None]
-            await asyncio.gather(*(_discard(pipe) for pipe in pipes), process.wait())
-
-
-async def _discard(stream: asyncio.StreamReader) -> None:
-    while await stream.read(65536):
-        pass
+            await asyncio.gather(*(_tail(pipe) for pipe in pipes), process.wait())
 
 
 def _read_token_file(path: str) -> str:
@@ -198,7 +192,7 @@ def _read_token_file(path: str) -> str:
     except OSError as exc:
         raise ConfigError(f"token file {path}: {exc}") from exc
     if len(data) > MAX_CREDENTIAL_BYTES:
-        raise ConfigError(f"token file {path}: over {_limit()}, not a token")
+        raise ConfigError(f"token file {path}: over {MAX_CREDENTIAL_BYTES} bytes, not a token")
     return _bearer(data.decode(errors="replace"), f"token file {path}")
 
 
