@@ -62,12 +62,7 @@ class RoleScaler(Scaler):
         self.name = self.inner.name
 
     def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
-        seen = [
-            GroupSample(g.group, g.ready_seconds, g.scraped_at, role_signals(self.role, g.metrics), g.nodes)
-            if g.metrics is not None
-            else g
-            for g in groups
-        ]
+        seen = [replace(g, metrics=role_signals(self.role, g.metrics)) if g.metrics is not None else g for g in groups]
         return self.inner.tick(now, current, seen)
 
 

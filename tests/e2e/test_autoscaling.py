@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -243,6 +244,12 @@ def test_load_scales_the_groups_up_and_its_absence_scales_them_down_after_the_wi
         ups = [d for _, d in timeline.decisions if d["direction"] == "Up"]
         assert ups, timeline.dump()
         assert ups[0]["reason"] in ("SLOBreached", "QueueBuilding"), ups[0]
+        # a fresh scaler plans over the start its groups took (their pods' creation to Ready: seconds on KWOK), not
+        # over the configured guess of 120 s; the message names it with the capacity ("cold start N s") or with the
+        # backlog expected by then ("W waiting (B in N s)")
+        planned = re.search(r"(?:cold start|waiting \(\d+ in) (\d+) s", ups[0]["message"])
+        assert planned is not None, ups[0]
+        assert int(planned.group(1)) < 60, ups[0]
         # with the load spread over the new groups the SLO holds again
         within = timeline.until(lambda r, n, a: _reason(a) == "WithinSLO", 90, "TTFT back within the SLO")
         peak = timeline.look()[0]

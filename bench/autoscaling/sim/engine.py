@@ -170,7 +170,7 @@ def simulate(
         return g
 
     for _ in range(config.initial_replicas):
-        new_group(-3600.0, -3600.0)  # warm from the start
+        new_group(-3600.0 - config.cold_start_s, -3600.0)  # warm from the start; it too took a cold start once
 
     def start_step(g: _Group, now: float) -> None:
         """Plan `g`'s next step: a mixed step if there is prompt work, else a decode-only run to the next finish."""
@@ -350,7 +350,9 @@ def simulate(
                     continue
                 snapshot = _scrape(g, now, config)
                 g.last_scrape = (now, snapshot)
-                samples.append(GroupSample(f"g{g.gid}", now - g.ready_at, now, snapshot))
+                samples.append(
+                    GroupSample(f"g{g.gid}", now - g.ready_at, now, snapshot, start_seconds=g.ready_at - g.created)
+                )
             target = max(1, scaler.tick(now, len(live), tuple(samples)))
             if target != len(live):
                 decisions.append((now, len(live), target))

@@ -144,8 +144,9 @@ def group(
     at: float | None = None,
     metrics: MetricsSnapshot | None = None,
     nodes: int = 1,
+    start: float | None = None,
 ) -> GroupSample:
-    return GroupSample(name, ready_for, at, metrics, nodes)
+    return GroupSample(name, ready_for, at, metrics, nodes, start_seconds=start)
 
 
 class Leader:

@@ -73,20 +73,34 @@ def test_no_prior_scales_up_on_the_knee_before_the_slo_breaks() -> None:
 
 def test_the_cold_start_is_measured_from_the_scale_up_to_the_first_ready_sample() -> None:
     tracker = StartTracker()
-    tracker = track_starts(tracker, 0.0, [("a", 600.0)])
+    tracker = track_starts(tracker, 0.0, [("a", 600.0, None)])
     assert start_seconds(tracker, 120.0) == 120.0  # nothing measured yet: the configured guess
     tracker = StartTracker(tracker.known, tracker.pending, tracker.observed, scale_up_at=15.0)
-    tracker = track_starts(tracker, 30.0, [("a", 615.0), ("b", None)])
+    tracker = track_starts(tracker, 30.0, [("a", 615.0, None), ("b", None, None)])
     assert tracker.pending == {"b": 15.0}
-    tracker = track_starts(tracker, 300.0, [("a", 885.0), ("b", 45.0)])  # ready since 255 s: 240 s after 15 s
+    # ready since 255 s: 240 s after 15 s (the scale-up's measure, not the group's own 200 s from its pod)
+    tracker = track_starts(tracker, 300.0, [("a", 885.0, None), ("b", 45.0, 200.0)])
     assert tracker.observed == (240.0,)
     assert start_seconds(tracker, 120.0) == 240.0
     # a group that leaves is forgotten; its name coming back after a later scale-up is a new start
-    tracker = track_starts(tracker, 400.0, [("a", 985.0)])
+    tracker = track_starts(tracker, 400.0, [("a", 985.0, None)])
     tracker = StartTracker(tracker.known, tracker.pending, tracker.observed, scale_up_at=410.0)
-    tracker = track_starts(tracker, 420.0, [("a", 1005.0), ("b", None)])
-    tracker = track_starts(tracker, 600.0, [("a", 1185.0), ("b", 10.0)])
+    tracker = track_starts(tracker, 420.0, [("a", 1005.0, None), ("b", None, None)])
+    tracker = track_starts(tracker, 600.0, [("a", 1185.0, None), ("b", 10.0, None)])
     assert tracker.observed == (240.0, 180.0)
+
+
+def test_groups_no_scale_up_explains_tell_their_own_start() -> None:
+    # a fresh scaler meets three Ready groups whose pods took 250, 230 and 3 hours (a readiness flap) to be Ready
+    tracker = track_starts(StartTracker(), 0.0, [("a", 600.0, 250.0), ("b", 500.0, 230.0), ("c", 90.0, 10800.0)],
+                           longest=1800.0)  # fmt: skip
+    assert tracker.observed == (250.0, 230.0)
+    assert start_seconds(tracker, 120.0) == 240.0
+    # one seen starting before any scale-up of ours counts once Ready, with its own time; one without it does not
+    tracker = track_starts(tracker, 15.0, [("a", 615.0, None), ("d", None, None), ("e", None, None)])
+    tracker = track_starts(tracker, 30.0, [("a", 630.0, None), ("d", 5.0, 300.0), ("e", 5.0, None)])
+    assert tracker.observed == (250.0, 230.0, 300.0)
+    assert tracker.pending == {}
 
 
 def test_decide_plans_ramps_over_the_cold_start_it_observed() -> None:
@@ -123,6 +137,19 @@ def test_decide_plans_ramps_over_the_cold_start_it_observed() -> None:
     assert abs(state.starts.observed[0] - 315.0) <= 15.0
     assert decision.signals is not None
     assert decision.signals.start_seconds == state.starts.observed[0]
+
+
+def test_a_fresh_scaler_plans_its_first_ramp_over_the_start_its_groups_took() -> None:
+    sp = spec(scaleUpStabilizationSeconds=0, maxReplicas=8)
+    leaders = [Leader(), Leader()]
+    state, decision = ScalerState(), None
+    for now in (15.0, 30.0):
+        samples = tuple(group(f"g{i}", at=now, metrics=leader.serve(5 * 15, ttft_s=0.1), start=300.0)
+                        for i, leader in enumerate(leaders))  # fmt: skip
+        decision, state = decide(sp, Observation(now, 2, samples), state, ScalerConfig(initial_capacity_per_group=10))
+    assert decision is not None
+    assert decision.signals is not None
+    assert decision.signals.start_seconds == 300.0, "not the configured 120 s"
 
 
 def test_a_queue_sizes_the_step_not_only_the_breached_latency() -> None:

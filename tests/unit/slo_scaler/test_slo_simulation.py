@@ -4,6 +4,7 @@ simulator's own pieces (H100-calibrated step times, vLLM-format scrapes)."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from autoscaling.sim.trace import Trace
 from unit.slo_scaler.builders import spec
 
 from arks_common.api.application import Runtime
-from arks_slo_scaler.core.decide import ScalerConfig
+from arks_slo_scaler.core.decide import GroupSample, ScalerConfig
 from arks_slo_scaler.core.metrics import parse_metrics
 
 
@@ -93,3 +94,23 @@ def test_simulated_scrapes_are_real_vllm_text_that_parses_cleanly() -> None:
     result = parse_metrics(text, Runtime.VLLM)
     assert result.problems == ()
     assert result.snapshot == counters.snapshot(running=3, waiting=1, kv_usage=0.1)
+
+
+def test_every_simulated_group_tells_the_cold_start_it_took() -> None:
+    """Groups warm from the start took a cold start once too, as the pods a fresh scaler meets in a cluster did."""
+    seen: list[tuple[str, float | None]] = []
+    planned: list[tuple[float, ...]] = []
+
+    class Watching(Slo):
+        def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
+            seen.extend((g.group, g.start_seconds) for g in groups if g.ready_seconds is not None)
+            out = super().tick(now, current, groups)
+            planned.append(self.state.starts.observed)
+            return out
+
+    trace = step_load([(8.0, 120.0), (60.0, 600.0)])
+    scaler = Watching(spec(maxReplicas=6), ScalerConfig(initial_capacity_per_group=20.0))
+    simulate(trace, scaler, fit(), SimConfig(initial_replicas=1, cold_start_s=200.0, render_text=False))
+    assert {g for g, _ in seen} >= {"g0", "g1"}, "a group was added and served"
+    assert {start for _, start in seen} == {200.0}
+    assert planned[0] == (200.0,), "from its first tick the scaler knows the start its group took"

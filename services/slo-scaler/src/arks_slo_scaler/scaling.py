@@ -34,7 +34,7 @@ from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_signals, scaled_roles
-from arks_slo_scaler.core.samples import group_of, ready_since, to_sample
+from arks_slo_scaler.core.samples import group_of, ready_since, started_in, to_sample
 from arks_slo_scaler.metrics import (
     DECISIONS,
     LEADER,
@@ -228,6 +228,7 @@ class SloScaler:
                     scraped_at=scraped_at,
                     metrics=None if snapshot is None else role_signals(role.name, snapshot),
                     nodes=role.nodes_per_group,
+                    start_seconds=started_in(pod),
                 )
             )
         return groups

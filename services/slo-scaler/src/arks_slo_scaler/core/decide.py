@@ -90,6 +90,9 @@ class GroupSample:
     scraped_at: float | None = None  # when `metrics` was scraped, on the same clock as `Observation.now`
     metrics: MetricsSnapshot | None = None
     nodes: int = 1  # informative only: a group is one unit whatever its size
+    # how long it took from its creation to Ready (its leader pod's timestamps), when known: a cold start measured
+    # before this scaler asked for any group (a fresh or restarted scaler, groups another hand added)
+    start_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,12 @@ class ScalerConfig:
     explore_factor: float = 2.0
     # Ramps: a new group serves only after it starts, so size for the load expected by then (trend over a window).
     trend_window_seconds: float = 120.0
-    # how long a new group takes to serve (pods, image, weights) until the scaler has measured it (scale-up to ready)
+    # how long a new group takes to serve (pods, image, weights) until one was measured: a scale-up to its group's first
+    # Ready sample, or a group's own creation to Ready (`GroupSample.start_seconds`)
     group_start_seconds: float = 120.0
+    # a start a group's own timestamps claim past this is not believed (a pod Ready again after a readiness flap
+    # keeps only its last transition, which would read as a start of hours)
+    longest_group_start_seconds: float = 1800.0
     # Bursts: under pressure the step also serves the queue within this time; the fleet is planned with a headroom of
     # 1 + `headroom_z` x the RMS of how far demand lay above what the trend window expected (relative), over
     # `variability_window_seconds` (at most `max_headroom`; it only matters where it exceeds 1 / `target_utilization`);
@@ -218,7 +225,13 @@ def decide(
     now, current = observation.now, observation.current_replicas
     state = replace(state, history=_remember(state.history, observation, config))
     state = replace(
-        state, starts=track_starts(state.starts, now, [(g.group, g.ready_seconds) for g in observation.groups])
+        state,
+        starts=track_starts(
+            state.starts,
+            now,
+            [(g.group, g.ready_seconds, g.start_seconds) for g in observation.groups],
+            longest=config.longest_group_start_seconds,
+        ),
     )
     if state.capacity is None:
         state = replace(state, capacity=CapacityEstimate.from_prior(config.initial_capacity_per_group))

@@ -6,8 +6,9 @@ how bursty the load is. Pure: every function takes the old state and returns the
   latency grew in proportion to load, and it is confirmed the first time the latency nears the SLO (a percentile
   past `knee_ratio` of its target at a rate near the highest served comfortably) or breaks it. Latency is flat
   until a sharp knee, so a rate served comfortably is only a lower bound; the knee itself is the measurement.
-- Cold start: the time from a scale-up to the first sample in which a group it added is ready; the median of the
-  last few, the configured guess until one is seen.
+- Cold start: the time from a scale-up to the first sample in which a group it added is ready, and for a group no
+  scale-up of this scaler explains (those already there when it starts) the group's own creation-to-Ready time;
+  the median of the last few, the configured guess until one is seen.
 - Burstiness (`headroom`): the root mean square of how far demand samples lay above what the recent window
   expected sets the headroom the fleet is planned with (decide.py records the deviations and the bursts).
 """
@@ -102,28 +103,40 @@ class StartTracker:
     """Groups seen so far, the scale-up each new one came from, and the cold starts measured (newest last)."""
 
     known: frozenset[str] = frozenset()
-    pending: Mapping[str, float] = field(default_factory=dict)  # group -> when the scale-up that added it was asked
+    # group -> when the scale-up that added it was asked; None for a group no scale-up of ours explains (seen
+    # starting before any, or after a restart): its own timestamps tell its start once it is Ready
+    pending: Mapping[str, float | None] = field(default_factory=dict)
     observed: tuple[float, ...] = ()
     scale_up_at: float | None = None
 
 
 def track_starts(
-    tracker: StartTracker, now: float, groups: Sequence[tuple[str, float | None]], keep: int = 5
+    tracker: StartTracker,
+    now: float,
+    groups: Sequence[tuple[str, float | None, float | None]],
+    keep: int = 5,
+    longest: float = math.inf,
 ) -> StartTracker:
-    """Update from this observation's (group, seconds Ready or None while starting) pairs.
+    """Update from this observation's (group, seconds Ready or None while starting, its own creation-to-Ready
+    seconds or None) triples.
 
     A group that appears after a scale-up belongs to it; the first time it is seen Ready, its start is measured as
-    (now - seconds Ready) - (when the scale-up was asked). Groups that leave are forgotten."""
-    present = {name for name, _ in groups}
+    (now - seconds Ready) - (when the scale-up was asked). A group no scale-up explains (the ones already there
+    when the scaler starts) counts with its own creation-to-Ready time, when known and at most `longest`. Groups
+    that leave are forgotten."""
+    present = {name for name, _, _ in groups}
     pending = {name: t for name, t in tracker.pending.items() if name in present}
     observed = list(tracker.observed)
-    for name, ready_seconds in groups:
-        if name not in tracker.known and tracker.scale_up_at is not None:
+    for name, ready_seconds, own_start in groups:
+        if name not in tracker.known:
             pending.setdefault(name, tracker.scale_up_at)
-        if ready_seconds is not None and name in pending:
-            took = now - ready_seconds - pending.pop(name)
-            if took >= 0:
-                observed.append(took)
+        if ready_seconds is None or name not in pending:
+            continue
+        asked = pending.pop(name)
+        took = own_start if asked is None else now - ready_seconds - asked
+        # the cap only doubts a group's own timestamps: a scale-up that waited long for GPUs did take that long
+        if took is not None and took >= 0 and (asked is not None or took <= longest):
+            observed.append(took)
     return replace(tracker, known=frozenset(present), pending=pending, observed=tuple(observed[-keep:]))
 
 

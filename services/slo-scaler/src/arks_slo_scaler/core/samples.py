@@ -55,6 +55,26 @@ def ready_since(pod: dict[str, Any]) -> datetime | None:
     return None
 
 
+def started_in(pod: dict[str, Any]) -> float | None:
+    """Seconds from the pod's creation to its being Ready, when that Ready is its first: None while it is not Ready,
+    after a container restarted (the condition keeps only its last transition), or on a timestamp that does not
+    parse. A readiness flap without a restart looks like a long start; the scaler caps what it believes."""
+    since = ready_since(pod)
+    status = pod.get("status") or {}
+    created = (pod.get("metadata") or {}).get("creationTimestamp")
+    if since is None or not created:
+        return None
+    for container in status.get("containerStatuses") or []:
+        if not isinstance(container, dict) or container.get("restartCount", 0) != 0:
+            return None
+    try:
+        began = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        took = (since - began).total_seconds()
+    except (TypeError, ValueError):  # a naive timestamp cannot be subtracted from an aware one either
+        return None
+    return took if took >= 0 else None
+
+
 def group_of(pod: dict[str, Any]) -> str:
     labels = pod.get("metadata", {}).get("labels") or {}
     return str(labels.get(GROUP_INDEX_LABEL, pod.get("metadata", {}).get("name", "")))

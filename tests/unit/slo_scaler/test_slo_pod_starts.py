@@ -1,0 +1,31 @@
+"""A leader pod's own start (creation to Ready), which a fresh slo-scaler plans its first ramps with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_slo_scaler.core.samples import started_in
+
+
+def _pod(created: Any, ready: Any, *, status: str = "True", restarts: int = 0) -> dict[str, Any]:
+    return {
+        "metadata": {"creationTimestamp": created},
+        "status": {
+            "conditions": [{"type": "Ready", "status": status, "lastTransitionTime": ready}],
+            "containerStatuses": [{"name": "main", "restartCount": restarts}],
+        },
+    }
+
+
+def test_a_pod_ready_for_the_first_time_tells_how_long_it_took() -> None:
+    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")) == 250.0
+
+
+def test_no_start_is_told_when_the_ready_time_is_not_the_first_or_cannot_be_read() -> None:
+    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z", status="False")) is None
+    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T11:04:10Z", restarts=1)) is None
+    assert started_in(_pod(None, "2026-12-06T10:04:10Z")) is None
+    assert started_in(_pod("yesterday", "2026-12-06T10:04:10Z")) is None
+    assert started_in(_pod("2026-12-06T10:00:00", "2026-12-06T10:04:10Z")) is None  # naive against aware
+    assert started_in(_pod("2026-12-06T10:05:00Z", "2026-12-06T10:04:10Z")) is None  # Ready before created
+    assert started_in({"metadata": {"creationTimestamp": "2026-12-06T10:00:00Z"}, "status": {}}) is None
