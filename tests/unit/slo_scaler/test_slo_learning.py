@@ -103,6 +103,17 @@ def test_groups_no_scale_up_explains_tell_their_own_start() -> None:
     assert tracker.pending == {}
 
 
+def test_a_group_recreated_long_after_the_last_scale_up_is_timed_by_its_own_pod() -> None:
+    tracker = StartTracker(known=frozenset({"a"}), observed=(240.0,), scale_up_at=100.0)
+    # "b" belongs to the scale-up at 100 s: its pod was made at 110 s (the controllers' lag)
+    tracker = track_starts(tracker, 400.0, [("a", 5000.0, None), ("b", 45.0, 245.0)])
+    assert tracker.observed == (240.0, 255.0)
+    tracker = track_starts(tracker, 9000.0, [("a", 13600.0, None)])  # "b" leaves
+    # and comes back hours later, made at 10,000 s and Ready at 10,200 s: not a 10,100 s start of that scale-up
+    tracker = track_starts(tracker, 10230.0, [("a", 14830.0, None), ("b", 30.0, 200.0)])
+    assert tracker.observed == (240.0, 255.0, 200.0)
+
+
 def test_decide_plans_ramps_over_the_cold_start_it_observed() -> None:
     config = ScalerConfig(initial_capacity_per_group=10)
     state = ScalerState()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_slo_scaler.core.samples import started_in
+from arks_slo_scaler.core.samples import ready_since, started_in
 
 
 def _pod(created: Any, ready: Any, *, status: str = "True", restarts: int = 0) -> dict[str, Any]:
@@ -19,6 +19,10 @@ def _pod(created: Any, ready: Any, *, status: str = "True", restarts: int = 0) -
 
 def test_a_pod_ready_for_the_first_time_tells_how_long_it_took() -> None:
     assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")) == 250.0
+    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T11:04:10+01:00")) == 250.0
+    no_statuses = _pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")
+    del no_statuses["status"]["containerStatuses"]
+    assert started_in(no_statuses) == 250.0
 
 
 def test_no_start_is_told_when_the_ready_time_is_not_the_first_or_cannot_be_read() -> None:
@@ -29,3 +33,8 @@ def test_no_start_is_told_when_the_ready_time_is_not_the_first_or_cannot_be_read
     assert started_in(_pod("2026-12-06T10:00:00", "2026-12-06T10:04:10Z")) is None  # naive against aware
     assert started_in(_pod("2026-12-06T10:05:00Z", "2026-12-06T10:04:10Z")) is None  # Ready before created
     assert started_in({"metadata": {"creationTimestamp": "2026-12-06T10:00:00Z"}, "status": {}}) is None
+    assert started_in(_pod("2026-12-06T10:00:00Z", "ten past ten")) is None
+    assert ready_since(_pod("2026-12-06T10:00:00Z", "ten past ten")) is None, "not counted from, not raised"
+    odd = _pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")
+    odd["status"]["containerStatuses"] = "main"
+    assert started_in(odd) is None

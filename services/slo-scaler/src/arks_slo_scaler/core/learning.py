@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 
+# a group's pod made this close to a scale-up belongs to it (the controllers' lag and the clocks' skew); one made
+# further from it (a group recreated long after, or there before it) is timed by its own pod
+ATTRIBUTION_SECONDS = 120.0
+
 # an exploring estimate is a guess: plan with 95% of it until the knee or a breach confirms where the capacity is
 UNCONFIRMED_DISCOUNT = 0.95
 
@@ -120,10 +124,11 @@ def track_starts(
     """Update from this observation's (group, seconds Ready or None while starting, its own creation-to-Ready
     seconds or None) triples.
 
-    A group that appears after a scale-up belongs to it; the first time it is seen Ready, its start is measured as
-    (now - seconds Ready) - (when the scale-up was asked). A group no scale-up explains (the ones already there
-    when the scaler starts) counts with its own creation-to-Ready time, when known and at most `longest`. Groups
-    that leave are forgotten."""
+    A group that appears after a scale-up belongs to it (unless its own pod was made more than
+    `ATTRIBUTION_SECONDS` away from it); the first time it is seen Ready, its start is measured as (now - seconds
+    Ready) - (when the scale-up was asked). A group no scale-up explains (the ones already there when the scaler
+    starts, one recreated long after the last scale-up) counts with its own creation-to-Ready time, when known and
+    at most `longest`. Groups that leave are forgotten."""
     present = {name for name, _, _ in groups}
     pending = {name: t for name, t in tracker.pending.items() if name in present}
     observed = list(tracker.observed)
@@ -133,6 +138,10 @@ def track_starts(
         if ready_seconds is None or name not in pending:
             continue
         asked = pending.pop(name)
+        if asked is not None and own_start is not None:
+            created = now - ready_seconds - own_start
+            if abs(created - asked) > ATTRIBUTION_SECONDS:
+                asked = None  # its pod was made long after (or before) that scale-up: a group back for another reason
         took = own_start if asked is None else now - ready_seconds - asked
         # the cap only doubts a group's own timestamps: a scale-up that waited long for GPUs did take that long
         if took is not None and took >= 0 and (asked is not None or took <= longest):

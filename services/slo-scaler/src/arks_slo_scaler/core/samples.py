@@ -46,28 +46,34 @@ def to_sample(
 
 
 def ready_since(pod: dict[str, Any]) -> datetime | None:
-    """When the pod last became Ready, or None while it is not."""
+    """When the pod last became Ready, or None while it is not (or when that time does not parse)."""
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             if cond.get("status") != "True" or not cond.get("lastTransitionTime"):
                 return None
-            return datetime.fromisoformat(str(cond["lastTransitionTime"]).replace("Z", "+00:00"))
+            try:
+                return datetime.fromisoformat(str(cond["lastTransitionTime"]).replace("Z", "+00:00"))
+            except ValueError:  # the API server writes RFC 3339; anything else is not a time we can count from
+                return None
     return None
 
 
 def started_in(pod: dict[str, Any]) -> float | None:
     """Seconds from the pod's creation to its being Ready, when that Ready is its first: None while it is not Ready,
     after a container restarted (the condition keeps only its last transition), or on a timestamp that does not
-    parse. A readiness flap without a restart looks like a long start; the scaler caps what it believes."""
-    since = ready_since(pod)
+    parse. A readiness flap without a restart looks like a longer start; the scaler caps what it believes."""
     status = pod.get("status") or {}
     created = (pod.get("metadata") or {}).get("creationTimestamp")
-    if since is None or not created:
+    containers = status.get("containerStatuses") or []
+    if not created or not isinstance(containers, list):
         return None
-    for container in status.get("containerStatuses") or []:
+    for container in containers:
         if not isinstance(container, dict) or container.get("restartCount", 0) != 0:
             return None
     try:
+        since = ready_since(pod)
+        if since is None:
+            return None
         began = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
         took = (since - began).total_seconds()
     except (TypeError, ValueError):  # a naive timestamp cannot be subtracted from an aware one either
