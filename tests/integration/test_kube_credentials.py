@@ -120,6 +120,20 @@ def _plugin(tmp_path: Path, expires: str | None) -> dict[str, Any]:
     }
 
 
+def _script_plugin(script: Path) -> dict[str, Any]:
+    """An exec plugin that runs `script` with this Python."""
+    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}}
+
+
+async def _refused(kube: Kube, match: str) -> None:
+    """The client's first request fails with an error matching `match` (within 20 s); the client is closed."""
+    try:
+        with pytest.raises(KubeError, match=match):
+            await asyncio.wait_for(kube.get(SERVICES, "ns", "x"), 20)
+    finally:
+        await kube.close()
+
+
 def _runs(tmp_path: Path) -> int:
     return int((tmp_path / "runs").read_text())
 
@@ -167,13 +181,7 @@ async def test_an_exec_plugin_that_hangs_is_killed_and_named(
     script.write_text(
         f"import os, pathlib, time\npathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\ntime.sleep(60)\n"
     )
-    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}}
-    kube = _kube(tmp_path, url, user)
-    try:
-        with pytest.raises(KubeError, match=r"no answer within 0\.5 s"):
-            await kube.get(SERVICES, "ns", "x")
-    finally:
-        await kube.close()
+    await _refused(_kube(tmp_path, url, _script_plugin(script)), r"no answer within 0\.5 s")
     assert _gone(pid_file)  # killed and reaped, not left behind
 
 
@@ -195,19 +203,11 @@ async def test_an_oversized_credential_is_refused_by_name_without_being_held(
         "sys.stderr.write('e' * 200000)\nsys.stderr.flush()\n"
         "while True:\n    sys.stdout.write('x' * 65536)\n"
     )
-    plugin = {
-        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}
-    }
     for user, said in (
         ({"tokenFile": "token"}, "token file .*token: over 300000 bytes, not a token"),
-        (plugin, r"exec plugin .*: its answer is over 300000 bytes"),
+        (_script_plugin(script), r"exec plugin .*: its answer is over 300000 bytes"),
     ):
-        kube = _kube(tmp_path, url, user)
-        try:
-            with pytest.raises(KubeError, match=said):
-                await asyncio.wait_for(kube.get(SERVICES, "ns", "x"), 20)
-        finally:
-            await kube.close()
+        await _refused(_kube(tmp_path, url, user), said)
     assert _gone(pid_file)  # killed and reaped
 
 
@@ -217,15 +217,7 @@ async def test_an_answer_nested_past_the_parser_is_not_an_exec_credential(
     _, url = server
     script = tmp_path / "nested.py"
     script.write_text("print('[' * 200000)\n")  # far under the size limit, far over the JSON parser's depth
-    plugin = {
-        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "args": [str(script)]}
-    }
-    kube = _kube(tmp_path, url, plugin)
-    try:
-        with pytest.raises(KubeError, match="not an ExecCredential: RecursionError"):
-            await kube.get(SERVICES, "ns", "x")
-    finally:
-        await kube.close()
+    await _refused(_kube(tmp_path, url, _script_plugin(script)), "not an ExecCredential: RecursionError")
 
 
 async def test_a_redirect_is_an_answer_not_followed(tmp_path: Path, server: tuple[ApiServer, str]) -> None:
@@ -244,12 +236,7 @@ async def test_a_redirect_is_an_answer_not_followed(tmp_path: Path, server: tupl
 async def test_a_failing_exec_plugin_is_an_api_error_naming_it(tmp_path: Path, server: tuple[ApiServer, str]) -> None:
     _, url = server
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "false"}}
-    kube = _kube(tmp_path, url, user)
-    try:
-        with pytest.raises(KubeError, match="exec plugin false exited with 1"):
-            await kube.get(SERVICES, "ns", "x")
-    finally:
-        await kube.close()
+    await _refused(_kube(tmp_path, url, user), "exec plugin false exited with 1")
 
 
 async def test_a_static_token_and_a_password_are_sent_as_is(tmp_path: Path, server: tuple[ApiServer, str]) -> None:

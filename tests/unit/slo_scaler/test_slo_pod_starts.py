@@ -17,24 +17,28 @@ def _pod(created: Any, ready: Any, *, status: str = "True", restarts: int = 0) -
     }
 
 
+def _started(pod: dict[str, Any]) -> float | None:
+    return started_in(pod, ready_since(pod))
+
+
 def test_a_pod_ready_for_the_first_time_tells_how_long_it_took() -> None:
-    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")) == 250.0
-    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T11:04:10+01:00")) == 250.0
+    assert _started(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")) == 250.0
+    assert _started(_pod("2026-12-06T10:00:00Z", "2026-12-06T11:04:10+01:00")) == 250.0
     no_statuses = _pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")
     del no_statuses["status"]["containerStatuses"]
-    assert started_in(no_statuses) == 250.0
+    assert _started(no_statuses) == 250.0
 
 
 def test_no_start_is_told_when_the_ready_time_is_not_the_first_or_cannot_be_read() -> None:
-    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z", status="False")) is None
-    assert started_in(_pod("2026-12-06T10:00:00Z", "2026-12-06T11:04:10Z", restarts=1)) is None
-    assert started_in(_pod(None, "2026-12-06T10:04:10Z")) is None
-    assert started_in(_pod("yesterday", "2026-12-06T10:04:10Z")) is None
-    assert started_in(_pod("2026-12-06T10:00:00", "2026-12-06T10:04:10Z")) is None  # naive against aware
-    assert started_in(_pod("2026-12-06T10:05:00Z", "2026-12-06T10:04:10Z")) is None  # Ready before created
-    assert started_in({"metadata": {"creationTimestamp": "2026-12-06T10:00:00Z"}, "status": {}}) is None
-    assert started_in(_pod("2026-12-06T10:00:00Z", "ten past ten")) is None
+    assert _started(_pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z", status="False")) is None
+    assert _started(_pod("2026-12-06T10:00:00Z", "2026-12-06T11:04:10Z", restarts=1)) is None
+    assert _started(_pod(None, "2026-12-06T10:04:10Z")) is None
+    assert _started(_pod("yesterday", "2026-12-06T10:04:10Z")) is None
+    assert _started(_pod("2026-12-06T10:00:00", "2026-12-06T10:04:10Z")) is None  # naive against aware
+    assert _started(_pod("2026-12-06T10:05:00Z", "2026-12-06T10:04:10Z")) is None  # Ready before created
+    assert _started({"metadata": {"creationTimestamp": "2026-12-06T10:00:00Z"}, "status": {}}) is None
+    assert _started(_pod("2026-12-06T10:00:00Z", "ten past ten")) is None
     assert ready_since(_pod("2026-12-06T10:00:00Z", "ten past ten")) is None, "not counted from, not raised"
     odd = _pod("2026-12-06T10:00:00Z", "2026-12-06T10:04:10Z")
     odd["status"]["containerStatuses"] = "main"
-    assert started_in(odd) is None
+    assert _started(odd) is None

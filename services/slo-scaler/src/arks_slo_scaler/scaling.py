@@ -228,7 +228,7 @@ class SloScaler:
                     scraped_at=scraped_at,
                     metrics=None if snapshot is None else role_signals(role.name, snapshot),
                     nodes=role.nodes_per_group,
-                    start_seconds=started_in(pod),
+                    start_seconds=started_in(pod, since),
                 )
             )
         return groups

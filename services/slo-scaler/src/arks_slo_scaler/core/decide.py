@@ -90,8 +90,8 @@ class GroupSample:
     scraped_at: float | None = None  # when `metrics` was scraped, on the same clock as `Observation.now`
     metrics: MetricsSnapshot | None = None
     nodes: int = 1  # informative only: a group is one unit whatever its size
-    # how long it took from its creation to Ready (its leader pod's timestamps), when known: a cold start measured
-    # before this scaler asked for any group (a fresh or restarted scaler, groups another hand added)
+    # how long it took from its creation to Ready (its leader pod's timestamps), when known: the cold start of a group
+    # no scale-up of this scaler explains (met by a fresh or restarted scaler, recreated, added by another hand)
     start_seconds: float | None = None
 
 

@@ -58,24 +58,20 @@ def ready_since(pod: dict[str, Any]) -> datetime | None:
     return None
 
 
-def started_in(pod: dict[str, Any]) -> float | None:
-    """Seconds from the pod's creation to its being Ready, when that Ready is its first: None while it is not Ready,
-    after a container restarted (the condition keeps only its last transition), or on a timestamp that does not
-    parse. A readiness flap without a restart looks like a longer start; the scaler caps what it believes."""
+def started_in(pod: dict[str, Any], since: datetime | None) -> float | None:
+    """Seconds from the pod's creation to `since` (its `ready_since`), when that Ready is its first: None while it is
+    not Ready, after a container restarted (the condition keeps only its last transition), or on a timestamp that
+    does not parse. A readiness flap without a restart looks like a longer start; the scaler caps what it believes."""
     status = pod.get("status") or {}
     created = (pod.get("metadata") or {}).get("creationTimestamp")
     containers = status.get("containerStatuses") or []
-    if not created or not isinstance(containers, list):
+    if since is None or not created or not isinstance(containers, list):
         return None
     for container in containers:
         if not isinstance(container, dict) or container.get("restartCount", 0) != 0:
             return None
     try:
-        since = ready_since(pod)
-        if since is None:
-            return None
-        began = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-        took = (since - began).total_seconds()
+        took = (since - datetime.fromisoformat(str(created).replace("Z", "+00:00"))).total_seconds()
     except (TypeError, ValueError):  # a naive timestamp cannot be subtracted from an aware one either
         return None
     return took if took >= 0 else None
