@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from unit.slo_scaler.builders import Leader, group, spec
+from unit.slo_scaler.builders import Leader, group, snapshot, spec
 
 from arks_common.api.application import AutoscalingSpec
 from arks_common.events.payloads import ScaleDirection
@@ -221,6 +221,28 @@ def test_no_traffic_at_all_scales_down_to_the_floor_even_before_a_capacity_is_le
     assert [(d.desired_replicas, d.reason) for d in down] == [(1, Reason.LOAD_DECREASED)]
     first_down = decisions.index(down[0])
     assert (first_down + 1) * 15 >= 60, "not before the stabilization window"
+
+
+def test_with_min_replicas_zero_the_scaler_never_goes_below_one_group() -> None:
+    # at 0 groups there is nothing to measure, so nothing could bring a group back when traffic returns
+    fleet = Fleet(spec(minReplicas=0, scaleDownStabilizationSeconds=60), groups=2)
+    decisions = [fleet.tick(ttft_s=0.1, rate=0) for _ in range(20)]
+    assert fleet.groups == 1
+    assert min(d.desired_replicas for d in decisions) == 1
+
+
+def test_a_hold_for_a_group_still_starting_names_it() -> None:
+    # two groups idle enough for one, a third stuck starting (Pending for GPUs): the hold says why, not "the window"
+    config = ScalerConfig(initial_capacity_per_group=10.0)
+    state, served, decision = ScalerState(), 0.0, None
+    for tick in range(20):
+        now, served = 15.0 * tick, served + 2.0 * 15
+        ready = tuple(group(f"g{i}", at=now, metrics=snapshot(requests=served, ttft_s=0.05)) for i in range(2))
+        observation = Observation(now, 3, (*ready, group("g2", ready_for=None)))
+        decision, state = decide(spec(scaleDownStabilizationSeconds=60), observation, state, config)
+    assert decision is not None
+    assert (decision.direction, decision.reason) == (ScaleDirection.HOLD, Reason.SCALE_UP_IN_PROGRESS)
+    assert "1 group(s) still starting (g2)" in decision.message
 
 
 def test_scale_down_keeps_the_highest_recommendation_of_the_window() -> None:

@@ -4,15 +4,25 @@ The reproducers of the crashes found, then a fuzz over all three runtimes' real-
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unit.slo_scaler.builders import VLLM_LABELS, dynamo_text, gauge_text, group, sglang_text, spec, vllm_text
+from unit.slo_scaler.builders import (
+    VLLM_LABELS,
+    dynamo_text,
+    gauge_text,
+    group,
+    sglang_text,
+    snapshot,
+    spec,
+    vllm_text,
+)
 
 from arks_common.api.application import Runtime
 from arks_slo_scaler.adapters.metrics_source import render_exposition
-from arks_slo_scaler.core.decide import Observation, ScalerState, decide
+from arks_slo_scaler.core.decide import Observation, Reason, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import MAX_VALUE, MetricsSnapshot, parse_metrics
 
 TTFT = "vllm:time_to_first_token_seconds"
@@ -90,3 +100,40 @@ def test_any_mutation_of_real_runtime_text_parses_and_decides(runtime: Runtime, 
     for value in (snap.requests_running, snap.requests_waiting, snap.prompt_tokens_total, snap.generation_tokens_total):
         assert value is None or (math.isfinite(value) and 0 <= value <= 1e4 * MAX_VALUE)
     _decide_on(parse_metrics(REAL[runtime], runtime).snapshot, snap)
+
+
+def _long_running(broken: range) -> list[tuple[float, float | None, Reason, int]]:
+    """Two groups of a process that served a million requests, 5 req/s each now; group "a"'s scrapes in `broken`
+    lost their TTFT histogram (text cut off: no `+Inf` bucket, so the parser refused it). Per tick: the rate per
+    group, the capacity, the reason and the groups measured."""
+    config, state, served, out = ScalerConfig(initial_capacity_per_group=10.0), ScalerState(), 1_000_000.0, []
+    for tick in range(12):
+        now, served = 15.0 * tick, served + 5.0 * 15
+        groups = []
+        for name in ("a", "b"):
+            snap = snapshot(requests=served, ttft_s=0.05)
+            if name == "a" and tick in broken:
+                snap = replace(snap, time_to_first_token=None)
+            groups.append(group(name, at=now, metrics=snap))
+        decision, state = decide(spec(), Observation(now, 2, tuple(groups)), state, config)
+        signals = decision.signals
+        rate, used = (signals.rate_per_group, signals.groups_used) if signals is not None else (0.0, 0)
+        out.append((rate, state.capacity_per_group, decision.reason, used))
+    return out
+
+
+def test_a_scrape_cut_short_is_a_failed_scrape_not_an_empty_histogram() -> None:
+    # counted as empty, the next increase was every request the process ever served: 16,680 req/s per group for one
+    # tick, a scale-up 2 -> 8, and a capacity learned from it for good
+    ticks = _long_running(broken=range(6, 7))
+    assert max(rate for rate, *_ in ticks) < 6
+    assert ticks[-1][1] == 10.0
+
+
+def test_scrapes_that_stay_cut_short_go_stale() -> None:
+    ticks = _long_running(broken=range(4, 12))
+    assert max(rate for rate, *_ in ticks) < 6
+    assert all(capacity == 10.0 for _, capacity, *_ in ticks)
+    # "a" counts with its last whole scrape while it is fresh (45 s), then is left out as stale; "b" decides alone
+    assert [used for *_, used in ticks[4:]] == [2, 2, 2, 1, 1, 1, 1, 1]
+    assert ticks[-1][2] is Reason.WITHIN_SLO

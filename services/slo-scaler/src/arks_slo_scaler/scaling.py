@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from arks_common.api.application import ArksApplication
 from arks_common.bus.jetstream import publish
-from arks_common.conventions import ROLE_SERVE, group_set_name, leader_selector
+from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE, group_set_name, leader_selector
 from arks_common.events.contract import METRICS, SCALE, Service, scale_msg_id
 from arks_common.events.payloads import ObjectKind, ObjectRef, ScaleDecision, ScaleDirection
 from arks_common.kube.client import Kube, KubeError
@@ -91,7 +91,7 @@ class SloScaler:
         )
         if deleted or not has_autoscaling or obj.get("metadata", {}).get("deletionTimestamp"):
             self._apps.pop(key, None)
-            forget_application(namespace, name)
+            _forget_series(namespace, name)
         elif key not in self._apps:
             self._apps[key] = Tracked(namespace, name)
 
@@ -145,7 +145,7 @@ class SloScaler:
         raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)
         if raw is None:
             self._apps.pop((tracked.namespace, tracked.name), None)
-            forget_application(tracked.namespace, tracked.name)
+            _forget_series(tracked.namespace, tracked.name)
             return
         tracked.uid = str(raw["metadata"].get("uid", ""))
         try:
@@ -155,11 +155,12 @@ class SloScaler:
         roles = scaled_roles(app.spec)
         if not roles:
             self._apps.pop((tracked.namespace, tracked.name), None)
-            forget_application(tracked.namespace, tracked.name)
+            _forget_series(tracked.namespace, tracked.name)
             return
         for gone in set(tracked.states) - {r.name for r in roles}:  # a role whose autoscaling was removed
             tracked.states.pop(gone, None)
             tracked.last.pop(gone, None)
+            forget_application(tracked.namespace, _series_name(tracked.name, gone))
         decisions: list[tuple[ScaledRole, Decision]] = []
         for role in roles:
             decision = await self._decide_role(tracked, app, raw["metadata"]["uid"], role)
@@ -178,7 +179,7 @@ class SloScaler:
             role.spec, Observation(time.time(), current, tuple(groups)), state, self._config
         )
         # a PD role's series carry its LeaderWorkerSet's name (A-prefill, A-decode) as the application label
-        series = tracked.name if role.name == ROLE_SERVE else group_set_name(tracked.name, role.name)
+        series = _series_name(tracked.name, role.name)
         DECISIONS.labels(tracked.namespace, series, decision.direction.value, decision.reason.value).inc()
         ready = sum(1 for g in groups if g.ready_seconds is not None)
         export_application(
@@ -239,16 +240,18 @@ class SloScaler:
         meta = raw["metadata"]
         now = datetime.now(UTC).replace(microsecond=0)
         changed = []
+        reported: dict[str, tuple[int, str, str]] = {}
         for role, decision in decisions:
-            key = (decision.desired_replicas, decision.direction.value, decision.reason.value)
+            key = reported[role.name] = (decision.desired_replicas, decision.direction.value, decision.reason.value)
             if decision.direction is not ScaleDirection.HOLD:
                 await self._publish(meta, role, decision, now)
             if key != tracked.last.get(role.name) and not _states(raw, role, decision):
                 changed.append((role, decision))
-            tracked.last[role.name] = key
         if not changed:
+            tracked.last.update(reported)
             return
         await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
+        tracked.last.update(reported)  # only once the status holds them: a failed write is tried again next tick
         for role, decision in changed:
             who = "" if role.status_key is None else f"{role.name}: "
             await self._events.record(
@@ -279,6 +282,16 @@ class SloScaler:
         )
         msg_id = scale_msg_id(ref, event.generation, decision.desired_replicas, time.time_ns())
         await publish(self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event)
+
+
+def _series_name(application: str, role: str) -> str:
+    return application if role == ROLE_SERVE else group_set_name(application, role)
+
+
+def _forget_series(namespace: str, application: str) -> None:
+    """An application's series: its own (`serve`) and its PD roles' (`A-prefill`, `A-decode`)."""
+    for role in (ROLE_SERVE, ROLE_PREFILL, ROLE_DECODE):
+        forget_application(namespace, _series_name(application, role))
 
 
 def _stamp(time_: datetime) -> str:

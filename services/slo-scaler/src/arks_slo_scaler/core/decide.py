@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -223,6 +223,7 @@ def decide(
 ) -> tuple[Decision, ScalerState]:
     """Decide the number of groups for one application at `observation.now`; returns the decision and new state."""
     now, current = observation.now, observation.current_replicas
+    observation = replace(observation, groups=tuple(_whole_scrapes(observation.groups, state.history)))
     state = replace(state, history=_remember(state.history, observation, config))
     state = replace(
         state,
@@ -249,6 +250,8 @@ def _decide(
 ) -> tuple[Decision, ScalerState]:
     now, current = observation.now, observation.current_replicas
     lo, hi = spec.min_replicas, spec.max_replicas
+    # at 0 groups nothing can be scraped and nothing could bring a group back: the scaler itself never goes below 1
+    floor = max(lo, 1)
 
     if current < lo:
         return _out(
@@ -322,7 +325,7 @@ def _decide(
     needed_soon = math.ceil(expected / (capacity * plan_u)) if capacity else None
     no_traffic = requests == 0 and signals.waiting_per_group == 0
     if no_traffic:
-        needed = lo  # no traffic at all: the floor is enough
+        needed = floor  # no traffic at all: the floor is enough
     signals = replace(
         signals,
         capacity_per_group=capacity,
@@ -402,7 +405,7 @@ def _decide(
         return _out(target, current, reason, msg, signals), state
 
     state = replace(state, pressure_since=None)
-    recommendation = min(hi, max(lo, down_needed if down_needed is not None else current))
+    recommendation = min(hi, max(floor, down_needed if down_needed is not None else current))
     # the burst's peak at the scale-up threshold with the headroom: capacity is in requests per second, and a burst
     # of heavier requests than usual (large prompts) needs more groups per request than the capacity says
     burst_floor, burst_note = (None, "") if no_traffic else _burst_floor(state, now, capacity, up_u, config)
@@ -424,6 +427,10 @@ def _decide(
         if current < recommendation:
             msg += " (the floor only keeps groups from going)"
         return _out(current, current, Reason.RECENT_BURST, msg, signals), state
+    if stabilized < current and starting:
+        names = ", ".join(g.group for g in starting)
+        msg = f"{health}; {stabilized} groups would do, but {len(starting)} group(s) still starting ({names}): hold"
+        return _out(current, current, Reason.SCALE_UP_IN_PROGRESS, msg, signals), state
     if recommendation < current:
         msg = f"{health}; {recommendation} groups would do, but the last {window} s asked for {stabilized}: hold"
         return _out(current, current, Reason.DOWNSCALE_STABILIZING, msg, signals), state
@@ -435,6 +442,24 @@ def _out(desired: int, current: int, reason: Reason, message: str, signals: Sign
         ScaleDirection.UP if desired > current else ScaleDirection.DOWN if desired < current else ScaleDirection.HOLD
     )
     return Decision(desired, current, direction, reason, message, signals)
+
+
+def _whole_scrapes(
+    groups: Sequence[GroupSample], history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]]
+) -> Iterator[GroupSample]:
+    """A scrape that lacks a latency histogram the group's last one had (text cut off, a garbled line) is a failed
+    scrape: the group keeps its last whole one, and goes stale if no whole one follows. Counted as an empty
+    histogram it would make the next increase every request the process ever served."""
+    for g in groups:
+        entries = history.get(g.group, ())
+        if g.metrics is not None and entries:
+            at, last = entries[-1]
+            lost = (last.time_to_first_token is not None and g.metrics.time_to_first_token is None) or (
+                last.inter_token_latency is not None and g.metrics.inter_token_latency is None
+            )
+            if lost:
+                g = replace(g, scraped_at=at, metrics=last)
+        yield g
 
 
 def _remember(
