@@ -106,6 +106,25 @@ def test_endpoint_samples_plan_and_selection_on_the_cluster(arks: Env, ns: str) 
     wait_until(collected, 60, "the router's objects to be garbage-collected with their endpoint")
 
 
+def test_an_endpoint_never_takes_over_a_users_object_of_its_routers_name(arks: Env, ns: str) -> None:
+    """The user's own ServiceAccount named like the endpoint's router: left as it is (no owner reference, so the
+    garbage collector does not delete it with the endpoint), while the router's other objects are applied."""
+    users = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "arks-endpoint-qwen-7b", "namespace": ns, "labels": {"app": "mine"}},
+    }
+    arks.apply(ns, users)
+    arks.apply(ns, sample("endpoint.yaml"))
+    wait_until(lambda: arks.get("service", "arks-endpoint-qwen-7b", ns), 60, "the router's Service")
+    account = arks.get("serviceaccount", "arks-endpoint-qwen-7b", ns) or {}
+    assert not account["metadata"].get("ownerReferences")
+    assert "arks.ai/plan-hash" not in (account["metadata"].get("annotations") or {})
+    arks.kubectl("delete", "arksendpoint", "qwen-7b", "-n", ns)
+    wait_until(lambda: arks.get("service", "arks-endpoint-qwen-7b", ns) is None, 60, "the router's Service to go")
+    assert arks.get("serviceaccount", "arks-endpoint-qwen-7b", ns) is not None
+
+
 BACKENDS = {"a-h100": ("model-a", 1.0), "a-l40s": ("model-a", 2.0), "b": ("model-b", 1.0)}
 """Three applications on the cluster and the emulators standing in for their leaders: model-a on two GPU types
 (the second twice as slow), model-b on one."""

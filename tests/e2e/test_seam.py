@@ -143,6 +143,23 @@ def test_a_refused_object_fails_the_application_with_the_servers_message(arks: E
     arks.wait_phase("refused", ns, "Running", within=120)
 
 
+def test_a_name_held_by_someone_elses_object_fails_and_comes_up_once_it_is_gone(arks: Env, ns: str) -> None:
+    """A user's own Service under the application's Service name: nothing is taken over, the status says Failed
+    naming it, and deleting it (which no watch of Arks follows) lets the application come up."""
+    arks.ready_model(ns, rwx_model())
+    users = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "arks-application-held", "namespace": ns}}
+    arks.apply(ns, {**users, "spec": {"ports": [{"port": 80}], "selector": {"app": "mine"}}})
+    arks.apply(ns, small_app("held"))
+    app = arks.wait_phase("held", ns, "Failed")
+    status, reason, message = _conditions(app)["Ready"]
+    assert (status, reason) == ("False", "ApplyRefused")
+    assert "Service arks-application-held already exists and belongs to something else" in message, message
+    assert "retrying in 30 s" in message, message
+    assert not (arks.get("service", "arks-application-held", ns) or {})["metadata"].get("ownerReferences")
+    arks.kubectl("delete", "service", "arks-application-held", "-n", ns)
+    arks.wait_phase("held", ns, "Running", within=120)
+
+
 def test_a_name_the_derived_objects_cannot_carry_fails_precheck_before_anything_is_created(arks: Env, ns: str) -> None:
     """A valid ArksApplication name whose Service (`arks-application-<name>`, a DNS-1035 label of at most 63
     characters) could not exist: Failed with a message naming metadata.name, and no object half-created."""

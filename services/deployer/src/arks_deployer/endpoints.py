@@ -25,6 +25,7 @@ from arks_common.conventions import (
     PLAN_HASH_ANNOTATION,
     endpoint_member_label,
     endpoint_object_name,
+    is_owned_by,
 )
 from arks_common.endpoints import RouteOutcome, endpoint_status, may_select, selected_applications
 from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
@@ -37,6 +38,10 @@ from arks_deployer.core.membership import member_label_changes
 log = get_logger(__name__)
 CONTROLLER = "deployer"
 Obj = dict[str, Any]
+
+
+class HeldByOthers(Exception):
+    """An object the endpoint's plan names already exists and is not the endpoint's."""
 
 
 class EndpointReconciler:
@@ -87,8 +92,11 @@ class EndpointReconciler:
             for obj in plan.objects:
                 if obj.get("kind") == HTTPROUTES.kind:
                     route = await self._apply_route(obj, plan.plan_hash)
-                else:
+                    continue
+                try:
                     await self._apply(obj, plan.plan_hash)
+                except HeldByOthers as exc:  # the others are still applied; this one waits for the name to be free
+                    log.error("endpoint object not applied", endpoint=f"{namespace}/{name}", error=str(exc))
             if not any(obj.get("kind") == HTTPROUTES.kind for obj in plan.objects):
                 await self._remove_route(endpoint)
         await self._write_status(raw, endpoint, apps, route)
@@ -125,6 +133,8 @@ class EndpointReconciler:
         user's to fix, so it goes to the endpoint's status rather than into retries."""
         try:
             await self._apply(obj, plan_hash)
+        except HeldByOthers as exc:
+            return RouteOutcome(refusal=str(exc))
         except Invalid as exc:
             return RouteOutcome(refusal=f"the API server refused the HTTPRoute: {exc}")
         except NotFound as exc:
@@ -155,6 +165,13 @@ class EndpointReconciler:
         live = await self._kube.get(res, meta["namespace"], meta["name"])
         if live is not None and (live["metadata"].get("annotations") or {}).get(PLAN_HASH_ANNOTATION) == plan_hash:
             return  # applied already
+        owner = next((r.get("uid") for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+        if live is not None and not is_owned_by(live, str(owner)):
+            # a forced apply would take a namesake over, and the garbage collector would delete it with the endpoint
+            raise HeldByOthers(
+                f"{res.kind} {meta['name']} already exists and belongs to something else (no controller reference to "
+                "this endpoint): delete or rename it, or rename the endpoint"
+            )
         await self._kube.apply(res, obj)
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 

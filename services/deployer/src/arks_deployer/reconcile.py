@@ -27,7 +27,7 @@ from arks_common.api.meta import Condition
 from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.bus.plans import newest_plan
 from arks_common.coalescing import Coalescer
-from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
+from arks_common.conventions import FINALIZER, LABEL_COMPONENT, PD_ROLES, is_owned_by, owned_selector
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
@@ -434,7 +434,7 @@ class Reconciler:
 
 
 def _planned_roles(app: Obj, plan: PlanReady, live: list[Obj]) -> list[RoleObserved]:
-    by_role = {_role(o): o for o in live if o["kind"] == LWS_KIND and is_owned_by(o, app["metadata"]["uid"])}
+    by_role = _groups_by_role(live, app["metadata"]["uid"])
     out = []
     for role in plan.roles:
         lws = by_role.get(role.name)
@@ -449,13 +449,24 @@ def _planned_roles(app: Obj, plan: PlanReady, live: list[Obj]) -> list[RoleObser
     return out
 
 
-def _live_roles(live: list[Obj], uid: str) -> list[RoleObserved]:
-    """Without a plan to apply: the roles as the cluster holds them."""
-    return [
-        RoleObserved(name=_role(o), desired=live_replicas(o) or 0, lws=o, on_plan=False)
+def _groups_by_role(live: list[Obj], uid: str) -> dict[str, Obj]:
+    """The application's LeaderWorkerSets by role. One being deleted does not count: its status is the last one
+    it had while its pods go, so the role is absent until its successor exists."""
+    return {
+        _role(o): o
         for o in live
-        if o["kind"] == LWS_KIND and is_owned_by(o, uid)
-    ]
+        if o["kind"] == LWS_KIND and is_owned_by(o, uid) and not (o.get("metadata") or {}).get("deletionTimestamp")
+    }
+
+
+def _live_roles(live: list[Obj], uid: str) -> list[RoleObserved]:
+    """Without a plan to apply: the roles as the cluster holds them; when one PD role is live, a PD role without
+    a LeaderWorkerSet is absent (a refused newer generation's plan names no roles to say so)."""
+    by_role = _groups_by_role(live, uid)
+    out = [RoleObserved(name=r, desired=live_replicas(o) or 0, lws=o, on_plan=False) for r, o in by_role.items()]
+    if by_role.keys() & set(PD_ROLES):
+        out += [RoleObserved(name=r, desired=0, lws=None, on_plan=False) for r in PD_ROLES if r not in by_role]
+    return out
 
 
 def _role(obj: Obj) -> str:

@@ -3,7 +3,9 @@
 - Refused: the object as planned can never be accepted (400/422, an admission webhook's denial, which
   controller-runtime webhooks such as LeaderWorkerSet's send as 403, or a server-side apply body that does
   not fit the schema, which the API server answers with 500): only a spec change fixes it, so the
-  status says Failed with the server's own message, and nothing is retried until something changes.
+  status says Failed with the server's own message, and nothing is retried until something changes. A name held
+  by an object that is not the application's is Failed too, but looked at again every 30 s: deleting that object
+  is the remedy the message gives, and nothing the watcher follows tells of it.
 - Forbidden: any other 403 (a quota, a namespace being deleted, missing RBAC): shown, retried slowly.
 - Retrying: the server could not take it now (409, 429, 5xx, no answer): shown, retried as the server asks.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 FORBIDDEN_RETRY_SECONDS = 30.0
+HELD_RETRY_SECONDS = 30.0
 RETRY_SECONDS = 5.0
 CONFLICT_RETRY_SECONDS = 1.0
 MESSAGE_LIMIT = 1000
@@ -64,5 +67,6 @@ def held_by_others(whats: list[str]) -> ApplyProblem:
         f"{names} already exist{'s' if len(whats) == 1 else ''} and belong{'s' if len(whats) == 1 else ''} to "
         "something else (no controller reference to this application): delete or rename it, or rename the "
         "application",
-        None,
+        # looked at again slowly: such an object is rarely one the watcher follows, so its deletion wakes nothing
+        HELD_RETRY_SECONDS,
     )

@@ -171,8 +171,21 @@ def _retry(problem: ApplyProblem) -> str:
     return f" (retrying in {problem.retry_seconds:g} s)" if problem.retry_seconds is not None else ""
 
 
+def _with_missing_roles(obs: Observed) -> list[RoleObserved]:
+    """The observed roles, plus as absent every role of the newest plan (of any generation) that has no
+    LeaderWorkerSet, when the cluster holds that plan's shape (a role of it is live): a PD service whose decode
+    groups were never created does not serve, whichever generation is being checked."""
+    names = {r.name for r in obs.roles}
+    planned = [r.name for r in obs.plan.roles] if obs.plan is not None else []
+    if not names & set(planned):
+        return list(obs.roles)
+    return list(obs.roles) + [
+        RoleObserved(name=n, desired=0, lws=None, on_plan=False) for n in planned if n not in names
+    ]
+
+
 def compute(name: str, obs: Observed) -> DeployerStatus:
-    roles = obs.roles
+    roles = _with_missing_roles(obs)
     serving = _serving(roles)
     progress = _progress(roles)
     live = any(r.lws is not None for r in roles)
@@ -186,7 +199,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
             reason, message = ReadyReason.RUNNING, f"{READY_MESSAGE} on the previous generation ({progress}); {message}"
     elif problem is not None and problem.permanent:
         phase, reason = Phase.FAILED, ReadyReason.APPLY_REFUSED
-        message = f"The cluster refused the application's objects: {problem.message}"
+        message = f"The cluster refused the application's objects: {problem.message}{_retry(problem)}"
         if serving:
             reason, message = ReadyReason.RUNNING, f"{READY_MESSAGE} on the previous objects ({progress}); {message}"
     elif serving:
