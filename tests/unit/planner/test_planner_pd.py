@@ -9,13 +9,23 @@ import json
 from typing import Any
 
 import pytest
-from unit.planner.builders import APP_UID, NAMESPACE, PROFILES, group_argv, group_container, group_pod, shared_model
+from unit.planner.builders import (
+    APP_UID,
+    NAMESPACE,
+    PROFILES,
+    group_argv,
+    group_container,
+    group_pod,
+    model,
+    shared_model,
+)
 
 from arks_common.api.application import ArksApplication
 from arks_common.conventions import LABEL_APPLICATION, LABEL_COMPONENT, LABEL_ROLE
 from arks_planner.core.plan import Plan, build_plan
-from arks_planner.core.precheck import parse_application, precheck
+from arks_planner.core.precheck import LargestNode, parse_application, precheck
 from arks_planner.core.profiles import load_profiles
+from arks_planner.planning import _held_on_one_node
 from support.builders import sample
 
 SGLANG = "application-sglang-pd.yaml"
@@ -369,3 +379,22 @@ def test_an_endpoint_reaches_a_pd_application_through_its_router_only(name: str)
             if wanted.items() <= labels.items():
                 matched.add((labels[LABEL_COMPONENT], labels[LABEL_ROLE]))
     assert matched == {("router", "leader")}
+
+
+def test_a_pd_application_on_a_one_pod_model_volume_is_refused() -> None:
+    # router, prefill and decode each mount the model: one group per role is already three pods on a one-pod claim
+    result = precheck(pd_app(decode={"replicas": 1}), model("ReadWriteOncePod"), PROFILES)
+    assert (result.passed, result.reason) == (False, "ModelStorageNotShared")
+    assert result.message.startswith("spec: ArksModel 'qwen-7b' has spec.storage.pvc.spec.accessModes")
+    assert "the application may run 3 pods (router 1, prefill 1, decode 1)" in result.message
+
+
+def test_a_pd_roles_multi_node_group_on_a_one_node_volume_is_checked_against_the_largest_node() -> None:
+    two_nodes = {"replicas": 2, "resources": {"limits": {"nvidia.com/gpu": "8"}}}
+    application = pd_app(prefill={"tensorParallelSize": 16, "instanceSpec": two_nodes})
+    assert _held_on_one_node(application, model())  # so the planner looks up the largest node
+    result = precheck(application, model(), PROFILES, LargestNode("gpu-node", 8))
+    assert (result.reason, result.message.split(":")[0]) == (
+        "GroupDoesNotFitNode",
+        "spec.prefill.instanceSpec.replicas",
+    )

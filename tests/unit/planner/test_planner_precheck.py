@@ -197,6 +197,27 @@ FAILURES: list[tuple[str, ArksApplication, ArksModel | None, PrecheckReason, lis
         ["2 group(s) of 1 pod(s)"],
     ),
     (
+        "one group that autoscaling may grow on a ReadWriteOncePod volume fails precheck",
+        single_node(autoscaling={"maxReplicas": 4, "slo": {"timeToFirstToken": {"targetMilliseconds": 500}}}),
+        model("ReadWriteOncePod"),
+        PrecheckReason.MODEL_STORAGE_NOT_SHARED,
+        ["spec.autoscaling.maxReplicas:", "may run 4 pods (4 groups when autoscaling scales it up)"],
+    ),
+    (
+        "vLLM's short -pp counts in the ranks like --pipeline-parallel-size",
+        app(extraOptions=["-pp", "2"]),
+        shared_model(),
+        PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
+        ["tensorParallelSize 2 x pipeline parallel size 2"],
+    ),
+    (
+        "vLLM's short -tp is set by Arks like --tensor-parallel-size",
+        app(extraOptions=["-tp", "8"]),
+        shared_model(),
+        PrecheckReason.OPTION_SET_BY_ARKS,
+        ["spec.extraOptions[0]: -tp is set by Arks from spec.tensorParallelSize"],
+    ),
+    (
         "the first failure wins: a reserved volume before a missing model",
         app(instance={"volumes": [{"name": "models", "emptyDir": {}}]}),
         None,

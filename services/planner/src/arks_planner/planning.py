@@ -39,6 +39,7 @@ from arks_planner.core.plan import build_plan
 from arks_planner.core.precheck import LargestNode, parse_application, precheck
 from arks_planner.core.profiles import RuntimeProfiles
 from arks_planner.core.reasons import PrecheckReason
+from arks_planner.core.roles import role_views
 
 log = get_logger(__name__)
 CONTROLLER = "planner"
@@ -416,7 +417,8 @@ def _judged(app: dict[str, Any], generation: int) -> bool:
 
 
 def _held_on_one_node(app: ArksApplication, model: ArksModel) -> bool:
-    return single_node_claim(model) is not None and pods_per_group(app) > 1
+    # each role's groups (a PD application's prefill and decode have their own instanceSpec)
+    return single_node_claim(model) is not None and any(pods_per_group(view) > 1 for _, view in role_views(app))
 
 
 def _allocatable_gpus(node: dict[str, Any]) -> int:

@@ -47,8 +47,9 @@ def option_errors(items: Sequence[str]) -> list[OptionError]:
 
 
 def flag_name(word: str) -> str | None:
-    """`--pp-size` for `--pp-size` or `--pp-size=2`; None for a value."""
-    if not word.startswith("--") or word == "--":
+    """`--pp-size` for `--pp-size` or `--pp-size=2`, `-pp` for vLLM's short `-pp` / `-pp=2`; None for a value
+    (`0.7`, `-1`, `-.5`, `-`)."""
+    if not word.startswith("-") or word in ("-", "--") or word[1] in "0123456789.":
         return None
     return word.split("=", 1)[0]
 

@@ -293,7 +293,33 @@ def precheck(
         failure = _check_storage(view, model, largest)
         if failure is not None:
             return _in_role(role, failure)
-    return PASSED
+    return _check_one_pod_claim(views, model) or PASSED
+
+
+def _check_one_pod_claim(views: list[tuple[str, ArksApplication]], model: ArksModel) -> PrecheckResult | None:
+    """A ReadWriteOncePod model can be mounted by one pod of the whole application: every role's pods count
+    (a PD application's router, prefill and decode all mount it), at the most groups autoscaling may ask for."""
+    modes = model.spec.storage.pvc.access_modes()
+    if modes != ["ReadWriteOncePod"]:
+        return None
+    counts = []
+    for role, view in views:
+        scaling = view.spec.autoscaling
+        groups = max(view.spec.replicas, scaling.max_replicas if scaling is not None else 0)
+        counts.append((role, pods_per_group(view) * groups))
+    total = sum(pods for _, pods in counts)
+    if total <= 1:
+        return None
+    if len(counts) == 1:
+        field, detail = "spec.autoscaling.maxReplicas", f"{total} groups when autoscaling scales it up"
+    else:
+        field, detail = "spec", ", ".join(f"{role} {pods}" for role, pods in counts)
+    return _fail(
+        PrecheckReason.MODEL_STORAGE_NOT_SHARED,
+        f"{field}: ArksModel '{model.metadata.name}' has spec.storage.pvc.spec.accessModes {modes}, which only "
+        f"one pod may mount, but the application may run {total} pods ({detail}); use ReadWriteOnce, "
+        "ReadWriteMany or ReadOnlyMany for the model",
+    )
 
 
 _ROLE_FIELD = re.compile(r"\bspec\.(?=instanceSpec|extraOptions|tensorParallelSize|replicas\b)")
