@@ -81,6 +81,18 @@ def test_failing_download_turns_the_model_failed_with_the_downloaders_words(arks
     loaded = conditions(app)["Loaded"]
     assert loaded[:2] == ("False", "ModelLoadFailed")
 
+    # more storage, as a downloader that ran out of space asks: a failed model's claim is resized; this cluster's
+    # storage class cannot expand volumes, and the model says so instead of failing as before
+    grow = '{"spec":{"storage":{"pvc":{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}}}}'
+    arks.kubectl("patch", "arksmodel", FAILING, "-n", ns, "--type=merge", "-p", grow)
+
+    def refused() -> str | None:
+        message = conditions(arks.get("arksmodel", FAILING, ns) or {}).get("Ready", ("", "", ""))[2]
+        return message if "resizing it to 60Gi was refused" in message else None
+
+    message = wait_until(refused, 60, "the resize's refusal on the model")
+    assert "Create model storage failed(missing)" in message, message
+
     fixed = rwx_model(FAILING)
     fixed["spec"]["storage"]["pvc"]["spec"]["accessModes"] = ["ReadWriteOnce"]
     arks.apply(ns, fixed)  # a corrected model (a new generation) gets a new download Job

@@ -9,7 +9,16 @@ import pytest
 from arks_common.api.model import ArksModel, ModelPhase
 from arks_model_loader.core.loaded import loaded_verdict
 from arks_model_loader.core.model_status import ModelObserved, compute_model_status
-from arks_model_loader.core.storage import DownloaderConfig, claim, download_job, job_name
+from arks_model_loader.core.storage import (
+    GENERATION_ANNOTATION,
+    DownloaderConfig,
+    belongs_to,
+    claim,
+    download_job,
+    job_name,
+    requested_storage,
+    tried_for_another_generation,
+)
 from support.builders import sample
 
 CONFIG = DownloaderConfig(image="arks/downloader:test")
@@ -125,3 +134,33 @@ def test_loaded_message_of_a_ready_model_is_the_guides() -> None:
     assert loaded_verdict("ns", "m", {"metadata": {}, "status": {"phase": "Ready"}}).message == (
         "The referenced model is loaded"
     )
+
+
+def test_a_failed_download_is_tried_again_only_for_a_newer_generation_of_the_model() -> None:
+    model = _model()
+    started = download_job(
+        model.model_copy(update={"metadata": model.metadata.model_copy(update={"generation": 3})}), CONFIG
+    )
+    assert started["metadata"]["annotations"] == {GENERATION_ANNOTATION: "3"}
+    assert not tried_for_another_generation(started, 3)
+    assert tried_for_another_generation(started, 4)  # more storage, a fixed Secret since it failed
+    assert tried_for_another_generation({"metadata": {"name": "j"}}, 3)  # from before Jobs said which: once more
+
+
+def test_a_claim_or_job_of_a_deleted_namesake_model_is_not_this_models() -> None:
+    model = _model()  # uid u1
+    assert belongs_to(claim(model), model)
+    assert belongs_to({"metadata": {"name": "qwen-7b"}}, model)  # a claim the user made for the model
+    old = claim(model)
+    old["metadata"]["ownerReferences"][0]["uid"] = "u0"  # the model deleted and re-created under the name
+    assert not belongs_to(old, model)
+    going = claim(model)
+    going["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
+    assert not belongs_to(going, model)
+
+
+def test_the_storage_a_claim_requests() -> None:
+    model = _model()
+    assert requested_storage(claim(model)) == "30Gi"
+    assert requested_storage({"spec": {"resources": "garbage"}}) is None
+    assert requested_storage({}) is None

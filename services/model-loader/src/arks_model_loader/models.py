@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel
-from arks_common.kube.client import Conflict, Invalid, Kube, Undecodable
+from arks_common.kube.client import Conflict, Invalid, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS
@@ -19,7 +19,15 @@ from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import model_name_of
 from arks_model_loader.core.model_status import ModelObserved, compute_model_status, job_outcome
-from arks_model_loader.core.storage import DOWNLOAD_CONTAINER, DownloaderConfig, claim, download_job
+from arks_model_loader.core.storage import (
+    DOWNLOAD_CONTAINER,
+    DownloaderConfig,
+    belongs_to,
+    claim,
+    download_job,
+    requested_storage,
+    tried_for_another_generation,
+)
 from arks_model_loader.metrics import forget, set_phase
 
 log = get_logger(__name__)
@@ -68,7 +76,9 @@ class ModelReconciler:
 
         pvc_error = None
         pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
-        if pvc is None:
+        if pvc is not None and not belongs_to(pvc, model):
+            pvc = None  # a deleted namesake model's claim on its way out: its deletion's event brings the next step
+        elif pvc is None:
             # one step per reconcile: the claim's own watch event brings the next (StorageCreating is visible)
             try:
                 await self._kube.create(PVCS, namespace, claim(model))
@@ -79,7 +89,9 @@ class ModelReconciler:
                 pvc_error = str(exc)
         job = None
         failure = None
-        if pvc is not None:
+        if pvc is not None and (raw.get("status") or {}).get("phase") == "Failed":
+            pvc_error = await self._grow_claim(pvc, model)
+        if pvc is not None and pvc_error is None:
             job = await self._ensure_job(raw, model)
             if job is not None and job_outcome(job) == "failed":
                 failure = await self._termination_message(namespace, job["metadata"]["name"])
@@ -97,10 +109,38 @@ class ModelReconciler:
         await self._write_status(raw, verdict.phase.value, verdict.conditions)
         set_phase(namespace, name, verdict.phase.value)
 
+    async def _grow_claim(self, pvc: dict[str, Any], model: ArksModel) -> str | None:
+        """A failed model's claim takes the storage its spec asks for now (the downloader's remedy for a full
+        volume); the refusal (no volume expansion in the storage class, a smaller request) is the model's failure.
+        A model that is not Failed keeps its claim as it is."""
+        want = requested_storage({"spec": model.spec.storage.pvc.spec})
+        if want is None or want == requested_storage(pvc):
+            return None
+        meta = {"name": model.pvc_name(), "namespace": model.metadata.namespace}
+        spec = {"resources": {"requests": {"storage": want}}}
+        try:
+            await self._kube.apply(PVCS, {"apiVersion": "v1", "kind": PVCS.kind, "metadata": meta, "spec": spec})
+        except KubeError as exc:
+            if exc.temporary:
+                raise  # the server could not take it now: the reconcile is retried
+            return f"resizing it to {want} was refused: {exc}"
+        log.info("model storage resized", model=f"{meta['namespace']}/{model.metadata.name}", storage=want)
+        return None
+
     async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> dict[str, Any] | None:
         want = download_job(model, self._config)
         namespace, job_name = model.metadata.namespace, want["metadata"]["name"]
         job = await self._kube.get(JOBS, namespace, job_name)
+        if job is not None and not belongs_to(job, model):
+            return None  # a deleted namesake model's Job on its way out: its deletion's event brings the next step
+        if (
+            job is not None
+            and job_outcome(job) == "failed"
+            and tried_for_another_generation(job, model.metadata.generation)
+        ):
+            # the model changed since this download failed (more storage, a fixed Secret): start it again
+            await self._kube.delete(JOBS, namespace, job_name, uid=job["metadata"].get("uid"))
+            job = None
         if job is None:
             try:
                 job = await self._kube.create(JOBS, namespace, want)

@@ -1,7 +1,9 @@
 """What a model needs in the cluster: its PersistentVolumeClaim and its download Job, as data. Pure.
 
 The Job's name carries a digest of everything the download depends on, so a changed model (a new repo id,
-token Secret or claim) gets a new Job while an unchanged one is never downloaded twice.
+token Secret or claim) gets a new Job while an unchanged one is never downloaded twice. A Job that failed is
+started again once the model changed since (its generation: more storage, a fixed Secret), and one left by a
+deleted model of the same name is not this model's.
 """
 
 from __future__ import annotations
@@ -57,6 +59,36 @@ def claim(model: ArksModel) -> dict[str, Any]:
         },
         "spec": dict(model.spec.storage.pvc.spec),
     }
+
+
+GENERATION_ANNOTATION = "arks.ai/model-generation"
+"""On a download Job: the model's generation it was started for."""
+
+
+def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
+    """Whether a claim or Job found under `model`'s name is this model's to use: not being deleted, and not owned
+    by another ArksModel (one deleted and re-created under the name: its objects go with it, the garbage collector
+    just has not got there yet). A claim the user made for the model (no ArksModel owner) is used as it is."""
+    meta = obj.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return False
+    owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, dict) and o.get("kind") == model.kind]
+    return all(o.get("uid") == model.metadata.uid for o in owners)
+
+
+def tried_for_another_generation(job: dict[str, Any], generation: int) -> bool:
+    """A download Job that was started for another generation of the model (or before Jobs said which)."""
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(GENERATION_ANNOTATION) != str(generation)
+
+
+def requested_storage(obj: dict[str, Any]) -> str | None:
+    """`spec.resources.requests.storage` of a claim (or of the claim spec an ArksModel asks for)."""
+    spec = obj.get("spec")
+    resources = spec.get("resources") if isinstance(spec, dict) else None
+    requests = resources.get("requests") if isinstance(resources, dict) else None
+    value = requests.get("storage") if isinstance(requests, dict) else None
+    return None if value is None else str(value)
 
 
 def download_digest(model: ArksModel, config: DownloaderConfig) -> str:
@@ -120,6 +152,7 @@ def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
             "name": job_name(model, config),
             "namespace": model.metadata.namespace,
             "labels": pod_labels,
+            "annotations": {GENERATION_ANNOTATION: str(model.metadata.generation)},
             "ownerReferences": [owner_reference(model)],
         },
         "spec": {
