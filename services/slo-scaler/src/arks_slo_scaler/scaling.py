@@ -23,7 +23,7 @@ from arks_common.api.application import ArksApplication
 from arks_common.bus.jetstream import publish
 from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE, group_set_name, leader_selector
 from arks_common.events.contract import METRICS, SCALE, Service, scale_msg_id
-from arks_common.events.payloads import ObjectKind, ObjectRef, ScaleDecision, ScaleDirection
+from arks_common.events.payloads import MetricsSample, ObjectKind, ObjectRef, ScaleDecision, ScaleDirection
 from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
@@ -211,14 +211,7 @@ class SloScaler:
                             "metric text had problems", application=f"{ns}/{name}", group=group, problems=problems[:5]
                         )
                     sample = to_sample(ns, name, uid, group, app.spec.runtime.value, scraped_at, snapshot, problems)
-                    await publish(
-                        self._js,
-                        METRICS,
-                        METRICS.subject(ns, name),
-                        f"metrics:{uid}:{group}:{scraped_at:.3f}",
-                        Service.SLO_SCALER.value,
-                        sample,
-                    )
+                    await self._tell(sample, f"metrics:{uid}:{group}:{scraped_at:.3f}")
                 except FetchError as exc:
                     SCRAPE_PROBLEMS.labels("unreachable").inc()
                     log.warning("metrics not reachable", application=f"{ns}/{name}", group=group, error=str(exc))
@@ -233,6 +226,16 @@ class SloScaler:
                 )
             )
         return groups
+
+    async def _tell(self, sample: MetricsSample, msg_id: str) -> None:
+        """Publishes a group's unified metrics for subscribers; one too large for a bus message (a hostile text's
+        histogram of a hundred thousand buckets) is left out, and the decision goes on without the news."""
+        subject = METRICS.subject(sample.ref.namespace, sample.ref.name)
+        try:
+            await publish(self._js, METRICS, subject, msg_id, Service.SLO_SCALER.value, sample)
+        except nats.errors.MaxPayloadError as exc:
+            SCRAPE_PROBLEMS.labels("too_large").inc()
+            log.warning("metrics event too large for the bus; not published", subject=subject, error=str(exc)[:200])
 
     async def _report(
         self, tracked: Tracked, raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]]

@@ -19,6 +19,19 @@ def _histogram(h: Histogram | None) -> HistogramSample | None:
     return HistogramSample(buckets=buckets, count=h.count, sum=h.sum)
 
 
+PROBLEMS_KEPT = 20
+"""A metrics event names at most this many of a scrape's problems (each at most `PROBLEM_CHARS`), then how many
+more there were: a garbled text of 8 MiB may hold a hundred thousand."""
+PROBLEM_CHARS = 300
+
+
+def kept_problems(problems: list[str]) -> list[str]:
+    kept = [p if len(p) <= PROBLEM_CHARS else p[:PROBLEM_CHARS] + "…" for p in problems[:PROBLEMS_KEPT]]
+    if len(problems) > PROBLEMS_KEPT:
+        kept.append(f"… and {len(problems) - PROBLEMS_KEPT} more")
+    return kept
+
+
 def to_sample(
     namespace: str,
     name: str,
@@ -41,7 +54,7 @@ def to_sample(
         kv_cache_usage_ratio=snapshot.kv_cache_usage,
         prompt_tokens_total=snapshot.prompt_tokens_total,
         generation_tokens_total=snapshot.generation_tokens_total,
-        problems=problems,
+        problems=kept_problems(problems),
     )
 
 
