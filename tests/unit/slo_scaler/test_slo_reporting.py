@@ -13,7 +13,7 @@ from unit.slo_scaler.builders import spec
 
 from arks_common.events.payloads import ScaleDirection
 from arks_common.kube.client import KubeError
-from arks_slo_scaler.core.decide import Decision, Reason, ScalerConfig
+from arks_slo_scaler.core.decide import Decision, Reason, ScalerConfig, ScalerState
 from arks_slo_scaler.core.roles import ScaledRole
 from arks_slo_scaler.metrics import export_application, forget_all
 from arks_slo_scaler.scaling import SloScaler, Tracked
@@ -85,3 +85,18 @@ def test_a_deleted_pd_application_takes_its_roles_series_with_it() -> None:
     assert _series("chat-decode")
     scaler.application_changed("ns", "chat", app, deleted=True)
     assert (_series("chat-prefill"), _series("chat-decode")) == ([], [])
+
+
+def test_a_replica_that_takes_the_lead_again_starts_every_application_afresh() -> None:
+    scaler = _scaler()
+    scaler.application_changed("ns", "chat", {"metadata": {}, "spec": {"autoscaling": {"maxReplicas": 4}}}, False)
+    [tracked] = scaler._apps.values()
+    assert scaler._leadership(True)
+    tracked.states["serve"] = ScalerState(pressure_since=100.0)  # a breach it was timing when it lost the lead
+    tracked.last["serve"] = (3, "Up", "SLOBreached")
+    assert scaler._leadership(True)  # still leading: its memory stands
+    assert tracked.states
+    assert tracked.last
+    assert not scaler._leadership(False)  # another replica decides meanwhile ...
+    assert scaler._leadership(True)  # ... and this one leads again: what it remembered is older than that
+    assert (tracked.states, tracked.last) == ({}, {})

@@ -78,6 +78,7 @@ class SloScaler:
         self._events = events
         self._interval = interval
         self._apps: dict[tuple[str, str], Tracked] = {}
+        self._leading = False  # whether this replica led in the last round
 
     def application_changed(self, namespace: str, name: str, obj: dict[str, Any], deleted: bool) -> None:
         """Track applications with autoscaling; forget the others (level-triggered on the latest object)."""
@@ -99,10 +100,7 @@ class SloScaler:
         await self._discover()
         while not stop.is_set():
             started = time.monotonic()
-            leading = self._is_leader()
-            LEADER.set(1 if leading else 0)
-            if not leading:
-                forget_all()  # the leader's series are the application's; a follower's would be stale doubles
+            leading = self._leadership(self._is_leader())
             # only the leader decides: two replicas must never issue competing decisions
             for tracked in list(self._apps.values()) if leading else []:
                 try:
@@ -114,6 +112,20 @@ class SloScaler:
                 except Exception as exc:  # one application's bad metrics or spec never stops the others
                     await self._broke(tracked, exc)
             await sleep_unless(stop, self._interval - (time.monotonic() - started))
+
+    def _leadership(self, leading: bool) -> bool:
+        """Whether this replica decides this round. Taking the lead (again) starts every application afresh, as a
+        restarted scaler does: what it remembered from an earlier lead (a pressure's start, the decisions it
+        reported) is older than another leader's decisions since."""
+        LEADER.set(1 if leading else 0)
+        if not leading:
+            forget_all()  # the leader's series are the application's; a follower's would be stale doubles
+        elif not self._leading:
+            for tracked in self._apps.values():
+                tracked.states.clear()
+                tracked.last.clear()
+        self._leading = leading
+        return leading
 
     async def _broke(self, tracked: Tracked, exc: Exception) -> None:
         """Reported on the application (a Warning Event) and in the log; its group count stays as it is."""
