@@ -164,3 +164,16 @@ def test_the_storage_a_claim_requests() -> None:
     assert requested_storage(claim(model)) == "30Gi"
     assert requested_storage({"spec": {"resources": "garbage"}}) is None
     assert requested_storage({}) is None
+
+
+def test_a_download_waiting_for_its_volume_says_so() -> None:
+    def loaded_message(pvc: dict[str, Any]) -> str:
+        verdict = compute_model_status(obs(pvc=pvc))
+        assert verdict.phase is ModelPhase.MODEL_LOADING
+        return verdict.conditions[1].message
+
+    assert loaded_message({"metadata": {}, "status": {"phase": "Bound"}}) == "Downloading Qwen/Q into qwen-7b"
+    # a storage class that provisions nothing: the claim stays Pending and no download runs
+    waiting = "Waiting for a volume to be bound to qwen-7b (Pending) to download Qwen/Q"
+    assert loaded_message({"metadata": {}, "status": {"phase": "Pending"}}) == waiting
+    assert loaded_message({"metadata": {}}) == waiting

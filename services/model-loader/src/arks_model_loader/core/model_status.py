@@ -111,11 +111,17 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
                 Cond(ready_t, False, ModelReason.LOAD_FAILED, msg),
             ),
         )
+    loading = f"Downloading {obs.repo_id} into {obs.pvc_name}"
+    claim_phase = str(((obs.pvc or {}).get("status") or {}).get("phase") or "Pending")
+    if claim_phase != "Bound":
+        # a claim no volume is bound to yet (a storage class that provisions nothing, one waiting for the download's
+        # pod) holds the download back: say so, not that it runs
+        loading = f"Waiting for a volume to be bound to {obs.pvc_name} ({claim_phase}) to download {obs.repo_id}"
     return ModelVerdict(
         ModelPhase.MODEL_LOADING,
         (
             storage,
-            Cond(loaded_t, False, ModelReason.LOADING, f"Downloading {obs.repo_id} into {obs.pvc_name}"),
+            Cond(loaded_t, False, ModelReason.LOADING, loading),
             Cond(ready_t, False, ModelReason.NOT_READY, "The model is being loaded"),
         ),
     )
