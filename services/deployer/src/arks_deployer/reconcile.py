@@ -346,8 +346,8 @@ class Reconciler:
             steps.append(Step(change.verb.value, change.what, detail))
         for kind, name in changes.prune:
             gone = by_key.pop((kind, name))
-            await self._kube.delete(OWNED_KINDS[kind], meta["namespace"], name, uid=gone["metadata"].get("uid"))
-            steps.append(Step("Deleted", f"{kind} {name}"))
+            if await self._kube.delete(OWNED_KINDS[kind], meta["namespace"], name, uid=gone["metadata"].get("uid")):
+                steps.append(Step("Deleted", f"{kind} {name}"))  # one already gone (a lagging cache) is no news
         if changes.going:
             waiting = ", ".join(f"{kind} {name}" for kind, name in changes.going)
             return ApplyProblem(ProblemKind.RETRYING, f"waiting for the old {waiting} to be deleted", 1.0), list(
