@@ -23,9 +23,10 @@ from unit.slo_scaler.builders import (
 from arks_common.api.application import Runtime
 from arks_slo_scaler.adapters.metrics_source import render_exposition
 from arks_slo_scaler.core.decide import Observation, Reason, ScalerConfig, ScalerState, decide
-from arks_slo_scaler.core.metrics import MAX_VALUE, MetricsSnapshot, parse_metrics
+from arks_slo_scaler.core.metrics import MAX_VALUE, MetricsSnapshot, UnifiedMetric, parse_metrics
 
 TTFT = "vllm:time_to_first_token_seconds"
+TTFT_METRIC = UnifiedMetric.TIME_TO_FIRST_TOKEN_SECONDS
 
 
 def _decide_on(*snapshots: MetricsSnapshot) -> None:
@@ -112,8 +113,8 @@ def _long_running(broken: range) -> list[tuple[float, float | None, Reason, int]
         groups = []
         for name in ("a", "b"):
             snap = snapshot(requests=served, ttft_s=0.05)
-            if name == "a" and tick in broken:
-                snap = replace(snap, time_to_first_token=None)
+            if name == "a" and tick in broken:  # printed but refused by the parser
+                snap = replace(snap, time_to_first_token=None, refused=frozenset({TTFT_METRIC}))
             groups.append(group(name, at=now, metrics=snap))
         decision, state = decide(spec(), Observation(now, 2, tuple(groups)), state, config)
         signals = decision.signals
@@ -137,3 +138,42 @@ def test_scrapes_that_stay_cut_short_go_stale() -> None:
     # "a" counts with its last whole scrape while it is fresh (45 s), then is left out as stale; "b" decides alone
     assert [used for *_, used in ticks[4:]] == [2, 2, 2, 1, 1, 1, 1, 1]
     assert ticks[-1][2] is Reason.WITHIN_SLO
+
+
+def test_a_histogram_printed_but_refused_is_told_apart_from_one_not_printed() -> None:
+    whole = vllm_text()
+    cut = whole.replace(f'{TTFT}_bucket{{{VLLM_LABELS},le="+Inf"}}', "# cut")
+    assert cut != whole
+    refused = parse_metrics(cut, Runtime.VLLM).snapshot
+    assert (refused.time_to_first_token, refused.refused) == (None, frozenset({TTFT_METRIC}))
+    # a runtime creates a labelled histogram at its first observation: a restarted, idle one prints none yet
+    idle = "".join(line + "\n" for line in whole.splitlines() if not line.startswith(TTFT))  # HELP, TYPE only
+    absent = parse_metrics(idle, Runtime.VLLM).snapshot
+    assert (absent.time_to_first_token, absent.refused) == (None, frozenset())
+
+
+def test_idle_groups_restarted_without_histograms_still_scale_down() -> None:
+    # groups served, restarted (a rollout), and came back idle: their histograms are not printed yet, which is no
+    # failed scrape (the history from before the restart must not hold them stale)
+    config, state, served, current = ScalerConfig(initial_capacity_per_group=10.0), ScalerState(), 0.0, 3
+    idle = replace(
+        snapshot(requests=0, ttft_s=0.05),
+        time_to_first_token=None,
+        inter_token_latency=None,
+        requests_running=0.0,
+        prompt_tokens_total=None,
+        generation_tokens_total=None,
+    )
+    for tick in range(80):
+        now = 15.0 * tick
+        if tick < 10:
+            served += 5.0 * 15
+            groups = [group(f"g{i}", at=now, metrics=snapshot(requests=served, ttft_s=0.05)) for i in range(current)]
+        elif tick < 14:
+            groups = [group(f"g{i}", ready_for=None) for i in range(current)]
+        else:
+            groups = [group(f"g{i}", ready_for=15.0 * (tick - 14), at=now, metrics=idle) for i in range(current)]
+        observation = Observation(now, current, tuple(groups))
+        decision, state = decide(spec(scaleDownStabilizationSeconds=60), observation, state, config)
+        current = decision.desired_replicas
+    assert (current, decision.reason) == (1, Reason.WITHIN_SLO)

@@ -42,6 +42,7 @@ from arks_slo_scaler.core.learning import (
 from arks_slo_scaler.core.metrics import (
     Histogram,
     MetricsSnapshot,
+    UnifiedMetric,
     histogram_increase,
     histogram_quantile,
     merge_histograms,
@@ -444,21 +445,20 @@ def _out(desired: int, current: int, reason: Reason, message: str, signals: Sign
     return Decision(desired, current, direction, reason, message, signals)
 
 
+LATENCIES = frozenset({UnifiedMetric.TIME_TO_FIRST_TOKEN_SECONDS, UnifiedMetric.INTER_TOKEN_LATENCY_SECONDS})
+
+
 def _whole_scrapes(
     groups: Sequence[GroupSample], history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]]
 ) -> Iterator[GroupSample]:
-    """A scrape that lacks a latency histogram the group's last one had (text cut off, a garbled line) is a failed
-    scrape: the group keeps its last whole one, and goes stale if no whole one follows. Counted as an empty
-    histogram it would make the next increase every request the process ever served."""
+    """A scrape whose latency histogram the parser refused (garbled, cut off) is a failed scrape: the group keeps
+    its last whole one, and goes stale if no whole one follows. Counted as no histogram (as one a restarted runtime
+    has not printed yet is), the next increase would be every request the process ever served."""
     for g in groups:
         entries = history.get(g.group, ())
-        if g.metrics is not None and entries:
+        if g.metrics is not None and g.metrics.refused & LATENCIES and entries:
             at, last = entries[-1]
-            lost = (last.time_to_first_token is not None and g.metrics.time_to_first_token is None) or (
-                last.inter_token_latency is not None and g.metrics.inter_token_latency is None
-            )
-            if lost:
-                g = replace(g, scraped_at=at, metrics=last)
+            g = replace(g, scraped_at=at, metrics=last)
         yield g
 
 

@@ -97,6 +97,9 @@ class MetricsSnapshot:
     prefill_transfer_queue: float | None = None
     decode_prealloc_queue: float | None = None
     decode_transfer_queue: float | None = None
+    # latency histograms the text printed but the parser refused (garbled, cut off): unknown, unlike one not printed
+    # at all (a runtime creates a labelled histogram at its first observation: until then it has none to show)
+    refused: frozenset[UnifiedMetric] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,16 @@ def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
     prompt = _gauge(by_name, mapping.prompt_tokens_total, problems)
     if prompt is None and mapping.prompt_tokens_histogram:
         prompt = _gauge(by_name, tuple(n + "_sum" for n in mapping.prompt_tokens_histogram), problems)
+    ttft = _histogram(by_name, mapping.time_to_first_token, problems)
+    itl = _histogram(by_name, mapping.inter_token_latency, problems)
+    printed = [
+        (UnifiedMetric.TIME_TO_FIRST_TOKEN_SECONDS, ttft, mapping.time_to_first_token),
+        (UnifiedMetric.INTER_TOKEN_LATENCY_SECONDS, itl, mapping.inter_token_latency),
+    ]
+    refused = frozenset(u for u, got, names in printed if got is None and any(n + "_bucket" in by_name for n in names))
     snapshot = MetricsSnapshot(
-        time_to_first_token=_histogram(by_name, mapping.time_to_first_token, problems),
-        inter_token_latency=_histogram(by_name, mapping.inter_token_latency, problems),
+        time_to_first_token=ttft,
+        inter_token_latency=itl,
         requests_running=_gauge(by_name, mapping.requests_running, problems),
         requests_waiting=_gauge(by_name, mapping.requests_waiting, problems),
         kv_cache_usage=kv,
@@ -223,6 +233,7 @@ def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
         prefill_transfer_queue=_gauge(by_name, mapping.prefill_transfer_queue, problems),
         decode_prealloc_queue=_gauge(by_name, mapping.decode_prealloc_queue, problems),
         decode_transfer_queue=_gauge(by_name, mapping.decode_transfer_queue, problems),
+        refused=refused,
     )
     return ParseResult(snapshot, tuple(problems))
 

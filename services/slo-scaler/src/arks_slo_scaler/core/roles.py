@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec, DynamoBackend, Runtime
 from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE
-from arks_slo_scaler.core.metrics import MetricsSnapshot
+from arks_slo_scaler.core.metrics import MetricsSnapshot, UnifiedMetric
 
 __all__ = ["ScaledRole", "engine_runtime", "role_signals", "scaled_roles"]
 
@@ -63,7 +63,8 @@ def scaled_roles(spec: ArksApplicationSpec) -> list[ScaledRole]:
 def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
     """A group's scrape reduced to what its role is scaled on (see the module's docstring)."""
     if role == ROLE_PREFILL:
-        return replace(snapshot, inter_token_latency=None, kv_cache_usage=None)
+        refused = snapshot.refused - {UnifiedMetric.INTER_TOKEN_LATENCY_SECONDS}
+        return replace(snapshot, inter_token_latency=None, kv_cache_usage=None, refused=refused)
     return snapshot  # decode keeps every signal; serve too
 
 
