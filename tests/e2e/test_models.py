@@ -92,6 +92,27 @@ def test_failing_download_turns_the_model_failed_with_the_downloaders_words(arks
 
     message = wait_until(refused, 60, "the resize's refusal on the model")
     assert "Create model storage failed(missing)" in message, message
+    # less storage again: a claim never shrinks, and the download is tried once more for this newer generation
+    [first] = arks.items("jobs", ns, f"arks.ai/model={FAILING}")
+    shrink = '{"spec":{"storage":{"pvc":{"spec":{"resources":{"requests":{"storage":"20Gi"}}}}}}}'
+    arks.kubectl("patch", "arksmodel", FAILING, "-n", ns, "--type=merge", "-p", shrink)
+
+    def tried_again() -> list[dict[str, Any]] | None:
+        jobs = arks.items("jobs", ns, f"arks.ai/model={FAILING}")
+        again = [j for j in jobs if j["metadata"]["uid"] != first["metadata"]["uid"]]
+        return again or None
+
+    [again] = wait_until(tried_again, 60, "the download Job started again")
+    assert again["metadata"]["name"] == first["metadata"]["name"]
+    generation = str((arks.get("arksmodel", FAILING, ns) or {})["metadata"]["generation"])
+    assert again["metadata"]["annotations"]["arks.ai/model-generation"] == generation
+
+    def failed_again() -> dict[str, Any] | None:
+        got = arks.get("arksmodel", FAILING, ns) or {}
+        said = conditions(got).get("ModelLoaded", ("", "", ""))[2]
+        return got if got["status"]["phase"] == "Failed" and f"model {MISSING_REPO} not found" in said else None
+
+    wait_until(failed_again, 120, "the download to fail again, in the downloader's words")
 
     fixed = rwx_model(FAILING)
     fixed["spec"]["storage"]["pvc"]["spec"]["accessModes"] = ["ReadWriteOnce"]

@@ -25,6 +25,7 @@ from arks_model_loader.core.storage import (
     belongs_to,
     claim,
     download_job,
+    quantity,
     requested_storage,
     tried_for_another_generation,
 )
@@ -110,11 +111,13 @@ class ModelReconciler:
         set_phase(namespace, name, verdict.phase.value)
 
     async def _grow_claim(self, pvc: dict[str, Any], model: ArksModel) -> str | None:
-        """A failed model's claim takes the storage its spec asks for now (the downloader's remedy for a full
-        volume); the refusal (no volume expansion in the storage class, a smaller request) is the model's failure.
-        A model that is not Failed keeps its claim as it is."""
+        """A failed model's claim grows to the storage its spec asks for now (the downloader's remedy for a full
+        volume); a refusal (no volume expansion in the storage class) is the model's failure. A claim never
+        shrinks; one the user made for the model (no ArksModel owner) and a model that is not Failed keep theirs."""
         want = requested_storage({"spec": model.spec.storage.pvc.spec})
-        if want is None or want == requested_storage(pvc):
+        wanted, held = quantity(want), quantity(requested_storage(pvc))
+        owned = any(o.get("kind") == model.kind for o in pvc["metadata"].get("ownerReferences") or [])
+        if want is None or wanted is None or held is None or wanted <= held or not owned:
             return None
         meta = {"name": model.pvc_name(), "namespace": model.metadata.namespace}
         spec = {"resources": {"requests": {"storage": want}}}
