@@ -348,3 +348,12 @@ def test_the_older_ray_profile_places_ranks_on_any_node() -> None:
     odd = app(tensorParallelSize=3, instance={"resources": {"limits": {"nvidia.com/gpu": "2"}}})
     assert precheck(odd, shared_model(), profiles).passed
     assert precheck(odd, shared_model(), PROFILES).reason == "ParallelismNotDivisible"
+
+
+@pytest.mark.parametrize("profile_set", ["default", "vllm0.11-sglang0.5.4-dynamo1.0"])
+@pytest.mark.parametrize("runtime", ["vllm", "dynamo"])
+def test_vllms_short_tp_is_set_by_arks_in_every_shipped_profile_set(profile_set: str, runtime: str) -> None:
+    env = {"env": ETCD} if runtime == "dynamo" else {}
+    application = app(runtime=runtime, extraOptions=["-tp", "8"], instance=env)
+    result = precheck(application, shared_model(), load_profiles(profile_set=profile_set))
+    assert (result.reason, result.message.split(":")[0]) == (PrecheckReason.OPTION_SET_BY_ARKS, "spec.extraOptions[0]")
