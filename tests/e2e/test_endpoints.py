@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,23 @@ def test_an_endpoint_never_takes_over_a_users_object_of_its_routers_name(arks: E
     arks.kubectl("delete", "arksendpoint", "qwen-7b", "-n", ns)
     wait_until(lambda: arks.get("service", "arks-endpoint-qwen-7b", ns) is None, 60, "the router's Service to go")
     assert arks.get("serviceaccount", "arks-endpoint-qwen-7b", ns) is not None
+
+
+def test_an_endpoint_deleted_and_created_again_keeps_its_router(arks: Env, ns: str) -> None:
+    """The new endpoint's router objects are its predecessor's until the garbage collector removes them: they are
+    taken over (owned by the new endpoint), not left to be collected under it."""
+    arks.apply(ns, sample("endpoint.yaml"))
+    wait_until(lambda: arks.get("deployment", "arks-endpoint-qwen-7b", ns), 60, "the router")
+    arks.kubectl("delete", "arksendpoint", "qwen-7b", "-n", ns)
+    arks.apply(ns, sample("endpoint.yaml"))
+    uid = (arks.get("arksendpoint", "qwen-7b", ns) or {})["metadata"]["uid"]
+
+    def owned_by_the_new_one(kind: str) -> bool:
+        got = arks.get(kind, "arks-endpoint-qwen-7b", ns) or {}
+        return [r.get("uid") for r in got.get("metadata", {}).get("ownerReferences") or []] == [uid]
+
+    for kind in ("deployment", "service", "serviceaccount", "role", "rolebinding"):
+        wait_until(partial(owned_by_the_new_one, kind), 60, f"the router's {kind} owned by the new endpoint")
 
 
 BACKENDS = {"a-h100": ("model-a", 1.0), "a-l40s": ("model-a", 2.0), "b": ("model-b", 1.0)}

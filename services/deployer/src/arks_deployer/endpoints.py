@@ -40,6 +40,18 @@ CONTROLLER = "deployer"
 Obj = dict[str, Any]
 
 
+def _predecessors(live: Obj, owner: dict[str, Any]) -> bool:
+    """Whether `live` is controlled by an earlier endpoint of the same name (deleted, since names are unique, and
+    re-created): taken over, as the garbage collector would otherwise remove it under the new endpoint."""
+    refs = (live.get("metadata") or {}).get("ownerReferences") or []
+    return any(
+        isinstance(r, dict)
+        and r.get("controller")
+        and (r.get("kind"), r.get("name")) == (owner.get("kind"), owner.get("name"))
+        for r in refs
+    )
+
+
 class HeldByOthers(Exception):
     """An object the endpoint's plan names already exists and is not the endpoint's."""
 
@@ -163,15 +175,17 @@ class EndpointReconciler:
             return
         meta = obj["metadata"]
         live = await self._kube.get(res, meta["namespace"], meta["name"])
-        if live is not None and (live["metadata"].get("annotations") or {}).get(PLAN_HASH_ANNOTATION) == plan_hash:
-            return  # applied already
-        owner = next((r.get("uid") for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
-        if live is not None and not is_owned_by(live, str(owner)):
-            # a forced apply would take a namesake over, and the garbage collector would delete it with the endpoint
-            raise HeldByOthers(
-                f"{res.kind} {meta['name']} already exists and belongs to something else (no controller reference to "
-                "this endpoint): delete or rename it, or rename the endpoint"
-            )
+        owner: dict[str, Any] = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), {})
+        if live is not None:
+            ours = is_owned_by(live, str(owner.get("uid")))
+            if ours and (live["metadata"].get("annotations") or {}).get(PLAN_HASH_ANNOTATION) == plan_hash:
+                return  # applied already
+            if not ours and not _predecessors(live, owner):
+                # a forced apply would take a namesake over, and the garbage collector delete it with the endpoint
+                raise HeldByOthers(
+                    f"{res.kind} {meta['name']} already exists and belongs to something else (no controller "
+                    "reference to this endpoint): delete or rename it, or rename the endpoint"
+                )
         await self._kube.apply(res, obj)
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 
