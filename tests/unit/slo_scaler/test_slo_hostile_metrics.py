@@ -177,3 +177,16 @@ def test_idle_groups_restarted_without_histograms_still_scale_down() -> None:
         decision, state = decide(spec(scaleDownStabilizationSeconds=60), observation, state, config)
         current = decision.desired_replicas
     assert (current, decision.reason) == (1, Reason.WITHIN_SLO)
+
+
+def test_label_values_prometheus_answers_are_escaped_as_the_exposition_format_asks() -> None:
+    odd = 'say "hi"\\ at\nonce'
+    text = render_exposition(
+        [
+            {"metric": {"__name__": "vllm:num_requests_running", "model_name": odd}, "value": [0, "3"]},
+            {"metric": {"__name__": "vllm:num_requests_waiting", "model_name": "plain"}, "value": [0, "2"]},
+        ]
+    )
+    result = parse_metrics(text, Runtime.VLLM)
+    assert result.problems == ()
+    assert (result.snapshot.requests_running, result.snapshot.requests_waiting) == (3.0, 2.0)

@@ -110,6 +110,12 @@ class PrometheusSource:
 _DROP = {"__name__", "namespace", "pod", "instance", "job", "container", "endpoint", "service"}
 
 
+def _escaped(value: object) -> str:
+    """A label value as the exposition format writes it: backslash, double quote and line feed escaped (a model
+    name with a quote would otherwise end its line early and be dropped as garbled)."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def render_exposition(result: list[dict[str, Any]]) -> str:
     """Instant-vector results as exposition lines, without the labels Prometheus adds when scraping."""
     lines = []
@@ -123,7 +129,7 @@ def render_exposition(result: list[dict[str, Any]]) -> str:
         except (TypeError, ValueError, OverflowError):
             continue
         name = metric.get("__name__", "")
-        labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k not in _DROP)
+        labels = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(metric.items()) if k not in _DROP)
         text = ("+Inf" if value > 0 else "-Inf") if math.isinf(value) else repr(value)
         lines.append(f"{name}{{{labels}}} {text}" if labels else f"{name} {text}")
     return "\n".join(lines) + "\n"
