@@ -27,7 +27,7 @@ from arks_common.api.meta import Condition
 from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.bus.plans import newest_plan
 from arks_common.coalescing import Coalescer
-from arks_common.conventions import FINALIZER, LABEL_COMPONENT, PD_ROLES, is_owned_by, owned_selector
+from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
@@ -460,13 +460,9 @@ def _groups_by_role(live: list[Obj], uid: str) -> dict[str, Obj]:
 
 
 def _live_roles(live: list[Obj], uid: str) -> list[RoleObserved]:
-    """Without a plan to apply: the roles as the cluster holds them; when one PD role is live, a PD role without
-    a LeaderWorkerSet is absent (a refused newer generation's plan names no roles to say so)."""
+    """Without a plan to apply: the roles as the cluster holds them (`compute` adds the ones it lacks)."""
     by_role = _groups_by_role(live, uid)
-    out = [RoleObserved(name=r, desired=live_replicas(o) or 0, lws=o, on_plan=False) for r, o in by_role.items()]
-    if by_role.keys() & set(PD_ROLES):
-        out += [RoleObserved(name=r, desired=0, lws=None, on_plan=False) for r in PD_ROLES if r not in by_role]
-    return out
+    return [RoleObserved(name=r, desired=live_replicas(o) or 0, lws=o, on_plan=False) for r, o in by_role.items()]
 
 
 def _role(obj: Obj) -> str:

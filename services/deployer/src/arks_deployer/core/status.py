@@ -21,7 +21,7 @@ from typing import Any
 from arks_common.api.application import ConditionType, Phase
 from arks_common.api.meta import ConditionStatus
 from arks_common.api.reasons import LOADED_FAILURES, READY_MESSAGE, LoadedReason
-from arks_common.conventions import leader_selector
+from arks_common.conventions import PD_ROLES, leader_selector
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.newest import kept
 from arks_deployer.core.refusals import ApplyProblem
@@ -172,15 +172,14 @@ def _retry(problem: ApplyProblem) -> str:
 
 
 def _with_missing_roles(obs: Observed) -> list[RoleObserved]:
-    """The observed roles, plus as absent every role of the newest plan (of any generation) that has no
-    LeaderWorkerSet, when the cluster holds that plan's shape (a role of it is live): a PD service whose decode
-    groups were never created does not serve, whichever generation is being checked."""
+    """The observed roles, plus as absent every role the service needs that has no LeaderWorkerSet: those of the
+    newest plan (of any generation) once a role of it is live, and the PD roles once one of them is live (a refused
+    generation's plan names no roles). A PD service whose decode groups were never created does not serve."""
     names = {r.name for r in obs.roles}
     planned = [r.name for r in obs.plan.roles] if obs.plan is not None else []
-    if not names & set(planned):
-        return list(obs.roles)
+    needed = planned if names & set(planned) else list(PD_ROLES) if names & set(PD_ROLES) else []
     return list(obs.roles) + [
-        RoleObserved(name=n, desired=0, lws=None, on_plan=False) for n in planned if n not in names
+        RoleObserved(name=n, desired=0, lws=None, on_plan=False) for n in needed if n not in names
     ]
 
 
