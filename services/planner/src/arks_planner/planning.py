@@ -188,17 +188,24 @@ class Planner:
         generation = int(meta.get("generation", 1))
         parsed = parse_application(raw)
         model_raw = None
-        if not isinstance(parsed, PrecheckResult):
-            try:
-                model_raw = await self._kube.get(MODELS, ref.namespace, parsed.spec.model.name)
-            except Undecodable as exc:
-                parsed = PrecheckResult(passed=False, reason=PrecheckReason.MODEL_UNREADABLE, message=str(exc))
+        # the first round's read of the newest plan goes out alongside the model's: neither depends on the other
+        # (the compare-and-set on publishing guards the plan read), and they are the path to a new plan
+        first_read = asyncio.ensure_future(newest_plan(self._js, ref.namespace, ref.name))
+        try:
+            if not isinstance(parsed, PrecheckResult):
+                try:
+                    model_raw = await self._kube.get(MODELS, ref.namespace, parsed.spec.model.name)
+                except Undecodable as exc:
+                    parsed = PrecheckResult(passed=False, reason=PrecheckReason.MODEL_UNREADABLE, message=str(exc))
+        except BaseException:
+            _abandon(first_read)
+            raise
         model_rv = str(((model_raw or {}).get("metadata") or {}).get("resourceVersion", ""))
         inputs = inputs_digest(ref.uid, generation, model_rv, self._profiles_fingerprint)
         too_large: PrecheckResult | None = None
         prewritten = False
-        for _ in range(PUBLISH_ATTEMPTS):
-            sequence, last = await newest_plan(self._js, ref.namespace, ref.name)
+        for attempt in range(PUBLISH_ATTEMPTS):
+            sequence, last = await (first_read if attempt == 0 else newest_plan(self._js, ref.namespace, ref.name))
             last = last if last is not None and last.ref.uid == ref.uid else None
             if last is not None and last.generation > generation:
                 if prewritten:  # lost to a replica that planned a newer generation: its verdict is the truth
@@ -427,3 +434,12 @@ def _allocatable_gpus(node: dict[str, Any]) -> int:
         return int(raw)
     except (TypeError, ValueError):
         return 0
+
+
+def _abandon(read: asyncio.Future[Any]) -> None:
+    """A read started alongside another that failed: cancelled if still in flight, its own error marked seen (the
+    other's is the one raised)."""
+    if not read.done():
+        read.cancel()
+    elif not read.cancelled():
+        read.exception()
