@@ -169,6 +169,86 @@ FAILURES: list[tuple[str, ArksApplication, ArksModel | None, PrecheckReason, lis
         ["spec.extraOptions[0]: --port"],
     ),
     (
+        "a flag Arks sets, spelled with underscores, fails precheck (vLLM reads _ as -)",
+        app(extraOptions=["--served_model_name", "other"]),
+        shared_model(),
+        PrecheckReason.OPTION_SET_BY_ARKS,
+        ["spec.extraOptions[0]: --served_model_name (the runtime's parser reads it as --served-model-name)"],
+    ),
+    (
+        "a flag Arks sets, abbreviated, fails precheck (argparse takes an unambiguous prefix)",
+        app("application-sglang.yaml", extraOptions=["--mem-fraction-static 0.7", "--por", "9000"]),
+        shared_model(),
+        PrecheckReason.OPTION_SET_BY_ARKS,
+        ["spec.extraOptions[1]: --por (the runtime's parser reads it as --port) is set by Arks"],
+    ),
+    (
+        "a dotted key of a flag Arks sets fails precheck (vLLM folds it into that flag's JSON)",
+        app(extraOptions=["--master-addr.x=1"]),
+        shared_model(),
+        PrecheckReason.OPTION_SET_BY_ARKS,
+        ["--master-addr.x (the runtime's parser reads it as --master-addr)"],
+    ),
+    (
+        "pipeline parallelism spelled with underscores still counts towards the group's GPUs",
+        app(extraOptions=["--pipeline_parallel_size", "8"]),
+        shared_model(),
+        PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
+        ["pipeline parallel size 8 = 16 ranks"],
+    ),
+    (
+        "abbreviated pipeline parallelism still counts towards the group's GPUs",
+        app("application-sglang.yaml", extraOptions=["--pp-siz", "8"]),
+        shared_model(),
+        PrecheckReason.TENSOR_PARALLEL_TOO_LARGE,
+        ["pipeline parallel size 8 = 16 ranks"],
+    ),
+    (
+        "a mount at /models in another spelling fails precheck",
+        app(
+            instance={
+                "volumes": [{"name": "x", "emptyDir": {}}],
+                "volumeMounts": [{"name": "x", "mountPath": "/tmp/../models/Qwen"}],
+            }
+        ),
+        shared_model(),
+        PrecheckReason.RESERVED_MOUNT_PATH,
+        ["spec.instanceSpec.volumeMounts[0].mountPath: '/tmp/../models/Qwen' is at or under /models"],
+    ),
+    (
+        "a mount at //models fails precheck",
+        app(
+            instance={
+                "volumes": [{"name": "x", "emptyDir": {}}],
+                "volumeMounts": [{"name": "x", "mountPath": "//models"}],
+            }
+        ),
+        shared_model(),
+        PrecheckReason.RESERVED_MOUNT_PATH,
+        ["'//models' is at or under /models"],
+    ),
+    (
+        "a pod label under arks.ai/ fails precheck (Arks selects pods by them)",
+        app(instance={"labels": {"team": "a", "arks.ai/endpoint-backend": "true"}}),
+        shared_model(),
+        PrecheckReason.RESERVED_LABEL,
+        ["spec.instanceSpec.labels: 'arks.ai/endpoint-backend' is under arks.ai/"],
+    ),
+    (
+        "a pod label under endpoint.arks.ai/ fails precheck (an endpoint's routers select by them)",
+        app(instance={"labels": {"endpoint.arks.ai/other-team": "true"}}),
+        shared_model(),
+        PrecheckReason.RESERVED_LABEL,
+        ["'endpoint.arks.ai/other-team'"],
+    ),
+    (
+        "extraOptions over 64 KiB in all fail precheck before any splitting",
+        app(extraOptions=["-" + " a" * 2000] * 20),
+        shared_model(),
+        PrecheckReason.INVALID_EXTRA_OPTIONS,
+        ["spec.extraOptions: 80020 characters in all, more than the 65536"],
+    ),
+    (
         "an option with an unclosed quote fails precheck",
         app(extraOptions=["--a", "--chat-template 'x"]),
         shared_model(),

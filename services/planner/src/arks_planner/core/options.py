@@ -12,7 +12,7 @@ that precheck accepted.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -54,12 +54,39 @@ def flag_name(word: str) -> str | None:
     return word.split("=", 1)[0]
 
 
+def canonical_flag(word: str) -> str | None:
+    """The flag a runtime's parser takes `word` for, spelled as Arks spells flags (None for a value). vLLM's
+    FlexibleArgumentParser turns `_` into `-` in a flag's name, and folds a dotted `--kv-transfer-config.kv_role`
+    into the JSON of the flag before the dot, given after every other flag (vllm `vllm/utils/argparse_utils.py`
+    parse_args, the 0.11-0.33 line); SGLang's plain argparse refuses both spellings, so reading them as the flag
+    refuses nothing that would start."""
+    name = flag_name(word)
+    if name is None or not name.startswith("--"):
+        return name
+    return "--" + name[2:].split(".", 1)[0].replace("_", "-")
+
+
+def read_as(flag: str, names: Iterable[str]) -> str | None:
+    """Which of `names` a runtime reads the canonical `flag` as: the same name, else one it abbreviates.
+    vLLM's, SGLang's and Dynamo's parsers are argparse parsers with `allow_abbrev` on (its default), which take
+    any unambiguous prefix of a long flag (`--por` for `--port`); an ambiguous one the runtime refuses to start
+    with, so it is counted too. (A runtime flag that is itself a prefix of one of `names` would be counted
+    wrongly; none of the managed flags has one.)"""
+    names = sorted(names)
+    if flag in names:
+        return flag
+    if flag.startswith("--") and len(flag) > 2:
+        return next((name for name in names if name.startswith(flag)), None)
+    return None
+
+
 def option_value(words: Sequence[str], *names: str) -> str | None:
-    """The value the runtime would read for any of `names` (the last one given wins, as argparse does)."""
+    """The value the runtime would read for any of `names`, however spelled (`canonical_flag`, `read_as`): the
+    last one given wins, as argparse does."""
     found: str | None = None
     for i, word in enumerate(words):
-        name = flag_name(word)
-        if name not in names:
+        flag = canonical_flag(word)
+        if flag is None or read_as(flag, names) is None:
             continue
         if "=" in word:
             found = word.split("=", 1)[1]

@@ -7,22 +7,25 @@ Checks run in a fixed order and the first failure wins, so the same spec always 
   2. driver       spec.driver is one Arks supports (lws)
   3. runtime      spec.runtime has an enabled profile in this installation
   4. volumes      no spec.instanceSpec.volumes[i].name is one Arks adds (`models`, `arks-shm`)
-  5. mounts       no spec.instanceSpec.volumeMounts[i].mountPath is /models or below it
-  6. options      every spec.extraOptions item splits into words (core.options) and sets no flag that
-                  Arks sets from a spec field (the profile's managedFlags)
-  7. parallelism  tensor x pipeline parallel size fits the group's GPUs, and on a multi-node group with an
+  5. mounts       no spec.instanceSpec.volumeMounts[i].mountPath is /models or below it (however spelled)
+  6. labels       no spec.instanceSpec.labels key is under arks.ai/ or *.arks.ai/ (Arks' own selectors)
+  7. options      spec.extraOptions holds at most 64 KiB, every item splits into words (core.options) and
+                  sets no flag that Arks sets from a spec field (the profile's managedFlags), in any spelling
+                  the runtime's parser reads as that flag (`_` for `-`, an abbreviation)
+  8. parallelism  tensor x pipeline parallel size fits the group's GPUs, and on a multi-node group with an
                   `even` runtime it divides into the same number of ranks on every node, each with a GPU
-  8. environment  the runtime's required environment is in spec.instanceSpec.env (Dynamo's discovery)
-  9. model        the ArksModel spec.model.name exists in the application's namespace
- 10. storage      a volume only one node can mount (ReadWriteOnce) holds the group on one node: refused only
+  9. environment  the runtime's required environment is in spec.instanceSpec.env (Dynamo's discovery)
+ 10. model        the ArksModel spec.model.name exists in the application's namespace
+ 11. storage      a volume only one node can mount (ReadWriteOnce) holds the group on one node: refused only
                   when one group needs more GPUs than the largest node has; ReadWriteOncePod holds one pod
-Checks 1-8 need only the application; 9-10 need the model (and for 10 the largest node). The CRD's CEL rules
+Checks 1-9 need only the application; 10-11 need the model (and for 11 the largest node). The CRD's CEL rules
 refuse 4 and 5 already, but an object stored under an older CRD skipped them. Whether the model is *loaded*
 is the `Loaded` condition's business (model-loader), not this one's.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,13 +38,25 @@ from arks_common.conventions import ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
 from arks_common.kube.decoding import undecodable
 from arks_planner.core.names import name_violation
-from arks_planner.core.options import flag_name, item_of_word, option_errors, option_value, split_options
+from arks_planner.core.options import (
+    canonical_flag,
+    flag_name,
+    item_of_word,
+    option_errors,
+    option_value,
+    read_as,
+    split_options,
+)
 from arks_planner.core.placement import SHM_VOLUME_NAME, pods_per_group, single_node_claim
 from arks_planner.core.profiles import RuntimeProfile, RuntimeProfiles
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
 from arks_planner.core.roles import role_views
 
 SUPPORTED_DRIVERS = frozenset({Driver.LWS.value})
+ARKS_LABEL_DOMAIN = "arks.ai"
+MAX_EXTRA_OPTIONS_CHARS = 65536
+"""All of one role's extraOptions items together: a chat template fits many times over; the CRD's own bounds
+(256 items of 4,096) would let a spec cost the planner seconds of splitting and a plan over the bus's limit."""
 RESERVED_VOLUME_NAMES = (MODEL_VOLUME_NAME, SHM_VOLUME_NAME)
 
 
@@ -148,7 +163,8 @@ def _check_volumes(app: ArksApplication, profile: RuntimeProfile) -> PrecheckRes
 
 def _check_mounts(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
     for i, mount in enumerate(app.spec.instance_spec.volume_mounts):
-        path = mount.mount_path.rstrip("/") or "/"
+        # as the container runtime resolves it: `//models`, `/./models` and `/tmp/../models` are /models too
+        path = posixpath.normpath("/" + mount.mount_path.lstrip("/"))
         if path == MODEL_MOUNT_PATH or path.startswith(MODEL_MOUNT_PATH + "/"):
             return _fail(
                 PrecheckReason.RESERVED_MOUNT_PATH,
@@ -158,8 +174,34 @@ def _check_mounts(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResu
     return None
 
 
+def _reserved_label(key: str) -> bool:
+    """Keys under arks.ai/ and *.arks.ai/ are Arks' own: they select an application's pods (its Service, its
+    endpoints' routers, the slo-scaler), and a user's copy on a pod Arks does not label so would add it."""
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    return prefix == ARKS_LABEL_DOMAIN or prefix.endswith("." + ARKS_LABEL_DOMAIN)
+
+
+def _check_labels(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
+    for key in app.spec.instance_spec.labels:
+        if _reserved_label(key):
+            return _fail(
+                PrecheckReason.RESERVED_LABEL,
+                f"spec.instanceSpec.labels: '{_shown(key)}' is under {ARKS_LABEL_DOMAIN}/ or *.{ARKS_LABEL_DOMAIN}/, "
+                "whose labels Arks sets to select an application's pods (its Service, its endpoints' routers); "
+                "use a key of your own",
+            )
+    return None
+
+
 def _check_options(app: ArksApplication, profile: RuntimeProfile) -> PrecheckResult | None:
     items = app.spec.extra_options
+    total = sum(len(item) for item in items)
+    if total > MAX_EXTRA_OPTIONS_CHARS:
+        return _fail(
+            PrecheckReason.INVALID_EXTRA_OPTIONS,
+            f"spec.extraOptions: {total} characters in all, more than the {MAX_EXTRA_OPTIONS_CHARS} a runtime's "
+            "command line may carry here; pass long values (a chat template, say) in a file from a volume",
+        )
     for error in option_errors(items):
         return _fail(
             PrecheckReason.INVALID_EXTRA_OPTIONS,
@@ -167,11 +209,14 @@ def _check_options(app: ArksApplication, profile: RuntimeProfile) -> PrecheckRes
         )
     words = split_options(items)
     for w, word in enumerate(words):
-        field = profile.managed_flags.get(flag_name(word) or "")
-        if field is not None:
+        flag = canonical_flag(word)
+        managed = read_as(flag, profile.managed_flags) if flag is not None else None
+        if managed is not None:
+            field, written = profile.managed_flags[managed], flag_name(word)
+            what = managed if written == managed else f"{written} (the runtime's parser reads it as {managed})"
             return _fail(
                 PrecheckReason.OPTION_SET_BY_ARKS,
-                f"spec.extraOptions[{item_of_word(items, w)}]: {flag_name(word)} is set by Arks from {field}; "
+                f"spec.extraOptions[{item_of_word(items, w)}]: {what} is set by Arks from {field}; "
                 f"remove it from extraOptions and set {field} instead",
             )
     return None
@@ -232,6 +277,7 @@ _INSTALLATION_CHECKS: tuple[Callable[[ArksApplication, RuntimeProfiles], Prechec
 _SPEC_CHECKS: tuple[Callable[[ArksApplication, RuntimeProfile], PrecheckResult | None], ...] = (
     _check_volumes,
     _check_mounts,
+    _check_labels,
     _check_options,
     _check_parallelism,
     _check_environment,

@@ -13,6 +13,7 @@ class PrecheckReason(StrEnum):
     UNSUPPORTED_RUNTIME = "UnsupportedRuntime"
     RESERVED_VOLUME_NAME = "ReservedVolumeName"
     RESERVED_MOUNT_PATH = "ReservedMountPath"
+    RESERVED_LABEL = "ReservedLabel"
     TENSOR_PARALLEL_TOO_LARGE = "TensorParallelTooLarge"
     MODEL_NOT_FOUND = "ModelNotFound"
     MODEL_UNREADABLE = "ModelUnreadable"
