@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig, SubjectTransform
 from nats.js.errors import APIError, NotFoundError
@@ -17,6 +18,8 @@ from arks_common.telemetry.metrics import PUBLISHED
 from arks_common.telemetry.tracing import inject_headers
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+_HEADER_LINE = b"NATS/1.0\r\n"
+"""How a message's headers begin on the wire; then `Key: Value\r\n` each and a blank line."""
 EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code when `Nats-Expected-Last-Subject-Sequence` does not match (nats-server 2.10+)."""
@@ -137,14 +140,26 @@ async def publish(
         headers = inject_headers({MSG_ID_HEADER: msg_id})
         if after_sequence is not None:
             headers[EXPECTED_LAST_SUBJECT_SEQUENCE] = str(after_sequence)
+        data_bytes = encode(envelope)
+        _check_size(js, data_bytes, headers)
         try:
-            ack = await js.publish(subject, encode(envelope), headers=headers)
+            ack = await js.publish(subject, data_bytes, headers=headers)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise WrongLastSequence(str(exc)) from exc
             raise
     PUBLISHED.labels(channel.name, str(bool(ack.duplicate)).lower()).inc()
     return not ack.duplicate
+
+
+def _check_size(js: JetStreamContext, data: bytes, headers: dict[str, str]) -> None:
+    """Raises MaxPayloadError when the message will not fit: nats-server counts the headers with the payload
+    (nats.py checks the payload alone, and the server's refusal closes the connection for good)."""
+    nc = getattr(js, "_nc", None)
+    limit = getattr(nc, "max_payload", 0) or 0
+    header_bytes = len(_HEADER_LINE) + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items()) + 2
+    if limit and len(data) + header_bytes > limit:
+        raise nats.errors.MaxPayloadError(f"{len(data)} bytes and {header_bytes} of headers exceed {limit}")
 
 
 async def last_message(js: JetStreamContext, stream: str, subject: str) -> tuple[int, bytes | None]:

@@ -92,24 +92,32 @@ class Follower:
         # page by page: a relist of thousands of objects never holds them all (the watcher's peak memory)
         before, self._known = self._known, {}
         rv, count, changed = "", 0, 0
-        async for page, page_version in self._kube.list_pages(res, label_selector=selector, stubs=True):
-            rv = page_version
-            for obj in page:
-                key = key_of(obj)
-                count += 1
-                if is_news(before.get(key), obj):
-                    changed += 1
-                    await self._publish(obj, deleted=False, stop=stop)
-                else:
-                    self._known[key] = before[key]
-        for obj in vanished(before, set(self._known)):
-            await self._publish(obj, deleted=True, stop=stop)
+        try:
+            async for page, page_version in self._kube.list_pages(res, label_selector=selector, stubs=True):
+                rv = page_version
+                for obj in page:
+                    key = key_of(obj)
+                    count += 1
+                    if is_news(before.get(key), obj):
+                        changed += 1
+                        await self._publish(obj, deleted=False, stop=stop)
+                    else:
+                        self._known[key] = before[key]
+            for obj in vanished(before, set(self._known)):
+                await self._publish(obj, deleted=True, stop=stop)
+        except BaseException:
+            # a relist cut short (a later page refused, an expired continue token, a stop): what it did not reach
+            # is still known as before, so the next relist still tells what vanished meanwhile (a vanished
+            # object already told again is the same event: its dedup id drops it)
+            for key, last in before.items():
+                self._known.setdefault(key, last)
+            raise
         self._log.info("listed", count=count, changed=changed, resource_version=rv)
         resync_at = time.monotonic() + self._resync
         while not stop.is_set() and time.monotonic() < resync_at:
             self._beat()
             stream = self._kube.watch(res, rv, self._watch_timeout, selector)
-            watch_task = asyncio.ensure_future(self._consume(stream, stop))
+            watch_task = asyncio.ensure_future(self._consume(stream, stop, rv))
             stop_task = asyncio.ensure_future(stop.wait())
             try:
                 done, _ = await asyncio.wait(
@@ -129,9 +137,11 @@ class Follower:
                 raise watch_task.exception()  # type: ignore[misc]
         WATCH_RESTARTS.labels(self._watched.kind.value, "resync").inc()
 
-    async def _consume(self, stream: AsyncGenerator[tuple[str, dict[str, Any]], None], stop: asyncio.Event) -> str:
-        """Publishes watch events until the server ends the watch; returns the last resourceVersion seen."""
-        rv = ""
+    async def _consume(
+        self, stream: AsyncGenerator[tuple[str, dict[str, Any]], None], stop: asyncio.Event, rv: str
+    ) -> str:
+        """Publishes watch events until the server ends the watch; returns the last resourceVersion seen (`rv`, the
+        one it started from, when it ended before any event: "" would ask for the newest state and skip the gap)."""
         async for event_type, obj in stream:
             rv = str(obj.get("metadata", {}).get("resourceVersion", rv))
             self._beat()
@@ -149,11 +159,13 @@ class Follower:
             self._log.warning(
                 "object too deep to carry; its event names it only", name=obj["metadata"]["name"], reason=reason
             )
+        await self._pipeline.submit(key_of(obj), lambda: self._send(obj, deleted, stop))
+        # remembered once its publish is queued: a wait for a slot cut short (the resync's deadline, a stop)
+        # leaves it unknown, so the next relist tells it
         if deleted:
             self._known.pop(key_of(obj), None)
         else:
             self._known[key_of(obj)] = remembered(obj)
-        await self._pipeline.submit(key_of(obj), lambda: self._send(obj, deleted, stop))
 
     async def _send(self, obj: dict[str, Any], deleted: bool, stop: asyncio.Event) -> None:
         change = change_of(self._watched.kind, obj, deleted)
