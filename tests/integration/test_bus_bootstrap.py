@@ -4,16 +4,22 @@ streams and its consumers are exactly as its version declares them, and stops at
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
+from arks_common.bus import jetstream
 from arks_common.bus.bootstrap import declare_all, differences, wait_until_declared
 from arks_common.bus.jetstream import WrongLastSequence, publish, stream_config
 from arks_common.bus.plans import newest_plan
 from arks_common.events.contract import CONSUMERS, OBJECTS_STREAM, PLANS, PLANS_STREAM, Service, consumers_of
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
+from arks_common.events.permissions import BOOTSTRAP_USER, nats_user
+from support.auth import NatsUsers
+from support.nats_server import NatsServer
 
 PLANNER = tuple(consumers_of(Service.PLANNER))
 
@@ -91,3 +97,50 @@ def _plan(namespace: str, name: str, uid: str) -> PlanReady:
     ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=namespace, name=name, uid=uid)
     verdict = PrecheckResult(passed=True, reason="PrecheckPass", message="ok")
     return PlanReady(ref=ref, generation=1, resource_version="1", precheck=verdict, plan_hash="h")
+
+
+async def test_the_bootstrap_user_repartitions_and_a_move_cut_short_is_done_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the chart runs it: `arks-bootstrap` under the generated authorization, P 8 -> 4 on a bus holding plans.
+    The first run is cut short after the stream maps anew (a timeout, a killed Job); the Job's retry must still
+    move the plans, or a plan left under its old partition is found by `newest_plan` while the compare-and-set
+    checks the new, empty subject and the planner can never publish for that application again."""
+    users = NatsUsers.create(tmp_path / "users")
+    server = NatsServer(tmp_path / "nats", extra_args=users.server_args)
+    server.workdir.mkdir()
+    server.start()
+
+    async def connect(user: str, service: str) -> Client:
+        return await nats.connect(server.url, inbox_prefix=f"_INBOX_{service}", **users.options(user))
+
+    bootstrap = await connect(BOOTSTRAP_USER, "bootstrap")
+    planner = await connect(nats_user(Service.PLANNER), Service.PLANNER.value)
+    try:
+        await declare_all(bootstrap.jetstream(), replicas=1, partitions=8)
+        pjs = planner.jetstream()
+        names = [f"app-{i}" for i in range(12)]  # some land in another partition of 4 than of 8
+        for name in names:
+            await publish(pjs, PLANS, PLANS.subject("ns", name), f"plan:{name}", "planner", _plan("ns", name, name), 0)
+
+        async def cut_short(*_: object) -> int:
+            raise TimeoutError("the Job was killed mid-move")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(jetstream, "_repartition", cut_short)
+            with pytest.raises(TimeoutError):
+                await declare_all(bootstrap.jetstream(), replicas=1, partitions=4)
+        problems = await differences(pjs, PLANNER, partitions=4)
+        assert any("not yet moved" in p for p in problems), problems  # services wait meanwhile
+
+        await declare_all(bootstrap.jetstream(), replicas=1, partitions=4)  # the Job's retry
+        assert await differences(pjs, PLANNER, partitions=4) == []
+        for name in names:
+            sequence, found = await newest_plan(pjs, "ns", name)
+            assert found is not None
+            assert found.ref.uid == name
+            await publish(pjs, PLANS, PLANS.subject("ns", name), f"plan:{name}:2", "planner", found, sequence)
+    finally:
+        await planner.close()
+        await bootstrap.close()
+        server.stop()

@@ -146,17 +146,23 @@ def test_every_service_may_inspect_but_never_declare_or_delete_a_stream(service:
     assert not perm.may_subscribe(perms, "_INBOX.abc.def")
 
 
-def test_the_bootstrap_user_declares_every_stream_and_consumer_and_nothing_else() -> None:
+def test_the_bootstrap_user_declares_and_repartitions_every_stream_and_consumer_and_nothing_else() -> None:
     bootstrap = perm.bootstrap_permissions()
     declared = [
         *jetstream_subjects(lambda jsm: [jsm.stream_info(decl.name) for decl in STREAMS]),
         *stream_declarations(),
         *(s for consumer in CONSUMERS for s in consumer_creations(consumer)),
     ]
-    for subject in declared:
+    # a repartition reads each subject's newest message, publishes it again on its channel and purges the old
+    moved = [
+        *jetstream_subjects(lambda jsm: [jsm.get_msg(decl.name, 1) for decl in STREAMS]),
+        *jetstream_subjects(lambda jsm: [jsm.purge_stream(decl.name) for decl in STREAMS]),
+        *(sample_subject(decl.channel) for decl in STREAMS),
+    ]
+    for subject in (*declared, *moved):
         assert perm.may_publish(bootstrap, subject), subject
     deleted = jetstream_subjects(lambda jsm: [jsm.delete_stream(decl.name) for decl in STREAMS])
-    for subject in (*deleted, *(sample_subject(ch) for ch in CHANNELS), "$JS.API.STREAM.PURGE.ARKS_PLANS"):
+    for subject in (*deleted, "$JS.API.STREAM.DELETE.ARKS_PLANS", "arks.other.x"):
         assert not perm.may_publish(bootstrap, subject), subject
     assert not perm.may_subscribe(bootstrap, sample_subject(OBJECTS))
     assert perm.may_subscribe(bootstrap, f"{inbox_prefix('bootstrap')}.abc")

@@ -4,8 +4,8 @@ what is tested is the follower's bookkeeping of what it told; the real ones are 
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 from arks_common.events.payloads import ObjectChanged, ObjectKind, decode

@@ -19,7 +19,15 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from arks_common.bus.connection import connect
-from arks_common.bus.jetstream import consumer_config, ensure_consumer, ensure_stream, stream_config
+from arks_common.bus.jetstream import (
+    MOVED_TO,
+    NOT_PARTITIONED,
+    consumer_config,
+    ensure_consumer,
+    ensure_stream,
+    mapping_of,
+    stream_config,
+)
 from arks_common.cli import package_version
 from arks_common.events.contract import CONSUMERS, STREAMS, ConsumerDecl, StreamDecl
 from arks_common.events.partitions import DEFAULT_PARTITIONS, instances, partitions_of_transform
@@ -83,6 +91,14 @@ def _stream_differences(decl: StreamDecl, have: object, partitions: int) -> list
             if want.subject_transform is not None
             else f"stream {decl.name}: has a subject transform, this version declares none"
         )
+    else:
+        moved_to = (getattr(have, "metadata", None) or {}).get(MOVED_TO)
+        wanted = mapping_of(want.subject_transform) or NOT_PARTITIONED
+        if moved_to is not None and moved_to != wanted:
+            out.append(
+                f"stream {decl.name}: its messages are not yet moved to its partitions ({moved_to}, not "
+                f"{wanted}); arks-bus-bootstrap moves them"
+            )
     for field in ("subjects", "storage", "max_msgs_per_subject", "max_age", "duplicate_window"):
         got, expected = getattr(have, field, None), getattr(want, field)
         if field == "subjects":

@@ -18,6 +18,9 @@ from arks_common.telemetry.metrics import PUBLISHED
 from arks_common.telemetry.tracing import inject_headers
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+MOVED_TO = "arks.ai/messages-mapped"
+"""Stream metadata: the subject mapping its stored messages were last moved to (`ensure_stream`)."""
+NOT_PARTITIONED = "none"
 _HEADER_LINE = b"NATS/1.0\r\n"
 """How a message's headers begin on the wire; then `Key: Value\r\n` each and a blank line."""
 EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
@@ -66,27 +69,39 @@ async def ensure_stream(
 
     A stream partitioned otherwise (or not at all, as before partitions) is repartitioned: its stored messages
     would sit where no partition's consumer looks, so the newest of each subject is published again on its
-    original subject (the new mapping places it) and the old copy purged."""
+    original subject (the new mapping places it) and the old copy purged. The stream's metadata says which
+    mapping its messages were last moved to (`MOVED_TO`), written only once the move is done: a move cut short
+    (a timeout, a refusal, a restarted Job) is done again by the next run, though the stream already maps anew."""
     config = stream_config(decl, replicas, partitions)
+    want = mapping_of(config.subject_transform) or NOT_PARTITIONED
     try:
         info = await js.stream_info(decl.name)
     except NotFoundError:
+        config.metadata = {MOVED_TO: want}
         await js.add_stream(config)
         return
-    before = info.config.subject_transform
+    # a stream from before the marker: its messages are where its mapping put them (an earlier move was done
+    # when the mapping changed)
+    had = mapping_of(info.config.subject_transform) or NOT_PARTITIONED
+    moved_to = (info.config.metadata or {}).get(MOVED_TO) or had
+    config.metadata = {MOVED_TO: moved_to}
     await js.update_stream(config)
-    if _mapping(before) != _mapping(config.subject_transform) and (info.state.messages or 0) > 0:
+    if moved_to == want:
+        return
+    if (info.state.messages or 0) > 0:
         moved = await _repartition(js, decl)
         log.warning(
             "stream repartitioned; each subject's newest message published again in its new partition",
             stream=decl.name,
-            mapping=_mapping(config.subject_transform),
-            was=_mapping(before),
+            mapping=want,
+            was=moved_to,
             subjects=moved,
         )
+    config.metadata = {MOVED_TO: want}
+    await js.update_stream(config)
 
 
-def _mapping(transform: SubjectTransform | None) -> str | None:
+def mapping_of(transform: SubjectTransform | None) -> str | None:
     return None if transform is None else f"{transform.src} -> {transform.dest}"
 
 

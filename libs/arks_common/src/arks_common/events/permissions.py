@@ -157,6 +157,9 @@ def bootstrap_permissions() -> SubjectPermissions:
     publish = [f"{JS_API}.INFO"]
     for stream in STREAMS:
         publish += stream_declare_subjects(stream)
+        # a repartition moves each subject's newest message: read it, publish it again, purge the old copy
+        publish += [f"{JS_API}.STREAM.MSG.GET.{stream.name}", f"{JS_API}.STREAM.PURGE.{stream.name}"]
+        publish.append(stream.channel.wildcard)
     for consumer in CONSUMERS:
         publish += consumer_declare_subjects(consumer)
     inbox = f"{inbox_prefix(BOOTSTRAP_USER.removeprefix('arks-'))}.>"
