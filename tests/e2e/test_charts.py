@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from arks_common.events.contract import Service
 from arks_common.events.partitions import MAX_PARTITIONS
 from arks_common.sharing.owner import MEMBER_SLOTS, member_lease_name, partition_lease_name
 from arks_localcluster.cluster import LocalCluster
-from support.auth import CHARTS, helm, helm_run, render_chart
+from support.auth import CHARTS, ROOT, helm, helm_run, render_chart
 from support.e2e import Env
 
 pytestmark = pytest.mark.cluster
@@ -145,6 +146,18 @@ def test_every_charts_rules_are_narrow(local_cluster: LocalCluster, service: Ser
     }
     for binding in bindings:
         assert [s["kind"] for s in binding["subjects"]] == ["ServiceAccount"]  # no groups, no users
+
+
+def rules_row(role: dict[str, Any]) -> str:
+    """A ClusterRole's rules as docs/install.md's table writes them: `resources`: verbs; ..."""
+    return "; ".join(f"`{', '.join(r['resources'])}`: {', '.join(r['verbs'])}" for r in role["rules"])
+
+
+@pytest.mark.parametrize("service", list(Service), ids=str)
+def test_the_install_guides_rbac_table_is_what_the_chart_grants(local_cluster: LocalCluster, service: Service) -> None:
+    (role,) = [d for d in render_chart(local_cluster, service) if d["kind"] == "ClusterRole"]
+    row = f"| {service.value} | {rules_row(role)} |"
+    assert row in (ROOT / "docs" / "install.md").read_text(), f"docs/install.md should have the row\n{row}"
 
 
 def test_the_slo_scalers_lease_is_its_own_and_in_its_namespace(local_cluster: LocalCluster) -> None:

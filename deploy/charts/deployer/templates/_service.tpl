@@ -1,6 +1,6 @@
 {{/* What only the deployer chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: reads and server-side applies applications (the finalizer), their status, and the kinds a plan may hold — LeaderWorkerSets, Services, Deployments, and a PD router's ServiceAccount, Role and RoleBinding (an apply that creates needs create as well as patch); lists and watches those by the application's label (its cache of owned objects) to diff and prune, and deletes them when no longer planned or when the application goes; finalizers/update lets it set blockOwnerDeletion on owner references where OwnerReferencesPermissionEnforcement is on. */}}
+{{/* RBAC: reads and server-side applies applications (the finalizer), their status, and the kinds a plan may hold — LeaderWorkerSets, Services, Deployments, and a PD router's ServiceAccount, Role and RoleBinding (an apply that creates needs create as well as patch); lists and watches those by the application's label (its cache of owned objects) to diff and prune, and deletes them when no longer planned or when the application goes; finalizers/update (of applications and of endpoints) lets it set blockOwnerDeletion on owner references to them where OwnerReferencesPermissionEnforcement is on. */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksapplications]
@@ -33,7 +33,7 @@
   resources: [arksapplications/status]
   verbs: [patch]
 - apiGroups: [arks.ai]
-  resources: [arksapplications/finalizers]
+  resources: [arksapplications/finalizers, arksendpoints/finalizers]
   verbs: [update]
 - apiGroups: [leaderworkerset.x-k8s.io]
   resources: [leaderworkersets]

@@ -1,6 +1,6 @@
 {{/* What only the model-loader chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC and download Job, the Job's Pods (to report the downloader's error text), Events. */}}
+{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC (created; a failed model's grown by a server-side apply, a patch) and download Job, the Job's Pods (to report the downloader's error text), Events. */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksmodels]
@@ -19,7 +19,7 @@
   verbs: [patch]
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
-  verbs: [get, create]
+  verbs: [get, create, patch]
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, create, delete]
