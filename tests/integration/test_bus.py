@@ -178,13 +178,30 @@ async def _dead_letters(js: JetStreamContext, decl: ConsumerDecl, count: int) ->
         await sub.unsubscribe()
 
 
+async def test_a_temporary_failure_outlasts_max_deliver_and_is_handled_once_it_heals(
+    js: JetStreamContext, run_consumer: StartConsumer
+) -> None:
+    """An API server or NATS away for longer than `max_deliver` retries take (a minute at the default) must not
+    cost the event: nothing would bring it back (the watcher's relist republishes changed objects only)."""
+    decl = dataclasses.replace(PLANNER_OBJECTS, max_deliver=3)
+    subject, msg_id, change = _event("app-t")
+    await publish(js, OBJECTS, subject, msg_id, "test", change)
+    recorder = Recorder(fail=5, error=TemporaryError)
+    await run_consumer(decl, recorder)
+    await eventually(lambda: (msg_id, 6) in recorder.calls, what="the sixth delivery, after five temporary failures")
+    assert [a for i, a in recorder.calls if i == msg_id] == [1, 2, 3, 4, 5, 6]
+    info = await js.consumer_info(decl.stream.name, decl.durable)
+    assert info.num_ack_pending == 0  # handled and acknowledged, not dead-lettered
+
+
 async def test_poison_message_is_dead_lettered_after_max_deliver(
     js: JetStreamContext, run_consumer: StartConsumer
 ) -> None:
+    """A failure that is not known to heal (an unexpected exception: a bug) spends the small budget."""
     decl = dataclasses.replace(PLANNER_OBJECTS, max_deliver=3)
     subject, msg_id, change = _event("app-c")
     await publish(js, OBJECTS, subject, msg_id, "test", change)
-    recorder = Recorder(fail=100)
+    recorder = Recorder(fail=100, error=RuntimeError)
     await run_consumer(decl, recorder)
     await eventually(lambda: len(recorder.calls) >= 3, what="three attempts")
     [letter] = await _dead_letters(js, decl, 1)

@@ -1,13 +1,16 @@
 """The durable pull-consumer loop: decode, handle, then ack, nak with delay, or dead-letter and terminate.
 
-Failures come in two kinds (kopf's and controller-runtime's split): a TemporaryError (or any unexpected
-exception) is retried with backoff until the consumer's `max_deliver` budget is spent; a PermanentError or an
-undecodable message is dead-lettered at once. Dead letters go to `arks.dead.<service>.<consumer>` with the
-error text, so nothing is lost; a handler that wants to look again after a while raises `Later`. Messages for
-one subject (one object) are handled in order; different subjects run concurrently (every message at once where
-the declaration says order does not matter), and the loop fetches again as soon as a handling slot is free, so
-one slow message never holds back later messages of other subjects. A message is kept alive with in-progress
-acks from its fetch until it is settled, also while it waits for its subject's previous message.
+Failures come in three kinds (kopf's and controller-runtime's split): a temporary one (a TemporaryError, an API
+server or NATS away, a timeout, a 429 or 5xx: `is_temporary`) is retried with backoff capped at 30 s for as long
+as `TEMPORARY_DELIVERIES` allows (days: an outage of any sane length loses nothing, and nothing else would bring
+the message back once dropped); any other unexpected exception (a bug, say) until the consumer's `max_deliver`
+budget is spent; a PermanentError or an undecodable message is dead-lettered at once. Dead letters go to
+`arks.dead.<service>.<consumer>` with the error text, so nothing is lost; a handler that wants to look again
+after a while raises `Later`. Messages for one subject (one object) are handled in order; different subjects run
+concurrently (every message at once where the declaration says order does not matter), and the loop fetches
+again as soon as a handling slot is free, so one slow message never holds back later messages of other subjects.
+A message is kept alive with in-progress acks from its fetch until it is settled, also while it waits for its
+subject's previous message.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from opentelemetry import trace
 
 from arks_common.bus.jetstream import publish
 from arks_common.bus.pipeline import OrderedPipeline
-from arks_common.events.contract import DEAD_LETTERS, ConsumerDecl
+from arks_common.events.contract import DEAD_LETTERS, TEMPORARY_DELIVERIES, ConsumerDecl
 from arks_common.events.partitions import ConsumerInstance, is_partitioned
 from arks_common.events.payloads import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Envelope, decode
 from arks_common.stopping import sleep_unless
@@ -48,6 +51,15 @@ class TemporaryError(Exception):
     def __init__(self, message: str, delay_seconds: float | None = None) -> None:
         super().__init__(message)
         self.delay_seconds = delay_seconds
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """Whether a failure may heal by itself: retried for as long as `TEMPORARY_DELIVERIES` allows."""
+    if isinstance(exc, nats.errors.MaxPayloadError):
+        return False
+    if isinstance(exc, TemporaryError | Later | TimeoutError | ConnectionError | nats.errors.Error):
+        return True
+    return getattr(exc, "temporary", False) is True  # a KubeError: the server away, 409, 429, 5xx
 
 
 class Later(Exception):
@@ -212,7 +224,7 @@ class DurableConsumer:
             except PermanentError as exc:
                 await self._dead_letter(msg, delivery, f"permanent error: {exc}")
             except Later as exc:
-                if delivery.attempt >= self._decl.max_deliver:
+                if delivery.attempt >= TEMPORARY_DELIVERIES:
                     await self._retry_or_give_up(msg, delivery, exc)
                     return
                 self._log.debug("handled; again later", subject=delivery.subject, delay=exc.delay_seconds, why=str(exc))
@@ -245,8 +257,9 @@ class DurableConsumer:
             return stored
 
     async def _retry_or_give_up(self, msg: Msg, delivery: Delivery, exc: Exception) -> None:
-        kind = "temporary error" if isinstance(exc, TemporaryError) else f"unexpected {type(exc).__name__}"
-        if delivery.attempt >= self._decl.max_deliver:
+        temporary = is_temporary(exc)
+        kind = "temporary error" if temporary else f"unexpected {type(exc).__name__}"
+        if delivery.attempt >= (TEMPORARY_DELIVERIES if temporary else self._decl.max_deliver):
             await self._dead_letter(msg, delivery, f"{kind} after {delivery.attempt} deliveries: {exc}")
             return
         delay = (
