@@ -64,3 +64,48 @@ def test_a_deep_and_an_oversized_application_are_reported_and_never_stop_a_good_
         lambda: not arks.kubectl("get", "arkapp", "-n", ns, "-o", "name").strip(), 60, "every application deleted"
     )
     wait_until(lambda: not arks.items("leaderworkerset", ns), 60, "the good application's LeaderWorkerSet gone")
+
+
+def _ready(app: dict[str, Any]) -> tuple[str, str, str]:
+    cond = next(c for c in app["status"]["conditions"] if c["type"] == "Ready")
+    return cond["status"], cond["reason"], cond["message"]
+
+
+def test_pod_fields_the_cluster_would_refuse_fail_the_application_instead_of_a_silent_creating(
+    arks: Env, ns: str
+) -> None:
+    """The LWS webhook does not validate its pod templates, and the StatefulSet controller only logs what refuses
+    the pods: an invalid label value and a ServiceAccount that does not exist left an application `Creating` for
+    good, with no reason. Each is now the application's status, in the API server's words; fixing the spec, or
+    creating the account, brings it up."""
+    arks.ready_model(ns, rwx_model())
+    bad_label = small_app("bad-label")
+    bad_label["spec"]["instanceSpec"]["labels"] = {"team": "a b"}
+    no_account = small_app("no-account")
+    no_account["spec"]["instanceSpec"]["serviceAccountName"] = "not-yet"
+    arks.apply(ns, bad_label, no_account)
+
+    app = arks.wait_phase("bad-label", ns, "Failed", within=60)
+    status, reason, message = _ready(app)
+    assert (status, reason) == ("False", "ApplyRefused")
+    assert "the pods of LeaderWorkerSet bad-label would be refused" in message
+    assert "metadata.labels" in message
+    assert "a b" in message
+
+    def forbidden() -> dict[str, Any] | None:  # a 403 is retried: the phase stays Creating, the reason says why
+        app = arks.get("arkapp", "no-account", ns) or {}
+        conditions = (app.get("status") or {}).get("conditions") or []
+        return app if any(c["type"] == "Ready" and c["reason"] == "ApplyForbidden" for c in conditions) else None
+
+    app = wait_until(forbidden, 60, "the missing account's refusal on the application")
+    status, reason, message = _ready(app)
+    assert (status, reason) == ("False", "ApplyForbidden")
+    assert 'serviceaccount "not-yet" not found' in message
+    assert "(retrying in 30 s)" in message
+    assert not arks.items("leaderworkerset", ns), "nothing the cluster would refuse is applied"
+
+    bad_label["spec"]["instanceSpec"]["labels"] = {"team": "a-b"}
+    arks.apply(ns, bad_label)
+    arks.wait_phase("bad-label", ns, "Running", within=90)
+    arks.kubectl("create", "serviceaccount", "not-yet", "-n", ns)
+    arks.wait_phase("no-account", ns, "Running", within=90)  # looked at again every 30 s

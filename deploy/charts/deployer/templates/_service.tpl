@@ -25,10 +25,12 @@
   resources: [httproutes]
   verbs: [get, create, patch, delete]
 # get, list, watch: held so the deployer may grant them to an endpoint's router in its Role (RBAC lets no one grant
-# more than it has); patch: the member label of an endpoint's explicit application list on the backend pods
+# more than it has); patch: the member label of an endpoint's explicit application list on the backend pods;
+# create: only ever with dryRun=All, one pod of a LeaderWorkerSet checked before the set is applied (nothing is
+# stored; the LWS controller creates the real pods)
 - apiGroups: ['']
   resources: [pods]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [arks.ai]
   resources: [arksapplications/status]
   verbs: [patch]

@@ -32,6 +32,13 @@ APPLICATION_READS = Counter(
     ["source"],
 )
 
+POD_CHECKS = Counter(
+    "arks_deployer_pod_checks_total",
+    "Dry-run creates of a LeaderWorkerSet's pod before the set is applied, by result: admitted, refused (the "
+    "application's status says why), or unchecked (the check could not be made; the set is applied as before).",
+    ["result"],
+)
+
 
 class OwnedCache:
     def __init__(self, kube: Kube, kinds: dict[str, Resource], watch_timeout: int, stall_seconds: float) -> None:

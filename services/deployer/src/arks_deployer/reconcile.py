@@ -33,12 +33,13 @@ from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.newest import NewestCopies, version_of
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
+from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS, PODS
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.news import Step, phase_is_news, step_events
+from arks_deployer.core.pod_checks import pods_to_check, refusal_message
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import (
     FIRST_PHASE_GRACE_SECONDS,
@@ -50,7 +51,7 @@ from arks_deployer.core.status import (
     first_phase_waits,
     others_part,
 )
-from arks_deployer.owned_cache import APPLICATION_EVENTS, APPLICATION_READS, OWNED_READS, OwnedCache
+from arks_deployer.owned_cache import APPLICATION_EVENTS, APPLICATION_READS, OWNED_READS, POD_CHECKS, OwnedCache
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -61,6 +62,8 @@ ECHOES_KEPT = 4096
 """Versions of applications this replica wrote whose event has not come back yet (oldest out: a lost one only
 costs a reconcile)."""
 COME_BACK_MARGIN_SECONDS = 0.1
+CANNOT_CREATE_PODS = 'cannot create resource "pods"'
+"""The API server's words when this service's own RBAC lacks pods/create (an older chart): the check is skipped."""
 Seen = tuple[str, str, str, str]
 """(kind, namespace, name, resourceVersion) of a change."""
 
@@ -303,11 +306,22 @@ class Reconciler:
     ) -> tuple[ApplyProblem | None, list[Obj]]:
         """Applies the changes, then prunes; stops at the first refusal. Returns what the cluster now holds."""
         meta = app["metadata"]
-        live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)
+        # the pods of a set about to be created or changed are checked while the namesakes are read
+        pods = pods_to_check(diff(desired, live, meta["uid"]))
+        checks = asyncio.ensure_future(self._pods_refused(meta["namespace"], pods))
+        try:
+            live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)
+        except BaseException:
+            checks.cancel()
+            await asyncio.gather(checks, return_exceptions=True)
+            raise
+        refused = await checks
         changes = diff(desired, live, meta["uid"])
         by_key = {key_of(o): o for o in live}
         if changes.held_by_others:
             return held_by_others([f"{kind} {name}" for kind, name in changes.held_by_others]), live
+        if refused is not None:
+            return refused, live
         steps: list[Step] = []
         try:
             return await self._apply_changes(app, plan, changes, by_key, steps)
@@ -354,6 +368,23 @@ class Reconciler:
                 by_key.values()
             )
         return None, list(by_key.values())
+
+    async def _pods_refused(self, namespace: str, pods: list[tuple[str, Obj]]) -> ApplyProblem | None:
+        """The first refusal of a dry-run create of each pod (`core.pod_checks`), as an apply problem; None when all
+        pass, or when the check itself cannot be made (a webhook that does not take dry runs, an API server
+        away): the set is applied as before, and the check is an aid, not a gate."""
+        for lws_name, pod in pods:
+            try:
+                await self._kube.create(PODS, namespace, pod, dry_run=True)
+            except KubeError as exc:
+                if exc.status in (400, 422) or (exc.status == 403 and CANNOT_CREATE_PODS not in str(exc)):
+                    POD_CHECKS.labels("refused").inc()
+                    return classify(exc.status, refusal_message(lws_name, str(exc)), exc.retry_after)
+                POD_CHECKS.labels("unchecked").inc()
+                log.warning("pods not checked", lws=f"{namespace}/{lws_name}", status=exc.status, error=str(exc)[:300])
+                continue
+            POD_CHECKS.labels("admitted").inc()
+        return None
 
     async def _unlabelled_namesakes(self, namespace: str, desired: list[Desired], live: list[Obj]) -> list[Obj]:
         """Objects that already hold a desired name without the application's label (a user's own Service,

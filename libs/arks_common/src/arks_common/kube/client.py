@@ -367,8 +367,11 @@ class Kube:
             obj,
         )
 
-    async def create(self, res: Resource, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return await self._object("POST", res.path(namespace), f"create {res.kind} in {namespace}", None, obj)
+    async def create(self, res: Resource, namespace: str, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """POST; with `dry_run`, validated and admitted as a create would be, and nothing stored (`dryRun=All`)."""
+        params = [("dryRun", "All")] if dry_run else None
+        what = f"{'dry-run ' if dry_run else ''}create {res.kind} in {namespace}"
+        return await self._object("POST", res.path(namespace), what, params, obj)
 
     async def delete(
         self, res: Resource, namespace: str, name: str, propagation: str = "Background", uid: str | None = None

@@ -1,0 +1,57 @@
+"""The pods a LeaderWorkerSet will make, as the API server would take them: checked before the set is applied.
+
+The LeaderWorkerSet webhook does not validate its pod templates (LWS v0.9.0 `pkg/webhooks/leaderworkerset_webhook.go`),
+and what refuses a pod comes only when the LWS and StatefulSet controllers create it: the StatefulSet's
+validation (an invalid label, env name, toleration, resource), or the admission of each pod (a ServiceAccount
+that does not exist, Pod Security, a quota, a LimitRange). Those controllers only log and retry, the set's status
+stays empty, and the application would sit in `Creating` for good with no reason given. So before a set is
+created or its template changes, the deployer sends one pod of it to the API server as a dry run (nothing is
+stored): a refusal is the application's status, in the server's own words. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arks_deployer.core.desired import LWS_KIND, name_of
+from arks_deployer.core.diff import Diff, Verb
+
+Obj = dict[str, Any]
+POD_FIELDS_HINT = (
+    "the pod's fields come from the application's instanceSpec (labels, annotations, env, resources, "
+    "nodeSelector, tolerations, affinity, serviceAccountName, priorityClassName, volumes)"
+)
+
+
+def pods_to_check(changes: Diff) -> list[tuple[str, Obj]]:
+    """(the LeaderWorkerSet's name, one pod of it) for each set the changes create or give a new template: its
+    leader's template (the worker's where the group is its leader alone). The user's fields are the same in both;
+    the workers differ by Arks' own command line only."""
+    out = []
+    for change in changes.changes:
+        lws = change.desired.object
+        if lws.get("kind") != LWS_KIND or change.verb not in (Verb.CREATED, Verb.UPDATED):
+            continue
+        group = (lws.get("spec") or {}).get("leaderWorkerTemplate") or {}
+        template = group.get("leaderTemplate") or group.get("workerTemplate")
+        if not isinstance(template, dict):
+            continue
+        name = name_of(lws)
+        metadata = template.get("metadata") or {}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "generateName": f"{name[:50]}-check-",
+                "namespace": (lws.get("metadata") or {}).get("namespace"),
+                "labels": dict(metadata.get("labels") or {}),
+                "annotations": dict(metadata.get("annotations") or {}),
+            },
+            "spec": template.get("spec") or {},
+        }
+        out.append((name, pod))
+    return out
+
+
+def refusal_message(lws_name: str, server_message: str) -> str:
+    return f"the pods of LeaderWorkerSet {lws_name} would be refused: {server_message} ({POD_FIELDS_HINT})"
