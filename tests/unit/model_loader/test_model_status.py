@@ -8,8 +8,14 @@ import pytest
 
 from arks_common.api.model import ArksModel, ModelPhase
 from arks_model_loader.core.loaded import loaded_verdict
-from arks_model_loader.core.model_status import ModelObserved, compute_model_status
+from arks_model_loader.core.model_status import (
+    ModelObserved,
+    compute_model_status,
+    download_blocked,
+    waiting_on_its_pod,
+)
 from arks_model_loader.core.storage import (
+    DOWNLOAD_CONTAINER,
     GENERATION_ANNOTATION,
     DownloaderConfig,
     belongs_to,
@@ -191,3 +197,54 @@ def test_storage_is_compared_by_value(text: str, value: int) -> None:
 @pytest.mark.parametrize("text", ["", "abc", "1.5.5Gi", "30 GB", None])
 def test_what_is_no_quantity_is_none(text: str | None) -> None:
     assert quantity(text) is None
+
+
+def _pod(
+    created: str, waiting: dict[str, str] | None = None, scheduled: dict[str, str] | None = None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {}
+    if waiting is not None:
+        status["containerStatuses"] = [{"name": DOWNLOAD_CONTAINER, "state": {"waiting": waiting}}]
+    if scheduled is not None:
+        status["conditions"] = [{"type": "PodScheduled", "status": "False", **scheduled}]
+    return {"metadata": {"creationTimestamp": created}, "status": status}
+
+
+def test_a_download_pod_that_cannot_start_is_told_on_the_model_and_the_application() -> None:
+    """A token Secret that does not exist keeps the pod in CreateContainerConfigError: the Job never fails, and the
+    model said `Downloading` for good."""
+    no_secret = {"reason": "CreateContainerConfigError", "message": 'secret "hf-token" not found'}
+    pods = [_pod("2026-12-07T04:00:00Z", {"reason": "ContainerCreating"}), _pod("2026-12-07T04:01:00Z", no_secret)]
+    problem = download_blocked(pods, DOWNLOAD_CONTAINER)
+    assert problem == 'CreateContainerConfigError: secret "hf-token" not found'
+    running_job = {"metadata": {"name": "j"}, "status": {"active": 1}}
+    verdict = compute_model_status(
+        obs(pvc={"metadata": {}, "status": {"phase": "Bound"}}, job=running_job, start_problem=problem)
+    )
+    assert verdict.phase is ModelPhase.MODEL_LOADING  # it may still start: a Secret created now lets it
+    message = verdict.conditions[1].message
+    assert message == 'The download of Qwen/Q cannot start: CreateContainerConfigError: secret "hf-token" not found'
+    model = {
+        "metadata": {"name": "qwen-7b"},
+        "status": {
+            "phase": "ModelLoading",
+            "conditions": [{"type": "ModelLoaded", "status": "False", "reason": "ModelLoading", "message": message}],
+        },
+    }
+    assert message in loaded_verdict("ns", "qwen-7b", model).message
+
+
+def test_a_pod_that_starts_or_runs_or_has_no_room_yet() -> None:
+    assert download_blocked([], DOWNLOAD_CONTAINER) is None
+    assert download_blocked([_pod("t", {"reason": "ContainerCreating"})], DOWNLOAD_CONTAINER) is None
+    unschedulable = {"reason": "Unschedulable", "message": "0/4 nodes are available: 4 Insufficient cpu."}
+    assert download_blocked([_pod("t", scheduled=unschedulable)], DOWNLOAD_CONTAINER) == (
+        "Unschedulable: 0/4 nodes are available: 4 Insufficient cpu."
+    )
+
+
+def test_only_a_running_job_whose_pod_is_not_ready_is_looked_at_again() -> None:
+    assert waiting_on_its_pod({"status": {"active": 1}})
+    assert not waiting_on_its_pod({"status": {"active": 1, "ready": 1}})
+    assert not waiting_on_its_pod({"status": {"conditions": [{"type": "Complete", "status": "True"}]}})
+    assert not waiting_on_its_pod(None)

@@ -26,9 +26,11 @@ class Handlers:
             if data.deleted or data.object.get("metadata", {}).get("deletionTimestamp"):
                 await self._models.reconcile_deleting_models(ref.namespace)
         elif ref.kind is ObjectKind.MODEL:
-            await self._models.reconcile(ref.namespace, ref.name)
+            waits = await self._models.reconcile(ref.namespace, ref.name)
             await self._gate.model_changed(ref.namespace, ref.name)
+            if waits:
+                self._models.look_again(ref.namespace, ref.name)  # last: it sends the message back for later
         elif ref.kind in (ObjectKind.JOB, ObjectKind.PVC):
             model = (data.object.get("metadata", {}).get("labels") or {}).get(LABEL_MODEL)
-            if model:
-                await self._models.reconcile(ref.namespace, model)
+            if model and await self._models.reconcile(ref.namespace, model):
+                self._models.look_again(ref.namespace, model)

@@ -3,6 +3,8 @@ still use from disappearing under them (a finalizer), and says so on the model a
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ from pydantic import ValidationError
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel
+from arks_common.bus.consumer import Later
 from arks_common.kube.client import Conflict, Invalid, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
@@ -18,7 +21,13 @@ from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, 
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import model_name_of
-from arks_model_loader.core.model_status import ModelObserved, compute_model_status, job_outcome
+from arks_model_loader.core.model_status import (
+    ModelObserved,
+    compute_model_status,
+    download_blocked,
+    job_outcome,
+    waiting_on_its_pod,
+)
 from arks_model_loader.core.storage import (
     DOWNLOAD_CONTAINER,
     DownloaderConfig,
@@ -34,6 +43,8 @@ from arks_model_loader.metrics import forget, set_phase
 log = get_logger(__name__)
 CONTROLLER = "model-loader"
 MODEL_FINALIZER = "arks.ai/model-in-use"
+POD_RECHECK_SECONDS = 30.0
+RECHECKS_KEPT = 4096
 
 
 class ModelReconciler:
@@ -41,10 +52,13 @@ class ModelReconciler:
         self._kube = kube
         self._events = events
         self._config = config
+        self._rechecks: OrderedDict[tuple[str, str], float] = OrderedDict()
+        """Models whose download waits on its pod -> when a message of theirs comes back (monotonic clock)."""
 
-    async def reconcile(self, namespace: str, name: str) -> None:
+    async def reconcile(self, namespace: str, name: str) -> bool:
+        """True when the model's download waits on its pod: the caller ends its handling with `look_again`."""
         async with reconciling(CONTROLLER):
-            await self._reconcile(namespace, name)
+            return await self._reconcile(namespace, name)
 
     async def reconcile_deleting_models(self, namespace: str) -> None:
         """After an application went away: a model waiting for its last user may now be released."""
@@ -54,24 +68,25 @@ class ModelReconciler:
             if raw["metadata"].get("deletionTimestamp"):
                 await self.reconcile(namespace, raw["metadata"]["name"])
 
-    async def _reconcile(self, namespace: str, name: str) -> None:
+    async def _reconcile(self, namespace: str, name: str) -> bool:
+        """True when the download waits on its pod (`look_again`)."""
         try:
             raw = await self._kube.get(MODELS, namespace, name)
         except Undecodable as exc:  # reported, and a deletion still completes from the stub
             await self._unreadable(exc.stub, str(exc))
-            return
+            return False
         if raw is None:
             forget(namespace, name)
-            return
+            return False
         try:
             model = ArksModel.model_validate(raw)
         except ValidationError as exc:
             await self._unreadable(raw, str(exc))
-            return
+            return False
         if raw["metadata"].get("deletionTimestamp"):
             forget(namespace, name)
             await self._finalize(raw)
-            return
+            return False
         if MODEL_FINALIZER not in (raw["metadata"].get("finalizers") or []):
             await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=True)
 
@@ -89,13 +104,16 @@ class ModelReconciler:
             except Invalid as exc:
                 pvc_error = str(exc)
         job = None
-        failure = None
+        failure = start_problem = None
         if pvc is not None and (raw.get("status") or {}).get("phase") == "Failed":
             pvc_error = await self._grow_claim(pvc, model)
         if pvc is not None and pvc_error is None:
             job = await self._ensure_job(raw, model)
             if job is not None and job_outcome(job) == "failed":
                 failure = await self._termination_message(namespace, job["metadata"]["name"])
+            elif job is not None and waiting_on_its_pod(job):
+                pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job['metadata']['name']}")
+                start_problem = download_blocked(pods, DOWNLOAD_CONTAINER)
         verdict = compute_model_status(
             ModelObserved(
                 model_name=name,
@@ -105,10 +123,25 @@ class ModelReconciler:
                 pvc_error=pvc_error,
                 job=job,
                 failure_message=failure,
+                start_problem=start_problem,
             )
         )
         await self._write_status(raw, verdict.phase.value, verdict.conditions)
         set_phase(namespace, name, verdict.phase.value)
+        return job is not None and waiting_on_its_pod(job)
+
+    def look_again(self, namespace: str, name: str) -> None:
+        """While a download waits on its pod, this model is looked at again every `POD_RECHECK_SECONDS` (nothing
+        else would wake it): by one message at a time, which comes back with `Later`; others are done."""
+        now, key = time.monotonic(), (namespace, name)
+        due = self._rechecks.get(key)
+        if due is not None and due > now:
+            return  # another message of this model comes back for it
+        self._rechecks[key] = now + POD_RECHECK_SECONDS
+        self._rechecks.move_to_end(key)
+        while len(self._rechecks) > RECHECKS_KEPT:
+            self._rechecks.popitem(last=False)
+        raise Later(f"the download of {namespace}/{name} waits on its pod", POD_RECHECK_SECONDS)
 
     async def _grow_claim(self, pvc: dict[str, Any], model: ArksModel) -> str | None:
         """A failed model's claim grows to the storage its spec asks for now (the downloader's remedy for a full

@@ -35,9 +35,20 @@ def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None
     if phase == ModelPhase.FAILED.value:
         why = _failure_message(status)
         return LoadedVerdict(False, LoadedReason.FAILED, f"ArksModel {model_name} failed to load: {why}")
+    # the model's own account of its load, so a download that cannot start shows on the application too
+    step = _condition_message(status, ModelConditionType.MODEL_LOADED.value)
     return LoadedVerdict(
-        False, LoadedReason.LOADING, f"Waiting for ArksModel {model_name} to be loaded (phase {phase})"
+        False,
+        LoadedReason.LOADING,
+        f"Waiting for ArksModel {model_name} to be loaded (phase {phase}{': ' + step if step else ''})",
     )
+
+
+def _condition_message(status: dict[str, Any], type_: str) -> str:
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == type_ and cond.get("status") == "False":
+            return str(cond.get("message") or "")[:600]
+    return ""
 
 
 def _failure_message(status: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ class ModelObserved:
     pvc_error: str | None  # the API server refused the claim
     job: dict[str, Any] | None
     failure_message: str | None  # the failed download pod's termination message
+    start_problem: str | None = None  # why the running Job's download pod cannot start (`download_blocked`)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,44 @@ def job_outcome(job: dict[str, Any] | None) -> str:
         if cond.get("status") == "True" and cond.get("type") in ("Failed", "FailureTarget"):
             return "failed"
     return "running"
+
+
+def waiting_on_its_pod(job: dict[str, Any] | None) -> bool:
+    """A Job that runs but whose pod is not ready: what holds it (a Secret that does not exist, an image that does
+    not pull, no node) changes no Job, so its pods are looked at, and looked at again while this lasts."""
+    status = (job or {}).get("status") or {}
+    return job is not None and job_outcome(job) == "running" and not int(status.get("ready") or 0)
+
+
+CANNOT_START = frozenset(
+    {
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "RunContainerError",
+    }
+)
+"""Waiting reasons of a container the kubelet cannot start (Kubernetes' own words, pkg/kubelet): each stays until
+someone acts, the Job never fails of it, and `Downloading` would be untrue meanwhile."""
+
+
+def download_blocked(pods: list[dict[str, Any]], container: str) -> str | None:
+    """Why the newest of a Job's pods cannot start its download `container`, in Kubernetes' words; None when it is
+    starting or running (or there is no pod yet)."""
+    newest = sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")), reverse=True)
+    for pod in newest[:1]:
+        status = pod.get("status") or {}
+        for cs in status.get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if cs.get("name") == container and waiting.get("reason") in CANNOT_START:
+                return f"{waiting['reason']}: {str(waiting.get('message') or '')[:500]}".rstrip(": ")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                return f"{cond.get('reason') or 'Unschedulable'}: {str(cond.get('message') or '')[:500]}".rstrip(": ")
+    return None
 
 
 def job_failure_reason(job: dict[str, Any] | None) -> str:
@@ -113,7 +152,9 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
         )
     loading = f"Downloading {obs.repo_id} into {obs.pvc_name}"
     claim_phase = str(((obs.pvc or {}).get("status") or {}).get("phase") or "Pending")
-    if claim_phase != "Bound":
+    if obs.start_problem:
+        loading = f"The download of {obs.repo_id} cannot start: {obs.start_problem}"
+    elif claim_phase != "Bound":
         # a claim no volume is bound to yet (a storage class that provisions nothing, one waiting for the download's
         # pod) holds the download back: say so, not that it runs
         loading = f"Waiting for a volume to be bound to {obs.pvc_name} ({claim_phase}) to download {obs.repo_id}"
