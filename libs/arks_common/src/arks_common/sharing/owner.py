@@ -123,6 +123,7 @@ class PartitionOwner:
             self._log.info("every membership slot is held: standing by", slots=MEMBER_SLOTS)
             return
         sent = time.monotonic()
+        lapsed = sent >= self._held_until  # our membership ran out: others may take our partitions meanwhile
         try:
             name = member_lease_name(self._service, slot)
             await self._write(name, ROLE_MEMBER, by_name.get(name), now)
@@ -132,9 +133,17 @@ class PartitionOwner:
         self._slot = slot
         moves = plan_moves(self.me, self._partitions, holders, members, now)
         await asyncio.gather(*(self._give(p, partition_leases.get(p)) for p in moves.give))
+        take = list(moves.take)
         for p in moves.keep:
-            self._held[p] = partition_leases[p]
-        await asyncio.gather(*(self._take(p, partition_leases.get(p), now) for p in moves.take))
+            if lapsed:
+                # the Leases we read may be taken since by a replica that saw our membership expired: taken again
+                # by a compare-and-set on them as read, so a change since is a Conflict and the partition is theirs
+                await self._stop(p)
+                self._held.pop(p, None)
+                take.append(p)
+            else:
+                self._held[p] = partition_leases[p]
+        await asyncio.gather(*(self._take(p, partition_leases.get(p), now) for p in take))
         for p in self._held:
             running = self._running.get(p)
             if running is None or running[0].done():
