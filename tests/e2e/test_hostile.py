@@ -18,9 +18,14 @@ def _deep_app(levels: int) -> str:
     return json.dumps(app).replace('"AFFINITY"', '{"a": ' * levels + '{"leaf": true}' + "}" * levels)
 
 
-def _oversized_app(options: int = 256) -> dict[str, Any]:
-    # options of the longest length the CRD allows: 256 of them pass the schema and outgrow the bus's 1 MiB
-    return small_app("oversized", extraOptions=[f"--opt-{i:03}=".ljust(4096, "x") for i in range(options)])
+def _oversized_app(options: int = 0) -> dict[str, Any]:
+    """Environment values of 300,000 characters (the CRD bounds their count, not their length): the plan that
+    carries them outgrows the bus's 1 MiB. `options`: that many extraOptions of the
+    longest length the CRD allows."""
+    env = [{"name": f"BIG_{i}", "value": "x" * 300_000} for i in range(4)]
+    app = small_app("oversized", extraOptions=[f"--opt-{i:03}=".ljust(4096, "x") for i in range(options)])
+    app["spec"]["instanceSpec"]["env"] = env
+    return app
 
 
 def _status(arks: Env, ns: str, name: str) -> dict[str, Any]:

@@ -307,7 +307,7 @@ class Reconciler:
         """Applies the changes, then prunes; stops at the first refusal. Returns what the cluster now holds."""
         meta = app["metadata"]
         # the pods of a set about to be created or changed are checked while the namesakes are read
-        pods = pods_to_check(diff(desired, live, meta["uid"]))
+        pods = pods_to_check(diff(desired, live, meta["uid"]), desired)
         checks = asyncio.ensure_future(self._pods_refused(meta["namespace"], pods))
         try:
             live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_deployer.core.desired import LWS_KIND, name_of
+from arks_deployer.core.desired import LWS_KIND, Desired, name_of
 from arks_deployer.core.diff import Diff, Verb
 
 Obj = dict[str, Any]
@@ -23,10 +23,12 @@ POD_FIELDS_HINT = (
 )
 
 
-def pods_to_check(changes: Diff) -> list[tuple[str, Obj]]:
+def pods_to_check(changes: Diff, desired: list[Desired]) -> list[tuple[str, Obj]]:
     """(the LeaderWorkerSet's name, one pod of it) for each set the changes create or give a new template: its
     leader's template (the worker's where the group is its leader alone). The user's fields are the same in both;
-    the workers differ by Arks' own command line only."""
+    the workers differ by Arks' own command line only. A ServiceAccount the plan itself holds (a PD router's) is
+    applied before the set, so the pod is checked without it."""
+    planned_accounts = {name_of(d.object) for d in desired if d.object.get("kind") == "ServiceAccount"}
     out = []
     for change in changes.changes:
         lws = change.desired.object
@@ -38,6 +40,9 @@ def pods_to_check(changes: Diff) -> list[tuple[str, Obj]]:
             continue
         name = name_of(lws)
         metadata = template.get("metadata") or {}
+        spec = dict(template.get("spec") or {})
+        if spec.get("serviceAccountName") in planned_accounts:
+            del spec["serviceAccountName"]
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -47,7 +52,7 @@ def pods_to_check(changes: Diff) -> list[tuple[str, Obj]]:
                 "labels": dict(metadata.get("labels") or {}),
                 "annotations": dict(metadata.get("annotations") or {}),
             },
-            "spec": template.get("spec") or {},
+            "spec": spec,
         }
         out.append((name, pod))
     return out
