@@ -186,7 +186,7 @@ async def test_a_temporary_failure_outlasts_max_deliver_and_is_handled_once_it_h
     decl = dataclasses.replace(PLANNER_OBJECTS, max_deliver=3)
     subject, msg_id, change = _event("app-t")
     await publish(js, OBJECTS, subject, msg_id, "test", change)
-    recorder = Recorder(fail=5, error=TemporaryError)
+    recorder = Recorder(fail=5, error=_Outage)
     await run_consumer(decl, recorder)
     await eventually(lambda: (msg_id, 6) in recorder.calls, what="the sixth delivery, after five temporary failures")
     assert [a for i, a in recorder.calls if i == msg_id] == [1, 2, 3, 4, 5, 6]
@@ -194,14 +194,23 @@ async def test_a_temporary_failure_outlasts_max_deliver_and_is_handled_once_it_h
     assert info.num_ack_pending == 0  # handled and acknowledged, not dead-lettered
 
 
+class _Outage(TemporaryError):
+    """The API server away, as `reconciling` reports a 503 or no connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, outage=True)
+
+
+@pytest.mark.parametrize("error", [RuntimeError, TemporaryError], ids=["a bug", "a slow look again"])
 async def test_poison_message_is_dead_lettered_after_max_deliver(
-    js: JetStreamContext, run_consumer: StartConsumer
+    js: JetStreamContext, run_consumer: StartConsumer, error: type[Exception]
 ) -> None:
-    """A failure that is not known to heal (an unexpected exception: a bug) spends the small budget."""
+    """A failure that is not an outage (an unexpected exception: a bug; a TemporaryError that looks again later:
+    a quota, a held name) spends the small budget, so it holds no unacknowledged slot of the consumer for long."""
     decl = dataclasses.replace(PLANNER_OBJECTS, max_deliver=3)
     subject, msg_id, change = _event("app-c")
     await publish(js, OBJECTS, subject, msg_id, "test", change)
-    recorder = Recorder(fail=100, error=RuntimeError)
+    recorder = Recorder(fail=100, error=error)
     await run_consumer(decl, recorder)
     await eventually(lambda: len(recorder.calls) >= 3, what="three attempts")
     [letter] = await _dead_letters(js, decl, 1)

@@ -39,7 +39,7 @@ from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.news import Step, phase_is_news, step_events
-from arks_deployer.core.pod_checks import pods_to_check, refusal_message
+from arks_deployer.core.pod_checks import PodCheck, is_refusal, pods_to_check, refusal_message
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import (
     FIRST_PHASE_GRACE_SECONDS,
@@ -62,8 +62,6 @@ ECHOES_KEPT = 4096
 """Versions of applications this replica wrote whose event has not come back yet (oldest out: a lost one only
 costs a reconcile)."""
 COME_BACK_MARGIN_SECONDS = 0.1
-CANNOT_CREATE_PODS = 'cannot create resource "pods"'
-"""The API server's words when this service's own RBAC lacks pods/create (an older chart): the check is skipped."""
 Seen = tuple[str, str, str, str]
 """(kind, namespace, name, resourceVersion) of a change."""
 
@@ -255,7 +253,7 @@ class Reconciler:
         if not self._hold_back_first_phase(app, status):
             await self._write_status(app, status)
         if problem is not None and problem.retry_seconds is not None:
-            raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds)
+            raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds, outage=problem.outage)
 
     def _hold_back_first_phase(self, app: Obj, status: DeployerStatus) -> bool:
         """Whether a brand-new application's waiting phase is written now (False) or held back for the grace:
@@ -369,19 +367,19 @@ class Reconciler:
             )
         return None, list(by_key.values())
 
-    async def _pods_refused(self, namespace: str, pods: list[tuple[str, Obj]]) -> ApplyProblem | None:
+    async def _pods_refused(self, namespace: str, checks: list[PodCheck]) -> ApplyProblem | None:
         """The first refusal of a dry-run create of each pod (`core.pod_checks`), as an apply problem; None when all
-        pass, or when the check itself cannot be made (a webhook that does not take dry runs, an API server
+        pass, or when the answer is no refusal of the pods themselves (`is_refusal`) or no answer (the API server
         away): the set is applied as before, and the check is an aid, not a gate."""
-        for lws_name, pod in pods:
+        for check in checks:
             try:
-                await self._kube.create(PODS, namespace, pod, dry_run=True)
+                await self._kube.create(PODS, namespace, check.pod, dry_run=True)
             except KubeError as exc:
-                if exc.status in (400, 422) or (exc.status == 403 and CANNOT_CREATE_PODS not in str(exc)):
+                if is_refusal(check, exc.status, str(exc)):
                     POD_CHECKS.labels("refused").inc()
-                    return classify(exc.status, refusal_message(lws_name, str(exc)), exc.retry_after)
+                    return classify(exc.status, refusal_message(check.lws, str(exc)), exc.retry_after)
                 POD_CHECKS.labels("unchecked").inc()
-                log.warning("pods not checked", lws=f"{namespace}/{lws_name}", status=exc.status, error=str(exc)[:300])
+                log.warning("pods not checked", lws=f"{namespace}/{check.lws}", status=exc.status, error=str(exc)[:300])
                 continue
             POD_CHECKS.labels("admitted").inc()
         return None

@@ -28,9 +28,9 @@ class Handlers:
         elif ref.kind is ObjectKind.MODEL:
             waits = await self._models.reconcile(ref.namespace, ref.name)
             await self._gate.model_changed(ref.namespace, ref.name)
-            if waits:
-                self._models.look_again(ref.namespace, ref.name)  # last: it sends the message back for later
+            if waits:  # last: it sends the message back for later
+                self._models.look_again(ref.namespace, ref.name, delivery.stream_sequence, delivery.attempt)
         elif ref.kind in (ObjectKind.JOB, ObjectKind.PVC):
             model = (data.object.get("metadata", {}).get("labels") or {}).get(LABEL_MODEL)
             if model and await self._models.reconcile(ref.namespace, model):
-                self._models.look_again(ref.namespace, model)
+                self._models.look_again(ref.namespace, model, delivery.stream_sequence, delivery.attempt)

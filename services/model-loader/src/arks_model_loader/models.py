@@ -3,7 +3,6 @@ still use from disappearing under them (a finalizer), and says so on the model a
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +43,9 @@ log = get_logger(__name__)
 CONTROLLER = "model-loader"
 MODEL_FINALIZER = "arks.ai/model-in-use"
 POD_RECHECK_SECONDS = 30.0
+LOOK_AGAIN_TIMES = 6
+"""Looks at a waiting download's pod after the model's last event (3 minutes): below the consumer's `max_deliver`
+(8), so the looks end quietly instead of as a dead letter."""
 RECHECKS_KEPT = 4096
 
 
@@ -52,8 +54,8 @@ class ModelReconciler:
         self._kube = kube
         self._events = events
         self._config = config
-        self._rechecks: OrderedDict[tuple[str, str], float] = OrderedDict()
-        """Models whose download waits on its pod -> when a message of theirs comes back (monotonic clock)."""
+        self._rechecks: OrderedDict[tuple[str, str], int] = OrderedDict()
+        """Models whose download waits on its pod -> the stream sequence of the message that looks again."""
 
     async def reconcile(self, namespace: str, name: str) -> bool:
         """True when the model's download waits on its pod: the caller ends its handling with `look_again`."""
@@ -130,14 +132,19 @@ class ModelReconciler:
         set_phase(namespace, name, verdict.phase.value)
         return job is not None and waiting_on_its_pod(job)
 
-    def look_again(self, namespace: str, name: str) -> None:
-        """While a download waits on its pod, this model is looked at again every `POD_RECHECK_SECONDS` (nothing
-        else would wake it): by one message at a time, which comes back with `Later`; others are done."""
-        now, key = time.monotonic(), (namespace, name)
-        due = self._rechecks.get(key)
-        if due is not None and due > now:
-            return  # another message of this model comes back for it
-        self._rechecks[key] = now + POD_RECHECK_SECONDS
+    def look_again(self, namespace: str, name: str, sequence: int, attempt: int) -> None:
+        """While a download waits on its pod, this model is looked at again every `POD_RECHECK_SECONDS` (what holds
+        a pod changes no Job, so nothing else would wake it), by the newest of its messages alone (`sequence`, its
+        stream sequence: an older one that comes back is done), `LOOK_AGAIN_TIMES` times after the model's last
+        event; its next event (a status write of ours, the Job's) starts the looks again."""
+        key = (namespace, name)
+        carrier = self._rechecks.get(key)
+        if carrier is not None and carrier > sequence:
+            return  # a newer message of this model looks again
+        if attempt > LOOK_AGAIN_TIMES:
+            self._rechecks.pop(key, None)
+            return
+        self._rechecks[key] = sequence
         self._rechecks.move_to_end(key)
         while len(self._rechecks) > RECHECKS_KEPT:
             self._rechecks.popitem(last=False)

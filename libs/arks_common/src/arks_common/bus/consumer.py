@@ -1,10 +1,12 @@
 """The durable pull-consumer loop: decode, handle, then ack, nak with delay, or dead-letter and terminate.
 
-Failures come in three kinds (kopf's and controller-runtime's split): a temporary one (a TemporaryError, an API
-server or NATS away, a timeout, a 429 or 5xx: `is_temporary`) is retried with backoff capped at 30 s for as long
-as `TEMPORARY_DELIVERIES` allows (days: an outage of any sane length loses nothing, and nothing else would bring
-the message back once dropped); any other unexpected exception (a bug, say) until the consumer's `max_deliver`
-budget is spent; a PermanentError or an undecodable message is dead-lettered at once. Dead letters go to
+Failures come in three kinds (kopf's and controller-runtime's split): an outage (the API server or NATS away, a
+timeout, a 429 or 5xx, and a TemporaryError made of one: `is_outage`) is retried with backoff capped at 30 s for
+as long as `TEMPORARY_DELIVERIES` allows (days: an outage of any sane length loses nothing, and nothing else would
+bring the message back once dropped); any other TemporaryError (a slow look again: a quota, a name held by
+another object) or unexpected exception (a bug, say) until the consumer's `max_deliver` budget is spent, so no
+such message holds one of the consumer's unacknowledged slots for long; a PermanentError or an undecodable
+message is dead-lettered at once. Dead letters go to
 `arks.dead.<service>.<consumer>` with the error text, so nothing is lost; a handler that wants to look again
 after a while raises `Later`. Messages for one subject (one object) are handled in order; different subjects run
 concurrently (every message at once where the declaration says order does not matter), and the loop fetches
@@ -46,20 +48,25 @@ _tracer = trace.get_tracer("arks.bus")
 
 
 class TemporaryError(Exception):
-    """Try again later (the API server is away, a conflict, a dependency not ready yet)."""
+    """Try again later (the API server is away, a conflict, a dependency not ready yet). `outage`: it is the API
+    server or NATS being away (5xx, 429, no connection), which the consumer waits out for days, not minutes."""
 
-    def __init__(self, message: str, delay_seconds: float | None = None) -> None:
+    def __init__(self, message: str, delay_seconds: float | None = None, outage: bool = False) -> None:
         super().__init__(message)
         self.delay_seconds = delay_seconds
+        self.outage = outage
 
 
-def is_temporary(exc: BaseException) -> bool:
-    """Whether a failure may heal by itself: retried for as long as `TEMPORARY_DELIVERIES` allows."""
+def is_outage(exc: BaseException) -> bool:
+    """Whether a failure is a dependency being away (retried for as long as `TEMPORARY_DELIVERIES` allows)."""
     if isinstance(exc, nats.errors.MaxPayloadError):
         return False
-    if isinstance(exc, TemporaryError | Later | TimeoutError | ConnectionError | nats.errors.Error):
+    if isinstance(exc, TimeoutError | ConnectionError | nats.errors.Error):
         return True
-    return getattr(exc, "temporary", False) is True  # a KubeError: the server away, 409, 429, 5xx
+    if isinstance(exc, TemporaryError):
+        return exc.outage or (exc.__cause__ is not None and is_outage(exc.__cause__))
+    status = getattr(exc, "status", None)  # a KubeError: no connection (0), 429, 5xx
+    return isinstance(status, int) and (status == 0 or status == 429 or status >= 500)
 
 
 class Later(Exception):
@@ -224,7 +231,7 @@ class DurableConsumer:
             except PermanentError as exc:
                 await self._dead_letter(msg, delivery, f"permanent error: {exc}")
             except Later as exc:
-                if delivery.attempt >= TEMPORARY_DELIVERIES:
+                if delivery.attempt >= self._decl.max_deliver:
                     await self._retry_or_give_up(msg, delivery, exc)
                     return
                 self._log.debug("handled; again later", subject=delivery.subject, delay=exc.delay_seconds, why=str(exc))
@@ -257,9 +264,9 @@ class DurableConsumer:
             return stored
 
     async def _retry_or_give_up(self, msg: Msg, delivery: Delivery, exc: Exception) -> None:
-        temporary = is_temporary(exc)
-        kind = "temporary error" if temporary else f"unexpected {type(exc).__name__}"
-        if delivery.attempt >= (TEMPORARY_DELIVERIES if temporary else self._decl.max_deliver):
+        outage = is_outage(exc)
+        kind = "temporary error" if isinstance(exc, TemporaryError) or outage else f"unexpected {type(exc).__name__}"
+        if delivery.attempt >= (TEMPORARY_DELIVERIES if outage else self._decl.max_deliver):
             await self._dead_letter(msg, delivery, f"{kind} after {delivery.attempt} deliveries: {exc}")
             return
         delay = (

@@ -223,10 +223,10 @@ STREAMS = (OBJECTS_STREAM, PLANS_STREAM, ENDPOINT_PLANS_STREAM, SCALE_STREAM, ME
 
 
 TEMPORARY_DELIVERIES = 10_000
-"""Deliveries of a message that keeps failing for a temporary reason (`bus.consumer.is_temporary`) before it is
-dead-lettered: about three days at the 30 s cap. Each such message holds one of its consumer's `max_ack_pending`
-slots meanwhile (a consumer whose slots all wait on an API server that is away fetches nothing new until it is
-back: the messages wait in the stream, none is lost)."""
+"""Deliveries of a message whose handling keeps meeting an outage (`bus.consumer.is_outage`: the API server or NATS
+away) before it is dead-lettered: about three and a half days at the 30 s cap. Each such message holds one of its
+consumer's `max_ack_pending` slots meanwhile (a consumer whose slots all wait on an absent API server fetches
+nothing new until it is back: the messages wait in the stream, none is lost)."""
 
 
 @dataclass(frozen=True)

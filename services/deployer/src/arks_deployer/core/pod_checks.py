@@ -11,6 +11,7 @@ stored): a refusal is the application's status, in the server's own words. Pure.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from arks_deployer.core.desired import LWS_KIND, Desired, name_of
@@ -23,16 +24,28 @@ POD_FIELDS_HINT = (
 )
 
 
-def pods_to_check(changes: Diff, desired: list[Desired]) -> list[tuple[str, Obj]]:
-    """(the LeaderWorkerSet's name, one pod of it) for each set the changes create or give a new template: its
-    leader's template (the worker's where the group is its leader alone). The user's fields are the same in both;
-    the workers differ by Arks' own command line only. A ServiceAccount the plan itself holds (a PD router's) is
+@dataclass(frozen=True)
+class PodCheck:
+    lws: str
+    pod: Obj
+    created: bool
+    """The set is new (False: its template changes, and its pods are replaced within what the running ones hold)."""
+
+
+def pods_to_check(changes: Diff, desired: list[Desired]) -> list[PodCheck]:
+    """One pod of each set the changes create or give a new template, unless it runs no group: its leader's
+    template (the worker's where the group is its leader alone). The user's fields are the same in both; the
+    workers differ by Arks' own command line only. A ServiceAccount the plan itself holds (a PD router's) is
     applied before the set, so the pod is checked without it."""
     planned_accounts = {name_of(d.object) for d in desired if d.object.get("kind") == "ServiceAccount"}
     out = []
     for change in changes.changes:
         lws = change.desired.object
-        if lws.get("kind") != LWS_KIND or change.verb not in (Verb.CREATED, Verb.UPDATED):
+        if (
+            lws.get("kind") != LWS_KIND
+            or change.verb not in (Verb.CREATED, Verb.UPDATED)
+            or not change.desired.replicas
+        ):
             continue
         group = (lws.get("spec") or {}).get("leaderWorkerTemplate") or {}
         template = group.get("leaderTemplate") or group.get("workerTemplate")
@@ -54,9 +67,23 @@ def pods_to_check(changes: Diff, desired: list[Desired]) -> list[tuple[str, Obj]
             },
             "spec": spec,
         }
-        out.append((name, pod))
+        out.append(PodCheck(name, pod, change.verb is Verb.CREATED))
     return out
 
 
 def refusal_message(lws_name: str, server_message: str) -> str:
     return f"the pods of LeaderWorkerSet {lws_name} would be refused: {server_message} ({POD_FIELDS_HINT})"
+
+
+def is_refusal(check: PodCheck, status: int, message: str) -> bool:
+    """Whether the dry run's answer says the set's pods would be refused. Not: a webhook's denial (a policy on
+    bare pods, say `require an owner`, that the set's own pods would pass), a webhook that takes no dry runs (400),
+    the deployer's own RBAC without `pods: create`, or a quota the running pods use up while the set's template
+    changes (a rolling update replaces them within it). Those leave the set applied as before."""
+    if status == 422:
+        return True
+    if status != 403:
+        return False
+    if "admission webhook" in message or 'cannot create resource "pods"' in message:
+        return False
+    return check.created or "exceeded quota" not in message

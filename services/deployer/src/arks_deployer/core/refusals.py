@@ -34,6 +34,7 @@ class ApplyProblem:
     kind: ProblemKind
     message: str
     retry_seconds: float | None  # None: not retried until the application or its objects change
+    outage: bool = False  # the API server away (no answer, 429, 5xx): retried for as long as the bus allows outages
 
     @property
     def permanent(self) -> bool:
@@ -57,7 +58,8 @@ def classify(status: int, message: str, retry_after: float | None) -> ApplyProbl
     if status == 403:
         return ApplyProblem(ProblemKind.FORBIDDEN, text, retry_after or FORBIDDEN_RETRY_SECONDS)
     default = CONFLICT_RETRY_SECONDS if status == 409 else RETRY_SECONDS
-    return ApplyProblem(ProblemKind.RETRYING, text, retry_after if retry_after is not None else default)
+    outage = status == 0 or status == 429 or status >= 500
+    return ApplyProblem(ProblemKind.RETRYING, text, retry_after if retry_after is not None else default, outage)
 
 
 def held_by_others(whats: list[str]) -> ApplyProblem:

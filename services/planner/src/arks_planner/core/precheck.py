@@ -213,7 +213,7 @@ def _check_options(app: ArksApplication, profile: RuntimeProfile) -> PrecheckRes
         managed = read_as(flag, profile.managed_flags) if flag is not None else None
         if managed is not None:
             field, written = profile.managed_flags[managed], flag_name(word)
-            what = managed if written == managed else f"{written} (the runtime's parser reads it as {managed})"
+            what = managed if written == managed else f"{written} (which the runtime may read as {managed})"
             return _fail(
                 PrecheckReason.OPTION_SET_BY_ARKS,
                 f"spec.extraOptions[{item_of_word(items, w)}]: {what} is set by Arks from {field}; "
