@@ -85,6 +85,18 @@ def _kubeconfig(path: Path, server: str, **user: str) -> Path:
     return path
 
 
+def test_a_kubeconfig_that_is_not_yaml_is_told_without_quoting_its_lines(tmp_path: Path) -> None:
+    """PyYAML's error quotes the offending line, which in a kubeconfig may hold a token: it goes to logs."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("users:\n- name: u\n  user:\n    token: eyJhbGciOi.SECRETPAYLOAD: oops\n")
+    with pytest.raises(KubeConfigError) as caught:
+        load_config(str(broken))
+    message = str(caught.value)
+    assert "broken.yaml" in message
+    assert "line 4" in message
+    assert "SECRETPAYLOAD" not in message
+
+
 def test_a_kubeconfig_that_cannot_be_used_is_an_error_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.yaml"
     with pytest.raises(KubeConfigError, match=r"nowhere\.yaml"):

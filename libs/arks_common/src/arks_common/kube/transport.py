@@ -78,10 +78,20 @@ def load_config(kubeconfig: str | None, service_account: str | Path = SERVICE_AC
     except (ConfigError, OSError, KeyError, ValueError, TypeError, yaml.YAMLError, msgspec.MsgspecError) as exc:
         # a file that is not YAML, a context or cluster missing, a field of the wrong type: name the file
         where = kubeconfig or ("the service account " + str(account) if _in_cluster(account) else _first_kubeconfig())
-        raise KubeConfigError(f"kubeconfig {where}: {type(exc).__name__}: {exc}") from exc
+        raise KubeConfigError(f"kubeconfig {where}: {type(exc).__name__}: {_without_excerpt(exc)}") from exc
     if single is None:  # not reached: get() raises without a current context
         raise KubeConfigError(f"kubeconfig {kubeconfig or _first_kubeconfig()}: no current context")
     return single
+
+
+def _without_excerpt(exc: BaseException) -> str:
+    """A YAML error's text names the line and column only: PyYAML quotes the offending line, which in a kubeconfig
+    may be part of a token or a key."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{exc.context or ''} {exc.problem or 'not YAML'}{where}".strip()
+    return str(exc)
 
 
 @dataclass
