@@ -35,6 +35,7 @@ from arks_common.kube.newest import NewestCopies, version_of
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS, PODS
 from arks_common.kube.status import set_finalizer
+from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
@@ -310,8 +311,7 @@ class Reconciler:
         try:
             live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)
         except BaseException:
-            checks.cancel()
-            await asyncio.gather(checks, return_exceptions=True)
+            await cancel_firmly(checks)
             raise
         refused = await checks
         changes = diff(desired, live, meta["uid"])

@@ -25,6 +25,7 @@ from arks_model_loader.core.model_status import (
     compute_model_status,
     download_blocked,
     job_outcome,
+    newest_first,
     waiting_on_its_pod,
 )
 from arks_model_loader.core.storage import (
@@ -114,8 +115,9 @@ class ModelReconciler:
             if job is not None and job_outcome(job) == "failed":
                 failure = await self._termination_message(namespace, job["metadata"]["name"])
             elif job is not None and waiting_on_its_pod(job):
-                pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job['metadata']['name']}")
-                start_problem = download_blocked(pods, DOWNLOAD_CONTAINER)
+                start_problem = download_blocked(
+                    await self._job_pods(namespace, job["metadata"]["name"]), DOWNLOAD_CONTAINER
+                )
         verdict = compute_model_status(
             ModelObserved(
                 model_name=name,
@@ -199,11 +201,13 @@ class ModelReconciler:
                 await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
         return job
 
+    async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job_name}")
+        return pods
+
     async def _termination_message(self, namespace: str, job_name: str) -> str | None:
         """The downloader's own words: the termination message of the job's latest failed pod."""
-        pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job_name}")
-        pods.sort(key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
-        for pod in pods:
+        for pod in newest_first(await self._job_pods(namespace, job_name)):
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 terminated = (status.get("state") or {}).get("terminated") or {}
                 if status.get("name") == DOWNLOAD_CONTAINER and terminated.get("exitCode", 0) != 0:

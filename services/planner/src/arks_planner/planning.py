@@ -33,6 +33,7 @@ from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, MODELS, NODES
 from arks_common.kube.status import apply_condition
+from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_planner.core.placement import placement_warning, pods_per_group, single_node_claim
 from arks_planner.core.plan import build_plan
@@ -198,7 +199,7 @@ class Planner:
                 except Undecodable as exc:
                     parsed = PrecheckResult(passed=False, reason=PrecheckReason.MODEL_UNREADABLE, message=str(exc))
         except BaseException:
-            _abandon(first_read)
+            await cancel_firmly(first_read)
             raise
         model_rv = str(((model_raw or {}).get("metadata") or {}).get("resourceVersion", ""))
         inputs = inputs_digest(ref.uid, generation, model_rv, self._profiles_fingerprint)
@@ -434,12 +435,3 @@ def _allocatable_gpus(node: dict[str, Any]) -> int:
         return int(raw)
     except (TypeError, ValueError):
         return 0
-
-
-def _abandon(read: asyncio.Future[Any]) -> None:
-    """A read started alongside another that failed: cancelled if still in flight, its own error marked seen (the
-    other's is the one raised)."""
-    if not read.done():
-        read.cancel()
-    elif not read.cancelled():
-        read.exception()

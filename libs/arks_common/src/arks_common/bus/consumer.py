@@ -2,7 +2,7 @@
 
 Failures come in three kinds (kopf's and controller-runtime's split): an outage (the API server or NATS away, a
 timeout, a 429 or 5xx, and a TemporaryError made of one: `is_outage`) is retried with backoff capped at 30 s for
-as long as `TEMPORARY_DELIVERIES` allows (days: an outage of any sane length loses nothing, and nothing else would
+as long as `OUTAGE_DELIVERIES` allows (days: an outage of any sane length loses nothing, and nothing else would
 bring the message back once dropped); any other TemporaryError (a slow look again: a quota, a name held by
 another object) or unexpected exception (a bug, say) until the consumer's `max_deliver` budget is spent, so no
 such message holds one of the consumer's unacknowledged slots for long; a PermanentError or an undecodable
@@ -32,7 +32,7 @@ from opentelemetry import trace
 
 from arks_common.bus.jetstream import publish
 from arks_common.bus.pipeline import OrderedPipeline
-from arks_common.events.contract import DEAD_LETTERS, TEMPORARY_DELIVERIES, ConsumerDecl
+from arks_common.events.contract import DEAD_LETTERS, OUTAGE_DELIVERIES, ConsumerDecl
 from arks_common.events.partitions import ConsumerInstance, is_partitioned
 from arks_common.events.payloads import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, Envelope, decode
 from arks_common.stopping import sleep_unless
@@ -58,15 +58,12 @@ class TemporaryError(Exception):
 
 
 def is_outage(exc: BaseException) -> bool:
-    """Whether a failure is a dependency being away (retried for as long as `TEMPORARY_DELIVERIES` allows)."""
+    """Whether a failure is a dependency being away (retried for as long as `OUTAGE_DELIVERIES` allows)."""
     if isinstance(exc, nats.errors.MaxPayloadError):
         return False
     if isinstance(exc, TimeoutError | ConnectionError | nats.errors.Error):
         return True
-    if isinstance(exc, TemporaryError):
-        return exc.outage or (exc.__cause__ is not None and is_outage(exc.__cause__))
-    status = getattr(exc, "status", None)  # a KubeError: no connection (0), 429, 5xx
-    return isinstance(status, int) and (status == 0 or status == 429 or status >= 500)
+    return getattr(exc, "outage", False) is True  # a TemporaryError made of one, a KubeError (`KubeError.outage`)
 
 
 class Later(Exception):
@@ -266,7 +263,7 @@ class DurableConsumer:
     async def _retry_or_give_up(self, msg: Msg, delivery: Delivery, exc: Exception) -> None:
         outage = is_outage(exc)
         kind = "temporary error" if isinstance(exc, TemporaryError) or outage else f"unexpected {type(exc).__name__}"
-        if delivery.attempt >= (TEMPORARY_DELIVERIES if outage else self._decl.max_deliver):
+        if delivery.attempt >= (OUTAGE_DELIVERIES if outage else self._decl.max_deliver):
             await self._dead_letter(msg, delivery, f"{kind} after {delivery.attempt} deliveries: {exc}")
             return
         delay = (

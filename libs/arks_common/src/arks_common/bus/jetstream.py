@@ -10,7 +10,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import APIError, NotFoundError
 from opentelemetry import trace
 
-from arks_common.events.contract import TEMPORARY_DELIVERIES, Channel, StreamDecl
+from arks_common.events.contract import OUTAGE_DELIVERIES, Channel, StreamDecl
 from arks_common.events.partitions import DEFAULT_PARTITIONS, ConsumerInstance, subject_transform
 from arks_common.events.payloads import Envelope, Payload, encode
 from arks_common.telemetry.logging import get_logger
@@ -55,9 +55,9 @@ def consumer_config(instance: ConsumerInstance) -> ConsumerConfig:
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=decl.ack_wait_seconds,
-        # One more delivery than the longest budget (a temporary failure's), so the consumer loop itself
+        # One more delivery than the longest budget (an outage's), so the consumer loop itself
         # dead-letters the last try; a failure of another kind is dead-lettered at the declaration's max_deliver.
-        max_deliver=max(decl.max_deliver, TEMPORARY_DELIVERIES) + 1,
+        max_deliver=max(decl.max_deliver, OUTAGE_DELIVERIES) + 1,
         max_ack_pending=decl.max_ack_pending,
         filter_subjects=list(instance.filter_subjects),
     )

@@ -222,7 +222,7 @@ DEAD_LETTER_STREAM = StreamDecl(
 STREAMS = (OBJECTS_STREAM, PLANS_STREAM, ENDPOINT_PLANS_STREAM, SCALE_STREAM, METRICS_STREAM, DEAD_LETTER_STREAM)
 
 
-TEMPORARY_DELIVERIES = 10_000
+OUTAGE_DELIVERIES = 10_000
 """Deliveries of a message whose handling keeps meeting an outage (`bus.consumer.is_outage`: the API server or NATS
 away) before it is dead-lettered: about three and a half days at the 30 s cap. Each such message holds one of its
 consumer's `max_ack_pending` slots meanwhile (a consumer whose slots all wait on an absent API server fetches

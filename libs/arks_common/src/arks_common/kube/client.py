@@ -51,8 +51,13 @@ class KubeError(Exception):
         """Seconds the server asked the client to wait (its `Retry-After` header), when it said."""
 
     @property
+    def outage(self) -> bool:
+        """The server away or overloaded (no answer, 429, 5xx): what the bus waits out for days (`is_outage`)."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+    @property
     def temporary(self) -> bool:
-        return self.status == 0 or self.status == 429 or self.status >= 500 or self.status == 409
+        return self.outage or self.status == 409
 
 
 class NotFound(KubeError):

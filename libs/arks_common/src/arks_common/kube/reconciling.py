@@ -23,6 +23,6 @@ async def reconciling(controller: str) -> AsyncIterator[None]:
     except KubeError as exc:
         RECONCILES.labels(controller, "error").inc()
         RECONCILE_ERRORS.labels(controller).inc()
-        raise TemporaryError(str(exc), outage=exc.status == 0 or exc.status == 429 or exc.status >= 500) from exc
+        raise TemporaryError(str(exc), outage=exc.outage) from exc
     finally:
         RECONCILE_SECONDS.labels(controller).observe(time.perf_counter() - started)

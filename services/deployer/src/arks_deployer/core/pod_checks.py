@@ -16,6 +16,7 @@ from typing import Any
 
 from arks_deployer.core.desired import LWS_KIND, Desired, name_of
 from arks_deployer.core.diff import Diff, Verb
+from arks_deployer.core.refusals import webhook_denial
 
 Obj = dict[str, Any]
 POD_FIELDS_HINT = (
@@ -84,6 +85,6 @@ def is_refusal(check: PodCheck, status: int, message: str) -> bool:
         return True
     if status != 403:
         return False
-    if "admission webhook" in message or 'cannot create resource "pods"' in message:
+    if webhook_denial(message) or 'cannot create resource "pods"' in message:
         return False
     return check.created or "exceeded quota" not in message

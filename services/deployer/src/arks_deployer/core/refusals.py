@@ -46,13 +46,13 @@ TYPED_PATCH_FAILURE = "failed to create typed patch object"
 for it, though no retry can ever succeed."""
 
 
-def _webhook_denial(message: str) -> bool:
+def webhook_denial(message: str) -> bool:
     return "admission webhook" in message and "denied the request" in message
 
 
 def classify(status: int, message: str, retry_after: float | None) -> ApplyProblem:
     text = message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"
-    never = status in (400, 422) or (status == 403 and _webhook_denial(message))
+    never = status in (400, 422) or (status == 403 and webhook_denial(message))
     if never or (status == 500 and TYPED_PATCH_FAILURE in message):
         return ApplyProblem(ProblemKind.REFUSED, text, None)
     if status == 403:

@@ -47,15 +47,15 @@ def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None
 def _condition_message(status: dict[str, Any], type_: str) -> str:
     for cond in status.get("conditions") or []:
         if isinstance(cond, dict) and cond.get("type") == type_ and cond.get("status") == "False":
-            return str(cond.get("message") or "")[:600]
+            return str(cond.get("message") or "")
     return ""
 
 
 def _failure_message(status: dict[str, Any]) -> str:
     for type_ in (ModelConditionType.MODEL_LOADED.value, ModelConditionType.STORAGE_CREATED.value, "Ready"):
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == type_ and cond.get("status") == "False" and cond.get("message"):
-                return str(cond["message"])
+        message = _condition_message(status, type_)
+        if message:
+            return message
     return "see the ArksModel's status"
 
 

@@ -85,17 +85,22 @@ someone acts, the Job never fails of it, and `Downloading` would be untrue meanw
 def download_blocked(pods: list[dict[str, Any]], container: str) -> str | None:
     """Why the newest of a Job's pods cannot start its download `container`, in Kubernetes' words; None when it is
     starting or running (or there is no pod yet)."""
-    newest = sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")), reverse=True)
-    for pod in newest[:1]:
-        status = pod.get("status") or {}
-        for cs in status.get("containerStatuses") or []:
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            if cs.get("name") == container and waiting.get("reason") in CANNOT_START:
-                return f"{waiting['reason']}: {str(waiting.get('message') or '')[:500]}".rstrip(": ")
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                return f"{cond.get('reason') or 'Unschedulable'}: {str(cond.get('message') or '')[:500]}".rstrip(": ")
+    if not pods:
+        return None
+    status = newest_first(pods)[0].get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if cs.get("name") == container and waiting.get("reason") in CANNOT_START:
+            return f"{waiting['reason']}: {str(waiting.get('message') or '')[:500]}".rstrip(": ")
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"{cond.get('reason') or 'Unschedulable'}: {str(cond.get('message') or '')[:500]}".rstrip(": ")
     return None
+
+
+def newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Job's pods, the newest first (by creation)."""
+    return sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")), reverse=True)
 
 
 def job_failure_reason(job: dict[str, Any] | None) -> str:
