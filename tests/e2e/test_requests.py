@@ -75,15 +75,21 @@ def _created_copy(arks: Env, ns: str, name: str) -> dict[str, Any]:
 
 
 def _deployer_requests(arks: Env, ns: str, name: str, copy: dict[str, Any]) -> list[str]:
-    """A second deployer reconciles `name` from `copy` (as an event carried it); the requests it sent, in order."""
+    """A second deployer reconciles `name` from `copy` (as an event carried it); the requests it sent, in order.
+    A brand-new application's waiting phase is held back (`Later`, its finalizer's write left in flight): the
+    message comes back when the grace is over, as the consumer sends it back, and is reconciled once more."""
 
     async def run() -> list[str]:
         nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
         kube = CountingKube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-deployer")
         try:
             reconciler = Reconciler(kube, nc.jetstream(), EventRecorder(kube, "deployer"))
-            with contextlib.suppress(Later):  # a brand-new application's waiting phase held back
+            try:
                 await reconciler.reconcile(ns, name, app=copy)
+            except Later as later:
+                await asyncio.sleep(later.delay_seconds)  # the consumer's delay, not a wait for a condition
+                with contextlib.suppress(Later):
+                    await reconciler.reconcile(ns, name, app=copy)
             return kube.order
         finally:
             await kube.close()
@@ -294,5 +300,9 @@ def test_a_copy_older_than_the_deletion_is_refused_and_read_again_never_created_
     # the finalizer's apply on the old copy is refused (spec is required: it would create the application); the
     # reconcile then reads the application, finds nothing and stops, without an error
     sent = _deployer_requests(arks, ns, "gone", stale)
-    assert sent == ["apply arksapplications", "get arksapplications"], f"requests in order: {sent}"
+    # a new copy's phase is held back before the refusal is in: its come-back applies once more, then reads
+    expected = ["apply arksapplications", "get arksapplications"]
+    if not shown:
+        expected = ["apply arksapplications", *expected]
+    assert sent == expected, f"requests in order: {sent}"
     assert arks.get("arksapplication", "gone", ns) is None

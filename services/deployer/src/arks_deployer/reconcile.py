@@ -33,14 +33,14 @@ from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.newest import NewestCopies, version_of
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS, PODS
+from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
 from arks_common.kube.status import set_finalizer
 from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.news import Step, phase_is_news, step_events
-from arks_deployer.core.pod_checks import PodCheck, is_refusal, pods_to_check, refusal_message
+from arks_deployer.core.pod_checks import pods_to_check
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import (
     FIRST_PHASE_GRACE_SECONDS,
@@ -52,7 +52,8 @@ from arks_deployer.core.status import (
     first_phase_waits,
     others_part,
 )
-from arks_deployer.owned_cache import APPLICATION_EVENTS, APPLICATION_READS, OWNED_READS, POD_CHECKS, OwnedCache
+from arks_deployer.owned_cache import APPLICATION_EVENTS, APPLICATION_READS, OWNED_READS, OwnedCache
+from arks_deployer.pod_checker import PodChecker
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -80,6 +81,7 @@ class Reconciler:
         self._js = js
         self._events = events
         self._coalescer = Coalescer()
+        self._pod_checker = PodChecker(kube)
         self._cache = cache
         self._apps = NewestCopies()
         """The newest copy of each application this replica was told of (its events, its own writes)."""
@@ -89,6 +91,9 @@ class Reconciler:
         self._echoes: OrderedDict[tuple[str, str, int], int] = OrderedDict()
         """(namespace, name, resourceVersion) of this replica's own writes of an application -> the epoch they were
         written in: their events are echoes, not news (`_is_echo`)."""
+        self._finalizing: dict[tuple[str, str], tuple[str, asyncio.Task[Obj]]] = {}
+        """Finalizer writes in flight, by application (with its uid): a reconcile that holds its phase back leaves its
+        write running, and the next reconcile waits for that write instead of making a second."""
         self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
         """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen
         (monotonic clock), oldest first."""
@@ -191,14 +196,34 @@ class Reconciler:
             # object), an application created anew under the name answers with another uid, and one whose spec
             # changed or whose deletion began answers so; each sends the reconcile round once more from a fresh
             # read (`StaleCopy`)
-            finalizer = asyncio.create_task(
-                self._finalizer_written(app, from_event=not fresh), name=f"finalizer {namespace}/{name}"
-            )
+            finalizer = self._finalizer_in_flight(app, from_event=not fresh)
         try:
             await self._reconcile_known(app, finalizer)  # it waits for the finalizer before any status is written
+        except Later:
+            raise  # a held-back phase: the write goes on, and the next reconcile waits for it
         except BaseException:
-            _abandon(finalizer)  # a finished write stands (a held-back phase's `Later` comes after it); else cancelled
+            _abandon(finalizer)  # a finished write stands; one in flight is cancelled
             raise
+
+    def _finalizer_in_flight(self, app: Obj, from_event: bool) -> asyncio.Task[Obj]:
+        """The finalizer's write for this copy of `app`: the one an earlier reconcile left in flight for the same
+        application (not after a fresh read: that one was made from an older copy), else a new one."""
+        meta = app["metadata"]
+        key = (meta["namespace"], meta["name"])
+        held = self._finalizing.get(key)
+        if from_event and held is not None and held[0] == meta.get("uid") and not held[1].done():
+            return held[1]
+        task = asyncio.create_task(self._finalizer_written(app, from_event), name=f"finalizer {key[0]}/{key[1]}")
+        self._finalizing[key] = (str(meta.get("uid")), task)
+
+        def done(finished: asyncio.Task[Obj]) -> None:
+            if key in self._finalizing and self._finalizing[key][1] is finished:
+                del self._finalizing[key]
+            if not finished.cancelled():
+                finished.exception()  # seen here; a reconcile that waits for it still gets it
+
+        task.add_done_callback(done)
+        return task
 
     async def _finalizer_written(self, app: Obj, from_event: bool) -> Obj:
         """The finalizer's apply; its answer is the newest copy, taken once (however often the task is awaited: a
@@ -232,10 +257,11 @@ class Reconciler:
             except BadPlan as exc:
                 problem, roles = ApplyProblem(ProblemKind.REFUSED, str(exc), None), _live_roles(live, uid)
             else:
-                await self._finalized(finalizer)  # nothing is created before the finalizer is on
-                problem, live = await self._converge(app, plan, desired, live)
+                problem, live = await self._converge(app, plan, desired, live, finalizer)
                 roles = _planned_roles(app, plan, live)
         else:
+            if plan is not None and usable and loaded.get("status") != "False":
+                self._check_pods_early(app, plan, live)
             roles = _live_roles(live, uid)
         observed = Observed(
             generation=generation,
@@ -248,13 +274,24 @@ class Reconciler:
             problem=problem,
         )
         status = compute(name, observed)
-        # the finalizer's answer may say the copy is out of date (`StaleCopy`): known before a status from it is
-        # written; and every reconcile that returns has its finalizer on
-        await self._finalized(finalizer)
-        if not self._hold_back_first_phase(app, status):
+        if not self._hold_back_first_phase(app, status):  # held back: `Later`, with the finalizer's write in flight
+            # the finalizer's answer may say the copy is out of date (`StaleCopy`): known before a status from it is
+            # written; and every reconcile that returns has its finalizer on
+            await self._finalized(finalizer)
             await self._write_status(app, status)
         if problem is not None and problem.retry_seconds is not None:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds, outage=problem.outage)
+
+    def _check_pods_early(self, app: Obj, plan: PlanReady, live: list[Obj]) -> None:
+        """The plan is here before the model's gate: its pods' dry runs start now, and the reconcile the gate wakes
+        finds their answers (`PodChecker`)."""
+        try:
+            desired = desired_objects(app, plan)
+        except BadPlan:
+            return  # said when the gate opens
+        self._pod_checker.start(
+            app["metadata"]["namespace"], pods_to_check(diff(desired, live, app["metadata"]["uid"]), desired)
+        )
 
     def _hold_back_first_phase(self, app: Obj, status: DeployerStatus) -> bool:
         """Whether a brand-new application's waiting phase is written now (False) or held back for the grace:
@@ -301,13 +338,14 @@ class Reconciler:
         return out
 
     async def _converge(
-        self, app: Obj, plan: PlanReady, desired: list[Desired], live: list[Obj]
+        self, app: Obj, plan: PlanReady, desired: list[Desired], live: list[Obj], finalizer: asyncio.Task[Obj] | None
     ) -> tuple[ApplyProblem | None, list[Obj]]:
         """Applies the changes, then prunes; stops at the first refusal. Returns what the cluster now holds."""
         meta = app["metadata"]
-        # the pods of a set about to be created or changed are checked while the namesakes are read
+        # the pods of a set about to be created or changed are checked while the namesakes are read, and while the
+        # finalizer's write is in flight
         pods = pods_to_check(diff(desired, live, meta["uid"]), desired)
-        checks = asyncio.ensure_future(self._pods_refused(meta["namespace"], pods))
+        checks = asyncio.ensure_future(self._pod_checker.first_refusal(meta["namespace"], pods))
         try:
             live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)
         except BaseException:
@@ -320,6 +358,7 @@ class Reconciler:
             return held_by_others([f"{kind} {name}" for kind, name in changes.held_by_others]), live
         if refused is not None:
             return refused, live
+        await self._finalized(finalizer)  # nothing is created before the finalizer is on
         steps: list[Step] = []
         try:
             return await self._apply_changes(app, plan, changes, by_key, steps)
@@ -366,23 +405,6 @@ class Reconciler:
                 by_key.values()
             )
         return None, list(by_key.values())
-
-    async def _pods_refused(self, namespace: str, checks: list[PodCheck]) -> ApplyProblem | None:
-        """The first refusal of a dry-run create of each pod (`core.pod_checks`), as an apply problem; None when all
-        pass, or when the answer is no refusal of the pods themselves (`is_refusal`) or no answer (the API server
-        away): the set is applied as before, and the check is an aid, not a gate."""
-        for check in checks:
-            try:
-                await self._kube.create(PODS, namespace, check.pod, dry_run=True)
-            except KubeError as exc:
-                if is_refusal(check, exc.status, str(exc)):
-                    POD_CHECKS.labels("refused").inc()
-                    return classify(exc.status, refusal_message(check.lws, str(exc)), exc.retry_after)
-                POD_CHECKS.labels("unchecked").inc()
-                log.warning("pods not checked", lws=f"{namespace}/{check.lws}", status=exc.status, error=str(exc)[:300])
-                continue
-            POD_CHECKS.labels("admitted").inc()
-        return None
 
     async def _unlabelled_namesakes(self, namespace: str, desired: list[Desired], live: list[Obj]) -> list[Obj]:
         """Objects that already hold a desired name without the application's label (a user's own Service,
@@ -517,9 +539,8 @@ def _condition(app: Obj, type_: str) -> dict[str, Any]:
 
 
 def _abandon(finalizer: asyncio.Task[Obj] | None) -> None:
-    """The reconcile ended with an exception (a failure, or a held-back phase's `Later`): a finalizer write still in
-    flight is cancelled (the next reconcile adds it again), a finished one's own error is marked seen (the
-    reconcile's is the one raised)."""
+    """The reconcile failed: a finalizer write still in flight is cancelled (the next reconcile adds it again), a
+    finished one's own error is marked seen (the reconcile's is the one raised)."""
     if finalizer is None:
         return
     if not finalizer.done():
