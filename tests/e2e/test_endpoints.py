@@ -44,6 +44,19 @@ def test_endpoint_samples_plan_and_selection_on_the_cluster(arks: Env, ns: str) 
     assert refused.returncode != 0
     assert "spec.servedModelName" in refused.stderr
     assert "exclude each other" in refused.stderr
+    # a name no router Service can carry, the Service's metrics port, a quantity Kubernetes cannot read: refused
+    # by the CRD; an integer quantity taken, as in a pod
+    for name, spec, words in (
+        ("qwen2.5-7b", {}, "metadata.name must be a DNS label of at most 49 characters"),
+        ("qwen-metrics", {"port": 29000}, "spec.port"),
+        ("qwen-lots", {"router": {"resources": {"limits": {"cpu": "lots"}}}}, "spec.router.resources.limits.cpu"),
+    ):
+        bad = {"apiVersion": "arks.ai/v1", "kind": "ArksEndpoint", "metadata": {"name": name}, "spec": spec}
+        refused = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(bad), check=False)
+        assert refused.returncode != 0, name
+        assert words in refused.stderr, (name, refused.stderr)
+    integer = {"metadata": {"name": "qwen-cpu"}, "spec": {"router": {"resources": {"limits": {"cpu": 1}}}}}
+    arks.apply(ns, {"apiVersion": "arks.ai/v1", "kind": "ArksEndpoint", **integer})
 
     # two applications of the same model (different GPU types in real life) and one of another model
     arks.ready_model(ns, rwx_model())

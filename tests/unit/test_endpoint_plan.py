@@ -220,7 +220,7 @@ def test_deployer_writes_the_status_only_when_a_reader_would_see_a_change() -> N
 
     status = endpoint_status(endpoint(), APPS)
     body = status.to_k8s() | {"conditions": [condition_dict(c) for c in status.conditions]}
-    live = {**body, "conditions": [{**body["conditions"][0], "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    live = {**body, "conditions": [{**c, "lastTransitionTime": "2026-01-01T00:00:00Z"} for c in body["conditions"]]}
     assert _same(live, body)
     assert not _same({**live, "readyBackends": 2}, body)
     assert not _same({}, body)

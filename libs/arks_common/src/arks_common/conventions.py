@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH
+from arks_common.api.endpoint import OBJECT_PREFIX
 from arks_common.api.meta import GROUP, VERSION
 
 LABEL_APPLICATION = "arks.ai/application"
@@ -50,7 +51,7 @@ def answers_openai(role: str, pod: str) -> bool:
 
 
 SERVICE_PREFIX = "arks-application-"
-ENDPOINT_PREFIX = "arks-endpoint-"
+ENDPOINT_PREFIX = OBJECT_PREFIX
 ENDPOINT_KIND = "ArksEndpoint"
 APPLICATION_API_VERSION = f"{GROUP}/{VERSION}"
 APPLICATION_KIND = "ArksApplication"

@@ -103,8 +103,9 @@ class CrdDeclaration:
     categories: list[str] = field(default_factory=lambda: ["arks"])
 
     def to_k8s(self) -> dict[str, Any]:
-        props = structural_schema(self.model)["properties"]
-        schema = {
+        root = structural_schema(self.model)
+        props = root["properties"]
+        schema: dict[str, Any] = {
             "type": "object",
             "description": (self.model.__doc__ or self.names.kind).strip().splitlines()[0],
             "required": ["spec"],
@@ -116,6 +117,8 @@ class CrdDeclaration:
                 "status": props["status"],
             },
         }
+        if "x-kubernetes-validations" in root:  # rules on the whole object: the only place to check metadata.name
+            schema["x-kubernetes-validations"] = root["x-kubernetes-validations"]
         subresources: dict[str, Any] = {"status": {}}
         if self.scale is not None:
             subresources["scale"] = self.scale

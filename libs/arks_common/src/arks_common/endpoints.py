@@ -8,7 +8,7 @@ from typing import Any
 
 from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
-from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType
+from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType, RouterAppliedReason
 from arks_common.api.meta import Condition, ConditionStatus
 from arks_common.conventions import endpoint_object_name
 
@@ -102,6 +102,45 @@ class RouteOutcome:
     """Why the API server refused it (its message names the field), or why it cannot take routes at all."""
 
 
+@dataclass(frozen=True)
+class RouterProblem:
+    """One of the router's objects the deployer could not apply: the API server's refusal, or a namesake."""
+
+    reason: RouterAppliedReason
+    message: str
+    """Names the object and, for a refusal, carries the API server's words (which name the field)."""
+
+
+@dataclass(frozen=True)
+class RouterOutcome:
+    """What became of the router's objects (all but the HTTPRoute) in the deployer's last apply."""
+
+    planned: bool = False
+    """A plan of this endpoint (of its uid) was there to apply."""
+    problems: tuple[RouterProblem, ...] = ()
+    """The objects not applied, in the plan's order; the others were."""
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """At most `limit` characters of `text`: a message quotes what users and the API server wrote, of any size."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def router_condition(endpoint: ArksEndpoint, outcome: RouterOutcome) -> Condition:
+    """`RouterApplied`: True once every object of the router is applied; False `Pending` without a plan, or with
+    the first problem's reason and every problem's message."""
+    kind, generation = EndpointConditionType.ROUTER_APPLIED.value, endpoint.metadata.generation
+    name = endpoint_object_name(endpoint.metadata.name)
+    if not outcome.planned:
+        message = f"the router {name} is not planned yet (a planner that cannot plan it says why in the Events)"
+        return condition(kind, False, RouterAppliedReason.PENDING.value, message, generation)
+    if outcome.problems:
+        message = bounded("; ".join(p.message for p in outcome.problems))
+        return condition(kind, False, outcome.problems[0].reason.value, message, generation)
+    message = f"the router's Deployment, Service, ServiceAccount, Role and RoleBinding {name} are applied"
+    return condition(kind, True, RouterAppliedReason.APPLIED.value, message, generation)
+
+
 def route_condition(endpoint: ArksEndpoint, outcome: RouteOutcome) -> Condition | None:
     """`GatewayRoute` for an endpoint with spec.gateway (None without): True once its HTTPRoute is applied, False
     with the API server's words when refused, False `Pending` until a plan carries it."""
@@ -119,11 +158,14 @@ def route_condition(endpoint: ArksEndpoint, outcome: RouteOutcome) -> Condition 
 
 
 def endpoint_status(
-    endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome | None = None
+    endpoint: ArksEndpoint,
+    apps: list[ArksApplication],
+    route: RouteOutcome | None = None,
+    router: RouterOutcome | None = None,
 ) -> ArksEndpointStatus:
     """What the endpoint reports: the applications and models behind it, their ready replica groups, its URL,
-    `Ready` when at least one group is ready, and `GatewayRoute` with spec.gateway. Conditions keep their
-    transition time when unchanged (the shell's `set_condition`)."""
+    `Ready` when at least one group is ready, `RouterApplied`, and `GatewayRoute` with spec.gateway. Conditions
+    keep their transition time when unchanged (the shell's `set_condition`)."""
     behind = selected_applications(endpoint, apps)
     ready = sum(ready_backends(a) for a in behind)
     names = [a.metadata.name for a in behind]
@@ -150,5 +192,13 @@ def endpoint_status(
         applications_text=_some(names, ","),
         ready_backends=ready,
         url=endpoint_url(endpoint),
-        conditions=[c for c in (cond, route_condition(endpoint, route or RouteOutcome())) if c is not None],
+        conditions=[
+            c
+            for c in (
+                cond,
+                router_condition(endpoint, router or RouterOutcome()),
+                route_condition(endpoint, route or RouteOutcome()),
+            )
+            if c is not None
+        ],
     )

@@ -5,6 +5,10 @@ and the namespace's applications afresh each time; runs of one endpoint coalesce
 The router's objects are owned by the endpoint (owner reference), so the garbage collector removes them with
 it: no finalizer. The plan's object set is fixed (ServiceAccount, Role, RoleBinding, Deployment, Service) but
 for the optional HTTPRoute, the one object ever pruned (when spec.gateway goes).
+
+An object the API server refuses or forbids, or that is someone else's, is the user's to fix: it goes to the
+`RouterApplied` condition (the others are still applied) and is tried again at the endpoint's next reconcile,
+never retried as a failure. Only the server being unable to answer now (409, 429, 5xx, no answer) is retried.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pydantic import ValidationError
 
 from arks_common.api.application import ArksApplication
 from arks_common.api.conditions import condition_dict, set_condition
-from arks_common.api.endpoint import ArksEndpoint
+from arks_common.api.endpoint import ArksEndpoint, RouterAppliedReason
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
 from arks_common.conventions import (
@@ -27,13 +31,21 @@ from arks_common.conventions import (
     endpoint_object_name,
     is_owned_by,
 )
-from arks_common.endpoints import RouteOutcome, endpoint_status, may_select, selected_applications
-from arks_common.kube.client import Invalid, Kube, NotFound, Undecodable
+from arks_common.endpoints import (
+    RouteOutcome,
+    RouterOutcome,
+    RouterProblem,
+    endpoint_status,
+    may_select,
+    selected_applications,
+)
+from arks_common.kube.client import Invalid, Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, ENDPOINT_KINDS, ENDPOINTS, HTTPROUTES, PODS
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.endpoint_index import EndpointIndex
 from arks_deployer.core.membership import member_label_changes
+from arks_deployer.core.refusals import ProblemKind, classify
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
@@ -96,22 +108,36 @@ class EndpointReconciler:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
             return
         apps = await self._applications(endpoint)
+        problems: list[RouterProblem] = []
         if endpoint.spec.applications is not None:
-            await self._label_members(endpoint, apps)
+            problems += await self._label_members(endpoint, apps)
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
         route = RouteOutcome()
+        router = RouterOutcome()
         if plan is not None and plan.ref.uid == endpoint.metadata.uid:
             for obj in plan.objects:
                 if obj.get("kind") == HTTPROUTES.kind:
                     route = await self._apply_route(obj, plan.plan_hash)
                     continue
-                try:
-                    await self._apply(obj, plan.plan_hash)
-                except HeldByOthers as exc:  # the others are still applied; this one waits for the name to be free
-                    log.error("endpoint object not applied", endpoint=f"{namespace}/{name}", error=str(exc))
+                problem = await self._apply_router_object(obj, plan.plan_hash)
+                if problem is not None:  # the others are still applied
+                    log.error("endpoint object not applied", endpoint=f"{namespace}/{name}", error=problem.message)
+                    problems.append(problem)
             if not any(obj.get("kind") == HTTPROUTES.kind for obj in plan.objects):
                 await self._remove_route(endpoint)
-        await self._write_status(raw, endpoint, apps, route)
+            router = RouterOutcome(planned=True, problems=tuple(problems))
+        await self._write_status(raw, endpoint, apps, route, router)
+
+    async def _apply_router_object(self, obj: Obj, plan_hash: str) -> RouterProblem | None:
+        """One object of the router: None once applied; what stands in its way when the API server refused or
+        forbade it, or a namesake holds its name. Raises (a retry) only when the server could not answer now."""
+        try:
+            await self._apply(obj, plan_hash)
+        except HeldByOthers as exc:  # waits for the name to be free
+            return RouterProblem(RouterAppliedReason.HELD_BY_OTHERS, str(exc))
+        except KubeError as exc:
+            return _refusal(exc, f"{obj.get('kind')} {obj['metadata']['name']}")
+        return None
 
     async def _applications(self, endpoint: ArksEndpoint) -> list[ArksApplication]:
         """The applications of the endpoint's namespace that may be behind it, parsed (every application of the
@@ -127,8 +153,9 @@ class EndpointReconciler:
                 continue  # its Precheck says why; it serves nothing
         return apps
 
-    async def _label_members(self, endpoint: ArksEndpoint, apps: list[ArksApplication]) -> None:
-        """The explicit list: the member label on exactly the backend pods of the applications behind it."""
+    async def _label_members(self, endpoint: ArksEndpoint, apps: list[ArksApplication]) -> list[RouterProblem]:
+        """The explicit list: the member label on exactly the backend pods of the applications behind it. A
+        refused label (an endpoint name no label key can hold) stops the labelling and is told."""
         meta = endpoint.metadata
         members = {a.metadata.name for a in selected_applications(endpoint, apps)}
         pods, _ = await self._kube.list(PODS, meta.namespace, label_selector=f"{LABEL_ENDPOINT_BACKEND}=true")
@@ -138,7 +165,10 @@ class EndpointReconciler:
                 await self._kube.merge_patch(PODS, meta.namespace, pod, {"metadata": {"labels": {key: value}}})
             except NotFound:
                 continue  # gone meanwhile
+            except KubeError as exc:
+                return [_refusal(exc, f"the member label {key} on Pod {pod}")]
             log.info("endpoint member label", endpoint=f"{meta.namespace}/{meta.name}", pod=pod, member=bool(value))
+        return []
 
     async def _apply_route(self, obj: Obj, plan_hash: str) -> RouteOutcome:
         """The HTTPRoute: a refusal (a rule of the Gateway API's schema, or no Gateway API in the cluster) is the
@@ -190,9 +220,9 @@ class EndpointReconciler:
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 
     async def _write_status(
-        self, raw: Obj, endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome
+        self, raw: Obj, endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome, router: RouterOutcome
     ) -> None:
-        status = endpoint_status(endpoint, apps, route)
+        status = endpoint_status(endpoint, apps, route, router)
         kinds = {c.type for c in status.conditions}
         conditions = [c for c in endpoint.status.conditions if c.type in kinds]  # GatewayRoute goes with spec.gateway
         now = datetime.now(UTC).replace(microsecond=0)
@@ -204,6 +234,17 @@ class EndpointReconciler:
             return
         meta = endpoint.metadata
         await self._kube.apply_status(ENDPOINTS, meta.namespace, meta.name, body)
+
+
+def _refusal(exc: KubeError, what: str) -> RouterProblem:
+    """An API error on one of the router's objects as the user reads it, or the error itself (raised) when only a
+    retry can tell: 409, 429, 5xx or no answer."""
+    problem = classify(exc.status, str(exc), exc.retry_after)
+    if problem.kind is ProblemKind.RETRYING:
+        raise exc
+    if problem.permanent:
+        return RouterProblem(RouterAppliedReason.REFUSED, f"the API server refused {what}: {problem.message}")
+    return RouterProblem(RouterAppliedReason.FORBIDDEN, f"the API server forbade {what}: {problem.message}")
 
 
 def _same(live: Obj, new: Obj) -> bool:

@@ -8,7 +8,16 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, Quantity, cel
+
+OBJECT_PREFIX = "arks-endpoint-"
+"""The router's Deployment, Service, ServiceAccount, Role, RoleBinding (and HTTPRoute) are `arks-endpoint-<name>`."""
+NAME_MAX_LENGTH = 63 - len(OBJECT_PREFIX)
+"""49: the router's Service name (`arks-endpoint-<name>`) must be a DNS label of at most 63 characters, and the
+endpoint's name is also a label value (`arks.ai/endpoint`) and a label key's name part (`endpoint.arks.ai/<name>`)."""
+ROUTER_METRICS_PORT = 29000
+"""smg's Prometheus port (`--prometheus-port`, 1.13.0 default 29000), also the router Service's `metrics` port, so
+no `spec.port` of its own."""
 
 
 class EndpointConditionType(StrEnum):
@@ -16,6 +25,21 @@ class EndpointConditionType(StrEnum):
     """True when at least one ready replica group is behind the endpoint."""
     GATEWAY_ROUTE = "GatewayRoute"
     """With spec.gateway: True when the API server took the endpoint's HTTPRoute, False naming why it refused it."""
+    ROUTER_APPLIED = "RouterApplied"
+    """True when the API server holds the router's objects of the newest plan (Deployment, Service, account,
+    role and binding), False naming the object and why not."""
+
+
+class RouterAppliedReason(StrEnum):
+    APPLIED = "Applied"
+    PENDING = "Pending"
+    """No plan of this endpoint yet (the planner has not planned it, or cannot: its Events say why)."""
+    REFUSED = "Refused"
+    """The API server refused an object for good (400/422, an admission webhook's denial): only a change helps."""
+    FORBIDDEN = "Forbidden"
+    """The API server forbade an object (403: a quota, a namespace being deleted, missing RBAC)."""
+    HELD_BY_OTHERS = "HeldByOthers"
+    """An object of the router's name exists and is not this endpoint's: never taken over."""
 
 
 # The Gateway API's own patterns (sigs.k8s.io/gateway-api v1.6.3, apis/v1/shared_types.go), so a bad reference is
@@ -37,11 +61,22 @@ class RouterPolicy(StrEnum):
     """Prefers a worker that already holds the prompt's prefix, within load bounds."""
 
 
+class RouterResources(ApiModel):
+    """The router container's resources, as in a pod: quantities such as `1`, `"500m"`, `"256Mi"`."""
+
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+
+    def to_container(self) -> dict[str, dict[str, int | str]]:
+        """The container's `resources`, only the maps that are set."""
+        return {k: dict(v) for k, v in (("limits", self.limits), ("requests", self.requests)) if v}
+
+
 class RouterSpec(ApiModel):
     replicas: int = Field(default=1, ge=1, le=100, description="Router pods; each discovers the backends itself.")
     image: str | None = Field(default=None, description="The router image; defaults to the installation's.")
     policy: RouterPolicy = Field(default=RouterPolicy.POWER_OF_TWO, description="How requests are balanced.")
-    resources: dict[str, dict[str, str]] | None = Field(
+    resources: RouterResources | None = Field(
         default=None, description="The router container's resource requests and limits."
     )
 
@@ -99,7 +134,12 @@ class ArksEndpointSpec(ApiModel):
                     "!(has(self.allModels) && self.allModels && has(self.servedModelName))",
                     "servedModelName and allModels exclude each other: name one model, or serve them all",
                     ".servedModelName",
-                )
+                ),
+                cel(
+                    f"!has(self.port) || self.port != {ROUTER_METRICS_PORT}",
+                    f"port {ROUTER_METRICS_PORT} is the router Service's metrics port: choose another",
+                    ".port",
+                ),
             ]
         }
     }
@@ -168,6 +208,21 @@ class ArksEndpointStatus(ApiModel):
 
 class ArksEndpoint(ApiModel):
     """One OpenAI endpoint routing on the request's model to every application of the namespace that serves it."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                # the API server checks an ArksEndpoint's name as a DNS subdomain (labels joined by dots, 253
+                # characters); without a dot it is one DNS label, what the names derived from it need
+                cel(
+                    f"self.metadata.name.size() <= {NAME_MAX_LENGTH} && !self.metadata.name.contains('.')",
+                    f"metadata.name must be a DNS label of at most {NAME_MAX_LENGTH} characters (lower case letters, "
+                    "digits and '-', no dots), as the router's Service is named arks-endpoint-<name> (at most 63): "
+                    "e.g. qwen2-5-7b-instruct for qwen2.5-7b-instruct, with servedModelName: qwen2.5-7b-instruct",
+                )
+            ]
+        }
+    }
 
     api_version: str = "arks.ai/v1"
     kind: str = "ArksEndpoint"

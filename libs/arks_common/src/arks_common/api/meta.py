@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -36,6 +36,20 @@ class ApiModel(BaseModel):
     def to_k8s(self) -> dict[str, Any]:
         """The object as the API server stores it: camelCase keys, no unset optional fields."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+QUANTITY = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+"""A Kubernetes resource quantity as text (apimachinery's `resource.Quantity`, as controller-gen writes it)."""
+
+Quantity = Annotated[
+    int | str,
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY}),
+]
+"""A resource quantity as Kubernetes takes it: `1`, `"500m"`, `"16Gi"`. The API server refuses any other text
+(the pattern applies to strings only); the model does not, so an object stored before the schema said so still
+parses and its refusal is reported where the quantity is used."""
 
 
 def preserve_unknown(description: str) -> dict[str, Any]:

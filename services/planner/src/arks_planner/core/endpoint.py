@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from arks_common.api.endpoint import ArksEndpoint, GatewayRouteSpec, RouterPolicy
+from arks_common.api.endpoint import ROUTER_METRICS_PORT, ArksEndpoint, GatewayRouteSpec, RouterPolicy
 from arks_common.api.meta import API_VERSION
 from arks_common.conventions import (
     ENDPOINT_KIND,
@@ -37,8 +37,6 @@ ROLE_ROUTER = "router"
 ROUTER_CONTAINER = "router"
 ROUTER_PORT = 8080
 """The router's HTTP port in its pod (smg `--port`)."""
-ROUTER_METRICS_PORT = 29000
-"""smg's Prometheus port (`--prometheus-port`, 1.13.0 default 29000)."""
 ROUTER_HEALTH_PORT = 8081
 """smg `--health-check-port`: probes are answered by a runtime of their own, so load cannot starve them."""
 LOAD_METRIC = "least_requests"
@@ -151,8 +149,8 @@ def _deployment(endpoint: ArksEndpoint, settings: RouterSettings) -> Obj:
         "livenessProbe": {"httpGet": {"path": "/liveness", "port": "health"}, "periodSeconds": 10},
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
-    if router.resources:
-        container["resources"] = router.resources
+    if router.resources is not None and router.resources.to_container():
+        container["resources"] = router.resources.to_container()
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -1,0 +1,136 @@
+"""The deployer applying an endpoint's router: what the API server refuses or forbids, and a namesake that is not
+the endpoint's, become the `RouterApplied` condition naming the object and the server's words; the rest is still
+applied and the status still written, with no retry. Only a server that cannot answer now is retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from arks_common.bus.consumer import TemporaryError
+from arks_common.kube.client import KubeError
+from arks_deployer.endpoints import EndpointReconciler
+from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc
+
+ROUTER_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"}
+
+
+async def reconcile(server: ApiServer, plans: Plans, name: str) -> None:
+    await EndpointReconciler(server, plans).reconcile("default", name)  # type: ignore[arg-type]
+
+
+def stored_before_the_crd_refused_it(name: str, **spec: Any) -> tuple[ApiServer, Plans]:
+    """An endpoint the API server stored under an older CRD (or none of its rules), and the planner's plan of it."""
+    endpoint = endpoint_doc(name, servedModelName="qwen", **spec)
+    server, plans = ApiServer(endpoint, app_doc("qwen-h100", "qwen")), Plans()
+    plans.plan(endpoint)
+    return server, plans
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "refused", "words"),
+    [
+        pytest.param("qwen2.5-7b-instruct", {}, "Service", "metadata.name: Invalid value", id="a dotted name"),
+        pytest.param("a" * 50, {}, "Service", "metadata.name: Invalid value", id="a name of 50 characters"),
+        pytest.param("qwen", {"port": 29000}, "Service", "spec.ports[1]: Duplicate value", id="port 29000"),
+        pytest.param(
+            "qwen",
+            {"router": {"resources": {"limits": {"cpu": "lots"}}}},
+            "Deployment",
+            "limits[cpu]: Invalid value: 'lots'",
+            id="cpu: lots",
+        ),
+    ],
+)
+async def test_a_refused_router_object_is_a_condition_naming_it_and_the_rest_is_applied(
+    name: str, spec: dict[str, Any], refused: str, words: str
+) -> None:
+    server, plans = stored_before_the_crd_refused_it(name, **spec)
+    await reconcile(server, plans, name)
+    applied = server.condition(name, "RouterApplied")
+    assert (applied["status"], applied["reason"]) == ("False", "Refused")
+    assert f"the API server refused {refused} arks-endpoint-{name}" in applied["message"]
+    assert words in applied["message"]
+    assert {kind for kind, _ in server.applied} == ROUTER_KINDS - {refused}
+    assert server.status(name)["applications"] == ["qwen-h100"]
+
+
+async def test_a_forbidden_object_is_told_as_forbidden() -> None:
+    server, plans = stored_before_the_crd_refused_it("qwen")
+    server.refuse[("Deployment", "arks-endpoint-qwen")] = KubeError(
+        'apply Deployment default/arks-endpoint-qwen: deployments.apps "arks-endpoint-qwen" is forbidden: exceeded '
+        "quota: compute, requested: limits.cpu=2, used: limits.cpu=8, limited: limits.cpu=8",
+        403,
+    )
+    await reconcile(server, plans, "qwen")
+    applied = server.condition("qwen", "RouterApplied")
+    assert (applied["status"], applied["reason"]) == ("False", "Forbidden")
+    assert "the API server forbade Deployment arks-endpoint-qwen" in applied["message"]
+    assert "exceeded quota" in applied["message"]
+
+
+async def test_a_webhooks_denial_is_a_refusal() -> None:
+    server, plans = stored_before_the_crd_refused_it("qwen")
+    server.refuse[("Service", "arks-endpoint-qwen")] = KubeError(
+        'admission webhook "policy.example.com" denied the request: Services need a team label', 403
+    )
+    await reconcile(server, plans, "qwen")
+    assert server.condition("qwen", "RouterApplied")["reason"] == "Refused"
+
+
+async def test_the_message_is_bounded_whatever_the_server_says() -> None:
+    server, plans = stored_before_the_crd_refused_it("qwen")
+    for kind in ROUTER_KINDS:
+        server.refuse[(kind, "arks-endpoint-qwen")] = KubeError("x" * 50_000, 422)
+    await reconcile(server, plans, "qwen")
+    assert len(server.condition("qwen", "RouterApplied")["message"]) <= 1000
+
+
+async def test_a_server_that_cannot_answer_now_is_retried() -> None:
+    server, plans = stored_before_the_crd_refused_it("qwen")
+    server.refuse[("Service", "arks-endpoint-qwen")] = KubeError("apply Service: etcdserver: leader changed", 503)
+    with pytest.raises(TemporaryError) as raised:
+        await reconcile(server, plans, "qwen")
+    assert raised.value.outage
+
+
+async def test_a_namesake_of_someone_else_is_held_by_others_and_left_alone() -> None:
+    server, plans = stored_before_the_crd_refused_it("qwen")
+    users = {"kind": "Service", "metadata": {"name": "arks-endpoint-qwen"}, "spec": {"ports": [{"port": 80}]}}
+    server.put(users)
+    await reconcile(server, plans, "qwen")
+    applied = server.condition("qwen", "RouterApplied")
+    assert (applied["status"], applied["reason"]) == ("False", "HeldByOthers")
+    assert "Service arks-endpoint-qwen already exists and belongs to something else" in applied["message"]
+    assert ("Service", "arks-endpoint-qwen") not in server.applied
+
+
+async def test_without_a_plan_the_router_is_pending_and_once_applied_it_says_so() -> None:
+    endpoint = endpoint_doc("qwen", servedModelName="qwen")
+    server, plans = ApiServer(endpoint), Plans()
+    await reconcile(server, plans, "qwen")
+    assert server.condition("qwen", "RouterApplied")["reason"] == "Pending"
+    plans.plan(endpoint)
+    await reconcile(server, plans, "qwen")
+    applied = server.condition("qwen", "RouterApplied")
+    assert (applied["status"], applied["reason"]) == ("True", "Applied")
+    assert {kind for kind, _ in server.applied} == ROUTER_KINDS
+
+
+async def test_an_endpoint_name_no_member_label_can_carry_is_told() -> None:
+    name = "a" * 64  # the label key endpoint.arks.ai/<name> allows 63
+    server, plans = stored_before_the_crd_refused_it(name, applications=["qwen-h100"])
+    server.put(
+        {
+            "kind": "Pod",
+            "metadata": {
+                "name": "qwen-h100-0",
+                "labels": {"arks.ai/application": "qwen-h100", "arks.ai/endpoint-backend": "true"},
+            },
+        }
+    )
+    await reconcile(server, plans, name)
+    applied = server.condition(name, "RouterApplied")
+    assert applied["reason"] == "Refused"
+    assert f"the member label endpoint.arks.ai/{name} on Pod qwen-h100-0" in applied["message"]
