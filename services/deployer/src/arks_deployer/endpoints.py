@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from arks_common.api.application import ArksApplication
 from arks_common.api.conditions import condition_dict, set_condition
 from arks_common.api.endpoint import ArksEndpoint, RouterAppliedReason
+from arks_common.bus.consumer import is_outage
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
 from arks_common.conventions import (
@@ -85,14 +86,26 @@ class EndpointReconciler:
 
     async def namespace_changed(self, namespace: str) -> None:
         """An application of `namespace` changed: the status of its endpoints may have moved. Their names come
-        from the watched index once it has listed, else from a list."""
+        from the watched index once it has listed, else from a list. Each endpoint on its own: one that fails is
+        logged and the others still reconciled; only an outage fails the event (retried, all of them again). The
+        failed one is looked at again at its own next event or the namespace's next change."""
         if self._index is not None and self._index.ready():
             names = self._index.endpoints(namespace)
         else:
             endpoints, _ = await self._kube.list(ENDPOINTS, namespace, stubs=True)
             names = [e["metadata"]["name"] for e in endpoints]
         for name in names:
-            await self.reconcile(namespace, name)
+            try:
+                await self.reconcile(namespace, name)
+            except Exception as exc:  # one endpoint's failure must not keep the others from the change
+                if is_outage(exc):
+                    raise  # the API server or NATS away: every endpoint waits for it, the event is retried
+                log.error(
+                    "endpoint reconcile failed",
+                    endpoint=f"{namespace}/{name}",
+                    error_type=type(exc).__name__,
+                    error=str(exc)[:300],
+                )
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:

@@ -1,0 +1,60 @@
+"""An application's change reaches every endpoint of its namespace, each on its own: one endpoint whose reconcile
+fails does not keep the others (after it by name) from the change, nor fail the application's event; only an
+outage of the API server does, so that the event is retried for all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from arks_common.bus.consumer import TemporaryError
+from arks_common.kube.client import KubeError
+from arks_common.kube.resources import Resource
+from arks_deployer.endpoints import EndpointReconciler
+from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc
+
+
+class BrokenStatus(ApiServer):
+    """An API server on which writing the status of endpoint `a-first` raises `error` (a bug raises anything)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        if name == "a-first":
+            raise self.error
+        return await super().apply_status(res, namespace, name, status)
+
+
+def namespace_of_two_endpoints(error: Exception) -> tuple[BrokenStatus, EndpointReconciler]:
+    server, plans = BrokenStatus(error), Plans()
+    for endpoint in (endpoint_doc("a-first", servedModelName="other"), endpoint_doc("qwen", servedModelName="qwen")):
+        server.put(endpoint)
+        plans.plan(endpoint)
+    return server, EndpointReconciler(server, plans)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(KubeError("apply status: the request is invalid", 422), id="a status the API server refuses"),
+        pytest.param(KubeError("apply status: forbidden", 403), id="a status write forbidden"),
+        pytest.param(KubeError("apply status: the object has been modified", 409), id="a conflict"),
+        pytest.param(ValueError("a bug"), id="a bug"),
+    ],
+)
+async def test_one_failing_endpoint_does_not_hold_back_the_others(error: Exception) -> None:
+    server, reconciler = namespace_of_two_endpoints(error)
+    server.put(app_doc("qwen-h100", "qwen", ready=1))  # an application of qwen appears, ready
+    await reconciler.namespace_changed("default")  # does not raise
+    assert server.status("qwen")["applications"] == ["qwen-h100"]
+    assert server.condition("qwen", "Ready")["status"] == "True"
+
+
+async def test_an_outage_fails_the_event_so_it_is_retried() -> None:
+    _, reconciler = namespace_of_two_endpoints(KubeError("apply status: etcdserver: request timed out", 504))
+    with pytest.raises(TemporaryError) as raised:
+        await reconciler.namespace_changed("default")
+    assert raised.value.outage
