@@ -14,6 +14,7 @@ from typing import Any
 from nats.js.errors import NotFoundError
 
 from arks_common.api.endpoint import ArksEndpoint
+from arks_common.conventions import served_model_label
 from arks_common.events.contract import ENDPOINT_PLANS
 from arks_common.events.payloads import EndpointPlanReady, Envelope, ObjectKind, ObjectRef, encode
 from arks_common.kube.client import KubeError, refusal
@@ -196,4 +197,32 @@ def app_doc(name: str, served: str, ready: int = 1, namespace: str = "default") 
             "readyReplicas": ready,
             "conditions": [{"type": "Ready", "status": "True" if ready else "False", "reason": "Running"}],
         },
+    }
+
+
+def leader_pod(
+    application: str,
+    served: str,
+    group: int = 0,
+    ready: bool = True,
+    role: str = "serve",
+    namespace: str = "default",
+) -> Obj:
+    """The leader pod of one replica group (of the PD router for role `router`) with the labels the application
+    plan gives it, Ready or not."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{application}-{group}" if role == "serve" else f"{application}-{role}-{group}",
+            "namespace": namespace,
+            "labels": {
+                "arks.ai/application": application,
+                "arks.ai/role": role,
+                "arks.ai/work-load-role": "leader",
+                "arks.ai/endpoint-backend": "true",
+                "arks.ai/served-model": served_model_label(served),
+            },
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }

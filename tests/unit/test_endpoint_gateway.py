@@ -112,9 +112,10 @@ def test_crd_accepts_the_gateway_sample() -> None:
 
 def test_route_condition_follows_the_apply() -> None:
     ep = endpoint(gateway=GATEWAY)
-    pending = endpoint_status(ep, []).condition("GatewayRoute")
-    applied = endpoint_status(ep, [], RouteOutcome(applied=True)).condition("GatewayRoute")
-    refused = endpoint_status(ep, [], RouteOutcome(refusal="spec.rules[0]: Invalid value")).condition("GatewayRoute")
+    pending = endpoint_status(ep, [], []).condition("GatewayRoute")
+    applied = endpoint_status(ep, [], [], RouteOutcome(applied=True)).condition("GatewayRoute")
+    refusal = RouteOutcome(refusal="spec.rules[0]: Invalid value")
+    refused = endpoint_status(ep, [], [], refusal).condition("GatewayRoute")
     assert pending is not None
     assert applied is not None
     assert refused is not None
@@ -128,4 +129,4 @@ def test_route_condition_follows_the_apply() -> None:
 
 
 def test_no_route_condition_without_gateway() -> None:
-    assert endpoint_status(endpoint(), [], RouteOutcome(applied=True)).condition("GatewayRoute") is None
+    assert endpoint_status(endpoint(), [], [], RouteOutcome(applied=True)).condition("GatewayRoute") is None

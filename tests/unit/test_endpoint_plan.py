@@ -22,6 +22,7 @@ from arks_planner.core.endpoint import (
 from arks_planner.core.plan import build_plan
 from arks_planner.core.profiles import load_profiles
 from support.builders import sample, vllm_app
+from support.endpoint_fakes import leader_pod
 
 SETTINGS = RouterSettings(image="registry.example/smg:1.13.0", backend_port=8080)
 
@@ -48,6 +49,18 @@ APPS = [
     app("a-elsewhere", "model-a", ready=4, namespace="other"),
     app("a-leaving", "model-a", ready=1, deletionTimestamp=datetime(2026, 1, 1, tzinfo=UTC)),
 ]
+
+
+def leaders(apps: list[ArksApplication]) -> list[dict[str, Any]]:
+    """The leader pods of each application's ready groups, labelled as its spec says, Ready."""
+    return [
+        leader_pod(a.metadata.name, a.spec.effective_served_model_name(), i, namespace=a.metadata.namespace)
+        for a in apps
+        for i in range(a.status.ready_replicas)
+    ]
+
+
+PODS = leaders(APPS)
 
 
 def names(apps: list[ArksApplication]) -> list[str]:
@@ -138,7 +151,7 @@ def test_no_router_image_is_a_clear_error() -> None:
 
 
 def test_status_counts_ready_groups_and_is_ready_with_one() -> None:
-    status = endpoint_status(endpoint(), APPS)
+    status = endpoint_status(endpoint(), APPS, PODS)
     assert (status.applications, status.applications_text, status.ready_backends) == (
         ["a-h100", "a-l40s"],
         "a-h100,a-l40s",
@@ -152,11 +165,11 @@ def test_status_counts_ready_groups_and_is_ready_with_one() -> None:
 
 
 def test_status_not_ready_without_ready_groups_or_applications() -> None:
-    cold = endpoint_status(endpoint(), [app("a-h100", "model-a", ready=0)])
+    cold = endpoint_status(endpoint(), [app("a-h100", "model-a", ready=0)], [])
     cond = cold.condition("Ready")
     assert cond is not None
     assert (cond.status, cond.reason) == (ConditionStatus.FALSE, "NoReadyBackend")
-    none = endpoint_status(endpoint("nobody"), APPS).condition("Ready")
+    none = endpoint_status(endpoint("nobody"), APPS, PODS).condition("Ready")
     assert none is not None
     assert (none.status, none.reason) == (ConditionStatus.FALSE, "NoApplication")
     assert "'nobody'" in none.message
@@ -164,7 +177,7 @@ def test_status_not_ready_without_ready_groups_or_applications() -> None:
 
 def test_a_not_ready_message_names_ten_applications_and_counts_the_rest() -> None:
     cold = [app(f"a-{i:04d}", "model-a") for i in range(2000)]
-    status = endpoint_status(endpoint(), cold)
+    status = endpoint_status(endpoint(), cold, [])
     cond = status.condition("Ready")
     assert cond is not None
     assert cond.message == (
@@ -174,13 +187,13 @@ def test_a_not_ready_message_names_ten_applications_and_counts_the_rest() -> Non
     assert status.applications == [f"a-{i:04d}" for i in range(1000)]  # the first 1000; the count has them all
     assert status.application_count == 2000
     assert status.applications_text == ",".join(f"a-{i:04d}" for i in range(10)) + " and 1990 more"
-    few = endpoint_status(endpoint(), cold[:2]).condition("Ready")
+    few = endpoint_status(endpoint(), cold[:2], []).condition("Ready")
     assert few is not None
     assert "(a-0000, a-0001) has" in few.message
 
 
 def test_all_models_status_lists_every_model() -> None:
-    status = endpoint_status(endpoint("all", allModels=True), APPS)
+    status = endpoint_status(endpoint("all", allModels=True), APPS, PODS)
     assert (status.model, status.served_models, status.ready_backends) == ("*", ["model-a", "model-b"], 4)
     assert (status.served_model_count, status.application_count) == (2, 3)
 
@@ -189,7 +202,7 @@ def test_the_status_lists_stay_small_whatever_the_served_model_names() -> None:
     # 300 applications, each serving a model of a 10,000-character name: listed whole, 3 MB of names, the status
     # would be larger than the API server stores an object, and every later status write would be refused
     huge = [app(f"a-{i:03d}", f"{i:03d}-" + "m" * 10_000) for i in range(300)]
-    status = endpoint_status(endpoint("all", allModels=True), huge)
+    status = endpoint_status(endpoint("all", allModels=True), huge, [])
     assert status.served_model_count == 300
     assert len(status.served_models) == 6  # 65,536 characters of names
     assert status.served_models == sorted(status.served_models)
@@ -218,7 +231,7 @@ def test_deployer_writes_the_status_only_when_a_reader_would_see_a_change() -> N
     from arks_common.api.conditions import condition_dict
     from arks_deployer.endpoints import _same
 
-    status = endpoint_status(endpoint(), APPS)
+    status = endpoint_status(endpoint(), APPS, PODS)
     body = status.to_k8s() | {"conditions": [condition_dict(c) for c in status.conditions]}
     live = {**body, "conditions": [{**c, "lastTransitionTime": "2026-01-01T00:00:00Z"} for c in body["conditions"]]}
     assert _same(live, body)
@@ -227,8 +240,6 @@ def test_deployer_writes_the_status_only_when_a_reader_would_see_a_change() -> N
 
 
 def test_a_pd_application_is_one_backend_ready_with_the_application() -> None:
-    from arks_common.endpoints import ready_backends
-
     doc = sample("application-sglang-pd.yaml")
     doc["metadata"] |= {"namespace": "default", "uid": "uid-pd"}
     doc["spec"]["servedModelName"] = "model-a"
@@ -237,7 +248,9 @@ def test_a_pd_application_is_one_backend_ready_with_the_application() -> None:
     cold = {**groups, "conditions": [{"type": "Ready", "status": "False", "reason": "Degraded", "message": ""}]}
     pd_ready = ArksApplication.model_validate({**doc, "status": ready})
     pd_cold = ArksApplication.model_validate({**doc, "status": cold})
-    assert (ready_backends(pd_ready), ready_backends(pd_cold)) == (1, 0)
-    status = endpoint_status(endpoint(), [*APPS, pd_ready])
+    router = leader_pod("app-qwen-pd", "model-a", role="router")  # its router pod Ready either way
+    assert endpoint_status(endpoint(), [pd_ready], [router]).ready_backends == 1
+    assert endpoint_status(endpoint(), [pd_cold], [router]).ready_backends == 0
+    status = endpoint_status(endpoint(), [*APPS, pd_ready], [*PODS, router])
     assert status.applications == ["a-h100", "a-l40s", "app-qwen-pd"]
     assert status.ready_backends == 3 + 1

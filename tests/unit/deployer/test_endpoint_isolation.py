@@ -12,7 +12,7 @@ from arks_common.bus.consumer import TemporaryError
 from arks_common.kube.client import KubeError
 from arks_common.kube.resources import Resource
 from arks_deployer.endpoints import EndpointReconciler
-from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc
+from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc, leader_pod
 
 
 class BrokenStatus(ApiServer):
@@ -48,6 +48,7 @@ def namespace_of_two_endpoints(error: Exception) -> tuple[BrokenStatus, Endpoint
 async def test_one_failing_endpoint_does_not_hold_back_the_others(error: Exception) -> None:
     server, reconciler = namespace_of_two_endpoints(error)
     server.put(app_doc("qwen-h100", "qwen", ready=1))  # an application of qwen appears, ready
+    server.put(leader_pod("qwen-h100", "qwen"))
     await reconciler.namespace_changed("default")  # does not raise
     assert server.status("qwen")["applications"] == ["qwen-h100"]
     assert server.condition("qwen", "Ready")["status"] == "True"

@@ -1,5 +1,11 @@
-"""Which applications an ArksEndpoint gathers and the status it reports: shared by the planner (which plans the
-endpoint's router) and the deployer (which writes the endpoint's status). Pure."""
+"""Which applications an ArksEndpoint gathers, the pods its router selects, and the status it reports: shared by
+the planner (which plans the endpoint's router) and the deployer (which writes the endpoint's status). Pure.
+
+Which applications serve the endpoint's model is read from their newest spec, but which pods the router sends
+requests to is decided by the labels those pods carry now, and the two differ for a while after a change of an
+application's served model (its groups restart with the new labels one by one, or never, when the new generation
+fails its checks and the previous one keeps serving). The ready backends are therefore counted from the pods the
+router's own selector matches, never from an application's ready replica count."""
 
 from __future__ import annotations
 
@@ -10,7 +16,16 @@ from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType, RouterAppliedReason
 from arks_common.api.meta import Condition, ConditionStatus
-from arks_common.conventions import endpoint_object_name
+from arks_common.conventions import (
+    LABEL_APPLICATION,
+    LABEL_COMPONENT,
+    LABEL_ENDPOINT_BACKEND,
+    LABEL_SERVED_MODEL,
+    ROLE_ROUTER,
+    endpoint_member_label,
+    endpoint_object_name,
+    served_model_label,
+)
 
 MAX_MESSAGE = 1000
 
@@ -50,14 +65,69 @@ def selected_applications(endpoint: ArksEndpoint, apps: list[ArksApplication]) -
     return sorted((a for a in apps if selects(endpoint, a)), key=lambda a: a.metadata.name)
 
 
-def ready_backends(app: ArksApplication) -> int:
-    """Ready backends the router can pick in `app`: an aggregated application's ready replica groups (each leader
-    answers); a PD application is one backend, its router, ready when the application is (router, and at least
-    one prefill and one decode group, Ready)."""
-    if app.spec.prefill is None:
-        return app.status.ready_replicas
+def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
+    """The labels of the pods the router sends requests to: those answering the OpenAI API of the applications
+    the endpoint selects (the same pods an application's Service selects): the `serve` role's leaders, and for a
+    PD application its router, so the whole PD application is one backend."""
+    labels = {LABEL_ENDPOINT_BACKEND: "true"}
+    model = endpoint.served_model()
+    if model is not None:
+        labels[LABEL_SERVED_MODEL] = served_model_label(model)
+    if endpoint.spec.applications is not None:
+        # the listed applications' backends, labelled by the deployer on the live pods
+        labels[endpoint_member_label(endpoint.metadata.name)] = "true"
+    return labels
+
+
+def routes_to(endpoint: ArksEndpoint, pod: dict[str, Any]) -> bool:
+    """Whether the router's selector matches `pod` (as it is labelled now) and the pod is not going away."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return not meta.get("deletionTimestamp") and backend_selector(endpoint).items() <= labels.items()
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == ConditionStatus.TRUE.value for c in conditions)
+
+
+def _app_ready(app: ArksApplication) -> bool:
     ready = app.status.condition(ConditionType.READY.value)
-    return 1 if ready is not None and ready.status == ConditionStatus.TRUE else 0
+    return ready is not None and ready.status == ConditionStatus.TRUE
+
+
+@dataclass(frozen=True)
+class Backends:
+    """The applications behind an endpoint and its ready backends, as the router sees them."""
+
+    applications: list[ArksApplication]
+    """Those whose newest spec the endpoint selects, and those whose live pods its router selects (by name)."""
+    ready: int
+    """Ready pods the router selects, of applications that exist and are not being deleted: an aggregated
+    application's ready group leaders; a PD application's router, when the application is Ready (its router and
+    at least one prefill and one decode group)."""
+
+
+def backends(endpoint: ArksEndpoint, apps: list[ArksApplication], pods: list[dict[str, Any]]) -> Backends:
+    """`apps`: the namespace's applications that may be behind the endpoint (at least those `selects` takes and
+    those its router's pods belong to); `pods`: at least the backend pods its router selects, with their labels
+    as they are now (the explicit list's member labels included)."""
+    live = {
+        a.metadata.name: a
+        for a in apps
+        if a.metadata.namespace == endpoint.metadata.namespace and a.metadata.deletion_timestamp is None
+    }
+    behind = {a.metadata.name: a for a in selected_applications(endpoint, apps)}
+    ready = 0
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        app = live.get(labels.get(LABEL_APPLICATION, ""))
+        if app is None or not routes_to(endpoint, pod):
+            continue  # an application gone or going: its pods go too, and no event would tell of it
+        behind[app.metadata.name] = app
+        if _pod_ready(pod) and (labels.get(LABEL_COMPONENT) != ROLE_ROUTER or _app_ready(app)):
+            ready += 1
+    return Backends(applications=[behind[n] for n in sorted(behind)], ready=ready)
 
 
 NAMES_SHOWN = 10
@@ -160,14 +230,15 @@ def route_condition(endpoint: ArksEndpoint, outcome: RouteOutcome) -> Condition 
 def endpoint_status(
     endpoint: ArksEndpoint,
     apps: list[ArksApplication],
+    pods: list[dict[str, Any]],
     route: RouteOutcome | None = None,
     router: RouterOutcome | None = None,
 ) -> ArksEndpointStatus:
-    """What the endpoint reports: the applications and models behind it, their ready replica groups, its URL,
-    `Ready` when at least one group is ready, `RouterApplied`, and `GatewayRoute` with spec.gateway. Conditions
-    keep their transition time when unchanged (the shell's `set_condition`)."""
-    behind = selected_applications(endpoint, apps)
-    ready = sum(ready_backends(a) for a in behind)
+    """What the endpoint reports: the applications and models behind it, its ready backends (`backends`), its URL,
+    `Ready` when at least one is ready, `RouterApplied`, and `GatewayRoute` with spec.gateway. Conditions keep
+    their transition time when unchanged (the shell's `set_condition`)."""
+    found = backends(endpoint, apps, pods)
+    behind, ready = found.applications, found.ready
     names = [a.metadata.name for a in behind]
     generation = endpoint.metadata.generation
     if ready > 0:

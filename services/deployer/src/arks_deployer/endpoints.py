@@ -13,6 +13,7 @@ never retried as a failure. Only the server being unable to answer now (409, 429
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from arks_common.bus.consumer import is_outage
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
 from arks_common.conventions import (
+    LABEL_APPLICATION,
     LABEL_ENDPOINT_BACKEND,
     PLAN_HASH_ANNOTATION,
     endpoint_member_label,
@@ -36,8 +38,10 @@ from arks_common.endpoints import (
     RouteOutcome,
     RouterOutcome,
     RouterProblem,
+    backend_selector,
     endpoint_status,
     may_select,
+    routes_to,
     selected_applications,
 )
 from arks_common.kube.client import Invalid, Kube, KubeError, NotFound, Undecodable
@@ -120,10 +124,19 @@ class EndpointReconciler:
         except ValidationError as exc:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
             return
-        apps = await self._applications(endpoint)
+        listed, _ = await self._kube.list_packed(APPLICATIONS, namespace)
+        apps = _parsed(listed, lambda app: may_select(endpoint, app))
         problems: list[RouterProblem] = []
         if endpoint.spec.applications is not None:
-            problems += await self._label_members(endpoint, apps)
+            pods, problems = await self._label_members(endpoint, apps)
+        else:
+            selector = ",".join(f"{k}={v}" for k, v in sorted(backend_selector(endpoint).items()))
+            pods, _ = await self._kube.list(PODS, namespace, label_selector=selector)
+        # the applications whose pods the router selects though their newest spec serves another model
+        known = {a.metadata.name for a in apps}
+        others = {str(p["metadata"]["labels"].get(LABEL_APPLICATION)) for p in pods if routes_to(endpoint, p)} - known
+        if others:
+            apps += _parsed(listed, lambda app: (app.get("metadata") or {}).get("name") in others)
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
         route = RouteOutcome()
         router = RouterOutcome()
@@ -139,7 +152,7 @@ class EndpointReconciler:
             if not any(obj.get("kind") == HTTPROUTES.kind for obj in plan.objects):
                 await self._remove_route(endpoint)
             router = RouterOutcome(planned=True, problems=tuple(problems))
-        await self._write_status(raw, endpoint, apps, route, router)
+        await self._write_status(raw, endpoint, apps, pods, route, router)
 
     async def _apply_router_object(self, obj: Obj, plan_hash: str) -> RouterProblem | None:
         """One object of the router: None once applied; what stands in its way when the API server refused or
@@ -152,36 +165,32 @@ class EndpointReconciler:
             return _refusal(exc, f"{obj.get('kind')} {obj['metadata']['name']}")
         return None
 
-    async def _applications(self, endpoint: ArksEndpoint) -> list[ArksApplication]:
-        """The applications of the endpoint's namespace that may be behind it, parsed (every application of the
-        namespace is listed on each change of one of them: kept packed, and only the candidates parsed)."""
-        apps_raw, _ = await self._kube.list_packed(APPLICATIONS, endpoint.metadata.namespace)
-        apps = []
-        for app in apps_raw:
-            if not may_select(endpoint, app):
-                continue
-            try:
-                apps.append(ArksApplication.model_validate(app))
-            except ValidationError:
-                continue  # its Precheck says why; it serves nothing
-        return apps
-
-    async def _label_members(self, endpoint: ArksEndpoint, apps: list[ArksApplication]) -> list[RouterProblem]:
-        """The explicit list: the member label on exactly the backend pods of the applications behind it. A
-        refused label (an endpoint name no label key can hold) stops the labelling and is told."""
+    async def _label_members(
+        self, endpoint: ArksEndpoint, apps: list[ArksApplication]
+    ) -> tuple[list[Obj], list[RouterProblem]]:
+        """The explicit list: the member label on exactly the backend pods of the applications behind it. Returns
+        the namespace's backend pods labelled as they are now. A refused label (an endpoint name no label key can
+        hold) stops the labelling and is told."""
         meta = endpoint.metadata
         members = {a.metadata.name for a in selected_applications(endpoint, apps)}
         pods, _ = await self._kube.list(PODS, meta.namespace, label_selector=f"{LABEL_ENDPOINT_BACKEND}=true")
+        by_name = {p["metadata"]["name"]: p for p in pods}
         key = endpoint_member_label(meta.name)
         for pod, value in member_label_changes(meta.name, members, pods).items():
             try:
                 await self._kube.merge_patch(PODS, meta.namespace, pod, {"metadata": {"labels": {key: value}}})
             except NotFound:
-                continue  # gone meanwhile
+                by_name.pop(pod, None)  # gone meanwhile
+                continue
             except KubeError as exc:
-                return [_refusal(exc, f"the member label {key} on Pod {pod}")]
+                return list(by_name.values()), [_refusal(exc, f"the member label {key} on Pod {pod}")]
+            labels = by_name[pod]["metadata"].setdefault("labels", {})
+            if value is None:
+                labels.pop(key, None)
+            else:
+                labels[key] = value
             log.info("endpoint member label", endpoint=f"{meta.namespace}/{meta.name}", pod=pod, member=bool(value))
-        return []
+        return list(by_name.values()), []
 
     async def _apply_route(self, obj: Obj, plan_hash: str) -> RouteOutcome:
         """The HTTPRoute: a refusal (a rule of the Gateway API's schema, or no Gateway API in the cluster) is the
@@ -233,9 +242,15 @@ class EndpointReconciler:
         log.info("endpoint object applied", kind=res.kind, name=f"{meta['namespace']}/{meta['name']}")
 
     async def _write_status(
-        self, raw: Obj, endpoint: ArksEndpoint, apps: list[ArksApplication], route: RouteOutcome, router: RouterOutcome
+        self,
+        raw: Obj,
+        endpoint: ArksEndpoint,
+        apps: list[ArksApplication],
+        pods: list[Obj],
+        route: RouteOutcome,
+        router: RouterOutcome,
     ) -> None:
-        status = endpoint_status(endpoint, apps, route, router)
+        status = endpoint_status(endpoint, apps, pods, route, router)
         kinds = {c.type for c in status.conditions}
         conditions = [c for c in endpoint.status.conditions if c.type in kinds]  # GatewayRoute goes with spec.gateway
         now = datetime.now(UTC).replace(microsecond=0)
@@ -247,6 +262,20 @@ class EndpointReconciler:
             return
         meta = endpoint.metadata
         await self._kube.apply_status(ENDPOINTS, meta.namespace, meta.name, body)
+
+
+def _parsed(listed: Iterable[Obj], wanted: Callable[[Obj], bool]) -> list[ArksApplication]:
+    """The applications of `listed` that `wanted` takes, parsed (every application of the namespace is listed on
+    each change of one of them: kept packed, and only those that may be behind the endpoint parsed)."""
+    apps = []
+    for app in listed:
+        if not wanted(app):
+            continue
+        try:
+            apps.append(ArksApplication.model_validate(app))
+        except ValidationError:
+            continue  # its Precheck says why; it serves nothing
+    return apps
 
 
 def _refusal(exc: KubeError, what: str) -> RouterProblem:

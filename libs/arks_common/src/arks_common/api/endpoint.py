@@ -22,7 +22,7 @@ no `spec.port` of its own."""
 
 class EndpointConditionType(StrEnum):
     READY = "Ready"
-    """True when at least one ready replica group is behind the endpoint."""
+    """True when at least one ready backend (a pod its router selects) is behind the endpoint."""
     GATEWAY_ROUTE = "GatewayRoute"
     """With spec.gateway: True when the API server took the endpoint's HTTPRoute, False naming why it refused it."""
     ROUTER_APPLIED = "RouterApplied"
@@ -186,7 +186,8 @@ class ArksEndpointStatus(ApiModel):
     served_model_count: int = Field(default=0, description="How many models are served behind the endpoint.")
     applications: list[str] = Field(
         default_factory=list,
-        description="The applications behind the endpoint, sorted; the first 1000 (at most 65536 characters).",
+        description="The applications behind the endpoint (whose spec it selects, or whose pods its router still "
+        "selects), sorted; the first 1000 (at most 65536 characters).",
     )
     application_count: int = Field(default=0, description="How many applications are behind the endpoint.")
     applications_text: str = Field(
@@ -194,7 +195,8 @@ class ArksEndpointStatus(ApiModel):
     )
     ready_backends: int = Field(
         default=0,
-        description="Ready backends: replica groups of aggregated applications, one per Ready PD application.",
+        description="Ready backends: the Ready pods the router's selector matches (a group's leader; a PD "
+        "application's router, when the application is Ready).",
     )
     url: str = Field(default="", description="The endpoint's in-cluster base URL.")
     conditions: list[Condition] = Field(

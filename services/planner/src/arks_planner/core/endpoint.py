@@ -21,16 +21,13 @@ from arks_common.conventions import (
     ENDPOINT_KIND,
     LABEL_COMPONENT,
     LABEL_ENDPOINT,
-    LABEL_ENDPOINT_BACKEND,
     LABEL_MANAGED_BY,
-    LABEL_SERVED_MODEL,
     MANAGED_BY,
     PLAN_HASH_ANNOTATION,
-    endpoint_member_label,
     endpoint_object_name,
     owner_reference,
-    served_model_label,
 )
+from arks_common.endpoints import backend_selector as backend_selector  # the router selects by it; re-exported
 from arks_planner.core.pod_reader import pod_reader
 
 ROLE_ROUTER = "router"
@@ -64,20 +61,6 @@ class EndpointPlan:
     objects: list[Obj]
     """ServiceAccount, Role, RoleBinding, Deployment, Service (and the HTTPRoute): ready for server-side apply."""
     plan_hash: str
-
-
-def backend_selector(endpoint: ArksEndpoint) -> dict[str, str]:
-    """The labels of the pods the router sends requests to: those answering the OpenAI API of the applications
-    the endpoint selects (the same pods an application's Service selects): the `serve` role's leaders, and for a
-    PD application its router, so the whole PD application is one backend."""
-    labels = {LABEL_ENDPOINT_BACKEND: "true"}
-    model = endpoint.served_model()
-    if model is not None:
-        labels[LABEL_SERVED_MODEL] = served_model_label(model)
-    if endpoint.spec.applications is not None:
-        # the listed applications' backends, labelled by the deployer on the live pods
-        labels[endpoint_member_label(endpoint.metadata.name)] = "true"
-    return labels
 
 
 def router_args(endpoint: ArksEndpoint, backend_port: int) -> list[str]:
