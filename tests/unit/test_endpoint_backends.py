@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from arks_common.api import ArksApplication, ArksEndpoint
-from arks_common.endpoints import endpoint_status
+from arks_common.endpoints import RouterOutcome, endpoint_status
 from arks_deployer.endpoints import EndpointReconciler
 from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc, leader_pod
 
@@ -36,7 +36,9 @@ def moved_to_a_model_whose_check_failed() -> dict[str, Any]:
 def test_after_a_failed_model_change_the_old_models_endpoint_keeps_the_backend_the_new_ones_has_none() -> None:
     apps = [ArksApplication.model_validate(moved_to_a_model_whose_check_failed())]
     pods = [leader_pod("qwen-h100", "qwen-7b")]  # generation 1's leader, still serving qwen-7b
-    new, old = endpoint_status(endpoint("qwen-14b"), apps, pods), endpoint_status(endpoint("qwen-7b"), apps, pods)
+    applied = RouterOutcome(planned=True)
+    new = endpoint_status(endpoint("qwen-14b"), apps, pods, router=applied)
+    old = endpoint_status(endpoint("qwen-7b"), apps, pods, router=applied)
     new_ready, old_ready = new.condition("Ready"), old.condition("Ready")
     assert new_ready is not None
     assert old_ready is not None

@@ -10,7 +10,7 @@ import pytest
 from arks_common.api import ArksApplication, ArksEndpoint, ArksModel, RouterPolicy
 from arks_common.api.meta import ConditionStatus
 from arks_common.conventions import LABEL_SERVED_MODEL, served_model_label
-from arks_common.endpoints import endpoint_status, selected_applications
+from arks_common.endpoints import RouterOutcome, endpoint_status, selected_applications
 from arks_planner.core.endpoint import (
     EndpointPlanError,
     RouterSettings,
@@ -151,7 +151,7 @@ def test_no_router_image_is_a_clear_error() -> None:
 
 
 def test_status_counts_ready_groups_and_is_ready_with_one() -> None:
-    status = endpoint_status(endpoint(), APPS, PODS)
+    status = endpoint_status(endpoint(), APPS, PODS, router=RouterOutcome(planned=True))
     assert (status.applications, status.applications_text, status.ready_backends) == (
         ["a-h100", "a-l40s"],
         "a-h100,a-l40s",

@@ -11,7 +11,7 @@ import pytest
 from arks_common.bus.consumer import TemporaryError
 from arks_common.kube.client import KubeError
 from arks_deployer.endpoints import EndpointReconciler
-from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc
+from support.endpoint_fakes import ApiServer, Plans, app_doc, endpoint_doc, leader_pod
 
 ROUTER_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"}
 
@@ -134,3 +134,39 @@ async def test_an_endpoint_name_no_member_label_can_carry_is_told() -> None:
     applied = server.condition(name, "RouterApplied")
     assert applied["reason"] == "Refused"
     assert f"the member label endpoint.arks.ai/{name} on Pod qwen-h100-0" in applied["message"]
+
+
+def users_service() -> dict[str, Any]:
+    return {"kind": "Service", "metadata": {"name": "arks-endpoint-qwen"}, "spec": {"selector": {"app": "my-proxy"}}}
+
+
+@pytest.mark.parametrize(
+    ("planned", "refuse", "namesake", "reason"),
+    [
+        pytest.param(True, False, False, None, id="applied: Ready, with the URL"),
+        pytest.param(False, False, False, "Pending", id="no plan (planner down, or it cannot plan it)"),
+        pytest.param(True, True, False, "Refused", id="the Service refused"),
+        pytest.param(True, False, True, "HeldByOthers", id="the Service someone else's"),
+    ],
+)
+async def test_ready_backends_make_the_endpoint_ready_only_with_its_router_applied(
+    planned: bool, refuse: bool, namesake: bool, reason: str | None
+) -> None:
+    endpoint = endpoint_doc("qwen", servedModelName="qwen")
+    server, plans = ApiServer(endpoint, app_doc("qwen-h100", "qwen"), leader_pod("qwen-h100", "qwen")), Plans()
+    if planned:
+        plans.plan(endpoint)
+    if refuse:
+        server.refuse[("Service", "arks-endpoint-qwen")] = KubeError('Service "arks-endpoint-qwen" is invalid', 422)
+    if namesake:
+        server.put(users_service())
+    await reconcile(server, plans, "qwen")
+    ready, status = server.condition("qwen", "Ready"), server.status("qwen")
+    assert status["readyBackends"] == 1
+    if reason is None:
+        assert (ready["status"], ready["reason"]) == ("True", "BackendsReady")
+        assert status["url"] == "http://arks-endpoint-qwen.default.svc:8080"
+    else:
+        assert (ready["status"], ready["reason"]) == ("False", "RouterNotApplied")
+        assert f"its router is not applied ({reason}" in ready["message"]
+        assert status["url"] == ""  # no URL that leads nowhere, or to someone else's Service

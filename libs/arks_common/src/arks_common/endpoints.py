@@ -14,7 +14,13 @@ from typing import Any
 
 from arks_common.api.application import ArksApplication, ConditionType
 from arks_common.api.conditions import condition
-from arks_common.api.endpoint import ArksEndpoint, ArksEndpointStatus, EndpointConditionType, RouterAppliedReason
+from arks_common.api.endpoint import (
+    ArksEndpoint,
+    ArksEndpointStatus,
+    EndpointConditionType,
+    EndpointReadyReason,
+    RouterAppliedReason,
+)
 from arks_common.api.meta import Condition, ConditionStatus
 from arks_common.conventions import (
     LABEL_APPLICATION,
@@ -241,17 +247,25 @@ def endpoint_status(
     behind, ready = found.applications, found.ready
     names = [a.metadata.name for a in behind]
     generation = endpoint.metadata.generation
-    if ready > 0:
+    applied = router_condition(endpoint, router or RouterOutcome())
+    kind = EndpointConditionType.READY.value
+    if ready > 0 and applied.status == ConditionStatus.TRUE:
         message = f"{ready} ready replica group(s) behind the endpoint, in {len(names)} application(s)"
-        cond = condition(EndpointConditionType.READY.value, True, "BackendsReady", message, generation)
+        cond = condition(kind, True, EndpointReadyReason.BACKENDS_READY.value, message, generation)
+    elif ready > 0:  # its URL would lead nowhere, or to someone else's Service
+        message = (
+            f"{ready} ready replica group(s) behind the endpoint, but its router is not applied "
+            f"({applied.reason}: see the RouterApplied condition)"
+        )
+        cond = condition(kind, False, EndpointReadyReason.ROUTER_NOT_APPLIED.value, message, generation)
     elif behind:
         message = f"none of the applications behind the endpoint ({_some(names)}) has a ready replica group"
-        cond = condition(EndpointConditionType.READY.value, False, "NoReadyBackend", message, generation)
+        cond = condition(kind, False, EndpointReadyReason.NO_READY_BACKEND.value, message, generation)
     else:
         wanted = endpoint.served_model()
         what = f"serves the model {wanted!r}" if wanted is not None else "exists"
         message = f"no application in namespace {endpoint.metadata.namespace} {what}"
-        cond = condition(EndpointConditionType.READY.value, False, "NoApplication", message, generation)
+        cond = condition(kind, False, EndpointReadyReason.NO_APPLICATION.value, message, generation)
     served = sorted({a.spec.effective_served_model_name() for a in behind})
     return ArksEndpointStatus(
         observed_generation=generation,
@@ -262,14 +276,6 @@ def endpoint_status(
         application_count=len(names),
         applications_text=_some(names, ","),
         ready_backends=ready,
-        url=endpoint_url(endpoint),
-        conditions=[
-            c
-            for c in (
-                cond,
-                router_condition(endpoint, router or RouterOutcome()),
-                route_condition(endpoint, route or RouteOutcome()),
-            )
-            if c is not None
-        ],
+        url=endpoint_url(endpoint) if applied.status == ConditionStatus.TRUE else "",
+        conditions=[c for c in (cond, applied, route_condition(endpoint, route or RouteOutcome())) if c is not None],
     )

@@ -22,12 +22,22 @@ no `spec.port` of its own."""
 
 class EndpointConditionType(StrEnum):
     READY = "Ready"
-    """True when at least one ready backend (a pod its router selects) is behind the endpoint."""
+    """True when the router is applied (`RouterApplied`) and at least one ready backend (a pod its router selects)
+    is behind the endpoint."""
     GATEWAY_ROUTE = "GatewayRoute"
     """With spec.gateway: True when the API server took the endpoint's HTTPRoute, False naming why it refused it."""
     ROUTER_APPLIED = "RouterApplied"
     """True when the API server holds the router's objects of the newest plan (Deployment, Service, account,
     role and binding), False naming the object and why not."""
+
+
+class EndpointReadyReason(StrEnum):
+    BACKENDS_READY = "BackendsReady"
+    NO_READY_BACKEND = "NoReadyBackend"
+    """Applications are behind the endpoint, none with a ready backend."""
+    NO_APPLICATION = "NoApplication"
+    ROUTER_NOT_APPLIED = "RouterNotApplied"
+    """Backends are ready, but the router is not (yet) what the API server holds: `RouterApplied` says why."""
 
 
 class RouterAppliedReason(StrEnum):
