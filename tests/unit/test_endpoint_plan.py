@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -209,6 +210,23 @@ def test_the_status_lists_stay_small_whatever_the_served_model_names() -> None:
     assert status.served_models[0].startswith("000-")
     assert len(status.model_dump_json(by_alias=True)) < 100_000
     assert (status.application_count, len(status.applications)) == (300, 300)
+
+
+def test_the_status_repeats_at_most_256_characters_of_the_endpoints_own_model_name() -> None:
+    # a served model name has no length limit; a spec of 600,000 characters fits in etcd (1.5 MiB an object), but
+    # repeated whole in status.model and in the NoApplication message the object would not
+    name = "m" * 600_000
+    doc = {"metadata": {"name": "huge", "namespace": "default"}, "spec": {"servedModelName": name}}
+    status = endpoint_status(ArksEndpoint.model_validate(doc), [], []).to_k8s()
+    assert status["model"] == "m" * 255 + "…"
+    ready = status["conditions"][0]
+    assert ready["reason"] == "NoApplication"
+    assert len(ready["message"]) < 400
+    assert "'" + "m" * 255 + "…'" in ready["message"]
+    assert len(json.dumps({**doc, "status": status})) < 1536 * 1024
+    assert len(json.dumps(status)) < 10_000
+    short = endpoint_status(endpoint("qwen", servedModelName="Qwen/Qwen2.5-7B"), [], []).to_k8s()
+    assert short["model"] == "Qwen/Qwen2.5-7B"
 
 
 def test_discovery_manifest_lists_the_workers() -> None:

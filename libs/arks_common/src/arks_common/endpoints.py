@@ -202,6 +202,17 @@ def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MODEL_SHOWN_AT_MOST = 256
+"""Characters of the endpoint's own served model name that status.model and messages repeat: a served model name
+has no length limit (it must equal an application's), and repeated whole, a spec that fits in etcd (1.5 MiB an
+object) could make the object with its status too large to store."""
+
+
+def shown_model(name: str) -> str:
+    """The served model name as the status repeats it: whole up to 256 characters, else its start and `…`."""
+    return bounded(name, MODEL_SHOWN_AT_MOST)
+
+
 def router_condition(endpoint: ArksEndpoint, outcome: RouterOutcome) -> Condition:
     """`RouterApplied`: True once every object of the router is applied; False `Pending` without a plan, or with
     the first problem's reason and every problem's message."""
@@ -263,13 +274,13 @@ def endpoint_status(
         cond = condition(kind, False, EndpointReadyReason.NO_READY_BACKEND.value, message, generation)
     else:
         wanted = endpoint.served_model()
-        what = f"serves the model {wanted!r}" if wanted is not None else "exists"
+        what = f"serves the model {shown_model(wanted)!r}" if wanted is not None else "exists"
         message = f"no application in namespace {endpoint.metadata.namespace} {what}"
         cond = condition(kind, False, EndpointReadyReason.NO_APPLICATION.value, message, generation)
     served = sorted({a.spec.effective_served_model_name() for a in behind})
     return ArksEndpointStatus(
         observed_generation=generation,
-        model=endpoint.served_model() or "*",
+        model=shown_model(endpoint.served_model() or "*"),
         served_models=_bounded_prefix(served),
         served_model_count=len(served),
         applications=_bounded_prefix(names),

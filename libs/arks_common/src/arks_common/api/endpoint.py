@@ -188,7 +188,11 @@ class ArksEndpointSpec(ApiModel):
 
 class ArksEndpointStatus(ApiModel):
     observed_generation: int = 0
-    model: str = Field(default="", description="The served model name; `*` for the multi-model form.")
+    model: str = Field(
+        default="",
+        description="The served model name (its first 255 characters and `…` when longer than 256); `*` for the "
+        "multi-model form.",
+    )
     served_models: list[str] = Field(
         default_factory=list,
         description="The models served behind the endpoint, sorted; the first 1000 (at most 65536 characters).",
