@@ -9,7 +9,7 @@ import pytest
 
 from arks_common.api import ArksApplication, ArksEndpoint
 from arks_common.crdgen import ENDPOINT_CRD
-from arks_common.endpoints import may_select, selected_applications
+from arks_common.endpoints import endpoint_status, may_select, selected_applications
 from arks_deployer.core.membership import member_label_changes
 from arks_planner.core.endpoint import backend_selector
 from support.builders import sample, vllm_app
@@ -138,3 +138,36 @@ def test_the_look_before_parsing_passes_what_it_cannot_read() -> None:
     broken["spec"]["servedModelName"] = 7
     assert may_select(endpoint(servedModelName="qwen"), broken)
     assert may_select(endpoint(servedModelName="qwen"), {"metadata": "x", "spec": {}})
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param(
+            {"servedModelName": "qwen", "applications": ["a-h10o"]},
+            "none of the applications listed in spec.applications (a-h10o) serves the model 'qwen' in namespace "
+            "default",
+            id="a misspelt name, while a-h100 and a-l40s serve qwen",
+        ),
+        pytest.param(
+            {"servedModelName": "qwen", "applications": ["b"]},
+            "none of the applications listed in spec.applications (b) serves the model 'qwen' in namespace default",
+            id="the listed one serves another model",
+        ),
+        pytest.param(
+            {"allModels": True, "applications": [f"x-{i:02d}" for i in range(64)]},
+            "none of the applications listed in spec.applications (x-00, x-01, x-02, x-03, x-04, x-05, x-06, x-07, "
+            "x-08, x-09 and 54 more) exists in namespace default",
+            id="all models, 64 listed, none there",
+        ),
+        pytest.param(
+            {"servedModelName": "nobody"},
+            "no application in namespace default serves the model 'nobody'",
+            id="no list: the namespace",
+        ),
+    ],
+)
+def test_no_application_blames_the_list_when_there_is_one(spec: dict[str, Any], message: str) -> None:
+    ready = endpoint_status(endpoint(**spec), APPS, []).condition("Ready")
+    assert ready is not None
+    assert (ready.reason, ready.message) == ("NoApplication", message)

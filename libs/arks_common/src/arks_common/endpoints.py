@@ -273,9 +273,15 @@ def endpoint_status(
         message = f"none of the applications behind the endpoint ({_some(names)}) has a ready replica group"
         cond = condition(kind, False, EndpointReadyReason.NO_READY_BACKEND.value, message, generation)
     else:
-        wanted = endpoint.served_model()
+        wanted, listed = endpoint.served_model(), endpoint.spec.applications
         what = f"serves the model {shown_model(wanted)!r}" if wanted is not None else "exists"
-        message = f"no application in namespace {endpoint.metadata.namespace} {what}"
+        if listed is None:
+            message = f"no application in namespace {endpoint.metadata.namespace} {what}"
+        else:  # the list is what to look at, not the namespace
+            message = (
+                f"none of the applications listed in spec.applications ({_some(listed)}) {what} in namespace "
+                f"{endpoint.metadata.namespace}"
+            )
         cond = condition(kind, False, EndpointReadyReason.NO_APPLICATION.value, message, generation)
     served = sorted({a.spec.effective_served_model_name() for a in behind})
     return ArksEndpointStatus(
