@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from arks_common.api import ArksApplication, ArksEndpoint, ArksModel, RouterPoli
 from arks_common.api.meta import ConditionStatus
 from arks_common.conventions import LABEL_SERVED_MODEL, served_model_label
 from arks_common.endpoints import RouterOutcome, endpoint_status, selected_applications
+from arks_planner.app import backend_port, make_setup
 from arks_planner.core.endpoint import (
     EndpointPlanError,
     RouterSettings,
@@ -21,7 +23,8 @@ from arks_planner.core.endpoint import (
     router_args,
 )
 from arks_planner.core.plan import build_plan
-from arks_planner.core.profiles import load_profiles
+from arks_planner.core.profiles import ProfileError, load_profiles
+from arks_planner.settings import PlannerSettings
 from support.builders import sample, vllm_app
 from support.endpoint_fakes import leader_pod
 
@@ -272,3 +275,35 @@ def test_a_pd_application_is_one_backend_ready_with_the_application() -> None:
     status = endpoint_status(endpoint(), [*APPS, pd_ready], [*PODS, router])
     assert status.applications == ["a-h100", "a-l40s", "app-qwen-pd"]
     assert status.ready_backends == 3 + 1
+
+
+@pytest.mark.parametrize(
+    ("override", "port"),
+    [
+        pytest.param(None, 8080, id="as shipped: every runtime on 8080"),
+        pytest.param(
+            "runtimes: {vllm: {port: 9000}, sglang: {port: 9000}, dynamo: {port: 9000}}", 9000, id="all moved"
+        ),
+        pytest.param("runtimes: {sglang: {port: 30000, enabled: false}}", 8080, id="the odd one disabled"),
+    ],
+)
+def test_the_router_finds_backends_on_the_one_port_every_enabled_runtime_listens_on(
+    override: str | None, port: int
+) -> None:
+    assert backend_port(load_profiles(override)) == port
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        pytest.param("runtimes: {sglang: {port: 30000}}", "sglang 30000", id="one runtime moved"),
+        pytest.param(
+            "runtimes: {dynamo: {backends: {sglang: {port: 9000}}}}", "dynamo.backends.sglang 9000", id="a backend"
+        ),
+    ],
+)
+def test_runtimes_on_different_ports_stop_the_planner_at_start(override: str, named: str, tmp_path: Path) -> None:
+    (tmp_path / "profiles.yaml").write_text(override)
+    with pytest.raises(ProfileError, match="listen on different ports") as refused:
+        make_setup(PlannerSettings(runtime_profiles_file=str(tmp_path / "profiles.yaml")))
+    assert named in str(refused.value)

@@ -12,7 +12,8 @@ from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
 from arks_common.stopping import unless_stopped
 from arks_planner.core.endpoint import RouterSettings
-from arks_planner.core.profiles import RuntimeProfiles, load_profiles
+from arks_planner.core.endpoint import backend_port as backend_port  # the planner's start checks it
+from arks_planner.core.profiles import load_profiles
 from arks_planner.endpoints import EndpointPlanner
 from arks_planner.handlers import Handlers
 from arks_planner.planning import Planner
@@ -25,13 +26,14 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
     # read at start, before the loop runs: a bad override file stops the planner with a clear error
     override = Path(settings.runtime_profiles_file).read_text() if settings.runtime_profiles_file else None
     profiles = load_profiles(override, settings.runtime_profiles_set)
+    port = backend_port(profiles)  # runtimes on different ports: refused here too
 
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
         ctx.kube = kube  # its partition Leases
         events = EventRecorder(kube, "planner")
         planner = Planner(kube, ctx.js, profiles, events, lambda: ctx.partitions_taken)
-        router = RouterSettings(image=settings.router_image, backend_port=backend_port(profiles))
+        router = RouterSettings(image=settings.router_image, backend_port=port)
         endpoints = EndpointPlanner(kube, ctx.js, router, events)
         ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)
 
@@ -47,11 +49,3 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
         return kube.close
 
     return setup
-
-
-def backend_port(profiles: RuntimeProfiles) -> int:
-    """The leaders' HTTP port an endpoint's router discovers them on: the enabled runtimes' (all 8080 as
-    shipped); the lowest if an override made them differ (docs/endpoints.md)."""
-    every = [p for r in profiles.runtimes.values() for p in (r, *r.backends.values())]
-    ports = sorted({p.port for p in every if p.enabled}) or [8080]
-    return ports[0]

@@ -29,6 +29,7 @@ from arks_common.conventions import (
 )
 from arks_common.endpoints import backend_selector as backend_selector  # the router selects by it; re-exported
 from arks_planner.core.pod_reader import pod_reader
+from arks_planner.core.profiles import ProfileError, RuntimeProfiles
 
 ROLE_ROUTER = "router"
 ROUTER_CONTAINER = "router"
@@ -61,6 +62,25 @@ class EndpointPlan:
     objects: list[Obj]
     """ServiceAccount, Role, RoleBinding, Deployment, Service (and the HTTPRoute): ready for server-side apply."""
     plan_hash: str
+
+
+def backend_port(profiles: RuntimeProfiles) -> int:
+    """The port the router discovers every backend on (smg `--service-discovery-port`: one port for all): the
+    enabled runtimes' (8080 as shipped). Raises ProfileError when an installation's profiles make them listen on
+    different ports, as the router would send one runtime's requests to a port nothing listens on."""
+    ports = {
+        name if backend is None else f"{name}.backends.{backend}": profile.port
+        for name, runtime in sorted(profiles.runtimes.items())
+        for backend, profile in ((None, runtime), *sorted(runtime.backends.items()))
+        if profile.enabled and runtime.enabled
+    }
+    if len(set(ports.values())) > 1:
+        listed = ", ".join(f"{name} {port}" for name, port in ports.items())
+        raise ProfileError(
+            f"runtime profiles: the enabled runtimes listen on different ports ({listed}), but an ArksEndpoint's "
+            "router finds every backend on one port: give them the same port, or disable a runtime (enabled: false)"
+        )
+    return next(iter(ports.values()), 8080)  # no runtime enabled: nothing to find; the shipped port
 
 
 def router_args(endpoint: ArksEndpoint, backend_port: int) -> list[str]:
