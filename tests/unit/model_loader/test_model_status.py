@@ -104,10 +104,10 @@ def test_download_job_takes_the_token_from_its_secret_only() -> None:
 
 def test_a_changed_model_gets_a_new_job_and_an_unchanged_one_the_same() -> None:
     model = _model()
-    assert job_name(model, CONFIG) == job_name(_model(), CONFIG)
+    assert job_name(model) == job_name(_model())
     other = model.model_copy(update={"spec": model.spec.model_copy(update={"model": "Qwen/Other"})})
-    assert job_name(other, CONFIG) != job_name(model, CONFIG)
-    assert len(job_name(model, CONFIG)) <= 63
+    assert job_name(other) != job_name(model)
+    assert len(job_name(model)) <= 63
 
 
 def test_claim_is_the_models_storage_spec_owned_by_the_model() -> None:

@@ -33,7 +33,9 @@ from arks_model_loader.core.storage import (
     DownloaderConfig,
     belongs_to,
     claim,
+    download_inputs,
     download_job,
+    job_inputs,
     quantity,
     requested_storage,
     tried_for_another_generation,
@@ -174,31 +176,38 @@ class ModelReconciler:
 
     async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> dict[str, Any] | None:
         want = download_job(model, self._config)
-        namespace, job_name = model.metadata.namespace, want["metadata"]["name"]
-        job = await self._kube.get(JOBS, namespace, job_name)
+        namespace, wanted = model.metadata.namespace, want["metadata"]["name"]
+        job = await self._kube.get(JOBS, namespace, wanted)
         if job is not None and not belongs_to(job, model):
             return None  # a deleted namesake model's Job on its way out: its deletion's event brings the next step
+        others, _ = await self._kube.list(JOBS, namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}")
+        others = [other for other in others if other["metadata"]["name"] != wanted]
+        if job is None:
+            # the same download under another name: one an earlier installation started (its name digested the
+            # downloader image and Hub endpoint too). It is this model's; replacing it would download every model
+            # again on an upgrade, and leave Ready meanwhile
+            inputs = download_inputs(model)
+            job = next((o for o in newest_first(others) if belongs_to(o, model) and job_inputs(o) == inputs), None)
+            others = [other for other in others if other is not job]
         if (
             job is not None
             and job_outcome(job) == "failed"
             and tried_for_another_generation(job, model.metadata.generation)
         ):
             # the model changed since this download failed (more storage, a fixed Secret): start it again
-            await self._kube.delete(JOBS, namespace, job_name, uid=job["metadata"].get("uid"))
+            await self._kube.delete(JOBS, namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
             job = None
         if job is None:
             try:
                 job = await self._kube.create(JOBS, namespace, want)
                 await self._events.record(
-                    raw, "Normal", "DownloadStarted", f"Started Job {job_name} to download {model.spec.model}"
+                    raw, "Normal", "DownloadStarted", f"Started Job {wanted} to download {model.spec.model}"
                 )
             except Conflict:
-                job = await self._kube.get(JOBS, namespace, job_name)
+                job = await self._kube.get(JOBS, namespace, wanted)
         # a changed model gets a new Job; the old one (and its pods) goes
-        others, _ = await self._kube.list(JOBS, namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}")
         for other in others:
-            if other["metadata"]["name"] != job_name:
-                await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
+            await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
         return job
 
     async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """What a model needs in the cluster: its PersistentVolumeClaim and its download Job, as data. Pure.
 
-The Job's name carries a digest of everything the download depends on, so a changed model (a new repo id,
-token Secret or claim) gets a new Job while an unchanged one is never downloaded twice. A Job that failed is
-started again once the model changed since (its generation: more storage, a fixed Secret), and one left by a
-deleted model of the same name is not this model's.
+The Job's name carries a digest of what the model asks to download (its repo id, token Secret and claim), so a
+changed model gets a new Job while an unchanged one is never downloaded twice. The installation's settings (the
+downloader image, the Hub endpoint) are not in it: upgrading Arks must not download every model again. A Job
+that failed is started again once the model changed since (its generation: more storage, a fixed Secret), and
+one left by a deleted model of the same name is not this model's.
 """
 
 from __future__ import annotations
@@ -112,15 +113,51 @@ def requested_storage(obj: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
-def download_digest(model: ArksModel, config: DownloaderConfig) -> str:
+@dataclass(frozen=True)
+class DownloadInputs:
+    """What a download depends on, from the model's spec alone."""
+
+    repo_id: str
+    token_secret: str | None
+    claim: str
+
+
+def download_inputs(model: ArksModel) -> DownloadInputs:
     hf = model.spec.source.huggingface
-    inputs = [model.spec.model, hf.token_secret_ref if hf else None, model.pvc_name(), config.image, config.hf_endpoint]
-    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:8]
+    return DownloadInputs(model.spec.model, (hf.token_secret_ref if hf else None) or None, model.pvc_name())
 
 
-def job_name(model: ArksModel, config: DownloaderConfig) -> str:
+def job_inputs(job: dict[str, Any]) -> DownloadInputs | None:
+    """The inputs a download Job was made for, read from its pod template (so also of a Job whose name an earlier
+    installation digested differently); None for a Job that is not a download of ours."""
+    spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    container = next((c for c in spec.get("containers") or [] if c.get("name") == DOWNLOAD_CONTAINER), None)
+    claim_name = next(
+        (
+            (v.get("persistentVolumeClaim") or {}).get("claimName")
+            for v in spec.get("volumes") or []
+            if v.get("name") == MODEL_VOLUME_NAME
+        ),
+        None,
+    )
+    if container is None or not claim_name:
+        return None
+    env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+    repo_id = env.get("ARKS_MODEL")
+    if not repo_id:
+        return None
+    token = env.get("ARKS_TOKEN_SECRET")
+    return DownloadInputs(str(repo_id), str(token) if token else None, str(claim_name))
+
+
+def download_digest(model: ArksModel) -> str:
+    inputs = download_inputs(model)
+    return hashlib.sha256(json.dumps([inputs.repo_id, inputs.token_secret, inputs.claim]).encode()).hexdigest()[:8]
+
+
+def job_name(model: ArksModel) -> str:
     # Job names end up in pod names and labels: keep them within 63 characters
-    return f"{model.metadata.name[:45]}-download-{download_digest(model, config)}"
+    return f"{model.metadata.name[:45]}-download-{download_digest(model)}"
 
 
 def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
@@ -170,7 +207,7 @@ def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(model, config),
+            "name": job_name(model),
             "namespace": model.metadata.namespace,
             "labels": pod_labels,
             "annotations": {GENERATION_ANNOTATION: str(model.metadata.generation)},
