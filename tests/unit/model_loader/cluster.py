@@ -4,11 +4,17 @@ as its events would drive it, with the claim bound and the download Job finished
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from arks_common.kube.resources import JOBS, MODELS, PVCS
+from arks_common.bus.consumer import Delivery
+from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, ObjectRef
+from arks_common.kube.resources import APPLICATIONS, JOBS, MODELS, PVCS
 from arks_model_loader.core.storage import DownloaderConfig
+from arks_model_loader.gate import LoadedGate
+from arks_model_loader.handlers import Handlers
 from arks_model_loader.models import ModelReconciler
 from support.builders import sample
 from support.memory_kube import MemoryEvents, MemoryKube
@@ -27,11 +33,38 @@ def model_dict(name: str = "qwen-7b", claim: str | None = None, token: str | Non
     return doc
 
 
+def application_dict(model: str, name: str = "chat", generation: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "arks.ai/v1",
+        "kind": "ArksApplication",
+        "metadata": {"name": name, "namespace": NS, "generation": generation},
+        "spec": {"model": {"name": model}},
+    }
+
+
 @dataclass
 class Cluster:
     kube: MemoryKube
     events: MemoryEvents
     models: ModelReconciler
+    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def handlers(self) -> Handlers:
+        return Handlers(self.models, LoadedGate(self.kube.as_kube(), self.events.as_recorder()))
+
+    async def tell(self, kind: ObjectKind, obj: dict[str, Any], deleted: bool = False) -> None:
+        """The watcher's event of `obj`, handled as the model-loader's consumer would."""
+        meta = obj["metadata"]
+        seq = next(self._sequence)
+        ref = ObjectRef(kind=kind, namespace=meta["namespace"], name=meta["name"])
+        data = ObjectChanged(ref=ref, resource_version=meta["resourceVersion"], deleted=deleted, object=obj)
+        envelope = Envelope(id=f"e{seq}", source="test", time=datetime.now(UTC), data=data)
+        subject = f"arks.object.{kind.value}.{meta['namespace']}.{meta['name']}"
+        await self.handlers().on_object(envelope, Delivery(subject, 1, seq, {}))
+
+    def loaded(self, application: str = "chat") -> dict[str, Any]:
+        conditions = (self.kube.store[(APPLICATIONS.plural, NS, application)].get("status") or {}).get("conditions")
+        return next(c for c in conditions or [] if c["type"] == "Loaded")
 
     def with_config(self, config: DownloaderConfig) -> Cluster:
         """The same cluster as another installation of the model-loader sees it (an upgrade)."""

@@ -13,7 +13,7 @@ from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel
 from arks_common.bus.consumer import Later
-from arks_common.kube.client import Conflict, Invalid, Kube, KubeError, Undecodable
+from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS
@@ -26,6 +26,7 @@ from arks_model_loader.core.model_status import (
     download_blocked,
     job_outcome,
     newest_first,
+    refusal,
     waiting_on_its_pod,
 )
 from arks_model_loader.core.storage import (
@@ -106,14 +107,17 @@ class ModelReconciler:
                 await self._events.record(raw, "Normal", "StorageCreated", f"Created PVC {model.pvc_name()}")
             except Conflict:
                 pass
-            except Invalid as exc:
-                pvc_error = str(exc)
+            except KubeError as exc:
+                if exc.temporary:
+                    raise  # the server could not take it now: the reconcile is retried
+                # refused for good (422 invalid, 403 a quota or LimitRange): the model's failure, in the server's words
+                pvc_error = refusal(str(exc))
         job = None
-        failure = start_problem = None
+        failure = start_problem = job_error = None
         if pvc is not None and (raw.get("status") or {}).get("phase") == "Failed":
             pvc_error = await self._grow_claim(pvc, model)
         if pvc is not None and pvc_error is None:
-            job = await self._ensure_job(raw, model)
+            job, job_error = await self._ensure_job(raw, model)
             if job is not None and job_outcome(job) == "failed":
                 failure = await self._termination_message(namespace, job["metadata"]["name"])
             elif job is not None and waiting_on_its_pod(job):
@@ -130,6 +134,7 @@ class ModelReconciler:
                 job=job,
                 failure_message=failure,
                 start_problem=start_problem,
+                job_error=job_error,
             )
         )
         await self._write_status(raw, verdict.phase.value, verdict.conditions)
@@ -174,12 +179,16 @@ class ModelReconciler:
         log.info("model storage resized", model=f"{meta['namespace']}/{model.metadata.name}", storage=want)
         return None
 
-    async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> dict[str, Any] | None:
+    async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> tuple[dict[str, Any] | None, str | None]:
+        """The model's download Job, and why the API server refused to create it for good (else None)."""
         want = download_job(model, self._config)
         namespace, wanted = model.metadata.namespace, want["metadata"]["name"]
         job = await self._kube.get(JOBS, namespace, wanted)
         if job is not None and not belongs_to(job, model):
-            return None  # a deleted namesake model's Job on its way out: its deletion's event brings the next step
+            return (
+                None,
+                None,
+            )  # a deleted namesake model's Job on its way out: its deletion's event brings the next step
         others, _ = await self._kube.list(JOBS, namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}")
         others = [other for other in others if other["metadata"]["name"] != wanted]
         if job is None:
@@ -205,10 +214,14 @@ class ModelReconciler:
                 )
             except Conflict:
                 job = await self._kube.get(JOBS, namespace, wanted)
+            except KubeError as exc:
+                if exc.temporary:
+                    raise
+                return None, refusal(str(exc))  # an invalid Job (422), a quota (403): nothing retries it by itself
         # a changed model gets a new Job; the old one (and its pods) goes
         for other in others:
             await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
-        return job
+        return job, None
 
     async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job_name}")

@@ -27,9 +27,17 @@ class ModelConditionType(StrEnum):
     READY = "Ready"
 
 
+SECRET_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
+"""A Secret's name (a DNS-1123 subdomain, as Kubernetes validates it), or empty (no token)."""
+
+
 class HuggingFaceSource(ApiModel):
     token_secret_ref: str | None = Field(
-        default=None, description=f"A Secret in the model's namespace whose key {HF_TOKEN_KEY} is the token."
+        default=None,
+        description=f"A Secret in the model's namespace whose key {HF_TOKEN_KEY} is the token.",
+        # in the CRD only: the API server refuses a name no Secret can have (`HF-Token`, `other-ns/hf-token`) with
+        # the field's name; a model stored before the rule is still read, and its refused Job is its failure
+        json_schema_extra={"pattern": SECRET_NAME_PATTERN, "maxLength": 253},
     )
 
 

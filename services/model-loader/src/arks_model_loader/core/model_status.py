@@ -40,6 +40,15 @@ class ModelObserved:
     job: dict[str, Any] | None
     failure_message: str | None  # the failed download pod's termination message
     start_problem: str | None = None  # why the running Job's download pod cannot start (`download_blocked`)
+    job_error: str | None = None  # the API server refused the download Job for good
+
+
+REFUSAL_CHARS = 1000
+"""A refusal is told in the server's words, up to this many characters (a status is no place for a whole body)."""
+
+
+def refusal(message: str) -> str:
+    return message if len(message) <= REFUSAL_CHARS else message[: REFUSAL_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,16 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             ),
         )
     storage = Cond(storage_t, True, ModelReason.CREATE_SUCCEEDED, f"Create model storage successfully({obs.pvc_name})")
+    if obs.job_error is not None:
+        msg = f"Load the model {obs.repo_id} failed: the download Job was refused: {obs.job_error}"
+        return ModelVerdict(
+            ModelPhase.FAILED,
+            (
+                storage,
+                Cond(loaded_t, False, ModelReason.LOAD_FAILED, msg),
+                Cond(ready_t, False, ModelReason.LOAD_FAILED, msg),
+            ),
+        )
     outcome = job_outcome(obs.job)
     if outcome == "succeeded":
         return ModelVerdict(
