@@ -89,17 +89,17 @@ class MemoryKube:
         return self.store.pop((res.plural, namespace, name), None) is not None
 
     async def apply(self, res: Resource, obj: dict[str, Any], force: bool = True) -> dict[str, Any]:
-        """Only what the model-loader applies: finalizers (the whole list is ours) and spec fields."""
+        """Only what the model-loader applies: finalizers (every one is the applier's: one left out goes, and an
+        object being deleted goes with its last) and spec fields."""
         meta = obj["metadata"]
         key = (res.plural, meta["namespace"], meta["name"])
         current = self.store.get(key)
         if current is None:
             raise NotFound(f"{res.kind} {meta['name']} not found", 404)
-        if "finalizers" in meta:
-            current["metadata"]["finalizers"] = list(meta["finalizers"])
-            if not meta["finalizers"] and current["metadata"].get("deletionTimestamp"):
-                del self.store[key]
-                return copy.deepcopy(current)
+        current["metadata"]["finalizers"] = list(meta.get("finalizers") or [])
+        if not current["metadata"]["finalizers"] and current["metadata"].get("deletionTimestamp"):
+            del self.store[key]
+            return copy.deepcopy(current)
         for field in ("annotations", "labels"):
             if field in meta:
                 current["metadata"].setdefault(field, {}).update(meta[field])

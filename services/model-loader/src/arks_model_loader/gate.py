@@ -50,23 +50,26 @@ class LoadedGate:
         """Per application uid: (epoch, generation) of the last `Loaded` condition this replica wrote or found
         current. An event in flight from before that write shows no condition for the generation yet."""
 
-    async def application_changed(self, namespace: str, name: str, seen: dict[str, Any] | None = None) -> None:
+    async def application_changed(self, namespace: str, name: str, seen: dict[str, Any] | None = None) -> bool:
         """`seen`: the application as the event carried it, to skip the reads when its condition is current
         (in the copy, or written here since the copy was taken), and else to judge without a GET: a newer
-        version is an event on its way, and the verdict depends only on the model, read afresh."""
+        version is an event on its way, and the verdict depends only on the model, read afresh.
+
+        False when skipped: the application's spec (so its model) is the one already judged."""
         if seen is not None and (loaded_is_current(seen) or self._judged_here(seen)):
-            return
+            return False
         async with reconciling(CONTROLLER):
             app: dict[str, Any] | None = seen
             if seen is None or undecodable(seen) is not None:
                 try:
                     app = await self._kube.get(APPLICATIONS, namespace, name)
                 except Undecodable:
-                    return  # the planner reports it on the application
+                    return True  # the planner reports it on the application
             model_name = None if app is None else model_name_of(app)
             if app is None or model_name is None or app["metadata"].get("deletionTimestamp"):
-                return
+                return True
             await self._update(app, model_name, await self._model(namespace, model_name))
+            return True
 
     async def _model(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The model as the watch of Ready models shows it, else as the API server has it."""

@@ -22,8 +22,12 @@ class Handlers:
             return
         ref = data.ref
         if ref.kind is ObjectKind.APPLICATION:
-            await self._gate.application_changed(ref.namespace, ref.name, None if data.deleted else data.object)
-            if data.deleted or data.object.get("metadata", {}).get("deletionTimestamp"):
+            judged = await self._gate.application_changed(
+                ref.namespace, ref.name, None if data.deleted else data.object
+            )
+            # an application deleted, or one whose spec changed (it may have moved to another model): a model
+            # waiting for its last user to go may now be released
+            if judged or data.deleted or data.object.get("metadata", {}).get("deletionTimestamp"):
                 await self._models.reconcile_deleting_models(ref.namespace)
         elif ref.kind is ObjectKind.MODEL:
             waits = await self._models.reconcile(ref.namespace, ref.name)

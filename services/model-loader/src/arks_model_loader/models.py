@@ -67,7 +67,8 @@ class ModelReconciler:
             return await self._reconcile(namespace, name)
 
     async def reconcile_deleting_models(self, namespace: str) -> None:
-        """After an application went away: a model waiting for its last user may now be released."""
+        """After an application went away or changed its spec: a model waiting for its last user may now be
+        released."""
         async with reconciling(CONTROLLER):
             models, _ = await self._kube.list(MODELS, namespace)
         for raw in models:
