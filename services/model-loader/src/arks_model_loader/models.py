@@ -37,6 +37,7 @@ from arks_model_loader.core.storage import (
     download_inputs,
     download_job,
     job_inputs,
+    made_for,
     quantity,
     requested_storage,
     tried_for_another_generation,
@@ -186,18 +187,16 @@ class ModelReconciler:
         namespace, wanted = model.metadata.namespace, want["metadata"]["name"]
         job = await self._kube.get(JOBS, namespace, wanted)
         if job is not None and not belongs_to(job, model):
-            return (
-                None,
-                None,
-            )  # a deleted namesake model's Job on its way out: its deletion's event brings the next step
+            # a deleted namesake model's Job on its way out: its deletion's event brings the next step
+            return None, None
         others, _ = await self._kube.list(JOBS, namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}")
-        others = [other for other in others if other["metadata"]["name"] != wanted]
+        others = [other for other in others if other["metadata"]["name"] != wanted and made_for(other, model)]
         if job is None:
             # the same download under another name: one an earlier installation started (its name digested the
             # downloader image and Hub endpoint too). It is this model's; replacing it would download every model
             # again on an upgrade, and leave Ready meanwhile
             inputs = download_inputs(model)
-            job = next((o for o in newest_first(others) if belongs_to(o, model) and job_inputs(o) == inputs), None)
+            job = next((o for o in newest_first(others) if job_inputs(o) == inputs), None)
             others = [other for other in others if other is not job]
         if (
             job is not None

@@ -79,6 +79,16 @@ def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
     return all(o.get("uid") == model.metadata.uid for o in owners)
 
 
+def made_for(job: dict[str, Any], model: ArksModel) -> bool:
+    """Whether a Job is a download Arks made for this very model (its role label, and this model as its owner): a
+    user's own Job labelled `arks.ai/model` (an evaluation, a warm-up) is never ours to adopt or delete."""
+    meta = job.get("metadata") or {}
+    owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, dict)]
+    return (meta.get("labels") or {}).get(LABEL_ROLE) == DOWNLOAD_ROLE and any(
+        o.get("kind") == model.kind and o.get("uid") == model.metadata.uid for o in owners
+    )
+
+
 def tried_for_another_generation(job: dict[str, Any], generation: int) -> bool:
     """A download Job that was started for another generation of the model (or before Jobs said which)."""
     annotations = (job.get("metadata") or {}).get("annotations") or {}
