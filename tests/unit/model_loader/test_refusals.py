@@ -76,3 +76,15 @@ def test_the_crd_refuses_a_token_secret_name_no_secret_can_have(secret: str, ref
     errors = validate(MODEL_CRD.to_k8s(), doc)
     assert bool(errors) is refused, errors
     assert all("tokenSecretRef" in e for e in errors)
+
+
+async def test_the_applications_of_a_model_whose_claim_was_refused_are_told_the_refusal() -> None:
+    c = cluster(model_dict())
+    c.kube.put(APPLICATIONS, application_dict("qwen-7b"))
+    c.kube.refuse[PVCS.plural] = Invalid(
+        'PersistentVolumeClaim "qwen-7b" is invalid: spec.accessModes: Unsupported value: "RWX"', 422
+    )
+    await c.tell(ObjectKind.MODEL, c.kube.store[(MODELS.plural, "default", "qwen-7b")])
+    loaded = c.loaded()
+    assert loaded["reason"] == "ModelLoadFailed"
+    assert 'spec.accessModes: Unsupported value: "RWX"' in loaded["message"]

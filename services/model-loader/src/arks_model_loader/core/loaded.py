@@ -52,7 +52,8 @@ def _condition_message(status: dict[str, Any], type_: str) -> str:
 
 
 def _failure_message(status: dict[str, Any]) -> str:
-    for type_ in (ModelConditionType.MODEL_LOADED.value, ModelConditionType.STORAGE_CREATED.value, "Ready"):
+    # storage first: a model whose claim failed says only "Waiting for the model storage" on ModelLoaded
+    for type_ in (ModelConditionType.STORAGE_CREATED.value, ModelConditionType.MODEL_LOADED.value, "Ready"):
         message = _condition_message(status, type_)
         if message:
             return message
