@@ -248,3 +248,15 @@ def test_only_a_running_job_whose_pod_is_not_ready_is_looked_at_again() -> None:
     assert not waiting_on_its_pod({"status": {"active": 1, "ready": 1}})
     assert not waiting_on_its_pod({"status": {"conditions": [{"type": "Complete", "status": "True"}]}})
     assert not waiting_on_its_pod(None)
+
+
+@pytest.mark.parametrize(
+    "name", ["qwen-7b/status", "x?watch=true", "Qwen-7B", "..", "a" * 254], ids=lambda n: repr(n[:20])
+)
+def test_a_model_name_no_arksmodel_can_have_is_not_found_and_says_what_to_fix(name: str) -> None:
+    ready = {"metadata": {"name": "qwen-7b", "namespace": "ns"}, "status": {"phase": "Ready"}}
+    verdict = loaded_verdict("ns", name, ready)
+    assert not verdict.ok
+    assert verdict.reason.value == "ModelNotFound"
+    assert "cannot name an ArksModel" in verdict.message
+    assert "fix spec.model.name" in verdict.message

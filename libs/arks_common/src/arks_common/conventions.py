@@ -12,6 +12,14 @@ from arks_common.api.application import MODEL_MOUNT_PATH
 from arks_common.api.endpoint import OBJECT_PREFIX
 from arks_common.api.meta import GROUP, VERSION
 
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def is_object_name(name: str) -> bool:
+    """Whether `name` can name an object such as an ArksModel (a DNS-1123 subdomain, as Kubernetes validates it)."""
+    return len(name) <= 253 and _OBJECT_NAME.fullmatch(name) is not None
+
+
 LABEL_APPLICATION = "arks.ai/application"
 """On every object and pod derived from an application; the deployer finds what it owns by it."""
 LABEL_MODEL = "arks.ai/model"

@@ -17,6 +17,7 @@ from typing import Any
 from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.meta import Condition
+from arks_common.conventions import is_object_name
 from arks_common.kube.client import Kube, NotFound, Undecodable
 from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
@@ -72,7 +73,10 @@ class LoadedGate:
             return True
 
     async def _model(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The model as the watch of Ready models shows it, else as the API server has it."""
+        """The model as the watch of Ready models shows it, else as the API server has it (None for a name that
+        can name no model: `loaded_verdict` says so)."""
+        if not is_object_name(name):
+            return None
         model = self._ready_models.get(namespace, name) if self._ready_models is not None else None
         MODEL_READS.labels("watch" if model is not None else "get").inc()
         return model if model is not None else await self._kube.get(MODELS, namespace, name)

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from arks_common.kube.decoding import checked, loads, undecodable
 from arks_common.kube.newest import kept
 from arks_common.kube.packed import Packed
-from arks_common.kube.resources import Resource
+from arks_common.kube.resources import Resource, can_be_path_segment
 from arks_common.kube.transport import UNREACHABLE, ApiClient, load_api_client
 from arks_common.telemetry.logging import get_logger
 
@@ -197,6 +197,8 @@ class Kube:
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, None when it does not exist; raises Undecodable (with the stub) when it is too deep."""
+        if not (can_be_path_segment(namespace) and can_be_path_segment(name)):
+            return None  # no object can be named so (a name from a user's spec): nothing to ask for
         try:
             obj = await self._object("GET", res.path(namespace, name), f"get {res.kind} {namespace}/{name}")
         except NotFound:

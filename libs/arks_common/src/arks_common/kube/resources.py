@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from arks_common.api.meta import GROUP, VERSION
 from arks_common.conventions import (  # re-exported: the labels belong with the resources that carry them
@@ -46,15 +47,30 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """The API path; a namespace or name is one segment, percent-encoded (names come from users' specs: a
+        `?` or `#` in one must not become a query or a fragment). One that can be no segment raises ValueError."""
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
+            base += f"/namespaces/{path_segment(namespace)}"
         base += f"/{self.plural}"
         if name:
-            base += f"/{name}"
+            base += f"/{path_segment(name)}"
             if subresource:
-                base += f"/{subresource}"
+                base += f"/{path_segment(subresource)}"
         return base
+
+
+def can_be_path_segment(text: str) -> bool:
+    """Kubernetes' `IsValidPathSegmentName`: no object is named `.` or `..` or with a `/` or `%` in it. The API
+    server decodes a path before routing it, so a `/` percent-encoded would still split the path (`qwen-7b/status`
+    would read another object's status subresource): such a name is never sent."""
+    return text not in ("", ".", "..") and "/" not in text and "%" not in text
+
+
+def path_segment(text: str) -> str:
+    if not can_be_path_segment(text):
+        raise ValueError(f"{text!r} cannot be the name of a Kubernetes object")
+    return quote(text, safe="")
 
 
 APPLICATIONS = Resource(GROUP, VERSION, "arksapplications", "ArksApplication")

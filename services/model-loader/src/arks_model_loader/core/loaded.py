@@ -8,6 +8,7 @@ from typing import Any
 from arks_common.api.application import ConditionType
 from arks_common.api.model import ModelConditionType, ModelPhase
 from arks_common.api.reasons import LOADED_MESSAGE, LoadedReason
+from arks_common.conventions import is_object_name
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,13 @@ class LoadedVerdict:
 
 
 def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None) -> LoadedVerdict:
+    if not is_object_name(model_name):
+        return LoadedVerdict(
+            False,
+            LoadedReason.NOT_FOUND,
+            f"spec.model.name {model_name[:300]!r} cannot name an ArksModel (lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 253 characters); fix spec.model.name",
+        )
     if model is None:
         return LoadedVerdict(
             False,
