@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from arks_common.api.meta import ApiModel, Condition, ObjectMeta, preserve_unknown
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel, preserve_unknown
 
 HF_TOKEN_KEY = "HF_TOKEN"
 """The key of the token in the Secret that `source.huggingface.tokenSecretRef` names."""
@@ -84,6 +84,19 @@ class ArksModelStatus(ApiModel):
 
 class ArksModel(ApiModel):
     """A model preloaded from a hub into shared storage, ready for applications to mount."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                # the name is the `arks.ai/model` label on its claim, download Job and every application's pods
+                cel(
+                    "self.metadata.name.size() <= 63",
+                    "metadata.name: an ArksModel's name is at most 63 characters (it is the value of the label "
+                    "arks.ai/model)",
+                )
+            ]
+        }
+    }
 
     api_version: str = "arks.ai/v1"
     kind: str = "ArksModel"

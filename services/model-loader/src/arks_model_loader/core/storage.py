@@ -166,8 +166,9 @@ def download_digest(model: ArksModel) -> str:
 
 
 def job_name(model: ArksModel) -> str:
-    # Job names end up in pod names and labels: keep them within 63 characters
-    return f"{model.metadata.name[:45]}-download-{download_digest(model)}"
+    # Job names end up in pod names and labels: keep them within 63 characters; a name cut after a `.` or `-`
+    # would make `x.-download-…`, which no object may be named
+    return f"{model.metadata.name[:45].rstrip('.-')}-download-{download_digest(model)}"
 
 
 def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
