@@ -89,7 +89,7 @@ def _model(name: str = "model-private.yaml") -> ArksModel:
 
 
 def test_download_job_takes_the_token_from_its_secret_only() -> None:
-    spec = download_job(_model(), CONFIG)
+    spec = download_job(_model(), CONFIG, "c1")
     container = spec["spec"]["template"]["spec"]["containers"][0]
     token = next(e for e in container["env"] if e["name"] == "HF_TOKEN")
     assert token == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
@@ -98,7 +98,7 @@ def test_download_job_takes_the_token_from_its_secret_only() -> None:
     assert {"name": "ARKS_TOKEN_SECRET", "value": "hf-token"} in container["env"]
     assert spec["spec"]["backoffLimit"] == 3
     assert spec["metadata"]["ownerReferences"][0]["uid"] == "u1"
-    public = download_job(_model("model.yaml"), CONFIG)
+    public = download_job(_model("model.yaml"), CONFIG, "c1")
     assert all(e["name"] != "HF_TOKEN" for e in public["spec"]["template"]["spec"]["containers"][0]["env"])
 
 
@@ -146,9 +146,9 @@ def test_loaded_message_of_a_ready_model_is_the_guides() -> None:
 def test_a_failed_download_is_tried_again_only_for_a_newer_generation_of_the_model() -> None:
     model = _model()
     started = download_job(
-        model.model_copy(update={"metadata": model.metadata.model_copy(update={"generation": 3})}), CONFIG
+        model.model_copy(update={"metadata": model.metadata.model_copy(update={"generation": 3})}), CONFIG, "c1"
     )
-    assert started["metadata"]["annotations"] == {GENERATION_ANNOTATION: "3"}
+    assert started["metadata"]["annotations"][GENERATION_ANNOTATION] == "3"
     assert not tried_for_another_generation(started, 3)
     assert tried_for_another_generation(started, 4)  # more storage, a fixed Secret since it failed
     assert tried_for_another_generation({"metadata": {"name": "j"}}, 3)  # from before Jobs said which: once more

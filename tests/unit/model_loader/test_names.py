@@ -38,7 +38,7 @@ def _model(name: str) -> ArksModel:
 def test_the_objects_of_a_model_the_crd_accepts_have_valid_names_and_labels(name: str) -> None:
     assert SUBDOMAIN.fullmatch(name)
     assert validate(MODEL_CRD.to_k8s(), model_dict(name)) == []
-    job = download_job(_model(name), CONFIG)
+    job = download_job(_model(name), CONFIG, "c1")
     assert SUBDOMAIN.fullmatch(job["metadata"]["name"]), job["metadata"]["name"]
     assert len(job["metadata"]["name"]) <= 63
     for obj in (job, claim(_model(name))):

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from arks_common.api.conditions import condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
-from arks_common.api.model import ArksModel
+from arks_common.api.model import ArksModel, ModelPhase
 from arks_common.bus.consumer import Later
 from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
@@ -36,8 +36,11 @@ from arks_model_loader.core.storage import (
     claim,
     download_inputs,
     download_job,
+    download_record,
+    downloaded_here,
     job_inputs,
     made_for,
+    made_for_another_claim,
     quantity,
     requested_storage,
     tried_for_another_generation,
@@ -116,10 +119,12 @@ class ModelReconciler:
                 pvc_error = refusal(str(exc))
         job = None
         failure = start_problem = job_error = None
+        downloaded = False
         if pvc is not None and (raw.get("status") or {}).get("phase") == "Failed":
             pvc_error = await self._grow_claim(pvc, model)
         if pvc is not None and pvc_error is None:
-            job, job_error = await self._ensure_job(raw, model)
+            downloaded = downloaded_here((raw.get("status") or {}).get("download"), model, pvc)
+            job, job_error = await self._ensure_job(raw, model, pvc, downloaded)
             if job is not None and job_outcome(job) == "failed":
                 failure = await self._termination_message(namespace, job["metadata"]["name"])
             elif job is not None and waiting_on_its_pod(job):
@@ -137,9 +142,13 @@ class ModelReconciler:
                 failure_message=failure,
                 start_problem=start_problem,
                 job_error=job_error,
+                downloaded=downloaded,
             )
         )
-        await self._write_status(raw, verdict.phase.value, verdict.conditions)
+        # Ready only on a download into this very claim (`_ensure_job` keeps no Job made for another): recorded, so
+        # the model stays Ready when its finished Job is removed (by hand, a TTL policy)
+        record = download_record(model, pvc) if pvc is not None and verdict.phase is ModelPhase.READY else None
+        await self._write_status(raw, verdict.phase.value, verdict.conditions, record)
         set_phase(namespace, name, verdict.phase.value)
         return job is not None and waiting_on_its_pod(job)
 
@@ -181,9 +190,12 @@ class ModelReconciler:
         log.info("model storage resized", model=f"{meta['namespace']}/{model.metadata.name}", storage=want)
         return None
 
-    async def _ensure_job(self, raw: dict[str, Any], model: ArksModel) -> tuple[dict[str, Any] | None, str | None]:
-        """The model's download Job, and why the API server refused to create it for good (else None)."""
-        want = download_job(model, self._config)
+    async def _ensure_job(
+        self, raw: dict[str, Any], model: ArksModel, pvc: dict[str, Any], downloaded: bool
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The model's download Job into `pvc` (None when `downloaded` there already and its Job is gone), and why
+        the API server refused to create it for good (else None)."""
+        want = download_job(model, self._config, str(pvc["metadata"].get("uid", "")))
         namespace, wanted = model.metadata.namespace, want["metadata"]["name"]
         job = await self._kube.get(JOBS, namespace, wanted)
         if job is not None and not belongs_to(job, model):
@@ -198,15 +210,15 @@ class ModelReconciler:
             inputs = download_inputs(model)
             job = next((o for o in newest_first(others) if job_inputs(o) == inputs), None)
             others = [other for other in others if other is not job]
-        if (
-            job is not None
-            and job_outcome(job) == "failed"
-            and tried_for_another_generation(job, model.metadata.generation)
+        if job is not None and (
+            made_for_another_claim(job, pvc)
+            or (job_outcome(job) == "failed" and tried_for_another_generation(job, model.metadata.generation))
         ):
-            # the model changed since this download failed (more storage, a fixed Secret): start it again
+            # a download into a claim deleted since (this one's volume is empty), or one that failed before the
+            # model changed (more storage, a fixed Secret): start it again
             await self._kube.delete(JOBS, namespace, job["metadata"]["name"], uid=job["metadata"].get("uid"))
             job = None
-        if job is None:
+        if job is None and not downloaded:
             try:
                 job = await self._kube.create(JOBS, namespace, want)
                 await self._events.record(
@@ -214,6 +226,8 @@ class ModelReconciler:
                 )
             except Conflict:
                 job = await self._kube.get(JOBS, namespace, wanted)
+                if job is not None and (not belongs_to(job, model) or made_for_another_claim(job, pvc)):
+                    job = None  # the one deleted above, on its way out: its deletion's event brings the next step
             except KubeError as exc:
                 if exc.temporary:
                     raise
@@ -236,13 +250,17 @@ class ModelReconciler:
                     return str(terminated.get("message") or terminated.get("reason") or "")
         return None
 
-    async def _write_status(self, raw: dict[str, Any], phase: str, conds: Any) -> None:
+    async def _write_status(self, raw: dict[str, Any], phase: str, conds: Any, download: dict[str, str] | None) -> None:
         meta = raw["metadata"]
         generation = int(meta.get("generation", 0))
         current = raw.get("status") or {}
         now = datetime.now(UTC).replace(microsecond=0)
         existing = [Condition.model_validate(c) for c in current.get("conditions") or []]
-        changed = current.get("phase") != phase or current.get("observedGeneration") != generation
+        changed = (
+            current.get("phase") != phase
+            or current.get("observedGeneration") != generation
+            or current.get("download") != download
+        )
         for cond in conds:
             existing, cond_changed = set_condition(
                 existing, condition(cond.type, cond.ok, cond.reason.value, cond.message, generation), now
@@ -250,7 +268,13 @@ class ModelReconciler:
             changed = changed or cond_changed
         if not changed:
             return
-        status = {"phase": phase, "observedGeneration": generation, "conditions": [condition_dict(c) for c in existing]}
+        status: dict[str, Any] = {
+            "phase": phase,
+            "observedGeneration": generation,
+            "conditions": [condition_dict(c) for c in existing],
+        }
+        if download is not None:  # left out, it goes: this service owns the field (server-side apply)
+            status["download"] = download
         await self._kube.apply_status(MODELS, meta["namespace"], meta["name"], status)
         if current.get("phase") != phase:
             failed = phase == "Failed"

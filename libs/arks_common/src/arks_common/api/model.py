@@ -70,9 +70,19 @@ class ArksModelSpec(ApiModel):
     storage: ModelStorage = Field(default_factory=ModelStorage)
 
 
+class DownloadRecord(ApiModel):
+    """A download that completed: what was downloaded (the digest of the model's repo id, token Secret and claim
+    name, as in its Job's name) and into which claim (its uid). The model is Ready on it without its Job (removed
+    by hand or a TTL), and a claim created anew under the name is not it."""
+
+    digest: str = Field(description="The digest of the model's download inputs, as in its download Job's name.")
+    claim_uid: str = Field(description="The uid of the claim the download completed into.")
+
+
 class ArksModelStatus(ApiModel):
     phase: ModelPhase = ModelPhase.PENDING
     observed_generation: int = 0
+    download: DownloadRecord | None = Field(default=None, description="The download that completed, if any.")
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

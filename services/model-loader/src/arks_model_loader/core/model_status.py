@@ -41,6 +41,7 @@ class ModelObserved:
     failure_message: str | None  # the failed download pod's termination message
     start_problem: str | None = None  # why the running Job's download pod cannot start (`download_blocked`)
     job_error: str | None = None  # the API server refused the download Job for good
+    downloaded: bool = False  # the model's download completed into this claim (`status.download`), Job or not
 
 
 REFUSAL_CHARS = 1000
@@ -153,7 +154,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
                 Cond(ready_t, False, ModelReason.LOAD_FAILED, msg),
             ),
         )
-    outcome = job_outcome(obs.job)
+    outcome = "succeeded" if obs.downloaded and obs.job is None else job_outcome(obs.job)
     if outcome == "succeeded":
         return ModelVerdict(
             ModelPhase.READY,

@@ -66,6 +66,8 @@ def claim(model: ArksModel) -> dict[str, Any]:
 
 GENERATION_ANNOTATION = "arks.ai/model-generation"
 """On a download Job: the model's generation it was started for."""
+CLAIM_UID_ANNOTATION = "arks.ai/claim-uid"
+"""On a download Job: the uid of the claim it downloads into (a claim deleted and created anew is another)."""
 
 
 def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
@@ -87,6 +89,28 @@ def made_for(job: dict[str, Any], model: ArksModel) -> bool:
     return (meta.get("labels") or {}).get(LABEL_ROLE) == DOWNLOAD_ROLE and any(
         o.get("kind") == model.kind and o.get("uid") == model.metadata.uid for o in owners
     )
+
+
+def made_for_another_claim(job: dict[str, Any], pvc: dict[str, Any]) -> bool:
+    """Whether a download Job was made for another claim than `pvc` (one deleted since, the name taken by a new,
+    empty claim): its completion says nothing of this claim's volume. A Job from before the annotation counts as
+    the claim's unless the claim is younger than it."""
+    meta, claim_meta = job.get("metadata") or {}, pvc.get("metadata") or {}
+    made_for = (meta.get("annotations") or {}).get(CLAIM_UID_ANNOTATION)
+    if made_for is not None:
+        return bool(made_for != claim_meta.get("uid"))
+    job_time, claim_time = meta.get("creationTimestamp"), claim_meta.get("creationTimestamp")
+    return bool(job_time and claim_time and str(claim_time) > str(job_time))
+
+
+def download_record(model: ArksModel, pvc: dict[str, Any]) -> dict[str, str]:
+    """`status.download` for a download of `model` completed into `pvc`."""
+    return {"digest": download_digest(model), "claimUid": str((pvc.get("metadata") or {}).get("uid", ""))}
+
+
+def downloaded_here(record: Any, model: ArksModel, pvc: dict[str, Any]) -> bool:
+    """Whether the model's recorded download (`status.download`) is of what it asks for now, into this claim."""
+    return isinstance(record, dict) and record == download_record(model, pvc)
 
 
 def tried_for_another_generation(job: dict[str, Any], generation: int) -> bool:
@@ -171,8 +195,9 @@ def job_name(model: ArksModel) -> str:
     return f"{model.metadata.name[:45].rstrip('.-')}-download-{download_digest(model)}"
 
 
-def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
-    """The Job that runs the project's downloader (`arks-model-download`) into the model's volume."""
+def download_job(model: ArksModel, config: DownloaderConfig, claim_uid: str = "") -> dict[str, Any]:
+    """The Job that runs the project's downloader (`arks-model-download`) into the model's volume (the claim of
+    `claim_uid`)."""
     env: list[dict[str, Any]] = [{"name": "ARKS_MODEL", "value": model.spec.model}]
     hf = model.spec.source.huggingface
     if hf is not None and hf.token_secret_ref:
@@ -221,7 +246,10 @@ def download_job(model: ArksModel, config: DownloaderConfig) -> dict[str, Any]:
             "name": job_name(model),
             "namespace": model.metadata.namespace,
             "labels": pod_labels,
-            "annotations": {GENERATION_ANNOTATION: str(model.metadata.generation)},
+            "annotations": {
+                GENERATION_ANNOTATION: str(model.metadata.generation),
+                **({CLAIM_UID_ANNOTATION: claim_uid} if claim_uid else {}),
+            },
             "ownerReferences": [owner_reference(model)],
         },
         "spec": {
