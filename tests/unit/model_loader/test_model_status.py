@@ -260,3 +260,21 @@ def test_a_model_name_no_arksmodel_can_have_is_not_found_and_says_what_to_fix(na
     assert verdict.reason.value == "ModelNotFound"
     assert "cannot name an ArksModel" in verdict.message
     assert "fix spec.model.name" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("generation", "observed", "ok"),
+    [(2, 1, False), (2, 2, True), (None, 1, True), (2, None, True)],
+    ids=["ready for an older spec", "ready for its spec", "no generation said", "no observed generation said"],
+)
+def test_only_a_ready_status_of_the_models_own_spec_is_loaded(
+    generation: int | None, observed: int | None, ok: bool
+) -> None:
+    model: dict[str, Any] = {"metadata": {"name": "qwen-7b", "namespace": "ns"}, "status": {"phase": "Ready"}}
+    if generation is not None:
+        model["metadata"]["generation"] = generation
+    if observed is not None:
+        model["status"]["observedGeneration"] = observed
+    verdict = loaded_verdict("ns", "qwen-7b", model)
+    assert verdict.ok is ok
+    assert verdict.reason.value == ("ModelLoadSucceeded" if ok else "ModelLoading")

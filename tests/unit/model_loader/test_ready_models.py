@@ -58,3 +58,14 @@ def test_a_garbled_status_is_not_ready() -> None:
     models = ReadyModels()
     models.replace("model", [{"metadata": {"namespace": "ns", "name": "a"}, "status": ["Ready"]}], "1")
     assert models.get("ns", "a") is None
+
+
+def test_a_ready_status_of_an_older_generation_is_not_offered() -> None:
+    stale = model("a", "Ready", "9", generation=2)
+    stale["status"]["observedGeneration"] = 1  # its spec changed (a new repo id) since it was Ready
+    current = model("b", "Ready", "9", generation=2)
+    current["status"]["observedGeneration"] = 2
+    models = ReadyModels()
+    models.replace("model", [stale, current], "10")
+    assert models.get("ns", "a") is None
+    assert models.get("ns", "b") is not None

@@ -38,8 +38,14 @@ def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None
         )
     status = model.get("status") or {}
     phase = status.get("phase") or ModelPhase.PENDING.value
-    if phase == ModelPhase.READY.value:
+    if phase == ModelPhase.READY.value and describes_its_spec(model):
         return LoadedVerdict(True, LoadedReason.SUCCEEDED, LOADED_MESSAGE)
+    if phase == ModelPhase.READY.value:
+        return LoadedVerdict(
+            False,
+            LoadedReason.LOADING,
+            f"Waiting for ArksModel {model_name} to be loaded (its spec changed since it was Ready)",
+        )
     if phase == ModelPhase.FAILED.value:
         why = _failure_message(status)
         return LoadedVerdict(False, LoadedReason.FAILED, f"ArksModel {model_name} failed to load: {why}")
@@ -50,6 +56,15 @@ def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None
         LoadedReason.LOADING,
         f"Waiting for ArksModel {model_name} to be loaded (phase {phase}{': ' + step if step else ''})",
     )
+
+
+def describes_its_spec(model: dict[str, Any]) -> bool:
+    """Whether a model's status is about its current spec: a `Ready` of an older generation (a new repo id not
+    downloaded yet) is no `Ready`. A copy that does not say (no generation, as the watch of Ready models keeps
+    it when older) counts as current."""
+    generation = (model.get("metadata") or {}).get("generation")
+    observed = (model.get("status") or {}).get("observedGeneration")
+    return not isinstance(generation, int) or not isinstance(observed, int) or observed >= generation
 
 
 def _condition_message(status: dict[str, Any], type_: str) -> str:

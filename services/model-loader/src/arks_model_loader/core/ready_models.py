@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from arks_common.api.model import ModelPhase
+from arks_model_loader.core.loaded import describes_its_spec
 
 Obj = dict[str, Any]
 
@@ -35,8 +36,8 @@ class ReadyModels:
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         status = obj.get("status")
         phase = status.get("phase") if isinstance(status, dict) else None
-        if deleted or meta.get("deletionTimestamp") or phase != ModelPhase.READY.value:
-            self._ready.pop(key, None)
+        if deleted or meta.get("deletionTimestamp") or phase != ModelPhase.READY.value or not describes_its_spec(obj):
+            self._ready.pop(key, None)  # a Ready of an older generation is no Ready: read instead
             return
         self._ready[key] = {
             "metadata": {"namespace": key[0], "name": key[1], "resourceVersion": meta.get("resourceVersion")},
