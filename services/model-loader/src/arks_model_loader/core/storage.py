@@ -81,6 +81,18 @@ def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
     return all(o.get("uid") == model.metadata.uid for o in owners)
 
 
+def held_by_another_model(obj: dict[str, Any], model: ArksModel) -> str | None:
+    """The name of another ArksModel (not a namesake of `model`) that owns a claim `model` names: two models
+    cannot share one claim, and nothing will free it by itself (one being deleted is on its way out)."""
+    meta = obj.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return None
+    for owner in meta.get("ownerReferences") or []:
+        if isinstance(owner, dict) and owner.get("kind") == model.kind and owner.get("name") != model.metadata.name:
+            return str(owner.get("name"))
+    return None
+
+
 def made_for(job: dict[str, Any], model: ArksModel) -> bool:
     """Whether a Job is a download Arks made for this very model (its role label, and this model as its owner): a
     user's own Job labelled `arks.ai/model` (an evaluation, a warm-up) is never ours to adopt or delete."""
