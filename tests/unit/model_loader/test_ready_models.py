@@ -69,3 +69,21 @@ def test_a_ready_status_of_an_older_generation_is_not_offered() -> None:
     models.replace("model", [stale, current], "10")
     assert models.get("ns", "a") is None
     assert models.get("ns", "b") is not None
+
+
+def test_a_namespace_may_hold_a_deleting_model_until_the_watch_shows_none() -> None:
+    """An application's change lists the namespace's models (to release one waiting for its last user) only when
+    this says one may be waiting."""
+    models = ReadyModels()
+    assert models.may_be_deleting("ns")  # nothing listed yet: unknown
+    models.replace("model", [model("a", "Ready")], "10")
+    assert not models.may_be_deleting("ns")
+    going = model("a", "Ready", "11", deletionTimestamp="2026-12-07T00:00:00Z")
+    models.observe(going)
+    assert models.may_be_deleting("ns")
+    assert not models.may_be_deleting("other")
+    models.observe(going, deleted=True)
+    assert not models.may_be_deleting("ns")
+    models.observe(going)
+    models.replace("model", [model("a", "Ready", "12")], "12")  # a relist is the truth
+    assert not models.may_be_deleting("ns")

@@ -72,6 +72,10 @@ class LoadedGate:
             await self._update(app, model_name, await self._model(namespace, model_name))
             return True
 
+    def may_have_deleting_models(self, namespace: str) -> bool:
+        """Whether a model of `namespace` may be waiting for its last user to go (True when no watch tells)."""
+        return self._ready_models is None or self._ready_models.may_be_deleting(namespace)
+
     async def _model(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The model as the watch of Ready models shows it, else as the API server has it (None for a name that
         can name no model: `loaded_verdict` says so)."""

@@ -26,8 +26,10 @@ class Handlers:
                 ref.namespace, ref.name, None if data.deleted else data.object
             )
             # an application deleted, or one whose spec changed (it may have moved to another model): a model
-            # waiting for its last user to go may now be released
-            if judged or data.deleted or data.object.get("metadata", {}).get("deletionTimestamp"):
+            # waiting for its last user to go may now be released (a changed spec lists the models only when the
+            # watch of models shows one being deleted in the namespace: a new application costs no list)
+            gone = data.deleted or data.object.get("metadata", {}).get("deletionTimestamp")
+            if gone or (judged and self._gate.may_have_deleting_models(ref.namespace)):
                 await self._models.reconcile_deleting_models(ref.namespace)
         elif ref.kind is ObjectKind.MODEL:
             waits = await self._models.reconcile(ref.namespace, ref.name)

@@ -21,11 +21,13 @@ Obj = dict[str, Any]
 class ReadyModels:
     def __init__(self) -> None:
         self._ready: dict[tuple[str, str], Obj] = {}
+        self._deleting: set[tuple[str, str]] = set()
         self._listed = False
 
     def replace(self, kind: str, objects: list[Obj], list_version: str) -> None:
         """A fresh list of every model: it becomes the truth."""
         self._ready = {}
+        self._deleting = set()
         for obj in objects:
             self.observe(obj)
         self._listed = True
@@ -34,6 +36,10 @@ class ReadyModels:
         """A watch event."""
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if meta.get("deletionTimestamp") and not deleted:
+            self._deleting.add(key)
+        else:
+            self._deleting.discard(key)
         status = obj.get("status")
         phase = status.get("phase") if isinstance(status, dict) else None
         if deleted or meta.get("deletionTimestamp") or phase != ModelPhase.READY.value or not describes_its_spec(obj):
@@ -47,3 +53,8 @@ class ReadyModels:
     def get(self, namespace: str, name: str) -> Obj | None:
         """The model as last watched, when it was Ready; None when unknown or not Ready (read it instead)."""
         return self._ready.get((namespace, name)) if self._listed else None
+
+    def may_be_deleting(self, namespace: str) -> bool:
+        """Whether a model of `namespace` may be waiting for its deletion (its last user to go): False only when the
+        watch has listed and shows none, so an application's change costs no list of the namespace's models."""
+        return not self._listed or any(ns == namespace for ns, _ in self._deleting)
