@@ -69,8 +69,10 @@ class SloScaler:
         interval: float,
         config: ScalerConfig,
         is_leader: Callable[[], bool],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
+        self._clock = clock  # the wall clock of decisions and scrapes (tests move their own)
         self._is_leader = is_leader
         self._kube = kube
         self._js = js
@@ -188,7 +190,7 @@ class SloScaler:
         groups = await self._observe(app, uid, role)
         state = tracked.states.get(role.name, ScalerState())
         decision, tracked.states[role.name] = decide(
-            role.spec, Observation(time.time(), current, tuple(groups)), state, self._config
+            role.spec, Observation(self._clock(), current, tuple(groups)), state, self._config
         )
         # a PD role's series carry its LeaderWorkerSet's name (A-prefill, A-decode) as the application label
         series = _series_name(tracked.name, role.name)
@@ -204,7 +206,7 @@ class SloScaler:
         # `serve` pods made before roles lack the role label: select them by application only
         selector = leader_selector(name) if role.name == ROLE_SERVE else leader_selector(name, role.name)
         pods, _ = await self._kube.list(PODS, ns, label_selector=selector)
-        now = time.time()
+        now = self._clock()
         groups = []
         for pod in pods:
             group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
@@ -215,7 +217,7 @@ class SloScaler:
                 try:
                     text = await self._source.fetch(ns, name, group, pod)
                     parsed = parse_metrics(text, engine_runtime(app.spec, role.name))
-                    snapshot, scraped_at = parsed.snapshot, time.time()
+                    snapshot, scraped_at = parsed.snapshot, self._clock()
                     problems = [str(p) for p in parsed.problems]
                     if problems:
                         SCRAPE_PROBLEMS.labels("garbled").inc(len(problems))
@@ -253,7 +255,7 @@ class SloScaler:
         self, tracked: Tracked, raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]]
     ) -> None:
         meta = raw["metadata"]
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = datetime.fromtimestamp(self._clock(), UTC).replace(microsecond=0)
         changed = []
         reported: dict[str, tuple[int, str, str]] = {}
         for role, decision in decisions:
@@ -295,7 +297,7 @@ class SloScaler:
             decided_at=now,
             role=role.name,
         )
-        msg_id = scale_msg_id(ref, event.generation, decision.desired_replicas, time.time_ns())
+        msg_id = scale_msg_id(ref, event.generation, decision.desired_replicas, int(self._clock() * 1e9))
         await publish(self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event)
 
 
