@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from arks_common.api.application import AutoscalingSpec
@@ -145,8 +146,10 @@ def group(
     metrics: MetricsSnapshot | None = None,
     nodes: int = 1,
     start: float | None = None,
+    started_at: float | None = None,
 ) -> GroupSample:
-    return GroupSample(name, ready_for, at, metrics, nodes, start_seconds=start)
+    sample = GroupSample(name, ready_for, at, metrics, nodes, start_seconds=start)
+    return sample if started_at is None else replace(sample, started_at=started_at)
 
 
 class Leader:

@@ -4,6 +4,7 @@ The reproducers of the crashes found, then a fuzz over all three runtimes' real-
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from unit.slo_scaler.builders import (
     VLLM_LABELS,
+    Leader,
     dynamo_text,
     gauge_text,
     group,
@@ -154,7 +156,7 @@ def test_a_histogram_printed_but_refused_is_told_apart_from_one_not_printed() ->
 
 def test_idle_groups_restarted_without_histograms_still_scale_down() -> None:
     # groups served, restarted (a rollout), and came back idle: their histograms are not printed yet, which is no
-    # failed scrape (the history from before the restart must not hold them stale)
+    # failed scrape (the history from before the restart must not hold them stale); their pods say they restarted
     config, state, served, current = ScalerConfig(initial_capacity_per_group=10.0), ScalerState(), 0.0, 3
     idle = replace(
         snapshot(requests=0, ttft_s=0.05),
@@ -172,7 +174,10 @@ def test_idle_groups_restarted_without_histograms_still_scale_down() -> None:
         elif tick < 14:
             groups = [group(f"g{i}", ready_for=None) for i in range(current)]
         else:
-            groups = [group(f"g{i}", ready_for=15.0 * (tick - 14), at=now, metrics=idle) for i in range(current)]
+            groups = [
+                group(f"g{i}", ready_for=15.0 * (tick - 14), at=now, metrics=idle, started_at=15.0 * 13)
+                for i in range(current)
+            ]
         observation = Observation(now, current, tuple(groups))
         decision, state = decide(spec(scaleDownStabilizationSeconds=60), observation, state, config)
         current = decision.desired_replicas
@@ -190,3 +195,105 @@ def test_label_values_prometheus_answers_are_escaped_as_the_exposition_format_as
     result = parse_metrics(text, Runtime.VLLM)
     assert result.problems == ()
     assert (result.snapshot.requests_running, result.snapshot.requests_waiting) == (3.0, 2.0)
+
+
+EMPTY = parse_metrics(render_exposition([]), Runtime.VLLM).snapshot  # an empty Prometheus vector, as rendered
+GAUGES_ONLY = replace(snapshot(requests=0, ttft_s=0.05), time_to_first_token=None, inter_token_latency=None)
+
+
+def _served(
+    odd: Callable[[int, MetricsSnapshot], MetricsSnapshot],
+    *,
+    ticks: int = 40,
+    started_at: Callable[[int], float | None] = lambda tick: None,
+) -> list[tuple[int, float, Reason, float | None, int]]:
+    """Two groups of processes that served a million requests each, 5 req/s per group now (half their 10 req/s
+    capacity), group "a"'s scrape of each tick as `odd` makes it. Per tick: the desired groups, the rate per group
+    measured, the reason, the capacity and the groups measured. The scale-up stabilization is 0: one phantom tick
+    would scale up."""
+    config, state, out = ScalerConfig(initial_capacity_per_group=10.0), ScalerState(), []
+    s = spec(maxReplicas=20, scaleUpStabilizationSeconds=0)
+    leaders = {"a": Leader(), "b": Leader()}
+    for leader in leaders.values():
+        leader.serve(1_000_000, ttft_s=0.1)
+    for tick in range(ticks):
+        now = 1_000_000.0 + 15 * tick
+        groups = []
+        for name, leader in leaders.items():
+            snap = leader.serve(75, ttft_s=0.1)
+            if name == "a":
+                groups.append(group(name, at=now, metrics=odd(tick, snap), started_at=started_at(tick)))
+            else:
+                groups.append(group(name, at=now, metrics=snap))
+        decision, state = decide(s, Observation(now, 2, tuple(groups)), state, config)
+        signals = decision.signals
+        rate, used = (signals.rate_per_group, signals.groups_used) if signals is not None else (0.0, 0)
+        out.append((decision.desired_replicas, rate, decision.reason, state.capacity_per_group, used))
+    return out
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        pytest.param(lambda tick, snap: EMPTY if tick == 20 else snap, id="one empty Prometheus answer"),
+        pytest.param(
+            lambda tick, snap: replace(snap, time_to_first_token=None) if tick == 20 else snap,
+            id="one scrape without the TTFT histogram",
+        ),
+        pytest.param(lambda tick, snap: GAUGES_ONLY if tick == 0 else snap, id="a first scrape without any histogram"),
+        pytest.param(
+            lambda tick, snap: (
+                replace(snap, time_to_first_token=None, refused=frozenset({TTFT_METRIC})) if tick == 0 else snap
+            ),
+            id="a first scrape whose histogram was cut off",
+        ),
+    ],
+)
+def test_a_scrape_without_a_histogram_is_never_a_lifetime_of_requests(
+    odd: Callable[[int, MetricsSnapshot], MetricsSnapshot],
+) -> None:
+    # counted from "no histogram", the next increase was every request the process ever served: 2 -> 20 groups,
+    # a capacity learned at 844 req/s, and a burst remembered that never was
+    ticks = _served(odd)
+    assert max(rate for _, rate, *_ in ticks) < 6
+    assert {desired for desired, *_ in ticks} == {2}
+    assert {capacity for *_, capacity, _ in ticks} == {10.0}
+
+
+def test_a_runtime_that_restarted_between_scrapes_counts_all_it_printed() -> None:
+    # "a" restarted at tick 20 (its container's startedAt): idle, it prints no histogram, then serves again. Its
+    # none is real (no stale hold), and what it printed after is all new, not a failed scrape's lifetime
+    fresh = Leader()
+
+    def restarted(tick: int, snap: MetricsSnapshot) -> MetricsSnapshot:
+        if tick < 20:
+            return snap
+        return GAUGES_ONLY if tick < 23 else fresh.serve(75, ttft_s=0.1)
+
+    ticks = _served(restarted, started_at=lambda tick: 1_000_000.0 + 15 * 19.5 if tick >= 20 else None)
+    assert {desired for desired, *_ in ticks} == {2}
+    assert all(reason is not Reason.STALE_METRICS for _, _, reason, *_ in ticks)
+    assert [round(rate, 1) for _, rate, *_ in ticks[20:23]] == [2.5, 2.5, 2.5]  # "a" serves none, "b" 5 req/s
+    assert [round(rate, 1) for _, rate, *_ in ticks[-3:]] == [5.0, 5.0, 5.0]
+
+
+def test_a_histogram_appearing_in_a_process_older_than_the_scrape_before_waits_for_a_second_scrape() -> None:
+    # none -> X counts as X only in a process that started after the scrape without it: else that scrape may have
+    # missed it, and X is the process's whole life
+    ticks = _served(lambda tick, snap: GAUGES_ONLY if tick < 2 else snap, ticks=6)
+    assert [(round(rate, 1), used) for _, rate, *_, used in ticks[2:]] == [(5.0, 1), (5.0, 1), (5.0, 2), (5.0, 2)]
+
+
+@pytest.mark.parametrize(
+    "text", [render_exposition([]), "<html><body>502 Bad Gateway</body></html>\n"], ids=["empty vector", "HTML"]
+)
+def test_an_answer_without_any_of_the_runtimes_metrics_is_no_idle_application(text: str) -> None:
+    # SPEC §4: never scale on missing data. Read as groups without traffic, 4 groups went to minReplicas
+    blank = parse_metrics(text, Runtime.VLLM).snapshot
+    state, decisions = ScalerState(), []
+    for tick in range(40):
+        now = 1_000_000.0 + 15 * tick
+        groups = tuple(group(str(i), at=now, metrics=blank) for i in range(4))
+        decision, state = decide(spec(), Observation(now, 4, groups), state)
+        decisions.append((decision.desired_replicas, decision.reason))
+    assert set(decisions) == {(4, Reason.NO_METRICS)}

@@ -50,6 +50,9 @@ PD_ROLES = (ROLE_ROUTER, ROLE_PREFILL, ROLE_DECODE)
 """The roles of PD-separated serving (docs/pd.md), each its own LeaderWorkerSet `A-<role>`."""
 POD_LEADER = "leader"
 POD_WORKER = "worker"
+RUNTIME_CONTAINER = "runtime"
+"""The container of a group's pod that runs the runtime; the slo-scaler reads when it last started (its counters
+begin at zero then)."""
 
 
 def answers_openai(role: str, pod: str) -> bool:

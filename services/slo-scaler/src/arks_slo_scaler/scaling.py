@@ -34,7 +34,7 @@ from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import parse_metrics
 from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_signals, scaled_roles
-from arks_slo_scaler.core.samples import group_of, ready_since, started_in, to_sample
+from arks_slo_scaler.core.samples import group_of, ready_since, runtime_started, started_in, to_sample
 from arks_slo_scaler.metrics import (
     DECISIONS,
     LEADER,
@@ -212,11 +212,15 @@ class SloScaler:
             group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
             since = ready_since(pod)
             ready_seconds = None if since is None else max(0.0, now - since.timestamp())
+            started = runtime_started(pod)
             snapshot, scraped_at = None, None
             if since is not None:
                 try:
                     text = await self._source.fetch(ns, name, group, pod)
-                    parsed = parse_metrics(text, engine_runtime(app.spec, role.name))
+                    runtime = engine_runtime(app.spec, role.name)
+                    parsed = parse_metrics(text, runtime)
+                    if parsed.snapshot.blank:  # an HTML page, an empty answer: no scrape, never an idle runtime
+                        raise FetchError(f"the answer holds none of the {runtime.value} metrics", kind="empty")
                     snapshot, scraped_at = parsed.snapshot, self._clock()
                     problems = [str(p) for p in parsed.problems]
                     if problems:
@@ -227,8 +231,8 @@ class SloScaler:
                     sample = to_sample(ns, name, uid, group, app.spec.runtime.value, scraped_at, snapshot, problems)
                     await self._tell(sample, f"metrics:{uid}:{group}:{scraped_at:.3f}")
                 except FetchError as exc:
-                    SCRAPE_PROBLEMS.labels("unreachable").inc()
-                    log.warning("metrics not reachable", application=f"{ns}/{name}", group=group, error=str(exc))
+                    SCRAPE_PROBLEMS.labels(exc.kind).inc()
+                    log.warning("metrics not read", application=f"{ns}/{name}", group=group, error=str(exc))
             groups.append(
                 GroupSample(
                     group=group,
@@ -237,6 +241,7 @@ class SloScaler:
                     metrics=None if snapshot is None else role_signals(role.name, snapshot),
                     nodes=role.nodes_per_group,
                     start_seconds=started_in(pod, since),
+                    started_at=None if started is None else started.timestamp(),
                 )
             )
         return groups

@@ -33,6 +33,7 @@ from arks_common.conventions import (
     ROLE_PREFILL,
     ROLE_ROUTER,
     ROLE_SERVE,
+    RUNTIME_CONTAINER,
     answers_openai,
     application_owner,
     group_set_name,
@@ -65,7 +66,7 @@ from arks_planner.core.roles import role_view
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
 ROLE_LEADER = POD_LEADER
 ROLE_WORKER = POD_WORKER
-CONTAINER_NAME = "runtime"
+CONTAINER_NAME = RUNTIME_CONTAINER
 PORT_NAME = "http"
 METRICS_PORT_NAME = "metrics"
 SERVICE_REPLICAS = "/spec/replicas"

@@ -20,7 +20,11 @@ class MetricsSource(Protocol):
 
 
 class FetchError(Exception):
-    pass
+    """No scrape of the group this time; `kind` labels `arks_slo_scaler_scrape_problems_total`."""
+
+    def __init__(self, message: str, kind: str = "unreachable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -104,7 +108,11 @@ class PrometheusSource:
             what = body if not isinstance(body, dict) else f"{body.get('errorType')}: {body.get('error')}"
             raise FetchError(f"prometheus answered {str(what)[:300]}")
         result = (body.get("data") or {}).get("result") if isinstance(body.get("data"), dict) else None
-        return render_exposition(result if isinstance(result, list) else [])
+        if not isinstance(result, list) or not result:
+            # no sample of the pod: Prometheus does not scrape it (yet), lost it past its lookback, or relabels
+            # without `pod`. Rendered, it would read as a runtime with nothing to say: an idle one.
+            raise FetchError(f"prometheus has no series of {namespace}/{pod_name}", kind="empty")
+        return render_exposition(result)
 
 
 _DROP = {"__name__", "namespace", "pod", "instance", "job", "container", "endpoint", "service"}

@@ -94,6 +94,9 @@ class GroupSample:
     # how long it took from its creation to Ready (its leader pod's timestamps), when known: the cold start of a group
     # no scale-up of this scaler explains (met by a fresh or restarted scaler, recreated, added by another hand)
     start_seconds: float | None = None
+    # when its leader's runtime last started (its container's `startedAt`), on the clock of `scraped_at`; None when
+    # unknown. Its counters began at zero then: whatever it printed since is new against a scrape from before.
+    started_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ def decide(
 ) -> tuple[Decision, ScalerState]:
     """Decide the number of groups for one application at `observation.now`; returns the decision and new state."""
     now, current = observation.now, observation.current_replicas
-    observation = replace(observation, groups=tuple(_whole_scrapes(observation.groups, state.history)))
+    observation = replace(observation, groups=tuple(_trusted_scrapes(observation.groups, state.history)))
     state = replace(state, history=_remember(state.history, observation, config))
     state = replace(
         state,
@@ -267,11 +270,12 @@ def _decide(
     starting = [g for g in observation.groups if g.ready_seconds is None or g.ready_seconds < warmup]
     warm = [g for g in observation.groups if g.ready_seconds is not None and g.ready_seconds >= warmup]
     fresh = [g for g in warm if g.scraped_at is not None and now - g.scraped_at <= config.stale_after_seconds]
-    usable = [g for g in fresh if len(state.history.get(g.group, ())) >= 2]
+    counted = {g.group: c for g in fresh if (c := _counted(state.history.get(g.group, ()), g.started_at)) is not None}
+    usable = [g for g in fresh if g.group in counted]
     if not usable:
-        return _hold_without_data(current, starting, warm, fresh, now, config), state
+        return _hold_without_data(current, starting, warm, fresh, now, config, state.history), state
 
-    signals, rate_per_group, requests = _signals(spec, usable, state, config)
+    signals, rate_per_group, requests = _signals(spec, usable, counted, state)
     pressure = _pressure(spec, signals, config)
     steady = not starting and len(usable) == current  # transitions (backlogs, new groups) teach nothing reliable
     # learn only from a breach that has lasted: one spike says nothing about the rate a group sustains
@@ -448,18 +452,60 @@ def _out(desired: int, current: int, reason: Reason, message: str, signals: Sign
 LATENCIES = frozenset({UnifiedMetric.TIME_TO_FIRST_TOKEN_SECONDS, UnifiedMetric.INTER_TOKEN_LATENCY_SECONDS})
 
 
-def _whole_scrapes(
+def _trusted_scrapes(
     groups: Sequence[GroupSample], history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]]
 ) -> Iterator[GroupSample]:
-    """A scrape whose latency histogram the parser refused (garbled, cut off) is a failed scrape: the group keeps
-    its last whole one, and goes stale if no whole one follows. Counted as no histogram (as one a restarted runtime
-    has not printed yet is), the next increase would be every request the process ever served."""
+    """A scrape the decision cannot count from is a failed scrape: the group keeps its last whole one and goes stale
+    if no whole one follows, or, without one yet, counts as not scraped. Counted as "no histogram", the next
+    increase would be every request the process ever served (a phantom load of thousands of req/s, a scale-up to
+    the maximum and a capacity learned from it). Failed are: an answer with nothing of the runtime's in it (an
+    empty Prometheus vector, a proxy's HTML page: never an idle runtime, which prints its gauges); a latency
+    histogram the text printed but the parser refused (garbled, cut off); and one the group printed before but not
+    now, unless its runtime started since (a histogram lives as long as its process; a new one has observed
+    nothing yet, and prints none until its first request)."""
     for g in groups:
         entries = history.get(g.group, ())
-        if g.metrics is not None and g.metrics.refused & LATENCIES and entries:
-            at, last = entries[-1]
-            g = replace(g, scraped_at=at, metrics=last)
+        if g.metrics is not None and g.scraped_at is not None and _failed(g.metrics, entries, g.started_at):
+            g = (
+                replace(g, scraped_at=entries[-1][0], metrics=entries[-1][1])
+                if entries
+                else replace(g, scraped_at=None, metrics=None)
+            )
         yield g
+
+
+def _failed(
+    metrics: MetricsSnapshot, entries: Sequence[tuple[float, MetricsSnapshot]], started_at: float | None
+) -> bool:
+    if metrics.blank or metrics.refused & LATENCIES:
+        return True
+    if not entries:
+        return False
+    at, last = entries[-1]
+    restarted = started_at is not None and started_at > at
+    vanished = (last.time_to_first_token is not None and metrics.time_to_first_token is None) or (
+        last.inter_token_latency is not None and metrics.inter_token_latency is None
+    )
+    return vanished and not restarted
+
+
+def _counted(
+    entries: Sequence[tuple[float, MetricsSnapshot]], started_at: float | None
+) -> tuple[Histogram | None, Histogram | None] | None:
+    """The TTFT and ITL observations of a group's window (first to last kept scrape), or None when they cannot be
+    told: fewer than two scrapes, or a histogram that appeared without an earlier one to count from in a process
+    older than that earlier scrape (it was idle then, or that scrape missed the histogram: its counts may be the
+    process's whole life). A runtime that started after the window's first scrape counts all it printed."""
+    if len(entries) < 2:
+        return None
+    (t0, base), (_, last) = entries[0], entries[-1]
+    if started_at is not None and started_at > t0:
+        return last.time_to_first_token, last.inter_token_latency
+    ttft = (base.time_to_first_token, last.time_to_first_token)
+    itl = (base.inter_token_latency, last.inter_token_latency)
+    if any(before is None and after is not None for before, after in (ttft, itl)):
+        return None
+    return histogram_increase(*ttft), histogram_increase(*itl)
 
 
 def _remember(
@@ -486,6 +532,7 @@ def _hold_without_data(
     fresh: Sequence[GroupSample],
     now: float,
     config: ScalerConfig,
+    history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]],
 ) -> Decision:
     if warm and not fresh and any(g.scraped_at is not None for g in warm):
         ages = [now - g.scraped_at for g in warm if g.scraped_at is not None]
@@ -496,14 +543,23 @@ def _hold_without_data(
     if starting and not warm:
         msg = f"all {len(starting)} group(s) are starting or warming up; their samples are ignored: hold at {current}"
         return _out(current, current, Reason.WARMING_UP, msg)
-    if fresh:
+    if fresh and all(len(history.get(g.group, ())) < 2 for g in fresh):
         msg = f"only one scrape so far from {len(fresh)} group(s), need two for rates: hold at {current}"
+        return _out(current, current, Reason.NO_METRICS, msg)
+    if fresh:
+        msg = (
+            f"the latency histograms of {len(fresh)} group(s) appeared without an earlier scrape to count from "
+            f"(their counts may be the runtime's whole life), need one more for rates: hold at {current}"
+        )
         return _out(current, current, Reason.NO_METRICS, msg)
     return _out(current, current, Reason.NO_METRICS, f"no metrics from any group: hold at {current}")
 
 
 def _signals(
-    spec: AutoscalingSpec, usable: Sequence[GroupSample], state: ScalerState, config: ScalerConfig
+    spec: AutoscalingSpec,
+    usable: Sequence[GroupSample],
+    counted: Mapping[str, tuple[Histogram | None, Histogram | None]],
+    state: ScalerState,
 ) -> tuple[Signals, float, float]:
     ttft: list[Histogram | None] = []
     itl: list[Histogram | None] = []
@@ -513,9 +569,9 @@ def _signals(
         entries = state.history[g.group]
         (t0, base), (t1, last) = entries[0], entries[-1]
         dt = max(t1 - t0, 1e-9)
-        ttft_inc = histogram_increase(base.time_to_first_token, last.time_to_first_token)
+        ttft_inc, itl_inc = counted[g.group]
         ttft.append(ttft_inc)
-        itl.append(histogram_increase(base.inter_token_latency, last.inter_token_latency))
+        itl.append(itl_inc)
         started = ttft_inc.count if ttft_inc is not None else 0.0
         requests += started
         rate += started / dt

@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -100,6 +100,12 @@ class MetricsSnapshot:
     # latency histograms the text printed but the parser refused (garbled, cut off): unknown, unlike one not printed
     # at all (a runtime creates a labelled histogram at its first observation: until then it has none to show)
     refused: frozenset[UnifiedMetric] = frozenset()
+
+    @property
+    def blank(self) -> bool:
+        """Nothing of the runtime's at all: an answer that is no scrape of it (an empty Prometheus vector, a proxy's
+        HTML page). A running runtime always prints its request gauges, so this is never an idle one."""
+        return not self.refused and all(getattr(self, f.name) is None for f in fields(self) if f.name != "refused")
 
 
 @dataclass(frozen=True)
@@ -364,11 +370,12 @@ def counter_increase(previous: float | None, current: float | None) -> float | N
 
 
 def histogram_increase(previous: Histogram | None, current: Histogram | None) -> Histogram | None:
-    """The observations between two scrapes (like PromQL `increase`); a drop in any bucket is a counter reset."""
-    if current is None:
+    """The observations between two scrapes (like PromQL `increase`); a drop in any bucket is a counter reset.
+
+    None without both: like PromQL, an increase needs two samples. A histogram with no earlier one to count from
+    is not all new: that earlier scrape may have missed it (the caller knows when its process is younger)."""
+    if current is None or previous is None:
         return None
-    if previous is None:
-        return current
     if previous.edges != current.edges:
         return current  # the runtime was restarted with other buckets: only the new process's counts are usable
     pairs = list(zip(previous.buckets, current.buckets, strict=True))

@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from arks_common.conventions import RUNTIME_CONTAINER
 from arks_common.events.payloads import HistogramSample, MetricsSample, ObjectKind, ObjectRef
 from arks_slo_scaler.core.metrics import Histogram, MetricsSnapshot
 
@@ -88,6 +89,23 @@ def started_in(pod: dict[str, Any], since: datetime | None) -> float | None:
     except (TypeError, ValueError):  # a naive timestamp cannot be subtracted from an aware one either
         return None
     return took if took >= 0 else None
+
+
+def runtime_started(pod: dict[str, Any]) -> datetime | None:
+    """When the pod's runtime container last started (`state.running.startedAt`): its counters begin at zero
+    there, whether the container restarted or the pod is new. None while it is not running, when the pod has no
+    container of that name, or when the time does not parse; a readiness flap does not move it."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        if not isinstance(container, dict) or container.get("name") != RUNTIME_CONTAINER:
+            continue
+        running = (container.get("state") or {}).get("running") or {}
+        started = running.get("startedAt") if isinstance(running, dict) else None
+        try:
+            at = datetime.fromisoformat(str(started).replace("Z", "+00:00")) if started else None
+        except ValueError:
+            return None
+        return at if at is not None and at.tzinfo is not None else None  # a naive time is no instant
+    return None
 
 
 def group_of(pod: dict[str, Any]) -> str:
