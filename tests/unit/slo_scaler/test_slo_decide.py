@@ -311,3 +311,19 @@ def test_a_forecast_alone_does_not_undo_a_recent_scale_down() -> None:
     assert all(d.direction is ScaleDirection.HOLD for d in ramp)
     decision = fleet.tick(ttft_s=0.1, rate=9.8)  # the load itself past 95% of the capacity
     assert (decision.reason, decision.direction) == (Reason.LOAD_ABOVE_CAPACITY, ScaleDirection.UP)
+
+
+def test_groups_asked_for_that_have_no_pod_yet_are_starting_not_serving() -> None:
+    # the deployer lags: the scaler decided 3 groups, 2 pods serve. Counted as ready, the third made the demand look
+    # half as large again and, once the breach had lasted another window, asked for a fourth group, and so on
+    config = ScalerConfig(initial_capacity_per_group=10.0)
+    leaders, state, current, decisions = [Leader(), Leader()], ScalerState(), 2, []
+    for tick in range(12):
+        now = 15.0 * tick
+        groups = tuple(group(str(i), at=now, metrics=leader.serve(120, ttft_s=2.0)) for i, leader in enumerate(leaders))
+        decision, state = decide(spec(), Observation(now, current, groups), state, config)
+        current = decision.desired_replicas
+        decisions.append((decision.desired_replicas, decision.reason))
+    assert [d for d in decisions if d[1] is Reason.SLO_BREACHED] == [(3, Reason.SLO_BREACHED)]
+    assert decisions[-1] == (3, Reason.SCALE_UP_IN_PROGRESS)
+    assert decision.message.endswith("1 group(s) still starting (1 without a pod yet): hold at 3")

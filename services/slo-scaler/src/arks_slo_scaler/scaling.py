@@ -69,10 +69,10 @@ class SloScaler:
         interval: float,
         config: ScalerConfig,
         is_leader: Callable[[], bool],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._config = config
-        self._clock = clock  # the wall clock of decisions and scrapes (tests move their own)
+        self._clock = clock or _wall_clock  # of decisions and scrapes (tests move their own)
         self._is_leader = is_leader
         self._kube = kube
         self._js = js
@@ -177,17 +177,23 @@ class SloScaler:
             forget_application(tracked.namespace, _series_name(tracked.name, gone))
         decisions: list[tuple[ScaledRole, Decision]] = []
         for role in roles:
-            decision = await self._decide_role(tracked, app, raw["metadata"]["uid"], role)
+            decision = await self._decide_role(tracked, app, raw, role)
             if decision is not None:
                 decisions.append((role, decision))
         await self._report(tracked, raw, decisions)
 
-    async def _decide_role(self, tracked: Tracked, app: ArksApplication, uid: str, role: ScaledRole) -> Decision | None:
+    async def _decide_role(
+        self, tracked: Tracked, app: ArksApplication, raw: dict[str, Any], role: ScaledRole
+    ) -> Decision | None:
         lws = await self._kube.get(LEADERWORKERSETS, tracked.namespace, group_set_name(tracked.name, role.name))
         if lws is None:
             return None  # nothing runs yet: nothing to scale
-        current = int((lws.get("spec") or {}).get("replicas", role.spec_replicas))
-        groups = await self._observe(app, uid, role)
+        running = int((lws.get("spec") or {}).get("replicas", role.spec_replicas))
+        # decided from the count it last decided, as the deployer applies it, not from the LeaderWorkerSet: while the
+        # deployer has not applied a scale-up yet, a Hold from the set's count wrote the old count back, reversing it
+        decided = _decided(raw, role)
+        current = running if decided is None else decided
+        groups = await self._observe(app, raw["metadata"]["uid"], role)
         state = tracked.states.get(role.name, ScalerState())
         decision, tracked.states[role.name] = decide(
             role.spec, Observation(self._clock(), current, tuple(groups)), state, self._config
@@ -197,7 +203,7 @@ class SloScaler:
         DECISIONS.labels(tracked.namespace, series, decision.direction.value, decision.reason.value).inc()
         ready = sum(1 for g in groups if g.ready_seconds is not None)
         export_application(
-            tracked.namespace, series, role.spec, desired=decision.desired_replicas, current=current, ready=ready
+            tracked.namespace, series, role.spec, desired=decision.desired_replicas, current=running, ready=ready
         )
         return decision
 
@@ -306,6 +312,10 @@ class SloScaler:
         await publish(self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event)
 
 
+def _wall_clock() -> float:
+    return time.time()
+
+
 def _series_name(application: str, role: str) -> str:
     return application if role == ROLE_SERVE else group_set_name(application, role)
 
@@ -359,6 +369,19 @@ def _written(raw: dict[str, Any]) -> dict[str, Any]:
     status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
     autoscaling = status.get("autoscaling") if isinstance(status, dict) else None
     return autoscaling if isinstance(autoscaling, dict) else {}
+
+
+def _decided(raw: dict[str, Any], role: ScaledRole) -> int | None:
+    """The role's `status.autoscaling` desiredReplicas within its min..max, as the deployer applies it; None before
+    the first decision (the deployer applies `spec.replicas` until then)."""
+    written = _written(raw)
+    if role.status_key is not None:
+        part = written.get(role.status_key)
+        written = part if isinstance(part, dict) else {}
+    value = written.get("desiredReplicas")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return None
+    return max(min(value, role.spec.max_replicas), role.spec.min_replicas)
 
 
 def _same(written: dict[str, Any], decision: Decision) -> bool:

@@ -102,7 +102,9 @@ class GroupSample:
 @dataclass(frozen=True)
 class Observation:
     now: float
-    current_replicas: int  # the groups the application has now (starting ones included)
+    # the groups the application has now, starting ones included: the count last decided, which may be ahead of the
+    # pods (groups asked for that have no leader pod yet are starting)
+    current_replicas: int
     groups: tuple[GroupSample, ...]
 
 
@@ -268,6 +270,10 @@ def _decide(
 
     warmup = spec.behavior.warmup_seconds
     starting = [g for g in observation.groups if g.ready_seconds is None or g.ready_seconds < warmup]
+    # groups asked for whose leader pod is not there yet (the deployer or the LeaderWorkerSet controller has not made
+    # them): starting too. Counted as ready, they made the demand look larger by their share and asked for more.
+    unborn = max(0, current - len(observation.groups))
+    starting += [GroupSample(UNBORN, None)] * unborn
     warm = [g for g in observation.groups if g.ready_seconds is not None and g.ready_seconds >= warmup]
     fresh = [g for g in warm if g.scraped_at is not None and now - g.scraped_at <= config.stale_after_seconds]
     counted = {g.group: c for g in fresh if (c := _counted(state.history.get(g.group, ()), g.started_at)) is not None}
@@ -300,7 +306,7 @@ def _decide(
         )
     capacity = est.value
     state = replace(state, capacity=est)
-    ready = current - sum(1 for g in observation.groups if g.ready_seconds is None)
+    ready = current - unborn - sum(1 for g in observation.groups if g.ready_seconds is None)
     groups_serving = max(ready, len(usable))
     demand = signals.arrival_rate * groups_serving / len(usable)  # the usable groups stand for every ready one
     # A burst's demand is measured right when every group that takes traffic is measured (groups still starting
@@ -393,8 +399,7 @@ def _decide(
             msg = f"{what} for {lasted:.0f} s but at maxReplicas {hi}: hold at {current}"
             return _out(current, current, Reason.AT_MAX_REPLICAS, msg, signals), state
         if starting and wanted <= current:
-            names = ", ".join(g.group for g in starting)
-            msg = f"{what} for {lasted:.0f} s; {len(starting)} group(s) still starting ({names}): hold at {current}"
+            msg = f"{what} for {lasted:.0f} s; {_still_starting(starting)}: hold at {current}"
             return _out(current, current, Reason.SCALE_UP_IN_PROGRESS, msg, signals), state
         # at most doubling (+4) per step, as the HPA, but never less than the measured arrivals need by themselves
         step_cap = max(2 * current, current + 4, needed or 0)
@@ -433,13 +438,22 @@ def _decide(
             msg += " (the floor only keeps groups from going)"
         return _out(current, current, Reason.RECENT_BURST, msg, signals), state
     if stabilized < current and starting:
-        names = ", ".join(g.group for g in starting)
-        msg = f"{health}; {stabilized} groups would do, but {len(starting)} group(s) still starting ({names}): hold"
+        msg = f"{health}; {stabilized} groups would do, but {_still_starting(starting)}: hold"
         return _out(current, current, Reason.SCALE_UP_IN_PROGRESS, msg, signals), state
     if recommendation < current:
         msg = f"{health}; {recommendation} groups would do, but the last {window} s asked for {stabilized}: hold"
         return _out(current, current, Reason.DOWNSCALE_STABILIZING, msg, signals), state
     return _out(current, current, Reason.WITHIN_SLO, f"{health}: hold at {current} groups", signals), state
+
+
+UNBORN = ""  # the name of a group asked for that has no leader pod yet
+
+
+def _still_starting(starting: Sequence[GroupSample]) -> str:
+    named = [g.group for g in starting if g.group != UNBORN]
+    unborn = len(starting) - len(named)
+    names = ", ".join([*named, *([f"{unborn} without a pod yet"] if unborn else [])])
+    return f"{len(starting)} group(s) still starting ({names})"
 
 
 def _out(desired: int, current: int, reason: Reason, message: str, signals: Signals | None = None) -> Decision:
