@@ -35,7 +35,15 @@ def make_setup(settings: SloScalerSettings) -> Callable[[ServiceContext], Awaita
         events = EventRecorder(kube, "slo-scaler")
         elector = LeaderElector(kube, settings.effective_lease_namespace(), settings.lease_name)
         scaler = SloScaler(
-            kube, ctx.js, source, events, settings.scrape_interval_seconds, config, is_leader=elector.is_leader
+            kube,
+            ctx.js,
+            source,
+            events,
+            settings.scrape_interval_seconds,
+            config,
+            is_leader=elector.is_leader,
+            concurrent_steps=settings.concurrent_steps,
+            concurrent_scrapes=settings.concurrent_scrapes,
         )
         ctx.add_task("leader election", elector.run)
         ctx.consume(SLO_SCALER_OBJECTS, Handlers(scaler).on_object)

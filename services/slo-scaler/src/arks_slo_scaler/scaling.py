@@ -70,10 +70,16 @@ class SloScaler:
         config: ScalerConfig,
         is_leader: Callable[[], bool],
         clock: Callable[[], float] | None = None,
+        concurrent_steps: int = 32,
+        concurrent_scrapes: int = 64,
     ) -> None:
         self._config = config
         self._clock = clock or _wall_clock  # of decisions and scrapes (tests move their own)
         self._is_leader = is_leader
+        # one round runs every application's step at once, at most this many at a time (API calls), and at most
+        # this many scrapes in flight across them (a hung leader holds one slot for its scrape timeout)
+        self._steps = asyncio.Semaphore(concurrent_steps)
+        self._scrapes = asyncio.Semaphore(concurrent_scrapes)
         self._kube = kube
         self._js = js
         self._source = source
@@ -102,18 +108,40 @@ class SloScaler:
         await self._discover()
         while not stop.is_set():
             started = time.monotonic()
-            leading = self._leadership(self._is_leader())
             # only the leader decides: two replicas must never issue competing decisions
-            for tracked in list(self._apps.values()) if leading else []:
-                try:
-                    await self._tick(tracked)
-                except (KubeError, nats.errors.Error, TimeoutError) as exc:
-                    log.warning(
-                        "scaling step failed", application=f"{tracked.namespace}/{tracked.name}", error=str(exc)
-                    )
-                except Exception as exc:  # one application's bad metrics or spec never stops the others
-                    await self._broke(tracked, exc)
+            if self._leadership(self._is_leader()):
+                await self._round(started + self._interval)
             await sleep_unless(stop, self._interval - (time.monotonic() - started))
+
+    async def _round(self, deadline: float) -> None:
+        """Every tracked application's step at once (bounded by the semaphores): one application's hung leaders
+        or slow calls never hold another's decision back. A step still running at the deadline, when the next
+        round is due, is abandoned (its application is decided again next round) and told in the log."""
+        steps = {
+            asyncio.create_task(self._step(tracked), name=f"scale {tracked.namespace}/{tracked.name}"): tracked
+            for tracked in list(self._apps.values())
+        }
+        if not steps:
+            return
+        _, late = await asyncio.wait(steps, timeout=max(0.0, deadline - time.monotonic()))
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+            STEP_FAILURES.labels("RoundDeadline").inc(len(late))
+            names = sorted(f"{steps[t].namespace}/{steps[t].name}" for t in late)
+            log.warning("scaling steps did not finish within the round", applications=names[:20], count=len(late))
+
+    async def _step(self, tracked: Tracked) -> None:
+        async with self._steps:
+            if not self._is_leader():  # the lease may have gone while earlier steps ran
+                return
+            try:
+                await self._tick(tracked)
+            except (KubeError, nats.errors.Error, TimeoutError) as exc:
+                log.warning("scaling step failed", application=f"{tracked.namespace}/{tracked.name}", error=str(exc))
+            except Exception as exc:  # one application's bad metrics or spec never stops the others
+                await self._broke(tracked, exc)
 
     def _leadership(self, leading: bool) -> bool:
         """Whether this replica decides this round. Taking the lead (again) starts every application afresh, as a
@@ -213,44 +241,48 @@ class SloScaler:
         selector = leader_selector(name) if role.name == ROLE_SERVE else leader_selector(name, role.name)
         pods, _ = await self._kube.list(PODS, ns, label_selector=selector)
         now = self._clock()
-        groups = []
-        for pod in pods:
-            group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
-            since = ready_since(pod)
-            ready_seconds = None if since is None else max(0.0, now - since.timestamp())
-            started = runtime_started(pod)
-            snapshot, scraped_at = None, None
-            if since is not None:
-                try:
+        # every group at once: a hung leader costs its scrape timeout once, not once per group after it
+        return list(await asyncio.gather(*(self._group(app, uid, role, pod, now) for pod in pods)))
+
+    async def _group(
+        self, app: ArksApplication, uid: str, role: ScaledRole, pod: dict[str, Any], now: float
+    ) -> GroupSample:
+        """One replica group as its leader pod shows it, with a scrape of its metrics while it is Ready."""
+        ns, name = app.metadata.namespace, app.metadata.name
+        group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
+        since = ready_since(pod)
+        ready_seconds = None if since is None else max(0.0, now - since.timestamp())
+        started = runtime_started(pod)
+        snapshot, scraped_at = None, None
+        if since is not None:
+            try:
+                async with self._scrapes:
                     text = await self._source.fetch(ns, name, group, pod)
-                    runtime = engine_runtime(app.spec, role.name)
-                    parsed = parse_metrics(text, runtime)
-                    if parsed.snapshot.blank:  # an HTML page, an empty answer: no scrape, never an idle runtime
-                        raise FetchError(f"the answer holds none of the {runtime.value} metrics", kind="empty")
-                    snapshot, scraped_at = parsed.snapshot, self._clock()
-                    problems = [str(p) for p in parsed.problems]
-                    if problems:
-                        SCRAPE_PROBLEMS.labels("garbled").inc(len(problems))
-                        log.warning(
-                            "metric text had problems", application=f"{ns}/{name}", group=group, problems=problems[:5]
-                        )
-                    sample = to_sample(ns, name, uid, group, app.spec.runtime.value, scraped_at, snapshot, problems)
-                    await self._tell(sample, f"metrics:{uid}:{group}:{scraped_at:.3f}")
-                except FetchError as exc:
-                    SCRAPE_PROBLEMS.labels(exc.kind).inc()
-                    log.warning("metrics not read", application=f"{ns}/{name}", group=group, error=str(exc))
-            groups.append(
-                GroupSample(
-                    group=group,
-                    ready_seconds=ready_seconds,
-                    scraped_at=scraped_at,
-                    metrics=None if snapshot is None else role_signals(role.name, snapshot),
-                    nodes=role.nodes_per_group,
-                    start_seconds=started_in(pod, since),
-                    started_at=None if started is None else started.timestamp(),
-                )
-            )
-        return groups
+                runtime = engine_runtime(app.spec, role.name)
+                parsed = parse_metrics(text, runtime)
+                if parsed.snapshot.blank:  # an HTML page, an empty answer: no scrape, never an idle runtime
+                    raise FetchError(f"the answer holds none of the {runtime.value} metrics", kind="empty")
+                snapshot, scraped_at = parsed.snapshot, self._clock()
+                problems = [str(p) for p in parsed.problems]
+                if problems:
+                    SCRAPE_PROBLEMS.labels("garbled").inc(len(problems))
+                    log.warning(
+                        "metric text had problems", application=f"{ns}/{name}", group=group, problems=problems[:5]
+                    )
+                sample = to_sample(ns, name, uid, group, app.spec.runtime.value, scraped_at, snapshot, problems)
+                await self._tell(sample, f"metrics:{uid}:{group}:{scraped_at:.3f}")
+            except FetchError as exc:
+                SCRAPE_PROBLEMS.labels(exc.kind).inc()
+                log.warning("metrics not read", application=f"{ns}/{name}", group=group, error=str(exc))
+        return GroupSample(
+            group=group,
+            ready_seconds=ready_seconds,
+            scraped_at=scraped_at,
+            metrics=None if snapshot is None else role_signals(role.name, snapshot),
+            nodes=role.nodes_per_group,
+            start_seconds=started_in(pod, since),
+            started_at=None if started is None else started.timestamp(),
+        )
 
     async def _tell(self, sample: MetricsSample, msg_id: str) -> None:
         """Publishes a group's unified metrics for subscribers; one too large for a bus message (a hostile text's
@@ -272,15 +304,21 @@ class SloScaler:
         for role, decision in decisions:
             key = reported[role.name] = (decision.desired_replicas, decision.direction.value, decision.reason.value)
             if decision.direction is not ScaleDirection.HOLD:
+                if not self._still_leading(tracked):
+                    return
                 await self._publish(meta, role, decision, now)
             if key != tracked.last.get(role.name) and not _states(raw, role, decision):
                 changed.append((role, decision))
         if not changed:
             tracked.last.update(reported)
             return
+        if not self._still_leading(tracked):
+            return
         await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
         tracked.last.update(reported)  # only once the status holds them: a failed write is tried again next tick
         for role, decision in changed:
+            if not self._still_leading(tracked):
+                return
             who = "" if role.status_key is None else f"{role.name}: "
             await self._events.record(
                 raw, "Normal", f"Scale{decision.direction.value}", f"{decision.reason}: {who}{decision.message}"
@@ -294,6 +332,14 @@ class SloScaler:
                 reason=decision.reason.value,
                 message=decision.message,
             )
+
+    def _still_leading(self, tracked: Tracked) -> bool:
+        """Asked before every write: a round outlasts the lease it began under (scrapes wait on timeouts), and a
+        replica that lost it must not write what the new leader decides."""
+        if self._is_leader():
+            return True
+        log.info("lease lost during the step; nothing written", application=f"{tracked.namespace}/{tracked.name}")
+        return False
 
     async def _publish(self, meta: dict[str, Any], role: ScaledRole, decision: Decision, now: datetime) -> None:
         ref = ObjectRef(kind=ObjectKind.APPLICATION, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from arks_common.settings import CommonSettings
 
 
@@ -16,6 +18,10 @@ class SloScalerSettings(CommonSettings):
     metrics_path: str = "/metrics"
     prometheus_url: str = "http://prometheus:9090"
     scrape_timeout_seconds: float = 5.0
+    concurrent_steps: int = Field(default=32, ge=1)
+    """Applications decided at once in a round (each step's API calls); a round lasts at most one scrape interval."""
+    concurrent_scrapes: int = Field(default=64, ge=1)
+    """Scrapes in flight at once, over all applications: a hung leader holds one for the scrape timeout."""
     lease_name: str = "arks-slo-scaler"
     capacity_prior_per_group: float | None = None
     """An operator's estimate of the requests per second one replica group serves within the SLO (from a load

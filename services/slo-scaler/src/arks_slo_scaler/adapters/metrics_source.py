@@ -6,6 +6,7 @@ the same unified metrics.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any, Protocol
@@ -70,7 +71,8 @@ class ScrapeSource:
         if not ip:
             raise FetchError(f"pod {pod['metadata']['name']} has no IP yet")
         ports = scrape_ports(pod, self._port)
-        return "\n".join([await self._get(f"http://{ip}:{port}{self._path}") for port in ports])
+        # at once: a leader that hangs on both ports costs one timeout, not two
+        return "\n".join(await asyncio.gather(*(self._get(f"http://{ip}:{port}{self._path}") for port in ports)))
 
     async def _get(self, url: str) -> str:
         try:
