@@ -1,8 +1,13 @@
 """What the slo-scaler's shell writes to `status.autoscaling`, the decision's durable home (the deployer applies
-its `desiredReplicas`): a decision the deployer has not applied yet is kept, not written back."""
+its `desiredReplicas`): a decision the deployer has not applied yet is kept, not written back; a bus that refuses a
+message loses no decision."""
 
 from __future__ import annotations
 
+import nats.errors
+import pytest
+from nats.js.errors import APIError
+from prometheus_client import REGISTRY
 from unit.slo_scaler.shell import BREACHED, application, shell, track
 
 
@@ -23,3 +28,39 @@ async def test_a_scale_up_the_deployer_has_not_applied_yet_is_not_written_back()
     assert s.cluster.autoscaling()["lastDecision"]["message"].endswith(
         "1 group(s) still starting (1 without a pod yet): hold at 3"
     )
+
+
+def _failures(channel: str, error: str) -> float:
+    labels = {"channel": channel, "error": error}
+    return REGISTRY.get_sample_value("arks_slo_scaler_publish_failures_total", labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    ("refused", "error"),
+    [
+        pytest.param(
+            "arks.metrics.",
+            APIError(code=503, description="insufficient resources", err_code=10023),
+            id="the metrics stream is full",
+        ),
+        pytest.param(
+            "arks.scale.",
+            APIError(code=503, description="maximum messages exceeded", err_code=10077),
+            id="the scale stream refuses",
+        ),
+        pytest.param("arks.scale.", nats.errors.TimeoutError(), id="a scale message times out"),
+    ],
+)
+async def test_a_bus_that_refuses_a_message_loses_no_decision(refused: str, error: Exception) -> None:
+    # a refused metrics sample broke every application's tick while the stream was full; a refused scale message,
+    # published before the status write, kept every decision from its durable home
+    s = shell()
+    s.bus.refuse = lambda subject: error if subject.startswith(refused) else None
+    s.cluster.add(application(), groups=2)
+    track(s)
+    channel = "metrics" if refused == "arks.metrics." else "scale"
+    before = _failures(channel, type(error).__name__)
+    await s.ticks(6, bucket=BREACHED)
+    assert s.cluster.autoscaling()["desiredReplicas"] == 3
+    assert "ScaleUp" in [reason for _, reason, _ in s.events.recorded]
+    assert _failures(channel, type(error).__name__) > before

@@ -22,6 +22,11 @@ DECISIONS = Counter(
 SCRAPE_PROBLEMS = Counter(
     "arks_slo_scaler_scrape_problems_total", "Scrapes that failed or had garbled lines, by kind.", ["kind"]
 )
+PUBLISH_FAILURES = Counter(
+    "arks_slo_scaler_publish_failures_total",
+    "Bus messages not published (news only: a decision lives in the application's status), by channel and error.",
+    ["channel", "error"],
+)
 STEP_FAILURES = Counter(
     "arks_slo_scaler_step_failures_total", "Scaling steps of one application that broke, by error type.", ["error"]
 )

@@ -38,6 +38,7 @@ from arks_slo_scaler.core.samples import group_of, ready_since, runtime_started,
 from arks_slo_scaler.metrics import (
     DECISIONS,
     LEADER,
+    PUBLISH_FAILURES,
     SCRAPE_PROBLEMS,
     STEP_FAILURES,
     export_application,
@@ -285,14 +286,18 @@ class SloScaler:
         )
 
     async def _tell(self, sample: MetricsSample, msg_id: str) -> None:
-        """Publishes a group's unified metrics for subscribers; one too large for a bus message (a hostile text's
-        histogram of a hundred thousand buckets) is left out, and the decision goes on without the news."""
+        """Publishes a group's unified metrics for subscribers, best-effort: the decision goes on without the news.
+        One too large for a bus message (a hostile text's histogram of a hundred thousand buckets) is left out; a
+        stream that refuses it (full, its JetStream leader being elected) or a publish that times out is counted and
+        logged (before, such a failure broke every application's tick while it lasted)."""
         subject = METRICS.subject(sample.ref.namespace, sample.ref.name)
         try:
             await publish(self._js, METRICS, subject, msg_id, Service.SLO_SCALER.value, sample)
         except nats.errors.MaxPayloadError as exc:
             SCRAPE_PROBLEMS.labels("too_large").inc()
             log.warning("metrics event too large for the bus; not published", subject=subject, error=str(exc)[:200])
+        except (nats.errors.Error, TimeoutError) as exc:
+            _not_published(METRICS.name, subject, exc)
 
     async def _report(
         self, tracked: Tracked, raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]]
@@ -303,19 +308,20 @@ class SloScaler:
         reported: dict[str, tuple[int, str, str]] = {}
         for role, decision in decisions:
             key = reported[role.name] = (decision.desired_replicas, decision.direction.value, decision.reason.value)
+            if key != tracked.last.get(role.name) and not _states(raw, role, decision):
+                changed.append((role, decision))
+        # the status first: it is the decision's home (the deployer applies it); the scale message only wakes the
+        # deployer and explains, so a bus that refuses it must not keep the decision from the status
+        if changed:
+            if not self._still_leading(tracked):
+                return
+            await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
+        tracked.last.update(reported)  # only once the status holds them: a failed write is tried again next tick
+        for role, decision in decisions:
             if decision.direction is not ScaleDirection.HOLD:
                 if not self._still_leading(tracked):
                     return
                 await self._publish(meta, role, decision, now)
-            if key != tracked.last.get(role.name) and not _states(raw, role, decision):
-                changed.append((role, decision))
-        if not changed:
-            tracked.last.update(reported)
-            return
-        if not self._still_leading(tracked):
-            return
-        await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
-        tracked.last.update(reported)  # only once the status holds them: a failed write is tried again next tick
         for role, decision in changed:
             if not self._still_leading(tracked):
                 return
@@ -355,7 +361,16 @@ class SloScaler:
             role=role.name,
         )
         msg_id = scale_msg_id(ref, event.generation, decision.desired_replicas, int(self._clock() * 1e9))
-        await publish(self._js, SCALE, SCALE.subject(ref.namespace, ref.name), msg_id, Service.SLO_SCALER.value, event)
+        subject = SCALE.subject(ref.namespace, ref.name)
+        try:
+            await publish(self._js, SCALE, subject, msg_id, Service.SLO_SCALER.value, event)
+        except (nats.errors.Error, TimeoutError) as exc:  # the deployer still reads the status on its next wake-up
+            _not_published(SCALE.name, subject, exc)
+
+
+def _not_published(channel: str, subject: str, exc: Exception) -> None:
+    PUBLISH_FAILURES.labels(channel, type(exc).__name__).inc()
+    log.warning("not published", subject=subject, error=f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
 def _wall_clock() -> float:
