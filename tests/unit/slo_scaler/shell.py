@@ -243,7 +243,9 @@ def shell(
     interval: float = 15.0,
     cluster: Cluster | None = None,
     source: Source | None = None,
+    **options: Any,
 ) -> Shell:
+    """A scaler over stand-ins; give `cluster` and `source` of another to make a second replica of it."""
     cluster, bus, source, events, clock = cluster or Cluster(), Bus(), source or Source(), Recorder(), Clock()
     scaler = SloScaler(
         cluster,  # type: ignore[arg-type]
@@ -254,6 +256,7 @@ def shell(
         config or ScalerConfig(),
         is_leader,
         clock=clock,
+        **options,
     )
     return Shell(scaler, cluster, bus, source, events, clock)
 

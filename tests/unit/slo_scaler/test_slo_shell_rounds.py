@@ -1,12 +1,14 @@
 """The slo-scaler's rounds: every application is decided at once, so one application's hung leaders hold no other
-back; a round ends when the next is due; a replica that loses the lease mid-round writes nothing more."""
+back; a round ends when the next is due; a replica that loses the lease mid-round writes nothing more; the leader
+lists the applications when it takes the lead and again while it leads (their events may reach a follower only)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from unit.slo_scaler.shell import Runtime, Shell, application, shell
+from unit.slo_scaler.shell import Runtime, Shell, application, shell, track
 
 from arks_slo_scaler.adapters.metrics_source import FetchError
 
@@ -78,3 +80,52 @@ async def test_a_replica_that_loses_the_lease_mid_round_writes_nothing_more() ->
     assert [name for name, _ in s.cluster.status_writes] == ["quick"]  # decided while this replica led
     assert s.bus.subjects("arks.scale.") == []
     assert [reason for _, reason, _ in s.events.recorded] == ["ScaleHold"]  # quick's
+
+
+async def _replicas(leading: dict[str, bool], **options: Any) -> tuple[Shell, Shell]:
+    """Two replicas of the scaler over one cluster, leading as `leading` says at each moment."""
+    a = shell(interval=0.05, is_leader=lambda: leading["a"], **options)
+    b = shell(interval=0.05, is_leader=lambda: leading["b"], cluster=a.cluster, source=a.source, **options)
+    return a, b
+
+
+async def _both(a: Shell, b: Shell, meanwhile: Callable[[], None]) -> None:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(s.scaler.run(stop)) for s in (a, b)]
+    await asyncio.sleep(0.2)  # both up, both past their first rounds: nothing to decide yet
+    meanwhile()
+    await asyncio.sleep(0.6)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=5.0)
+
+
+async def test_a_replica_taking_the_lead_lists_the_applications() -> None:
+    # the list ran once, when the scaler started: an application whose event reached the old leader just before
+    # it lost the lease was never decided by the new one
+    leading = {"a": True, "b": False}
+    a, b = await _replicas(leading)
+
+    def created_then_handed_over() -> None:
+        a.cluster.add(application(), groups=2)
+        track(a)  # the shared durable gave the event to a ...
+        leading.update(a=False, b=True)  # ... which loses the lease before its next round
+
+    await _both(a, b, created_then_handed_over)
+    assert a.cluster.status_writes
+    assert b.events.recorded
+    assert not a.events.recorded
+
+
+async def test_the_leader_lists_the_applications_again_while_it_leads() -> None:
+    # docs/architecture.md promised that no decision depends on which replica received an event; an application
+    # whose events all went to the follower was never decided
+    leading = {"a": True, "b": False}
+    a, b = await _replicas(leading, relist_seconds=0.2)
+
+    def created_seen_by_the_follower() -> None:
+        a.cluster.add(application(), groups=2)
+        track(b)
+
+    await _both(a, b, created_seen_by_the_follower)
+    assert a.events.recorded
+    assert not b.events.recorded

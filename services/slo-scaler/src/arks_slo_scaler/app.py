@@ -44,6 +44,7 @@ def make_setup(settings: SloScalerSettings) -> Callable[[ServiceContext], Awaita
             is_leader=elector.is_leader,
             concurrent_steps=settings.concurrent_steps,
             concurrent_scrapes=settings.concurrent_scrapes,
+            relist_seconds=settings.relist_seconds,
         )
         ctx.add_task("leader election", elector.run)
         ctx.consume(SLO_SCALER_OBJECTS, Handlers(scaler).on_object)

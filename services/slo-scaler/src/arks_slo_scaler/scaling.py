@@ -73,6 +73,7 @@ class SloScaler:
         clock: Callable[[], float] | None = None,
         concurrent_steps: int = 32,
         concurrent_scrapes: int = 64,
+        relist_seconds: float = 300.0,
     ) -> None:
         self._config = config
         self._clock = clock or _wall_clock  # of decisions and scrapes (tests move their own)
@@ -88,6 +89,10 @@ class SloScaler:
         self._interval = interval
         self._apps: dict[tuple[str, str], Tracked] = {}
         self._leading = False  # whether this replica led in the last round
+        # the replicas share one durable, so an application's events reach one of them: the leader lists the
+        # applications when it takes the lead and every `relist_seconds` while it leads
+        self._relist = relist_seconds
+        self._listed_at: float | None = None  # time.monotonic() of the leader's last list
 
     def application_changed(self, namespace: str, name: str, obj: dict[str, Any], deleted: bool) -> None:
         """Track applications with autoscaling; forget the others (level-triggered on the latest object)."""
@@ -106,11 +111,12 @@ class SloScaler:
             self._apps[key] = Tracked(namespace, name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._discover()
         while not stop.is_set():
             started = time.monotonic()
             # only the leader decides: two replicas must never issue competing decisions
             if self._leadership(self._is_leader()):
+                if (self._listed_at is None or started - self._listed_at >= self._relist) and await self._discover():
+                    self._listed_at = started
                 await self._round(started + self._interval)
             await sleep_unless(stop, self._interval - (time.monotonic() - started))
 
@@ -151,6 +157,7 @@ class SloScaler:
         LEADER.set(1 if leading else 0)
         if not leading:
             forget_all()  # the leader's series are the application's; a follower's would be stale doubles
+            self._listed_at = None  # taking the lead lists the applications again
         elif not self._leading:
             for tracked in self._apps.values():
                 tracked.states.clear()
@@ -173,8 +180,9 @@ class SloScaler:
         except KubeError as record_error:
             log.warning("event not recorded", error=str(record_error)[:300])
 
-    async def _discover(self) -> None:
-        """At start, find the autoscaled applications without waiting for their next change."""
+    async def _discover(self) -> bool:
+        """Find the autoscaled applications without waiting for their next change: their events may have gone to
+        another replica (one durable for all), or before this one started."""
         try:
             async for page, _ in self._kube.list_pages(APPLICATIONS):  # page by page: thousands are never held at once
                 for app in page:
@@ -182,7 +190,9 @@ class SloScaler:
                     self.application_changed(meta["namespace"], meta["name"], app, deleted=False)
                 del page
         except KubeError as exc:
-            log.warning("initial list failed; relying on events", error=str(exc))
+            log.warning("listing the applications failed; listing again next round", error=str(exc))
+            return False
+        return True
 
     async def _tick(self, tracked: Tracked) -> None:
         raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)

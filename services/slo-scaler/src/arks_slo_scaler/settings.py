@@ -22,6 +22,9 @@ class SloScalerSettings(CommonSettings):
     """Applications decided at once in a round (each step's API calls); a round lasts at most one scrape interval."""
     concurrent_scrapes: int = Field(default=64, ge=1)
     """Scrapes in flight at once, over all applications: a hung leader holds one for the scrape timeout."""
+    relist_seconds: float = Field(default=300.0, gt=0)
+    """The leader lists the applications when it takes the lead and this often while it leads: the replicas share
+    one durable, so an application's events may reach a follower only."""
     lease_name: str = "arks-slo-scaler"
     capacity_prior_per_group: float | None = None
     """An operator's estimate of the requests per second one replica group serves within the SLO (from a load
