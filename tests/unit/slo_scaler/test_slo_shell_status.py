@@ -1,14 +1,18 @@
 """What the slo-scaler's shell writes to `status.autoscaling`, the decision's durable home (the deployer applies
 its `desiredReplicas`): a decision the deployer has not applied yet is kept, not written back; a bus that refuses a
-message loses no decision."""
+message loses no decision; a decision goes with the autoscaling it was made for."""
 
 from __future__ import annotations
+
+import asyncio
 
 import nats.errors
 import pytest
 from nats.js.errors import APIError
 from prometheus_client import REGISTRY
 from unit.slo_scaler.shell import BREACHED, application, shell, track
+
+from support.builders import sample
 
 
 async def test_a_scale_up_the_deployer_has_not_applied_yet_is_not_written_back() -> None:
@@ -64,3 +68,54 @@ async def test_a_bus_that_refuses_a_message_loses_no_decision(refused: str, erro
     assert s.cluster.autoscaling()["desiredReplicas"] == 3
     assert "ScaleUp" in [reason for _, reason, _ in s.events.recorded]
     assert _failures(channel, type(error).__name__) > before
+
+
+async def test_removing_autoscaling_clears_the_scalers_status() -> None:
+    # the old decision stayed: desiredReplicas described nothing, and the deployer, which applies it as the first
+    # decision, ran the old count again the moment autoscaling was switched back on (weeks later)
+    s = shell()
+    s.cluster.add(application(), groups=2)
+    track(s)
+    await s.ticks(4, bucket=BREACHED)
+    assert s.cluster.autoscaling()["desiredReplicas"] == 3
+    del s.cluster.apps[("ns", "chat")]["spec"]["autoscaling"]  # spec.replicas governs again
+    track(s)  # its event
+    await s.ticks(1)
+    assert "autoscaling" not in s.cluster.apps[("ns", "chat")]["status"]
+    assert s.cluster.status_writes[-1] == ("chat", {})  # an empty apply: this manager's fields go
+    assert ("ns", "chat") not in s.scaler._apps
+    writes = len(s.cluster.status_writes)
+    await s.ticks(1)
+    assert len(s.cluster.status_writes) == writes  # cleared once, then forgotten
+
+
+async def test_a_leader_that_lists_an_application_whose_decision_outlived_its_autoscaling_clears_it() -> None:
+    # the removal's event reached a follower, or came while no scaler ran
+    s = shell()
+    app = application()
+    del app["spec"]["autoscaling"]
+    decision = {"desiredReplicas": 5, "direction": "Up", "reason": "SLOBreached", "message": "…: 2 → 5 groups"}
+    app["status"] = {"autoscaling": {"desiredReplicas": 5, "lastDecision": decision}}
+    s.cluster.add(app, groups=2)
+    assert await s.scaler._discover()
+    await s.scaler._round(asyncio.get_running_loop().time() + 5.0)
+    assert "autoscaling" not in s.cluster.apps[("ns", "chat")]["status"]
+
+
+async def test_a_role_whose_autoscaling_was_removed_leaves_the_status() -> None:
+    s = shell()
+    app = sample("application-sglang-pd.yaml")
+    app["metadata"].update(namespace="ns", uid="u1")
+    for role, target in (("prefill", "timeToFirstToken"), ("decode", "interTokenLatency")):
+        app["spec"][role]["autoscaling"] = {"maxReplicas": 4, "slo": {target: {"targetMilliseconds": 500}}}
+    name = app["metadata"]["name"]
+    s.cluster.apps[("ns", name)] = app
+    s.cluster.sets.update(
+        {("ns", f"{name}-prefill"): {"spec": {"replicas": 1}}, ("ns", f"{name}-decode"): {"spec": {"replicas": 1}}}
+    )
+    track(s, name)
+    await s.ticks(1, name=name)
+    assert set(s.cluster.autoscaling(name)) == {"prefill", "decode"}
+    del app["spec"]["decode"]["autoscaling"]
+    await s.ticks(1, name=name)
+    assert set(s.cluster.autoscaling(name)) == {"prefill"}

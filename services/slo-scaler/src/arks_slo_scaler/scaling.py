@@ -95,7 +95,8 @@ class SloScaler:
         self._listed_at: float | None = None  # time.monotonic() of the leader's last list
 
     def application_changed(self, namespace: str, name: str, obj: dict[str, Any], deleted: bool) -> None:
-        """Track applications with autoscaling; forget the others (level-triggered on the latest object)."""
+        """Track applications with autoscaling, and those whose `status.autoscaling` outlived it (the next step
+        clears it); forget the others (level-triggered on the latest object)."""
         key = (namespace, name)
         # a copy without its spec (too deep or too large for the bus) is tracked: the next step reads it
         raw_spec = obj.get("spec")
@@ -104,9 +105,11 @@ class SloScaler:
             bool(part.get("autoscaling")) if isinstance(part, dict) else False
             for part in (spec, spec.get("prefill"), spec.get("decode"))
         )
-        if deleted or not has_autoscaling or obj.get("metadata", {}).get("deletionTimestamp"):
-            self._apps.pop(key, None)
+        gone = deleted or bool(obj.get("metadata", {}).get("deletionTimestamp"))
+        if gone or not has_autoscaling:
             _forget_series(namespace, name)
+        if gone or not (has_autoscaling or _written(obj)):
+            self._apps.pop(key, None)
         elif key not in self._apps:
             self._apps[key] = Tracked(namespace, name)
 
@@ -207,8 +210,7 @@ class SloScaler:
             return  # the planner reports an invalid spec
         roles = scaled_roles(app.spec)
         if not roles:
-            self._apps.pop((tracked.namespace, tracked.name), None)
-            _forget_series(tracked.namespace, tracked.name)
+            await self._retire(tracked, raw)
             return
         for gone in set(tracked.states) - {r.name for r in roles}:  # a role whose autoscaling was removed
             tracked.states.pop(gone, None)
@@ -219,7 +221,19 @@ class SloScaler:
             decision = await self._decide_role(tracked, app, raw, role)
             if decision is not None:
                 decisions.append((role, decision))
-        await self._report(tracked, raw, decisions)
+        await self._report(tracked, raw, decisions, rewrite=_outlived(raw, roles))
+
+    async def _retire(self, tracked: Tracked, raw: dict[str, Any]) -> None:
+        """An application no longer autoscaled: its `status.autoscaling` goes (an empty apply under this manager
+        removes the fields it owns), or the deployer would apply that old count again the moment autoscaling is
+        switched back on. Then it is forgotten; a failed write is tried again next round."""
+        if _written(raw):
+            if not self._still_leading(tracked):
+                return
+            await self._kube.apply_status(APPLICATIONS, tracked.namespace, tracked.name, {})
+            log.info("autoscaling removed; its status cleared", application=f"{tracked.namespace}/{tracked.name}")
+        self._apps.pop((tracked.namespace, tracked.name), None)
+        _forget_series(tracked.namespace, tracked.name)
 
     async def _decide_role(
         self, tracked: Tracked, app: ArksApplication, raw: dict[str, Any], role: ScaledRole
@@ -310,8 +324,14 @@ class SloScaler:
             _not_published(METRICS.name, subject, exc)
 
     async def _report(
-        self, tracked: Tracked, raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]]
+        self,
+        tracked: Tracked,
+        raw: dict[str, Any],
+        decisions: list[tuple[ScaledRole, Decision]],
+        rewrite: bool = False,
     ) -> None:
+        """The decisions into the status (when they changed, or `rewrite`: it holds a role no longer scaled), then
+        the scale messages, then an Event for each that changed."""
         meta = raw["metadata"]
         now = datetime.fromtimestamp(self._clock(), UTC).replace(microsecond=0)
         changed = []
@@ -322,7 +342,7 @@ class SloScaler:
                 changed.append((role, decision))
         # the status first: it is the decision's home (the deployer applies it); the scale message only wakes the
         # deployer and explains, so a bus that refuses it must not keep the decision from the status
-        if changed:
+        if changed or (rewrite and decisions):
             if not self._still_leading(tracked):
                 return
             await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
@@ -453,6 +473,15 @@ def _decided(raw: dict[str, Any], role: ScaledRole) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         return None
     return max(min(value, role.spec.max_replicas), role.spec.min_replicas)
+
+
+def _outlived(raw: dict[str, Any], roles: list[ScaledRole]) -> bool:
+    """The status holds the decision of a role whose autoscaling was removed (an apply without it removes it)."""
+    written = _written(raw)
+    keys = {role.status_key for role in roles}
+    return any(isinstance(written.get(key), dict) for key in (ROLE_PREFILL, ROLE_DECODE) if key not in keys) or (
+        None not in keys and "desiredReplicas" in written
+    )
 
 
 def _same(written: dict[str, Any], decision: Decision) -> bool:
