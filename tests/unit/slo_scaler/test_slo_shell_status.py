@@ -12,6 +12,7 @@ from nats.js.errors import APIError
 from prometheus_client import REGISTRY
 from unit.slo_scaler.shell import BREACHED, application, shell, track
 
+from arks_slo_scaler.core.decide import ScalerConfig
 from support.builders import sample
 
 
@@ -119,3 +120,18 @@ async def test_a_role_whose_autoscaling_was_removed_leaves_the_status() -> None:
     del app["spec"]["decode"]["autoscaling"]
     await s.ticks(1, name=name)
     assert set(s.cluster.autoscaling(name)) == {"prefill"}
+
+
+async def test_an_application_made_again_under_the_same_name_starts_afresh() -> None:
+    # its delete unseen (a watcher that relisted, or a follower's event), the new application inherited the old
+    # one's learned capacity, burst memory and scale-down window
+    s = shell(config=ScalerConfig(initial_capacity_per_group=10.0))
+    s.cluster.add(application(uid="old"), groups=2)
+    track(s)
+    await s.ticks(5)
+    assert len(s.scaler._apps[("ns", "chat")].states["serve"].recommendations) > 1
+    s.cluster.add(application(uid="new", replicas=1), groups=1)  # another model, one group
+    await s.ticks(1)
+    tracked = s.scaler._apps[("ns", "chat")]
+    assert tracked.uid == "new"
+    assert tracked.states["serve"].recommendations == ((s.clock.t - 15.0, 1),)

@@ -57,7 +57,7 @@ class Tracked:
     name: str
     states: dict[str, ScalerState] = field(default_factory=dict)
     last: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # (desired, direction, reason) reported
-    uid: str = ""  # as last read, so a failure's Event lands on the very object
+    uid: str = ""  # as last read: a failure's Event lands on the very object, and another uid is another application
 
 
 class SloScaler:
@@ -203,7 +203,15 @@ class SloScaler:
             self._apps.pop((tracked.namespace, tracked.name), None)
             _forget_series(tracked.namespace, tracked.name)
             return
-        tracked.uid = str(raw["metadata"].get("uid", ""))
+        uid = str(raw["metadata"].get("uid", ""))
+        if tracked.uid and uid != tracked.uid:
+            # deleted and made again under the same name (its delete unseen: a relisting watcher, a follower's
+            # event): another application, which inherits nothing of the old one's capacity, bursts or window
+            tracked.states.clear()
+            tracked.last.clear()
+            _forget_series(tracked.namespace, tracked.name)
+            log.info("application re-created; starting afresh", application=f"{tracked.namespace}/{tracked.name}")
+        tracked.uid = uid
         try:
             app = ArksApplication.model_validate(raw)
         except ValidationError:
