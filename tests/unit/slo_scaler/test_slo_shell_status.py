@@ -135,3 +135,33 @@ async def test_an_application_made_again_under_the_same_name_starts_afresh() -> 
     tracked = s.scaler._apps[("ns", "chat")]
     assert tracked.uid == "new"
     assert tracked.states["serve"].recommendations == ((s.clock.t - 15.0, 1),)
+
+
+def _decision_series(application: str) -> int:
+    return sum(
+        1
+        for family in REGISTRY.collect()
+        for sample_ in family.samples
+        if sample_.name == "arks_slo_scaler_decisions_total" and sample_.labels.get("application") == application
+    )
+
+
+async def test_a_deleted_applications_decision_counters_go_with_it() -> None:
+    # every application ever autoscaled kept up to 3 x 16 series in every scrape for the life of the process
+    s = shell()
+    s.cluster.add(application("ci-1234", uid="u-ci"), groups=2)
+    track(s, "ci-1234")
+    await s.ticks(4, bucket=BREACHED, name="ci-1234")
+    assert _decision_series("ci-1234") >= 2  # NoMetrics, BreachNotSustained, SLOBreached...
+    s.scaler.application_changed("ns", "ci-1234", s.cluster.apps[("ns", "ci-1234")], deleted=True)
+    assert _decision_series("ci-1234") == 0
+
+
+async def test_a_replica_that_loses_the_lead_keeps_no_decision_counters() -> None:
+    s = shell()
+    s.cluster.add(application("led", uid="u-led"), groups=2)
+    track(s, "led")
+    await s.ticks(2, name="led")
+    assert _decision_series("led") >= 1
+    s.scaler._leadership(False)
+    assert _decision_series("led") == 0

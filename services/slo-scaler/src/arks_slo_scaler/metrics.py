@@ -9,10 +9,13 @@ spell bucket edges).
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 from prometheus_client import Counter, Gauge
 
 from arks_common.api.application import AutoscalingSpec, LatencyTarget
+from arks_common.events.payloads import ScaleDirection
+from arks_slo_scaler.core.decide import Reason
 
 DECISIONS = Counter(
     "arks_slo_scaler_decisions_total",
@@ -80,17 +83,22 @@ def export_application(
 
 
 def forget_application(namespace: str, application: str) -> None:
-    """No series for an application that is gone, no longer autoscaled, or decided by another replica."""
+    """No series for an application that is gone, no longer autoscaled, or decided by another replica (its
+    decision counters too: kept, every application ever autoscaled would stay in every scrape for good)."""
     for gauge in (REPLICAS_DESIRED, REPLICAS_CURRENT, REPLICAS_READY):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, application)
     for slo, le in _exported.pop((namespace, application), set()):
         _remove(namespace, application, slo, le)
+    for direction, reason in itertools.product(ScaleDirection, Reason):  # 3 x 16: cheaper than keeping a record
+        with contextlib.suppress(KeyError):
+            DECISIONS.remove(namespace, application, direction.value, reason.value)
 
 
 def forget_all() -> None:
     for namespace, application in list(_exported):
         forget_application(namespace, application)
+    DECISIONS.clear()
 
 
 def _remove(namespace: str, application: str, slo: str, le: str) -> None:
