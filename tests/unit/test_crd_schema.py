@@ -46,6 +46,11 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
         "spec.autoscaling.minReplicas",
     ),
     ("no model", {**vllm_app(), "spec": {"replicas": 1}}, "spec"),
+    (
+        "a scale-down window over an hour",  # the HPA's bound; the scaler keeps a recommendation per tick of it
+        vllm_app(autoscaling={"maxReplicas": 2, "behavior": {"scaleDownStabilizationSeconds": 3601}}),
+        "spec.autoscaling.behavior.scaleDownStabilizationSeconds",
+    ),
 ]
 
 

@@ -386,6 +386,12 @@ PARSE_FAILURES: list[tuple[str, dict[str, Any], str, str]] = [
         "InvalidSpec",
         "spec.tensorParallelSize: Input should be greater than or equal to 1",
     ),
+    (
+        "a scale-down window over an hour (the HPA's bound) is an invalid spec",
+        app_dict(autoscaling={"maxReplicas": 4, "behavior": {"scaleDownStabilizationSeconds": 3601}}),
+        "InvalidSpec",
+        "spec.autoscaling.behavior.scaleDownStabilizationSeconds: Input should be less than or equal to 3600",
+    ),
 ]
 
 

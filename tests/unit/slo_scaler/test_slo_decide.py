@@ -327,3 +327,20 @@ def test_groups_asked_for_that_have_no_pod_yet_are_starting_not_serving() -> Non
     assert [d for d in decisions if d[1] is Reason.SLO_BREACHED] == [(3, Reason.SLO_BREACHED)]
     assert decisions[-1] == (3, Reason.SCALE_UP_IN_PROGRESS)
     assert decision.message.endswith("1 group(s) still starting (1 without a pod yet): hold at 3")
+
+
+def test_the_remembered_recommendations_stay_within_the_longest_window_the_api_allows() -> None:
+    # the CRD had no maximum: with an absurd window every tick's recommendation was kept for good (one per
+    # application per 15 s), and the max() over them grew with it. The API now refuses more than 3600 s; a spec
+    # that got past it (stored before the bound) is held to it too
+    valid = spec()
+    huge = valid.model_copy(
+        update={"behavior": valid.behavior.model_copy(update={"scale_down_stabilization_seconds": 2**62})}
+    )
+    leaders, state = [Leader(), Leader()], ScalerState()
+    for tick in range(400):  # 100 minutes
+        groups = tuple(
+            group(str(i), at=15.0 * tick, metrics=leader.serve(75, ttft_s=0.1)) for i, leader in enumerate(leaders)
+        )
+        _, state = decide(huge, Observation(15.0 * tick, 2, groups), state)
+    assert len(state.recommendations) <= 3600 // 15 + 1

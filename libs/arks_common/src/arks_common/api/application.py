@@ -179,12 +179,19 @@ class SloSpec(ApiModel):
     )
 
 
+MAX_SCALE_DOWN_STABILIZATION_SECONDS = 3600
+"""The HPA's bound on its `stabilizationWindowSeconds`: the scaler keeps one recommendation per tick of the window."""
+
+
 class ScalingBehavior(ApiModel):
     scale_up_stabilization_seconds: int = Field(
         default=30, ge=0, description="A scale-up needs the SLO breached for this long."
     )
     scale_down_stabilization_seconds: int = Field(
-        default=300, ge=0, description="A scale-down takes the highest recommendation of this window."
+        default=300,
+        ge=0,
+        le=MAX_SCALE_DOWN_STABILIZATION_SECONDS,
+        description="A scale-down takes the highest recommendation of this window (at most an hour, as the HPA's).",
     )
     warmup_seconds: int = Field(
         default=60, ge=0, description="Samples from a group younger than this (cold start) are ignored."

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from arks_common.api.application import AutoscalingSpec, LatencyTarget
+from arks_common.api.application import MAX_SCALE_DOWN_STABILIZATION_SECONDS, AutoscalingSpec, LatencyTarget
 from arks_common.events.payloads import ScaleDirection
 from arks_slo_scaler.core.learning import (
     CapacityEstimate,
@@ -349,7 +349,7 @@ def _decide(
     recently_down = (
         capacity is not None
         and state.scaled_down_at is not None
-        and now - state.scaled_down_at < spec.behavior.scale_down_stabilization_seconds
+        and now - state.scaled_down_at < _down_window(spec)
         and demand <= capacity * up_u * current
     )
     if pressure is None and capacity and expected > capacity * up_u * current and not recently_down:
@@ -423,7 +423,7 @@ def _decide(
     if burst_floor is not None:
         recommendation = max(recommendation, min(hi, burst_floor))
     state = _recommend(state, now, recommendation, spec)
-    window = spec.behavior.scale_down_stabilization_seconds
+    window = _down_window(spec)
     stabilized = max(r for _, r in state.recommendations)
     health = _health_text(spec, signals)
     if stabilized < current and not starting:
@@ -766,8 +766,14 @@ def _down_needed(
     return max(now_needed, math.ceil(rising / per_group))
 
 
+def _down_window(spec: AutoscalingSpec) -> int:
+    """The scale-down window, never past the API's bound (a spec built around the model's validation, an object
+    stored before the bound): one recommendation per tick is kept for it."""
+    return min(spec.behavior.scale_down_stabilization_seconds, MAX_SCALE_DOWN_STABILIZATION_SECONDS)
+
+
 def _recommend(state: ScalerState, now: float, replicas: int, spec: AutoscalingSpec) -> ScalerState:
-    horizon = now - spec.behavior.scale_down_stabilization_seconds
+    horizon = now - _down_window(spec)
     kept = tuple((t, r) for t, r in state.recommendations if t > horizon and t != now)
     return replace(state, recommendations=(*kept, (now, replicas)))
 
