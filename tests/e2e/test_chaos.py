@@ -36,7 +36,8 @@ def test_kill_9_of_nats_server_in_the_middle_of_a_burst_of_100_applications(arks
 
 
 def _autoscaled(name: str) -> dict[str, Any]:
-    return cpu_app(name, autoscaling={"minReplicas": 1, "maxReplicas": 3})
+    slo = {"timeToFirstToken": {"targetMilliseconds": 500}}  # autoscaling needs a target (SLO_RULES)
+    return cpu_app(name, autoscaling={"minReplicas": 1, "maxReplicas": 3, "slo": slo})
 
 
 def _decision(arks: Env, ns: str, name: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from support.crd_validation import validate
 APP = APPLICATION_CRD.to_k8s()
 MODEL = MODEL_CRD.to_k8s()
 
+TTFT = {"timeToFirstToken": {"targetMilliseconds": 500}}
 REJECTED: list[tuple[str, dict[str, Any], str]] = [
     ("unknown runtime", vllm_app(runtime="tensorrt"), "spec.runtime"),
     ("negative replicas", vllm_app(replicas=-1), "spec.replicas"),
@@ -46,9 +47,11 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
         "spec.autoscaling.minReplicas",
     ),
     ("no model", {**vllm_app(), "spec": {"replicas": 1}}, "spec"),
+    ("autoscaling without a latency target", vllm_app(autoscaling={"maxReplicas": 2}), "spec.autoscaling.slo"),
+    ("autoscaling with an empty slo", vllm_app(autoscaling={"maxReplicas": 2, "slo": {}}), "spec.autoscaling.slo"),
     (
         "a scale-down window over an hour",  # the HPA's bound; the scaler keeps a recommendation per tick of it
-        vllm_app(autoscaling={"maxReplicas": 2, "behavior": {"scaleDownStabilizationSeconds": 3601}}),
+        vllm_app(autoscaling={"maxReplicas": 2, "slo": TTFT, "behavior": {"scaleDownStabilizationSeconds": 3601}}),
         "spec.autoscaling.behavior.scaleDownStabilizationSeconds",
     ),
 ]

@@ -81,6 +81,18 @@ REFUSED = [
         "decode is scaled on interTokenLatency and KV-cache usage",
     ),
     (
+        "prefill autoscaled without its TTFT target",
+        scaled(prefill={"maxReplicas": 3}),
+        "spec.prefill.autoscaling.slo",
+        "prefill is scaled on timeToFirstToken: set its target",
+    ),
+    (
+        "decode autoscaled without its inter-token latency target",
+        scaled(decode={"maxReplicas": 3, "slo": {}}),
+        "spec.decode.autoscaling.slo",
+        "decode is scaled on interTokenLatency: set its target",
+    ),
+    (
         "a role's minReplicas above its maxReplicas",
         scaled(decode={"minReplicas": 4, "maxReplicas": 3}),
         "spec.decode.autoscaling.minReplicas",

@@ -27,6 +27,9 @@ def named(name: str, model: str = "qwen-7b", instance: dict[str, Any] | None = N
     return parsed
 
 
+TTFT = {"timeToFirstToken": {"targetMilliseconds": 500}}
+
+
 PASSES: list[tuple[str, ArksApplication]] = [
     ("the guide's sample name passes", named("app-qwen-vllm")),
     ("the longest name passes on a multi-node group", named(LONGEST)),
@@ -36,7 +39,7 @@ PASSES: list[tuple[str, ArksApplication]] = [
     ("a model name with dots and the longest label value passes", named("app", model="qwen2.5-7b" + "b" * 53)),
     (
         "the longest name passes with 100000 groups of two pods (group index 99999)",
-        named(LONGEST, autoscaling={"maxReplicas": 100000}),
+        named(LONGEST, autoscaling={"maxReplicas": 100000, "slo": TTFT}),
     ),
 ]
 
@@ -83,7 +86,7 @@ FAILURES: list[tuple[str, ArksApplication, list[str]]] = [
     ),
     (
         "the longest name fails with 100001 groups of two pods: a worker StatefulSet's revision label",
-        named(LONGEST, autoscaling={"maxReplicas": 100001}),
+        named(LONGEST, autoscaling={"maxReplicas": 100001, "slo": TTFT}),
         [
             f"the label controller-revision-hash '{LONGEST}-100000-<hash>' of the worker pods (role serve, group "
             "100000; its StatefulSet's name, '-' and a hash of up to 10 characters), which must be a label value",

@@ -392,6 +392,13 @@ PARSE_FAILURES: list[tuple[str, dict[str, Any], str, str]] = [
         "InvalidSpec",
         "spec.autoscaling.behavior.scaleDownStabilizationSeconds: Input should be less than or equal to 3600",
     ),
+    (
+        "autoscaling without a latency target is an invalid spec naming spec.autoscaling.slo",
+        app_dict(autoscaling={"maxReplicas": 4, "slo": {}}),
+        "InvalidSpec",
+        "spec.autoscaling.slo: autoscaling needs a latency target to hold the application to: set "
+        "slo.timeToFirstToken or slo.interTokenLatency",
+    ),
 ]
 
 

@@ -344,3 +344,22 @@ def test_the_remembered_recommendations_stay_within_the_longest_window_the_api_a
         )
         _, state = decide(huge, Observation(15.0 * tick, 2, groups), state)
     assert len(state.recommendations) <= 3600 // 15 + 1
+
+
+def test_a_hold_without_a_percentile_to_judge_says_how_many_requests_it_saw() -> None:
+    # with no target (an object stored before the API refused that), the status said "no requests in the window"
+    # while requests flowed
+    no_target = AutoscalingSpec.model_validate({"minReplicas": 1, "maxReplicas": 8, "slo": {}})
+    leaders, state = [Leader(), Leader()], ScalerState()
+    for tick in range(10):
+        groups = tuple(
+            group(str(i), at=15.0 * tick, metrics=leader.serve(150, ttft_s=0.1)) for i, leader in enumerate(leaders)
+        )
+        decision, state = decide(no_target, Observation(15.0 * tick, 2, groups), state)
+    assert decision.message == "600 requests in the window, no latency target set: hold at 2 groups"
+    for tick in range(10, 14):  # idle: the window empties
+        groups = tuple(
+            group(str(i), at=15.0 * tick, metrics=leader.serve(0, ttft_s=0.1)) for i, leader in enumerate(leaders)
+        )
+        decision, state = decide(no_target, Observation(15.0 * tick, 2, groups), state)
+    assert decision.message.startswith("no requests in the window")

@@ -40,7 +40,7 @@ def pd_app(prefill: dict[str, Any] | None = PREFILL, decode: dict[str, Any] | No
 
 def test_an_aggregated_application_has_one_scaled_role_at_the_top_of_the_status() -> None:
     doc = sample("application-vllm.yaml")
-    doc["spec"]["autoscaling"] = {"maxReplicas": 4}
+    doc["spec"]["autoscaling"] = {"maxReplicas": 4, "slo": PREFILL["slo"]}
     roles = scaled_roles(ArksApplication.model_validate(doc).spec)
     assert [(r.name, r.status_key, r.spec.max_replicas) for r in roles] == [("serve", None, 4)]
     assert scaled_roles(ArksApplication.model_validate(sample("application-vllm.yaml")).spec) == []

@@ -345,14 +345,39 @@ PD_FORM_RULES: list[Any] = [
         "decode is scaled on interTokenLatency and KV-cache usage; set timeToFirstToken in prefill.autoscaling.slo",
         ".decode.autoscaling.slo.timeToFirstToken",
     ),
+    cel(
+        "!has(self.prefill) || !has(self.prefill.autoscaling)"
+        " || (has(self.prefill.autoscaling.slo) && has(self.prefill.autoscaling.slo.timeToFirstToken))",
+        "prefill is scaled on timeToFirstToken: set its target in prefill.autoscaling.slo.timeToFirstToken",
+        ".prefill.autoscaling.slo",
+    ),
+    cel(
+        "!has(self.decode) || !has(self.decode.autoscaling)"
+        " || (has(self.decode.autoscaling.slo) && has(self.decode.autoscaling.slo.interTokenLatency))",
+        "decode is scaled on interTokenLatency: set its target in decode.autoscaling.slo.interTokenLatency",
+        ".decode.autoscaling.slo",
+    ),
 ]
 """The PD form (docs/pd.md) beside the aggregated one: both engine roles or neither, and no aggregated-only
-field with them. `pd_form_problem` is the same in Python, for objects stored before the CRD had them."""
+field with them; each autoscaled role has its own target. `pd_form_problem` is the same in Python, for objects
+stored before the CRD had them."""
+
+SLO_RULES: list[Any] = [
+    cel(
+        "!has(self.autoscaling) || (has(self.autoscaling.slo)"
+        " && (has(self.autoscaling.slo.timeToFirstToken) || has(self.autoscaling.slo.interTokenLatency)))",
+        "autoscaling needs a latency target to hold the application to: set slo.timeToFirstToken or "
+        "slo.interTokenLatency",
+        ".autoscaling.slo",
+    ),
+]
+"""Autoscaling without a target has nothing to judge latency by (it never learns a capacity) and told the user
+"no requests in the window" while requests flowed. `slo_problem` is the same in Python."""
 
 
 class ArksApplicationSpec(ApiModel):
     model_config = ApiModel.model_config | {
-        "json_schema_extra": {"x-kubernetes-validations": [*RUNTIME_SETTINGS_RULES, *PD_FORM_RULES]}
+        "json_schema_extra": {"x-kubernetes-validations": [*RUNTIME_SETTINGS_RULES, *PD_FORM_RULES, *SLO_RULES]}
     }
 
     replicas: int = Field(default=1, ge=0, description="Replica groups; each group is one multi-node service.")
@@ -389,7 +414,7 @@ class ArksApplicationSpec(ApiModel):
 
     @model_validator(mode="after")
     def _pd_form(self) -> ArksApplicationSpec:
-        problem = runtime_settings_problem(self) or pd_form_problem(self)
+        problem = runtime_settings_problem(self) or pd_form_problem(self) or slo_problem(self)
         if problem is not None:
             raise ValueError(problem)
         return self
@@ -456,6 +481,27 @@ def pd_form_problem(spec: ArksApplicationSpec) -> str | None:
         return (
             "spec.decode.autoscaling.slo.timeToFirstToken: decode is scaled on interTokenLatency and KV-cache "
             "usage; set timeToFirstToken in spec.prefill.autoscaling.slo"
+        )
+    if prefill_scaling is not None and prefill_scaling.slo.time_to_first_token is None:
+        return (
+            "spec.prefill.autoscaling.slo: prefill is scaled on timeToFirstToken: set its target in "
+            "spec.prefill.autoscaling.slo.timeToFirstToken"
+        )
+    if decode_scaling is not None and decode_scaling.slo.inter_token_latency is None:
+        return (
+            "spec.decode.autoscaling.slo: decode is scaled on interTokenLatency: set its target in "
+            "spec.decode.autoscaling.slo.interTokenLatency"
+        )
+    return None
+
+
+def slo_problem(spec: ArksApplicationSpec) -> str | None:
+    """Autoscaling without a latency target, naming the field (SLO_RULES in Python)."""
+    slo = spec.autoscaling.slo if spec.autoscaling is not None else None
+    if slo is not None and slo.time_to_first_token is None and slo.inter_token_latency is None:
+        return (
+            "spec.autoscaling.slo: autoscaling needs a latency target to hold the application to: set "
+            "slo.timeToFirstToken or slo.interTokenLatency"
         )
     return None
 

@@ -425,7 +425,7 @@ def _decide(
     state = _recommend(state, now, recommendation, spec)
     window = _down_window(spec)
     stabilized = max(r for _, r in state.recommendations)
-    health = _health_text(spec, signals)
+    health = _health_text(spec, signals, requests)
     if stabilized < current and not starting:
         msg = f"{health}; highest recommendation over {window} s is {stabilized}: {current} → {stabilized} groups"
         if unbursted < recommendation == stabilized:
@@ -778,7 +778,8 @@ def _recommend(state: ScalerState, now: float, replicas: int, spec: AutoscalingS
     return replace(state, recommendations=(*kept, (now, replicas)))
 
 
-def _health_text(spec: AutoscalingSpec, s: Signals) -> str:
+def _health_text(spec: AutoscalingSpec, s: Signals, requests: float) -> str:
+    """The percentiles against their targets; without one measured, what the window did hold."""
     parts = []
     if spec.slo.time_to_first_token is not None and s.ttft_seconds is not None:
         t = spec.slo.time_to_first_token
@@ -786,9 +787,19 @@ def _health_text(spec: AutoscalingSpec, s: Signals) -> str:
     if spec.slo.inter_token_latency is not None and s.itl_seconds is not None:
         t = spec.slo.inter_token_latency
         parts.append(f"p{t.percentile:g} ITL {s.itl_seconds * 1000:.1f} ms ≤ {t.target_milliseconds:g} ms")
-    if not parts:
-        parts.append("no requests in the window")
-    return ", ".join(parts)
+    if parts:
+        return ", ".join(parts)
+    if requests <= 0:
+        return "no requests in the window"
+    # requests flowed, but no percentile is held to a target: none is set (an object stored before the API
+    # refused that), or the runtime printed no histogram of the one set
+    without = "no latency target set" if not _targets(spec) else f"no {' or '.join(_targets(spec))} measured"
+    return f"{requests:.0f} requests in the window, {without}"
+
+
+def _targets(spec: AutoscalingSpec) -> list[str]:
+    slo = spec.slo
+    return [name for name, t in (("TTFT", slo.time_to_first_token), ("ITL", slo.inter_token_latency)) if t]
 
 
 def _capacity_note(s: Signals) -> str:
