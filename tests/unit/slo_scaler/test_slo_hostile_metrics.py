@@ -297,3 +297,10 @@ def test_an_answer_without_any_of_the_runtimes_metrics_is_no_idle_application(te
         decision, state = decide(spec(), Observation(now, 4, groups), state)
         decisions.append((decision.desired_replicas, decision.reason))
     assert set(decisions) == {(4, Reason.NO_METRICS)}
+
+
+def test_a_rendered_prometheus_answer_says_when_prometheus_scraped_it() -> None:
+    result = [{"metric": {"__name__": "vllm:num_requests_running", "pod": "a-0"}, "value": [1_800_000_099.5, "3"]}]
+    assert parse_metrics(render_exposition(result, at=1_800_000_042.25), Runtime.VLLM).sampled_at == 1_800_000_042.25
+    assert parse_metrics(render_exposition(result), Runtime.VLLM).sampled_at is None  # a runtime's text: now
+    assert parse_metrics(vllm_text(), Runtime.VLLM).sampled_at is None

@@ -1,16 +1,20 @@
 """What the slo-scaler's shell makes of its scrapes: an answer that holds nothing of the runtime's (an empty
-Prometheus vector, a proxy's HTML page) is a failed scrape, never a group without traffic."""
+Prometheus vector, a proxy's HTML page) is a failed scrape, never a group without traffic; a Prometheus answer is
+dated when Prometheus scraped it, not when it was asked."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
 from prometheus_client import REGISTRY
-from unit.slo_scaler.shell import application, shell, track
+from prometheus_client.parser import text_string_to_metric_families
+from unit.slo_scaler.shell import Runtime, Shell, application, shell, track
 
 from arks_slo_scaler.adapters.metrics_source import FetchError, PrometheusSource
+from arks_slo_scaler.core.decide import ScalerConfig
 
 EMPTY_VECTOR = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
@@ -59,3 +63,67 @@ async def test_an_answer_with_none_of_the_runtimes_metrics_is_no_scrape(answer: 
     assert (decision["reason"], decision["desiredReplicas"]) == ("NoMetrics", 2)
     assert decision["message"] == "no metrics from any group: hold at 2"
     assert _problems("empty") - before == 6
+
+
+class Prometheus:
+    """A Prometheus answering instant queries for the leader pods it scraped: their last scrape, until the next
+    (`scrape`), as a real one does within its lookback."""
+
+    def __init__(self, s: Shell) -> None:
+        self._shell = s
+        self.scraped: dict[str, tuple[float, str]] = {}  # pod -> (when, exposition text)
+
+    def scrape(self) -> None:
+        for pod, runtime in self._shell.source.runtimes.items():
+            self.scraped[pod] = (self._shell.clock.t, runtime.text())
+
+    async def query(self, request: web.Request) -> web.Response:
+        query = request.query["query"]
+        pod = query.split('pod="', 1)[1].split('"', 1)[0]
+        now = self._shell.clock.t
+        if pod not in self.scraped:
+            return web.json_response(EMPTY_VECTOR)
+        at, text = self.scraped[pod]
+        if query.startswith("max(timestamp(up{"):
+            result: list[dict[str, Any]] = [{"metric": {}, "value": [now, str(at)]}]
+        else:
+            result = [
+                {
+                    "metric": {"__name__": s.name, **s.labels, "namespace": "ns", "pod": pod},
+                    "value": [now, repr(s.value)],
+                }
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            ]
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+async def test_a_steady_load_read_through_prometheus_reads_steady() -> None:
+    # Prometheus scrapes every 60 s (its default) and answers its last scrape until the next one; stamped with the
+    # scaler's own clock, a steady 6 req/s per group read as 0 and 24 req/s in turns, scaling up on the peaks
+    s = shell(config=ScalerConfig(initial_capacity_per_group=10.0))
+    prometheus = Prometheus(s)
+    app = web.Application()
+    app.router.add_get("/api/v1/query", prometheus.query)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with ClientSession() as session:
+            s.scaler._source = PrometheusSource(session, f"http://127.0.0.1:{runner.addresses[0][1]}", 5.0)
+            s.cluster.add(application(), groups=2)
+            track(s)
+            s.source.runtimes = {f"chat-{i}": Runtime() for i in range(2)}  # what Prometheus scrapes
+            reasons = []
+            for tick in range(40):
+                s.source.serve_all(90)  # 6 req/s per group, 60% of the capacity
+                if tick % 4 == 0:
+                    prometheus.scrape()
+                await s.scaler._tick(s.scaler._apps[("ns", "chat")])
+                reasons.append(s.cluster.autoscaling()["lastDecision"]["reason"])
+                s.clock.t += 15.0
+    finally:
+        await runner.cleanup()
+    assert set(reasons[8:]) == {"WithinSLO"}, reasons
+    assert s.cluster.autoscaling()["desiredReplicas"] == 2
+    assert len(s.bus.subjects("arks.metrics.")) == 2 * 10  # each scrape told once, not once per query

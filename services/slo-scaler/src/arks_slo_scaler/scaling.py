@@ -32,7 +32,7 @@ from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
-from arks_slo_scaler.core.metrics import parse_metrics
+from arks_slo_scaler.core.metrics import MetricsSnapshot, parse_metrics
 from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_signals, scaled_roles
 from arks_slo_scaler.core.samples import group_of, ready_since, runtime_started, started_in, to_sample
 from arks_slo_scaler.metrics import (
@@ -254,8 +254,9 @@ class SloScaler:
         # deployer has not applied a scale-up yet, a Hold from the set's count wrote the old count back, reversing it
         decided = _decided(raw, role)
         current = running if decided is None else decided
-        groups = await self._observe(app, raw["metadata"]["uid"], role)
         state = tracked.states.get(role.name, ScalerState())
+        seen = {group: entries[-1][0] for group, entries in state.history.items() if entries}
+        groups = await self._observe(app, raw["metadata"]["uid"], role, seen)
         decision, tracked.states[role.name] = decide(
             role.spec, Observation(self._clock(), current, tuple(groups)), state, self._config
         )
@@ -268,54 +269,72 @@ class SloScaler:
         )
         return decision
 
-    async def _observe(self, app: ArksApplication, uid: str, role: ScaledRole) -> list[GroupSample]:
+    async def _observe(
+        self, app: ArksApplication, uid: str, role: ScaledRole, seen: dict[str, float]
+    ) -> list[GroupSample]:
+        """Each group of the role, scraped; `seen` holds when each group's last scrape the decision kept was made."""
         ns, name = app.metadata.namespace, app.metadata.name
         # `serve` pods made before roles lack the role label: select them by application only
         selector = leader_selector(name) if role.name == ROLE_SERVE else leader_selector(name, role.name)
         pods, _ = await self._kube.list(PODS, ns, label_selector=selector)
         now = self._clock()
         # every group at once: a hung leader costs its scrape timeout once, not once per group after it
-        return list(await asyncio.gather(*(self._group(app, uid, role, pod, now) for pod in pods)))
+        return list(await asyncio.gather(*(self._group(app, uid, role, pod, now, seen) for pod in pods)))
 
     async def _group(
-        self, app: ArksApplication, uid: str, role: ScaledRole, pod: dict[str, Any], now: float
+        self, app: ArksApplication, uid: str, role: ScaledRole, pod: dict[str, Any], now: float, seen: dict[str, float]
     ) -> GroupSample:
         """One replica group as its leader pod shows it, with a scrape of its metrics while it is Ready."""
-        ns, name = app.metadata.namespace, app.metadata.name
         group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
         since = ready_since(pod)
-        ready_seconds = None if since is None else max(0.0, now - since.timestamp())
         started = runtime_started(pod)
-        snapshot, scraped_at = None, None
-        if since is not None:
-            try:
-                async with self._scrapes:
-                    text = await self._source.fetch(ns, name, group, pod)
-                runtime = engine_runtime(app.spec, role.name)
-                parsed = parse_metrics(text, runtime)
-                if parsed.snapshot.blank:  # an HTML page, an empty answer: no scrape, never an idle runtime
-                    raise FetchError(f"the answer holds none of the {runtime.value} metrics", kind="empty")
-                snapshot, scraped_at = parsed.snapshot, self._clock()
-                problems = [str(p) for p in parsed.problems]
-                if problems:
-                    SCRAPE_PROBLEMS.labels("garbled").inc(len(problems))
-                    log.warning(
-                        "metric text had problems", application=f"{ns}/{name}", group=group, problems=problems[:5]
-                    )
-                sample = to_sample(ns, name, uid, group, app.spec.runtime.value, scraped_at, snapshot, problems)
-                await self._tell(sample, f"metrics:{uid}:{group}:{scraped_at:.3f}")
-            except FetchError as exc:
-                SCRAPE_PROBLEMS.labels(exc.kind).inc()
-                log.warning("metrics not read", application=f"{ns}/{name}", group=group, error=str(exc))
+        scrape = None if since is None else await self._scrape(app, uid, role, group, pod, seen.get(group))
         return GroupSample(
             group=group,
-            ready_seconds=ready_seconds,
-            scraped_at=scraped_at,
-            metrics=None if snapshot is None else role_signals(role.name, snapshot),
+            ready_seconds=None if since is None else max(0.0, now - since.timestamp()),
+            scraped_at=None if scrape is None else scrape[0],
+            metrics=None if scrape is None else role_signals(role.name, scrape[1]),
             nodes=role.nodes_per_group,
             start_seconds=started_in(pod, since),
             started_at=None if started is None else started.timestamp(),
         )
+
+    async def _scrape(
+        self, app: ArksApplication, uid: str, role: ScaledRole, group: str, pod: dict[str, Any], seen: float | None
+    ) -> tuple[float, MetricsSnapshot] | None:
+        """When the group's metrics were scraped and what they say, published for subscribers; None when they
+        could not be read. `seen`: when the scrape the decision last kept was made."""
+        ns, name = app.metadata.namespace, app.metadata.name
+        try:
+            async with self._scrapes:
+                text = await self._source.fetch(ns, name, group, pod)
+        except FetchError as exc:
+            SCRAPE_PROBLEMS.labels(exc.kind).inc()
+            log.warning("metrics not read", application=f"{ns}/{name}", group=group, error=str(exc))
+            return None
+        runtime = engine_runtime(app.spec, role.name)
+        parsed = parse_metrics(text, runtime)
+        if parsed.snapshot.blank:  # an HTML page, an empty answer: no scrape, never an idle runtime
+            SCRAPE_PROBLEMS.labels("empty").inc()
+            log.warning(
+                "metrics not read",
+                application=f"{ns}/{name}",
+                group=group,
+                error=f"the answer holds none of the {runtime.value} metrics",
+            )
+            return None
+        # when the numbers were scraped: Prometheus says so (it answers its last scrape until the next one); a
+        # runtime's own /metrics is scraped now
+        scraped_at = parsed.sampled_at if parsed.sampled_at is not None else self._clock()
+        if seen is not None and scraped_at <= seen:
+            return scraped_at, parsed.snapshot  # the same scrape again: nothing new to tell
+        problems = [str(p) for p in parsed.problems]
+        if problems:
+            SCRAPE_PROBLEMS.labels("garbled").inc(len(problems))
+            log.warning("metric text had problems", application=f"{ns}/{name}", group=group, problems=problems[:5])
+        sample = to_sample(ns, name, uid, group, app.spec.runtime.value, scraped_at, parsed.snapshot, problems)
+        await self._tell(sample, f"metrics:{uid}:{group}:{scraped_at:.3f}")
+        return scraped_at, parsed.snapshot
 
     async def _tell(self, sample: MetricsSample, msg_id: str) -> None:
         """Publishes a group's unified metrics for subscribers, best-effort: the decision goes on without the news.

@@ -88,7 +88,9 @@ class ScrapeSource:
 
 
 class PrometheusSource:
-    """The leader pod's series from Prometheus (instant query), rendered back as exposition text."""
+    """The leader pod's series from Prometheus (instant query), rendered back as exposition text stamped with when
+    Prometheus scraped them: an instant query answers the last scrape's counters for as long as its lookback, so
+    the time of this call would read one scrape as several (a steady load as 0 and 12 req/s in turns)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
         self._session = session
@@ -97,7 +99,19 @@ class PrometheusSource:
 
     async def fetch(self, namespace: str, app: str, group: str, pod: dict[str, Any]) -> str:
         pod_name = pod["metadata"]["name"]
-        query = f'{{namespace="{namespace}",pod="{pod_name}",__name__=~"(vllm|sglang):.+|dynamo_.+"}}'
+        target = f'namespace="{namespace}",pod="{pod_name}"'
+        # the scrape's time first, from its `up` series (timestamp() of the runtime's own series would drop their
+        # names and collide): a scrape landing between the two queries makes the values newer than it, never older
+        # (the next call sees the time move on). No `up` (federated series): dated now, as before
+        stamps = await self._query(f"max(timestamp(up{{{target}}}))", namespace, pod_name)
+        result = await self._query(f'{{{target},__name__=~"(vllm|sglang):.+|dynamo_.+"}}', namespace, pod_name)
+        if not result:
+            # no sample of the pod: Prometheus does not scrape it (yet), lost it past its lookback, or relabels
+            # without `pod`. Rendered, it would read as a runtime with nothing to say: an idle one.
+            raise FetchError(f"prometheus has no series of {namespace}/{pod_name}", kind="empty")
+        return render_exposition(result, at=_scraped_at(stamps))
+
+    async def _query(self, query: str, namespace: str, pod_name: str) -> list[Any]:
         try:
             async with self._session.get(self._url, params={"query": query}, timeout=self._timeout) as resp:
                 raw = await resp.content.read(MAX_BODY_BYTES + 1)
@@ -110,11 +124,20 @@ class PrometheusSource:
             what = body if not isinstance(body, dict) else f"{body.get('errorType')}: {body.get('error')}"
             raise FetchError(f"prometheus answered {str(what)[:300]}")
         result = (body.get("data") or {}).get("result") if isinstance(body.get("data"), dict) else None
-        if not isinstance(result, list) or not result:
-            # no sample of the pod: Prometheus does not scrape it (yet), lost it past its lookback, or relabels
-            # without `pod`. Rendered, it would read as a runtime with nothing to say: an idle one.
-            raise FetchError(f"prometheus has no series of {namespace}/{pod_name}", kind="empty")
-        return render_exposition(result)
+        return result if isinstance(result, list) else []
+
+
+def _scraped_at(result: list[Any]) -> float | None:
+    """The value of `max(timestamp(up{...}))`: when Prometheus last scraped the pod (None without an answer)."""
+    for series in result:
+        pair = series.get("value") if isinstance(series, dict) else None
+        if isinstance(pair, list) and len(pair) == 2:
+            try:
+                at = float(pair[1])
+            except (TypeError, ValueError, OverflowError):
+                return None
+            return at if math.isfinite(at) and at > 0 else None
+    return None
 
 
 _DROP = {"__name__", "namespace", "pod", "instance", "job", "container", "endpoint", "service"}
@@ -126,8 +149,10 @@ def _escaped(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render_exposition(result: list[dict[str, Any]]) -> str:
-    """Instant-vector results as exposition lines, without the labels Prometheus adds when scraping."""
+def render_exposition(result: list[dict[str, Any]], at: float | None = None) -> str:
+    """Instant-vector results as exposition lines, without the labels Prometheus adds when scraping; with `at`,
+    each line carries it as its timestamp (the exposition format's milliseconds), which the parser reads back."""
+    stamp = "" if at is None else f" {round(at * 1000)}"
     lines = []
     for series in result:
         metric = series.get("metric") if isinstance(series, dict) else None
@@ -141,5 +166,5 @@ def render_exposition(result: list[dict[str, Any]]) -> str:
         name = metric.get("__name__", "")
         labels = ",".join(f'{k}="{_escaped(v)}"' for k, v in sorted(metric.items()) if k not in _DROP)
         text = ("+Inf" if value > 0 else "-Inf") if math.isinf(value) else repr(value)
-        lines.append(f"{name}{{{labels}}} {text}" if labels else f"{name} {text}")
+        lines.append(f"{name}{{{labels}}} {text}{stamp}" if labels else f"{name} {text}{stamp}")
     return "\n".join(lines) + "\n"

@@ -126,6 +126,9 @@ class ParseProblem:
 class ParseResult:
     snapshot: MetricsSnapshot
     problems: tuple[ParseProblem, ...] = ()
+    # the newest sample timestamp the text carried (seconds): when Prometheus scraped what it answers. None for a
+    # runtime's own /metrics, which carries none (its scrape is now)
+    sampled_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,8 @@ garbled and refused, so sums of many such series can never overflow."""
 def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
     """Parse `/metrics` text of `runtime` into unified metrics; bad lines and inconsistent series become problems."""
     problems: list[ParseProblem] = []
-    samples = _samples(text, problems)
+    stamps: list[float] = []
+    samples = _samples(text, problems, stamps)
     mapping = MAPPINGS[runtime]
     by_name: dict[str, list[_Sample]] = {}
     for sample in samples:
@@ -241,14 +245,15 @@ def parse_metrics(text: str, runtime: Runtime) -> ParseResult:
         decode_transfer_queue=_gauge(by_name, mapping.decode_transfer_queue, problems),
         refused=refused,
     )
-    return ParseResult(snapshot, tuple(problems))
+    sampled_at = max(stamps) if stamps else None
+    return ParseResult(snapshot, tuple(problems), sampled_at)
 
 
-def _samples(text: str, problems: list[ParseProblem]) -> list[_Sample]:
+def _samples(text: str, problems: list[ParseProblem], stamps: list[float]) -> list[_Sample]:
     try:
-        return _sane(_flatten(text), problems)
+        return _sane(_flatten(text, stamps), problems)
     except Exception:  # the third-party parser's errors are not all ValueError: take the slow path for any
-        pass
+        stamps.clear()
     # The parser stops at the first bad line; find the bad lines one by one and parse the rest (slow path only).
     good: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -263,7 +268,7 @@ def _samples(text: str, problems: list[ParseProblem]) -> list[_Sample]:
             continue
         good.append(stripped)
     try:
-        return _sane(_flatten("\n".join(good) + "\n"), problems)
+        return _sane(_flatten("\n".join(good) + "\n", stamps), problems)
     except Exception as error:  # lines fine alone but not together (e.g. a TYPE after its samples)
         problems.append(ParseProblem(f"text skipped: {type(error).__name__}: {str(error)[:200]}"))
         return []
@@ -281,10 +286,15 @@ def _sane(samples: list[_Sample], problems: list[ParseProblem]) -> list[_Sample]
     return kept
 
 
-def _flatten(text: str) -> list[_Sample]:
+def _flatten(text: str, stamps: list[float] | None = None) -> list[_Sample]:
+    """The text's samples; with `stamps`, the newest finite sample timestamp is appended to it."""
     out: list[_Sample] = []
+    newest: float | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            at = sample.timestamp
+            if isinstance(at, int | float) and math.isfinite(at) and (newest is None or at > newest):
+                newest = float(at)
             le = sample.labels.get("le")
             labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
             value = sample.value
@@ -292,6 +302,8 @@ def _flatten(text: str) -> list[_Sample]:
             if isinstance(value, int) and abs(value) >= 2**1000:
                 value = math.copysign(math.inf, value)
             out.append((sample.name, labels, le, float(value)))
+    if stamps is not None and newest is not None:
+        stamps.append(newest)
     return out
 
 
