@@ -129,3 +129,15 @@ async def test_the_leader_lists_the_applications_again_while_it_leads() -> None:
     await _both(a, b, created_seen_by_the_follower)
     assert a.events.recorded
     assert not b.events.recorded
+
+
+async def test_a_scale_loop_cancelled_mid_round_leaves_no_step_running() -> None:
+    # the runner cancels the loop at shutdown; the round's steps were tasks of their own and ran on behind it
+    s = shell(interval=10.0)
+    s.cluster.add(application("stuck", uid="u-stuck"), groups=1)
+    s.source.answers = {"stuck-0": _hung(3600.0)}
+    task = asyncio.create_task(s.scaler.run(asyncio.Event()))
+    await asyncio.sleep(0.2)  # the step waits on its scrape
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert [t for t in asyncio.all_tasks() if t.get_name().startswith("scale ")] == []

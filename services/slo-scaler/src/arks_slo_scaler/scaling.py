@@ -133,11 +133,15 @@ class SloScaler:
         }
         if not steps:
             return
-        _, late = await asyncio.wait(steps, timeout=max(0.0, deadline - time.monotonic()))
-        for task in late:
-            task.cancel()
+        try:
+            _, late = await asyncio.wait(steps, timeout=max(0.0, deadline - time.monotonic()))
+        finally:  # also when the scale loop itself is cancelled (a shutdown): no step is left running behind it
+            running = [task for task in steps if not task.done()]
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
         if late:
-            await asyncio.wait(late)
             STEP_FAILURES.labels("RoundDeadline").inc(len(late))
             names = sorted(f"{steps[t].namespace}/{steps[t].name}" for t in late)
             log.warning("scaling steps did not finish within the round", applications=names[:20], count=len(late))
