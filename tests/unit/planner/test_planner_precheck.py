@@ -386,19 +386,6 @@ PARSE_FAILURES: list[tuple[str, dict[str, Any], str, str]] = [
         "InvalidSpec",
         "spec.tensorParallelSize: Input should be greater than or equal to 1",
     ),
-    (
-        "a scale-down window over an hour (the HPA's bound) is an invalid spec",
-        app_dict(autoscaling={"maxReplicas": 4, "behavior": {"scaleDownStabilizationSeconds": 3601}}),
-        "InvalidSpec",
-        "spec.autoscaling.behavior.scaleDownStabilizationSeconds: Input should be less than or equal to 3600",
-    ),
-    (
-        "autoscaling without a latency target is an invalid spec naming spec.autoscaling.slo",
-        app_dict(autoscaling={"maxReplicas": 4, "slo": {}}),
-        "InvalidSpec",
-        "spec.autoscaling.slo: autoscaling needs a latency target to hold the application to: set "
-        "slo.timeToFirstToken or slo.interTokenLatency",
-    ),
 ]
 
 
@@ -450,3 +437,19 @@ def test_vllms_short_tp_is_set_by_arks_in_every_shipped_profile_set(profile_set:
     application = app(runtime=runtime, extraOptions=["-tp", "8"], instance=env)
     result = precheck(application, shared_model(), load_profiles(profile_set=profile_set))
     assert (result.reason, result.message.split(":")[0]) == (PrecheckReason.OPTION_SET_BY_ARKS, "spec.extraOptions[0]")
+
+
+@pytest.mark.parametrize(
+    "autoscaling",
+    [
+        {"maxReplicas": 4, "behavior": {"scaleDownStabilizationSeconds": 7200}},
+        {"maxReplicas": 4, "slo": {}},
+    ],
+    ids=["a scale-down window over the CRD's hour", "autoscaling without a latency target"],
+)
+def test_an_application_stored_before_the_crds_autoscaling_rules_passes(autoscaling: dict[str, Any]) -> None:
+    """The CRD refuses both on create; one stored before the rules keeps serving: the slo-scaler holds a window to
+    the bound and says no target is set (an upgrade must not fail a running application)."""
+    parsed = parse_application(app_dict(autoscaling=autoscaling))
+    assert isinstance(parsed, ArksApplication)
+    assert precheck(parsed, shared_model(), PROFILES, None).passed

@@ -190,7 +190,8 @@ class ScalingBehavior(ApiModel):
     scale_down_stabilization_seconds: int = Field(
         default=300,
         ge=0,
-        le=MAX_SCALE_DOWN_STABILIZATION_SECONDS,
+        # the CRD's bound only: an object stored before it parses, and the decision holds its window to the bound
+        json_schema_extra={"maximum": MAX_SCALE_DOWN_STABILIZATION_SECONDS},
         description="A scale-down takes the highest recommendation of this window (at most an hour, as the HPA's).",
     )
     warmup_seconds: int = Field(
@@ -360,7 +361,8 @@ PD_FORM_RULES: list[Any] = [
 ]
 """The PD form (docs/pd.md) beside the aggregated one: both engine roles or neither, and no aggregated-only
 field with them; each autoscaled role has its own target. `pd_form_problem` is the same in Python, for objects
-stored before the CRD had them."""
+stored before the CRD had them, but for the roles' targets: those rules are the CRD's only (a role stored
+without its target keeps serving, held within its bounds by the slo-scaler, which says no target is set)."""
 
 SLO_RULES: list[Any] = [
     cel(
@@ -372,7 +374,9 @@ SLO_RULES: list[Any] = [
     ),
 ]
 """Autoscaling without a target has nothing to judge latency by (it never learns a capacity) and told the user
-"no requests in the window" while requests flowed. `slo_problem` is the same in Python."""
+"no requests in the window" while requests flowed. The CRD's rule only: an application stored before it parses and
+keeps serving, and the slo-scaler holds it within its bounds saying no target is set (an upgrade must not fail a
+running application)."""
 
 
 class ArksApplicationSpec(ApiModel):
@@ -414,7 +418,7 @@ class ArksApplicationSpec(ApiModel):
 
     @model_validator(mode="after")
     def _pd_form(self) -> ArksApplicationSpec:
-        problem = runtime_settings_problem(self) or pd_form_problem(self) or slo_problem(self)
+        problem = runtime_settings_problem(self) or pd_form_problem(self)
         if problem is not None:
             raise ValueError(problem)
         return self
@@ -481,27 +485,6 @@ def pd_form_problem(spec: ArksApplicationSpec) -> str | None:
         return (
             "spec.decode.autoscaling.slo.timeToFirstToken: decode is scaled on interTokenLatency and KV-cache "
             "usage; set timeToFirstToken in spec.prefill.autoscaling.slo"
-        )
-    if prefill_scaling is not None and prefill_scaling.slo.time_to_first_token is None:
-        return (
-            "spec.prefill.autoscaling.slo: prefill is scaled on timeToFirstToken: set its target in "
-            "spec.prefill.autoscaling.slo.timeToFirstToken"
-        )
-    if decode_scaling is not None and decode_scaling.slo.inter_token_latency is None:
-        return (
-            "spec.decode.autoscaling.slo: decode is scaled on interTokenLatency: set its target in "
-            "spec.decode.autoscaling.slo.interTokenLatency"
-        )
-    return None
-
-
-def slo_problem(spec: ArksApplicationSpec) -> str | None:
-    """Autoscaling without a latency target, naming the field (SLO_RULES in Python)."""
-    slo = spec.autoscaling.slo if spec.autoscaling is not None else None
-    if slo is not None and slo.time_to_first_token is None and slo.inter_token_latency is None:
-        return (
-            "spec.autoscaling.slo: autoscaling needs a latency target to hold the application to: set "
-            "slo.timeToFirstToken or slo.interTokenLatency"
         )
     return None
 
