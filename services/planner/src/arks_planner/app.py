@@ -11,6 +11,7 @@ from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
 from arks_common.stopping import unless_stopped
+from arks_common.telemetry.logging import get_logger
 from arks_planner.core.endpoint import RouterSettings
 from arks_planner.core.endpoint import backend_port as backend_port  # the planner's start checks it
 from arks_planner.core.profiles import load_profiles
@@ -19,6 +20,7 @@ from arks_planner.handlers import Handlers
 from arks_planner.planning import Planner
 from arks_planner.settings import PlannerSettings
 
+log = get_logger(__name__)
 CONSUMERS = (PLANNER_OBJECTS,)
 
 
@@ -26,14 +28,16 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
     # read at start, before the loop runs: a bad override file stops the planner with a clear error
     override = Path(settings.runtime_profiles_file).read_text() if settings.runtime_profiles_file else None
     profiles = load_profiles(override, settings.runtime_profiles_set)
-    port = backend_port(profiles)  # runtimes on different ports: refused here too
+    port, port_problem = backend_port(profiles)
+    if port_problem is not None:
+        log.warning("endpoint routers cannot reach every runtime", problem=port_problem)
 
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
         ctx.kube = kube  # its partition Leases
         events = EventRecorder(kube, "planner")
         planner = Planner(kube, ctx.js, profiles, events, lambda: ctx.partitions_taken)
-        router = RouterSettings(image=settings.router_image, backend_port=port)
+        router = RouterSettings(image=settings.router_image, backend_port=port, port_problem=port_problem)
         endpoints = EndpointPlanner(kube, ctx.js, router, events)
         ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)
 

@@ -100,3 +100,5 @@ class EndpointPlanner:
             msg_id = f"endpointplan:{meta.uid}:{meta.generation}:{plan.plan_hash}"
             await publish(self._js, ENDPOINT_PLANS, subject, msg_id, Service.PLANNER.value, verdict)
             log.info("endpoint plan published", endpoint=f"{namespace}/{name}", plan_hash=plan.plan_hash[:12])
+            if self._router.port_problem is not None:
+                await self._events.record(raw, "Warning", "RuntimePortsDiffer", self._router.port_problem[:1000])

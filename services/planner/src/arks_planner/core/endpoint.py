@@ -29,7 +29,7 @@ from arks_common.conventions import (
 )
 from arks_common.endpoints import backend_selector as backend_selector  # the router selects by it; re-exported
 from arks_planner.core.pod_reader import pod_reader
-from arks_planner.core.profiles import ProfileError, RuntimeProfiles
+from arks_planner.core.profiles import RuntimeProfiles
 
 ROLE_ROUTER = "router"
 ROUTER_CONTAINER = "router"
@@ -55,6 +55,8 @@ class RouterSettings:
     """An image with `smg` 1.13.0 on its PATH (see docs/endpoints.md)."""
     backend_port: int
     """The port of the applications' leader pods (the runtime profiles' `port`)."""
+    port_problem: str | None = None
+    """Set when the enabled runtimes listen on different ports (`backend_port`): told on each endpoint planned."""
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,26 @@ class EndpointPlan:
     plan_hash: str
 
 
-def backend_port(profiles: RuntimeProfiles) -> int:
+def backend_port(profiles: RuntimeProfiles) -> tuple[int, str | None]:
     """The port the router discovers every backend on (smg `--service-discovery-port`: one port for all): the
-    enabled runtimes' (8080 as shipped). Raises ProfileError when an installation's profiles make them listen on
-    different ports, as the router would send one runtime's requests to a port nothing listens on."""
+    enabled runtimes' (8080 as shipped), and what is wrong when an installation's profiles make them listen on
+    different ports (the lowest is taken, and the router sends the others' requests to a port nothing listens on:
+    told at the planner's start and on each endpoint it plans, not a refusal to start, as applications need no
+    router)."""
     ports = {
         name if backend is None else f"{name}.backends.{backend}": profile.port
         for name, runtime in sorted(profiles.runtimes.items())
         for backend, profile in ((None, runtime), *sorted(runtime.backends.items()))
         if profile.enabled and runtime.enabled
     }
-    if len(set(ports.values())) > 1:
-        listed = ", ".join(f"{name} {port}" for name, port in ports.items())
-        raise ProfileError(
-            f"runtime profiles: the enabled runtimes listen on different ports ({listed}), but an ArksEndpoint's "
-            "router finds every backend on one port: give them the same port, or disable a runtime (enabled: false)"
-        )
-    return next(iter(ports.values()), 8080)  # no runtime enabled: nothing to find; the shipped port
+    port = min(ports.values(), default=8080)  # no runtime enabled: nothing to find; the shipped port
+    if len(set(ports.values())) <= 1:
+        return port, None
+    listed = ", ".join(f"{name} {p}" for name, p in ports.items())
+    return port, (
+        f"runtime profiles: the enabled runtimes listen on different ports ({listed}), but an ArksEndpoint's router "
+        f"finds every backend on one port ({port}): give them the same port, or disable a runtime (enabled: false)"
+    )
 
 
 def router_args(endpoint: ArksEndpoint, backend_port: int) -> list[str]:
