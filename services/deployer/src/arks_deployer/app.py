@@ -30,13 +30,16 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         ctx.add_task("owned objects cache", cache.run)
         endpoints = EndpointIndex()
         ctx.add_task("endpoints index", functools.partial(_watch_endpoints, kube, endpoints, settings))
-        handlers = Handlers(
-            Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache, lambda: ctx.partitions_taken),
-            EndpointReconciler(kube, ctx.js, endpoints),
-        )
+        reconciler = Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache, lambda: ctx.partitions_taken)
+        handlers = Handlers(reconciler, EndpointReconciler(kube, ctx.js, endpoints))
         for decl in CONSUMERS:
             ctx.consume(decl, handlers.on_event)
-        return kube.close
+
+        async def close() -> None:
+            await reconciler.close()  # its writes and dry runs in flight, before the client goes
+            await kube.close()
+
+        return close
 
     return setup
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.resources import PODS
+from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.pod_checks import PodCheck, is_refusal, refusal_message
 from arks_deployer.core.refusals import ApplyProblem, classify
@@ -35,6 +36,12 @@ class PodChecker:
         self._kube = kube
         self._clock = clock
         self._answers: OrderedDict[tuple[str, bytes], tuple[float, asyncio.Task[ApplyProblem | None]]] = OrderedDict()
+
+    async def close(self) -> None:
+        """Cancels the dry runs still in flight (on shutdown: nobody waits for them any more)."""
+        running = [task for _, task in self._answers.values() if not task.done()]
+        self._answers.clear()
+        await asyncio.gather(*(cancel_firmly(task) for task in running))
 
     def start(self, namespace: str, checks: list[PodCheck]) -> None:
         """Sends each pod's dry run now, unless an answer for it stands (nobody waits for them here)."""

@@ -98,6 +98,12 @@ class Reconciler:
         """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen
         (monotonic clock), oldest first."""
 
+    async def close(self) -> None:
+        """On shutdown: the finalizer writes held-back reconciles left in flight, and the pods' dry runs, are
+        cancelled (a cancelled finalizer write is made again by the next reconcile, on whichever replica)."""
+        running = [task for _, task in self._finalizing.values() if not task.done()]
+        await asyncio.gather(*(cancel_firmly(task) for task in running), self._pod_checker.close())
+
     async def reconcile(
         self, namespace: str, name: str, seen: Seen | None = None, app: Obj | None = None, trust_copy: bool = True
     ) -> None:
