@@ -1,118 +1,146 @@
 """The slo-scaler's rounds: every application is decided at once, so one application's hung leaders hold no other
 back; a round ends when the next is due; a replica that loses the lease mid-round writes nothing more; the leader
-lists the applications when it takes the lead and again while it leads (their events may reach a follower only)."""
+lists the applications when it takes the lead and again while it leads (their events may reach a follower only).
+
+The loop runs on real time: every test waits for what it expects with a deadline (`eventually`), and its hung
+leaders hang until the test lets them go, never for a guessed number of seconds."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from unit.slo_scaler.shell import Runtime, Shell, application, shell, track
 
 from arks_slo_scaler.adapters.metrics_source import FetchError
-
-SCRAPE_TIMEOUT = 0.5
-
-
-def _hung(seconds: float) -> Callable[[], Awaitable[str]]:
-    async def answer() -> str:
-        await asyncio.sleep(seconds)  # a leader that takes the connection and never answers, until the timeout
-        raise FetchError("timed out")
-
-    return answer
+from support.waiting import eventually
 
 
-async def _rounds(s: Shell, until: float) -> float:
-    """Runs the scale loop for `until` seconds; returns the loop's time it started at."""
-    loop = asyncio.get_running_loop()
+class Hang:
+    """Leaders that take the connection and never answer, until `release` (then they time out)."""
+
+    def __init__(self) -> None:
+        self.released = asyncio.Event()
+        self.waiting = 0  # answers in flight
+
+    def answer(self) -> Callable[[], Awaitable[str]]:
+        async def hung() -> str:
+            self.waiting += 1
+            try:
+                await self.released.wait()
+            finally:
+                self.waiting -= 1
+            raise FetchError("timed out")
+
+        return hung
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@asynccontextmanager
+async def running(*shells: Shell) -> AsyncIterator[None]:
+    """The scale loops of `shells` run inside the block and are stopped (their rounds finished) when it ends."""
     stop = asyncio.Event()
-    started = loop.time()
-    task = asyncio.create_task(s.scaler.run(stop))
-    await asyncio.sleep(until)
-    stop.set()
-    await asyncio.wait_for(task, timeout=5.0)
-    return started
+    tasks = [asyncio.create_task(s.scaler.run(stop)) for s in shells]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10.0)
 
 
-def _first_fetch(s: Shell, pod: str) -> float:
-    return min(at for name, at in s.source.fetched if name == pod)
+def _fetches(s: Shell, pod: str) -> int:
+    return sum(1 for name, _ in s.source.fetched if name == pod)
+
+
+def _written(s: Shell) -> set[str]:
+    return {name for name, _ in s.cluster.status_writes}
 
 
 async def test_hung_leaders_of_one_application_hold_no_other_back() -> None:
-    # one after another, each of "stuck"'s six leaders cost a scrape timeout before "other" was looked at: 3 s here,
-    # 30 s with the default 5 s timeout, minutes with a few such applications
-    s = shell(interval=10.0)
+    # one after another, each of "stuck"'s six leaders cost a scrape timeout before "other" was looked at: 30 s with
+    # the default 5 s timeout, minutes with a few such applications
+    s = shell(interval=3600.0)
     s.cluster.add(application("stuck", uid="u-stuck"), groups=6)
     s.cluster.add(application("other", uid="u-other"), groups=1)
-    s.source.answers = {f"stuck-{i}": _hung(SCRAPE_TIMEOUT) for i in range(6)}
-    started = await _rounds(s, until=1.0)
-    assert _first_fetch(s, "other-0") - started < SCRAPE_TIMEOUT / 2
-    assert max(_first_fetch(s, f"stuck-{i}") for i in range(6)) - started < SCRAPE_TIMEOUT / 2  # its groups at once
-    assert {name for name, _ in s.cluster.status_writes} == {"stuck", "other"}
+    hang = Hang()
+    s.source.answers = {f"stuck-{i}": hang.answer() for i in range(6)}
+    async with running(s):
+        # decided while all six of stuck's leaders hang: its groups are scraped at once, and other is not behind them
+        await eventually(lambda: hang.waiting == 6 and "other" in _written(s), within=10.0, what="other decided")
+        hang.release()
+        await eventually(lambda: "stuck" in _written(s), within=10.0, what="stuck decided once its scrapes fail")
 
 
 async def test_a_step_that_outlasts_its_round_is_given_up_when_the_next_is_due() -> None:
-    s = shell(interval=0.3)
+    s = shell(interval=0.2)
     s.cluster.add(application("stuck", uid="u-stuck"), groups=1)
     s.cluster.add(application("other", uid="u-other"), groups=1)
-    s.source.answers = {"stuck-0": _hung(3600.0)}  # no timeout at all
-    await _rounds(s, until=1.0)
-    assert len([name for name, _ in s.source.fetched if name == "other-0"]) >= 3  # a round every 0.3 s
-    assert len([name for name, _ in s.source.fetched if name == "stuck-0"]) >= 3  # tried again each round
+    s.source.answers = {"stuck-0": Hang().answer()}  # no timeout at all
+    async with running(s):
+        await eventually(
+            lambda: _fetches(s, "other-0") >= 3 and _fetches(s, "stuck-0") >= 3,  # stuck tried again each round
+            within=10.0,
+            what="three rounds",
+        )
 
 
 async def test_a_replica_that_loses_the_lease_mid_round_writes_nothing_more() -> None:
     # the lease was read once per round: a step that waited on a slow scrape wrote its decision after another
     # replica had taken the lease and decided the same application
     leading = {"now": True}
-    s = shell(interval=10.0, is_leader=lambda: leading["now"])
+    s = shell(interval=3600.0, is_leader=lambda: leading["now"])
     s.cluster.add(application("slow", uid="u-slow"), groups=1)
     s.cluster.add(application("quick", uid="u-quick"), groups=1)
+    answered = asyncio.Event()
 
-    async def slow_then_deposed() -> str:
-        await asyncio.sleep(0.2)
-        leading["now"] = False  # the lease expired meanwhile, and another replica took it
+    async def slow() -> str:
+        await answered.wait()
         return Runtime().text()
 
-    s.source.answers = {"slow-0": slow_then_deposed}
-    await _rounds(s, until=0.5)
+    s.source.answers = {"slow-0": slow}
+    async with running(s):
+        await eventually(lambda: _fetches(s, "slow-0") == 1 and "quick" in _written(s), within=10.0, what="quick")
+        leading["now"] = False  # the lease expired while slow's leader took its time, and another replica took it
+        answered.set()
     assert [name for name, _ in s.cluster.status_writes] == ["quick"]  # decided while this replica led
     assert s.bus.subjects("arks.scale.") == []
     assert [reason for _, reason, _ in s.events.recorded] == ["ScaleHold"]  # quick's
 
 
-async def _replicas(leading: dict[str, bool], **options: Any) -> tuple[Shell, Shell]:
-    """Two replicas of the scaler over one cluster, leading as `leading` says at each moment."""
-    a = shell(interval=0.05, is_leader=lambda: leading["a"], **options)
-    b = shell(interval=0.05, is_leader=lambda: leading["b"], cluster=a.cluster, source=a.source, **options)
-    return a, b
+def _replicas(leading: dict[str, bool], **options: Any) -> tuple[Shell, Shell, dict[str, int]]:
+    """Two replicas of the scaler over one cluster, leading as `leading` says at each moment, and how often each
+    asked (once per round, more while it leads)."""
+    asked = {"a": 0, "b": 0}
 
+    def leader(replica: str) -> Callable[[], bool]:
+        def is_leader() -> bool:
+            asked[replica] += 1
+            return leading[replica]
 
-async def _both(a: Shell, b: Shell, meanwhile: Callable[[], None]) -> None:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(s.scaler.run(stop)) for s in (a, b)]
-    await asyncio.sleep(0.2)  # both up, both past their first rounds: nothing to decide yet
-    meanwhile()
-    await asyncio.sleep(0.6)
-    stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=5.0)
+        return is_leader
+
+    a = shell(interval=0.05, is_leader=leader("a"), **options)
+    b = shell(interval=0.05, is_leader=leader("b"), cluster=a.cluster, source=a.source, **options)
+    return a, b, asked
 
 
 async def test_a_replica_taking_the_lead_lists_the_applications() -> None:
     # the list ran once, when the scaler started: an application whose event reached the old leader just before
     # it lost the lease was never decided by the new one
     leading = {"a": True, "b": False}
-    a, b = await _replicas(leading)
-
-    def created_then_handed_over() -> None:
+    a, b, asked = _replicas(leading)
+    async with running(a, b):
+        # both past their first round (a listed, b followed): nothing to decide yet
+        await eventually(lambda: min(asked.values()) >= 2, within=10.0, what="a round of each")
         a.cluster.add(application(), groups=2)
         track(a)  # the shared durable gave the event to a ...
         leading.update(a=False, b=True)  # ... which loses the lease before its next round
-
-    await _both(a, b, created_then_handed_over)
+        await eventually(lambda: bool(b.events.recorded), within=10.0, what="the new leader's decision")
     assert a.cluster.status_writes
-    assert b.events.recorded
     assert not a.events.recorded
 
 
@@ -120,24 +148,23 @@ async def test_the_leader_lists_the_applications_again_while_it_leads() -> None:
     # docs/architecture.md promised that no decision depends on which replica received an event; an application
     # whose events all went to the follower was never decided
     leading = {"a": True, "b": False}
-    a, b = await _replicas(leading, relist_seconds=0.2)
-
-    def created_seen_by_the_follower() -> None:
+    a, b, asked = _replicas(leading, relist_seconds=0.2)
+    async with running(a, b):
+        await eventually(lambda: min(asked.values()) >= 2, within=10.0, what="a round of each")
         a.cluster.add(application(), groups=2)
-        track(b)
-
-    await _both(a, b, created_seen_by_the_follower)
-    assert a.events.recorded
+        track(b)  # only the follower heard of it
+        await eventually(lambda: bool(a.events.recorded), within=10.0, what="the leader's decision")
     assert not b.events.recorded
 
 
 async def test_a_scale_loop_cancelled_mid_round_leaves_no_step_running() -> None:
     # the runner cancels the loop at shutdown; the round's steps were tasks of their own and ran on behind it
-    s = shell(interval=10.0)
+    s = shell(interval=3600.0)
     s.cluster.add(application("stuck", uid="u-stuck"), groups=1)
-    s.source.answers = {"stuck-0": _hung(3600.0)}
+    hang = Hang()
+    s.source.answers = {"stuck-0": hang.answer()}
     task = asyncio.create_task(s.scaler.run(asyncio.Event()))
-    await asyncio.sleep(0.2)  # the step waits on its scrape
+    await eventually(lambda: hang.waiting == 1, within=10.0, what="the step waiting on its scrape")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("scale ")] == []
