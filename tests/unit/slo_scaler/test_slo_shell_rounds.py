@@ -168,3 +168,25 @@ async def test_a_scale_loop_cancelled_mid_round_leaves_no_step_running() -> None
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("scale ")] == []
+
+
+async def test_the_hung_leaders_of_one_application_never_take_every_scrape_slot() -> None:
+    # its eight scrapes queued first for the round's two slots (64 by default): the other application's scrape
+    # waited behind them, was given up at every deadline with its step, and the next round queued them the same way
+    s = shell(interval=0.2, concurrent_scrapes=2)
+    s.cluster.add(application("big", uid="u-big"), groups=8)
+    s.cluster.add(application("small", uid="u-small"), groups=1)
+    s.source.answers = {f"big-{i}": Hang().answer() for i in range(8)}
+    async with running(s):
+        await eventually(lambda: "small" in _written(s), within=5.0, what="small decided beside big's hung leaders")
+
+
+async def test_an_application_given_up_at_the_deadline_starts_first_in_the_next_round() -> None:
+    # every round started the steps in the same order behind one step slot: c waited behind a and b, which hang,
+    # and was given up at every deadline without ever being looked at
+    s = shell(interval=0.2, concurrent_steps=1)
+    for name in ("a", "b", "c"):
+        s.cluster.add(application(name, uid=f"u-{name}"), groups=1)
+    s.source.answers = {"a-0": Hang().answer(), "b-0": Hang().answer()}
+    async with running(s):
+        await eventually(lambda: "c" in _written(s), within=5.0, what="c decided in the third round at the latest")

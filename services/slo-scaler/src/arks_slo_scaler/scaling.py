@@ -58,6 +58,9 @@ class Tracked:
     states: dict[str, ScalerState] = field(default_factory=dict)
     last: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # (desired, direction, reason) reported
     uid: str = ""  # as last read: a failure's Event lands on the very object, and another uid is another application
+    # the last round whose step began (it had a step slot) and the last whose step finished: the order of the next round
+    began: int = -1
+    finished: int = -1
 
 
 class SloScaler:
@@ -79,9 +82,13 @@ class SloScaler:
         self._clock = clock or _wall_clock  # of decisions and scrapes (tests move their own)
         self._is_leader = is_leader
         # one round runs every application's step at once, at most this many at a time (API calls), and at most
-        # this many scrapes in flight across them (a hung leader holds one slot for its scrape timeout)
+        # this many scrapes in flight across them (a hung leader holds one slot for its scrape timeout); one
+        # application's scrapes take at most half the slots, so its hung leaders never queue every other
+        # application's scrapes behind theirs
         self._steps = asyncio.Semaphore(concurrent_steps)
         self._scrapes = asyncio.Semaphore(concurrent_scrapes)
+        self._scrape_share = max(1, concurrent_scrapes // 2)
+        self._rounds = 0
         self._kube = kube
         self._js = js
         self._source = source
@@ -126,11 +133,16 @@ class SloScaler:
     async def _round(self, deadline: float) -> None:
         """Every tracked application's step at once (bounded by the semaphores): one application's hung leaders
         or slow calls never hold another's decision back. A step still running at the deadline, when the next
-        round is due, is abandoned (its application is decided again next round) and told in the log."""
-        steps = {
-            asyncio.create_task(self._step(tracked), name=f"scale {tracked.namespace}/{tracked.name}"): tracked
-            for tracked in list(self._apps.values())
-        }
+        round is due, is abandoned (its application is decided again next round) and told in the log.
+
+        The semaphores serve in the order the steps start, so that order decides who waits: the applications whose
+        step finished longest ago start first (one never finished before all), and of those the one whose step
+        began longest ago. One given up at the deadline, or never begun, goes ahead of every application decided
+        in the last round; the same order every round gave up the same applications every round."""
+        self._rounds += 1
+        round_ = self._rounds
+        order = sorted(self._apps.values(), key=lambda tracked: (tracked.finished, tracked.began))
+        steps = {asyncio.create_task(self._step(t, round_), name=f"scale {t.namespace}/{t.name}"): t for t in order}
         if not steps:
             return
         try:
@@ -146,16 +158,18 @@ class SloScaler:
             names = sorted(f"{steps[t].namespace}/{steps[t].name}" for t in late)
             log.warning("scaling steps did not finish within the round", applications=names[:20], count=len(late))
 
-    async def _step(self, tracked: Tracked) -> None:
+    async def _step(self, tracked: Tracked, round_: int) -> None:
         async with self._steps:
             if not self._is_leader():  # the lease may have gone while earlier steps ran
                 return
+            tracked.began = round_
             try:
                 await self._tick(tracked)
             except (KubeError, nats.errors.Error, TimeoutError) as exc:
                 log.warning("scaling step failed", application=f"{tracked.namespace}/{tracked.name}", error=str(exc))
             except Exception as exc:  # one application's bad metrics or spec never stops the others
                 await self._broke(tracked, exc)
+            tracked.finished = round_  # not when given up at the deadline (cancelled)
 
     def _leadership(self, leading: bool) -> bool:
         """Whether this replica decides this round. Taking the lead (again) starts every application afresh, as a
@@ -282,17 +296,26 @@ class SloScaler:
         selector = leader_selector(name) if role.name == ROLE_SERVE else leader_selector(name, role.name)
         pods, _ = await self._kube.list(PODS, ns, label_selector=selector)
         now = self._clock()
-        # every group at once: a hung leader costs its scrape timeout once, not once per group after it
-        return list(await asyncio.gather(*(self._group(app, uid, role, pod, now, seen) for pod in pods)))
+        # every group at once: a hung leader costs its scrape timeout once, not once per group after it; within the
+        # application's share of the scrape slots (its scrapes wait on it before they queue for a slot)
+        share = asyncio.Semaphore(self._scrape_share)
+        return list(await asyncio.gather(*(self._group(app, uid, role, pod, now, seen, share) for pod in pods)))
 
     async def _group(
-        self, app: ArksApplication, uid: str, role: ScaledRole, pod: dict[str, Any], now: float, seen: dict[str, float]
+        self,
+        app: ArksApplication,
+        uid: str,
+        role: ScaledRole,
+        pod: dict[str, Any],
+        now: float,
+        seen: dict[str, float],
+        share: asyncio.Semaphore,
     ) -> GroupSample:
         """One replica group as its leader pod shows it, with a scrape of its metrics while it is Ready."""
         group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
         since = ready_since(pod)
         started = runtime_started(pod)
-        scrape = None if since is None else await self._scrape(app, uid, role, group, pod, seen.get(group))
+        scrape = None if since is None else await self._scrape(app, uid, role, group, pod, seen.get(group), share)
         return GroupSample(
             group=group,
             ready_seconds=None if since is None else max(0.0, now - since.timestamp()),
@@ -304,13 +327,21 @@ class SloScaler:
         )
 
     async def _scrape(
-        self, app: ArksApplication, uid: str, role: ScaledRole, group: str, pod: dict[str, Any], seen: float | None
+        self,
+        app: ArksApplication,
+        uid: str,
+        role: ScaledRole,
+        group: str,
+        pod: dict[str, Any],
+        seen: float | None,
+        share: asyncio.Semaphore,
     ) -> tuple[float, MetricsSnapshot] | None:
         """When the group's metrics were scraped and what they say, published for subscribers; None when they
-        could not be read. `seen`: when the scrape the decision last kept was made."""
+        could not be read. `seen`: when the scrape the decision last kept was made; `share`: the application's
+        part of the scrape slots."""
         ns, name = app.metadata.namespace, app.metadata.name
         try:
-            async with self._scrapes:
+            async with share, self._scrapes:
                 text = await self._source.fetch(ns, name, group, pod)
         except FetchError as exc:
             SCRAPE_PROBLEMS.labels(exc.kind).inc()
