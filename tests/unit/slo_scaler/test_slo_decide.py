@@ -150,8 +150,8 @@ def test_only_warming_groups_means_hold_and_say_so() -> None:
             "need two",
             id="a single scrape gives no rates and holds",
         ),
-        pytest.param(
-            [group("g0", at=-100.0, metrics=Leader().serve(10, ttft_s=9.0))],
+        pytest.param(  # older than the longest limit: a single scrape says nothing of how often the group is scraped
+            [group("g0", at=-200.0, metrics=Leader().serve(10, ttft_s=9.0))],
             Reason.STALE_METRICS,
             "stale",
             id="a scrape older than the staleness limit holds",
@@ -164,6 +164,43 @@ def test_missing_or_stale_data_holds_and_says_so(samples: list[GroupSample], rea
     decision = fleet.ask(samples)
     assert (decision.reason, decision.direction) == (reason, ScaleDirection.HOLD)
     assert words in decision.message
+
+
+def _decided_every_15s(scrapes: list[float], until: float) -> Decision:
+    """A group scraped at `scrapes` (10 req/s within the SLO), decided every 15 s from its first scrape to `until`,
+    each time with its newest scrape made by then, as Prometheus answers its last scrape until the next."""
+    fleet, leader = Fleet(spec(), groups=1), Leader()
+    made = [(t, leader.serve(150, ttft_s=0.1)) for t in scrapes]
+    ticks = [*(scrapes[0] + 15.0 * i for i in range(int((until - scrapes[0]) // 15) + 1)), until]
+    decision = None
+    for fleet.now in ticks:
+        at, metrics = max((m for m in made if m[0] <= fleet.now), key=lambda m: m[0])
+        decision = fleet.ask([group("g0", at=at, metrics=metrics)])
+    assert decision is not None
+    return decision
+
+
+@pytest.mark.parametrize(
+    ("scrapes", "until", "limit"),
+    [
+        pytest.param([0.0, 15.0, 30.0], 80.0, "> 45 s", id="a group scraped every 15 s is stale 50 s after its last"),
+        pytest.param([10.0, 70.0, 130.0], 185.0, None, id="a group Prometheus scrapes every 60 s counts 55 s after"),
+        pytest.param([10.0, 70.0, 130.0], 255.0, "> 120 s", id="one scraped every 60 s is stale after two spacings"),
+        pytest.param([10.0, 70.0, 130.0, 430.0], 555.0, "> 120 s", id="a missed scrape does not stretch the limit"),
+        pytest.param([0.0, 600.0, 1200.0], 1390.0, "> 180 s", id="scrapes ten minutes apart count for 180 s at most"),
+    ],
+)
+def test_staleness_follows_the_spacing_of_the_groups_scrapes(
+    scrapes: list[float], until: float, limit: str | None
+) -> None:
+    # Prometheus dates its answers by its own scrape: with its default 60 s interval a fixed 45 s limit read the
+    # group as stale for part of every minute (StaleMetrics and WithinSLO in turns, a status write and an Event each)
+    decision = _decided_every_15s(scrapes, until)
+    if limit is None:
+        assert decision.reason is Reason.WITHIN_SLO, decision.message
+    else:
+        assert decision.reason is Reason.STALE_METRICS, decision.message
+        assert limit in decision.message
 
 
 def test_data_going_stale_mid_breach_holds_instead_of_scaling() -> None:

@@ -115,13 +115,17 @@ async def test_a_steady_load_read_through_prometheus_reads_steady() -> None:
             track(s)
             s.source.runtimes = {f"chat-{i}": Runtime() for i in range(2)}  # what Prometheus scrapes
             reasons = []
-            for tick in range(40):
-                s.source.serve_all(90)  # 6 req/s per group, 60% of the capacity
-                if tick % 4 == 0:
+            # ten minutes in steps of 5 s: Prometheus scrapes at 10 s past each minute, out of phase with the ticks at
+            # 0, 15, 30 and 45 s, so a tick reads a scrape up to 50 s old (scraped on the tick, it read none older
+            # than 45 s and hid that a fixed 45 s staleness limit flips such a group to StaleMetrics)
+            for second in range(0, 600, 5):
+                s.source.serve_all(30)  # 6 req/s per group, 60% of the capacity
+                if second % 60 == 10:
                     prometheus.scrape()
-                await s.scaler._tick(s.scaler._apps[("ns", "chat")])
-                reasons.append(s.cluster.autoscaling()["lastDecision"]["reason"])
-                s.clock.t += 15.0
+                if second % 15 == 0:
+                    await s.scaler._tick(s.scaler._apps[("ns", "chat")])
+                    reasons.append(s.cluster.autoscaling()["lastDecision"]["reason"])
+                s.clock.t += 5.0
     finally:
         await runner.cleanup()
     assert set(reasons[8:]) == {"WithinSLO"}, reasons

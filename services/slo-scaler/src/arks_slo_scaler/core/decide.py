@@ -113,7 +113,14 @@ class ScalerConfig:
     """Tunables that are not part of the API; the defaults are the ones the benchmark uses."""
 
     window_seconds: float = 30.0  # latency percentiles over the last this many seconds
-    stale_after_seconds: float = 45.0  # three missed 15 s scrapes
+    # A group's newest scrape counts while it is at most this old (three missed 15 s scrapes), or, where its scrapes
+    # come further apart, `stale_after_scrapes` x their spacing (a Prometheus scraping every 60 s answers a scrape up
+    # to a minute old), at most `longest_stale_after_seconds`. The spacing is the shortest between its last
+    # `spacing_scrapes` distinct scrape times: a missed scrape makes a longer gap, never a shorter one.
+    stale_after_seconds: float = 45.0
+    stale_after_scrapes: float = 2.0
+    longest_stale_after_seconds: float = 180.0
+    spacing_scrapes: int = 5
     target_utilization: float = 0.9  # size the fleet so groups run at this share of their learned capacity ...
     # ... until `min_variability_samples` samples show how far the load strays above its forecast; then at
     # 1 / headroom, at most `max_utilization` (closer to capacity when the forecast's error is small). Off by
@@ -183,6 +190,7 @@ class ScalerState:
     burst_starts: tuple[float, ...] = ()  # when the last few bursts started
     burst_base: float | None = None  # the level the current burst rose from
     watching_since: float | None = None  # since when traffic has been measured: the calm before a first burst
+    scrape_times: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # each group's last few, distinct
 
     @property
     def capacity_per_group(self) -> float | None:
@@ -230,7 +238,11 @@ def decide(
     """Decide the number of groups for one application at `observation.now`; returns the decision and new state."""
     now, current = observation.now, observation.current_replicas
     observation = replace(observation, groups=tuple(_trusted_scrapes(observation.groups, state.history)))
-    state = replace(state, history=_remember(state.history, observation, config))
+    state = replace(
+        state,
+        history=_remember(state.history, observation, config),
+        scrape_times=_scrape_times(state.scrape_times, observation.groups, config),
+    )
     state = replace(
         state,
         starts=track_starts(
@@ -275,11 +287,15 @@ def _decide(
     unborn = max(0, current - len(observation.groups))
     starting += [GroupSample(UNBORN, None)] * unborn
     warm = [g for g in observation.groups if g.ready_seconds is not None and g.ready_seconds >= warmup]
-    fresh = [g for g in warm if g.scraped_at is not None and now - g.scraped_at <= config.stale_after_seconds]
+    fresh = [
+        g
+        for g in warm
+        if g.scraped_at is not None and now - g.scraped_at <= _stale_after(g.group, state.scrape_times, config)
+    ]
     counted = {g.group: c for g in fresh if (c := _counted(state.history.get(g.group, ()), g.started_at)) is not None}
     usable = [g for g in fresh if g.group in counted]
     if not usable:
-        return _hold_without_data(current, starting, warm, fresh, now, config, state.history), state
+        return _hold_without_data(current, starting, warm, fresh, now, config, state), state
 
     signals, rate_per_group, requests = _signals(spec, usable, counted, state)
     pressure = _pressure(spec, signals, config)
@@ -539,6 +555,39 @@ def _remember(
     return out
 
 
+def _scrape_times(
+    times: Mapping[str, tuple[float, ...]], groups: Sequence[GroupSample], config: ScalerConfig
+) -> dict[str, tuple[float, ...]]:
+    """The last `spacing_scrapes` distinct times each present group's kept scrapes were made at (a scrape answered
+    again, or a failed one replaced by the last whole one, adds none)."""
+    out: dict[str, tuple[float, ...]] = {}
+    for g in groups:
+        kept = times.get(g.group, ())
+        if g.scraped_at is not None and g.metrics is not None and (not kept or g.scraped_at > kept[-1]):
+            kept = (*kept, g.scraped_at)[-config.spacing_scrapes :]
+        if kept:
+            out[g.group] = kept
+    return out
+
+
+def _spacing(times: Sequence[float]) -> float | None:
+    return min((b - a for a, b in itertools.pairwise(times)), default=None)
+
+
+def _stale_after(group: str, times: Mapping[str, tuple[float, ...]], config: ScalerConfig) -> float:
+    """How old the group's newest scrape may be and still count (`ScalerConfig.stale_after_seconds`). A group with
+    a single scrape so far goes by the shortest spacing of the application's other groups (one Prometheus scrapes
+    them all); without any, by the longest limit: a single scrape gives no rates to decide on anyway (`_counted`),
+    and a fresh scaler's first Prometheus answer may be up to a scrape interval old (it read as stale, then not)."""
+    spacing = _spacing(times.get(group, ()))
+    if spacing is None:
+        spacing = min((s for t in times.values() if (s := _spacing(t)) is not None), default=None)
+    if spacing is None:
+        return max(config.stale_after_seconds, config.longest_stale_after_seconds)
+    stretched = min(config.stale_after_scrapes * spacing, config.longest_stale_after_seconds)
+    return max(config.stale_after_seconds, stretched)
+
+
 def _hold_without_data(
     current: int,
     starting: Sequence[GroupSample],
@@ -546,13 +595,14 @@ def _hold_without_data(
     fresh: Sequence[GroupSample],
     now: float,
     config: ScalerConfig,
-    history: Mapping[str, tuple[tuple[float, MetricsSnapshot], ...]],
+    state: ScalerState,
 ) -> Decision:
+    history = state.history
     if warm and not fresh and any(g.scraped_at is not None for g in warm):
-        ages = [now - g.scraped_at for g in warm if g.scraped_at is not None]
-        last = f"last scrape {min(ages):.0f} s ago" if ages else "never scraped"
-        limit = config.stale_after_seconds
-        msg = f"metrics of {len(warm)} group(s) are stale ({last} > {limit:.0f} s): hold at {current}"
+        age, newest = min((now - g.scraped_at, g.group) for g in warm if g.scraped_at is not None)
+        limit = _stale_after(newest, state.scrape_times, config)
+        last = f"last scrape {age:.0f} s ago > {limit:.0f} s"
+        msg = f"metrics of {len(warm)} group(s) are stale ({last}): hold at {current}"
         return _out(current, current, Reason.STALE_METRICS, msg)
     if starting and not warm:
         msg = f"all {len(starting)} group(s) are starting or warming up; their samples are ignored: hold at {current}"
