@@ -48,6 +48,34 @@ def test_after_a_failed_model_change_the_old_models_endpoint_keeps_the_backend_t
     assert old.applications == ["qwen-h100"]  # its router still sends qwen-7b requests there
 
 
+def test_after_a_failed_model_change_each_endpoint_lists_the_model_its_router_meets_there() -> None:
+    apps = [ArksApplication.model_validate(moved_to_a_model_whose_check_failed())]
+    pods = [leader_pod("qwen-h100", "qwen-7b")]  # generation 1's leader, still serving qwen-7b
+    old = endpoint_status(endpoint("qwen-7b"), apps, pods)
+    assert (old.served_models, old.served_model_count) == (["qwen-7b"], 1)  # not qwen-14b: no pod of it is there
+    new = endpoint_status(endpoint("qwen-14b"), apps, pods)
+    assert new.served_models == ["qwen-14b"]  # none of its pods yet: the model its newest spec serves there
+    every = endpoint_status(endpoint("all", allModels=True), apps, pods)
+    assert every.served_models == ["qwen-7b"]
+
+
+@pytest.mark.parametrize(
+    ("served", "pods", "listed", "count"),
+    [
+        pytest.param("model-b", ["model-b", "model-a"], ["model-a", "model-b"], 2, id="a rolling change: both models"),
+        pytest.param("Org/New", ["Org/Old"], [], 1, id="a digest label no application names: counted, not listed"),
+        pytest.param("Org/New", ["Org/New", "Org/Old"], ["Org/New"], 2, id="a digest label of its newest spec: named"),
+    ],
+)
+def test_a_multi_model_endpoint_lists_the_models_its_pods_carry(
+    served: str, pods: list[str], listed: list[str], count: int
+) -> None:
+    apps = [application("a", served, ready=len(pods))]
+    backends = [leader_pod("a", model, group) for group, model in enumerate(pods)]
+    status = endpoint_status(endpoint("all", allModels=True), apps, backends)
+    assert (status.served_models, status.served_model_count) == (listed, count)
+
+
 def test_during_a_rolling_change_of_model_each_endpoint_counts_the_groups_labelled_for_it() -> None:
     apps = [application("qwen-h100", "model-b", ready=3)]
     pods = [

@@ -104,7 +104,7 @@ def _app_ready(app: ArksApplication) -> bool:
 
 @dataclass(frozen=True)
 class Backends:
-    """The applications behind an endpoint and its ready backends, as the router sees them."""
+    """The applications behind an endpoint, its ready backends and the models served, as the router sees them."""
 
     applications: list[ArksApplication]
     """Those whose newest spec the endpoint selects, and those whose live pods its router selects (by name)."""
@@ -112,6 +112,13 @@ class Backends:
     """Ready pods the router selects, of applications that exist and are not being deleted: an aggregated
     application's ready group leaders; a PD application's router, when the application is Ready (its router and
     at least one prefill and one decode group)."""
+    models: list[str]
+    """The models served behind the endpoint, sorted: those its router's pods carry (their served-model label),
+    and for an application none of whose pods it selects yet, its newest spec's. Never a model the router's
+    selector would not take."""
+    unnamed_models: int = 0
+    """Models a selected pod carries only as a digest (`m.…`) that neither the endpoint nor any application names:
+    counted, not listed."""
 
 
 def backends(endpoint: ArksEndpoint, apps: list[ArksApplication], pods: list[dict[str, Any]]) -> Backends:
@@ -125,15 +132,38 @@ def backends(endpoint: ArksEndpoint, apps: list[ArksApplication], pods: list[dic
     }
     behind = {a.metadata.name: a for a in selected_applications(endpoint, apps)}
     ready = 0
+    carried: set[str] = set()  # served-model labels of the pods the router selects
+    with_pods: set[str] = set()
     for pod in pods:
         labels = (pod.get("metadata") or {}).get("labels") or {}
         app = live.get(labels.get(LABEL_APPLICATION, ""))
         if app is None or not routes_to(endpoint, pod):
             continue  # an application gone or going: its pods go too, and no event would tell of it
         behind[app.metadata.name] = app
+        with_pods.add(app.metadata.name)
+        carried.add(str(labels.get(LABEL_SERVED_MODEL, "")))
         if _pod_ready(pod) and (labels.get(LABEL_COMPONENT) != ROLE_ROUTER or _app_ready(app)):
             ready += 1
-    return Backends(applications=[behind[n] for n in sorted(behind)], ready=ready)
+    # the pods run the model of the generation they were made from, which the newest spec may no longer name
+    models = {behind[n].spec.effective_served_model_name() for n in behind.keys() - with_pods}
+    known = [a.spec.effective_served_model_name() for a in apps] + [endpoint.served_model() or ""]
+    by_label = {served_model_label(name): name for name in known if name}
+    unnamed = 0
+    for label in carried - {""}:
+        if label in by_label:
+            models.add(by_label[label])
+        elif served_model_label(label) == label and not _digest(label):
+            models.add(label)  # a name that is a label value is its own label
+        else:
+            unnamed += 1
+    return Backends(
+        applications=[behind[n] for n in sorted(behind)], ready=ready, models=sorted(models), unnamed_models=unnamed
+    )
+
+
+def _digest(label: str) -> bool:
+    """Whether a served-model label is the digest form `served_model_label` gives a name that is no label value."""
+    return label.startswith("m.") and len(label) == 42 and all(c in "0123456789abcdef" for c in label[2:])
 
 
 NAMES_SHOWN = 10
@@ -283,12 +313,11 @@ def endpoint_status(
                 f"{endpoint.metadata.namespace}"
             )
         cond = condition(kind, False, EndpointReadyReason.NO_APPLICATION.value, message, generation)
-    served = sorted({a.spec.effective_served_model_name() for a in behind})
     return ArksEndpointStatus(
         observed_generation=generation,
         model=shown_model(endpoint.served_model() or "*"),
-        served_models=_bounded_prefix(served),
-        served_model_count=len(served),
+        served_models=_bounded_prefix(found.models),
+        served_model_count=len(found.models) + found.unnamed_models,
         applications=_bounded_prefix(names),
         application_count=len(names),
         applications_text=_some(names, ","),

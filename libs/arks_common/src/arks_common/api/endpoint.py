@@ -195,7 +195,8 @@ class ArksEndpointStatus(ApiModel):
     )
     served_models: list[str] = Field(
         default_factory=list,
-        description="The models served behind the endpoint, sorted; the first 1000 (at most 65536 characters).",
+        description="The models served behind the endpoint (those its router's pods carry; for an application none "
+        "of whose pods it selects yet, its newest spec's), sorted; the first 1000 (at most 65536 characters).",
     )
     served_model_count: int = Field(default=0, description="How many models are served behind the endpoint.")
     applications: list[str] = Field(
