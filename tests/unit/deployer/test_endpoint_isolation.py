@@ -1,6 +1,7 @@
 """An application's change reaches every endpoint of its namespace, each on its own: one endpoint whose reconcile
-fails does not keep the others (after it by name) from the change, nor fail the application's event; only an
-outage of the API server does, so that the event is retried for all of them."""
+fails does not keep the others (after it by name) from the change, nor fail the application's event, unless its
+failure is one the endpoint's own reconcile retries too (an outage of the API server, a conflict): then the event
+fails once every other endpoint was reconciled, and is retried for all of them."""
 
 from __future__ import annotations
 
@@ -41,7 +42,6 @@ def namespace_of_two_endpoints(error: Exception) -> tuple[BrokenStatus, Endpoint
     [
         pytest.param(KubeError("apply status: the request is invalid", 422), id="a status the API server refuses"),
         pytest.param(KubeError("apply status: forbidden", 403), id="a status write forbidden"),
-        pytest.param(KubeError("apply status: the object has been modified", 409), id="a conflict"),
         pytest.param(ValueError("a bug"), id="a bug"),
     ],
 )
@@ -54,8 +54,21 @@ async def test_one_failing_endpoint_does_not_hold_back_the_others(error: Excepti
     assert server.condition("qwen", "Ready")["status"] == "True"
 
 
-async def test_an_outage_fails_the_event_so_it_is_retried() -> None:
-    _, reconciler = namespace_of_two_endpoints(KubeError("apply status: etcdserver: request timed out", 504))
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        pytest.param(KubeError("apply status: etcdserver: request timed out", 504), True, id="an outage"),
+        pytest.param(KubeError("apply status: the object has been modified", 409), False, id="a conflict"),
+    ],
+)
+async def test_what_is_retried_elsewhere_fails_the_event_after_the_others_are_reconciled(
+    error: KubeError, outage: bool
+) -> None:
+    server, reconciler = namespace_of_two_endpoints(error)
+    server.put(app_doc("qwen-h100", "qwen", ready=1))
+    server.put(leader_pod("qwen-h100", "qwen"))
     with pytest.raises(TemporaryError) as raised:
         await reconciler.namespace_changed("default")
-    assert raised.value.outage
+    assert raised.value.outage is outage
+    assert raised.value.__cause__ is error
+    assert server.status("qwen")["applications"] == ["qwen-h100"]  # reconciled before the event failed

@@ -90,26 +90,31 @@ class EndpointReconciler:
 
     async def namespace_changed(self, namespace: str) -> None:
         """An application of `namespace` changed: the status of its endpoints may have moved. Their names come
-        from the watched index once it has listed, else from a list. Each endpoint on its own: one that fails is
-        logged and the others still reconciled; only an outage fails the event (retried, all of them again). The
-        failed one is looked at again at its own next event or the namespace's next change."""
+        from the watched index once it has listed, else from a list. Each endpoint on its own: every one is
+        reconciled whatever became of the others. A failure the endpoint's own reconcile retries too (an outage,
+        a conflict: `_retried`) then fails the event, the first of them, so it is retried, all of them again; any
+        other is logged, and the endpoint looked at again at its own next event or the namespace's next change."""
         if self._index is not None and self._index.ready():
             names = self._index.endpoints(namespace)
         else:
             endpoints, _ = await self._kube.list(ENDPOINTS, namespace, stubs=True)
             names = [e["metadata"]["name"] for e in endpoints]
+        retry: Exception | None = None
         for name in names:
             try:
                 await self.reconcile(namespace, name)
             except Exception as exc:  # one endpoint's failure must not keep the others from the change
-                if is_outage(exc):
-                    raise  # the API server or NATS away: every endpoint waits for it, the event is retried
                 log.error(
                     "endpoint reconcile failed",
                     endpoint=f"{namespace}/{name}",
                     error_type=type(exc).__name__,
                     error=str(exc)[:300],
+                    retried=_retried(exc),
                 )
+                if retry is None and _retried(exc):
+                    retry = exc
+        if retry is not None:
+            raise retry
 
     async def _reconcile(self, namespace: str, name: str) -> None:
         try:
@@ -276,6 +281,16 @@ def _parsed(listed: Iterable[Obj], wanted: Callable[[Obj], bool]) -> list[ArksAp
         except ValidationError:
             continue  # its Precheck says why; it serves nothing
     return apps
+
+
+def _retried(exc: Exception) -> bool:
+    """Whether a reconcile's failure is one only a retry can tell, as on every other path: the API server or NATS
+    away, or a conflict (`KubeError.temporary`, which `_refusal` raises); `reconciling` wraps a KubeError in a
+    TemporaryError, so its cause is read."""
+    if is_outage(exc):
+        return True
+    cause = exc if isinstance(exc, KubeError) else exc.__cause__
+    return isinstance(cause, KubeError) and cause.temporary
 
 
 def _refusal(exc: KubeError, what: str) -> RouterProblem:
