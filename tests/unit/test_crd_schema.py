@@ -6,6 +6,7 @@ against the real API server.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -183,3 +184,37 @@ def test_an_application_without_spec_is_refused() -> None:
     schema = APP["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert "spec" in schema["required"]
     assert "default" not in schema["properties"]["spec"]
+
+
+def _name_rules(crd: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+    return [r for r in rules if "metadata.name" in r["rule"]]
+
+
+@pytest.mark.parametrize("crd", [pytest.param(MODEL, id="ArksModel"), pytest.param(ENDPOINT, id="ArksEndpoint")])
+def test_a_name_rule_holds_on_create_only(crd: dict[str, Any]) -> None:
+    # a rule on the whole object runs on every write (the root always changes, so ratcheting never skips it):
+    # were it checked on updates too, a stored object breaking it could never take a finalizer or status write again
+    rules = _name_rules(crd)
+    assert rules
+    for rule in rules:
+        assert rule.get("optionalOldSelf") is True, rule
+        assert rule["rule"].startswith("oldSelf.hasValue() || ("), rule
+
+
+@pytest.mark.parametrize(
+    ("crd", "doc", "message"),
+    [
+        pytest.param(MODEL, "model.yaml", "an ArksModel's name is at most 63 characters", id="an ArksModel of 64"),
+        pytest.param(ENDPOINT, "endpoint.yaml", "must be a DNS label of at most 49", id="an ArksEndpoint with a dot"),
+    ],
+)
+def test_a_stored_object_whose_name_the_rule_refuses_still_takes_writes(
+    crd: dict[str, Any], doc: str, message: str
+) -> None:
+    stored = sample(doc)
+    stored["metadata"]["name"] = "a" * 64 if crd is MODEL else "qwen2.5-7b"
+    assert any(message in e for e in validate(crd, stored)), "refused on create"
+    finalized = copy.deepcopy(stored)
+    finalized["metadata"]["finalizers"] = ["arks.ai/cleanup"]
+    assert validate(crd, finalized, old=stored) == []

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from arks_common.api.meta import ApiModel, Condition, ObjectMeta, Quantity, cel
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, Quantity, cel, cel_on_create
 
 OBJECT_PREFIX = "arks-endpoint-"
 """The router's Deployment, Service, ServiceAccount, Role, RoleBinding (and HTTPRoute) are `arks-endpoint-<name>`."""
@@ -231,7 +231,7 @@ class ArksEndpoint(ApiModel):
             "x-kubernetes-validations": [
                 # the API server checks an ArksEndpoint's name as a DNS subdomain (labels joined by dots, 253
                 # characters); without a dot it is one DNS label, what the names derived from it need
-                cel(
+                cel_on_create(
                     f"self.metadata.name.size() <= {NAME_MAX_LENGTH} && !self.metadata.name.contains('.')",
                     f"metadata.name must be a DNS label of at most {NAME_MAX_LENGTH} characters (lower case letters, "
                     "digits and '-', no dots), as the router's Service is named arks-endpoint-<name> (at most 63): "

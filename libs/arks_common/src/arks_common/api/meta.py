@@ -65,6 +65,18 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any
     return entry
 
 
+def cel_on_create(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    """A CEL rule the API server checks when the object is created, not on its later writes. For a rule on the
+    whole object (the only place to check `metadata.name`): ratcheting skips only unchanged values, and the root
+    changes on every write, so a plain rule would refuse every finalizer, spec and status write to a stored object
+    breaking it (one made before the rule, or through a path that skipped it) and it could never go cleanly.
+    `optionalOldSelf` makes the rule run on create too, `oldSelf` then empty (Kubernetes 1.30+, beta and on by
+    default; 1.29 only with the CRDValidationRatcheting feature gate)."""
+    entry = cel(f"oldSelf.hasValue() || ({rule})", message, field_path)
+    entry["optionalOldSelf"] = True
+    return entry
+
+
 class ObjectMeta(ApiModel):
     """The parts of `metadata` Arks reads; the rest stays with the API server."""
 

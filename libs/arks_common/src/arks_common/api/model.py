@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel, preserve_unknown
+from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel_on_create, preserve_unknown
 
 HF_TOKEN_KEY = "HF_TOKEN"
 """The key of the token in the Secret that `source.huggingface.tokenSecretRef` names."""
@@ -99,7 +99,7 @@ class ArksModel(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 # the name is the `arks.ai/model` label on its claim, download Job and every application's pods
-                cel(
+                cel_on_create(
                     "self.metadata.name.size() <= 63",
                     "metadata.name: an ArksModel's name is at most 63 characters (it is the value of the label "
                     "arks.ai/model)",
