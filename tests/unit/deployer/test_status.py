@@ -231,7 +231,11 @@ def test_refusal_classes_and_their_retries() -> None:
 
 def test_a_huge_server_message_is_bounded() -> None:
     problem = classify(422, "spec.x: " + "y" * 100_000, None)
-    assert len(problem.message) <= 1001
+    assert len(problem.message) == 1000  # a condition message's bound, the ellipsis included
+    assert problem.message.startswith("spec.x: ")
+    assert problem.message.endswith("y…")
+    whole = "spec.x: " + "y" * 992
+    assert classify(422, whole, None).message == whole  # 1,000 characters: kept as they are
 
 
 @pytest.mark.parametrize(

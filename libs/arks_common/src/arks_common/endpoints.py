@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arks_common.api.application import ArksApplication, ConditionType
-from arks_common.api.conditions import condition
+from arks_common.api.conditions import bounded, condition
 from arks_common.api.endpoint import (
     ArksEndpoint,
     ArksEndpointStatus,
@@ -32,8 +32,6 @@ from arks_common.conventions import (
     endpoint_object_name,
     served_model_label,
 )
-
-MAX_MESSAGE = 1000
 
 
 def selects(endpoint: ArksEndpoint, app: ArksApplication) -> bool:
@@ -227,11 +225,6 @@ class RouterOutcome:
     """The objects not applied, in the plan's order; the others were."""
 
 
-def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
-    """At most `limit` characters of `text`: a message quotes what users and the API server wrote, of any size."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 MODEL_SHOWN_AT_MOST = 256
 """Characters of the endpoint's own served model name that status.model and messages repeat: a served model name
 has no length limit (it must equal an application's), and repeated whole, a spec that fits in etcd (1.5 MiB an
@@ -266,7 +259,7 @@ def route_condition(endpoint: ArksEndpoint, outcome: RouteOutcome) -> Condition 
     kind, generation = EndpointConditionType.GATEWAY_ROUTE.value, endpoint.metadata.generation
     route = endpoint_object_name(endpoint.metadata.name)
     if outcome.refusal is not None:
-        return condition(kind, False, "Refused", outcome.refusal[:MAX_MESSAGE], generation)
+        return condition(kind, False, "Refused", bounded(outcome.refusal), generation)
     if outcome.applied:
         return condition(
             kind, True, "Applied", f"HTTPRoute {route} sends the gateway's traffic to the router", generation

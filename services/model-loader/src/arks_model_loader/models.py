@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from arks_common.api.conditions import condition, condition_dict, set_condition
+from arks_common.api.conditions import bounded, condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel, ModelPhase
 from arks_common.bus.consumer import Later
@@ -26,7 +26,6 @@ from arks_model_loader.core.model_status import (
     download_blocked,
     job_outcome,
     newest_first,
-    refusal,
     waiting_on_its_pod,
 )
 from arks_model_loader.core.storage import (
@@ -123,7 +122,7 @@ class ModelReconciler:
                 if exc.temporary:
                     raise  # the server could not take it now: the reconcile is retried
                 # refused for good (422 invalid, 403 a quota or LimitRange): the model's failure, in the server's words
-                pvc_error = refusal(str(exc))
+                pvc_error = bounded(str(exc))  # told in the server's words, bounded
         job = None
         failure = start_problem = job_error = None
         downloaded = False
@@ -238,7 +237,7 @@ class ModelReconciler:
             except KubeError as exc:
                 if exc.temporary:
                     raise
-                return None, refusal(str(exc))  # an invalid Job (422), a quota (403): nothing retries it by itself
+                return None, bounded(str(exc))  # an invalid Job (422), a quota (403): nothing retries it by itself
         # a changed model gets a new Job; the old one (and its pods) goes
         for other in others:
             await self._kube.delete(JOBS, namespace, other["metadata"]["name"])

@@ -27,6 +27,16 @@ def set_condition(conditions: list[Condition], new: Condition, now: datetime) ->
     return out, changed
 
 
+MESSAGE_LIMIT = 1000
+"""Characters a condition message holds at most, the ellipsis included: it quotes what users and the API server
+wrote (a refusal can quote a whole object), and a status is no place for a whole body; the start names the field."""
+
+
+def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """At most `limit` characters of `text`: itself when it fits, else its start and `…`."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def condition(type_: str, ok: bool | None, reason: str, message: str, generation: int) -> Condition:
     """A condition from a tri-state: True, False, or None for Unknown."""
     status = ConditionStatus.UNKNOWN if ok is None else (ConditionStatus.TRUE if ok else ConditionStatus.FALSE)

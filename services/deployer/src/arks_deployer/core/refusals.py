@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from arks_common.api.conditions import bounded
+
 FORBIDDEN_RETRY_SECONDS = 30.0
 HELD_RETRY_SECONDS = 30.0
 RETRY_SECONDS = 5.0
 CONFLICT_RETRY_SECONDS = 1.0
-MESSAGE_LIMIT = 1000
-"""API messages can quote a whole object; the status keeps the start, which names the field."""
 
 
 class ProblemKind(StrEnum):
@@ -51,7 +51,7 @@ def webhook_denial(message: str) -> bool:
 
 
 def classify(status: int, message: str, retry_after: float | None) -> ApplyProblem:
-    text = message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"
+    text = bounded(message)  # API messages can quote a whole object; the start names the field
     never = status in (400, 422) or (status == 403 and webhook_denial(message))
     if never or (status == 500 and TYPED_PATCH_FAILURE in message):
         return ApplyProblem(ProblemKind.REFUSED, text, None)

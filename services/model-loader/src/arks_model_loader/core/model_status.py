@@ -44,14 +44,6 @@ class ModelObserved:
     downloaded: bool = False  # the model's download completed into this claim (`status.download`), Job or not
 
 
-REFUSAL_CHARS = 1000
-"""A refusal is told in the server's words, up to this many characters (a status is no place for a whole body)."""
-
-
-def refusal(message: str) -> str:
-    return message if len(message) <= REFUSAL_CHARS else message[: REFUSAL_CHARS - 1] + "…"
-
-
 @dataclass(frozen=True)
 class ModelVerdict:
     phase: ModelPhase
