@@ -10,9 +10,9 @@ from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH
 from arks_common.api.endpoint import OBJECT_PREFIX
-from arks_common.api.meta import GROUP, VERSION
+from arks_common.api.meta import DNS_SUBDOMAIN, GROUP, VERSION
 
-_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_OBJECT_NAME = re.compile(DNS_SUBDOMAIN)
 
 
 def is_object_name(name: str) -> bool:

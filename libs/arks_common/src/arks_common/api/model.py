@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from arks_common.api.meta import ApiModel, Condition, ObjectMeta, cel_on_create, preserve_unknown
+from arks_common.api.meta import DNS_SUBDOMAIN, ApiModel, Condition, ObjectMeta, cel_on_create, preserve_unknown
 
 HF_TOKEN_KEY = "HF_TOKEN"
 """The key of the token in the Secret that `source.huggingface.tokenSecretRef` names."""
@@ -27,7 +27,7 @@ class ModelConditionType(StrEnum):
     READY = "Ready"
 
 
-SECRET_NAME_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
+SECRET_NAME_PATTERN = f"^({DNS_SUBDOMAIN})?$"
 """A Secret's name (a DNS-1123 subdomain, as Kubernetes validates it), or empty (no token)."""
 
 
