@@ -37,7 +37,7 @@ from arks_model_loader.core.storage import (
     download_job,
     download_record,
     downloaded_here,
-    held_by_another_model,
+    held_by_another,
     job_inputs,
     made_for,
     made_for_another_claim,
@@ -103,11 +103,10 @@ class ModelReconciler:
 
         pvc_error = None
         pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
-        holder = None if pvc is None else held_by_another_model(pvc, model)
+        holder = None if pvc is None else held_by_another(pvc, model)
         if holder is not None:
-            # two models cannot share a claim, and nothing frees it by itself
-            pvc_error = f"the claim belongs to ArksModel {holder}; give this model a claim of its own"
-            pvc_error += " (spec.storage.pvc.name)"
+            # another model's or another controller's claim: nothing frees it by itself, and it is not ours to write
+            pvc_error = f"the claim belongs to {holder}; give this model a claim of its own (spec.storage.pvc.name)"
             pvc = None
         elif pvc is not None and not belongs_to(pvc, model):
             pvc = None  # a deleted namesake model's claim on its way out: its deletion's event brings the next step

@@ -81,15 +81,23 @@ def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
     return all(o.get("uid") == model.metadata.uid for o in owners)
 
 
-def held_by_another_model(obj: dict[str, Any], model: ArksModel) -> str | None:
-    """The name of another ArksModel (not a namesake of `model`) that owns a claim `model` names: two models
-    cannot share one claim, and nothing will free it by itself (one being deleted is on its way out)."""
+def held_by_another(obj: dict[str, Any], model: ArksModel) -> str | None:
+    """Who else holds a claim `model` names, as the user reads it (`ArksModel other`, `StatefulSet postgres`), when
+    the download must not write into it: another ArksModel (not a namesake of `model`: two models cannot share one
+    claim, and nothing frees it by itself; one being deleted is on its way out), or another controller (a
+    StatefulSet's volume: the download pod would mount it read-write and its fsGroup would change the owner of
+    every file). A claim the user made for the model (no controller) is used as it is."""
     meta = obj.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         return None
     for owner in meta.get("ownerReferences") or []:
-        if isinstance(owner, dict) and owner.get("kind") == model.kind and owner.get("name") != model.metadata.name:
-            return str(owner.get("name"))
+        if not isinstance(owner, dict):
+            continue
+        if owner.get("kind") == model.kind:
+            if owner.get("name") != model.metadata.name:
+                return f"ArksModel {str(owner.get('name'))[:253]}"
+        elif owner.get("controller"):
+            return f"{str(owner.get('kind'))[:63]} {str(owner.get('name'))[:253]}"
     return None
 
 
@@ -223,7 +231,14 @@ def download_job(model: ArksModel, config: DownloaderConfig, claim_uid: str = ""
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         # the downloader runs as uid 65532 (Dockerfile.downloader); fsGroup lets it write the volume
-        "securityContext": {"runAsNonRoot": True, "runAsUser": DOWNLOADER_UID, "fsGroup": DOWNLOADER_UID},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": DOWNLOADER_UID,
+            "fsGroup": DOWNLOADER_UID,
+            # the group is changed only where the volume's root does not have it yet: a user's claim with files
+            # of its own is not walked through on every download
+            "fsGroupChangePolicy": "OnRootMismatch",
+        },
         "containers": [
             {
                 "name": DOWNLOAD_CONTAINER,
