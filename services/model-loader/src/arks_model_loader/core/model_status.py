@@ -137,14 +137,8 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
         )
     storage = Cond(storage_t, True, ModelReason.CREATE_SUCCEEDED, f"Create model storage successfully({obs.pvc_name})")
     if obs.job_error is not None:
-        msg = f"Load the model {obs.repo_id} failed: the download Job was refused: {obs.job_error}"
-        return ModelVerdict(
-            ModelPhase.FAILED,
-            (
-                storage,
-                Cond(loaded_t, False, ModelReason.LOAD_FAILED, msg),
-                Cond(ready_t, False, ModelReason.LOAD_FAILED, msg),
-            ),
+        return _load_failed(
+            storage, f"Load the model {obs.repo_id} failed: the download Job was refused: {obs.job_error}"
         )
     outcome = "succeeded" if obs.downloaded and obs.job is None else job_outcome(obs.job)
     if outcome == "succeeded":
@@ -158,15 +152,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
         )
     if outcome == "failed":
         why = (obs.failure_message or "").strip() or job_failure_reason(obs.job) or "the download Job failed"
-        msg = f"Load the model {obs.repo_id} failed: {why}"
-        return ModelVerdict(
-            ModelPhase.FAILED,
-            (
-                storage,
-                Cond(loaded_t, False, ModelReason.LOAD_FAILED, msg),
-                Cond(ready_t, False, ModelReason.LOAD_FAILED, msg),
-            ),
-        )
+        return _load_failed(storage, f"Load the model {obs.repo_id} failed: {why}")
     loading = f"Downloading {obs.repo_id} into {obs.pvc_name}"
     claim_phase = str(((obs.pvc or {}).get("status") or {}).get("phase") or "Pending")
     if obs.start_problem:
@@ -181,5 +167,18 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             storage,
             Cond(loaded_t, False, ModelReason.LOADING, loading),
             Cond(ready_t, False, ModelReason.NOT_READY, "The model is being loaded"),
+        ),
+    )
+
+
+def _load_failed(storage: Cond, message: str) -> ModelVerdict:
+    """The storage is there; the download was refused or failed."""
+    loaded, ready = ModelConditionType.MODEL_LOADED.value, ModelConditionType.READY.value
+    return ModelVerdict(
+        ModelPhase.FAILED,
+        (
+            storage,
+            Cond(loaded, False, ModelReason.LOAD_FAILED, message),
+            Cond(ready, False, ModelReason.LOAD_FAILED, message),
         ),
     )
