@@ -88,3 +88,18 @@ async def test_the_applications_of_a_model_whose_claim_was_refused_are_told_the_
     loaded = c.loaded()
     assert loaded["reason"] == "ModelLoadFailed"
     assert 'spec.accessModes: Unsupported value: "RWX"' in loaded["message"]
+
+
+async def test_a_quota_is_looked_at_again_and_an_invalid_object_waits_for_a_change() -> None:
+    """What forbids a claim or Job (a quota, a LimitRange) may change by itself; an invalid one only by an edit."""
+    c = cluster(model_dict())
+    c.kube.refuse[PVCS.plural] = QUOTA
+    assert await c.models.reconcile("default", "qwen-7b"), "a claim refused by a quota is not looked at again"
+    del c.kube.refuse[PVCS.plural]
+    assert not await c.models.reconcile("default", "qwen-7b")  # the claim is made once the quota lets it
+    c.bind_claims()
+    c.kube.refuse[JOBS.plural] = KubeError(QUOTA.args[0].replace("persistentvolumeclaims", "jobs"), 403)
+    assert await c.models.reconcile("default", "qwen-7b"), "a Job refused by a quota is not looked at again"
+    c.kube.refuse[JOBS.plural] = JOB_REFUSED
+    assert not await c.models.reconcile("default", "qwen-7b")
+    assert c.status()["phase"] == "Failed"

@@ -102,6 +102,7 @@ class ModelReconciler:
             await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=True)
 
         pvc_error = None
+        forbidden = False  # a 403 (a quota, a LimitRange): looked at again, as what forbids it may change
         pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
         holder = None if pvc is None else held_by_another(pvc, model)
         if holder is not None:
@@ -122,6 +123,7 @@ class ModelReconciler:
                     raise  # the server could not take it now: the reconcile is retried
                 # refused for good (422 invalid, 403 a quota or LimitRange): the model's failure, in the server's words
                 pvc_error = bounded(str(exc))  # told in the server's words, bounded
+                forbidden = exc.status == 403
         job = None
         failure = start_problem = job_error = None
         downloaded = False
@@ -129,7 +131,8 @@ class ModelReconciler:
             pvc_error = await self._grow_claim(pvc, model)
         if pvc is not None and pvc_error is None:
             downloaded = downloaded_here((raw.get("status") or {}).get("download"), model, pvc)
-            job, job_error = await self._ensure_job(raw, model, pvc, downloaded)
+            job, job_error, job_forbidden = await self._ensure_job(raw, model, pvc, downloaded)
+            forbidden = forbidden or job_forbidden
             if job is not None and job_outcome(job) == "failed":
                 failure = await self._termination_message(namespace, job["metadata"]["name"])
             elif job is not None and waiting_on_its_pod(job):
@@ -155,7 +158,7 @@ class ModelReconciler:
         record = download_record(model, pvc) if pvc is not None and verdict.phase is ModelPhase.READY else None
         await self._write_status(raw, verdict.phase.value, verdict.conditions, record)
         set_phase(namespace, name, verdict.phase.value)
-        return job is not None and waiting_on_its_pod(job)
+        return forbidden or (job is not None and waiting_on_its_pod(job))
 
     def look_again(self, namespace: str, name: str, sequence: int, attempt: int) -> None:
         """While a download waits on its pod, this model is looked at again every `POD_RECHECK_SECONDS` (what holds
@@ -197,15 +200,15 @@ class ModelReconciler:
 
     async def _ensure_job(
         self, raw: dict[str, Any], model: ArksModel, pvc: dict[str, Any], downloaded: bool
-    ) -> tuple[dict[str, Any] | None, str | None]:
-        """The model's download Job into `pvc` (None when `downloaded` there already and its Job is gone), and why
-        the API server refused to create it for good (else None)."""
+    ) -> tuple[dict[str, Any] | None, str | None, bool]:
+        """The model's download Job into `pvc` (None when `downloaded` there already and its Job is gone), why the
+        API server refused to create it for good (else None), and whether that refusal was a 403."""
         want = download_job(model, self._config, str(pvc["metadata"].get("uid", "")))
         namespace, wanted = model.metadata.namespace, want["metadata"]["name"]
         job = await self._kube.get(JOBS, namespace, wanted)
         if job is not None and not belongs_to(job, model):
             # a deleted namesake model's Job on its way out: its deletion's event brings the next step
-            return None, None
+            return None, None, False
         others, _ = await self._kube.list(JOBS, namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}")
         others = [other for other in others if other["metadata"]["name"] != wanted and made_for(other, model)]
         if job is None:
@@ -236,11 +239,12 @@ class ModelReconciler:
             except KubeError as exc:
                 if exc.temporary:
                     raise
-                return None, bounded(str(exc))  # an invalid Job (422), a quota (403): nothing retries it by itself
+                # an invalid Job (422) waits for a change; a quota (403) is looked at again (`look_again`)
+                return None, bounded(str(exc)), exc.status == 403
         # a changed model gets a new Job; the old one (and its pods) goes
         for other in others:
             await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
-        return job, None
+        return job, None, False
 
     async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job_name}")
