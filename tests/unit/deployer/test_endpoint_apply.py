@@ -1,6 +1,7 @@
 """The deployer applying an endpoint's router: what the API server refuses or forbids, and a namesake that is not
 the endpoint's, become the `RouterApplied` condition naming the object and the server's words; the rest is still
-applied and the status still written, with no retry. Only a server that cannot answer now is retried."""
+applied and the status still written. Only a server that cannot answer now is retried, and a forbidden object
+(403) is looked at again in 30 s."""
 
 from __future__ import annotations
 
@@ -63,11 +64,15 @@ async def test_a_forbidden_object_is_told_as_forbidden() -> None:
         "quota: compute, requested: limits.cpu=2, used: limits.cpu=8, limited: limits.cpu=8",
         403,
     )
-    await reconcile(server, plans, "qwen")
-    applied = server.condition("qwen", "RouterApplied")
+    with pytest.raises(TemporaryError) as again:  # what forbids it may change by itself: looked at again
+        await reconcile(server, plans, "qwen")
+    assert again.value.delay_seconds == 30.0
+    applied = server.condition("qwen", "RouterApplied")  # told before
     assert (applied["status"], applied["reason"]) == ("False", "Forbidden")
     assert "the API server forbade Deployment arks-endpoint-qwen" in applied["message"]
     assert "exceeded quota" in applied["message"]
+    # a change of an application in the namespace reconciles the endpoint without failing the change's event
+    await EndpointReconciler(server, plans).namespace_changed("default")  # type: ignore[arg-type]
 
 
 async def test_a_webhooks_denial_is_a_refusal() -> None:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from arks_common.api.application import ArksApplication
 from arks_common.api.conditions import condition_dict, set_condition
 from arks_common.api.endpoint import ArksEndpoint, RouterAppliedReason
-from arks_common.bus.consumer import is_outage
+from arks_common.bus.consumer import TemporaryError, is_outage
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.coalescing import Coalescer
 from arks_common.conventions import (
@@ -54,6 +54,8 @@ from arks_deployer.core.refusals import ProblemKind, classify
 
 log = get_logger(__name__)
 CONTROLLER = "deployer"
+FORBIDDEN_RETRY = 30.0
+"""Seconds before a router object the API server forbade is tried again (an application's 403 waits as long)."""
 Obj = dict[str, Any]
 
 
@@ -81,12 +83,22 @@ class EndpointReconciler:
         self._index = index
         """Every namespace's endpoints, kept by the deployer's watch of them (None, or not listed yet: list)."""
 
-    async def reconcile(self, namespace: str, name: str) -> None:
+    async def reconcile(self, namespace: str, name: str, look_again: bool = True) -> None:
+        """`look_again`: a router object the API server forbade (403: a quota, a namespace's policy: what forbids it
+        may change by itself) fails the event once the status says so, so it is looked at again in 30 s (as the
+        bus redelivers it, as an application's 403s are); False for a namespace's change (its other endpoints)."""
+        forbidden = False
+
         async def run() -> None:
+            nonlocal forbidden
             async with reconciling(CONTROLLER):
-                await self._reconcile(namespace, name)
+                forbidden = await self._reconcile(namespace, name)
 
         await self._coalescer.run(("endpoint", namespace, name), run)
+        if forbidden and look_again:
+            raise TemporaryError(
+                f"a router object of endpoint {namespace}/{name} was forbidden", delay_seconds=FORBIDDEN_RETRY
+            )
 
     async def namespace_changed(self, namespace: str) -> None:
         """An application of `namespace` changed: the status of its endpoints may have moved. Their names come
@@ -102,7 +114,7 @@ class EndpointReconciler:
         retry: Exception | None = None
         for name in names:
             try:
-                await self.reconcile(namespace, name)
+                await self.reconcile(namespace, name, look_again=False)
             except Exception as exc:  # one endpoint's failure must not keep the others from the change
                 log.error(
                     "endpoint reconcile failed",
@@ -116,19 +128,20 @@ class EndpointReconciler:
         if retry is not None:
             raise retry
 
-    async def _reconcile(self, namespace: str, name: str) -> None:
+    async def _reconcile(self, namespace: str, name: str) -> bool:
+        """Applies the router and writes the status; True when the API server forbade one of its objects."""
         try:
             raw = await self._kube.get(ENDPOINTS, namespace, name)
         except Undecodable:
             log.warning("endpoint does not decode", endpoint=f"{namespace}/{name}")
-            return
+            return False
         if raw is None or raw["metadata"].get("deletionTimestamp"):
-            return  # its router's objects go with it (owner references)
+            return False  # its router's objects go with it (owner references)
         try:
             endpoint = ArksEndpoint.model_validate(raw)
         except ValidationError as exc:
             log.warning("endpoint does not parse", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
-            return
+            return False
         listed, _ = await self._kube.list_packed(APPLICATIONS, namespace)
         apps = _parsed(listed, lambda app: may_select(endpoint, app))
         problems: list[RouterProblem] = []
@@ -158,6 +171,7 @@ class EndpointReconciler:
                 await self._remove_route(endpoint)
             router = RouterOutcome(planned=True, problems=tuple(problems))
         await self._write_status(raw, endpoint, apps, pods, route, router)
+        return any(p.reason is RouterAppliedReason.FORBIDDEN for p in problems)
 
     async def _apply_router_object(self, obj: Obj, plan_hash: str) -> RouterProblem | None:
         """One object of the router: None once applied; what stands in its way when the API server refused or
