@@ -47,6 +47,12 @@
   value: {{ .Values.sloScaler.prometheusUrl | quote }}
 - name: ARKS_SCRAPE_TIMEOUT_SECONDS
   value: {{ .Values.sloScaler.scrapeTimeoutSeconds | quote }}
+- name: ARKS_CONCURRENT_STEPS
+  value: {{ .Values.sloScaler.concurrentSteps | quote }}
+- name: ARKS_CONCURRENT_SCRAPES
+  value: {{ .Values.sloScaler.concurrentScrapes | quote }}
+- name: ARKS_RELIST_SECONDS
+  value: {{ .Values.sloScaler.relistSeconds | quote }}
 {{- with .Values.sloScaler.capacityPriorPerGroup }}
 - name: ARKS_CAPACITY_PRIOR_PER_GROUP
   value: {{ . | quote }}
