@@ -32,7 +32,7 @@ async def test_a_download_an_earlier_installation_named_otherwise_is_the_models(
     await c.reconcile()  # the claim
     c.bind_claims()
     model = c.kube.store[(MODELS.plural, "default", "qwen-7b")]
-    earlier = copy.deepcopy(download_job(ArksModel.model_validate(model), CONFIG))  # nor did it say its claim
+    earlier = copy.deepcopy(download_job(ArksModel.model_validate(model), CONFIG, ""))  # nor did it say its claim
     earlier["metadata"]["name"] = "qwen-7b-download-0ld1mage"  # a digest of the image and endpoint too
     c.kube.put(JOBS, earlier)
     c.complete_jobs()

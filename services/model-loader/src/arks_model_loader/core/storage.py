@@ -215,7 +215,7 @@ def job_name(model: ArksModel) -> str:
     return f"{model.metadata.name[:45].rstrip('.-')}-download-{download_digest(model)}"
 
 
-def download_job(model: ArksModel, config: DownloaderConfig, claim_uid: str = "") -> dict[str, Any]:
+def download_job(model: ArksModel, config: DownloaderConfig, claim_uid: str) -> dict[str, Any]:
     """The Job that runs the project's downloader (`arks-model-download`) into the model's volume (the claim of
     `claim_uid`)."""
     env: list[dict[str, Any]] = [{"name": "ARKS_MODEL", "value": model.spec.model}]
