@@ -18,6 +18,7 @@ from arks_common.kube import credentials
 from arks_common.kube.client import Kube, KubeError
 from arks_common.kube.resources import SERVICES
 from arks_common.kube.transport import KubeConfigError, client_for, load_config
+from support.http import serving
 
 
 class ApiServer:
@@ -42,15 +43,8 @@ async def server() -> AsyncIterator[tuple[ApiServer, str]]:
     api = ApiServer()
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", api.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield api, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield api, url
 
 
 def _kube(tmp_path: Path, server: str, user: dict[str, Any], prefix: str = "") -> Kube:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -27,6 +26,7 @@ from arks_common.events.contract import (
 from arks_common.events.partitions import ConsumerInstance
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, ObjectRef
 from arks_common.telemetry.http import build_app
+from support.http import serving
 from support.waiting import eventually
 
 # One durable shared by every partition: these tests are about the consumer loop, not the partitions.
@@ -58,13 +58,8 @@ async def js(nats_client: Client) -> JetStreamContext:
 
 @pytest.fixture
 async def healthz() -> AsyncIterator[str]:
-    runner = web.AppRunner(build_app(lambda: True), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/healthz"
-    await runner.cleanup()
+    async with serving(build_app(lambda: True), access_log=False) as url:
+        yield f"{url}/healthz"
 
 
 async def _get(url: str) -> tuple[int, str]:

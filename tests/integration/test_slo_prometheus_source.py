@@ -15,6 +15,7 @@ from unit.slo_scaler.builders import vllm_text
 from arks_common.api.application import Runtime
 from arks_slo_scaler.adapters.metrics_source import FetchError, PrometheusSource
 from arks_slo_scaler.core.metrics import parse_metrics
+from support.http import serving
 from support.prometheus import PrometheusServer, Target
 
 SCRAPE_SECONDS = 2.0
@@ -40,13 +41,8 @@ async def runtime() -> AsyncIterator[str]:
         return web.Response(text=vllm_text())
 
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url.removeprefix("http://")
 
 
 async def test_an_answer_is_dated_when_prometheus_scraped_the_pod(prometheus: PrometheusServer, runtime: str) -> None:

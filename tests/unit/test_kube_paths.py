@@ -14,6 +14,7 @@ from arks_common.kube.client import Kube
 from arks_common.kube.credentials import Credentials
 from arks_common.kube.resources import MODELS, PODS
 from arks_common.kube.transport import ApiClient
+from support.http import serving
 
 Seen = list[tuple[str, str, dict[str, str]]]
 
@@ -28,17 +29,12 @@ async def server() -> AsyncIterator[tuple[Kube, Seen]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    kube = Kube(ApiClient(f"http://127.0.0.1:{port}", ssl.create_default_context(), Credentials(None)), "arks-test")
-    try:
-        yield kube, seen
-    finally:
-        await kube.close()
-        await runner.cleanup()
+    async with serving(app) as url:
+        kube = Kube(ApiClient(url, ssl.create_default_context(), Credentials(None)), "arks-test")
+        try:
+            yield kube, seen
+        finally:
+            await kube.close()
 
 
 @pytest.mark.parametrize(

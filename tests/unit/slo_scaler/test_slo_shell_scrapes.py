@@ -15,6 +15,7 @@ from unit.slo_scaler.shell import Runtime, Shell, application, shell, track
 
 from arks_slo_scaler.adapters.metrics_source import FetchError, PrometheusSource
 from arks_slo_scaler.core.decide import ScalerConfig
+from support.http import serving
 
 EMPTY_VECTOR = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
@@ -29,18 +30,10 @@ async def test_a_prometheus_without_a_series_of_the_pod_answers_no_scrape() -> N
 
     app = web.Application()
     app.router.add_get("/api/v1/query", query)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with ClientSession() as session:
-            source = PrometheusSource(session, f"http://127.0.0.1:{port}", 5.0)
-            with pytest.raises(FetchError, match="prometheus has no series of ns/chat-0") as caught:
-                await source.fetch("ns", "chat", "0", {"metadata": {"name": "chat-0"}})
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url, ClientSession() as session:
+        source = PrometheusSource(session, url, 5.0)
+        with pytest.raises(FetchError, match="prometheus has no series of ns/chat-0") as caught:
+            await source.fetch("ns", "chat", "0", {"metadata": {"name": "chat-0"}})
     assert caught.value.kind == "empty"
 
 
@@ -105,29 +98,23 @@ async def test_a_steady_load_read_through_prometheus_reads_steady() -> None:
     prometheus = Prometheus(s)
     app = web.Application()
     app.router.add_get("/api/v1/query", prometheus.query)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        async with ClientSession() as session:
-            s.scaler._source = PrometheusSource(session, f"http://127.0.0.1:{runner.addresses[0][1]}", 5.0)
-            s.cluster.add(application(), groups=2)
-            track(s)
-            s.source.runtimes = {f"chat-{i}": Runtime() for i in range(2)}  # what Prometheus scrapes
-            reasons = []
-            # ten minutes in steps of 5 s: Prometheus scrapes at 10 s past each minute, out of phase with the ticks at
-            # 0, 15, 30 and 45 s, so a tick reads a scrape up to 50 s old (scraped on the tick, it read none older
-            # than 45 s and hid that a fixed 45 s staleness limit flips such a group to StaleMetrics)
-            for second in range(0, 600, 5):
-                s.source.serve_all(30)  # 6 req/s per group, 60% of the capacity
-                if second % 60 == 10:
-                    prometheus.scrape()
-                if second % 15 == 0:
-                    await s.scaler._tick(s.scaler._apps[("ns", "chat")])
-                    reasons.append(s.cluster.autoscaling()["lastDecision"]["reason"])
-                s.clock.t += 5.0
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url, ClientSession() as session:
+        s.scaler._source = PrometheusSource(session, url, 5.0)
+        s.cluster.add(application(), groups=2)
+        track(s)
+        s.source.runtimes = {f"chat-{i}": Runtime() for i in range(2)}  # what Prometheus scrapes
+        reasons = []
+        # ten minutes in steps of 5 s: Prometheus scrapes at 10 s past each minute, out of phase with the ticks at
+        # 0, 15, 30 and 45 s, so a tick reads a scrape up to 50 s old (scraped on the tick, it read none older
+        # than 45 s and hid that a fixed 45 s staleness limit flips such a group to StaleMetrics)
+        for second in range(0, 600, 5):
+            s.source.serve_all(30)  # 6 req/s per group, 60% of the capacity
+            if second % 60 == 10:
+                prometheus.scrape()
+            if second % 15 == 0:
+                await s.scaler._tick(s.scaler._apps[("ns", "chat")])
+                reasons.append(s.cluster.autoscaling()["lastDecision"]["reason"])
+            s.clock.t += 5.0
     assert set(reasons[8:]) == {"WithinSLO"}, reasons
     assert s.cluster.autoscaling()["desiredReplicas"] == 2
     assert len(s.bus.subjects("arks.metrics.")) == 2 * 10  # each scrape told once, not once per query
