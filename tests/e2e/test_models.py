@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from support.builders import rwx_model, sample, small_app
 from support.e2e import Env, wait_until
@@ -178,3 +179,15 @@ def test_deleting_a_model_in_use_is_reported_and_waits_for_its_users(arks: Env, 
     assert arks.phase("user", ns) == "Running"  # the running service is not broken
     arks.kubectl("delete", "arkapp", "user", "-n", ns, "--timeout=60s")
     wait_until(lambda: arks.get("arksmodel", "qwen-7b", ns) is None, 60, "the model to go once unused")
+
+
+@pytest.mark.parametrize("size", ["30 GB", "1e1.5Gi", "1e3Gi"])
+def test_a_claim_size_kubernetes_cannot_read_is_refused_naming_the_field(arks: Env, ns: str, size: str) -> None:
+    # the model-loader reads the size by the very grammar the CRD admits (arks_common.api.quantity), Kubernetes'
+    model = rwx_model("sized")
+    model["spec"]["storage"]["pvc"]["spec"]["resources"]["requests"]["storage"] = size
+    refused = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(model), check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "spec.storage.pvc.spec.resources.requests.storage" in refused.stderr, refused.stderr
+    model["spec"]["storage"]["pvc"]["spec"]["resources"]["requests"]["storage"] = "32e9"
+    arks.apply(ns, model)  # an exponent, which Kubernetes takes, is admitted

@@ -22,7 +22,6 @@ from arks_model_loader.core.storage import (
     claim,
     download_job,
     job_name,
-    quantity,
     requested_storage,
     tried_for_another_generation,
 )
@@ -184,19 +183,6 @@ def test_a_download_waiting_for_its_volume_says_so() -> None:
     waiting = "Waiting for a volume to be bound to qwen-7b (Pending) to download Qwen/Q"
     assert loaded_message({"metadata": {}, "status": {"phase": "Pending"}}) == waiting
     assert loaded_message({"metadata": {}}) == waiting
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("30Gi", 30 * 1024**3), ("1024Mi", 1024**3), ("500M", 500 * 10**6), ("1e3", 1000), ("0.5Ti", 1024**4 // 2)],
-)
-def test_storage_is_compared_by_value(text: str, value: int) -> None:
-    assert quantity(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "abc", "1.5.5Gi", "30 GB", None])
-def test_what_is_no_quantity_is_none(text: str | None) -> None:
-    assert quantity(text) is None
 
 
 def _pod(

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from arks_common.api.conditions import bounded, condition, condition_dict, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel, ModelPhase
+from arks_common.api.quantity import quantity_value
 from arks_common.bus.consumer import Later
 from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
@@ -41,7 +42,6 @@ from arks_model_loader.core.storage import (
     job_inputs,
     made_for,
     made_for_another_claim,
-    quantity,
     requested_storage,
     tried_for_another_generation,
 )
@@ -183,7 +183,7 @@ class ModelReconciler:
         volume); a refusal (no volume expansion in the storage class) is the model's failure. A claim never
         shrinks; one the user made for the model (no ArksModel owner) and a model that is not Failed keep theirs."""
         want = requested_storage({"spec": model.spec.storage.pvc.spec})
-        wanted, held = quantity(want), quantity(requested_storage(pvc))
+        wanted, held = quantity_value(want), quantity_value(requested_storage(pvc))
         owned = any(o.get("kind") == model.kind for o in pvc["metadata"].get("ownerReferences") or [])
         if want is None or wanted is None or held is None or wanted <= held or not owned:
             return None

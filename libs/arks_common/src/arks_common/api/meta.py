@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from arks_common.api.quantity import QUANTITY as QUANTITY  # where the CRD types have always found it
+
 GROUP = "arks.ai"
 VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -41,11 +43,6 @@ class ApiModel(BaseModel):
 DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 """The name of most Kubernetes objects (a DNS-1123 subdomain, as apimachinery validates it; at most 253 characters,
 which the pattern does not say). Unanchored, for CRD patterns and Python checks alike."""
-
-QUANTITY = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-"""A Kubernetes resource quantity as text (apimachinery's `resource.Quantity`, as controller-gen writes it)."""
 
 Quantity = Annotated[
     int | str,

@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import Field
 
-from arks_common.api.meta import DNS_SUBDOMAIN, ApiModel, Condition, ObjectMeta, cel_on_create, preserve_unknown
+from arks_common.api.meta import (
+    DNS_SUBDOMAIN,
+    QUANTITY,
+    ApiModel,
+    Condition,
+    ObjectMeta,
+    cel_on_create,
+    preserve_unknown,
+)
 
 HF_TOKEN_KEY = "HF_TOKEN"
 """The key of the token in the Secret that `source.huggingface.tokenSecretRef` names."""
@@ -51,7 +59,24 @@ class PvcStorage(ApiModel):
         default_factory=dict,
         json_schema_extra={
             **preserve_unknown("A core/v1 PersistentVolumeClaimSpec."),
-            "properties": {"accessModes": {"type": "array", "items": {"type": "string"}}},
+            "properties": {
+                "accessModes": {"type": "array", "items": {"type": "string"}},
+                # the model-loader reads the size (to grow a failed model's claim) by the same grammar the API
+                # server admits here (arks_common.api.quantity); the rest of the spec is the claim's business
+                "resources": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "properties": {
+                        "requests": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                            "properties": {
+                                "storage": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY},
+                            },
+                        }
+                    },
+                },
+            },
         },
     )
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME
@@ -139,32 +137,14 @@ def tried_for_another_generation(job: dict[str, Any], generation: int) -> bool:
     return annotations.get(GENERATION_ANNOTATION) != str(generation)
 
 
-_SUFFIXES = {
-    **{s: 1024**i for i, s in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-    **{s: 1000**i for i, s in enumerate(("", "k", "M", "G", "T", "P", "E"))},
-    "m": Decimal("0.001"),
-}
-_QUANTITY = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d{1,3}))?([KMGTPE]i|[kMGTPEm])?\s*$")
-
-
-def quantity(text: str | None) -> Decimal | None:
-    """A Kubernetes quantity (`30Gi`, `1e3`, `500M`) as a number, None for anything else (the API server writes
-    them back in its own form, `1024Mi` as `1Gi`, so claims are compared by value, not by text)."""
-    match = _QUANTITY.match(text or "")
-    if match is None:
-        return None
-    number, exponent, suffix = match.groups()
-    value = Decimal(number) * Decimal(_SUFFIXES[suffix or ""])
-    return value * (Decimal(10) ** int(exponent)) if exponent else value
-
-
-def requested_storage(obj: dict[str, Any]) -> str | None:
-    """`spec.resources.requests.storage` of a claim (or of the claim spec an ArksModel asks for)."""
+def requested_storage(obj: dict[str, Any]) -> str | int | None:
+    """`spec.resources.requests.storage` of a claim (or of the claim spec an ArksModel asks for), as written: a
+    quantity is a string or an integer (the CRD refuses a float or anything else there, and so does this)."""
     spec = obj.get("spec")
     resources = spec.get("resources") if isinstance(spec, dict) else None
     requests = resources.get("requests") if isinstance(resources, dict) else None
     value = requests.get("storage") if isinstance(requests, dict) else None
-    return None if value is None else str(value)
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
