@@ -191,3 +191,27 @@ def test_a_claim_size_kubernetes_cannot_read_is_refused_naming_the_field(arks: E
     assert "spec.storage.pvc.spec.resources.requests.storage" in refused.stderr, refused.stderr
     model["spec"]["storage"]["pvc"]["spec"]["resources"]["requests"]["storage"] = "32e9"
     arks.apply(ns, model)  # an exponent, which Kubernetes takes, is admitted
+
+
+def test_a_claim_of_a_storage_class_that_does_not_exist_says_so_naming_the_field(arks: Env, ns: str) -> None:
+    model = rwx_model("classless")
+    model["spec"]["storage"]["pvc"]["spec"]["storageClassName"] = f"missing-{ns}"
+    arks.apply(ns, model)
+    arks.apply(ns, small_app("waits", model="classless"))
+
+    def said() -> dict[str, Any] | None:
+        got = arks.get("arksmodel", "classless", ns) or {}
+        return got if conditions(got).get("ModelLoaded", ("", "", ""))[1] == "StorageClassNotFound" else None
+
+    # before, the model said its download pod could not be scheduled (pod has unbound immediate claims)
+    got = wait_until(said, 90, "the model to name the StorageClass that does not exist")
+    message = conditions(got)["ModelLoaded"][2]
+    assert f"StorageClass 'missing-{ns}' (spec.storage.pvc.spec.storageClassName) does not exist" in message
+    assert got["status"]["phase"] == "ModelLoading"  # not Failed: creating the class lets it go on
+    assert "StorageClassNotFound" in model_events(arks, ns, "classless")
+
+    def told() -> bool:
+        loaded = conditions(arks.get("arksapplication", "waits", ns) or {}).get("Loaded", ("", "", ""))
+        return loaded[1] == "ModelLoading" and f"StorageClass 'missing-{ns}'" in loaded[2]
+
+    wait_until(told, 60, "the application to show the model's account")

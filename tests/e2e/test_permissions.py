@@ -122,6 +122,17 @@ def test_the_slo_scaler_may_hold_its_own_lease_and_no_other(
     assert proc.stdout.strip() == answer, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(("verb", "answer"), [("get", "yes"), ("list", "no"), ("watch", "no"), ("create", "no")])
+def test_the_model_loader_may_read_a_storage_class_by_name_and_nothing_more(
+    arks: Env, kubeconfigs: dict[Service, Path], verb: str, answer: str
+) -> None:
+    # to say that an unbound claim's class does not exist; a cluster-scoped read, so one verb only
+    proc = kubectl_as(
+        arks.cluster, kubeconfigs[Service.MODEL_LOADER], "auth", "can-i", verb, "storageclasses.storage.k8s.io"
+    )
+    assert proc.stdout.strip() == answer, proc.stdout + proc.stderr
+
+
 def test_planner_token_cannot_create_a_leaderworkerset(arks: Env, kubeconfigs: dict[Service, Path], ns: str) -> None:
     lws = {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",

@@ -1,6 +1,7 @@
 """An in-memory stand-in for `arks_common.kube.client.Kube`, just the verbs the model-loader's shell uses, for unit
 tests of what it does to a cluster (which objects it creates, deletes and writes). Not a model of the API server:
-no admission, no garbage collection; a test sets `refuse` to make a create fail as the server would."""
+no admission, no garbage collection; a test sets `refuse` (`refuse_get`) to make a create (a get) fail as the server
+would."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class MemoryKube:
         self.store: dict[Key, dict[str, Any]] = {}
         self.refuse: dict[str, KubeError] = {}
         """plural -> the error a create of that kind raises."""
+        self.refuse_get: dict[str, KubeError] = {}
+        """plural -> the error a get of that kind raises (a 403 of a role without the rule)."""
         self.calls: list[tuple[str, str, str]] = []
         self._counter = itertools.count(1)
 
@@ -55,6 +58,8 @@ class MemoryKube:
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(("get", res.plural, name))
+        if res.plural in self.refuse_get:
+            raise self.refuse_get[res.plural]
         obj = self.store.get((res.plural, namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 

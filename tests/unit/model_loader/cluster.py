@@ -11,7 +11,7 @@ from typing import Any
 
 from arks_common.bus.consumer import Delivery
 from arks_common.events.payloads import Envelope, ObjectChanged, ObjectKind, ObjectRef
-from arks_common.kube.resources import APPLICATIONS, JOBS, MODELS, PVCS
+from arks_common.kube.resources import APPLICATIONS, JOBS, MODELS, PVCS, STORAGECLASSES
 from arks_model_loader.core.storage import DownloaderConfig
 from arks_model_loader.gate import LoadedGate
 from arks_model_loader.handlers import Handlers
@@ -21,6 +21,7 @@ from support.memory_kube import MemoryEvents, MemoryKube
 
 CONFIG = DownloaderConfig(image="ghcr.io/arks-ai/arks-model-downloader:0.1.0")
 NS = "default"
+LOCAL_PATH = {"metadata": {"name": "local-path", "namespace": ""}, "provisioner": "rancher.io/local-path"}
 
 
 def model_dict(name: str = "qwen-7b", claim: str | None = None, token: str | None = None) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class Cluster:
 
 def cluster(*models: dict[str, Any], config: DownloaderConfig = CONFIG) -> Cluster:
     kube, events = MemoryKube(), MemoryEvents()
+    kube.put(STORAGECLASSES, LOCAL_PATH)  # the guide's class, as the local cluster has it
     for model in models:
         kube.put(MODELS, copy.deepcopy(model))
     return Cluster(kube, events, ModelReconciler(kube.as_kube(), events.as_recorder(), config))

@@ -1,6 +1,6 @@
 {{/* What only the model-loader chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC (created; a failed model's grown by a server-side apply, a patch) and download Job, the Job's Pods (to report the downloader's error text), Events. */}}
+{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC (created; a failed model's grown by a server-side apply, a patch) and download Job, the Job's Pods (to report the downloader's error text), Events, and the StorageClass an unbound claim names (to say when it does not exist; without this rule the model says only that it waits for a volume). */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksmodels]
@@ -29,6 +29,9 @@
 - apiGroups: ['']
   resources: [events]
   verbs: [create, get, patch]
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [get]
 {{- end -}}
 
 {{/* Namespaced RBAC in the release namespace: none for this service. */}}

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from arks_common.api.conditions import bounded, condition, condition_dict, set_condition
+from arks_common.api.conditions import bounded, condition, condition_dict, is_news, set_condition
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel, ModelPhase
 from arks_common.api.quantity import quantity_value
@@ -17,11 +17,12 @@ from arks_common.bus.consumer import Later
 from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS
+from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS, STORAGECLASSES
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import model_name_of
 from arks_model_loader.core.model_status import (
+    WARNINGS,
     ModelObserved,
     compute_model_status,
     download_blocked,
@@ -44,6 +45,7 @@ from arks_model_loader.core.storage import (
     made_for_another_claim,
     requested_storage,
     tried_for_another_generation,
+    unbound_claims_class,
 )
 from arks_model_loader.metrics import forget, set_phase
 
@@ -139,6 +141,7 @@ class ModelReconciler:
                 start_problem = download_blocked(
                     await self._job_pods(namespace, job["metadata"]["name"]), DOWNLOAD_CONTAINER
                 )
+        missing_class = await self._missing_storage_class(pvc) if pvc is not None and not downloaded else None
         verdict = compute_model_status(
             ModelObserved(
                 model_name=name,
@@ -151,6 +154,7 @@ class ModelReconciler:
                 start_problem=start_problem,
                 job_error=job_error,
                 downloaded=downloaded,
+                missing_storage_class=missing_class,
             )
         )
         # Ready only on a download into this very claim (`_ensure_job` keeps no Job made for another): recorded, so
@@ -197,6 +201,21 @@ class ModelReconciler:
             return f"resizing it to {want} was refused: {exc}"
         log.info("model storage resized", model=f"{meta['namespace']}/{model.metadata.name}", storage=want)
         return None
+
+    async def _missing_storage_class(self, pvc: dict[str, Any]) -> str | None:
+        """The storage class an unbound claim names when no such StorageClass exists (nothing will provision its
+        volume); None when it is bound, names none (the default class) or the class exists, and when the class
+        cannot be read (a 403: an installation without that rule; the server away): the model then says what it
+        said before, that it waits for a volume."""
+        name = unbound_claims_class(pvc)
+        if name is None:
+            return None
+        try:
+            found = await self._kube.get(STORAGECLASSES, "", name)
+        except KubeError as exc:
+            log.info("storage class not read", storage_class=name[:253], status=exc.status, error=str(exc)[:300])
+            return None
+        return name if found is None else None
 
     async def _ensure_job(
         self, raw: dict[str, Any], model: ArksModel, pvc: dict[str, Any], downloaded: bool
@@ -270,10 +289,12 @@ class ModelReconciler:
             or current.get("observedGeneration") != generation
             or current.get("download") != download
         )
+        warnings = []
         for cond in conds:
-            existing, cond_changed = set_condition(
-                existing, condition(cond.type, cond.ok, cond.reason.value, cond.message, generation), now
-            )
+            new = condition(cond.type, cond.ok, cond.reason.value, cond.message, generation)
+            if cond.reason in WARNINGS and is_news(existing, new):
+                warnings.append(cond)  # told once as an Event too: what the user must act on, while the phase holds
+            existing, cond_changed = set_condition(existing, new, now)
             changed = changed or cond_changed
         if not changed:
             return
@@ -289,6 +310,8 @@ class ModelReconciler:
             failed = phase == "Failed"
             message = next((c.message for c in conds if c.ok is False), "") if failed else f"Model is {phase}"
             await self._events.record(raw, "Warning" if failed else "Normal", phase, message)
+        for cond in warnings:
+            await self._events.record(raw, "Warning", cond.reason.value, cond.message)
         log.info("model status written", model=f"{meta['namespace']}/{meta['name']}", phase=phase)
 
     async def _unreadable(self, raw: dict[str, Any], error: str) -> None:

@@ -197,7 +197,7 @@ class Kube:
 
     async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, None when it does not exist; raises Undecodable (with the stub) when it is too deep."""
-        if not (can_be_path_segment(namespace) and can_be_path_segment(name)):
+        if not ((not res.namespaced or can_be_path_segment(namespace)) and can_be_path_segment(name)):
             return None  # no object can be named so (a name from a user's spec): nothing to ask for
         try:
             obj = await self._object("GET", res.path(namespace, name), f"get {res.kind} {namespace}/{name}")

@@ -85,6 +85,7 @@ PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+STORAGECLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from arks_common.api.conditions import bounded
 from arks_common.api.model import ModelConditionType, ModelPhase
 
 
@@ -16,10 +17,16 @@ class ModelReason(StrEnum):
     CREATE_FAILED = "CreateFailed"
     LOADING = "Loading"
     WAITING_FOR_STORAGE = "WaitingForStorage"
+    STORAGE_CLASS_NOT_FOUND = "StorageClassNotFound"
     LOAD_SUCCEEDED = "ModelLoadSucceeded"
     LOAD_FAILED = "ModelLoadFailed"
     READY = "Ready"
     NOT_READY = "NotReady"
+
+
+WARNINGS = frozenset({ModelReason.STORAGE_CLASS_NOT_FOUND})
+"""Reasons also told as a Warning Event when a condition turns to them: the user must act, and the phase (the
+model's other Event) does not change."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class ModelObserved:
     start_problem: str | None = None  # why the running Job's download pod cannot start (`download_blocked`)
     job_error: str | None = None  # the API server refused the download Job for good
     downloaded: bool = False  # the model's download completed into this claim (`status.download`), Job or not
+    missing_storage_class: str | None = None  # the unbound claim's storageClassName, which names no StorageClass
 
 
 @dataclass(frozen=True)
@@ -153,9 +161,20 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
     if outcome == "failed":
         why = (obs.failure_message or "").strip() or job_failure_reason(obs.job) or "the download Job failed"
         return _load_failed(storage, f"Load the model {obs.repo_id} failed: {why}")
-    loading = f"Downloading {obs.repo_id} into {obs.pvc_name}"
+    loading, reason = f"Downloading {obs.repo_id} into {obs.pvc_name}", ModelReason.LOADING
     claim_phase = str(((obs.pvc or {}).get("status") or {}).get("phase") or "Pending")
-    if obs.start_problem:
+    if claim_phase != "Bound" and obs.missing_storage_class is not None:
+        # the cause, before its effect (the download pod unschedulable for an unbound claim): nothing provisions a
+        # volume of a class that does not exist; only a PersistentVolume made by hand with that class name binds
+        reason = ModelReason.STORAGE_CLASS_NOT_FOUND
+        loading = bounded(
+            f"Waiting for a volume to be bound to {obs.pvc_name} ({claim_phase[:63]}) to download {obs.repo_id}: "
+            f"its StorageClass {obs.missing_storage_class[:253]!r} (spec.storage.pvc.spec.storageClassName) does "
+            "not exist, so no volume is provisioned for it; create that StorageClass (or a PersistentVolume of that "
+            "class), or give the model another claim (spec.storage.pvc.name) of an existing class: a claim's class "
+            "cannot change"
+        )
+    elif obs.start_problem:
         loading = f"The download of {obs.repo_id} cannot start: {obs.start_problem}"
     elif claim_phase != "Bound":
         # a claim no volume is bound to yet (a storage class that provisions nothing, one waiting for the download's
@@ -165,7 +184,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
         ModelPhase.MODEL_LOADING,
         (
             storage,
-            Cond(loaded_t, False, ModelReason.LOADING, loading),
+            Cond(loaded_t, False, reason, loading),
             Cond(ready_t, False, ModelReason.NOT_READY, "The model is being loaded"),
         ),
     )

@@ -147,6 +147,16 @@ def requested_storage(obj: dict[str, Any]) -> str | int | None:
     return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
+def unbound_claims_class(pvc: dict[str, Any]) -> str | None:
+    """The storage class a claim no volume is bound to yet names (`spec.storageClassName`); None for a bound claim
+    and for one naming none (the cluster's default class, or `""`: volumes made by hand)."""
+    if str((pvc.get("status") or {}).get("phase") or "Pending") == "Bound":
+        return None
+    spec = pvc.get("spec")
+    name = spec.get("storageClassName") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 @dataclass(frozen=True)
 class DownloadInputs:
     """What a download depends on, from the model's spec alone."""
