@@ -215,3 +215,34 @@ def test_a_claim_of_a_storage_class_that_does_not_exist_says_so_naming_the_field
         return loaded[1] == "ModelLoading" and f"StorageClass 'missing-{ns}'" in loaded[2]
 
     wait_until(told, 60, "the application to show the model's account")
+
+
+def test_an_edit_of_a_claims_access_modes_is_said_and_applications_are_placed_by_the_claim(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model("shared"))
+    claim = arks.get("pvc", "shared", ns) or {}
+    one_pod = '{"spec":{"storage":{"pvc":{"spec":{"accessModes":["ReadWriteOncePod"]}}}}}'
+    arks.kubectl("patch", "arksmodel", "shared", "-n", ns, "--type=merge", "-p", one_pod)
+
+    def said() -> dict[str, Any] | None:
+        got = arks.get("arksmodel", "shared", ns) or {}
+        return got if conditions(got).get("StorageCreated", ("", "", ""))[1] == "AccessModesUnchanged" else None
+
+    got = wait_until(said, 60, "the model to say its claim keeps its access modes")
+    status, _, message = conditions(got)["StorageCreated"]
+    assert status == "True"
+    assert "spec.storage.pvc.spec.accessModes ['ReadWriteOncePod'] is not applied" in message
+    assert got["status"]["phase"] == "Ready"  # a serving model is not failed by the edit
+    assert got["status"]["claim"] == {"name": "shared", "accessModes": ["ReadWriteMany"]}
+    assert "AccessModesUnchanged" in model_events(arks, ns, "shared")
+    now = arks.get("pvc", "shared", ns) or {}
+    assert now["metadata"]["uid"] == claim["metadata"]["uid"]  # the user's data stays where it was
+    assert now["spec"]["accessModes"] == ["ReadWriteMany"]
+
+    # two groups: the spec's ReadWriteOncePod would refuse them; the claim every node mounts takes them
+    arks.apply(ns, small_app("spread", model="shared", replicas=2))
+
+    def judged() -> tuple[str, str, str] | None:
+        return conditions(arks.get("arksapplication", "spread", ns) or {}).get("Precheck")
+
+    precheck = wait_until(judged, 60, "the planner's verdict")
+    assert precheck[:2] == ("True", "PrecheckPass"), precheck

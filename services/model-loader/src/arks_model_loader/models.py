@@ -35,12 +35,14 @@ from arks_model_loader.core.storage import (
     DownloaderConfig,
     belongs_to,
     claim,
+    claim_record,
     download_inputs,
     download_job,
     download_record,
     downloaded_here,
     held_by_another,
     job_inputs,
+    kept_access_modes,
     made_for,
     made_for_another_claim,
     requested_storage,
@@ -155,12 +157,14 @@ class ModelReconciler:
                 job_error=job_error,
                 downloaded=downloaded,
                 missing_storage_class=missing_class,
+                access_modes_kept=kept_access_modes(model, pvc) if pvc is not None else None,
             )
         )
         # Ready only on a download into this very claim (`_ensure_job` keeps no Job made for another): recorded, so
         # the model stays Ready when its finished Job is removed (by hand, a TTL policy)
         record = download_record(model, pvc) if pvc is not None and verdict.phase is ModelPhase.READY else None
-        await self._write_status(raw, verdict.phase.value, verdict.conditions, record)
+        claimed = claim_record(pvc) if pvc is not None else None
+        await self._write_status(raw, verdict.phase.value, verdict.conditions, record, claimed)
         set_phase(namespace, name, verdict.phase.value)
         return forbidden or (job is not None and waiting_on_its_pod(job))
 
@@ -278,7 +282,14 @@ class ModelReconciler:
                     return str(terminated.get("message") or terminated.get("reason") or "")
         return None
 
-    async def _write_status(self, raw: dict[str, Any], phase: str, conds: Any, download: dict[str, str] | None) -> None:
+    async def _write_status(
+        self,
+        raw: dict[str, Any],
+        phase: str,
+        conds: Any,
+        download: dict[str, str] | None,
+        claimed: dict[str, Any] | None,
+    ) -> None:
         meta = raw["metadata"]
         generation = int(meta.get("generation", 0))
         current = raw.get("status") or {}
@@ -288,6 +299,7 @@ class ModelReconciler:
             current.get("phase") != phase
             or current.get("observedGeneration") != generation
             or current.get("download") != download
+            or current.get("claim") != claimed
         )
         warnings = []
         for cond in conds:
@@ -305,6 +317,8 @@ class ModelReconciler:
         }
         if download is not None:  # left out, it goes: this service owns the field (server-side apply)
             status["download"] = download
+        if claimed is not None:  # the claim as it is: the planner places by its access modes, not the spec's
+            status["claim"] = claimed
         await self._kube.apply_status(MODELS, meta["namespace"], meta["name"], status)
         if current.get("phase") != phase:
             failed = phase == "Failed"

@@ -104,10 +104,23 @@ class DownloadRecord(ApiModel):
     claim_uid: str = Field(description="The uid of the claim the download completed into.")
 
 
+class ClaimRecord(ApiModel):
+    """The model's claim as it is in the cluster. A claim's access modes cannot change once it exists: an edit of
+    `spec.storage.pvc.spec.accessModes` after that is not the claim's, and the planner places by these."""
+
+    name: str = Field(description="The claim's name.")
+    access_modes: list[str] = Field(
+        default_factory=list,
+        description="The claim's spec.accessModes, whatever the model's spec asks since it was created.",
+        json_schema_extra={"maxItems": 16},
+    )
+
+
 class ArksModelStatus(ApiModel):
     phase: ModelPhase = ModelPhase.PENDING
     observed_generation: int = 0
     download: DownloadRecord | None = Field(default=None, description="The download that completed, if any.")
+    claim: ClaimRecord | None = Field(default=None, description="The model's claim as the cluster has it, if any.")
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
@@ -141,3 +154,16 @@ class ArksModel(ApiModel):
 
     def pvc_name(self) -> str:
         return self.spec.storage.pvc.name or self.metadata.name
+
+    def claim_access_modes(self) -> list[str]:
+        """What the model's volume allows: its claim's access modes as the model-loader recorded them (the claim's
+        cannot change, whatever the spec says since), else the spec's (no claim yet: it is made from them)."""
+        claim = self.status.claim
+        if claim is not None and claim.name == self.pvc_name():
+            return list(claim.access_modes)
+        return self.spec.storage.pvc.access_modes()
+
+    def access_modes_kept(self) -> bool:
+        """The spec asks for other access modes than its claim has (edited after the claim was made)."""
+        asked = self.spec.storage.pvc.access_modes()
+        return bool(asked) and set(asked) != set(self.claim_access_modes())

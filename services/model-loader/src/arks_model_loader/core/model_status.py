@@ -13,6 +13,7 @@ from arks_common.api.model import ModelConditionType, ModelPhase
 
 class ModelReason(StrEnum):
     CREATE_SUCCEEDED = "CreateSucceeded"
+    ACCESS_MODES_UNCHANGED = "AccessModesUnchanged"
     CREATING = "Creating"
     CREATE_FAILED = "CreateFailed"
     LOADING = "Loading"
@@ -24,7 +25,7 @@ class ModelReason(StrEnum):
     NOT_READY = "NotReady"
 
 
-WARNINGS = frozenset({ModelReason.STORAGE_CLASS_NOT_FOUND})
+WARNINGS = frozenset({ModelReason.STORAGE_CLASS_NOT_FOUND, ModelReason.ACCESS_MODES_UNCHANGED})
 """Reasons also told as a Warning Event when a condition turns to them: the user must act, and the phase (the
 model's other Event) does not change."""
 
@@ -50,6 +51,7 @@ class ModelObserved:
     job_error: str | None = None  # the API server refused the download Job for good
     downloaded: bool = False  # the model's download completed into this claim (`status.download`), Job or not
     missing_storage_class: str | None = None  # the unbound claim's storageClassName, which names no StorageClass
+    access_modes_kept: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (the claim's, the spec's) when not equal
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,21 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             ),
         )
     storage = Cond(storage_t, True, ModelReason.CREATE_SUCCEEDED, f"Create model storage successfully({obs.pvc_name})")
+    if obs.access_modes_kept is not None:
+        # a claim's access modes cannot change: the edit is not applied, and the model serves on as it is (its data
+        # stays); the user reads which modes count, and how to get others
+        held, asked = (list(modes) for modes in obs.access_modes_kept)
+        storage = Cond(
+            storage_t,
+            True,
+            ModelReason.ACCESS_MODES_UNCHANGED,
+            bounded(
+                f"Create model storage successfully({obs.pvc_name}); its access modes stay {held}: a claim's access "
+                f"modes cannot change once it exists, so spec.storage.pvc.spec.accessModes {asked} is not applied "
+                f"and applications are placed by {held}; to change them, give the model a new claim "
+                "(spec.storage.pvc.name)"
+            ),
+        )
     if obs.job_error is not None:
         return _load_failed(
             storage, f"Load the model {obs.repo_id} failed: the download Job was refused: {obs.job_error}"

@@ -147,6 +147,32 @@ def requested_storage(obj: dict[str, Any]) -> str | int | None:
     return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
+MAX_ACCESS_MODES = 16
+"""As many as `status.claim.accessModes` holds (the CRD's bound; Kubernetes knows four)."""
+
+
+def claim_access_modes(pvc: dict[str, Any]) -> list[str]:
+    """A claim's `spec.accessModes`: what its volume allows, fixed once the claim exists."""
+    spec = pvc.get("spec")
+    modes = spec.get("accessModes") if isinstance(spec, dict) else None
+    return [m[:63] for m in modes if isinstance(m, str)][:MAX_ACCESS_MODES] if isinstance(modes, list) else []
+
+
+def claim_record(pvc: dict[str, Any]) -> dict[str, Any]:
+    """`status.claim`: the model's claim as the cluster has it, which the planner places by."""
+    return {"name": str((pvc.get("metadata") or {}).get("name", "")), "accessModes": claim_access_modes(pvc)}
+
+
+def kept_access_modes(model: ArksModel, pvc: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(the claim's access modes, the spec's) when the spec asks for others than the claim has: edited after the claim
+    was made, or a claim the user made beforehand. A claim's access modes cannot change, so the edit is not applied;
+    None when they agree (in any order) or the spec names none."""
+    asked, held = model.spec.storage.pvc.access_modes(), claim_access_modes(pvc)
+    if not asked or set(asked) == set(held):
+        return None
+    return tuple(held), tuple(m[:63] for m in asked[:MAX_ACCESS_MODES])
+
+
 def unbound_claims_class(pvc: dict[str, Any]) -> str | None:
     """The storage class a claim no volume is bound to yet names (`spec.storageClassName`); None for a bound claim
     and for one naming none (the cluster's default class, or `""`: volumes made by hand)."""

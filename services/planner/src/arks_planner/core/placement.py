@@ -31,9 +31,22 @@ def pods_per_group(app: ArksApplication) -> int:
 
 
 def single_node_claim(model: ArksModel) -> str | None:
-    """The model's claim when only one node can mount it; None for a shared (or unspecified) volume."""
-    modes = model.spec.storage.pvc.access_modes()
+    """The model's claim when only one node can mount it; None for a shared (or unspecified) volume. By the claim's
+    own access modes once it exists (`ArksModel.claim_access_modes`): an edit of the spec's does not change them."""
+    modes = model.claim_access_modes()
     return model.pvc_name() if modes and not SHARED_ACCESS_MODES.intersection(modes) else None
+
+
+def access_modes_said(model: ArksModel) -> str:
+    """The model volume's access modes as a message names them: the spec's field, or the claim's own modes when the
+    spec was edited since the claim was made (the user must see which modes count, and why)."""
+    asked = model.spec.storage.pvc.access_modes()
+    if not model.access_modes_kept():
+        return f"spec.storage.pvc.spec.accessModes {asked}"
+    return (
+        f"the claim {model.pvc_name()} with accessModes {model.claim_access_modes()} "
+        f"(spec.storage.pvc.spec.accessModes {asked} cannot change an existing claim's)"
+    )
 
 
 def claim_label_value(claim: str) -> str:
@@ -71,7 +84,7 @@ def placement_warning(app: ArksApplication, model: ArksModel) -> str | None:
         return None
     return (
         f"ArksModel '{model.metadata.name}' is on a volume only one node can mount "
-        f"(spec.storage.pvc.spec.accessModes {model.spec.storage.pvc.access_modes()}), so every pod of this "
+        f"({access_modes_said(model)}), so every pod of this "
         "application runs on that node and cannot spread across nodes; groups that do not fit there stay "
         "Pending. Use a ReadWriteMany or ReadOnlyMany volume (for example NFS) to spread them"
     )

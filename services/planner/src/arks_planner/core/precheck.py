@@ -17,7 +17,9 @@ Checks run in a fixed order and the first failure wins, so the same spec always 
   9. environment  the runtime's required environment is in spec.instanceSpec.env (Dynamo's discovery)
  10. model        the ArksModel spec.model.name exists in the application's namespace
  11. storage      a volume only one node can mount (ReadWriteOnce) holds the group on one node: refused only
-                  when one group needs more GPUs than the largest node has; ReadWriteOncePod holds one pod
+                  when one group needs more GPUs than the largest node has; ReadWriteOncePod holds one pod.
+                  By the claim's own access modes once it exists (the model's status.claim): a claim's cannot
+                  change, so an edit of the model's spec.storage.pvc.spec.accessModes does not count
 Checks 1-9 need only the application; 10-11 need the model (and for 11 the largest node). The CRD's CEL rules
 refuse 4 and 5 already, but an object stored under an older CRD skipped them. Whether the model is *loaded*
 is the `Loaded` condition's business (model-loader), not this one's.
@@ -47,7 +49,7 @@ from arks_planner.core.options import (
     read_as,
     split_options,
 )
-from arks_planner.core.placement import SHM_VOLUME_NAME, pods_per_group, single_node_claim
+from arks_planner.core.placement import SHM_VOLUME_NAME, access_modes_said, pods_per_group, single_node_claim
 from arks_planner.core.profiles import RuntimeProfile, RuntimeProfiles
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
 from arks_planner.core.roles import role_views
@@ -285,9 +287,9 @@ _SPEC_CHECKS: tuple[Callable[[ArksApplication, RuntimeProfile], PrecheckResult |
 
 
 def _check_storage(app: ArksApplication, model: ArksModel, largest: LargestNode | None) -> PrecheckResult | None:
-    modes = model.spec.storage.pvc.access_modes()
+    modes = model.claim_access_modes()
     pods = pods_per_group(app)
-    where = f"ArksModel '{model.metadata.name}' has spec.storage.pvc.spec.accessModes {modes}"
+    where = f"ArksModel '{model.metadata.name}' has {access_modes_said(model)}"
     if modes == ["ReadWriteOncePod"] and (pods > 1 or app.spec.replicas > 1):
         return _fail(
             PrecheckReason.MODEL_STORAGE_NOT_SHARED,
@@ -345,7 +347,7 @@ def precheck(
 def _check_one_pod_claim(views: list[tuple[str, ArksApplication]], model: ArksModel) -> PrecheckResult | None:
     """A ReadWriteOncePod model can be mounted by one pod of the whole application: every role's pods count
     (a PD application's router, prefill and decode all mount it), at the most groups autoscaling may ask for."""
-    modes = model.spec.storage.pvc.access_modes()
+    modes = model.claim_access_modes()
     if modes != ["ReadWriteOncePod"]:
         return None
     counts = []
@@ -362,7 +364,7 @@ def _check_one_pod_claim(views: list[tuple[str, ArksApplication]], model: ArksMo
         field, detail = "spec", ", ".join(f"{role} {pods}" for role, pods in counts)
     return _fail(
         PrecheckReason.MODEL_STORAGE_NOT_SHARED,
-        f"{field}: ArksModel '{model.metadata.name}' has spec.storage.pvc.spec.accessModes {modes}, which only "
+        f"{field}: ArksModel '{model.metadata.name}' has {access_modes_said(model)}, which only "
         f"one pod may mount, but the application may run {total} pods ({detail}); use ReadWriteOnce, "
         "ReadWriteMany or ReadOnlyMany for the model",
     )
