@@ -94,6 +94,16 @@ REFUSED = [
     ),
     ("negative prefill groups", pd(prefill={"replicas": -1}), "spec.prefill.replicas", ""),
     ("zero tensor parallelism", pd(decode={"tensorParallelSize": 0}), "spec.decode.tensorParallelSize", ""),
+    # a LeaderWorkerSet's replicas and size are int32: more is refused here, naming the field, not by the LWS
+    # webhook after the other roles' objects were made
+    ("prefill groups past int32", pd(prefill={"replicas": 2**31}), "spec.prefill.replicas", "2147483647"),
+    (
+        "decode nodes past int32",
+        pd(decode={"instanceSpec": {"replicas": 2**31}}),
+        "spec.decode.instanceSpec",
+        "2147483647",
+    ),
+    ("router pods past int32", pd(router={"replicas": 2**31}), "spec.router.replicas", "2147483647"),
 ]
 
 

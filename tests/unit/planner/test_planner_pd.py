@@ -347,6 +347,16 @@ def test_a_bad_pd_form_is_an_invalid_spec_naming_the_field() -> None:
     assert "spec.decode: prefill and decode go together" in result.message
 
 
+def test_a_role_count_no_leaderworkerset_can_hold_is_an_invalid_spec_naming_the_field() -> None:
+    """Stored before the CRD's bound: refused here, not by the LWS webhook after the router's objects exist."""
+    obj = pd_dict()
+    obj["spec"]["prefill"]["replicas"] = 3_000_000_000
+    result = parse_application(obj)
+    assert not isinstance(result, ArksApplication)
+    assert result.reason == "InvalidSpec"
+    assert result.message.startswith("spec.prefill.replicas: Input should be less than or equal to 2147483647")
+
+
 def test_a_long_name_is_checked_against_the_role_suffixed_names() -> None:
     obj = pd_dict()
     obj["metadata"]["name"] = "a" * 46  # fits the Service name, but not `<name>-router` in a revision label

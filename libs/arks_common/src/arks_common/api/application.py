@@ -18,6 +18,11 @@ MAX_ITEMS = 256
 """Bounds the other lists and maps (env, tolerations, labels, extraOptions, ...): far above any real use, far
 below what would make one object, its plan or its events too large for the bus (see docs/status.md)."""
 MAX_OPTION_LENGTH = 4096
+MAX_REPLICAS = 2**31 - 1
+"""A LeaderWorkerSet's `spec.replicas` and `leaderWorkerTemplate.size` are int32 (LWS v0.9.0 api/leaderworkerset/v1
+leaderworkerset_types.go): a larger count passed precheck and was refused by the LWS webhook ("cannot unmarshal
+number ... of type int32"), naming the LeaderWorkerSet instead of the field, after the other roles' objects were
+made. No stored object above it ever ran, so the model refuses it too."""
 
 Option = Annotated[str, Field(max_length=MAX_OPTION_LENGTH)]
 
@@ -130,7 +135,7 @@ class VolumeMount(ApiModel):
 class InstanceSpec(ApiModel):
     """One node of a replica group: what every pod of the group gets."""
 
-    replicas: int = Field(default=1, ge=1, description="Nodes (pods) per replica group.")
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS, description="Nodes (pods) per replica group.")
     resources: ResourceRequirements | None = Field(default=None, description="Resources of each node.")
     annotations: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
     labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
@@ -230,7 +235,10 @@ class PdRoleSpec(ApiModel):
     """One engine role of PD-separated serving (`prefill` or `decode`): its own groups, shape and options."""
 
     replicas: int = Field(
-        default=1, ge=0, description="Replica groups of this role (until the first decision, with autoscaling)."
+        default=1,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Replica groups of this role (until the first decision, with autoscaling).",
     )
     tensor_parallel_size: int | None = Field(default=None, ge=1)
     extra_options: list[Option] = Field(
@@ -261,7 +269,7 @@ class RouterSpec(ApiModel):
         }
     }
 
-    replicas: int = Field(default=1, ge=0, description="Router (frontend) pods.")
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS, description="Router (frontend) pods.")
     extra_options: list[Option] = Field(
         default_factory=list,
         max_length=MAX_ITEMS,
@@ -384,7 +392,9 @@ class ArksApplicationSpec(ApiModel):
         "json_schema_extra": {"x-kubernetes-validations": [*RUNTIME_SETTINGS_RULES, *PD_FORM_RULES, *SLO_RULES]}
     }
 
-    replicas: int = Field(default=1, ge=0, description="Replica groups; each group is one multi-node service.")
+    replicas: int = Field(
+        default=1, ge=0, le=MAX_REPLICAS, description="Replica groups; each group is one multi-node service."
+    )
     driver: Driver = Field(default=Driver.LWS, description="The workload driver; only lws.")
     runtime: Runtime = Field(default=Runtime.VLLM, description="vllm, sglang or dynamo.")
     runtime_image: str | None = Field(
