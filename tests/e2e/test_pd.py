@@ -5,6 +5,7 @@ clear message, and deleting the application removes every role's objects and pod
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -137,6 +138,21 @@ def test_a_pd_spec_the_planner_refuses_is_failed_with_a_message_naming_the_field
     assert (precheck["status"], precheck["reason"]) == ("False", "TensorParallelTooLarge")
     assert precheck["message"].startswith("spec.decode.tensorParallelSize: 4 is larger than"), precheck["message"]
     assert arks.items("leaderworkersets", ns, "arks.ai/application=pd-bad") == []
+
+
+def test_a_pd_role_too_large_for_the_bus_is_failed_naming_that_roles_fields(arks: Env, ns: str) -> None:
+    """Environment values the CRD bounds in count, not length: the plan outgrows a bus message. The message names
+    the role's own lists (spec.extraOptions and spec.instanceSpec.env are refused with prefill and decode)."""
+    arks.ready_model(ns, rwx_model())
+    doc = _pd_app("application-sglang-pd.yaml", "pd-big")
+    doc["spec"]["decode"]["instanceSpec"]["env"] = [{"name": f"BIG_{i}", "value": "x" * 300_000} for i in range(4)]
+    arks.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(doc))  # no client-side apply copy of 1.2 MB
+    app = arks.wait_phase("pd-big", ns, "Failed")
+    precheck = next(c for c in app["status"]["conditions"] if c["type"] == "Precheck")
+    assert (precheck["status"], precheck["reason"]) == ("False", "PlanTooLarge")
+    assert "spec.decode.instanceSpec.env" in precheck["message"], precheck["message"]
+    assert "spec.instanceSpec.env" not in precheck["message"].replace("spec.decode.instanceSpec.env", ""), precheck
+    assert arks.items("leaderworkersets", ns, "arks.ai/application=pd-big") == []
 
 
 def test_the_api_server_refuses_a_half_pd_spec_naming_the_field(arks: Env, ns: str) -> None:

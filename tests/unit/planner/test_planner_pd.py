@@ -13,6 +13,7 @@ from unit.planner.builders import (
     APP_UID,
     NAMESPACE,
     PROFILES,
+    app,
     group_argv,
     group_container,
     group_pod,
@@ -23,7 +24,7 @@ from unit.planner.builders import (
 from arks_common.api.application import ArksApplication
 from arks_common.conventions import LABEL_APPLICATION, LABEL_COMPONENT, LABEL_ROLE
 from arks_planner.core.plan import Plan, build_plan
-from arks_planner.core.precheck import LargestNode, parse_application, precheck
+from arks_planner.core.precheck import LargestNode, parse_application, plan_too_large, precheck
 from arks_planner.core.profiles import load_profiles
 from arks_planner.planning import _held_on_one_node
 from support.builders import sample
@@ -355,6 +356,20 @@ def test_a_role_count_no_leaderworkerset_can_hold_is_an_invalid_spec_naming_the_
     assert not isinstance(result, ArksApplication)
     assert result.reason == "InvalidSpec"
     assert result.message.startswith("spec.prefill.replicas: Input should be less than or equal to 2147483647")
+
+
+def test_a_plan_too_large_for_the_bus_names_the_lists_of_its_largest_role() -> None:
+    """A PD application has no spec.instanceSpec.env of its own: the message names the role's."""
+    big = {"instanceSpec": {"env": [{"name": "BIG", "value": "x" * 50_000}]}}
+    result = plan_too_large(1_300_000, plan(decode=big).objects)
+    assert (result.passed, result.reason) == (False, "PlanTooLarge")
+    assert "shorten spec.decode.extraOptions, spec.decode.instanceSpec.env or the other lists of spec.decode" in (
+        result.message
+    )
+    aggregated = build_plan(app(), shared_model(), PROFILES)
+    assert "shorten spec.extraOptions, spec.instanceSpec.env or the other lists" in (
+        plan_too_large(1_300_000, aggregated.objects).message
+    )
 
 
 def test_a_long_name_is_checked_against_the_role_suffixed_names() -> None:

@@ -37,7 +37,7 @@ from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_planner.core.placement import placement_warning, pods_per_group, single_node_claim
 from arks_planner.core.plan import build_plan
-from arks_planner.core.precheck import LargestNode, parse_application, precheck
+from arks_planner.core.precheck import LargestNode, parse_application, plan_too_large, precheck
 from arks_planner.core.profiles import RuntimeProfiles
 from arks_planner.core.reasons import PrecheckReason
 from arks_planner.core.roles import role_views
@@ -245,7 +245,7 @@ class Planner:
             except nats.errors.MaxPayloadError:
                 if too_large is not None:
                     raise  # even the refusal does not fit: a bus limit below any sane setting
-                too_large = _plan_too_large(len(msgspec.json.encode(verdict)))
+                too_large = plan_too_large(len(msgspec.json.encode(verdict)), verdict.objects)
                 continue
             if published:
                 log.info(
@@ -385,15 +385,6 @@ def _parse_model(raw: dict[str, Any] | None, namespace: str, name: str) -> ArksM
     except ValidationError:
         log.warning("model does not parse", model=f"{namespace}/{name}")
         return None
-
-
-def _plan_too_large(size: int) -> PrecheckResult:
-    return PrecheckResult(
-        passed=False,
-        reason=PrecheckReason.PLAN_TOO_LARGE,
-        message=f"The objects derived from this application ({size} bytes) are larger than a bus message may be "
-        "(NATS max_payload); shorten spec.extraOptions, spec.instanceSpec.env or the other lists",
-    )
 
 
 def _same_verdict(last: PlanReady, new: PlanReady) -> bool:

@@ -27,16 +27,18 @@ is the `Loaded` condition's business (model-loader), not this one's.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication, Driver
 from arks_common.api.model import ArksModel
-from arks_common.conventions import ROLE_SERVE
+from arks_common.conventions import LABEL_COMPONENT, ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
 from arks_common.kube.decoding import undecodable
 from arks_planner.core.names import name_violation
@@ -391,3 +393,21 @@ def _check_role(role: str, view: ArksApplication, profile: RuntimeProfile) -> Pr
         if failure is not None:
             return _in_role(role, failure)
     return None
+
+
+def plan_too_large(size: int, objects: Sequence[Mapping[str, Any]]) -> PrecheckResult:
+    """`PlanTooLarge` for a verdict of `size` bytes, naming the lists of the role whose objects take the most room:
+    a PD application has no spec.extraOptions or spec.instanceSpec.env of its own (the CRD refuses them beside
+    prefill and decode), so the message points at the role's (`spec.decode.instanceSpec.env`, ...)."""
+    sizes: dict[str, int] = {}
+    for obj in objects:
+        role = str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_COMPONENT) or ROLE_SERVE)
+        sizes[role] = sizes.get(role, 0) + len(json.dumps(obj, separators=(",", ":")))
+    role = max(sorted(sizes), key=lambda r: sizes[r]) if sizes else ROLE_SERVE
+    where = "spec" if role == ROLE_SERVE else f"spec.{role}"
+    return _fail(
+        PrecheckReason.PLAN_TOO_LARGE,
+        f"The objects derived from this application ({size} bytes) are larger than a bus message may be "
+        f"(NATS max_payload); shorten {where}.extraOptions, {where}.instanceSpec.env or the other lists"
+        + ("" if role == ROLE_SERVE else f" of {where}, whose objects are the largest ({sizes[role]} bytes)"),
+    )
