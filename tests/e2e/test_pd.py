@@ -155,6 +155,21 @@ def test_a_pd_role_too_large_for_the_bus_is_failed_naming_that_roles_fields(arks
     assert arks.items("leaderworkersets", ns, "arks.ai/application=pd-big") == []
 
 
+def test_pd_pods_the_cluster_would_refuse_are_failed_naming_the_roles_instance_spec(arks: Env, ns: str) -> None:
+    """The dry run of a role's pod is refused (a label value with a space): the message names where that role's
+    pod fields come from, spec.prefill.instanceSpec (a PD application has no spec.instanceSpec)."""
+    arks.ready_model(ns, rwx_model())
+    _router_account(arks, ns)
+    doc = _pd_app("application-sglang-pd.yaml", "pd-label")
+    doc["spec"]["prefill"]["instanceSpec"]["labels"] = {"team": "a b"}
+    arks.apply(ns, doc)
+    app = arks.wait_phase("pd-label", ns, "Failed", within=90)
+    ready = next(c for c in app["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ApplyRefused")
+    assert "the pods of LeaderWorkerSet pd-label-prefill would be refused" in ready["message"]
+    assert "the application's spec.prefill.instanceSpec" in ready["message"], ready["message"]
+
+
 def test_the_api_server_refuses_a_half_pd_spec_naming_the_field(arks: Env, ns: str) -> None:
     doc = _pd_app("application-sglang-pd.yaml", "pd-half")
     del doc["spec"]["decode"]

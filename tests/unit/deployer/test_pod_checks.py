@@ -8,7 +8,7 @@ import pytest
 
 from arks_deployer.core.desired import LWS_KIND, Desired
 from arks_deployer.core.diff import Change, Diff, Verb
-from arks_deployer.core.pod_checks import PodCheck, is_refusal, pods_to_check
+from arks_deployer.core.pod_checks import PodCheck, is_refusal, pods_to_check, refusal_message
 
 
 def _lws(name: str, leader: bool = True) -> dict[str, Any]:
@@ -92,3 +92,16 @@ def test_a_set_of_no_groups_makes_no_pods_and_is_not_checked() -> None:
 def test_what_a_dry_run_answer_says_of_the_sets_pods(created: bool, status: int, message: str, refused: bool) -> None:
     check = PodCheck("a", {}, created)
     assert is_refusal(check, status, message) is refused
+
+
+def test_a_pd_roles_refusal_names_that_roles_instance_spec() -> None:
+    """A PD application has no spec.instanceSpec: a refused prefill pod points at spec.prefill.instanceSpec."""
+    changes = Diff(changes=[Change(Verb.CREATED, Desired(role="prefill", object=_lws("app-prefill"), replicas=1))])
+    [check] = pods_to_check(changes, [])
+    assert check.role == "prefill"
+    message = refusal_message(check.lws, "metadata.labels: Invalid value", check.role)
+    assert "the pod's fields come from the application's spec.prefill.instanceSpec (labels, " in message
+    [serve] = pods_to_check(Diff(changes=[_change(Verb.CREATED, _lws("app"))]), [])
+    assert "the pod's fields come from the application's instanceSpec (labels, " in (
+        refusal_message(serve.lws, "metadata.labels: Invalid value", serve.role)
+    )

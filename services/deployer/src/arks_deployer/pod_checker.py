@@ -78,7 +78,7 @@ class PodChecker:
         except KubeError as exc:
             if is_refusal(check, exc.status, str(exc)):
                 POD_CHECKS.labels("refused").inc()
-                return classify(exc.status, refusal_message(check.lws, str(exc)), exc.retry_after)
+                return classify(exc.status, refusal_message(check.lws, str(exc), check.role), exc.retry_after)
             POD_CHECKS.labels("unchecked").inc()
             log.warning("pods not checked", lws=f"{namespace}/{check.lws}", status=exc.status, error=str(exc)[:300])
             return None

@@ -14,14 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from arks_common.conventions import ROLE_SERVE
 from arks_deployer.core.desired import LWS_KIND, Desired, name_of
 from arks_deployer.core.diff import Diff, Verb
 from arks_deployer.core.refusals import webhook_denial
 
 Obj = dict[str, Any]
-POD_FIELDS_HINT = (
-    "the pod's fields come from the application's instanceSpec (labels, annotations, env, resources, "
-    "nodeSelector, tolerations, affinity, serviceAccountName, priorityClassName, volumes)"
+POD_FIELDS = (
+    "labels, annotations, env, resources, nodeSelector, tolerations, affinity, serviceAccountName, "
+    "priorityClassName, volumes"
 )
 
 
@@ -31,6 +32,8 @@ class PodCheck:
     pod: Obj
     created: bool
     """The set is new (False: its template changes, and its pods are replaced within what the running ones hold)."""
+    role: str = ROLE_SERVE
+    """The application's role the set serves: a PD role's pod fields come from `spec.<role>.instanceSpec`."""
 
 
 def pods_to_check(changes: Diff, desired: list[Desired]) -> list[PodCheck]:
@@ -68,12 +71,16 @@ def pods_to_check(changes: Diff, desired: list[Desired]) -> list[PodCheck]:
             },
             "spec": spec,
         }
-        out.append(PodCheck(name, pod, change.verb is Verb.CREATED))
+        out.append(PodCheck(name, pod, change.verb is Verb.CREATED, change.desired.role or ROLE_SERVE))
     return out
 
 
-def refusal_message(lws_name: str, server_message: str) -> str:
-    return f"the pods of LeaderWorkerSet {lws_name} would be refused: {server_message} ({POD_FIELDS_HINT})"
+def refusal_message(lws_name: str, server_message: str, role: str = ROLE_SERVE) -> str:
+    """The refusal, pointing at where the set's pod fields are written: a PD application has no spec.instanceSpec,
+    each role has its own."""
+    where = "instanceSpec" if role == ROLE_SERVE else f"spec.{role}.instanceSpec"
+    hint = f"the pod's fields come from the application's {where} ({POD_FIELDS})"
+    return f"the pods of LeaderWorkerSet {lws_name} would be refused: {server_message} ({hint})"
 
 
 def is_refusal(check: PodCheck, status: int, message: str) -> bool:
