@@ -315,6 +315,19 @@ def test_the_disaggregation_mode_in_a_roles_extra_options_is_refused_naming_the_
     assert message.startswith("spec.decode.extraOptions[0]: --disaggregation-mode is set by Arks")
 
 
+def test_a_router_option_arks_does_not_set_passes_though_an_engine_of_the_runtime_has_it() -> None:
+    """sglang-router 0.3.2 has its own --model-path (its tokenizer); Arks sets the engines' --model-path, not the
+    router's, so the router's is the user's to give. The flags the router's command does set stay refused."""
+    result = precheck(pd_app(router={"extraOptions": ["--model-path", "/models/x"]}), shared_model(), PROFILES)
+    assert result.passed, result.message
+    for role in ("prefill", "decode"):
+        refused = precheck(pd_app(SGLANG, **{role: {"extraOptions": ["--model-path", "/x"]}}), shared_model(), PROFILES)
+        assert refused.message.startswith(f"spec.{role}.extraOptions[0]: --model-path is set by Arks"), refused
+    for flag in ("--host", "--prefill-selector", "--service-discovery-port"):
+        refused = precheck(pd_app(router={"extraOptions": [flag, "x"]}), shared_model(), PROFILES)
+        assert refused.reason == "OptionSetByArks", (flag, refused)
+
+
 def test_a_routers_own_port_is_refused() -> None:
     reason, message = refusal(router={"extraOptions": ["--port", "9000"]})
     assert (reason, message.split(":")[0]) == ("OptionSetByArks", "spec.router.extraOptions[0]")

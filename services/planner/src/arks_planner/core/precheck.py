@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME, ArksApplication, Driver
 from arks_common.api.model import ArksModel
-from arks_common.conventions import LABEL_COMPONENT, ROLE_SERVE
+from arks_common.conventions import LABEL_COMPONENT, ROLE_ROUTER, ROLE_SERVE
 from arks_common.events.payloads import PrecheckResult
 from arks_common.kube.decoding import undecodable
 from arks_planner.core.names import name_violation
@@ -52,7 +52,7 @@ from arks_planner.core.options import (
     split_options,
 )
 from arks_planner.core.placement import SHM_VOLUME_NAME, access_modes_said, pods_per_group, single_node_claim
-from arks_planner.core.profiles import RuntimeProfile, RuntimeProfiles
+from arks_planner.core.profiles import CommandTemplate, RuntimeProfile, RuntimeProfiles
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
 from arks_planner.core.roles import role_views
 
@@ -387,7 +387,14 @@ def _check_role(role: str, view: ArksApplication, profile: RuntimeProfile) -> Pr
     """The per-group checks on one role; PD roles also refuse the flags the PD commands set."""
     pd = profile.disaggregation
     if role != ROLE_SERVE and pd is not None:
-        profile = profile.model_copy(update={"managed_flags": {**profile.managed_flags, **pd.managed_flags}})
+        runtime_flags = profile.managed_flags
+        if role == ROLE_ROUTER:
+            # the router is its own program (sglang-router, dynamo.frontend): of the engine's flags Arks sets only
+            # those its command holds (--host, --port; --http-port, --namespace). sglang-router 0.3.2 has a
+            # --model-path of its own (its tokenizer), which Arks does not set and the user may give
+            given = _template_flags(pd.router)
+            runtime_flags = {flag: field for flag, field in runtime_flags.items() if flag in given}
+        profile = profile.model_copy(update={"managed_flags": {**runtime_flags, **pd.managed_flags}})
     for check in _SPEC_CHECKS:
         failure = check(view, profile)
         if failure is not None:
@@ -411,3 +418,9 @@ def plan_too_large(size: int, objects: Sequence[Mapping[str, Any]]) -> PrecheckR
         f"(NATS max_payload); shorten {where}.extraOptions, {where}.instanceSpec.env or the other lists"
         + ("" if role == ROLE_SERVE else f" of {where}, whose objects are the largest ({sizes[role]} bytes)"),
     )
+
+
+def _template_flags(template: CommandTemplate) -> set[str]:
+    """The flags a command template writes itself (not those of its placeholders)."""
+    words = [*template.command, *template.args, *(template.script or "").split()]
+    return {flag for flag in (canonical_flag(word) for word in words) if flag is not None}
