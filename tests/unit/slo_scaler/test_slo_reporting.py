@@ -55,8 +55,8 @@ def test_a_decision_whose_status_write_failed_is_written_on_the_next_tick() -> N
 
     async def two_ticks() -> None:
         with contextlib.suppress(KubeError):  # the tick logs it and goes on with the next application
-            await scaler._report(tracked, raw, serve)
-        await scaler._report(tracked, raw, serve)  # the same decision; the status still lacks it
+            await scaler._report(tracked, raw, serve, [role for role, _ in serve])
+        await scaler._report(tracked, raw, serve, [role for role, _ in serve])  # the same; the status still lacks it
 
     asyncio.run(two_ticks())
     assert kube.calls == 2

@@ -122,6 +122,32 @@ async def test_a_role_whose_autoscaling_was_removed_leaves_the_status() -> None:
     assert set(s.cluster.autoscaling(name)) == {"prefill"}
 
 
+async def test_a_role_without_its_leaderworkerset_for_a_tick_keeps_its_decision() -> None:
+    # the decode set is gone for a moment (deleted by hand; the deployer makes it again) while prefill's decision
+    # changes: the status apply held prefill alone, so server-side apply dropped decode's decision, and the
+    # deployer made decode again at spec.decode.replicas, whatever the scaler had decided
+    s = shell()
+    app = sample("application-sglang-pd.yaml")
+    app["metadata"].update(namespace="ns", uid="u1")
+    for role, target in (("prefill", "timeToFirstToken"), ("decode", "interTokenLatency")):
+        app["spec"][role]["autoscaling"] = {"maxReplicas": 4, "slo": {target: {"targetMilliseconds": 500}}}
+    name = app["metadata"]["name"]
+    s.cluster.apps[("ns", name)] = app
+    s.cluster.sets.update(
+        {("ns", f"{name}-prefill"): {"spec": {"replicas": 1}}, ("ns", f"{name}-decode"): {"spec": {"replicas": 3}}}
+    )
+    app["spec"]["decode"]["autoscaling"]["minReplicas"] = 3  # decode decided at 3
+    track(s, name)
+    await s.ticks(1, name=name)
+    decode = s.cluster.autoscaling(name)["decode"]
+    assert decode["desiredReplicas"] == 3
+    del s.cluster.sets[("ns", f"{name}-decode")]
+    app["spec"]["prefill"]["autoscaling"]["minReplicas"] = 2  # prefill's decision changes meanwhile
+    await s.ticks(1, name=name)
+    assert s.cluster.autoscaling(name)["prefill"]["desiredReplicas"] == 2
+    assert s.cluster.autoscaling(name).get("decode") == decode
+
+
 async def test_an_application_made_again_under_the_same_name_starts_afresh() -> None:
     # its delete unseen (a watcher that relisted, or a follower's event), the new application inherited the old
     # one's learned capacity, burst memory and scale-down window

@@ -247,7 +247,7 @@ class SloScaler:
             decision = await self._decide_role(tracked, app, raw, role)
             if decision is not None:
                 decisions.append((role, decision))
-        await self._report(tracked, raw, decisions, rewrite=_outlived(raw, roles))
+        await self._report(tracked, raw, decisions, roles, rewrite=_outlived(raw, roles))
 
     async def _retire(self, tracked: Tracked, raw: dict[str, Any]) -> None:
         """An application no longer autoscaled: its `status.autoscaling` goes (an empty apply under this manager
@@ -390,10 +390,12 @@ class SloScaler:
         tracked: Tracked,
         raw: dict[str, Any],
         decisions: list[tuple[ScaledRole, Decision]],
+        scaled: list[ScaledRole],
         rewrite: bool = False,
     ) -> None:
         """The decisions into the status (when they changed, or `rewrite`: it holds a role no longer scaled), then
-        the scale messages, then an Event for each that changed."""
+        the scale messages, then an Event for each that changed. `scaled`: every role with autoscaling on, decided
+        this round or not."""
         meta = raw["metadata"]
         now = datetime.fromtimestamp(self._clock(), UTC).replace(microsecond=0)
         changed = []
@@ -407,7 +409,8 @@ class SloScaler:
         if changed or (rewrite and decisions):
             if not self._still_leading(tracked):
                 return
-            await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], _status(raw, decisions, now))
+            status = _status(raw, decisions, now, scaled)
+            await self._kube.apply_status(APPLICATIONS, meta["namespace"], meta["name"], status)
         tracked.last.update(reported)  # only once the status holds them: a failed write is tried again next tick
         for role, decision in decisions:
             if decision.direction is not ScaleDirection.HOLD:
@@ -483,10 +486,14 @@ def _stamp(time_: datetime) -> str:
     return time_.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+ENTRY_FIELDS = ("desiredReplicas", "lastDecision", "lastScaleTime")
+"""One role's fields under `status.autoscaling` (the top level for `serve`, `prefill`/`decode` for PD)."""
+
+
 def _entry(decision: Decision, now: datetime, before: dict[str, Any]) -> dict[str, Any]:
     """One role's `status.autoscaling` fields; a decision the status already states keeps its time there."""
     if _same(before, decision):
-        return {k: before[k] for k in ("desiredReplicas", "lastDecision", "lastScaleTime") if k in before}
+        return {k: before[k] for k in ENTRY_FIELDS if k in before}
     entry: dict[str, Any] = {
         "desiredReplicas": decision.desired_replicas,
         "lastDecision": {
@@ -504,11 +511,20 @@ def _entry(decision: Decision, now: datetime, before: dict[str, Any]) -> dict[st
     return entry
 
 
-def _status(raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]], now: datetime) -> dict[str, Any]:
+def _status(
+    raw: dict[str, Any], decisions: list[tuple[ScaledRole, Decision]], now: datetime, scaled: list[ScaledRole]
+) -> dict[str, Any]:
     """`status.autoscaling` with every scaled role's decision: one apply holds all the fields this manager owns
-    (server-side apply would remove a role left out)."""
+    (server-side apply would remove a role left out). A scaled role with no decision this round (its LeaderWorkerSet
+    missing for a moment: deleted by hand, made again by the deployer) keeps the one the status holds: left out, it
+    was dropped while the other role's decision changed, and the deployer made the set again at its spec count."""
     written = _written(raw)
     autoscaling: dict[str, Any] = {}
+    decided = {role.name for role, _ in decisions}
+    for role in scaled:
+        before = written.get(role.status_key) if role.status_key is not None else None
+        if role.name not in decided and isinstance(before, dict):
+            autoscaling[str(role.status_key)] = {k: before[k] for k in ENTRY_FIELDS if k in before}
     for role, decision in decisions:
         if role.status_key is None:
             autoscaling.update(_entry(decision, now, written))
