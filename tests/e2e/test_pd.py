@@ -128,6 +128,28 @@ def test_an_sglang_router_without_an_account_runs_as_one_arks_plans_pruned_when_
     assert arks.items("leaderworkersets", ns, "arks.ai/application=pd-own") == []
 
 
+def test_a_pd_routers_binding_and_the_service_deleted_by_hand_are_made_again(arks: Env, ns: str) -> None:
+    """The watcher follows LeaderWorkerSets only: a Service or a router's RoleBinding deleted by hand stayed gone until
+    the application's next change, the SGLang router unable to list the prefill and decode pods meanwhile."""
+    arks.ready_model(ns, rwx_model())
+    doc = _pd_app("application-sglang-pd.yaml", "pd-drift")
+    del doc["spec"]["router"]["instanceSpec"]["serviceAccountName"]
+    arks.apply(ns, doc)
+    arks.wait_phase("pd-drift", ns, "Running", within=120)
+    wait_until(lambda: arks.get("rolebinding", "pd-drift-router", ns), 60, "the router's binding planned")
+    before = (arks.get("rolebinding", "pd-drift-router", ns) or {})["metadata"]["uid"]
+    arks.kubectl("delete", "rolebinding", "pd-drift-router", "-n", ns)
+    arks.kubectl("delete", "service", "arks-application-pd-drift", "-n", ns)
+
+    def made_again() -> bool:
+        binding = arks.get("rolebinding", "pd-drift-router", ns)
+        service = arks.get("service", "arks-application-pd-drift", ns)
+        return binding is not None and binding["metadata"]["uid"] != before and service is not None
+
+    wait_until(made_again, 60, "the binding and the Service made again")
+    assert arks.phase("pd-drift", ns) == "Running"
+
+
 def test_a_pd_spec_the_planner_refuses_is_failed_with_a_message_naming_the_field(arks: Env, ns: str) -> None:
     arks.ready_model(ns, rwx_model())
     doc = _pd_app("application-sglang-pd.yaml", "pd-bad")

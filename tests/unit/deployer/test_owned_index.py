@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_deployer.core.owned_index import OwnedIndex, newer_or_same
+from arks_deployer.core.owned_index import OwnedIndex, application_to_restore, newer_or_same
+from arks_deployer.owned_cache import OwnedCache
 
 
 def obj(kind: str, name: str, rv: str, app: str | None = "a", ns: str = "ns", **extra: Any) -> dict[str, Any]:
@@ -117,3 +118,26 @@ def test_a_reader_gets_its_own_copy_and_cannot_change_the_index() -> None:
     first["metadata"]["labels"].clear()
     assert index.owned("ns", "a")[0]["spec"] == {"replicas": 2}
     assert names(index) == ["LeaderWorkerSet/a"]
+
+
+def _owned(kind: str, name: str, rv: str, app: str = "a") -> dict[str, Any]:
+    out = obj(kind, name, rv, app)
+    out["metadata"]["ownerReferences"] = [{"kind": "ArksApplication", "name": app, "uid": "u", "controller": True}]
+    return out
+
+
+def test_a_deleted_object_no_event_tells_of_names_its_application_for_a_reconcile() -> None:
+    """A Service or a PD router's RoleBinding deleted by hand came back only at the application's next change: the
+    watcher follows LeaderWorkerSets alone. The cache's watch tells the deployer of it (its application)."""
+    told: list[tuple[str, str]] = []
+    cache = OwnedCache(None, {}, 60, 30.0, lambda ns, app: told.append((ns, app)))  # type: ignore[arg-type]
+    fed = cache._fed
+    for kind in ("Service", "ServiceAccount", "Role", "RoleBinding"):
+        fed.observe(_owned(kind, "a-router", "5"))
+        fed.observe(_owned(kind, "a-router", "6"), deleted=True)
+    fed.observe(_owned("LeaderWorkerSet", "a-prefill", "7"), deleted=True)  # the watcher's event says so
+    fed.observe(obj("Service", "users-own", "8"), deleted=True)  # not the application's
+    assert told == [("ns", "a")] * 4
+    assert names(cache.index) == []
+    assert application_to_restore(_owned("RoleBinding", "a-router", "9")) == "a"
+    assert application_to_restore(_owned("LeaderWorkerSet", "a", "9")) is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -10,7 +12,7 @@ from arks_common.conventions import LABEL_APPLICATION
 from arks_common.kube.client import Kube
 from arks_common.kube.mirror import mirror
 from arks_common.kube.resources import Resource
-from arks_deployer.core.owned_index import OwnedIndex, trimmed
+from arks_deployer.core.owned_index import OwnedIndex, application_to_restore, trimmed
 
 OWNED_PAGE = 100
 """Objects per list request of an owned kind: a LeaderWorkerSet with its pod templates is a few KB of JSON and
@@ -40,13 +42,43 @@ POD_CHECKS = Counter(
 )
 
 
+Gone = Callable[[str, str], None]
+"""Told (namespace, application) when a watch reports an owned object deleted that no event tells of."""
+
+
+class _Index:
+    """The index as the watches feed it, telling `gone` of a deletion nothing else reports (`application_to_restore`),
+    after the index dropped the object."""
+
+    def __init__(self, index: OwnedIndex, gone: Gone | None) -> None:
+        self._index = index
+        self._gone = gone
+
+    def replace(self, kind: str, objects: list[dict[str, Any]], list_version: str) -> None:
+        self._index.replace(kind, objects, list_version)
+
+    def observe(self, obj: dict[str, Any], deleted: bool = False) -> None:
+        self._index.observe(obj, deleted)
+        application = application_to_restore(obj) if deleted and self._gone is not None else None
+        if application is not None and self._gone is not None:
+            self._gone(str((obj.get("metadata") or {}).get("namespace", "")), application)
+
+
 class OwnedCache:
-    def __init__(self, kube: Kube, kinds: dict[str, Resource], watch_timeout: int, stall_seconds: float) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        kinds: dict[str, Resource],
+        watch_timeout: int,
+        stall_seconds: float,
+        gone: Gone | None = None,
+    ) -> None:
         self.index = OwnedIndex()
         self._kube = kube
         self._kinds = kinds
         self._watch_timeout = watch_timeout
         self._stall = stall_seconds
+        self._fed = _Index(self.index, gone)
 
     def ready(self) -> bool:
         return self.index.listed(set(self._kinds))
@@ -58,7 +90,7 @@ class OwnedCache:
                     self._kube,
                     kind,
                     res,
-                    self.index,
+                    self._fed,
                     stop,
                     self._watch_timeout,
                     self._stall,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_common.conventions import LABEL_APPLICATION, PLAN_HASH_ANNOTATION
+from arks_common.conventions import APPLICATION_KIND, LABEL_APPLICATION, PLAN_HASH_ANNOTATION
 from arks_common.kube.packed import pack, unpack
 
 Obj = dict[str, Any]
@@ -29,6 +29,22 @@ def _application(obj: Obj) -> str | None:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     value = labels.get(LABEL_APPLICATION) if isinstance(labels, dict) else None
     return value if isinstance(value, str) and value else None
+
+
+FOLLOWED_KINDS = frozenset({"LeaderWorkerSet"})
+"""Owned kinds whose changes reach the deployer as events of their own (the watcher follows them)."""
+
+
+def application_to_restore(obj: Obj) -> str | None:
+    """The application a deleted object belongs to, when no event tells the deployer of that deletion: an owned kind
+    the watcher does not follow (the Service, a PD router's ServiceAccount, Role and RoleBinding), labelled with the
+    application and controlled by an ArksApplication. Deleted by hand, such an object came back only at the
+    application's next change; a SGLang PD router without its RoleBinding cannot find new prefill or decode pods."""
+    if obj.get("kind") in FOLLOWED_KINDS:
+        return None
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    owned = any(isinstance(r, dict) and r.get("kind") == APPLICATION_KIND and r.get("controller") for r in refs)
+    return _application(obj) if owned else None
 
 
 def newer_or_same(have: str, want: str) -> bool:
