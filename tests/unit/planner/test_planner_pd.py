@@ -328,6 +328,17 @@ def test_a_router_option_arks_does_not_set_passes_though_an_engine_of_the_runtim
         assert refused.reason == "OptionSetByArks", (flag, refused)
 
 
+def test_a_dynamo_frontends_namespace_prefix_is_refused() -> None:
+    """ai-dynamo 1.6.1's frontend (frontend/frontend_args.py): --namespace-prefix "takes precedence over --namespace",
+    so a prefix in the router's extraOptions would discover other applications' workers (`team` matches `team-a-chat`)
+    and break the isolation Arks' --namespace gives."""
+    refused = precheck(
+        pd_app(DYNAMO, router={"extraOptions": ["--namespace-prefix", "team"]}), shared_model(), PROFILES
+    )
+    assert refused.reason == "OptionSetByArks", refused
+    assert refused.message.startswith("spec.router.extraOptions[0]: --namespace-prefix is set by Arks"), refused
+
+
 def test_a_routers_own_port_is_refused() -> None:
     reason, message = refusal(router={"extraOptions": ["--port", "9000"]})
     assert (reason, message.split(":")[0]) == ("OptionSetByArks", "spec.router.extraOptions[0]")
