@@ -470,10 +470,12 @@ def check_runtime(
         for role, container in containers(sample.app, model, profiles):
             commands, others = container_commands(container, lws_env(role, nodes))
             container_env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+            ports = {p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p}
             for command in commands:
                 ident = str(len(rows))
                 rows.append(Row(label, version, sample.name, role, command.program, "pending", "", command.argv))
-                requests.append({"id": ident, "kind": command.kind, "argv": command.argv, "env": container_env})
+                request: dict[str, Any] = {"id": ident, "kind": command.kind, "argv": command.argv}
+                requests.append(request | {"env": container_env, "ports": ports})
             for other in others:
                 rows.append(Row(label, version, sample.name, role, other.split()[0], "not a runtime", other))
             if not commands and not others:

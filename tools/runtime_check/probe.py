@@ -1,9 +1,10 @@
 """Parse launch commands with a runtime's own argument parser; runs inside that runtime's throwaway env.
 
 Invoked by `check.py` as `<env>/bin/python probe.py REQUEST.json RESULT.json`. The request lists commands
-(`kind`, `argv` without the program, the container `env`); the result gives, per command, whether the
-runtime's parser accepted the argv and, where the runtime's own validation can run without a GPU, what it
-said. Nothing here re-implements a runtime rule: every verdict comes from the runtime's code.
+(`kind`, `argv` without the program, the container `env` and its named `ports`); the result gives, per command,
+whether the runtime's parser accepted the argv and, where the runtime's own validation can run without a GPU, what
+it said. Nothing here re-implements a runtime rule: every verdict comes from the runtime's code (the router's ports
+are checked against the values its parser gives).
 
 Per kind, the parser is built the way the runtime's entry point builds it:
   vllm-serve        vllm/entrypoints/cli/main.py: FlexibleArgumentParser + the `serve` subcommand
@@ -15,6 +16,10 @@ Per kind, the parser is built the way the runtime's entry point builds it:
   dynamo-sglang     python -m dynamo.sglang: dynamo.sglang.args.parse_args (Dynamo's flags, then SGLang's
                     ServerArgs parser, then ServerArgs.from_cli_args on --device cpu and a stand-in model)
   dynamo-frontend   python -m dynamo.frontend: dynamo.frontend.main.parse_args (reads sys.argv and env)
+  sglang-router     python -m sglang_router.launch_router: parse_router_args, then where the parsed router serves
+                    its metrics (--prometheus-host/--prometheus-port, with the parser's defaults) against the
+                    container's ports the monitoring chart scrapes at /metrics (`metrics`, and never `http` on
+                    its --port, which has no /metrics)
 
 The engine-config step needs a model config and a platform: it runs on vLLM's CPU platform
 (VLLM_TARGET_DEVICE=cpu; the Dynamo frontend coerces the same platform on GPU-less hosts) with the model
@@ -42,6 +47,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 Result = dict[str, Any]
+
+CONTAINER_PORTS: dict[str, int] = {}
+"""The current command's container ports by name (`http`, `metrics`), as the plan declares them."""
 
 STAGE = {"now": "parser"}
 """How far the current command got: `parser` until the runtime's parser accepted its argv, then `validation`."""
@@ -225,11 +233,27 @@ def probe_sglang_router(argv: list[str], stand_in_model: str) -> Result:
     # sglang-router's own entry point (python -m sglang_router.launch_router) parses with parse_router_args.
     router_args = _mod("sglang_router.launch_router").parse_router_args(argv)
     _parsed()
+    # The router's Prometheus exporter listens on --prometheus-host:--prometheus-port only (its --port has no
+    # /metrics route): the pod must declare that port as `metrics`, reachable from Prometheus, and must not
+    # name its --port `http`, which the monitoring chart scrapes at /metrics too.
+    host, port = router_args.prometheus_host, router_args.prometheus_port
+    if CONTAINER_PORTS.get("metrics") != port:
+        raise ValueError(
+            f"the router serves its metrics on --prometheus-port {port}, but the container's port `metrics` is "
+            f"{CONTAINER_PORTS.get('metrics')} (ports {CONTAINER_PORTS})"
+        )
+    if host not in ("0.0.0.0", "::"):
+        raise ValueError(f"the router's metrics listen on --prometheus-host {host}, which Prometheus cannot reach")
+    if CONTAINER_PORTS.get("http") == router_args.port:
+        raise ValueError(
+            f"the container's port `http` is the router's --port {router_args.port}, which has no /metrics"
+        )
     details = [
         f"{name} {getattr(router_args, name)}"
         for name in ("pd_disaggregation", "service_discovery", "prefill_selector", "decode_selector")
         if hasattr(router_args, name)
     ]
+    details.append(f"metrics on {host}:{port}, the container's port `metrics`")
     return {"validation": "parse_router_args ok (" + ", ".join(details) + ")"}
 
 
@@ -330,6 +354,8 @@ def run_one(command: dict[str, Any], stand_in_model: str) -> Result:
     if kind not in PROBES:
         return {"status": "skipped", "reason": f"no probe for {kind}"}
     argv0, probe = PROBES[kind]
+    CONTAINER_PORTS.clear()
+    CONTAINER_PORTS.update(command.get("ports", {}))
     STAGE["now"] = "parser"
     started = time.monotonic()
     captured = io.StringIO()

@@ -163,6 +163,34 @@ def test_the_sglang_router_runs_in_pd_mode_and_finds_this_applications_leaders_b
     assert group_container(router)["readinessProbe"] == {"httpGet": {"path": "/readiness", "port": 8080}}
 
 
+def test_the_sglang_router_serves_its_metrics_on_a_port_of_its_own_declared_as_metrics() -> None:
+    """sglang-router 0.3.2 serves its Prometheus metrics on --prometheus-port (default 29000), never on its --port
+    (its routes have no /metrics: 404). The router pod declares that port as `metrics` and names its serving port
+    `api`, not `http`: the monitoring chart scrapes `http` and `metrics` at /metrics on every application pod."""
+    p = plan()
+    router = by_name(p)["app-qwen-pd-router"]
+    items = group_argv(router)
+    assert value_after(items, "--prometheus-port") == "29000"
+    assert value_after(items, "--prometheus-host") == "0.0.0.0"
+    container = group_container(router)
+    assert container["ports"] == [{"name": "api", "containerPort": 8080}, {"name": "metrics", "containerPort": 29000}]
+    # what reaches the serving port names it by number, not by the name it lost
+    assert container["readinessProbe"] == {"httpGet": {"path": "/readiness", "port": 8080}}
+    assert p.objects[-1]["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]
+    for role in ("prefill", "decode"):  # SGLang's engines serve /metrics on their serving port, as before
+        assert group_container(by_name(p)[f"app-qwen-pd-{role}"])["ports"] == [{"name": "http", "containerPort": 8080}]
+
+
+@pytest.mark.parametrize("name", [DYNAMO, "application-dynamo-sglang-pd.yaml"])
+def test_the_dynamo_frontend_keeps_its_http_port_where_it_serves_its_metrics(name: str) -> None:
+    router = next(o for o in plan(name).objects if o["metadata"]["name"].endswith("-router"))
+    assert group_container(router)["ports"] == [
+        {"name": "http", "containerPort": 8080},
+        {"name": "metrics", "containerPort": 9090},
+    ]
+    assert not any(a.startswith("--prometheus") for a in group_argv(router))
+
+
 def test_sglang_multi_node_prefill_groups_launch_natively_across_their_nodes() -> None:
     objs = by_name(
         plan(
@@ -342,6 +370,22 @@ def test_a_dynamo_frontends_namespace_prefix_is_refused() -> None:
 def test_a_routers_own_port_is_refused() -> None:
     reason, message = refusal(router={"extraOptions": ["--port", "9000"]})
     assert (reason, message.split(":")[0]) == ("OptionSetByArks", "spec.router.extraOptions[0]")
+
+
+@pytest.mark.parametrize("flag", ["--prometheus-port", "--prometheus-host", "--prometheus-p"])
+def test_the_sglang_routers_metrics_port_and_host_are_refused_naming_the_field(flag: str) -> None:
+    """Moved (or bound to the loopback only), the router's metrics would leave the pod's `metrics` port."""
+    reason, message = refusal(router={"extraOptions": ["--log-level", "info", f"{flag}=9100"]})
+    assert reason == "OptionSetByArks"
+    assert message.startswith(f"spec.router.extraOptions[2]: {flag}"), message
+    assert "is set by Arks from the profile (the router's metrics" in message
+
+
+def test_the_sglang_routers_other_metrics_options_pass() -> None:
+    options = ["--prometheus-duration-buckets", "0.1", "1", "10"]
+    result = precheck(pd_app(router={"extraOptions": options}), shared_model(), PROFILES)
+    assert result.passed, result.message
+    assert group_argv(by_name(plan(router={"extraOptions": options}))["app-qwen-pd-router"])[-4:] == options
 
 
 @pytest.mark.parametrize("role", ["router", "prefill", "decode"])

@@ -67,6 +67,21 @@ BAD_OVERRIDES: list[tuple[str, str, str]] = [
         "item of its own",
     ),
     ("a port out of range is refused", "runtimes: {vllm: {port: 70000}}", "port"),
+    (
+        "a router metrics port on the router's serving port is refused",
+        "runtimes: {sglang: {disaggregation: {routerMetricsPort: 8080}}}",
+        "routerMetricsPort 8080 is also the runtime's port",
+    ),
+    (
+        "a router metrics port on the runtime's metrics port is refused",
+        "runtimes: {sglang: {metricsPort: 29000}}",
+        "routerMetricsPort 29000 is also the runtime's metricsPort",
+    ),
+    (
+        "the router's metrics port placeholder without the port is refused",
+        "runtimes: {sglang: {disaggregation: {routerMetricsPort: null}}}",
+        "{{router_metrics_port}} is used but disaggregation.routerMetricsPort is not set",
+    ),
     ("broken YAML is refused", "runtimes: [", "not valid YAML"),
     ("a non-mapping is refused", "- a\n- b\n", "expected a mapping"),
 ]

@@ -3,7 +3,9 @@ same relabeling as plain `scrape_configs` jobs for a Prometheus without the oper
 
 Runtime pods are the LeaderWorkerSet pods the planner renders (`arks_planner.core.plan`): the leader's container
 port `http` serves the runtime's `/metrics` (vLLM, SGLang, Dynamo's frontend); a port named `metrics` serves more
-(Dynamo's engine system status server, `DYN_SYSTEM_PORT`, 9090 in the default profile, on leaders and workers).
+(Dynamo's engine system status server, `DYN_SYSTEM_PORT`, 9090 in the default profile, on leaders and workers) or
+the only metrics of a pod whose serving port has none (the SGLang PD router's `--prometheus-port`, 29000; its
+serving port is named `api` there, so it is not scraped).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ class LaunchValues:
     namespace: str
     default_flags: tuple[str, ...]
     extra_options: tuple[str, ...]
+    router_metrics_port: int | None = None
 
     def scalars(self) -> dict[str, str]:
         return {
@@ -37,6 +38,7 @@ class LaunchValues:
             "tensor_parallel_size": str(self.tensor_parallel_size),
             "port": str(self.port),
             "metrics_port": str(self.metrics_port or ""),
+            "router_metrics_port": str(self.router_metrics_port or ""),
             "application": self.application,
             "namespace": self.namespace,
         }

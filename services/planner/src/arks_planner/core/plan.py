@@ -68,7 +68,11 @@ ROLE_LEADER = POD_LEADER
 ROLE_WORKER = POD_WORKER
 CONTAINER_NAME = RUNTIME_CONTAINER
 PORT_NAME = "http"
+"""The leader's serving port, which also serves the runtime's /metrics: the monitoring chart scrapes it there."""
 METRICS_PORT_NAME = "metrics"
+API_PORT_NAME = "api"
+"""The serving port of a pod whose metrics are on a port of their own (the SGLang PD router: sglang-router 0.3.2
+answers /metrics on --prometheus-port only, 404 on its --port): not `http`, which the chart would scrape."""
 SERVICE_REPLICAS = "/spec/replicas"
 """Where the `serve` role's replica count lives in the application (the scale subresource's path)."""
 PD_REPLICAS = {
@@ -99,6 +103,9 @@ class _Role:
     readiness_probe: dict[str, Any] | None
     default_flags: list[str] = field(default_factory=list)
     annotations: dict[str, str] = field(default_factory=dict)
+    metrics_port: int | None = None
+    """The role's metrics on a port of their own (the profile's routerMetricsPort), declared `metrics` in place of
+    the runtime's metricsPort, its serving port then named `api`; None: the runtime's ports."""
 
 
 class PlanError(ValueError):
@@ -137,6 +144,7 @@ def _launch_values(app: ArksApplication, model: ArksModel, profile: RuntimeProfi
         namespace=app.metadata.namespace,
         default_flags=flags_not_given(role.default_flags, extra),
         extra_options=tuple(extra),
+        router_metrics_port=None if profile.disaggregation is None else profile.disaggregation.router_metrics_port,
     )
 
 
@@ -154,7 +162,7 @@ def _container(
     template: CommandTemplate,
     values: LaunchValues,
     leader: bool,
-    probe: dict[str, Any] | None,
+    role: _Role,
 ) -> Obj:
     inst = app.spec.instance_spec
     command, args = render(template, values)
@@ -163,7 +171,8 @@ def _container(
     if profile.shared_memory_size and not user_mounts_shm(app):
         mounts.append(shm_mount())
     resources = _compact(inst.resources.to_k8s()) if inst.resources is not None else None
-    ports = [{"name": METRICS_PORT_NAME, "containerPort": profile.metrics_port}] if profile.metrics_port else []
+    metrics_port = role.metrics_port or profile.metrics_port
+    ports = [{"name": METRICS_PORT_NAME, "containerPort": metrics_port}] if metrics_port else []
     container: Obj = {
         "name": CONTAINER_NAME,
         "image": app.spec.runtime_image or profile.image,
@@ -178,9 +187,13 @@ def _container(
     if leader:
         # Probes go to the leader only: it alone serves HTTP; a worker (Ray node, SGLang rank > 0, headless
         # engine) has nothing to answer them.
-        default_probe = render_data(probe, values) or {"httpGet": {"path": profile.health_path, "port": profile.port}}
+        default_probe = render_data(role.readiness_probe, values) or {
+            "httpGet": {"path": profile.health_path, "port": profile.port}
+        }
+        # a serving port that does not answer /metrics is not named `http`, which the monitoring chart scrapes
+        serving = PORT_NAME if role.metrics_port is None else API_PORT_NAME
         container |= {
-            "ports": [{"name": PORT_NAME, "containerPort": profile.port}, *ports],
+            "ports": [{"name": serving, "containerPort": profile.port}, *ports],
             "readinessProbe": inst.readiness_probe or default_probe,
             "livenessProbe": inst.liveness_probe,
             "startupProbe": inst.startup_probe,
@@ -217,9 +230,7 @@ def _pod_template(
         affinity = colocated_affinity(affinity, claim)
     spec = _compact(
         {
-            "containers": [
-                _container(app, profile, template, values, leader=pod == ROLE_LEADER, probe=role.readiness_probe)
-            ],
+            "containers": [_container(app, profile, template, values, leader=pod == ROLE_LEADER, role=role)],
             "volumes": volumes,
             "nodeSelector": dict(inst.node_selector),
             "affinity": affinity,
@@ -348,7 +359,13 @@ def disaggregated_roles(profile: RuntimeProfile) -> list[_Role]:
         raise PlanError("the runtime's profile has no disaggregation section")
     router = SingleNodeCommands(leader=pd.router)
     roles = [
-        _Role(ROLE_ROUTER, router, MultiNodeCommands(leader=pd.router, worker=pd.router), pd.router_readiness_probe)
+        _Role(
+            ROLE_ROUTER,
+            router,
+            MultiNodeCommands(leader=pd.router, worker=pd.router),
+            pd.router_readiness_probe,
+            metrics_port=pd.router_metrics_port,
+        )
     ]
     for name, engine in ((ROLE_PREFILL, pd.prefill), (ROLE_DECODE, pd.decode)):
         flags = [*profile.default_flags, *engine.default_flags]

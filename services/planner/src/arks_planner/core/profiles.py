@@ -34,6 +34,7 @@ PLACEHOLDERS = frozenset(
         "tensor_parallel_size",
         "port",
         "metrics_port",
+        "router_metrics_port",
         "application",
         "namespace",
         "default_flags",
@@ -121,6 +122,16 @@ class DisaggregationProfile(_ProfileModel):
     router: CommandTemplate
     router_readiness_probe: dict[str, Any] | None = Field(
         default=None, description="The router pod's readiness probe; default an httpGet of healthPath on port."
+    )
+    router_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The router's metrics on a port of their own, not on `port` (sglang-router's --prometheus-port, "
+        "{{router_metrics_port}} in its command): the router pod declares it as `metrics` (in place of the "
+        "runtime's metricsPort) and names its serving port `api`, not `http`, so the scrapes of the monitoring "
+        "chart reach its metrics and not a port where /metrics is not found. None: the router serves its "
+        "metrics on `port` (Dynamo's frontend).",
     )
     router_service_account_required: bool = Field(
         default=False,
@@ -229,6 +240,14 @@ class RuntimeProfile(_ProfileModel):
                     raise ValueError(f"{{{{{name}}}}} cannot be used in env or readinessProbe")
         if "{{metrics_port}}" in str(self.model_dump()) and self.metrics_port is None:
             raise ValueError("{{metrics_port}} is used but metricsPort is not set")
+        router_metrics = None if pd is None else pd.router_metrics_port
+        if "{{router_metrics_port}}" in str(self.model_dump()) and router_metrics is None:
+            raise ValueError("{{router_metrics_port}} is used but disaggregation.routerMetricsPort is not set")
+        if router_metrics is not None and router_metrics in (self.port, self.metrics_port):
+            raise ValueError(
+                f"disaggregation.routerMetricsPort {router_metrics} is also the runtime's "
+                f"{'port' if router_metrics == self.port else 'metricsPort'}: the router pod's ports must differ"
+            )
         return self
 
 
