@@ -182,12 +182,12 @@ def test_the_sglang_router_serves_its_metrics_on_a_port_of_its_own_declared_as_m
 
 
 @pytest.mark.parametrize("name", [DYNAMO, "application-dynamo-sglang-pd.yaml"])
-def test_the_dynamo_frontend_keeps_its_http_port_where_it_serves_its_metrics(name: str) -> None:
+def test_the_dynamo_frontend_has_its_http_port_where_it_serves_its_metrics_and_no_system_port(name: str) -> None:
+    """dynamo.frontend serves /metrics (dynamo_frontend_*) on --http-port. It runs no system status server: ai-dynamo
+    1.6.1's frontend/main.py drops DYN_SYSTEM_PORT before it starts ("The frontend does not expose a system metrics
+    server"), so the engines' `metrics` port 9090 on its pod would be a target always down."""
     router = next(o for o in plan(name).objects if o["metadata"]["name"].endswith("-router"))
-    assert group_container(router)["ports"] == [
-        {"name": "http", "containerPort": 8080},
-        {"name": "metrics", "containerPort": 9090},
-    ]
+    assert group_container(router)["ports"] == [{"name": "http", "containerPort": 8080}]
     assert not any(a.startswith("--prometheus") for a in group_argv(router))
 
 

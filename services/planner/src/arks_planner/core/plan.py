@@ -104,8 +104,9 @@ class _Role:
     default_flags: list[str] = field(default_factory=list)
     annotations: dict[str, str] = field(default_factory=dict)
     metrics_port: int | None = None
-    """The role's metrics on a port of their own (the profile's routerMetricsPort), declared `metrics` in place of
-    the runtime's metricsPort, its serving port then named `api`; None: the runtime's ports."""
+    """A PD router's metrics on a port of their own (the profile's routerMetricsPort), declared `metrics`, its serving
+    port then named `api`. A router never declares the runtime's metricsPort: that is an engine's (Dynamo's system
+    status server, which ai-dynamo 1.6.1's frontend does not run: frontend/main.py drops DYN_SYSTEM_PORT)."""
 
 
 class PlanError(ValueError):
@@ -171,7 +172,7 @@ def _container(
     if profile.shared_memory_size and not user_mounts_shm(app):
         mounts.append(shm_mount())
     resources = _compact(inst.resources.to_k8s()) if inst.resources is not None else None
-    metrics_port = role.metrics_port or profile.metrics_port
+    metrics_port = role.metrics_port if role.name == ROLE_ROUTER else profile.metrics_port
     ports = [{"name": METRICS_PORT_NAME, "containerPort": metrics_port}] if metrics_port else []
     container: Obj = {
         "name": CONTAINER_NAME,

@@ -168,7 +168,11 @@ class RuntimeProfile(_ProfileModel):
         "default an httpGet of healthPath on port.",
     )
     metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="A port of its own for metrics on every pod (named `metrics`)."
+        default=None,
+        ge=1,
+        le=65535,
+        description="A port of its own for metrics on every engine pod (named `metrics`); not on a PD router's pod, "
+        "which declares disaggregation.routerMetricsPort, if any.",
     )
     env: dict[str, str] = Field(
         default_factory=dict,
