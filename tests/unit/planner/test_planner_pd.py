@@ -257,6 +257,17 @@ def test_dynamo_workers_are_ready_when_their_system_port_answers_health(role: st
     assert {"name": "metrics", "containerPort": 9090} in c["ports"]
 
 
+@pytest.mark.parametrize("name", [DYNAMO, "application-dynamo-sglang-pd.yaml"])
+@pytest.mark.parametrize("role", ["prefill", "decode"])
+def test_dynamo_workers_declare_no_serving_port_where_nothing_listens(name: str, role: str) -> None:
+    """A Dynamo prefill or decode worker (dynamo.vllm, dynamo.sglang with --disaggregation-mode) runs no HTTP server on
+    the runtime's port: it registers with Dynamo's discovery and serves its system status server (/health, /metrics)
+    on DYN_SYSTEM_PORT. Declared `http`, its leader's port 8080 was a target the monitoring chart scraped always
+    down."""
+    lws = next(o for o in plan(name).objects if o["metadata"]["name"].endswith(f"-{role}"))
+    assert group_container(lws)["ports"] == [{"name": "metrics", "containerPort": 9090}]
+
+
 def test_two_pd_applications_never_share_a_dynamo_namespace_or_router_selector() -> None:
     first = plan(DYNAMO)
     other = pd_dict(DYNAMO)

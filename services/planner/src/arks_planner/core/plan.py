@@ -107,6 +107,9 @@ class _Role:
     """A PD router's metrics on a port of their own (the profile's routerMetricsPort), declared `metrics`, its serving
     port then named `api`. A router never declares the runtime's metricsPort: that is an engine's (Dynamo's system
     status server, which ai-dynamo 1.6.1's frontend does not run: frontend/main.py drops DYN_SYSTEM_PORT)."""
+    serves_http: bool = True
+    """The leader serves HTTP on the profile's port; False for engines that only register with the runtime's
+    discovery (the profile's `enginesServeHttp`): no serving port is declared where nothing listens."""
 
 
 class PlanError(ValueError):
@@ -193,8 +196,9 @@ def _container(
         }
         # a serving port that does not answer /metrics is not named `http`, which the monitoring chart scrapes
         serving = PORT_NAME if role.metrics_port is None else API_PORT_NAME
+        declared = [{"name": serving, "containerPort": profile.port}] if role.serves_http else []
         container |= {
-            "ports": [{"name": serving, "containerPort": profile.port}, *ports],
+            "ports": [*declared, *ports],
             "readinessProbe": inst.readiness_probe or default_probe,
             "livenessProbe": inst.liveness_probe,
             "startupProbe": inst.startup_probe,
@@ -371,6 +375,14 @@ def disaggregated_roles(profile: RuntimeProfile) -> list[_Role]:
     for name, engine in ((ROLE_PREFILL, pd.prefill), (ROLE_DECODE, pd.decode)):
         flags = [*profile.default_flags, *engine.default_flags]
         roles.append(
-            _Role(name, engine.single_node, engine.multi_node, pd.engine_readiness_probe, flags, engine.annotations)
+            _Role(
+                name,
+                engine.single_node,
+                engine.multi_node,
+                pd.engine_readiness_probe,
+                flags,
+                engine.annotations,
+                serves_http=pd.engines_serve_http,
+            )
         )
     return roles

@@ -142,6 +142,12 @@ class DisaggregationProfile(_ProfileModel):
         default=None,
         description="Prefill and decode leaders' readiness probe; default an httpGet of healthPath on port.",
     )
+    engines_serve_http: bool = Field(
+        default=True,
+        description="Prefill and decode leaders serve HTTP on `port` (SGLang's servers, which its router calls). "
+        "False for engines that only register with the runtime's discovery (Dynamo's workers): their leaders "
+        "declare no serving port, which the monitoring chart would scrape where nothing listens.",
+    )
     managed_flags: dict[str, str] = Field(
         default_factory=dict, description="More flags the PD commands set; refused in the roles' extraOptions."
     )
