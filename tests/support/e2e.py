@@ -102,9 +102,14 @@ class Env:
         return wait_until(reached, within, f"{namespace}/{name} to reach {phase}")
 
     def applications_version(self, namespace: str) -> str:
-        """The resourceVersion of the namespace's application list now: `application_history` replays from it."""
-        listed = json.loads(self.kubectl("get", "arksapplications", "-n", namespace, "-o", "json"))
-        return str(listed["metadata"]["resourceVersion"])
+        """The resourceVersion of the namespace's application list now: `application_history` replays from it. Read
+        raw: `kubectl get -o json` prints a List of its own making, whose resourceVersion is empty, and a watch from
+        "" starts with the objects as they are now, so none of the versions in between would be replayed."""
+        path = f"/apis/arks.ai/v1/namespaces/{namespace}/arksapplications?limit=1"
+        listed = json.loads(self.kubectl("get", "--raw", path))
+        version = str(listed["metadata"]["resourceVersion"])
+        assert version, f"no resourceVersion in the list of {path}"
+        return version
 
     def application_history(
         self, namespace: str, name: str, since: str, until: str, within: float = 30.0
