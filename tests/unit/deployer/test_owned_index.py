@@ -33,7 +33,11 @@ def test_objects_are_found_by_their_application_and_namespace() -> None:
 def test_the_index_keeps_what_the_reconcile_reads_and_not_the_templates() -> None:
     index = OwnedIndex()
     spec = {"replicas": 3, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {"spec": {"containers": []}}}}
-    status = {"readyReplicas": 2, "conditions": [{"type": "Available", "status": "True", "message": "x" * 500}]}
+    status = {
+        "readyReplicas": 2,
+        "observedGeneration": 4,  # the spec the counts describe (`RoleObserved.seen_by_its_controller`)
+        "conditions": [{"type": "Available", "status": "True", "message": "x" * 500}],
+    }
     lws = obj("LeaderWorkerSet", "a", "5", apiVersion="v1x", spec=spec, status=status)
     lws["metadata"]["annotations"] = {"arks.ai/plan-hash": "h1", "kubectl.kubernetes.io/last-applied": "{...}"}
     index.observe(lws)
@@ -50,7 +54,7 @@ def test_the_index_keeps_what_the_reconcile_reads_and_not_the_templates() -> Non
             "annotations": {"arks.ai/plan-hash": "h1"},
         },
         "spec": {"replicas": 3},
-        "status": {"readyReplicas": 2},
+        "status": {"readyReplicas": 2, "observedGeneration": 4},
     }
     assert "spec" not in service
 

@@ -255,3 +255,26 @@ def test_a_brand_new_applications_waiting_phase_is_held_back_for_the_grace_only(
     written: str | None, obs: Observed, seen_for: float, waits: bool
 ) -> None:
     assert first_phase_waits(written, compute("a", obs), seen_for) is waits
+
+
+def lws_at(generation: int, observed_generation: int, replicas: int = 2) -> dict[str, Any]:
+    """A LeaderWorkerSet at `generation` whose controller last wrote its status for `observed_generation`."""
+    status = {
+        "replicas": replicas,
+        "readyReplicas": replicas,
+        "updatedReplicas": replicas,
+        "observedGeneration": observed_generation,
+    }
+    return {"metadata": {"generation": generation}, "spec": {"replicas": replicas}, "status": status}
+
+
+def test_a_sets_status_from_before_its_newest_spec_is_not_the_newest_spec_running() -> None:
+    """Just after the deployer applied a changed template, the LeaderWorkerSet's status is still the one its
+    controller wrote for the old template (every group ready and "updated"): the old groups serve, but the
+    application has not reached its newest spec, so Ready says Updating, not Running."""
+    stale = RoleObserved(name="serve", desired=2, lws=lws_at(generation=3, observed_generation=2))
+    status = compute("a", observed(roles=[stale]))
+    assert (status.phase, status.ready, status.ready_reason) == (Phase.RUNNING, True, ReadyReason.UPDATING)
+    assert "LeaderWorkerSet controller" in status.ready_message
+    current = RoleObserved(name="serve", desired=2, lws=lws_at(generation=3, observed_generation=3))
+    assert compute("a", observed(roles=[current])).ready_reason is ReadyReason.RUNNING

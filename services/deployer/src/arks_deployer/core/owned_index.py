@@ -15,8 +15,9 @@ from arks_common.kube.packed import pack, unpack
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
-STATUS_COUNTS = ("replicas", "readyReplicas", "updatedReplicas")
-"""All the status a role's counts read (`core.status.RoleObserved.counts`)."""
+STATUS_COUNTS = ("replicas", "readyReplicas", "updatedReplicas", "observedGeneration")
+"""All the status a role's counts read (`core.status.RoleObserved.counts`), and the generation they describe
+(`RoleObserved.seen_by_its_controller`: without it a cached set's old counts would pass for its newest spec's)."""
 """(kind, namespace, name)."""
 
 

@@ -61,6 +61,15 @@ class RoleObserved:
             int(status.get("updatedReplicas", 0)),
         )
 
+    def seen_by_its_controller(self) -> bool:
+        """Whether the set's status was written for its current spec (`status.observedGeneration`, LWS 0.7 on):
+        just after a changed template is applied, the status is still the old template's, every group ready and
+        "updated", until the LeaderWorkerSet controller looks. A set without the field is taken as it says."""
+        lws = self.lws or {}
+        generation = (lws.get("metadata") or {}).get("generation")
+        seen = (lws.get("status") or {}).get("observedGeneration")
+        return not isinstance(generation, int) or not isinstance(seen, int) or seen >= generation
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -155,6 +164,8 @@ def _steady(roles: list[RoleObserved]) -> bool:
         replicas, ready, updated = role.counts()
         if not role.on_plan or not (replicas == ready == updated == role.desired):
             return False
+        if not role.seen_by_its_controller():  # its counts describe the spec before the one applied
+            return False
     return True
 
 
@@ -210,6 +221,9 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
             message = f"{progress}; applying the newest plan failed: {problem.message}{_retry(problem)}"
         elif _steady(roles):
             reason, message = ReadyReason.RUNNING, READY_MESSAGE
+        elif not all(r.seen_by_its_controller() for r in roles):
+            reason = ReadyReason.UPDATING
+            message = f"{progress}; the LeaderWorkerSet controller has not yet taken the newest spec"
         else:
             reason, message = ReadyReason.UPDATING, f"{progress}; moving to the newest spec"
     elif not _plan_is_current(obs):
