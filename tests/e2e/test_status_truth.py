@@ -1,5 +1,5 @@
 """Does an application's status tell the truth when things go wrong? An edit is not called done before its groups
-roll."""
+roll, and pods that cannot be placed say why, in the scheduler's words."""
 
 from __future__ import annotations
 
@@ -52,3 +52,45 @@ def test_an_edit_is_not_called_running_before_its_groups_roll(arks: Env, ns: str
     ]
     told.append(("since", since, "final", final["metadata"]["resourceVersion"]))
     assert first["reason"] != "Running", f"generation 2 was called running before it rolled: {first}; all: {told}"
+
+
+def test_pods_that_cannot_be_scheduled_say_why(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    app = small_app("too-big")
+    app["spec"]["instanceSpec"]["resources"] = {"limits": {"nvidia.com/gpu": "64"}}  # no node has 64
+    arks.apply(ns, app)
+
+    def told() -> dict[str, Any] | None:
+        got = arks.get("arksapplication", "too-big", ns)
+        return got if "Insufficient nvidia.com/gpu" in ready_of(got).get("message", "") else None
+
+    try:
+        stuck = wait_until(told, 60, "the scheduler's reason in the Ready condition")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; Ready: {ready_of(arks.get('arksapplication', 'too-big', ns))}") from exc
+    ready = ready_of(stuck)
+    assert (stuck["status"]["phase"], ready["status"], ready["reason"]) == ("Creating", "False", "ReplicasNotReady")
+    assert "pod too-big-0" in ready["message"]
+    assert "Unschedulable" in ready["message"]
+    assert len(ready["message"]) <= 1000
+
+
+def test_groups_beyond_what_the_nodes_hold_say_why_while_the_others_serve(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model())
+    app = small_app("crowded", replicas=5)  # 4 nodes of 8 GPUs: at most 4 groups of 8 GPUs fit
+    app["spec"]["instanceSpec"]["resources"] = {"limits": {"nvidia.com/gpu": "8"}}
+    arks.apply(ns, app)
+
+    def told() -> dict[str, Any] | None:
+        got = arks.get("arksapplication", "crowded", ns)
+        ready = ready_of(got)
+        return got if ready.get("status") == "True" and "Insufficient nvidia.com/gpu" in ready["message"] else None
+
+    try:
+        crowded = wait_until(told, 90, "the scheduler's reason in the Ready condition")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; Ready: {ready_of(arks.get('arksapplication', 'crowded', ns))}") from exc
+    ready = ready_of(crowded)
+    assert (crowded["status"]["phase"], ready["reason"]) == ("Running", "Updating")
+    assert 1 <= crowded["status"]["readyReplicas"] < 5
+    arks.kubectl("delete", "arkapp", "crowded", "-n", ns, "--timeout=60s")  # frees the GPUs for other tests

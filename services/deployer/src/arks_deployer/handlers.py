@@ -32,6 +32,8 @@ class Handlers:
 
     async def on_event(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
+        # last in each branch: while the application is short of ready groups, the message comes back (`Later`)
+        carrier = (delivery.subject, delivery.stream_sequence, delivery.attempt)
         if isinstance(data, ObjectChanged | PlanReady | ScaleDecision | EndpointPlanReady):
             require_named(data.ref.namespace, data.ref.name, delivery.subject)
         if isinstance(data, EndpointPlanReady) or (
@@ -40,15 +42,18 @@ class Handlers:
             await self._endpoints.reconcile(data.ref.namespace, data.ref.name)
         elif isinstance(data, PlanReady | ScaleDecision):
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
+            self._reconciler.look_again(data.ref.namespace, data.ref.name, carrier)
         elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION:
             app = None if data.deleted else data.object
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name, app=app, trust_copy=not data.deleted)
             await self._endpoints.namespace_changed(data.ref.namespace)
+            self._reconciler.look_again(data.ref.namespace, data.ref.name, carrier)
         elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.LEADERWORKERSET:
             seen = (LEADERWORKERSETS.kind, data.ref.namespace, data.ref.name, data.resource_version)
             application = application_of(data)
             await self._reconciler.reconcile(
                 data.ref.namespace, application, seen, trust_copy=application == data.ref.name
             )
+            self._reconciler.look_again(data.ref.namespace, application, carrier)
         else:
             raise PermanentError(f"the deployer does not handle {type(data).__name__} on {delivery.subject}")

@@ -13,6 +13,7 @@ arrive while one runs share the next run (`Coalescer`); different applications r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,13 +28,13 @@ from arks_common.api.meta import Condition
 from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.bus.plans import newest_plan
 from arks_common.coalescing import Coalescer
-from arks_common.conventions import FINALIZER, LABEL_COMPONENT, is_owned_by, owned_selector
+from arks_common.conventions import FINALIZER, LABEL_APPLICATION, LABEL_COMPONENT, is_owned_by, owned_selector
 from arks_common.events.payloads import PlanReady
 from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.newest import NewestCopies, version_of
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS
+from arks_common.kube.resources import APPLICATIONS, OWNED_KINDS, PODS
 from arks_common.kube.status import set_finalizer
 from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
@@ -41,6 +42,7 @@ from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objec
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
 from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.pod_checks import pods_to_check
+from arks_deployer.core.pods import pods_account
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import (
     FIRST_PHASE_GRACE_SECONDS,
@@ -66,6 +68,13 @@ costs a reconcile)."""
 COME_BACK_MARGIN_SECONDS = 0.1
 Seen = tuple[str, str, str, str]
 """(kind, namespace, name, resourceVersion) of a change."""
+Carrier = tuple[str, int, int]
+"""(subject, stream sequence, delivery attempt) of the message a reconcile serves."""
+LOOKS = 6
+"""Looks at the pods of an application short of ready groups after its last event (2, 4, 8, 16, 30 and 30 s on:
+about 90 s): below the consumers' `max_deliver` (8), so the looks end quietly instead of as a dead letter."""
+LOOK_CAP_SECONDS = 30.0
+LOOKS_KEPT = 4096
 
 
 class Reconciler:
@@ -94,6 +103,9 @@ class Reconciler:
         self._finalizing: dict[tuple[str, str], tuple[str, asyncio.Task[Obj]]] = {}
         """Finalizer writes in flight, by application (with its uid): a reconcile that holds its phase back leaves its
         write running, and the next reconcile waits for that write instead of making a second."""
+        self._short: OrderedDict[tuple[str, str], tuple[str, int] | None] = OrderedDict()
+        """Applications whose last reconcile found groups short of ready (`DeployerStatus.short`) -> the message that
+        looks at their pods again, by subject and stream sequence (None until one does)."""
         self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
         """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen
         (monotonic clock), oldest first."""
@@ -128,6 +140,29 @@ class Reconciler:
                 await self._reconcile(namespace, name)
 
         await self._coalescer.run((namespace, name), run)
+
+    def look_again(self, namespace: str, name: str, carrier: Carrier) -> None:
+        """After a reconcile the message `carrier` woke: while the application is short of ready groups, its pods
+        are looked at again (what holds a pod, such as the scheduler's verdict or a crash loop, changes no
+        LeaderWorkerSet, so nothing else would wake it), by one message at a time: the newest to find it short (an
+        older one that comes back is done), `LOOKS` times, sooner at first (a pod's trouble shows within seconds of
+        its creation). Raises `Later` to send the message back."""
+        key = (namespace, name)
+        if key not in self._short:
+            return
+        subject, sequence, attempt = carrier
+        held = self._short[key]
+        if attempt > 1 and held is not None and held != (subject, sequence):
+            return  # a newer message looks again
+        if attempt > LOOKS:
+            self._short[key] = None
+            return
+        self._short[key] = (subject, sequence)
+        self._short.move_to_end(key)
+        while len(self._short) > LOOKS_KEPT:
+            self._short.popitem(last=False)
+        delay = min(LOOK_CAP_SECONDS, 2.0**attempt)
+        raise Later(f"{namespace}/{name} is short of ready groups: its pods are looked at again", delay)
 
     async def _application(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         """The newest copy this replica holds (no request), else (or `fresh`) the application as the API server
@@ -189,9 +224,11 @@ class Reconciler:
         if app is None:
             self._apps.forget((namespace, name))
             self._held.pop((namespace, name), None)
+            self._short.pop((namespace, name), None)
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
+            self._short.pop((namespace, name), None)
             await self._finalize(app)
             return
         finalizer: asyncio.Task[Obj] | None = None
@@ -280,6 +317,7 @@ class Reconciler:
             problem=problem,
         )
         status = compute(name, observed)
+        status = await self._told_by_pods(namespace, name, observed, status)
         if not self._hold_back_first_phase(app, status):  # held back: `Later`, with the finalizer's write in flight
             # the finalizer's answer may say the copy is out of date (`StaleCopy`): known before a status from it is
             # written; and every reconcile that returns has its finalizer on
@@ -287,6 +325,20 @@ class Reconciler:
             await self._write_status(app, status)
         if problem is not None and problem.retry_seconds is not None:
             raise TemporaryError(problem.message, delay_seconds=problem.retry_seconds, outage=problem.outage)
+
+    async def _told_by_pods(
+        self, namespace: str, name: str, observed: Observed, status: DeployerStatus
+    ) -> DeployerStatus:
+        """When groups are short of ready, the status with their pods' account of why (one list of the
+        application's pods); and the application is marked to be looked at again while it lasts."""
+        key = (namespace, name)
+        if not status.short:
+            self._short.pop(key, None)
+            return status
+        self._short.setdefault(key, None)
+        pods, _ = await self._kube.list(PODS, namespace, label_selector=f"{LABEL_APPLICATION}={name}")
+        account = pods_account(pods)
+        return status if account is None else compute(name, dataclasses.replace(observed, pods=account))
 
     def _check_pods_early(self, app: Obj, plan: PlanReady, live: list[Obj]) -> None:
         """The plan is here before the model's gate: its pods' dry runs start now, and the reconcile the gate wakes

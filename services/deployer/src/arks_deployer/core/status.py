@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from arks_common.api.application import ConditionType, Phase
+from arks_common.api.conditions import bounded
 from arks_common.api.meta import ConditionStatus
 from arks_common.api.reasons import LOADED_FAILURES, READY_MESSAGE, LoadedReason
 from arks_common.conventions import PD_ROLES, leader_selector
@@ -93,6 +94,7 @@ class Observed:
     verdict: Verdict | None = None
     roles: list[RoleObserved] = field(default_factory=list)
     problem: ApplyProblem | None = None  # applying the newest plan failed this way
+    pods: str | None = None  # why groups are not ready, from their pods (`core.pods.pods_account`)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class DeployerStatus:
     ready_reason: ReadyReason
     ready_message: str
     roles: list[dict[str, Any]] = field(default_factory=list)
+    short: bool = False
+    """Some role has fewer ready groups than it wants and nothing else (the planner, an API error) is the story:
+    its pods tell why (`Observed.pods`), and are looked at again while this lasts. Not written."""
 
     def to_k8s(self) -> dict[str, Any]:
         """The status fields the deployer owns, except the Ready condition (added with its transition time)."""
@@ -178,6 +183,14 @@ def _progress(roles: list[RoleObserved]) -> str:
     return text
 
 
+def _short(roles: list[RoleObserved]) -> bool:
+    return any(r.lws is not None and r.counts()[1] < r.desired for r in roles)
+
+
+def _told(obs: Observed) -> str:
+    return f"; {obs.pods}" if obs.pods else ""
+
+
 def _retry(problem: ApplyProblem) -> str:
     return f" (retrying in {problem.retry_seconds:g} s)" if problem.retry_seconds is not None else ""
 
@@ -201,6 +214,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
     live = any(r.lws is not None for r in roles)
     problem = obs.problem
     failed_check = _failed_check(obs)
+    short = False
 
     if failed_check is not None:
         phase, reason = Phase.FAILED, ReadyReason.PRECHECK_FAILED
@@ -226,6 +240,8 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
             message = f"{progress}; the LeaderWorkerSet controller has not yet taken the newest spec"
         else:
             reason, message = ReadyReason.UPDATING, f"{progress}; moving to the newest spec"
+            short = _short(roles)
+            message += _told(obs) if short else ""
     elif not _plan_is_current(obs):
         phase, reason = Phase.CHECKING, ReadyReason.WAITING_FOR_PLAN
         message = f"Waiting for the planner to check generation {obs.generation}"
@@ -246,7 +262,8 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
     else:
         phase, reason = Phase.CREATING, ReadyReason.NOT_READY
         what = "a replica group" if len(roles) <= 1 else "a replica group of every role"
-        message = f"Waiting for {what} with every pod Ready: {progress}"
+        message = f"Waiting for {what} with every pod Ready: {progress}{_told(obs)}"
+        short = True
 
     totals = [r.counts() for r in roles]
     return DeployerStatus(
@@ -258,8 +275,9 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         selector=leader_selector(name),
         ready=reason in SERVING,
         ready_reason=reason,
-        ready_message=message,
+        ready_message=bounded(message),
         roles=[_role_status(r) for r in roles],
+        short=short,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from arks_common.api.conditions import bounded
 from arks_common.api.model import ModelConditionType, ModelPhase
+from arks_common.kube.pods import CANNOT_START, why_not_running
 
 
 class ModelReason(StrEnum):
@@ -79,35 +80,13 @@ def waiting_on_its_pod(job: dict[str, Any] | None) -> bool:
     return job is not None and job_outcome(job) == "running" and not int(status.get("ready") or 0)
 
 
-CANNOT_START = frozenset(
-    {
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "RunContainerError",
-    }
-)
-"""Waiting reasons of a container the kubelet cannot start (Kubernetes' own words, pkg/kubelet): each stays until
-someone acts, the Job never fails of it, and `Downloading` would be untrue meanwhile."""
-
-
 def download_blocked(pods: list[dict[str, Any]], container: str) -> str | None:
-    """Why the newest of a Job's pods cannot start its download `container`, in Kubernetes' words; None when it is
-    starting or running (or there is no pod yet)."""
+    """Why the newest of a Job's pods cannot start its download `container`, in Kubernetes' words (a crash loop is
+    not among them: the Job fails of it); None when it is starting or running (or there is no pod yet). The
+    download stays `ModelLoading` meanwhile: the Job never fails of these, and `Downloading` would be untrue."""
     if not pods:
         return None
-    status = newest_first(pods)[0].get("status") or {}
-    for cs in status.get("containerStatuses") or []:
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        if cs.get("name") == container and waiting.get("reason") in CANNOT_START:
-            return f"{waiting['reason']}: {str(waiting.get('message') or '')[:500]}".rstrip(": ")
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            return f"{cond.get('reason') or 'Unschedulable'}: {str(cond.get('message') or '')[:500]}".rstrip(": ")
-    return None
+    return why_not_running(newest_first(pods)[0], CANNOT_START, container)
 
 
 def newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,114 @@
+"""Why an application's groups are not ready, told from its pods in Kubernetes' words; and the pods of an
+application short of ready groups are looked at again, by one message at a time, a bounded number of times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from unit.deployer.test_status import observed, role
+
+from arks_common.api.application import Phase
+from arks_common.bus.consumer import Later
+from arks_deployer.core.pods import pods_account
+from arks_deployer.core.status import Observed, ReadyReason, RoleObserved, compute
+from arks_deployer.reconcile import LOOKS, Reconciler
+
+NO_ROOM = {
+    "type": "PodScheduled",
+    "status": "False",
+    "reason": "Unschedulable",
+    "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+}
+
+
+def pod(name: str, ready: bool = False, deleting: bool = False, **status: Any) -> dict[str, Any]:
+    conditions = list(status.pop("conditions", []))
+    conditions.append({"type": "Ready", "status": "True" if ready else "False"})
+    meta: dict[str, Any] = {"name": name}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-07T10:00:00Z"
+    return {"metadata": meta, "status": {"conditions": conditions, **status}}
+
+
+def crashing(container: str) -> dict[str, Any]:
+    waiting = {"reason": "CrashLoopBackOff", "message": f"back-off 40s restarting failed container={container}"}
+    return {"name": container, "state": {"waiting": waiting}}
+
+
+def test_a_pod_no_node_can_take_is_told_in_the_schedulers_words() -> None:
+    assert pods_account([pod("a-0", conditions=[NO_ROOM])]) == (
+        "pod a-0: Unschedulable: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+    )
+
+
+def test_a_worker_crash_looping_under_a_ready_leader_is_named() -> None:
+    pods = [pod("a-0", ready=True), pod("a-0-1", containerStatuses=[crashing("worker")])]
+    assert pods_account(pods) == "pod a-0-1: CrashLoopBackOff: back-off 40s restarting failed container=worker"
+
+
+def test_a_worker_not_ready_under_a_ready_leader_is_named() -> None:
+    assert pods_account([pod("a-0", ready=True), pod("a-0-1")]) == "pods not Ready yet: a-0-1"
+
+
+def test_the_first_blocked_pod_is_told_and_the_others_counted() -> None:
+    pods = [pod(f"a-{i}", conditions=[NO_ROOM]) for i in (3, 1, 2)]
+    assert pods_account(pods) == (
+        "pod a-1: Unschedulable: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu. (and 2 more pods)"
+    )
+    many = [pod(f"a-{i}") for i in range(5)]
+    assert pods_account(many) == "pods not Ready yet: a-0, a-1, a-2 and 2 more"
+
+
+def test_pods_being_deleted_are_not_counted() -> None:
+    assert pods_account([pod("a-0", ready=True), pod("a-1", deleting=True, conditions=[NO_ROOM])]) is None
+    assert pods_account([]) is None
+
+
+def test_the_ready_condition_carries_the_account_bounded() -> None:
+    unready = observed(roles=[role(replicas=1, ready=0)])
+    status = compute("a", unready)
+    assert status.short
+    assert status.ready_message == "Waiting for a replica group with every pod Ready: 0 of 1 replica groups ready"
+    told = compute("a", Observed(**{**unready.__dict__, "pods": "pod a-0: Unschedulable: 0/4 nodes ..."}))
+    assert (told.phase, told.ready_reason) == (Phase.CREATING, ReadyReason.NOT_READY)
+    assert told.ready_message.endswith("0 of 1 replica groups ready; pod a-0: Unschedulable: 0/4 nodes ...")
+    huge = compute("a", Observed(**{**unready.__dict__, "pods": "x" * 5000}))
+    assert len(huge.ready_message) == 1000
+
+
+def test_a_group_short_while_others_serve_is_told_too() -> None:
+    partial = observed(roles=[role(replicas=5, ready=4, desired=5)], pods="pod a-4: Unschedulable: no room")
+    status = compute("a", partial)
+    assert (status.phase, status.ready, status.ready_reason, status.short) == (
+        Phase.RUNNING,
+        True,
+        ReadyReason.UPDATING,
+        True,
+    )
+    assert (
+        status.ready_message
+        == "4 of 5 replica groups ready; moving to the newest spec; pod a-4: Unschedulable: no room"
+    )
+    steady = compute("a", observed(roles=[role(replicas=1, ready=1)]))
+    assert not steady.short
+    going = compute("a", observed(roles=[RoleObserved(name="serve", desired=1, lws=None, on_plan=False)]))
+    assert not going.short  # nothing created yet: no pods to ask
+
+
+def test_the_pods_are_looked_at_again_by_the_newest_message_a_bounded_number_of_times() -> None:
+    reconciler = Reconciler(None, None, None)  # type: ignore[arg-type]
+    reconciler.look_again("ns", "a", ("s", 1, 1))  # not short: nothing to look at
+    reconciler._short[("ns", "a")] = None
+    delays = []
+    for attempt in range(1, LOOKS + 1):
+        with pytest.raises(Later) as later:
+            reconciler.look_again("ns", "a", ("s", 1, attempt))
+        delays.append(later.value.delay_seconds)
+    assert delays == [2, 4, 8, 16, 30, 30]
+    reconciler.look_again("ns", "a", ("s", 1, LOOKS + 1))  # done: no more looks
+    with pytest.raises(Later):
+        reconciler.look_again("ns", "a", ("s", 2, 1))  # a new event starts them again
+    with pytest.raises(Later):
+        reconciler.look_again("ns", "a", ("t", 9, 1))  # a newer message takes over
+    reconciler.look_again("ns", "a", ("s", 2, 2))  # the older one that comes back is done
