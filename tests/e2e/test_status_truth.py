@@ -94,3 +94,65 @@ def test_groups_beyond_what_the_nodes_hold_say_why_while_the_others_serve(arks: 
     assert (crowded["status"]["phase"], ready["reason"]) == ("Running", "Updating")
     assert 1 <= crowded["status"]["readyReplicas"] < 5
     arks.kubectl("delete", "arkapp", "crowded", "-n", ns, "--timeout=60s")  # frees the GPUs for other tests
+
+
+def _model_of_the_groups(arks: Env, ns: str, name: str) -> str:
+    lws = arks.get("leaderworkerset", name, ns) or {}
+    template = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]  # a one-node group has no leaderTemplate
+    return str(template["metadata"]["labels"]["arks.ai/model"])
+
+
+def test_a_switch_to_a_model_not_loaded_yet_keeps_the_groups_on_the_old_one_and_says_so(arks: Env, ns: str) -> None:
+    """A running application edited to another model that is still downloading: the groups keep serving the model
+    they have (rolling them onto a volume without the model would take the service down), Ready says the
+    application waits for the new model and names it; once the model is loaded, the groups roll onto it."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("switched"))
+    arks.wait_phase("switched", ns, "Running")
+    slow = rwx_model("slow")
+    slow["spec"]["storage"]["pvc"]["spec"]["storageClassName"] = f"slow-{ns}"  # no volume yet: the download waits
+    arks.apply(ns, slow)
+    arks.apply(ns, small_app("switched", model="slow"))
+
+    def judged() -> dict[str, Any] | None:
+        app = arks.get("arksapplication", "switched", ns)
+        loaded = [c for c in ((app or {}).get("status") or {}).get("conditions") or [] if c["type"] == "Loaded"]
+        gate = loaded[0] if loaded else {}
+        ready = ready_of(app)
+        on_two = gate.get("observedGeneration") == 2 and ready.get("observedGeneration") == 2
+        return app if on_two and gate.get("reason") == "ModelLoading" else None
+
+    wait_until(judged, 60, "the model's gate and the deployer's verdict on generation 2")
+    held = _model_of_the_groups(arks, ns, "switched")
+    assert held == "qwen-7b", f"rolled onto a model not loaded: {ready_of(arks.get('arksapplication', 'switched', ns))}"
+
+    def told() -> dict[str, Any] | None:
+        app = arks.get("arksapplication", "switched", ns)
+        return app if "ArksModel slow" in ready_of(app).get("message", "") else None
+
+    app = wait_until(told, 30, "Ready to name the model it waits for")
+    ready = ready_of(app)
+    assert (app["status"]["phase"], ready["status"], ready["reason"]) == ("Running", "True", "Updating")
+    assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
+
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"slow-{ns}"},
+        "spec": {
+            "capacity": {"storage": "1Ti"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": f"slow-{ns}",
+            "hostPath": {"path": f"/tmp/arks-pool/slow-{ns}"},
+        },
+    }
+    arks.apply(ns, volume)
+    wait_until(
+        lambda: (
+            ready_of(arks.get("arksapplication", "switched", ns)).get("reason") == "Running"
+            and _model_of_the_groups(arks, ns, "switched") == "slow"
+        ),
+        120,
+        "the groups rolled onto the loaded model",
+    )
+    arks.kubectl("delete", "persistentvolume", f"slow-{ns}", "--wait=false")

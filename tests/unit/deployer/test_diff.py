@@ -9,7 +9,7 @@ import pytest
 
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlannedRole, PlanReady, PrecheckResult
 from arks_deployer.core.desired import BadPlan, desired_objects, role_replicas
-from arks_deployer.core.diff import Verb, diff
+from arks_deployer.core.diff import Verb, diff, waits_for_model
 
 UID = "app-uid"
 Obj = dict[str, Any]
@@ -202,3 +202,21 @@ def test_each_pd_role_takes_its_own_durable_decision_within_its_own_bounds() -> 
     application["status"] = {"autoscaling": {"desiredReplicas": 4}}
     del application["spec"]["decode"]["autoscaling"]
     assert [role_replicas(application, _pd_role(r)) for r in ("prefill", "decode")] == [1, 2]
+
+
+def test_new_pod_templates_wait_for_the_model_of_this_generation_and_a_new_count_does_not() -> None:
+    """A running application edited to another model: its LeaderWorkerSet's new templates (pods mounting that
+    model) wait until `Loaded` says this generation's model is loaded; a scale never waits."""
+    desired = desired_objects(app(2), plan([obj("LeaderWorkerSet", "a"), obj("Service", "s")]))
+    template = diff(desired, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 2), obj("Service", "s")], UID)
+    scale = diff(desired, [live(obj("LeaderWorkerSet", "a"), 1), obj("Service", "s")], UID)
+    create = diff(desired, [], UID)
+    loading = {"status": "False", "reason": "ModelLoading", "observedGeneration": 2}
+    older = {"status": "True", "reason": "ModelLoadSucceeded", "observedGeneration": 1}  # perhaps another model's
+    loaded = {"status": "True", "reason": "ModelLoadSucceeded", "observedGeneration": 2}
+    assert waits_for_model(template, loading, 2)
+    assert waits_for_model(template, older, 2)
+    assert waits_for_model(create, older, 2)
+    assert not waits_for_model(template, loaded, 2)
+    assert not waits_for_model(scale, loading, 2)
+    assert not waits_for_model(diff(desired, [live(obj("LeaderWorkerSet", "a"), 2), obj("Service", "s")], UID), {}, 2)

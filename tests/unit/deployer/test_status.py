@@ -278,3 +278,49 @@ def test_a_sets_status_from_before_its_newest_spec_is_not_the_newest_spec_runnin
     assert "LeaderWorkerSet controller" in status.ready_message
     current = RoleObserved(name="serve", desired=2, lws=lws_at(generation=3, observed_generation=3))
     assert compute("a", observed(roles=[current])).ready_reason is ReadyReason.RUNNING
+
+
+def test_groups_held_on_their_model_while_the_newest_spec_waits_for_its_own_say_so_and_name_it() -> None:
+    """A running application edited to a model not loaded yet keeps its groups (the deployer holds the new
+    template back): Ready stays True, says Updating, and quotes the model's gate, which names the model."""
+    gate = "Waiting for ArksModel slow to be loaded (phase StorageCreating)"
+    held = observed(
+        generation=2,
+        plan=plan(generation=2),
+        loaded_status="False",
+        loaded_reason="ModelLoading",
+        loaded_message=gate,
+        loaded_generation=2,
+        waits_for_model=True,
+        roles=[role(1, 1, on_plan=False)],
+    )
+    status = compute("a", held)
+    assert (status.phase, status.ready, status.ready_reason) == (Phase.RUNNING, True, ReadyReason.UPDATING)
+    assert status.ready_message == f"1 of 1 replica groups ready on the previous spec; waiting for the model: {gate}"
+    nothing_ready = compute("a", Observed(**{**held.__dict__, "roles": [role(1, 0, on_plan=False)]}))
+    assert (nothing_ready.phase, nothing_ready.ready_reason) == (Phase.LOADING, ReadyReason.WAITING_FOR_MODEL)
+    assert nothing_ready.ready_message == f"Waiting for the model: {gate}"
+    unjudged = Observed(
+        **{**held.__dict__, "loaded_status": "True", "loaded_message": "loaded", "loaded_generation": 1}
+    )
+    assert compute("a", unjudged).ready_message == (
+        "1 of 1 replica groups ready on the previous spec; waiting for the model: "
+        "the model-loader has not judged generation 2 yet"
+    )
+
+
+def test_a_copy_older_than_the_plan_waits_for_the_gates_verdict_on_the_plans_generation() -> None:
+    """The plan of generation 2 came before the application's event of it: the copy is generation 1, and its
+    `Loaded` (True, generation 1) is an older spec's. The message names the generation the gate has yet to judge."""
+    held = observed(
+        generation=1,
+        plan=plan(generation=2),
+        loaded_status="True",
+        loaded_generation=1,
+        waits_for_model=True,
+        roles=[role(1, 1, on_plan=False)],
+    )
+    assert compute("a", held).ready_message == (
+        "1 of 1 replica groups ready on the previous spec; waiting for the model: "
+        "the model-loader has not judged generation 2 yet"
+    )

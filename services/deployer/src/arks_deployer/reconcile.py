@@ -39,7 +39,7 @@ from arks_common.kube.status import set_finalizer
 from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
-from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of
+from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of, waits_for_model
 from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.pod_checks import pods_to_check
 from arks_deployer.core.pods import pods_account
@@ -293,6 +293,7 @@ class Reconciler:
         usable = plan is not None and plan.generation >= generation and plan.precheck.passed
         has_groups = any(o["kind"] == LWS_KIND and is_owned_by(o, uid) for o in live)
         problem: ApplyProblem | None = None
+        held_for_model = False
         roles: list[RoleObserved]
         if plan is not None and usable and (loaded.get("status") == "True" or has_groups):
             try:
@@ -300,7 +301,11 @@ class Reconciler:
             except BadPlan as exc:
                 problem, roles = ApplyProblem(ProblemKind.REFUSED, str(exc), None), _live_roles(live, uid)
             else:
-                problem, live = await self._converge(app, plan, desired, live, finalizer)
+                # judged against the plan's generation: the copy may be older than the plan (its event still on its
+                # way), and its Loaded condition then an older spec's, perhaps of another model
+                held_for_model = waits_for_model(diff(desired, live, uid), loaded, plan.generation)
+                if not held_for_model:  # held: the groups keep the model they have; the gate's write wakes us
+                    problem, live = await self._converge(app, plan, desired, live, finalizer)
                 roles = _planned_roles(app, plan, live)
         else:
             if plan is not None and usable and loaded.get("status") != "False":
@@ -311,6 +316,8 @@ class Reconciler:
             loaded_status=loaded.get("status"),
             loaded_reason=str(loaded.get("reason", "")),
             loaded_message=str(loaded.get("message", "")),
+            loaded_generation=int(loaded.get("observedGeneration") or 0),
+            waits_for_model=held_for_model,
             plan=plan,
             verdict=_verdict(app),
             roles=roles,

@@ -80,3 +80,14 @@ def diff(desired: list[Desired], live: list[Obj], uid: str) -> Diff:
         if key not in wanted and is_owned_by(have, uid) and not deleting:
             out.prune.append(key)
     return out
+
+
+def waits_for_model(changes: Diff, loaded: Obj, generation: int) -> bool:
+    """Whether the newest plan's objects wait for its model: they create a LeaderWorkerSet or change its pod
+    templates (pods that mount the model, perhaps another one) while the `Loaded` condition does not say the model
+    of this very generation is loaded (an older generation's may be another model's). Applied meanwhile, a running
+    application's groups would roll onto a volume without its model and stop serving. A change of the replica count
+    alone does not wait: the groups it adds run the template the others run."""
+    current = loaded.get("status") == "True" and int(loaded.get("observedGeneration") or 0) >= generation
+    templates = any(c.verb is not Verb.SCALED and c.desired.object.get("kind") == LWS_KIND for c in changes.changes)
+    return templates and not current

@@ -95,6 +95,8 @@ class Observed:
     roles: list[RoleObserved] = field(default_factory=list)
     problem: ApplyProblem | None = None  # applying the newest plan failed this way
     pods: str | None = None  # why groups are not ready, from their pods (`core.pods.pods_account`)
+    loaded_generation: int = 0  # the generation the Loaded condition judged
+    waits_for_model: bool = False  # the newest plan's objects are held back until its model is loaded
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,15 @@ def _told(obs: Observed) -> str:
     return f"; {obs.pods}" if obs.pods else ""
 
 
+def _model_wait(obs: Observed) -> str:
+    """What the newest spec waits for: the model's gate in its words, or the gate itself when it has not judged
+    this generation yet (its `Loaded` is an older spec's, perhaps of another model)."""
+    newest = max(obs.generation, obs.plan.generation if obs.plan is not None else 0)
+    if obs.loaded_status == ConditionStatus.TRUE.value or obs.loaded_generation < newest:
+        return f"the model-loader has not judged generation {newest} yet"
+    return obs.loaded_message or LoadedReason.LOADING.value
+
+
 def _retry(problem: ApplyProblem) -> str:
     return f" (retrying in {problem.retry_seconds:g} s)" if problem.retry_seconds is not None else ""
 
@@ -230,6 +241,9 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         phase = Phase.RUNNING
         if not _plan_is_current(obs):
             reason, message = ReadyReason.UPDATING, f"{progress}; the planner is checking generation {obs.generation}"
+        elif obs.waits_for_model:  # the groups keep the model they have: the new one is not there yet
+            reason = ReadyReason.UPDATING
+            message = f"{progress} on the previous spec; waiting for the model: {_model_wait(obs)}"
         elif problem is not None:
             reason = ReadyReason.UPDATING
             message = f"{progress}; applying the newest plan failed: {problem.message}{_retry(problem)}"
@@ -250,6 +264,12 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         phase = Phase.FAILED if failed else Phase.LOADING
         reason = ReadyReason.WAITING_FOR_MODEL
         message = f"Waiting for the model: {obs.loaded_message or LoadedReason.LOADING.value}"
+    elif obs.waits_for_model:
+        phase, reason, message = (
+            Phase.LOADING,
+            ReadyReason.WAITING_FOR_MODEL,
+            f"Waiting for the model: {_model_wait(obs)}",
+        )
     elif problem is not None:
         phase = Phase.CREATING
         reason = ReadyReason(problem.kind.value)  # ApplyForbidden or ApplyRetrying
