@@ -134,6 +134,8 @@ def test_a_switch_to_a_model_not_loaded_yet_keeps_the_groups_on_the_old_one_and_
     ready = ready_of(app)
     assert (app["status"]["phase"], ready["status"], ready["reason"]) == ("Running", "True", "Updating")
     assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
+    # generation 2 is what observedGeneration names: the held groups run generation 1's spec, none is updated
+    assert (app["status"]["observedGeneration"], app["status"]["updatedReplicas"]) == (2, 0)
 
     volume = {
         "apiVersion": "v1",

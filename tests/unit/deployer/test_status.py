@@ -324,3 +324,16 @@ def test_a_copy_older_than_the_plan_waits_for_the_gates_verdict_on_the_plans_gen
         "1 of 1 replica groups ready on the previous spec; waiting for the model: "
         "the model-loader has not judged generation 2 yet"
     )
+
+
+def test_groups_of_an_older_plan_are_not_counted_updated_to_the_generation_reported() -> None:
+    """observedGeneration names the newest plan; groups whose set still carries an older plan (held for the model,
+    or its apply failed) run an older spec, so none of them is updated to it. While the planner has not judged
+    the newest generation, the status describes the older plan, whose groups are updated."""
+    held = observed(generation=2, plan=plan(generation=2), roles=[role(1, 1, updated=1, on_plan=False)])
+    status = compute("a", held)
+    assert (status.observed_generation, status.updated_replicas, status.roles[0]["updatedReplicas"]) == (2, 0, 0)
+    refused = observed(problem=REFUSED, roles=[role(1, 1, updated=1, on_plan=False)])
+    assert compute("a", refused).updated_replicas == 0
+    checking = observed(generation=2, plan=plan(generation=1), roles=[role(1, 1, updated=1, on_plan=False)])
+    assert (compute("a", checking).observed_generation, compute("a", checking).updated_replicas) == (1, 1)

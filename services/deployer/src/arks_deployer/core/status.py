@@ -285,7 +285,8 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         message = f"Waiting for {what} with every pod Ready: {progress}{_told(obs)}"
         short = True
 
-    totals = [r.counts() for r in roles]
+    reported = _plan_is_current(obs)  # observedGeneration names the newest plan: count only groups on it
+    totals = [_reported_counts(r, reported) for r in roles]
     return DeployerStatus(
         phase=phase,
         replicas=sum(t[0] for t in totals),
@@ -296,13 +297,20 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         ready=reason in SERVING,
         ready_reason=reason,
         ready_message=bounded(message),
-        roles=[_role_status(r) for r in roles],
+        roles=[_role_status(r, reported) for r in roles],
         short=short,
     )
 
 
-def _role_status(role: RoleObserved) -> dict[str, Any]:
+def _reported_counts(role: RoleObserved, newest_plan_reported: bool) -> tuple[int, int, int]:
+    """The role's counts as the status reports them: a set that carries an older plan than the one
+    observedGeneration names (held for its model, its apply failed or was refused) has no group updated to it."""
     replicas, ready, updated = role.counts()
+    return replicas, ready, 0 if newest_plan_reported and not role.on_plan else updated
+
+
+def _role_status(role: RoleObserved, newest_plan_reported: bool) -> dict[str, Any]:
+    replicas, ready, updated = _reported_counts(role, newest_plan_reported)
     return {
         "name": role.name,
         "desiredReplicas": role.desired,
