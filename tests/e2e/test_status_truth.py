@@ -158,3 +158,35 @@ def test_a_switch_to_a_model_not_loaded_yet_keeps_the_groups_on_the_old_one_and_
         "the groups rolled onto the loaded model",
     )
     arks.kubectl("delete", "persistentvolume", f"slow-{ns}", "--wait=false")
+
+
+def test_a_group_whose_leader_is_being_deleted_is_not_counted_ready(arks: Env, ns: str) -> None:
+    """A rolling update deletes a one-group application's leader; while that pod terminates (held here by a
+    finalizer, as a real runtime draining its requests holds it) the LeaderWorkerSet still counts its group ready,
+    but a pod being deleted serves nothing (the Service's endpoints drop it): Ready is False, and says why."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("held"))
+    wait_until(lambda: ready_of(arks.get("arksapplication", "held", ns)).get("reason") == "Running", 90, "Running")
+    hold = '{"metadata":{"finalizers":["e2e.arks.ai/hold"]}}'
+    arks.kubectl("patch", "pod", "held-0", "-n", ns, "--type=merge", "-p", hold)
+    try:
+        arks.apply(ns, small_app("held", runtimeImage="registry.example/vllm:custom"))
+        wait_until(
+            lambda: ((arks.get("pod", "held-0", ns) or {}).get("metadata") or {}).get("deletionTimestamp"),
+            60,
+            "the old leader to be deleted",
+        )
+
+        def told() -> dict[str, Any] | None:
+            app = arks.get("arksapplication", "held", ns) or {}
+            on_two = (app.get("status") or {}).get("observedGeneration") == 2
+            return app if on_two and ready_of(app).get("status") == "False" else None
+
+        try:
+            app = wait_until(told, 30, "Ready False while the only group's leader is being deleted")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; Ready: {ready_of(arks.get('arksapplication', 'held', ns))}") from exc
+        assert app["status"]["readyReplicas"] == 0
+    finally:
+        arks.kubectl("patch", "pod", "held-0", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    wait_until(lambda: ready_of(arks.get("arksapplication", "held", ns)).get("reason") == "Running", 90, "Running")

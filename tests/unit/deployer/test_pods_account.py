@@ -10,7 +10,7 @@ from unit.deployer.test_status import observed, role
 
 from arks_common.api.application import Phase
 from arks_common.bus.consumer import Later
-from arks_deployer.core.pods import pods_account
+from arks_deployer.core.pods import going_ready_groups, pods_account
 from arks_deployer.core.status import Observed, ReadyReason, RoleObserved, compute
 from arks_deployer.reconcile import LOOKS, Reconciler
 
@@ -23,6 +23,7 @@ NO_ROOM = {
 
 
 def pod(name: str, ready: bool = False, deleting: bool = False, **status: Any) -> dict[str, Any]:
+    """A pod whose Ready condition is `ready`, with `status` fields added (conditions appended to)."""
     conditions = list(status.pop("conditions", []))
     conditions.append({"type": "Ready", "status": "True" if ready else "False"})
     meta: dict[str, Any] = {"name": name}
@@ -60,15 +61,54 @@ def test_the_first_blocked_pod_is_told_and_the_others_counted() -> None:
     assert pods_account(many) == "pods not Ready yet: a-0, a-1, a-2 and 2 more"
 
 
-def test_pods_being_deleted_are_not_counted() -> None:
-    assert pods_account([pod("a-0", ready=True), pod("a-1", deleting=True, conditions=[NO_ROOM])]) is None
+def test_pods_being_deleted_are_named_as_such_not_for_their_trouble() -> None:
+    going = pod("a-1", deleting=True, conditions=[NO_ROOM])
+    assert pods_account([pod("a-0", ready=True), going]) == "pods being deleted: a-1"
+    assert pods_account([pod("a-0"), going]) == "pods not Ready yet: a-0; pods being deleted: a-1"
+    assert pods_account([pod("a-0", ready=True)]) is None
     assert pods_account([]) is None
+
+
+def lws_pod(set_name: str, group: int, worker: int, ready: bool = True, deleting: bool = False) -> dict[str, Any]:
+    name = f"{set_name}-{group}" + (f"-{worker}" if worker else "")
+    out = pod(name, ready=ready, deleting=deleting, phase="Running")
+    labels = {
+        "leaderworkerset.sigs.k8s.io/name": set_name,
+        "leaderworkerset.sigs.k8s.io/group-index": str(group),
+        "leaderworkerset.sigs.k8s.io/worker-index": str(worker),
+    }
+    out["metadata"]["labels"] = labels
+    return out
+
+
+def test_a_group_counted_ready_while_a_pod_of_it_is_deleted_does_not_serve() -> None:
+    """The LeaderWorkerSet counts a group ready while its Ready leader terminates (a rolling update, a scale down);
+    a group whose worker goes is no whole group either. A group whose leader is not Ready it does not count."""
+    pods = [
+        lws_pod("a", 0, 0, deleting=True),  # counted ready by the set, going
+        lws_pod("a", 1, 0),
+        lws_pod("a", 1, 1, deleting=True),  # its worker goes
+        lws_pod("a", 2, 0),  # a whole group
+        lws_pod("a", 3, 0, ready=False, deleting=True),  # not counted ready anyway
+        lws_pod("a-decode", 0, 0),
+    ]
+    assert going_ready_groups(pods) == {"a": 2}
+    rolling = RoleObserved(name="serve", desired=1, lws={"status": {"replicas": 1, "readyReplicas": 1}}, going=1)
+    status = compute("a", observed(roles=[rolling], pods="pods being deleted: a-0"))
+    assert (status.phase, status.ready, status.ready_reason, status.ready_replicas) == (
+        Phase.CREATING,
+        False,
+        ReadyReason.NOT_READY,
+        0,
+    )
+    assert status.ready_message.endswith("0 of 1 replica groups ready; pods being deleted: a-0")
+    assert status.unsettled
 
 
 def test_the_ready_condition_carries_the_account_bounded() -> None:
     unready = observed(roles=[role(replicas=1, ready=0)])
     status = compute("a", unready)
-    assert status.short
+    assert status.unsettled
     assert status.ready_message == "Waiting for a replica group with every pod Ready: 0 of 1 replica groups ready"
     told = compute("a", Observed(**{**unready.__dict__, "pods": "pod a-0: Unschedulable: 0/4 nodes ..."}))
     assert (told.phase, told.ready_reason) == (Phase.CREATING, ReadyReason.NOT_READY)
@@ -80,7 +120,7 @@ def test_the_ready_condition_carries_the_account_bounded() -> None:
 def test_a_group_short_while_others_serve_is_told_too() -> None:
     partial = observed(roles=[role(replicas=5, ready=4, desired=5)], pods="pod a-4: Unschedulable: no room")
     status = compute("a", partial)
-    assert (status.phase, status.ready, status.ready_reason, status.short) == (
+    assert (status.phase, status.ready, status.ready_reason, status.unsettled) == (
         Phase.RUNNING,
         True,
         ReadyReason.UPDATING,
@@ -91,15 +131,17 @@ def test_a_group_short_while_others_serve_is_told_too() -> None:
         == "4 of 5 replica groups ready; moving to the newest spec; pod a-4: Unschedulable: no room"
     )
     steady = compute("a", observed(roles=[role(replicas=1, ready=1)]))
-    assert not steady.short
+    assert not steady.unsettled
+    rolling = compute("a", observed(roles=[role(replicas=1, ready=1, updated=0)]))
+    assert rolling.unsettled  # a rollout: its old group's pods go any moment, and its set still counts them
     going = compute("a", observed(roles=[RoleObserved(name="serve", desired=1, lws=None, on_plan=False)]))
-    assert not going.short  # nothing created yet: no pods to ask
+    assert not going.unsettled  # nothing created yet: no pods to ask
 
 
 def test_the_pods_are_looked_at_again_by_the_newest_message_a_bounded_number_of_times() -> None:
     reconciler = Reconciler(None, None, None)  # type: ignore[arg-type]
     reconciler.look_again("ns", "a", ("s", 1, 1))  # not short: nothing to look at
-    reconciler._short[("ns", "a")] = None
+    reconciler._unsettled[("ns", "a")] = None
     delays = []
     for attempt in range(1, LOOKS + 1):
         with pytest.raises(Later) as later:

@@ -32,7 +32,7 @@ class Handlers:
 
     async def on_event(self, envelope: Envelope, delivery: Delivery) -> None:
         data = envelope.data
-        # last in each branch: while the application is short of ready groups, the message comes back (`Later`)
+        # last in each branch: while its groups are short of ready or on their way, the message comes back (`Later`)
         carrier = (delivery.subject, delivery.stream_sequence, delivery.attempt)
         if isinstance(data, ObjectChanged | PlanReady | ScaleDecision | EndpointPlanReady):
             require_named(data.ref.namespace, data.ref.name, delivery.subject)

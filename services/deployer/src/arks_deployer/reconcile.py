@@ -42,7 +42,7 @@ from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objec
 from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of, waits_for_model
 from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.pod_checks import pods_to_check
-from arks_deployer.core.pods import pods_account
+from arks_deployer.core.pods import going_ready_groups, pods_account
 from arks_deployer.core.refusals import ApplyProblem, ProblemKind, classify, held_by_others
 from arks_deployer.core.status import (
     FIRST_PHASE_GRACE_SECONDS,
@@ -71,8 +71,8 @@ Seen = tuple[str, str, str, str]
 Carrier = tuple[str, int, int]
 """(subject, stream sequence, delivery attempt) of the message a reconcile serves."""
 LOOKS = 6
-"""Looks at the pods of an application short of ready groups after its last event (2, 4, 8, 16, 30 and 30 s on:
-about 90 s): below the consumers' `max_deliver` (8), so the looks end quietly instead of as a dead letter."""
+"""Looks at the pods of an application short of ready groups or on its way, after its last event (2, 4, 8, 16, 30
+and 30 s on: about 90 s): below the consumers' `max_deliver` (8), so the looks end quietly, not as a dead letter."""
 LOOK_CAP_SECONDS = 30.0
 LOOKS_KEPT = 4096
 
@@ -103,8 +103,8 @@ class Reconciler:
         self._finalizing: dict[tuple[str, str], tuple[str, asyncio.Task[Obj]]] = {}
         """Finalizer writes in flight, by application (with its uid): a reconcile that holds its phase back leaves its
         write running, and the next reconcile waits for that write instead of making a second."""
-        self._short: OrderedDict[tuple[str, str], tuple[str, int] | None] = OrderedDict()
-        """Applications whose last reconcile found groups short of ready (`DeployerStatus.short`) -> the message that
+        self._unsettled: OrderedDict[tuple[str, str], tuple[str, int] | None] = OrderedDict()
+        """Applications whose last reconcile found groups unsettled (`DeployerStatus.unsettled`) -> the message that
         looks at their pods again, by subject and stream sequence (None until one does)."""
         self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
         """Brand-new applications whose first (waiting) phase is held back (`first_phase_waits`): when first seen
@@ -142,27 +142,27 @@ class Reconciler:
         await self._coalescer.run((namespace, name), run)
 
     def look_again(self, namespace: str, name: str, carrier: Carrier) -> None:
-        """After a reconcile the message `carrier` woke: while the application is short of ready groups, its pods
-        are looked at again (what holds a pod, such as the scheduler's verdict or a crash loop, changes no
-        LeaderWorkerSet, so nothing else would wake it), by one message at a time: the newest to find it short (an
-        older one that comes back is done), `LOOKS` times, sooner at first (a pod's trouble shows within seconds of
-        its creation). Raises `Later` to send the message back."""
+        """After a reconcile the message `carrier` woke: while the application's groups are short of ready or on
+        their way, its pods are looked at again (what holds a pod, such as the scheduler's verdict, a crash loop or a
+        pod's deletion, changes no LeaderWorkerSet, so nothing else would wake it), by one message at a time: the
+        newest to find it so (an older one that comes back is done), `LOOKS` times, sooner at first (a pod's trouble
+        shows within seconds of its creation). Raises `Later` to send the message back."""
         key = (namespace, name)
-        if key not in self._short:
+        if key not in self._unsettled:
             return
         subject, sequence, attempt = carrier
-        held = self._short[key]
+        held = self._unsettled[key]
         if attempt > 1 and held is not None and held != (subject, sequence):
             return  # a newer message looks again
         if attempt > LOOKS:
-            self._short[key] = None
+            self._unsettled[key] = None
             return
-        self._short[key] = (subject, sequence)
-        self._short.move_to_end(key)
-        while len(self._short) > LOOKS_KEPT:
-            self._short.popitem(last=False)
+        self._unsettled[key] = (subject, sequence)
+        self._unsettled.move_to_end(key)
+        while len(self._unsettled) > LOOKS_KEPT:
+            self._unsettled.popitem(last=False)
         delay = min(LOOK_CAP_SECONDS, 2.0**attempt)
-        raise Later(f"{namespace}/{name} is short of ready groups: its pods are looked at again", delay)
+        raise Later(f"{namespace}/{name} is short of ready groups or on its way: its pods are looked at again", delay)
 
     async def _application(self, namespace: str, name: str, fresh: bool = False) -> Obj | None:
         """The newest copy this replica holds (no request), else (or `fresh`) the application as the API server
@@ -224,11 +224,11 @@ class Reconciler:
         if app is None:
             self._apps.forget((namespace, name))
             self._held.pop((namespace, name), None)
-            self._short.pop((namespace, name), None)
+            self._unsettled.pop((namespace, name), None)
             return  # gone: its finalizer already removed what it owned
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):
-            self._short.pop((namespace, name), None)
+            self._unsettled.pop((namespace, name), None)
             await self._finalize(app)
             return
         finalizer: asyncio.Task[Obj] | None = None
@@ -336,16 +336,18 @@ class Reconciler:
     async def _told_by_pods(
         self, namespace: str, name: str, observed: Observed, status: DeployerStatus
     ) -> DeployerStatus:
-        """When groups are short of ready, the status with their pods' account of why (one list of the
-        application's pods); and the application is marked to be looked at again while it lasts."""
+        """When groups are short of ready or on their way (`DeployerStatus.unsettled`), the status from the pods too
+        (one list of the application's pods): a group counted ready whose pods are being deleted no longer counts,
+        and the message tells why groups are not ready. The application is looked at again while this lasts."""
         key = (namespace, name)
-        if not status.short:
-            self._short.pop(key, None)
+        if not status.unsettled:
+            self._unsettled.pop(key, None)
             return status
-        self._short.setdefault(key, None)
+        self._unsettled.setdefault(key, None)
         pods, _ = await self._kube.list(PODS, namespace, label_selector=f"{LABEL_APPLICATION}={name}")
-        account = pods_account(pods)
-        return status if account is None else compute(name, dataclasses.replace(observed, pods=account))
+        going = going_ready_groups(pods)
+        roles = [dataclasses.replace(r, going=going.get(_set_name(r.lws), 0)) for r in observed.roles]
+        return compute(name, dataclasses.replace(observed, roles=roles, pods=pods_account(pods)))
 
     def _check_pods_early(self, app: Obj, plan: PlanReady, live: list[Obj]) -> None:
         """The plan is here before the model's gate: its pods' dry runs start now, and the reconcile the gate wakes
@@ -579,6 +581,10 @@ def _live_roles(live: list[Obj], uid: str) -> list[RoleObserved]:
     """Without a plan to apply: the roles as the cluster holds them (`compute` adds the ones it lacks)."""
     by_role = _groups_by_role(live, uid)
     return [RoleObserved(name=r, desired=live_replicas(o) or 0, lws=o, on_plan=False) for r, o in by_role.items()]
+
+
+def _set_name(lws: Obj | None) -> str:
+    return str(((lws or {}).get("metadata") or {}).get("name", ""))
 
 
 def _role(obj: Obj) -> str:

@@ -53,12 +53,14 @@ class RoleObserved:
     desired: int
     lws: dict[str, Any] | None
     on_plan: bool = True  # the live LeaderWorkerSet carries the newest plan's hash
+    going: int = 0  # groups it counts ready whose pods are being deleted (`core.pods.going_ready_groups`)
 
     def counts(self) -> tuple[int, int, int]:
+        """(replicas, readyReplicas, updatedReplicas) as the set reports them, less the ready groups being deleted."""
         status = (self.lws or {}).get("status") or {}
         return (
             int(status.get("replicas", 0)),
-            int(status.get("readyReplicas", 0)),
+            max(0, int(status.get("readyReplicas", 0)) - self.going),
             int(status.get("updatedReplicas", 0)),
         )
 
@@ -111,9 +113,11 @@ class DeployerStatus:
     ready_reason: ReadyReason
     ready_message: str
     roles: list[dict[str, Any]] = field(default_factory=list)
-    short: bool = False
-    """Some role has fewer ready groups than it wants and nothing else (the planner, an API error) is the story:
-    its pods tell why (`Observed.pods`), and are looked at again while this lasts. Not written."""
+    unsettled: bool = False
+    """Groups are short of ready, or on their way (a rollout, a scale), and nothing else (the planner, an API error)
+    is the story: the pods tell why (`Observed.pods`) and which group counted ready is being deleted
+    (`RoleObserved.going`: a set counts it ready until it is gone), and are looked at again while this lasts. Not
+    written."""
 
     def to_k8s(self) -> dict[str, Any]:
         """The status fields the deployer owns, except the Ready condition (added with its transition time)."""
@@ -225,7 +229,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
     live = any(r.lws is not None for r in roles)
     problem = obs.problem
     failed_check = _failed_check(obs)
-    short = False
+    unsettled = False
 
     if failed_check is not None:
         phase, reason = Phase.FAILED, ReadyReason.PRECHECK_FAILED
@@ -252,10 +256,11 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         elif not all(r.seen_by_its_controller() for r in roles):
             reason = ReadyReason.UPDATING
             message = f"{progress}; the LeaderWorkerSet controller has not yet taken the newest spec"
+            unsettled = True  # a rollout starts: its first group's pods go any moment
         else:
             reason, message = ReadyReason.UPDATING, f"{progress}; moving to the newest spec"
-            short = _short(roles)
-            message += _told(obs) if short else ""
+            message += _told(obs) if _short(roles) else ""
+            unsettled = True
     elif not _plan_is_current(obs):
         phase, reason = Phase.CHECKING, ReadyReason.WAITING_FOR_PLAN
         message = f"Waiting for the planner to check generation {obs.generation}"
@@ -283,7 +288,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         phase, reason = Phase.CREATING, ReadyReason.NOT_READY
         what = "a replica group" if len(roles) <= 1 else "a replica group of every role"
         message = f"Waiting for {what} with every pod Ready: {progress}{_told(obs)}"
-        short = True
+        unsettled = True
 
     reported = _plan_is_current(obs)  # observedGeneration names the newest plan: count only groups on it
     totals = [_reported_counts(r, reported) for r in roles]
@@ -298,7 +303,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         ready_reason=reason,
         ready_message=bounded(message),
         roles=[_role_status(r, reported) for r in roles],
-        short=short,
+        unsettled=unsettled,
     )
 
 
