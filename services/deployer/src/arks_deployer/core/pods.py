@@ -39,11 +39,13 @@ def pods_account(pods: list[dict[str, Any]]) -> str | None:
 
 
 def going_ready_groups(pods: list[dict[str, Any]]) -> dict[str, int]:
-    """Per LeaderWorkerSet (by name), the groups it counts ready (their leader Running and Ready) while a pod of
-    theirs is being deleted. The LeaderWorkerSet controller counts a terminating leader ready until it is gone (a
-    rolling update, a scale down, an eviction), but the Service's endpoints drop it at once and the runtime is
-    draining: such a group does not serve."""
-    ready_leader: set[tuple[str, str]] = set()
+    """Per LeaderWorkerSet (by name), the groups it counts ready while a pod of theirs is being deleted. The set
+    counts a group ready when its leader is Running and Ready and every worker is Ready (LWS `updateConditions`),
+    also while those pods terminate (a rolling update, a scale down, an eviction), but the Service's endpoints drop a
+    terminating pod at once and the runtime is draining: such a group does not serve. A group with a pod not Ready
+    the set has already left out; it is not subtracted again."""
+    leader_ready: set[tuple[str, str]] = set()
+    unready: set[tuple[str, str]] = set()
     going: set[tuple[str, str]] = set()
     for pod in pods:
         meta = pod.get("metadata") or {}
@@ -53,10 +55,12 @@ def going_ready_groups(pods: list[dict[str, Any]]) -> dict[str, int]:
             continue
         if meta.get("deletionTimestamp"):
             going.add(group)
-        if labels.get(WORKER_LABEL) == "0" and (pod.get("status") or {}).get("phase") == "Running" and is_ready(pod):
-            ready_leader.add(group)
+        if not is_ready(pod):
+            unready.add(group)
+        elif labels.get(WORKER_LABEL) == "0" and (pod.get("status") or {}).get("phase") == "Running":
+            leader_ready.add(group)
     counts: dict[str, int] = {}
-    for name, _ in going & ready_leader:
+    for name, _ in (going & leader_ready) - unready:
         counts[name] = counts.get(name, 0) + 1
     return counts
 
