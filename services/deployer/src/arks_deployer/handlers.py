@@ -44,7 +44,10 @@ class Handlers:
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name)
             self._reconciler.look_again(data.ref.namespace, data.ref.name, carrier)
         elif isinstance(data, ObjectChanged) and data.ref.kind is ObjectKind.APPLICATION:
-            app = None if data.deleted else data.object
+            # a message delivered again (a look at the pods, a retry) brings no copy: its copy is from when it was
+            # first published, perhaps of an application deleted since, whose plan it would apply again; the
+            # reconcile takes the newest copy this replica holds, or reads it
+            app = None if data.deleted or delivery.attempt > 1 else data.object
             await self._reconciler.reconcile(data.ref.namespace, data.ref.name, app=app, trust_copy=not data.deleted)
             await self._endpoints.namespace_changed(data.ref.namespace)
             self._reconciler.look_again(data.ref.namespace, data.ref.name, carrier)
