@@ -136,6 +136,14 @@ def test_a_switch_to_a_model_not_loaded_yet_keeps_the_groups_on_the_old_one_and_
     assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
     # generation 2 is what observedGeneration names: the held groups run generation 1's spec, none is updated
     assert (app["status"]["observedGeneration"], app["status"]["updatedReplicas"]) == (2, 0)
+    # a new count meanwhile is applied (its groups run the template the others run), not held for the download
+    arks.apply(ns, small_app("switched", model="slow", replicas=2))
+    wait_until(
+        lambda: ((arks.get("leaderworkerset", "switched", ns) or {}).get("spec") or {}).get("replicas") == 2,
+        60,
+        "the set scaled to 2 groups while its new template waits for the model",
+    )
+    assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
 
     volume = {
         "apiVersion": "v1",

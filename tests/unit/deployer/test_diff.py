@@ -9,7 +9,7 @@ import pytest
 
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlannedRole, PlanReady, PrecheckResult
 from arks_deployer.core.desired import BadPlan, desired_objects, role_replicas
-from arks_deployer.core.diff import Verb, diff, waits_for_model
+from arks_deployer.core.diff import Verb, diff, held_scales, waits_for_model
 
 UID = "app-uid"
 Obj = dict[str, Any]
@@ -220,3 +220,15 @@ def test_new_pod_templates_wait_for_the_model_of_this_generation_and_a_new_count
     assert not waits_for_model(template, loaded, 2)
     assert not waits_for_model(scale, loading, 2)
     assert not waits_for_model(diff(desired, [live(obj("LeaderWorkerSet", "a"), 2), obj("Service", "s")], UID), {}, 2)
+
+
+def test_while_new_templates_wait_for_their_model_the_count_still_follows_the_spec() -> None:
+    """A plan's hash covers every object, so an edit of the model and of the count marks the set `Updated`: while its
+    templates wait for the model, the count alone is applied (its new groups run the template the others run), not
+    held for the whole download; a set not made yet is not scaled, and a count already there is no change."""
+    desired = desired_objects(app(2), plan([obj("LeaderWorkerSet", "a"), obj("Service", "s")]))
+    held = diff(desired, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 1), obj("Service", "s")], UID)
+    assert held_scales(held, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 1)]) == [(("LeaderWorkerSet", "a"), 2)]
+    same = diff(desired, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 2), obj("Service", "s")], UID)
+    assert held_scales(same, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 2)]) == []
+    assert held_scales(diff(desired, [], UID), []) == []

@@ -39,7 +39,16 @@ from arks_common.kube.status import set_finalizer
 from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objects, name_of, role_replicas
-from arks_deployer.core.diff import Diff, Verb, diff, key_of, live_replicas, plan_hash_of, waits_for_model
+from arks_deployer.core.diff import (
+    Diff,
+    Verb,
+    diff,
+    held_scales,
+    key_of,
+    live_replicas,
+    plan_hash_of,
+    waits_for_model,
+)
 from arks_deployer.core.news import Step, phase_is_news, step_events
 from arks_deployer.core.pod_checks import pods_to_check
 from arks_deployer.core.pods import going_ready_groups, pods_account
@@ -303,9 +312,12 @@ class Reconciler:
             else:
                 # judged against the plan's generation: the copy may be older than the plan (its event still on its
                 # way), and its Loaded condition then an older spec's, perhaps of another model
-                held_for_model = waits_for_model(diff(desired, live, uid), loaded, plan.generation)
-                if not held_for_model:  # held: the groups keep the model they have; the gate's write wakes us
+                changes = diff(desired, live, uid)
+                held_for_model = waits_for_model(changes, loaded, plan.generation)
+                if not held_for_model:
                     problem, live = await self._converge(app, plan, desired, live, finalizer)
+                else:  # the groups keep the model they have (the gate's write wakes us); their count follows
+                    problem, live = await self._scale_held(app, held_scales(changes, live), live)
                 roles = _planned_roles(app, plan, live)
         else:
             if plan is not None and usable and loaded.get("status") != "False":
@@ -472,6 +484,40 @@ class Reconciler:
                 by_key.values()
             )
         return None, list(by_key.values())
+
+    async def _scale_held(
+        self, app: Obj, scales: list[tuple[tuple[str, str], int]], live: list[Obj]
+    ) -> tuple[ApplyProblem | None, list[Obj]]:
+        """The replica counts of sets whose new templates wait for their model, applied alone (a merge patch of
+        `spec.replicas`: an apply of the deployer's would take the templates it leaves out away). The next apply of
+        the whole plan owns the count again."""
+        meta = app["metadata"]
+        by_key = {key_of(o): o for o in live}
+        steps: list[Step] = []
+        try:
+            for (kind, name), replicas in scales:
+                try:
+                    patch = {"spec": {"replicas": replicas}}
+                    applied = await self._kube.merge_patch(OWNED_KINDS[kind], meta["namespace"], name, patch)
+                except KubeError as exc:
+                    problem = classify(exc.status, str(exc), exc.retry_after)
+                    log.warning(
+                        "scale failed",
+                        application=f"{meta['namespace']}/{meta['name']}",
+                        what=f"{kind} {name}",
+                        status=exc.status,
+                        error=problem.message[:300],
+                    )
+                    return problem, list(by_key.values())
+                if self._cache is not None:
+                    self._cache.index.observe(applied)
+                by_key[(kind, name)] = {**applied, "kind": kind}
+                steps.append(Step(Verb.SCALED.value, f"{kind} {name}", f"to {replicas} replica groups"))
+            return None, list(by_key.values())
+        finally:
+            suffix = {Verb.SCALED.value: " (the new spec waits for its model)"}
+            for reason, message in step_events(steps, suffix):
+                await self._events.record(app, "Normal", reason, message)
 
     async def _unlabelled_namesakes(self, namespace: str, desired: list[Desired], live: list[Obj]) -> list[Obj]:
         """Objects that already hold a desired name without the application's label (a user's own Service,

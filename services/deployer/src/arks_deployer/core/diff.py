@@ -91,3 +91,20 @@ def waits_for_model(changes: Diff, loaded: Obj, generation: int) -> bool:
     current = loaded.get("status") == "True" and int(loaded.get("observedGeneration") or 0) >= generation
     templates = any(c.verb is not Verb.SCALED and c.desired.object.get("kind") == LWS_KIND for c in changes.changes)
     return templates and not current
+
+
+def held_scales(changes: Diff, live: list[Obj]) -> list[tuple[Key, int]]:
+    """While the newest plan's templates wait for its model (`waits_for_model`), the replica counts it asks of sets
+    that exist: applied alone, the groups they add run the template the others run (the model they have). A plan's
+    hash covers every object, so any edit marks each set `Updated`; without this, a scale or an autoscaler's decision
+    waited for the whole download."""
+    by_key = {key_of(o): o for o in live}
+    out: list[tuple[Key, int]] = []
+    for change in changes.changes:
+        want = change.desired
+        have = by_key.get(key_of(want.object))
+        if want.object.get("kind") != LWS_KIND or have is None or want.replicas is None:
+            continue
+        if change.verb is not Verb.CREATED and live_replicas(have) != want.replicas:
+            out.append((key_of(want.object), want.replicas))
+    return out
