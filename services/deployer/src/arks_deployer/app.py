@@ -29,27 +29,19 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-deployer")
         ctx.kube = kube  # its partition Leases
-        restoring: set[asyncio.Task[None]] = set()
-
-        def gone(namespace: str, application: str) -> None:
-            # an owned object deleted by hand that no event tells of (its Service, a PD router's account): the
-            # application is reconciled, which applies it again; every replica's cache sees it, and a reconcile
-            # that finds nothing to do writes nothing
-            task = asyncio.create_task(_restore(reconciler, namespace, application), name=f"restore {application}")
-            restoring.add(task)
-            task.add_done_callback(restoring.discard)
-
-        cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds, gone)
+        restorer = _Restorer()
+        cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds, restorer.gone)
         ctx.add_task("owned objects cache", cache.run)
         endpoints = EndpointIndex()
         ctx.add_task("endpoints index", functools.partial(_watch_endpoints, kube, endpoints, settings))
         reconciler = Reconciler(kube, ctx.js, EventRecorder(kube, "deployer"), cache, lambda: ctx.partitions_taken)
+        restorer.reconciler = reconciler
         handlers = Handlers(reconciler, EndpointReconciler(kube, ctx.js, endpoints))
         for decl in CONSUMERS:
             ctx.consume(decl, handlers.on_event)
 
         async def close() -> None:
-            await asyncio.gather(*(cancel_firmly(task) for task in list(restoring)))
+            await restorer.close()
             await reconciler.close()  # its writes and dry runs in flight, before the client goes
             await kube.close()
 
@@ -62,9 +54,44 @@ async def _watch_endpoints(kube: Kube, index: EndpointIndex, settings: DeployerS
     await mirror(kube, "endpoint", ENDPOINTS, index, stop, settings.watch_timeout_seconds, settings.stall_seconds)
 
 
-async def _restore(reconciler: Reconciler, namespace: str, application: str) -> None:
-    """One reconcile of `application`, read afresh; a failure is logged (its next event or change reconciles it)."""
-    try:
-        await reconciler.reconcile(namespace, application, trust_copy=False)
-    except Exception as exc:  # a retry the bus would make (TemporaryError, Later) has no message to ride here
-        log.info("restoring a deleted object failed", application=f"{namespace}/{application}", error=str(exc)[:300])
+RESTORES = 4
+"""Applications restored at once: a namespace's deletion deletes every application's Service at once."""
+
+
+class _Restorer:
+    """Reconciles an application when an owned object no event tells of is deleted (its Service, a PD router's
+    account): the reconcile applies it again. An application's deletions that come together (a router's account,
+    Role and RoleBinding) share one reconcile; at most `RESTORES` run at once; none starts once shutdown began.
+    Every replica's cache sees the deletion, and a reconcile that finds nothing to do writes nothing."""
+
+    def __init__(self) -> None:
+        self.reconciler: Reconciler | None = None
+        self._waiting: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(RESTORES)
+        self._closed = False
+
+    def gone(self, namespace: str, application: str) -> None:
+        key = (namespace, application)
+        if self._closed or self.reconciler is None or key in self._waiting:
+            return
+        self._waiting.add(key)
+        task = asyncio.create_task(self._restore(self.reconciler, key), name=f"restore {namespace}/{application}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restore(self, reconciler: Reconciler, key: tuple[str, str]) -> None:
+        """One reconcile, read afresh; a failure is logged (the application's next event or change reconciles it)."""
+        namespace, application = key
+        async with self._slots:
+            self._waiting.discard(key)  # a deletion from here on needs a look after this one's read
+            try:
+                await reconciler.reconcile(namespace, application, trust_copy=False)
+            except Exception as exc:  # a retry the bus would make (TemporaryError, Later) has no message to ride here
+                log.info(
+                    "restoring a deleted object failed", application=f"{namespace}/{application}", error=str(exc)[:300]
+                )
+
+    async def close(self) -> None:
+        self._closed = True
+        await asyncio.gather(*(cancel_firmly(task) for task in list(self._tasks)))
