@@ -147,6 +147,10 @@ class Env:
         return wait_until(ready, within, f"ArksModel {namespace}/{name} to be Ready")
 
 
+E2E_POOL_VOLUMES = 256
+"""Volumes of each kind (shared, node-bound) the e2e suite's cluster starts with."""
+
+
 def new_namespace(env: Env) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     env.kubectl("create", "namespace", name)
@@ -165,7 +169,9 @@ def start_env(cluster: LocalCluster, workdir: Path, tracing: bool = True) -> Ite
         "crd/arksmodels.arks.ai",
         "crd/arksendpoints.arks.ai",
     )
-    cluster.apply(pv_pool(64))
+    # the pool's volumes are Retained (as a real cluster's often are), so a model's volume is used once: the whole
+    # suite's models must fit (64 ran out in the last test file on 2026-12-07, as the models' tests grew)
+    cluster.apply(pv_pool(E2E_POOL_VOLUMES))
     # --- issue 6: every service runs as its chart's ServiceAccount (a TokenRequest token) and its own NATS
     # user; the server enforces the generated permissions (support/auth.py, NatsUsers.load for the admin).
     users = auth.NatsUsers.create(workdir / "nats-auth")
