@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support.builders import rwx_model, sample, small_app
+from support.builders import rwx_model, sample, slow_class_volume, small_app
 from support.e2e import Env, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -147,18 +147,7 @@ def test_application_applied_before_its_model_is_ready_waits_in_loading(arks: En
     wait_until(loading, 60, "the Loaded condition to say the model is loading")
     assert arks.get("leaderworkerset", "early", ns) is None
 
-    volume = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"slow-{ns}"},
-        "spec": {
-            "capacity": {"storage": "1Ti"},
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": f"slow-{ns}",
-            "hostPath": {"path": f"/tmp/arks-pool/slow-{ns}"},
-        },
-    }
-    arks.apply(ns, volume)
+    arks.apply(ns, slow_class_volume(ns))
     arks.wait_phase("early", ns, "Running", within=120)
 
 

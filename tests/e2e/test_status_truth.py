@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from support.builders import rwx_model, small_app
+from support.builders import rwx_model, slow_class_volume, small_app
 from support.e2e import Env, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -145,18 +145,7 @@ def test_a_switch_to_a_model_not_loaded_yet_keeps_the_groups_on_the_old_one_and_
     )
     assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
 
-    volume = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"slow-{ns}"},
-        "spec": {
-            "capacity": {"storage": "1Ti"},
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": f"slow-{ns}",
-            "hostPath": {"path": f"/tmp/arks-pool/slow-{ns}"},
-        },
-    }
-    arks.apply(ns, volume)
+    arks.apply(ns, slow_class_volume(ns))
     wait_until(
         lambda: (
             ready_of(arks.get("arksapplication", "switched", ns)).get("reason") == "Running"

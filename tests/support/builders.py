@@ -59,3 +59,19 @@ def small_app(name: str, model: str = "qwen-7b", **spec: Any) -> dict[str, Any]:
     }
     body.update(spec)
     return {"apiVersion": "arks.ai/v1", "kind": "ArksApplication", "metadata": {"name": name}, "spec": body}
+
+
+def slow_class_volume(namespace: str) -> dict[str, Any]:
+    """A shared volume of the storage class `slow-<namespace>`: a test's claim of that class waits (no volume) until
+    the test applies this one."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"slow-{namespace}"},
+        "spec": {
+            "capacity": {"storage": "1Ti"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": f"slow-{namespace}",
+            "hostPath": {"path": f"/tmp/arks-pool/slow-{namespace}"},
+        },
+    }

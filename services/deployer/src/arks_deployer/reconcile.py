@@ -511,7 +511,7 @@ class Reconciler:
                     return problem, list(by_key.values())
                 if self._cache is not None:
                     self._cache.index.observe(applied)
-                by_key[(kind, name)] = {**applied, "kind": kind}
+                by_key[(kind, name)] = applied
                 steps.append(Step(Verb.SCALED.value, f"{kind} {name}", f"to {replicas} replica groups"))
             return None, list(by_key.values())
         finally:
