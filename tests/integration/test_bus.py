@@ -21,6 +21,7 @@ from arks_common.bus.jetstream import ensure_consumer, ensure_stream, publish
 from arks_common.events.contract import (
     DEAD_LETTER_STREAM,
     OBJECTS,
+    OBJECTS_STREAM,
     STREAMS,
     ConsumerDecl,
     Service,
@@ -30,7 +31,7 @@ from arks_common.events.contract import (
 from arks_common.events.contract import (
     PLANNER_OBJECTS as PARTITIONED_PLANNER_OBJECTS,
 )
-from arks_common.events.partitions import ConsumerInstance
+from arks_common.events.partitions import DEFAULT_PARTITIONS, ConsumerInstance, partition_of
 from arks_common.events.payloads import (
     DEAD_LETTER_PAYLOAD_BYTES,
     DeadLetter,
@@ -469,3 +470,24 @@ async def test_a_message_waiting_behind_its_subjects_slow_predecessor_is_not_red
     await eventually(lambda: gate.ended[-2:] == [first_id, second_id], what="both handled, in order")
     await asyncio.sleep(1.5)
     assert attempts == [(first_id, 1), (second_id, 1)]
+
+
+async def test_a_replica_computes_the_partition_the_server_stores_an_object_in(js: JetStreamContext) -> None:
+    """`partition_of` must agree with nats-server's own `partition()` mapping, or a replica would act on objects
+    of a partition another replica holds (and leave its own alone)."""
+    names = [("default", f"app-{i}") for i in range(40)]
+    names += [("team-a", "chat"), ("team", "a-chat"), ("ns", "x.y"), ("", "no-namespace"), ("ns", "é" * 20)]
+    for namespace, name in names:
+        subject, msg_id, change = _event(name, namespace=namespace)
+        await publish(js, OBJECTS, subject, msg_id, "test", change)
+    info = await js.stream_info(OBJECTS_STREAM.name)
+    stored: dict[tuple[str, str], int] = {}
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        message = await js.get_msg(OBJECTS_STREAM.name, seq)
+        assert message.subject is not None
+        tokens = message.subject.split(".")  # arks.object.<kind>.<partition>.<namespace>.<name>
+        parsed = OBJECTS.parse(message.subject)
+        stored[parsed["namespace"], parsed["name"]] = int(tokens[3])
+    assert len(stored) == len(names)
+    assert {key: partition_of(*key, DEFAULT_PARTITIONS) for key in stored} == stored
+    assert len(set(stored.values())) > 4, "the names should spread over the partitions"

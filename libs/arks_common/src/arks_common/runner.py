@@ -53,6 +53,7 @@ class ServiceContext:
     partitions_taken: int = 0
     """How many times this replica has started consuming a partition: a copy of an object kept from before the
     last take-over may be older than what another replica saw meanwhile (`kube.newest`)."""
+    taken_listeners: list[Callable[[int], None]] = field(default_factory=list)
 
     def consume(self, decl: ConsumerDecl, handler: Handler) -> None:
         """A shared declaration runs as one task; a partitioned one runs for each partition this replica holds
@@ -62,6 +63,14 @@ class ServiceContext:
             return
         consumer = DurableConsumer(self.js, decl, handler, stall_seconds=self.settings.stall_seconds)
         self.tasks[f"consumer {decl.durable}"] = consumer.run
+
+    def owned_partitions(self) -> tuple[int, ...]:
+        """The partitions this replica consumes now (none before its share is known)."""
+        return self.owner.owned() if self.owner is not None else ()
+
+    def on_partition_taken(self, listener: Callable[[int], None]) -> None:
+        """`listener(partition)` runs each time this replica starts consuming a partition."""
+        self.taken_listeners.append(listener)
 
     def add_task(self, name: str, factory: TaskFactory) -> None:
         self.tasks[name] = factory
@@ -75,6 +84,8 @@ class ServiceContext:
 
         async def run_partition(partition: int, stop: asyncio.Event) -> None:
             self.partitions_taken += 1
+            for listener in self.taken_listeners:
+                listener(partition)
             async with asyncio.TaskGroup() as tg:
                 for decl, handler in self.partitioned:
                     consumer = DurableConsumer(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Collection
 
 from arks_common.events.contract import DEPLOYER_ENDPOINT_PLANS, DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
+from arks_common.events.partitions import partition_of
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.mirror import mirror
@@ -29,7 +31,8 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-deployer")
         ctx.kube = kube  # its partition Leases
-        restorer = _Restorer()
+        restorer = _Restorer(settings.bus_partitions, ctx.owned_partitions, 2 * settings.partition_lease_seconds)
+        ctx.on_partition_taken(restorer.taken)
         cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds, restorer.gone)
         ctx.add_task("owned objects cache", cache.run)
         endpoints = EndpointIndex()
@@ -56,27 +59,63 @@ async def _watch_endpoints(kube: Kube, index: EndpointIndex, settings: DeployerS
 
 RESTORES = 4
 """Applications restored at once: a namespace's deletion deletes every application's Service at once."""
+DEFERRED = 1024
+"""Deletions of other replicas' applications remembered for a take-over, the oldest forgotten first."""
 
 
 class _Restorer:
     """Reconciles an application when an owned object no event tells of is deleted (its Service, a PD router's
     account): the reconcile applies it again. An application's deletions that come together (a router's account,
     Role and RoleBinding) share one reconcile; at most `RESTORES` run at once; none starts once shutdown began.
-    Every replica's cache sees the deletion, and a reconcile that finds nothing to do writes nothing."""
 
-    def __init__(self) -> None:
+    Every replica's cache sees the deletion; only the replica holding the application's partition reconciles it,
+    so two replicas never reconcile one application at once. The others remember it for `remember_seconds` (about
+    a Lease's time): a replica that takes that partition over meanwhile (its holder died with the deletion
+    unrestored) restores it then."""
+
+    def __init__(
+        self,
+        partitions: int,
+        owned: Callable[[], Collection[int]],
+        remember_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._partitions = partitions
+        self._clock = clock
+        self._owned = owned
+        self._remember = remember_seconds
         self.reconciler: Reconciler | None = None
         self._waiting: set[tuple[str, str]] = set()
+        self._deferred: dict[tuple[str, str], tuple[int, float]] = {}  # key -> (partition, when seen), oldest first
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(RESTORES)
         self._closed = False
 
     def gone(self, namespace: str, application: str) -> None:
         key = (namespace, application)
+        partition = partition_of(namespace, application, self._partitions)
+        self._deferred.pop(key, None)
+        if partition in self._owned():
+            self._start(key)
+            return
+        self._deferred[key] = (partition, self._clock())  # at the end: the newest sighting
+        while len(self._deferred) > DEFERRED:
+            del self._deferred[next(iter(self._deferred))]
+
+    def taken(self, partition: int) -> None:
+        """This replica took `partition` over: restore what was deleted there lately."""
+        recent = self._clock() - self._remember
+        for key, (p, seen) in list(self._deferred.items()):
+            if p == partition:
+                del self._deferred[key]
+                if seen >= recent:
+                    self._start(key)
+
+    def _start(self, key: tuple[str, str]) -> None:
         if self._closed or self.reconciler is None or key in self._waiting:
             return
         self._waiting.add(key)
-        task = asyncio.create_task(self._restore(self.reconciler, key), name=f"restore {namespace}/{application}")
+        task = asyncio.create_task(self._restore(self.reconciler, key), name=f"restore {key[0]}/{key[1]}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arks_common.events.contract import ROOT, Channel, ConsumerDecl, StreamDecl
+from arks_common.events.tokens import encode_token
 
 DEFAULT_PARTITIONS = 8
 MAX_PARTITIONS = 16
@@ -39,6 +40,22 @@ def subject_transform(channel: Channel, partitions: int) -> tuple[str, str] | No
     tokens = [f"{{{{wildcard({i + 1})}}}}" for i in range(len(channel.params))]
     tokens.insert(channel.partition_at, f"{{{{partition({partitions},{keys})}}}}")
     return source, ".".join([ROOT, channel.name, *tokens])
+
+
+_FNV32_OFFSET = 0x811C9DC5
+_FNV32_PRIME = 0x01000193
+
+
+def partition_of(namespace: str, name: str, partitions: int) -> int:
+    """The partition the stream's transform puts an object's subjects in: nats-server's `partition(P, ...)` is
+    FNV-1a (32 bit) of the keyed tokens as published, joined with nothing, modulo P (nats-server v2.15.1
+    `server/subject_transform.go`, `getHashPartition`). Lets a replica tell whether an object is its own without
+    a message (a deletion only its watch saw)."""
+    check_partitions(partitions)
+    digest = _FNV32_OFFSET
+    for byte in (encode_token(namespace) + encode_token(name)).encode():
+        digest = ((digest ^ byte) * _FNV32_PRIME) & 0xFFFFFFFF
+    return digest % partitions
 
 
 def partitions_of_transform(stream: StreamDecl, destination: str | None) -> int | None:
