@@ -83,6 +83,10 @@ def test_crd_accepts_the_model_samples(name: str) -> None:
     assert validate(MODEL, sample(name, kind="ArksModel")) == []
 
 
+def test_crd_takes_the_driver_as_the_guide_spells_it() -> None:
+    assert validate(APP, vllm_app(driver="LWS")) == []
+
+
 def test_crd_accepts_other_mounts_and_volumes() -> None:
     doc = with_instance(
         vllm_app(),

@@ -334,6 +334,11 @@ def test_a_runtime_the_installation_turned_off_fails_precheck() -> None:
     assert "['dynamo', 'vllm']" in result.message
 
 
+def test_the_driver_as_the_guide_spells_it_passes_precheck() -> None:
+    result = precheck(ArksApplication.model_validate(app_dict(driver="LWS")), shared_model(), PROFILES)
+    assert (result.passed, result.reason) == (True, "PrecheckPass")
+
+
 def test_an_unsupported_driver_fails_precheck() -> None:
     # The enum refuses other drivers when parsing; an object built without validation still meets the check.
     good = app()
@@ -366,7 +371,7 @@ PARSE_FAILURES: list[tuple[str, dict[str, Any], str, str]] = [
         "an unknown driver is an unsupported driver naming spec.driver",
         app_dict(driver="ray"),
         "UnsupportedDriver",
-        "spec.driver: Input should be 'lws'",
+        "spec.driver: Input should be 'lws' or 'LWS'",
     ),
     (
         "a missing model reference is an invalid spec naming spec.model",

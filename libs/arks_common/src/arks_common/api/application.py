@@ -45,6 +45,7 @@ class DynamoBackend(StrEnum):
 
 class Driver(StrEnum):
     LWS = "lws"
+    LWS_AS_NAMED = "LWS"  # the user guide names it so ("Currently only supports LWS"): both spellings mean it
 
 
 class Phase(StrEnum):
@@ -395,7 +396,7 @@ class ArksApplicationSpec(ApiModel):
     replicas: int = Field(
         default=1, ge=0, le=MAX_REPLICAS, description="Replica groups; each group is one multi-node service."
     )
-    driver: Driver = Field(default=Driver.LWS, description="The workload driver; only lws.")
+    driver: Driver = Field(default=Driver.LWS, description="The workload driver; only lws (also spelled LWS).")
     runtime: Runtime = Field(default=Runtime.VLLM, description="vllm, sglang or dynamo.")
     runtime_image: str | None = Field(
         default=None, description="The runtime image; defaults to the installation's validated image."

@@ -56,7 +56,7 @@ from arks_planner.core.profiles import CommandTemplate, RuntimeProfile, RuntimeP
 from arks_planner.core.reasons import PASS_MESSAGE, PrecheckReason
 from arks_planner.core.roles import role_views
 
-SUPPORTED_DRIVERS = frozenset({Driver.LWS.value})
+SUPPORTED_DRIVERS = frozenset({Driver.LWS.value, Driver.LWS_AS_NAMED.value})
 ARKS_LABEL_DOMAIN = "arks.ai"
 MAX_EXTRA_OPTIONS_CHARS = 65536
 """All of one role's extraOptions items together: a chat template fits many times over; the CRD's own bounds
