@@ -1,7 +1,8 @@
 """Two replicas of the planner share the bus's partitions through Leases on the real API server and a real
 nats-server: each holds and handles a disjoint half; SIGKILL one and the other takes its partitions over within
 the lease time; every application converges, and no object's messages were ever handled by both replicas at once
-or out of order (read from each replica's own "message handled" log lines)."""
+or out of order (read from each replica's own "message handled" log lines). Two deployers: an object deleted by hand
+is restored by the holder of its application's partition only."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from arks_common.events.partitions import DEFAULT_PARTITIONS
+from arks_common.events.partitions import DEFAULT_PARTITIONS, partition_of
 from arks_common.sharing.owner import LABEL_ROLE, LABEL_SERVICE, ROLE_MEMBER, ROLE_PARTITION
 from support.arks_system import ServiceProcess
 from support.auth import NAMESPACE
@@ -57,13 +58,13 @@ class Replica:
     def taken_after(self, since: float) -> dict[int, float]:
         """Partition -> when this replica logged taking it (wall clock), for those taken after `since`."""
         taken = {}
-        for rec in self._records('"partition taken"'):
+        for rec in self.records('"partition taken"'):
             at = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")).timestamp()
             if at > since:
                 taken[rec["partition"]] = at
         return taken
 
-    def _records(self, marker: str) -> list[dict[str, Any]]:
+    def records(self, marker: str) -> list[dict[str, Any]]:
         with self.process.log_file.open(errors="replace") as log:
             log.seek(self.offset)
             return [json.loads(line) for line in log if marker in line]
@@ -79,15 +80,15 @@ class Replica:
                 rec["started"],
                 rec["finished"],
             )
-            for rec in self._records('"message handled"')
+            for rec in self.records('"message handled"')
         ]
 
 
-def partition_holders(arks: Env) -> dict[int, str]:
-    """Partition -> holder, for every partition Lease of the planner whose holder's membership Lease is live (the
+def partition_holders(arks: Env, service: str = "planner") -> dict[int, str]:
+    """Partition -> holder, for every partition Lease of the service whose holder's membership Lease is live (the
     Leases' own rule, sharing.share)."""
     now = time.time()
-    leases = arks.items("leases", NAMESPACE, f"{LABEL_SERVICE}=planner")
+    leases = arks.items("leases", NAMESPACE, f"{LABEL_SERVICE}={service}")
     live = set()
     for lease in leases:
         spec = lease.get("spec") or {}
@@ -108,16 +109,15 @@ def partition_holders(arks: Env) -> dict[int, str]:
     }
 
 
-@pytest.fixture
-def two_planners(arks: Env, tmp_path: Path) -> Iterator[tuple[Replica, Replica]]:
-    """The session's planner restarted with debug logs, and a second one like it (a Deployment of 2); the
-    session's planner is put back as it was afterwards."""
-    first = arks.system["planner"]
+def two_replicas(arks: Env, tmp_path: Path, service: str) -> Iterator[tuple[Replica, Replica]]:
+    """The session's service restarted with debug logs, and a second one like it (a Deployment of 2); the
+    session's service is put back as it was afterwards."""
+    first = arks.system[service]
     original = dict(first.env)
     first.stop()
     first.env["ARKS_LOG_LEVEL"] = "DEBUG"
     (tmp_path / "second").mkdir()
-    second = ServiceProcess("planner", first.env, tmp_path / "second")
+    second = ServiceProcess(service, first.env, tmp_path / "second")
     try:
         a = Replica(first, "first")
         first.start()
@@ -130,6 +130,16 @@ def two_planners(arks: Env, tmp_path: Path) -> Iterator[tuple[Replica, Replica]]
         first.env.clear()
         first.env.update(original)
         first.start()
+
+
+@pytest.fixture
+def two_planners(arks: Env, tmp_path: Path) -> Iterator[tuple[Replica, Replica]]:
+    yield from two_replicas(arks, tmp_path, "planner")
+
+
+@pytest.fixture
+def two_deployers(arks: Env, tmp_path: Path) -> Iterator[tuple[Replica, Replica]]:
+    yield from two_replicas(arks, tmp_path, "deployer")
 
 
 def test_two_planners_share_the_partitions_and_one_killed_hands_them_over(
@@ -200,3 +210,40 @@ def check_one_at_a_time_and_in_order(handled: list[Handled]) -> None:
                 assert x.finished <= y.started, f"{subject}: handled by both replicas at once: {x} {y}"
         firsts = [h.sequence for h in hs if h.attempt == 1]
         assert firsts == sorted(firsts), f"{subject}: handled out of order across replicas: {firsts}"
+
+
+def test_a_service_deleted_by_hand_is_made_again_by_the_deployer_holding_its_partition_only(
+    arks: Env, ns: str, two_deployers: tuple[Replica, Replica]
+) -> None:
+    """Every deployer replica's watch sees a Service deleted by hand; only the holder of the application's
+    partition may reconcile it (two at once would break the one-replica-per-object order)."""
+    a, b = two_deployers
+    arks.ready_model(ns, rwx_model())
+
+    def balanced() -> dict[int, str] | None:
+        leases = partition_holders(arks, "deployer")
+        return leases if len(leases) == DEFAULT_PARTITIONS and len(a.holds(leases)) == len(b.holds(leases)) else None
+
+    leases = wait_until(balanced, 4 * LEASE_SECONDS, "the 8 partitions shared 4 and 4 between the two deployers")
+    names = [f"hand-{i}" for i in range(8)]
+    for name in names:
+        arks.apply(ns, cpu_app(name))
+    assert_all_running_exactly_once(arks, ns, len(names), 240)
+    uids = {name: arks.get("service", f"arks-application-{name}", ns)["metadata"]["uid"] for name in names}  # type: ignore[index]
+    leases = partition_holders(arks, "deployer")
+    assert len(leases) == DEFAULT_PARTITIONS, "a partition changed hands meanwhile: the owner below would be unsure"
+    for name in names:
+        arks.kubectl("delete", "service", f"arks-application-{name}", "-n", ns)
+
+    def made_again() -> bool:
+        services = {name: arks.get("service", f"arks-application-{name}", ns) for name in names}
+        return all(svc is not None and svc["metadata"]["uid"] != uids[name] for name, svc in services.items())
+
+    wait_until(made_again, 60, "every Service made again")
+    restored = {
+        r.label: {rec["application"] for rec in r.records('"restoring objects deleted by hand"')} for r in (a, b)
+    }
+    for name in names:
+        key = f"{ns}/{name}"
+        holder = "first" if partition_of(ns, name, DEFAULT_PARTITIONS) in a.holds(leases) else "second"
+        assert {label for label, apps in restored.items() if key in apps} == {holder}, (key, holder, restored)

@@ -124,6 +124,7 @@ class _Restorer:
         namespace, application = key
         async with self._slots:
             self._waiting.discard(key)  # a deletion from here on needs a look after this one's read
+            log.info("restoring objects deleted by hand", application=f"{namespace}/{application}")
             try:
                 await reconciler.reconcile(namespace, application, trust_copy=False)
             except Exception as exc:  # a retry the bus would make (TemporaryError, Later) has no message to ride here
