@@ -187,3 +187,30 @@ def test_a_group_whose_leader_is_being_deleted_is_not_counted_ready(arks: Env, n
     finally:
         arks.kubectl("patch", "pod", "held-0", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     wait_until(lambda: ready_of(arks.get("arksapplication", "held", ns)).get("reason") == "Running", 90, "Running")
+
+
+def test_a_steady_applications_pod_being_deleted_is_told_at_once(arks: Env, ns: str) -> None:
+    """No spec change: the only group's leader is deleted (an eviction, a drain, `kubectl delete pod`) and, held by
+    a finalizer as a runtime draining its requests holds it, terminates. Its LeaderWorkerSet still counts the group
+    ready and changes nothing; the deployer's watch of the pods tells it, and Ready says False while it lasts."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("evicted"))
+    wait_until(lambda: ready_of(arks.get("arksapplication", "evicted", ns)).get("reason") == "Running", 90, "Running")
+    hold = '{"metadata":{"finalizers":["e2e.arks.ai/hold"]}}'
+    arks.kubectl("patch", "pod", "evicted-0", "-n", ns, "--type=merge", "-p", hold)
+    try:
+        arks.kubectl("delete", "pod", "evicted-0", "-n", ns, "--wait=false")
+
+        def told() -> dict[str, Any] | None:
+            app = arks.get("arksapplication", "evicted", ns) or {}
+            return app if ready_of(app).get("status") == "False" else None
+
+        try:
+            app = wait_until(told, 30, "Ready False while the only group's leader is being deleted")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; Ready: {ready_of(arks.get('arksapplication', 'evicted', ns))}") from exc
+        assert app["status"]["readyReplicas"] == 0
+        assert "pods being deleted: evicted-0" in ready_of(app)["message"], ready_of(app)
+    finally:
+        arks.kubectl("patch", "pod", "evicted-0", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    wait_until(lambda: ready_of(arks.get("arksapplication", "evicted", ns)).get("reason") == "Running", 90, "Running")

@@ -133,7 +133,7 @@ def test_a_group_short_while_others_serve_is_told_too() -> None:
     )
     assert (
         status.ready_message
-        == "4 of 5 replica groups ready; moving to the newest spec; pod a-4: Unschedulable: no room"
+        == "4 of 5 replica groups ready; pod a-4: Unschedulable: no room"  # the spec is out: nothing to move to
     )
     steady = compute("a", observed(roles=[role(replicas=1, ready=1)]))
     assert not steady.unsettled
@@ -141,6 +141,31 @@ def test_a_group_short_while_others_serve_is_told_too() -> None:
     assert rolling.unsettled  # a rollout: its old group's pods go any moment, and its set still counts them
     going = compute("a", observed(roles=[RoleObserved(name="serve", desired=1, lws=None, on_plan=False)]))
     assert not going.unsettled  # nothing created yet: no pods to ask
+
+
+def test_a_steady_application_with_a_pod_being_deleted_asks_its_pods_and_then_tells_the_truth() -> None:
+    """An eviction changes nothing in the set's status while the pod terminates: the watch of the pods says one is
+    going, and the pods then say which group no longer serves."""
+    evicted = observed(roles=[role(replicas=2, ready=2, desired=2)], pods_going=True)
+    first = compute("a", evicted)
+    assert (first.ready_reason, first.unsettled) == (ReadyReason.RUNNING, True)
+    told = compute(
+        "a",
+        observed(
+            roles=[role(replicas=2, ready=2, desired=2, going=1)], pods_going=True, pods="pods being deleted: a-1"
+        ),
+    )
+    assert (told.phase, told.ready, told.ready_reason, told.ready_replicas) == (
+        Phase.RUNNING,
+        True,
+        ReadyReason.UPDATING,
+        1,
+    )
+    assert told.ready_message == "1 of 2 replica groups ready; pods being deleted: a-1"
+    alone = compute(
+        "a", observed(roles=[role(replicas=1, ready=1, going=1)], pods_going=True, pods="pods being deleted: a-0")
+    )
+    assert (alone.ready, alone.ready_reason, alone.ready_replicas) == (False, ReadyReason.NOT_READY, 0)
 
 
 def test_the_pods_are_looked_at_again_by_the_newest_message_a_bounded_number_of_times() -> None:

@@ -24,7 +24,8 @@
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, create, patch, delete]
-# get, list, watch: held so the deployer may grant them to an endpoint's router in its Role (RBAC lets no one grant
+# get, list, watch: the deployer's watch of the applications' pods (a pod of a steady application that starts
+# terminating), and held so the deployer may grant them to an endpoint's router in its Role (RBAC lets no one grant
 # more than it has); patch: the member label of an endpoint's explicit application list on the backend pods;
 # create: only ever with dryRun=All, one pod of a LeaderWorkerSet checked before the set is applied (nothing is
 # stored; the LWS controller creates the real pods)

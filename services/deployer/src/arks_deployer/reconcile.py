@@ -94,8 +94,11 @@ class Reconciler:
         events: EventRecorder,
         cache: OwnedCache | None = None,
         epoch: Callable[[], int] = lambda: 0,
+        pods_going: Callable[[str, str], bool] = lambda namespace, name: False,
     ) -> None:
         self._kube = kube
+        self._pods_going = pods_going
+        """Whether a pod of the application is being deleted, by the deployer's watch of the pods."""
         self._js = js
         self._events = events
         self._coalescer = Coalescer()
@@ -330,6 +333,7 @@ class Reconciler:
             loaded_message=str(loaded.get("message", "")),
             loaded_generation=int(loaded.get("observedGeneration") or 0),
             waits_for_model=held_for_model,
+            pods_going=self._pods_going(namespace, name),
             plan=plan,
             verdict=_verdict(app),
             roles=roles,

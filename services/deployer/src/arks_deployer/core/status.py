@@ -99,6 +99,7 @@ class Observed:
     pods: str | None = None  # why groups are not ready, from their pods (`core.pods.pods_account`)
     loaded_generation: int = 0  # the generation the Loaded condition judged
     waits_for_model: bool = False  # the newest plan's objects are held back until its model is loaded
+    pods_going: bool = False  # a pod of the application is being deleted (`core.terminating`): its group may not serve
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,15 @@ def _steady(roles: list[RoleObserved]) -> bool:
     return True
 
 
+def _rolled(roles: list[RoleObserved]) -> bool:
+    """Every set carries the newest plan, its controller has seen it, and every group is updated to it."""
+    for role in roles:
+        replicas, _, updated = role.counts()
+        if not (role.on_plan and role.seen_by_its_controller() and replicas == updated == role.desired):
+            return False
+    return True
+
+
 def _progress(roles: list[RoleObserved]) -> str:
     ready = sum(r.counts()[1] for r in roles)
     desired = sum(r.desired for r in roles)
@@ -253,10 +263,14 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
             message = f"{progress}; applying the newest plan failed: {problem.message}{_retry(problem)}"
         elif _steady(roles):
             reason, message = ReadyReason.RUNNING, READY_MESSAGE
+            unsettled = obs.pods_going  # its set still counts that pod's group ready: the pods tell whether it is
         elif not all(r.seen_by_its_controller() for r in roles):
             reason = ReadyReason.UPDATING
             message = f"{progress}; the LeaderWorkerSet controller has not yet taken the newest spec"
             unsettled = True  # a rollout starts: its first group's pods go any moment
+        elif _rolled(roles):  # the newest spec is out, and groups are short of ready: an eviction, a crash
+            reason, message = ReadyReason.UPDATING, f"{progress}{_told(obs)}"
+            unsettled = True
         else:
             reason, message = ReadyReason.UPDATING, f"{progress}; moving to the newest spec"
             message += _told(obs) if _short(roles) else ""

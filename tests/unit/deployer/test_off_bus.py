@@ -1,6 +1,6 @@
-"""The deployer's restores (an owned object no event tells of was deleted): one reconcile for an application's
-deletions that come together, a bounded number at once, none after shutdown began, only by the replica holding
-the application's partition (or the one that takes it over soon after)."""
+"""The deployer's reconciles on news no bus message carries (here: an owned object no event tells of deleted): one
+reconcile for an application's deletions that come together, a bounded number at once, none after shutdown began,
+only by the replica holding the application's partition (or the one that takes it over soon after)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from arks_common.events.partitions import partition_of
-from arks_deployer.app import RESTORES, _Restorer
+from arks_deployer.app import AT_ONCE, _OffBus
 from support.waiting import eventually
 
 
@@ -31,17 +31,17 @@ class Reconciles:
 
 async def test_a_namespaces_deletions_are_restored_a_few_at_a_time_once_per_application() -> None:
     reconciles = Reconciles()
-    restorer = _Restorer(8, lambda: range(8), 30.0)
+    restorer = _OffBus(8, lambda: range(8), 30.0)
     restorer.reconciler = reconciles  # type: ignore[assignment]
     for app in range(10):
         for _ in ("Service", "ServiceAccount", "Role", "RoleBinding"):  # a PD application's objects, all at once
             restorer.gone("ns", f"app-{app}")
-    await eventually(lambda: reconciles.running == RESTORES, what="the first restores running")
+    await eventually(lambda: reconciles.running == AT_ONCE, what="the first restores running")
     reconciles.release.set()
     await eventually(lambda: len(reconciles.started) == 10, what="every application restored")
     await eventually(lambda: reconciles.running == 0, what="the restores done")
     assert sorted(reconciles.started) == sorted({("ns", f"app-{app}") for app in range(10)})
-    assert reconciles.most == RESTORES
+    assert reconciles.most == AT_ONCE
     await restorer.close()
     restorer.gone("ns", "app-0")  # after shutdown began: nothing starts
     assert not restorer._tasks
@@ -62,7 +62,7 @@ async def test_only_the_partitions_holder_restores_and_a_take_over_restores_what
     clock = Clock()
     reconciles = Reconciles()
     reconciles.release.set()
-    restorer = _Restorer(8, lambda: owned, 30.0, clock)
+    restorer = _OffBus(8, lambda: owned, 30.0, clock)
     restorer.reconciler = reconciles  # type: ignore[assignment]
     for app in apps:
         restorer.gone("ns", app)

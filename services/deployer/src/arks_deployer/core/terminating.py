@@ -1,0 +1,75 @@
+"""Which applications have a pod being deleted, as the deployer's own watch of their pods shows. Pure.
+
+A LeaderWorkerSet counts a group ready while its pods terminate, and its status does not move until they are gone:
+with a runtime draining its requests that is the whole grace period, while the Service's endpoints have dropped
+the pod at once. In a rollout the deployer looks at the pods itself (`core.pods`), but nothing of the application's
+changes when a pod of a steady one is evicted, its node drained, or the pod deleted by hand. This index, fed by a
+list+watch of the pods that carry the application label, tells when a pod of an application starts terminating
+(`began`), and whether one is (`any`). It keeps the names of terminating pods only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from arks_common.conventions import LABEL_APPLICATION
+
+Began = Callable[[str, str], None]
+"""Told (namespace, application) when a pod of the application starts terminating."""
+
+
+def trim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the index reads of a listed pod: a list of thousands keeps no more."""
+    meta = pod.get("metadata") or {}
+    kept = {k: meta[k] for k in ("namespace", "name", "deletionTimestamp") if k in meta}
+    application = (meta.get("labels") or {}).get(LABEL_APPLICATION)
+    if application is not None:
+        kept["labels"] = {LABEL_APPLICATION: application}
+    return {"metadata": kept}
+
+
+def _key(pod: dict[str, Any]) -> tuple[tuple[str, str], str, bool] | None:
+    meta = pod.get("metadata") or {}
+    application = (meta.get("labels") or {}).get(LABEL_APPLICATION)
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if not (isinstance(application, str) and isinstance(namespace, str) and isinstance(name, str)):
+        return None
+    return (namespace, application), name, bool(meta.get("deletionTimestamp"))
+
+
+class TerminatingPods:
+    def __init__(self, began: Began | None = None) -> None:
+        self._began = began
+        self._going: dict[tuple[str, str], set[str]] = {}
+
+    def replace(self, kind: str, objects: list[dict[str, Any]], list_version: str) -> None:
+        """A fresh list of the pods: it becomes the truth; an application with a pod terminating that was not
+        before is told (a watch that broke may have missed its start)."""
+        before, self._going = self._going, {}
+        for pod in objects:
+            found = _key(pod)
+            if found is not None and found[2]:
+                self._going.setdefault(found[0], set()).add(found[1])
+        for key, names in self._going.items():
+            if names - before.get(key, set()) and self._began is not None:
+                self._began(*key)
+
+    def observe(self, obj: dict[str, Any], deleted: bool = False) -> None:
+        found = _key(obj)
+        if found is None:
+            return
+        key, name, terminating = found
+        names = self._going.get(key, set())
+        if deleted or not terminating:
+            names.discard(name)
+            if not names:
+                self._going.pop(key, None)
+            return
+        if name not in names:
+            self._going[key] = names | {name}
+            if self._began is not None:
+                self._began(*key)
+
+    def any(self, namespace: str, application: str) -> bool:
+        return (namespace, application) in self._going
