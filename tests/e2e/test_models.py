@@ -3,6 +3,8 @@ and the model's status — and the `Loaded` gate of the applications that use it
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -235,3 +237,104 @@ def test_an_edit_of_a_claims_access_modes_is_said_and_applications_are_placed_by
 
     precheck = wait_until(judged, 60, "the planner's verdict")
     assert precheck[:2] == ("True", "PrecheckPass"), precheck
+
+
+def test_a_class_or_size_edit_of_a_serving_models_claim_is_said_and_it_serves_on(arks: Env, ns: str) -> None:
+    arks.ready_model(ns, rwx_model("kept"))
+    claim = arks.get("pvc", "kept", ns) or {}
+    other_class = f'{{"spec":{{"storage":{{"pvc":{{"spec":{{"storageClassName":"slow-{ns}"}}}}}}}}}}'
+    arks.kubectl("patch", "arksmodel", "kept", "-n", ns, "--type=merge", "-p", other_class)
+
+    def said(reason: str, text: str) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            got = arks.get("arksmodel", "kept", ns) or {}
+            storage = conditions(got).get("StorageCreated", ("", "", ""))
+            return got if storage[1] == reason and text in storage[2] else None
+
+        return check
+
+    # before, the edit was ignored in silence: StorageCreated said CreateSucceeded, the claim kept local-path
+    got = wait_until(said("StorageClassUnchanged", ""), 60, "the model to say its claim keeps its StorageClass")
+    status, _, message = conditions(got)["StorageCreated"]
+    assert status == "True"
+    assert "its StorageClass stays 'local-path'" in message
+    assert f"spec.storage.pvc.spec.storageClassName 'slow-{ns}' is not applied" in message
+    assert "give the model a new claim (spec.storage.pvc.name), or delete the model" in message
+    assert got["status"]["phase"] == "Ready"  # a serving model is not failed by the edit
+    assert "StorageClassUnchanged" in model_events(arks, ns, "kept")
+    now = arks.get("pvc", "kept", ns) or {}
+    assert now["metadata"]["uid"] == claim["metadata"]["uid"]  # the user's data stays where it was
+    assert now["spec"]["storageClassName"] == "local-path"
+    # the API server would refuse the change indeed: a claim's class cannot change once set
+    to_claim = f'{{"spec":{{"storageClassName":"slow-{ns}"}}}}'
+    refused = arks.cluster.kubectl("patch", "pvc", "kept", "-n", ns, "-p", to_claim, check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "immutable" in refused.stderr, refused.stderr
+
+    # a larger size too: told with the class, the claim as it was
+    larger = '{"spec":{"storage":{"pvc":{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}}}}'
+    arks.kubectl("patch", "arksmodel", "kept", "-n", ns, "--type=merge", "-p", larger)
+    text = "spec.storage.pvc.spec.resources.requests.storage 60Gi is not applied"
+    got = wait_until(said("StorageClassUnchanged", text), 60, "the model to say its claim keeps its size")
+    assert "its size stays 30Gi" in conditions(got)["StorageCreated"][2]
+    assert got["status"]["phase"] == "Ready"
+    assert (arks.get("pvc", "kept", ns) or {})["spec"]["resources"]["requests"]["storage"] == "30Gi"
+
+
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def _class_a_new_claim_gets(arks: Env, ns: str) -> str | None:
+    """The class the API server's admission gives a claim that names none now (a dry run: nothing is stored)."""
+    probe = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "probe", "namespace": ns},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    made = arks.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=yaml.safe_dump(probe))
+    name: str | None = json.loads(made)["spec"].get("storageClassName")
+    return name
+
+
+def test_a_claim_naming_no_class_in_a_cluster_without_a_default_class_says_so(arks: Env, ns: str) -> None:
+    # the cluster's default class (local-path) is no default for this test alone: other tests' claims name none
+    arks.kubectl("annotate", "storageclass", "local-path", f"{DEFAULT_CLASS}-")
+    try:
+        wait_until(lambda: _class_a_new_claim_gets(arks, ns) is None, 30, "the admission to see no default class")
+        model = rwx_model("unclassed")
+        del model["spec"]["storage"]["pvc"]["spec"]["storageClassName"]
+        arks.apply(ns, model)
+
+        def said() -> dict[str, Any] | None:
+            got = arks.get("arksmodel", "unclassed", ns) or {}
+            return got if conditions(got).get("ModelLoaded", ("", "", ""))[1] == "NoDefaultStorageClass" else None
+
+        # before, the model said it waited for a volume (or that its download pod could not be scheduled)
+        got = wait_until(said, 90, "the model to say the cluster has no default StorageClass")
+        message = conditions(got)["ModelLoaded"][2]
+        assert "the claim names no StorageClass (spec.storage.pvc.spec.storageClassName)" in message
+        assert f'no default StorageClass (annotated {DEFAULT_CLASS}: "true")' in message
+        assert got["status"]["phase"] == "ModelLoading"
+        assert "NoDefaultStorageClass" in model_events(arks, ns, "unclassed")
+        assert "storageClassName" not in (arks.get("pvc", "unclassed", ns) or {})["spec"]
+
+        # the status's remedy: a class named in the spec is set on the unbound claim, whose volume then comes
+        named = f'{{"spec":{{"storage":{{"pvc":{{"spec":{{"storageClassName":"slow-{ns}"}}}}}}}}}}'
+        arks.kubectl("patch", "arksmodel", "unclassed", "-n", ns, "--type=merge", "-p", named)
+        wait_until(
+            lambda: (arks.get("pvc", "unclassed", ns) or {})["spec"].get("storageClassName") == f"slow-{ns}",
+            60,
+            "the claim to take the class the spec names",
+        )
+        arks.apply(ns, slow_class_volume(ns))
+
+        def ready() -> dict[str, Any] | None:
+            got = arks.get("arksmodel", "unclassed", ns) or {}
+            return got if (got.get("status") or {}).get("phase") == "Ready" else None
+
+        got = wait_until(ready, 90, "the model to be downloaded into its claim")
+        assert conditions(got)["StorageCreated"][1] == "CreateSucceeded"  # the class was taken, not kept
+    finally:
+        arks.kubectl("annotate", "--overwrite", "storageclass", "local-path", f"{DEFAULT_CLASS}=true")
+        wait_until(lambda: _class_a_new_claim_gets(arks, ns) == "local-path", 30, "the default class back")

@@ -122,11 +122,14 @@ def test_the_slo_scaler_may_hold_its_own_lease_and_no_other(
     assert proc.stdout.strip() == answer, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(("verb", "answer"), [("get", "yes"), ("list", "no"), ("watch", "no"), ("create", "no")])
-def test_the_model_loader_may_read_a_storage_class_by_name_and_nothing_more(
+@pytest.mark.parametrize(
+    ("verb", "answer"), [("get", "yes"), ("list", "yes"), ("watch", "no"), ("create", "no"), ("patch", "no")]
+)
+def test_the_model_loader_may_read_storage_classes_and_nothing_more(
     arks: Env, kubeconfigs: dict[Service, Path], verb: str, answer: str
 ) -> None:
-    # to say that an unbound claim's class does not exist; a cluster-scoped read, so one verb only
+    # to say that an unbound claim's class does not exist (get), or that the cluster has no default class for a
+    # claim that names none (list); reads only
     proc = kubectl_as(
         arks.cluster, kubeconfigs[Service.MODEL_LOADER], "auth", "can-i", verb, "storageclasses.storage.k8s.io"
     )

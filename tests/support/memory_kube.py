@@ -5,9 +5,10 @@ would."""
 
 from __future__ import annotations
 
+import builtins
 import copy
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -28,6 +29,10 @@ class MemoryKube:
         """plural -> the error a create of that kind raises."""
         self.refuse_get: dict[str, KubeError] = {}
         """plural -> the error a get of that kind raises (a 403 of a role without the rule)."""
+        self.refuse_list: dict[str, KubeError] = {}
+        """plural -> the error a list of that kind raises."""
+        self.refuse_patch: dict[str, KubeError] = {}
+        """plural -> the error a merge patch of that kind raises."""
         self.calls: list[tuple[str, str, str]] = []
         self._counter = itertools.count(1)
 
@@ -83,6 +88,27 @@ class MemoryKube:
             and all((obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
         ]
         return found, "1"
+
+    async def list_pages(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None, **_: Any
+    ) -> AsyncGenerator[tuple[builtins.list[dict[str, Any]], str], None]:
+        """`list` as one page; each call is recorded (what a reconcile asks of the API server)."""
+        self.calls.append(("list", res.plural, ""))
+        if res.plural in self.refuse_list:
+            raise self.refuse_list[res.plural]
+        yield await self.list(res, namespace, label_selector)
+
+    async def merge_patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Only what the model-loader patches: spec fields."""
+        self.calls.append(("patch", res.plural, name))
+        if res.plural in self.refuse_patch:
+            raise self.refuse_patch[res.plural]
+        current = self.store.get((res.plural, namespace, name))
+        if current is None:
+            raise NotFound(f"{res.kind} {name} not found", 404)
+        current.setdefault("spec", {}).update(patch.get("spec") or {})
+        current["metadata"]["resourceVersion"] = str(next(self._counter))
+        return copy.deepcopy(current)
 
     async def list_packed(self, res: Resource, namespace: str | None = None, **_: Any) -> tuple[Any, str]:
         return await self.list(res, namespace)

@@ -21,7 +21,14 @@ from support.memory_kube import MemoryEvents, MemoryKube
 
 CONFIG = DownloaderConfig(image="ghcr.io/arks-ai/arks-model-downloader:0.1.0")
 NS = "default"
-LOCAL_PATH = {"metadata": {"name": "local-path", "namespace": ""}, "provisioner": "rancher.io/local-path"}
+LOCAL_PATH = {
+    "metadata": {
+        "name": "local-path",
+        "namespace": "",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    "provisioner": "rancher.io/local-path",
+}
 
 
 def model_dict(name: str = "qwen-7b", claim: str | None = None, token: str | None = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 {{/* What only the model-loader chart has; the other templates are shared by every Arks service chart. */}}
 
-{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC (created; a failed model's grown by a server-side apply, a patch) and download Job, the Job's Pods (to report the downloader's error text), Events, and the StorageClass an unbound claim names (to say when it does not exist; without this rule the model says only that it waits for a volume). */}}
+{{/* RBAC: ArksModels (finalizer, status; a watch of them for the Loaded gate), application status (Loaded), the model's PVC (created; a failed model's grown by a server-side apply, a patch) and download Job, the Job's Pods (to report the downloader's error text), Events, and the StorageClasses: the one an unbound claim names (get: to say when it does not exist), and all of them while a claim that names none waits (list: to say when the cluster has no default class); without these rules the model says only that it waits for a volume. */}}
 {{- define "arks.rules" -}}
 - apiGroups: [arks.ai]
   resources: [arksmodels]
@@ -31,7 +31,7 @@
   verbs: [create, get, patch]
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
-  verbs: [get]
+  verbs: [get, list]
 {{- end -}}
 
 {{/* Namespaced RBAC in the release namespace: none for this service. */}}

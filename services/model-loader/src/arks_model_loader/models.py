@@ -4,6 +4,7 @@ still use from disappearing under them (a finalizer), and says so on the model a
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import model_name_of
 from arks_model_loader.core.model_status import (
+    KEPT,
     WARNINGS,
     ModelObserved,
     compute_model_status,
@@ -36,18 +38,24 @@ from arks_model_loader.core.storage import (
     belongs_to,
     claim,
     claim_record,
+    class_to_set,
     download_inputs,
     download_job,
     download_record,
     downloaded_here,
     held_by_another,
+    is_default_class,
     job_inputs,
     kept_access_modes,
+    kept_size,
+    kept_storage_class,
     made_for,
     made_for_another_claim,
+    owned_by,
     requested_storage,
     tried_for_another_generation,
     unbound_claims_class,
+    waits_for_a_default_class,
 )
 from arks_model_loader.metrics import forget, set_phase
 
@@ -59,6 +67,10 @@ LOOK_AGAIN_TIMES = 6
 """Looks at a waiting download's pod after the model's last event (3 minutes): below the consumer's `max_deliver`
 (8), so the looks end quietly instead of as a dead letter."""
 RECHECKS_KEPT = 4096
+CLASS_PAGE = 100
+CLASS_PAGES = 5
+"""StorageClasses read at most (pages of `CLASS_PAGE`) for a default while a claim without a class waits: a cluster
+has a few; one with 500 or more is not told about."""
 
 
 class ModelReconciler:
@@ -131,8 +143,10 @@ class ModelReconciler:
         job = None
         failure = start_problem = job_error = None
         downloaded = False
+        if pvc is not None and pvc_error is None:
+            pvc = await self._set_claim_class(raw, pvc, model)
         if pvc is not None and (raw.get("status") or {}).get("phase") == "Failed":
-            pvc_error = await self._grow_claim(pvc, model)
+            pvc, pvc_error = await self._grow_claim(pvc, model)
         if pvc is not None and pvc_error is None:
             downloaded = downloaded_here((raw.get("status") or {}).get("download"), model, pvc)
             job, job_error, job_forbidden = await self._ensure_job(raw, model, pvc, downloaded)
@@ -143,7 +157,10 @@ class ModelReconciler:
                 start_problem = download_blocked(
                     await self._job_pods(namespace, job["metadata"]["name"]), DOWNLOAD_CONTAINER
                 )
-        missing_class = await self._missing_storage_class(pvc) if pvc is not None and not downloaded else None
+        missing_class, no_default = None, False
+        if pvc is not None and not downloaded:
+            missing_class = await self._missing_storage_class(pvc)
+            no_default = missing_class is None and await self._no_default_class(pvc)
         verdict = compute_model_status(
             ModelObserved(
                 model_name=name,
@@ -158,6 +175,9 @@ class ModelReconciler:
                 downloaded=downloaded,
                 missing_storage_class=missing_class,
                 access_modes_kept=kept_access_modes(model, pvc) if pvc is not None else None,
+                storage_class_kept=kept_storage_class(model, pvc) if pvc is not None else None,
+                size_kept=kept_size(model, pvc) if pvc is not None else None,
+                no_default_class=no_default,
             )
         )
         # Ready only on a download into this very claim (`_ensure_job` keeps no Job made for another): recorded, so
@@ -186,25 +206,50 @@ class ModelReconciler:
             self._rechecks.popitem(last=False)
         raise Later(f"the download of {namespace}/{name} waits on its pod", POD_RECHECK_SECONDS)
 
-    async def _grow_claim(self, pvc: dict[str, Any], model: ArksModel) -> str | None:
+    async def _set_claim_class(self, raw: dict[str, Any], pvc: dict[str, Any], model: ArksModel) -> dict[str, Any]:
+        """The model's unbound claim without a class (made in a cluster without a default StorageClass) takes the
+        class its spec names now: the one change of class Kubernetes allows, and the remedy the model's status
+        gives for it. The claim as it is after; a refusal leaves it so (the status says the class is not applied)."""
+        name = class_to_set(model, pvc)
+        if name is None:
+            return pvc
+        claim_name = model.pvc_name()
+        # on the claim as read (its resourceVersion): one bound meanwhile keeps its lack of a class (a 409, retried)
+        patch = {
+            "metadata": {"resourceVersion": pvc["metadata"].get("resourceVersion")},
+            "spec": {"storageClassName": name},
+        }
+        try:
+            patched = await self._kube.merge_patch(PVCS, model.metadata.namespace, claim_name, patch)
+        except KubeError as exc:
+            if exc.temporary:
+                raise  # the server could not take it now, or the claim changed: the reconcile is retried
+            log.info("claim class not set", claim=claim_name, status=exc.status, error=str(exc)[:300])
+            return pvc
+        await self._events.record(raw, "Normal", "StorageClassSet", bounded(f"Set PVC {claim_name}'s class {name!r}"))
+        return patched
+
+    async def _grow_claim(self, pvc: dict[str, Any], model: ArksModel) -> tuple[dict[str, Any], str | None]:
         """A failed model's claim grows to the storage its spec asks for now (the downloader's remedy for a full
         volume); a refusal (no volume expansion in the storage class) is the model's failure. A claim never
-        shrinks; one the user made for the model (no ArksModel owner) and a model that is not Failed keep theirs."""
+        shrinks; one the user made for the model (no ArksModel owner) and a model that is not Failed keep theirs
+        (the status says so: `kept_size`). The claim as it is after, and the refusal."""
         want = requested_storage({"spec": model.spec.storage.pvc.spec})
         wanted, held = quantity_value(want), quantity_value(requested_storage(pvc))
-        owned = any(o.get("kind") == model.kind for o in pvc["metadata"].get("ownerReferences") or [])
-        if want is None or wanted is None or held is None or wanted <= held or not owned:
-            return None
+        if want is None or wanted is None or held is None or wanted <= held or not owned_by(pvc, model):
+            return pvc, None
         meta = {"name": model.pvc_name(), "namespace": model.metadata.namespace}
         spec = {"resources": {"requests": {"storage": want}}}
         try:
-            await self._kube.apply(PVCS, {"apiVersion": "v1", "kind": PVCS.kind, "metadata": meta, "spec": spec})
+            grown = await self._kube.apply(
+                PVCS, {"apiVersion": "v1", "kind": PVCS.kind, "metadata": meta, "spec": spec}
+            )
         except KubeError as exc:
             if exc.temporary:
                 raise  # the server could not take it now: the reconcile is retried
-            return f"resizing it to {want} was refused: {exc}"
+            return pvc, f"resizing it to {want} was refused: {exc}"
         log.info("model storage resized", model=f"{meta['namespace']}/{model.metadata.name}", storage=want)
-        return None
+        return grown, None
 
     async def _missing_storage_class(self, pvc: dict[str, Any]) -> str | None:
         """The storage class an unbound claim names when no such StorageClass exists (nothing will provision its
@@ -220,6 +265,25 @@ class ModelReconciler:
             log.info("storage class not read", storage_class=name[:253], status=exc.status, error=str(exc)[:300])
             return None
         return name if found is None else None
+
+    async def _no_default_class(self, pvc: dict[str, Any]) -> bool:
+        """Whether an unbound claim that names no class waits for a default StorageClass the cluster does not have
+        (nothing will provision it). The classes are listed while such a claim waits alone, at most `CLASS_PAGES`
+        pages; False when there is a default, more classes than that, or they cannot be read (a 403: an
+        installation without the rule; the server away): the model then says that it waits for a volume."""
+        if not waits_for_a_default_class(pvc):
+            return False
+        pages = 0
+        try:
+            async with aclosing(self._kube.list_pages(STORAGECLASSES, page_size=CLASS_PAGE)) as listed:
+                async for page, _ in listed:
+                    pages += 1
+                    if any(is_default_class(found) for found in page) or pages >= CLASS_PAGES:
+                        return False
+        except KubeError as exc:
+            log.info("storage classes not listed", status=exc.status, error=str(exc)[:300])
+            return False
+        return True
 
     async def _ensure_job(
         self, raw: dict[str, Any], model: ArksModel, pvc: dict[str, Any], downloaded: bool
@@ -304,7 +368,7 @@ class ModelReconciler:
         warnings = []
         for cond in conds:
             new = condition(cond.type, cond.ok, cond.reason.value, cond.message, generation)
-            if cond.reason in WARNINGS and is_news(existing, new):
+            if cond.reason in WARNINGS and (is_news(existing, new) or (cond.reason in KEPT and retold(existing, new))):
                 warnings.append(cond)  # told once as an Event too: what the user must act on, while the phase holds
             existing, cond_changed = set_condition(existing, new, now)
             changed = changed or cond_changed
@@ -355,3 +419,9 @@ class ModelReconciler:
             )
             return
         await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=False)
+
+
+def retold(old: list[Condition], new: Condition) -> bool:
+    """A condition whose message changed: of a kept claim, another edit the claim does not take."""
+    before = next((c for c in old if c.type == new.type), None)
+    return before is not None and before.message != new.message

@@ -15,18 +15,26 @@ from arks_common.kube.pods import CANNOT_START, why_not_running
 class ModelReason(StrEnum):
     CREATE_SUCCEEDED = "CreateSucceeded"
     ACCESS_MODES_UNCHANGED = "AccessModesUnchanged"
+    STORAGE_CLASS_UNCHANGED = "StorageClassUnchanged"
+    STORAGE_SIZE_UNCHANGED = "StorageSizeUnchanged"
     CREATING = "Creating"
     CREATE_FAILED = "CreateFailed"
     LOADING = "Loading"
     WAITING_FOR_STORAGE = "WaitingForStorage"
     STORAGE_CLASS_NOT_FOUND = "StorageClassNotFound"
+    NO_DEFAULT_STORAGE_CLASS = "NoDefaultStorageClass"
     LOAD_SUCCEEDED = "ModelLoadSucceeded"
     LOAD_FAILED = "ModelLoadFailed"
     READY = "Ready"
     NOT_READY = "NotReady"
 
 
-WARNINGS = frozenset({ModelReason.STORAGE_CLASS_NOT_FOUND, ModelReason.ACCESS_MODES_UNCHANGED})
+KEPT = frozenset(
+    {ModelReason.ACCESS_MODES_UNCHANGED, ModelReason.STORAGE_CLASS_UNCHANGED, ModelReason.STORAGE_SIZE_UNCHANGED}
+)
+"""StorageCreated's reasons for a spec edit its claim does not take: one reason tells the first of them, the message
+all, so a new message (another edit) is told as an Event again."""
+WARNINGS = KEPT | {ModelReason.STORAGE_CLASS_NOT_FOUND, ModelReason.NO_DEFAULT_STORAGE_CLASS}
 """Reasons also told as a Warning Event when a condition turns to them: the user must act, and the phase (the
 model's other Event) does not change."""
 
@@ -53,6 +61,9 @@ class ModelObserved:
     downloaded: bool = False  # the model's download completed into this claim (`status.download`), Job or not
     missing_storage_class: str | None = None  # the unbound claim's storageClassName, which names no StorageClass
     access_modes_kept: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (the claim's, the spec's) when not equal
+    storage_class_kept: tuple[str | None, str] | None = None  # (the claim's class, the spec's) when not equal
+    size_kept: tuple[str, str, bool] | None = None  # (the claim's size, the spec's, the spec's larger) when not equal
+    no_default_class: bool = False  # the unbound claim names no class, and the cluster has no default StorageClass
 
 
 @dataclass(frozen=True)
@@ -125,20 +136,16 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             ),
         )
     storage = Cond(storage_t, True, ModelReason.CREATE_SUCCEEDED, f"Create model storage successfully({obs.pvc_name})")
-    if obs.access_modes_kept is not None:
-        # a claim's access modes cannot change: the edit is not applied, and the model serves on as it is (its data
-        # stays); the user reads which modes count, and how to get others
-        held, asked = (list(modes) for modes in obs.access_modes_kept)
+    kept = _kept(obs)
+    if kept:
+        # the claim does not take the edit (Kubernetes forbids it, or it waits for a failed download): nothing is
+        # deleted or made anew, and the model serves on as it is (its data stays); the user reads what counts, and
+        # how to get the rest
         storage = Cond(
             storage_t,
             True,
-            ModelReason.ACCESS_MODES_UNCHANGED,
-            bounded(
-                f"Create model storage successfully({obs.pvc_name}); its access modes stay {held}: a claim's access "
-                f"modes cannot change once it exists, so spec.storage.pvc.spec.accessModes {asked} is not applied "
-                f"and applications are placed by {held}; to change them, give the model a new claim "
-                "(spec.storage.pvc.name)"
-            ),
+            kept[0][0],
+            bounded(f"Create model storage successfully({obs.pvc_name}); " + "; ".join(text for _, text in kept)),
         )
     if obs.job_error is not None:
         return _load_failed(
@@ -170,6 +177,17 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             "class), or give the model another claim (spec.storage.pvc.name) of an existing class: a claim's class "
             "cannot change"
         )
+    elif claim_phase != "Bound" and obs.no_default_class:
+        # as with a class that does not exist: nothing provisions it, and the download pod's Unschedulable would hide
+        # why; a default class (or a class named in the spec, which the model-loader sets) lets it go on
+        reason = ModelReason.NO_DEFAULT_STORAGE_CLASS
+        loading = bounded(
+            f"Waiting for a volume to be bound to {obs.pvc_name} ({claim_phase[:63]}) to download {obs.repo_id}: "
+            "the claim names no StorageClass (spec.storage.pvc.spec.storageClassName) and the cluster has no "
+            'default StorageClass (annotated storageclass.kubernetes.io/is-default-class: "true"), so no volume is '
+            "provisioned for it; name an existing class in spec.storage.pvc.spec.storageClassName, or make a "
+            "StorageClass the default: the claim takes it"
+        )
     elif obs.start_problem:
         loading = f"The download of {obs.repo_id} cannot start: {obs.start_problem}"
     elif claim_phase != "Bound":
@@ -184,6 +202,56 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             Cond(ready_t, False, ModelReason.NOT_READY, "The model is being loaded"),
         ),
     )
+
+
+def _kept(obs: ModelObserved) -> list[tuple[ModelReason, str]]:
+    """What of the spec's claim the claim does not take, each with its reason and words (naming the field, and
+    what to do)."""
+    kept: list[tuple[ModelReason, str]] = []
+    new_claim = "give the model a new claim (spec.storage.pvc.name)"
+    if obs.access_modes_kept is not None:
+        held, asked = (list(modes) for modes in obs.access_modes_kept)
+        kept.append(
+            (
+                ModelReason.ACCESS_MODES_UNCHANGED,
+                f"its access modes stay {held}: a claim's access modes cannot change once it exists, so "
+                f"spec.storage.pvc.spec.accessModes {asked} is not applied and applications are placed by {held}; "
+                f"to change them, {new_claim}",
+            )
+        )
+    if obs.storage_class_kept is not None:
+        had, wanted = obs.storage_class_kept
+        why = (
+            "a claim's class cannot change once it is set"
+            if had is not None
+            # Kubernetes lets a claim without one take a class while unbound (the model-loader sets it on its own)
+            else "a bound claim, or one the model did not make, keeps its lack of one"
+        )
+        kept.append(
+            (
+                ModelReason.STORAGE_CLASS_UNCHANGED,
+                f"its StorageClass stays {'none' if had is None else repr(had)}: {why}, so "
+                f"spec.storage.pvc.spec.storageClassName {wanted!r} is not applied; to use that class, {new_claim}, "
+                "or delete the model and create it again (its claim and downloaded files go with it)",
+            )
+        )
+    if obs.size_kept is not None:
+        had, wanted, larger = obs.size_kept
+        why = (
+            "the model-loader grows a claim it made only while the model is Failed (a full volume), and a claim "
+            "grows only if its StorageClass allows volume expansion"
+            if larger
+            else "a claim never shrinks"
+        )
+        remedy = f"; to grow it now, expand the claim {obs.pvc_name} yourself or {new_claim}" if larger else ""
+        kept.append(
+            (
+                ModelReason.STORAGE_SIZE_UNCHANGED,
+                f"its size stays {had}: {why}, so spec.storage.pvc.spec.resources.requests.storage {wanted} is not "
+                f"applied{remedy}",
+            )
+        )
+    return kept
 
 
 def _load_failed(storage: Cond, message: str) -> ModelVerdict:

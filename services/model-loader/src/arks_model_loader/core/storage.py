@@ -16,6 +16,7 @@ from typing import Any
 
 from arks_common.api.application import MODEL_MOUNT_PATH, MODEL_VOLUME_NAME
 from arks_common.api.model import HF_TOKEN_KEY, ArksModel
+from arks_common.api.quantity import quantity_value
 from arks_common.kube.resources import LABEL_MANAGED_BY, LABEL_MODEL, MANAGED_BY
 
 LABEL_ROLE = "arks.ai/role"
@@ -173,14 +174,89 @@ def kept_access_modes(model: ArksModel, pvc: dict[str, Any]) -> tuple[tuple[str,
     return tuple(held), tuple(m[:63] for m in asked[:MAX_ACCESS_MODES])
 
 
+BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+"""The StorageClass of a claim made before `spec.storageClassName` (Kubernetes still honours it)."""
+DEFAULT_CLASS_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+"""A StorageClass annotated so (`"true"`) is the cluster's default: a claim that names no class gets it."""
+
+
+def _bound(pvc: dict[str, Any]) -> bool:
+    return str((pvc.get("status") or {}).get("phase") or "Pending") == "Bound"
+
+
+def _spec_class(model: ArksModel) -> str | None:
+    """The class the model's spec asks for (`""`: none, volumes made by hand); None when it names none at all."""
+    name = model.spec.storage.pvc.spec.get("storageClassName")
+    return name if isinstance(name, str) else None
+
+
+def claim_class(pvc: dict[str, Any]) -> str | None:
+    """A claim's StorageClass: `spec.storageClassName`, else the beta annotation of claims made before that field;
+    None when it has none (nil: made when the cluster had no default class; `""` is a class: none at all)."""
+    spec = pvc.get("spec")
+    name = spec.get("storageClassName") if isinstance(spec, dict) else None
+    if isinstance(name, str):
+        return name
+    beta = ((pvc.get("metadata") or {}).get("annotations") or {}).get(BETA_CLASS_ANNOTATION)
+    return beta if isinstance(beta, str) else None
+
+
+def owned_by(pvc: dict[str, Any], model: ArksModel) -> bool:
+    """The model made this claim (a claim the user made for it is left as it is)."""
+    owners = (pvc.get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(o, dict) and o.get("kind") == model.kind for o in owners)
+
+
+def class_to_set(model: ArksModel, pvc: dict[str, Any]) -> str | None:
+    """The class the spec names, when the model's own claim may still take it: an unbound claim without a class
+    (nil: made in a cluster without a default class) is the one whose class Kubernetes lets change, once (as the PV
+    controller does when a default class appears). None otherwise: a class, once set, stays."""
+    asked = _spec_class(model)
+    if not asked or claim_class(pvc) is not None or _bound(pvc) or not owned_by(pvc, model):
+        return None
+    return asked
+
+
+def kept_storage_class(model: ArksModel, pvc: dict[str, Any]) -> tuple[str | None, str] | None:
+    """(the claim's class, the spec's) when the spec names another class than the claim has (edited after the claim
+    was made, or a claim the user made): not applied, a claim's class cannot change once set. None when they agree
+    (`""` and none alike: no class) or the spec names none (the default class, which the claim got)."""
+    asked, held = _spec_class(model), claim_class(pvc)
+    if asked is None or asked == (held or ""):
+        return None
+    return (None if held is None else held[:253]), asked[:253]
+
+
+def kept_size(model: ArksModel, pvc: dict[str, Any]) -> tuple[str, str, bool] | None:
+    """(the claim's requested size, the spec's, whether the spec's is larger) when they differ by value: a claim
+    never shrinks, and grows only when the model's download failed (`_grow_claim`). None when they agree or either
+    cannot be read."""
+    asked, held = requested_storage({"spec": model.spec.storage.pvc.spec}), requested_storage(pvc)
+    wanted, has = quantity_value(asked), quantity_value(held)
+    if asked is None or held is None or wanted is None or has is None or wanted == has:
+        return None
+    return str(held)[:63], str(asked)[:63], wanted > has
+
+
+def waits_for_a_default_class(pvc: dict[str, Any]) -> bool:
+    """An unbound claim that names no class at all (nil, not `""`): only a default StorageClass provisions it (the
+    API server sets it at creation, the PV controller later, once one exists)."""
+    return not _bound(pvc) and claim_class(pvc) is None
+
+
+def is_default_class(storage_class: dict[str, Any]) -> bool:
+    annotations = (storage_class.get("metadata") or {}).get("annotations") or {}
+    return any(annotations.get(key) == "true" for key in DEFAULT_CLASS_ANNOTATIONS)
+
+
 def unbound_claims_class(pvc: dict[str, Any]) -> str | None:
     """The storage class a claim no volume is bound to yet names (`spec.storageClassName`); None for a bound claim
     and for one naming none (the cluster's default class, or `""`: volumes made by hand)."""
-    if str((pvc.get("status") or {}).get("phase") or "Pending") == "Bound":
-        return None
-    spec = pvc.get("spec")
-    name = spec.get("storageClassName") if isinstance(spec, dict) else None
-    return name if isinstance(name, str) and name else None
+    name = None if _bound(pvc) else claim_class(pvc)
+    return name or None
 
 
 @dataclass(frozen=True)
