@@ -8,6 +8,7 @@ from typing import Any
 
 from unit.model_loader.cluster import NS, cluster, model_dict, ready
 
+from arks_common.api.conditions import MESSAGE_LIMIT
 from arks_common.kube.resources import JOBS, MODELS, PVCS
 
 
@@ -108,3 +109,14 @@ async def test_a_failed_models_larger_size_grows_its_claim_and_is_not_said_kept(
     await c.reconcile()
     assert claim(c)["spec"]["resources"]["requests"]["storage"] == "60Gi"
     assert c.condition("StorageCreated")["reason"] == "CreateSucceeded"
+
+
+async def test_a_huge_class_and_size_are_said_bounded() -> None:
+    c = await ready()
+    edit_claim_spec(c, storageClassName="x" * 100_000, resources={"requests": {"storage": "9" * 5000}})
+    await c.reconcile()
+    storage = c.condition("StorageCreated")
+    assert storage["reason"] == "StorageClassUnchanged"
+    assert len(storage["message"]) <= MESSAGE_LIMIT
+    assert all(len(e[2]) <= MESSAGE_LIMIT for e in c.events.recorded)
+    assert c.status()["phase"] == "Ready"
