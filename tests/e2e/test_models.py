@@ -302,16 +302,20 @@ def test_a_claim_naming_no_class_in_a_cluster_without_a_default_class_says_so(ar
     arks.kubectl("annotate", "storageclass", "local-path", f"{DEFAULT_CLASS}-")
     try:
         wait_until(lambda: _class_a_new_claim_gets(arks, ns) is None, 30, "the admission to see no default class")
-        model = rwx_model("unclassed")
-        del model["spec"]["storage"]["pvc"]["spec"]["storageClassName"]
-        arks.apply(ns, model)
+        models = [rwx_model("unclassed"), rwx_model("later")]
+        for model in models:
+            del model["spec"]["storage"]["pvc"]["spec"]["storageClassName"]
+        arks.apply(ns, *models)
 
-        def said() -> dict[str, Any] | None:
-            got = arks.get("arksmodel", "unclassed", ns) or {}
-            return got if conditions(got).get("ModelLoaded", ("", "", ""))[1] == "NoDefaultStorageClass" else None
+        def said(name: str, reason: str) -> Callable[[], dict[str, Any] | None]:
+            def check() -> dict[str, Any] | None:
+                got = arks.get("arksmodel", name, ns) or {}
+                return got if conditions(got).get("ModelLoaded", ("", "", ""))[1] == reason else None
+
+            return check
 
         # before, the model said it waited for a volume (or that its download pod could not be scheduled)
-        got = wait_until(said, 90, "the model to say the cluster has no default StorageClass")
+        got = wait_until(said("unclassed", "NoDefaultStorageClass"), 90, "the model to say there is no default class")
         message = conditions(got)["ModelLoaded"][2]
         assert "the claim names no StorageClass (spec.storage.pvc.spec.storageClassName)" in message
         assert f'no default StorageClass (annotated {DEFAULT_CLASS}: "true")' in message
@@ -319,7 +323,7 @@ def test_a_claim_naming_no_class_in_a_cluster_without_a_default_class_says_so(ar
         assert "NoDefaultStorageClass" in model_events(arks, ns, "unclassed")
         assert "storageClassName" not in (arks.get("pvc", "unclassed", ns) or {})["spec"]
 
-        # the status's remedy: a class named in the spec is set on the unbound claim, whose volume then comes
+        # the status's first remedy: a class named in the spec is set on the unbound claim, whose volume then comes
         named = f'{{"spec":{{"storage":{{"pvc":{{"spec":{{"storageClassName":"slow-{ns}"}}}}}}}}}}'
         arks.kubectl("patch", "arksmodel", "unclassed", "-n", ns, "--type=merge", "-p", named)
         wait_until(
@@ -329,12 +333,21 @@ def test_a_claim_naming_no_class_in_a_cluster_without_a_default_class_says_so(ar
         )
         arks.apply(ns, slow_class_volume(ns))
 
-        def ready() -> dict[str, Any] | None:
-            got = arks.get("arksmodel", "unclassed", ns) or {}
-            return got if (got.get("status") or {}).get("phase") == "Ready" else None
+        def ready(name: str) -> Callable[[], dict[str, Any] | None]:
+            def check() -> dict[str, Any] | None:
+                got = arks.get("arksmodel", name, ns) or {}
+                return got if (got.get("status") or {}).get("phase") == "Ready" else None
 
-        got = wait_until(ready, 90, "the model to be downloaded into its claim")
+            return check
+
+        got = wait_until(ready("unclassed"), 90, "the model to be downloaded into its claim")
         assert conditions(got)["StorageCreated"][1] == "CreateSucceeded"  # the class was taken, not kept
+
+        # the second: a default class again, which Kubernetes' PV controller gives the other claim
+        wait_until(said("later", "NoDefaultStorageClass"), 60, "the other model to wait for a default class")
+        arks.kubectl("annotate", "--overwrite", "storageclass", "local-path", f"{DEFAULT_CLASS}=true")
+        got = wait_until(ready("later"), 120, "the other model to be downloaded into a claim of the default class")
+        assert (arks.get("pvc", "later", ns) or {})["spec"]["storageClassName"] == "local-path"
     finally:
         arks.kubectl("annotate", "--overwrite", "storageclass", "local-path", f"{DEFAULT_CLASS}=true")
         wait_until(lambda: _class_a_new_claim_gets(arks, ns) == "local-path", 30, "the default class back")
