@@ -10,7 +10,7 @@ from arks_common.events.contract import PLANNER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
-from arks_common.stopping import unless_stopped
+from arks_common.stopping import sleep_unless, unless_stopped
 from arks_common.telemetry.logging import get_logger
 from arks_planner.core.endpoint import RouterSettings
 from arks_planner.core.endpoint import backend_port as backend_port  # the planner's start checks it
@@ -47,9 +47,15 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
                 finished, _ = await unless_stopped(stop, check())
                 if not finished:
                     return
-            await stop.wait()
+            # then, on a schedule, the plans of objects whose deletion was never told (the watcher was down)
+            while not stop.is_set():
+                await sleep_unless(stop, settings.relist_seconds)
+                for sweep in (planner.sweep_orphans, endpoints.sweep_orphans):
+                    finished, _ = await unless_stopped(stop, sweep())
+                    if not finished:
+                        return
 
-        ctx.add_task("start-up re-check", recheck)
+        ctx.add_task("re-checks", recheck)
         return kube.close
 
     return setup

@@ -55,6 +55,20 @@ class EndpointPlanner:
                     "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
                 )
 
+    async def sweep_orphans(self) -> None:
+        """On a schedule: the plans of endpoints that no longer exist are removed, as at start (an endpoint deleted
+        while the watcher was down is never told deleted: a restarted watcher remembers nothing to tell gone)."""
+        try:
+            last_sequence, planned = await stored_endpoint_plans(self._js)
+            if not planned:
+                return
+            endpoints, _ = await self._kube.list(ENDPOINTS, stubs=True)
+        except (KubeError, nats.errors.Error) as exc:  # the next sweep tries again
+            log.warning("orphan endpoint plans not looked for", error=str(exc)[:300])
+            return
+        live = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in endpoints}
+        await self._sweep(planned - live, last_sequence)
+
     async def _sweep(self, orphans: set[tuple[str, str]], last_sequence: int) -> None:
         """Removes the plans of endpoints that no longer exist, up to the sequence read before the list, so the
         plan of an endpoint created since then survives."""

@@ -127,6 +127,22 @@ class Planner:
         await self._sweep(planned - listed, last_sequence)  # bounded by the sequence read before the list
         log.info("start-up re-check done", applications=len(apps))
 
+    async def sweep_orphans(self) -> None:
+        """On a schedule: the plans of applications that no longer exist are removed, as at start. An application's
+        deletion may never be told while this planner runs: one without the deployer's finalizer deleted while the
+        watcher was down (a restarted watcher remembers nothing to tell gone), or the final delete of one with it
+        when the watcher went down between the finalizer's removal and the watch event."""
+        try:
+            last_sequence, planned = await stored_plans(self._js)
+            if not planned:
+                return
+            apps, _ = await self._kube.list_packed(APPLICATIONS, stubs=True)
+        except (KubeError, nats.errors.Error) as exc:  # the next sweep tries again
+            log.warning("orphan plans not looked for", error=str(exc)[:300])
+            return
+        listed = {(app["metadata"]["namespace"], app["metadata"]["name"]) for app in apps}
+        await self._sweep(planned - listed, last_sequence)  # bounded by the sequence read before the list
+
     async def _recheck(self, app: dict[str, Any]) -> None:
         meta = app["metadata"]
         if meta.get("deletionTimestamp"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from arks_common.settings import CommonSettings
 
 
@@ -14,3 +16,6 @@ class PlannerSettings(CommonSettings):
     router_image: str = "ghcr.io/arks-ai/arks-router:0.1.0"
     """The image of every ArksEndpoint's router unless the endpoint names one: the project's (deploy/router/
     Dockerfile, `make images` builds it: smg 1.13.0 and nothing else), or any image with `smg==1.13.0` on PATH."""
+    relist_seconds: float = Field(default=300.0, gt=0)
+    """How often the plans of applications and endpoints that no longer exist are looked for and removed (as at
+    start): a deletion may never have been told (an object deleted while the watcher was down)."""
