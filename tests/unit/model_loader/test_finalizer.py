@@ -6,7 +6,7 @@ from __future__ import annotations
 from unit.model_loader.cluster import Cluster, application_dict, model_dict, ready
 
 from arks_common.events.payloads import ObjectKind
-from arks_common.kube.resources import APPLICATIONS, MODELS
+from arks_common.kube.resources import APPLICATIONS, MODELS, PVCS
 from arks_model_loader.models import MODEL_FINALIZER
 
 KEY = (MODELS.plural, "default", "qwen-7b")
@@ -40,3 +40,30 @@ async def test_an_application_still_using_it_keeps_the_deleting_model() -> None:
     c = await _deleted_while_used()
     await c.tell(ObjectKind.APPLICATION, c.kube.put(APPLICATIONS, application_dict("qwen-7b", generation=2)))
     assert c.kube.store[KEY]["metadata"]["finalizers"] == [MODEL_FINALIZER]
+
+
+async def test_an_application_deleted_without_its_event_releases_the_deleting_model_on_the_next_look() -> None:
+    """The application's deletion is never told (deleted while the watcher was down, no finalizer holding it): the
+    scheduled reconcile of every model releases the model all the same."""
+    c = await _deleted_while_used()
+    c.kube.store.pop((APPLICATIONS.plural, "default", "chat"))  # gone, and no event says so
+    assert c.kube.store[KEY]["metadata"]["finalizers"] == [MODEL_FINALIZER]
+    await c.models.resync([("default", "qwen-7b")])
+    assert KEY not in c.kube.store
+
+
+async def test_the_scheduled_look_keeps_a_deleting_model_still_in_use() -> None:
+    c = await _deleted_while_used()
+    await c.models.resync([("default", "qwen-7b")])
+    assert c.kube.store[KEY]["metadata"]["finalizers"] == [MODEL_FINALIZER]
+
+
+async def test_a_claim_deleted_without_its_event_is_made_again_on_the_next_scheduled_reconcile() -> None:
+    """A Ready model's claim deleted while the watcher was down: no event tells the model-loader, and the model would
+    stay Ready on a claim that is gone. The scheduled reconcile makes the claim again (and the model downloads)."""
+    c = await ready()
+    claim = (PVCS.plural, "default", "qwen-7b")
+    c.kube.store.pop(claim)  # gone, and no event says so
+    await c.models.resync([("default", "qwen-7b")])
+    assert claim in c.kube.store
+    assert c.status()["phase"] != "Ready"

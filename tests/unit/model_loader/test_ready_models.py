@@ -87,3 +87,16 @@ def test_a_namespace_may_hold_a_deleting_model_until_the_watch_shows_none() -> N
     models.observe(going)
     models.replace("model", [model("a", "Ready", "12")], "12")  # a relist is the truth
     assert not models.may_be_deleting("ns")
+
+
+def test_every_model_is_named_once_listed_ready_or_not() -> None:
+    """The schedule that reconciles every model (events a down watcher never told) takes its names from here."""
+    models = ReadyModels()
+    assert models.known() is None  # nothing listed yet: unknown, not "none"
+    models.replace("model", [model("a", "Ready"), model("b", "ModelLoading")], "10")
+    assert models.known() == [("ns", "a"), ("ns", "b")]
+    models.observe(model("a", "Ready", "11", deletionTimestamp="2026-12-07T00:00:00Z"))
+    assert models.known() == [("ns", "a"), ("ns", "b")]  # being deleted: still reconciled (it may wait to be released)
+    models.observe(model("a", "Ready", "12"), deleted=True)
+    models.observe(model("c", "Pending", "13"))
+    assert models.known() == [("ns", "b"), ("ns", "c")]

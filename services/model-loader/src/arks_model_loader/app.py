@@ -12,6 +12,7 @@ from arks_common.kube.events import EventRecorder
 from arks_common.kube.mirror import mirror
 from arks_common.kube.resources import MODELS
 from arks_common.runner import ServiceContext
+from arks_common.stopping import sleep_unless
 from arks_model_loader.core.ready_models import ReadyModels
 from arks_model_loader.core.storage import DownloaderConfig
 from arks_model_loader.gate import LoadedGate
@@ -36,8 +37,10 @@ def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awai
         ready_models = ReadyModels()
         ctx.add_task("ready models", functools.partial(_watch_models, kube, ready_models, settings))
         gate = LoadedGate(kube, events, lambda: ctx.partitions_taken, ready_models)
-        handlers = Handlers(ModelReconciler(kube, events, config), gate)
+        models = ModelReconciler(kube, events, config)
+        handlers = Handlers(models, gate)
         ctx.consume(MODEL_LOADER_OBJECTS, handlers.on_object)
+        ctx.add_task("models resync", functools.partial(_resync, models, ready_models, settings.relist_seconds))
         return kube.close
 
     return setup
@@ -45,3 +48,12 @@ def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awai
 
 async def _watch_models(kube: Kube, models: ReadyModels, settings: ModelLoaderSettings, stop: asyncio.Event) -> None:
     await mirror(kube, "model", MODELS, models, stop, settings.watch_timeout_seconds, settings.stall_seconds)
+
+
+async def _resync(models: ModelReconciler, ready_models: ReadyModels, every: float, stop: asyncio.Event) -> None:
+    # every replica reconciles every model (no partition is consulted): a reconcile that finds nothing to do writes
+    # nothing, and an idle model costs a few reads per round
+    while not stop.is_set():
+        await sleep_unless(stop, every)
+        if not stop.is_set():
+            await models.resync(ready_models.known() or [])

@@ -3,7 +3,9 @@ still use from disappearing under them (a finalizer), and says so on the model a
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import asyncio
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ from arks_common.api.conditions import bounded, condition, condition_dict, is_ne
 from arks_common.api.meta import Condition
 from arks_common.api.model import ArksModel, ModelPhase
 from arks_common.api.quantity import quantity_value
-from arks_common.bus.consumer import Later
+from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
@@ -80,10 +82,12 @@ class ModelReconciler:
         self._config = config
         self._rechecks: OrderedDict[tuple[str, str], int] = OrderedDict()
         """Models whose download waits on its pod -> the stream sequence of the message that looks again."""
+        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        """One reconcile of a model at a time in this replica: its events' and the schedule's (`resync`)."""
 
     async def reconcile(self, namespace: str, name: str) -> bool:
         """True when the model's download waits on its pod: the caller ends its handling with `look_again`."""
-        async with reconciling(CONTROLLER):
+        async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
             return await self._reconcile(namespace, name)
 
     async def reconcile_deleting_models(self, namespace: str) -> None:
@@ -94,6 +98,19 @@ class ModelReconciler:
         for raw in models:
             if raw["metadata"].get("deletionTimestamp"):
                 await self.reconcile(namespace, raw["metadata"]["name"])
+
+    async def resync(self, models: Iterable[tuple[str, str]]) -> None:
+        """On a schedule, every model the watch of models shows is reconciled, as its events would: an event that
+        never came leaves it wrong otherwise. A restarted watcher remembers nothing to tell gone, and the copies its
+        relist republishes fall in the bus's duplicate window, so a deletion while it was down is never told: the
+        last user of a model being deleted (an application without the deployer's finalizer), whose deletion
+        releases the model; a download Job or a claim deleted under the model. A failure waits for the next round,
+        or the model's own next event."""
+        for namespace, name in models:
+            try:
+                await self.reconcile(namespace, name)
+            except TemporaryError as exc:
+                log.warning("model not reconciled on schedule", model=f"{namespace}/{name}", error=str(exc)[:300])
 
     async def _reconcile(self, namespace: str, name: str) -> bool:
         """True when the download waits on its pod (`look_again`)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from arks_common.settings import CommonSettings
 
 
@@ -15,3 +17,6 @@ class ModelLoaderSettings(CommonSettings):
     download_service_account: str | None = None
     watch_timeout_seconds: int = 300
     """How long one watch of Ready models runs before it is renewed."""
+    relist_seconds: float = Field(default=300.0, gt=0)
+    """How often every model is reconciled, events or not: a deletion the watcher never told (it was down) may have
+    been the event a model waited for (its last user's, its download Job's, its claim's)."""

@@ -5,7 +5,8 @@ Only what `loaded_verdict` reads of a Ready model is kept (identity, resourceVer
 thousands of models cost little. A model the picture does not show as Ready is read from the API server as
 before: one created a moment ago may not have reached the watch yet, and "not found" or "still loading" must
 not be said from an old picture. A Ready model that changed since the watch showed it is caught by the gate's
-second look after its write (it compares resourceVersions), as for a read.
+second look after its write (it compares resourceVersions), as for a read. It also names every model (names
+only), for the schedule that reconciles them all.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ class ReadyModels:
     def __init__(self) -> None:
         self._ready: dict[tuple[str, str], Obj] = {}
         self._deleting: set[tuple[str, str]] = set()
+        self._known: set[tuple[str, str]] = set()
+        """Every model, Ready or not (names only): the schedule that reconciles them all."""
         self._listed = False
 
     def replace(self, kind: str, objects: list[Obj], list_version: str) -> None:
         """A fresh list of every model: it becomes the truth."""
         self._ready = {}
         self._deleting = set()
+        self._known = set()
         for obj in objects:
             self.observe(obj)
         self._listed = True
@@ -40,6 +44,10 @@ class ReadyModels:
             self._deleting.add(key)
         else:
             self._deleting.discard(key)
+        if deleted:
+            self._known.discard(key)
+        else:
+            self._known.add(key)
         status = obj.get("status")
         phase = status.get("phase") if isinstance(status, dict) else None
         if deleted or meta.get("deletionTimestamp") or phase != ModelPhase.READY.value or not describes_its_spec(obj):
@@ -58,3 +66,7 @@ class ReadyModels:
         """Whether a model of `namespace` may be waiting for its deletion (its last user to go): False only when the
         watch has listed and shows none, so an application's change costs no list of the namespace's models."""
         return not self._listed or any(ns == namespace for ns, _ in self._deleting)
+
+    def known(self) -> list[tuple[str, str]] | None:
+        """Every model the watch shows, as (namespace, name); None before the first list (unknown)."""
+        return sorted(self._known) if self._listed else None
