@@ -130,18 +130,20 @@ def _owned(kind: str, name: str, rv: str, app: str = "a") -> dict[str, Any]:
     return out
 
 
-def test_a_deleted_object_no_event_tells_of_names_its_application_for_a_reconcile() -> None:
-    """A Service or a PD router's RoleBinding deleted by hand came back only at the application's next change: the
-    watcher follows LeaderWorkerSets alone. The cache's watch tells the deployer of it (its application)."""
+def test_a_deleted_owned_object_names_its_application_for_a_reconcile() -> None:
+    """A Service or a PD router's RoleBinding deleted by hand came back only at the application's next change (the
+    watcher follows LeaderWorkerSets alone), and a LeaderWorkerSet deleted while the watcher was down never (its
+    deletion's event never came). The cache's watch tells the deployer of each (its application)."""
     told: list[tuple[str, str]] = []
     cache = OwnedCache(None, {}, 60, 30.0, lambda ns, app: told.append((ns, app)))  # type: ignore[arg-type]
     fed = cache._fed
     for kind in ("Service", "ServiceAccount", "Role", "RoleBinding"):
         fed.observe(_owned(kind, "a-router", "5"))
         fed.observe(_owned(kind, "a-router", "6"), deleted=True)
-    fed.observe(_owned("LeaderWorkerSet", "a-prefill", "7"), deleted=True)  # the watcher's event says so
+    fed.observe(_owned("LeaderWorkerSet", "a-prefill", "7"), deleted=True)  # the watcher's event may never say so
     fed.observe(obj("Service", "users-own", "8"), deleted=True)  # not the application's
-    assert told == [("ns", "a")] * 4
+    assert told == [("ns", "a")] * 5
     assert names(cache.index) == []
     assert application_to_restore(_owned("RoleBinding", "a-router", "9")) == "a"
-    assert application_to_restore(_owned("LeaderWorkerSet", "a", "9")) is None
+    assert application_to_restore(_owned("LeaderWorkerSet", "a", "9")) == "a"
+    assert application_to_restore(obj("LeaderWorkerSet", "b", "9", "b")) is None  # labelled, but no owner

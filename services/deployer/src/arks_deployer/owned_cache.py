@@ -43,11 +43,11 @@ POD_CHECKS = Counter(
 
 
 Gone = Callable[[str, str], None]
-"""Told (namespace, application) when a watch reports an owned object deleted that no event tells of."""
+"""Told (namespace, application) when a watch reports an owned object deleted that no event may tell of."""
 
 
 class _Index:
-    """The index as the watches feed it, telling `gone` of a deletion nothing else reports (`application_to_restore`),
+    """The index as the watches feed it, telling `gone` of a deletion no event may report (`application_to_restore`),
     after the index dropped the object."""
 
     def __init__(self, index: OwnedIndex, gone: Gone | None) -> None:

@@ -32,17 +32,14 @@ def _application(obj: Obj) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-FOLLOWED_KINDS = frozenset({"LeaderWorkerSet"})
-"""Owned kinds whose changes reach the deployer as events of their own (the watcher follows them)."""
-
-
 def application_to_restore(obj: Obj) -> str | None:
-    """The application a deleted object belongs to, when no event tells the deployer of that deletion: an owned kind
-    the watcher does not follow (the Service, a PD router's ServiceAccount, Role and RoleBinding), labelled with the
-    application and controlled by an ArksApplication. Deleted by hand, such an object came back only at the
-    application's next change; a SGLang PD router without its RoleBinding cannot find new prefill or decode pods."""
-    if obj.get("kind") in FOLLOWED_KINDS:
-        return None
+    """The application a deleted owned object belongs to (labelled with it and controlled by an ArksApplication), for
+    a reconcile that makes it again if it is still planned. A Service or a PD router's ServiceAccount, Role and
+    RoleBinding: the watcher does not follow them, and deleted by hand one came back only at the application's next
+    change (a SGLang PD router without its RoleBinding cannot find new prefill or decode pods). A LeaderWorkerSet too,
+    though the watcher follows it: its deletion's event never comes when the watcher was down meanwhile (a restarted
+    watcher remembers nothing to tell gone), and the application then said Running with no set (a second reconcile
+    with the watcher's event finds nothing to do)."""
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     owned = any(isinstance(r, dict) and r.get("kind") == APPLICATION_KIND and r.get("controller") for r in refs)
     return _application(obj) if owned else None
