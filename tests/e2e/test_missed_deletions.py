@@ -1,0 +1,211 @@
+"""Deletions no event tells: an object deleted while the watcher was down. A restarted watcher remembers nothing
+to tell gone, and the copies its first list republishes fall in the bus's two-minute duplicate window, so the
+consumers converge from the API server: the planner and the model-loader on a schedule (`ARKS_RELIST_SECONDS`),
+the deployer from its own watch of what it owns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from arks_common.events.contract import (
+    ENDPOINT_PLANS,
+    ENDPOINT_PLANS_STREAM,
+    OBJECTS,
+    OBJECTS_STREAM,
+    PLANS,
+    PLANS_STREAM,
+)
+from arks_common.events.payloads import ObjectChanged, ObjectKind, decode
+from support.builders import rwx_model, small_app
+from support.e2e import Env, wait_until
+
+pytestmark = pytest.mark.cluster
+
+SWEEPING = ("planner", "model-loader")
+"""The services that look on a schedule for what they were never told; restarted with a short period for these
+tests."""
+FOLLOWED = {
+    ObjectKind.APPLICATION: "arksapplications",
+    ObjectKind.MODEL: "arksmodels",
+    ObjectKind.JOB: "jobs",
+    ObjectKind.PVC: "persistentvolumeclaims",
+    ObjectKind.LEADERWORKERSET: "leaderworkersets",
+}
+"""The kinds the watcher follows in a test's namespace, by the name kubectl reads them with."""
+
+
+@pytest.fixture
+def quick_sweeps(arks: Env) -> Iterator[None]:
+    """The planner and the model-loader look every 2 s (300 s by default), and are put back as they were after."""
+    originals = {name: dict(arks.system[name].env) for name in SWEEPING}
+    for name in SWEEPING:
+        arks.system[name].stop()
+        arks.system[name].env["ARKS_RELIST_SECONDS"] = "2"
+        arks.system[name].start()
+    try:
+        yield
+    finally:
+        for name, env in originals.items():
+            process = arks.system[name]
+            process.stop()
+            process.env.clear()
+            process.env.update(env)
+            process.start()
+
+
+def _stored(arks: Env, stream: str, subject: str) -> bool:
+    """Whether the stream holds a message on `subject` (the newest plan of one application or endpoint)."""
+
+    async def look() -> bool:
+        nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+        try:
+            js: JetStreamContext = nc.jetstream()
+            await js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return False
+        finally:
+            await nc.close()
+        return True
+
+    return asyncio.run(look())
+
+
+def _unsettled(arks: Env, ns: str, services: tuple[str, ...]) -> list[str]:
+    """What may still wake a consumer besides the deletion under test: an object of the namespace whose newest
+    version the watcher has not published (its subject's newest message is another version), and a message the
+    running `services` have not settled (pending, or in hand: a retry). Once there is none, the copies a restarted
+    watcher republishes are all dropped as duplicates, and no event the test did not make is on its way."""
+    objects = [(kind, o) for kind, resource in FOLLOWED.items() for o in arks.items(resource, ns)]
+
+    async def look() -> list[str]:
+        nc = await nats.connect(arks.nats.url, allow_reconnect=False, **arks.nats_admin())
+        unsettled = []
+        try:
+            js: JetStreamContext = nc.jetstream()
+            for kind, obj in objects:
+                meta = obj["metadata"]
+                try:
+                    msg = await js.get_last_msg(OBJECTS_STREAM.name, OBJECTS.stored(kind.value, ns, meta["name"]))
+                    data = decode(msg.data or b"").data
+                    told = isinstance(data, ObjectChanged) and data.resource_version == meta["resourceVersion"]
+                except NotFoundError:
+                    told = False
+                if not told:
+                    unsettled.append(f"untold {kind.value} {meta['name']} {meta['resourceVersion']}")
+            for stream in (OBJECTS_STREAM.name, PLANS_STREAM.name, ENDPOINT_PLANS_STREAM.name):
+                for consumer in await js.consumers_info(stream):
+                    if consumer.name.startswith(services) and (consumer.num_pending or consumer.num_ack_pending):
+                        unsettled.append(f"{consumer.name}: {consumer.num_pending} + {consumer.num_ack_pending}")
+        finally:
+            await nc.close()
+        return unsettled
+
+    return asyncio.run(look())
+
+
+def _deleted_while_the_watcher_is_down(arks: Env, ns: str, kind: str, name: str, running: tuple[str, ...]) -> None:
+    """Once nothing else is on its way (`_unsettled`, for the `running` services), stops the watcher, deletes the
+    object (gone at once: no finalizer holds it; one made again since is another uid), and starts the watcher
+    again."""
+    wait_until(lambda: not _unsettled(arks, ns, running), 60, "every event published and handled", interval=1.0)
+    uid = (arks.get(kind, name, ns) or {})["metadata"]["uid"]
+    watcher = arks.system["watcher"]
+    watcher.stop()
+    try:
+        arks.kubectl("delete", kind, name, "-n", ns, "--wait=true", "--timeout=30s")
+        assert ((arks.get(kind, name, ns) or {}).get("metadata") or {}).get("uid") != uid
+    finally:
+        watcher.start()
+
+
+def _unfinalized_application(arks: Env, ns: str, name: str) -> None:
+    """An application the planner and the model-loader judged but the deployer never saw (it is away), so no
+    finalizer holds its deletion: its deletion is one event, which the watcher may miss."""
+    arks.apply(ns, small_app(name))
+
+    def judged() -> dict[str, Any] | None:
+        app = arks.get("arksapplication", name, ns) or {}
+        types = {c.get("type") for c in (app.get("status") or {}).get("conditions") or []}
+        return app if {"Precheck", "Loaded"} <= types else None
+
+    app = wait_until(judged, 60, f"{ns}/{name} judged by the planner and the model-loader")
+    assert not app["metadata"].get("finalizers"), "the deployer is away: no finalizer"
+
+
+def test_a_model_waiting_for_an_application_deleted_while_the_watcher_was_down_is_released(
+    arks: Env, ns: str, quick_sweeps: None
+) -> None:
+    """The model's deletion waits for its last user; that user's deletion passes while the watcher is down. The
+    model goes all the same (before: it stayed Terminating for good, 'still used by' a gone application)."""
+    model = arks.ready_model(ns, rwx_model())["metadata"]["name"]
+    deployer = arks.system["deployer"]
+    deployer.stop()
+    try:
+        _unfinalized_application(arks, ns, "user")
+        arks.kubectl("delete", "arksmodel", model, "-n", ns, "--wait=false")
+
+        def in_use() -> bool:
+            return any(
+                e["reason"] == "ModelInUse" and e["involvedObject"]["name"] == model for e in arks.items("events", ns)
+            )
+
+        wait_until(in_use, 30, "the model-loader to say the model waits for its application")
+        _deleted_while_the_watcher_is_down(arks, ns, "arksapplication", "user", SWEEPING)
+    finally:
+        deployer.start()
+    wait_until(lambda: arks.get("arksmodel", model, ns) is None, 30, "the model no application uses to go")
+
+
+def test_the_plan_of_an_application_deleted_while_the_watcher_was_down_is_removed(
+    arks: Env, ns: str, quick_sweeps: None
+) -> None:
+    """The planner's plan of an application deleted while the watcher was down is removed while the planner runs
+    (before: it stayed on arks.plan.<ns>.<name> until the planner's next start)."""
+    arks.ready_model(ns, rwx_model())
+    subject = PLANS.stored(ns, "planned")
+    deployer = arks.system["deployer"]
+    deployer.stop()
+    try:
+        _unfinalized_application(arks, ns, "planned")
+        assert _stored(arks, PLANS_STREAM.name, subject)
+        _deleted_while_the_watcher_is_down(arks, ns, "arksapplication", "planned", SWEEPING)
+    finally:
+        deployer.start()
+    wait_until(lambda: not _stored(arks, PLANS_STREAM.name, subject), 30, "the gone application's plan removed")
+
+
+def test_the_plan_of_an_endpoint_deleted_while_the_watcher_was_down_is_removed(
+    arks: Env, ns: str, quick_sweeps: None
+) -> None:
+    """An ArksEndpoint carries no finalizer (its router goes with it by owner references): deleted while the watcher
+    was down, its plan is removed while the planner runs."""
+    arks.apply(ns, {"apiVersion": "arks.ai/v1", "kind": "ArksEndpoint", "metadata": {"name": "routed"}, "spec": {}})
+    subject = ENDPOINT_PLANS.stored(ns, "routed")
+    wait_until(lambda: _stored(arks, ENDPOINT_PLANS_STREAM.name, subject), 60, "the endpoint's plan")
+    _deleted_while_the_watcher_is_down(arks, ns, "arksendpoint", "routed", (*SWEEPING, "deployer"))
+    wait_until(lambda: not _stored(arks, ENDPOINT_PLANS_STREAM.name, subject), 30, "the gone endpoint's plan removed")
+
+
+def test_a_leaderworkerset_deleted_while_the_watcher_was_down_is_made_again(arks: Env, ns: str) -> None:
+    """The deployer makes again what it owns when it is deleted, the LeaderWorkerSet too, though the watcher follows
+    it: its deletion's event never comes when the watcher was down (before: the application kept saying Running with
+    no LeaderWorkerSet and no pods, until its next change)."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("kept"))
+    arks.wait_phase("kept", ns, "Running")
+    before = (arks.get("leaderworkerset", "kept", ns) or {})["metadata"]["uid"]
+    _deleted_while_the_watcher_is_down(arks, ns, "leaderworkerset", "kept", (*SWEEPING, "deployer"))
+
+    def made_again() -> str | None:
+        uid = ((arks.get("leaderworkerset", "kept", ns) or {}).get("metadata") or {}).get("uid")
+        return uid if uid not in (None, before) else None
+
+    wait_until(made_again, 30, "the deleted LeaderWorkerSet made again")
+    arks.wait_phase("kept", ns, "Running")
