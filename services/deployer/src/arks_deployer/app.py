@@ -86,10 +86,10 @@ DEFERRED = 1024
 class _OffBus:
     """Reconciles an application on news no bus message carries, from the deployer's own watches: an owned object
     no event may tell of deleted (its Service, a PD router's account, a LeaderWorkerSet deleted while the watcher
-    was down: the reconcile applies it again), a pod of it
-    starting to terminate (an eviction, a drain: the reconcile asks its pods which group still serves). An
-    application's news that come together (a router's account, Role and RoleBinding) share one reconcile; at most
-    `AT_ONCE` run at once; none starts once shutdown began.
+    was down: the reconcile applies it again), a pod of it starting to terminate (an eviction, a drain: the
+    reconcile asks its pods which group still serves). An application's news that come together (a router's
+    account, Role and RoleBinding) share one reconcile; at most `AT_ONCE` run at once; none starts once shutdown
+    began.
 
     Every replica's watch sees the news; only the replica holding the application's partition reconciles it,
     so two replicas never reconcile one application at once. The others remember it for `remember_seconds` (about
