@@ -3,11 +3,14 @@ soon as the last one stops using it: deleted, or moved to another model by an ed
 
 from __future__ import annotations
 
+import asyncio
+
 from unit.model_loader.cluster import Cluster, application_dict, model_dict, ready
 
 from arks_common.events.payloads import ObjectKind
 from arks_common.kube.resources import APPLICATIONS, MODELS, PVCS
-from arks_model_loader.models import MODEL_FINALIZER
+from arks_model_loader.models import MODEL_FINALIZER, ModelReconciler
+from support.waiting import eventually
 
 KEY = (MODELS.plural, "default", "qwen-7b")
 
@@ -67,3 +70,29 @@ async def test_a_claim_deleted_without_its_event_is_made_again_on_the_next_sched
     await c.models.resync([("default", "qwen-7b")])
     assert claim in c.kube.store
     assert c.status()["phase"] != "Ready"
+
+
+async def test_the_per_model_locks_are_dropped_once_no_reconcile_holds_them() -> None:
+    """One reconcile of a model at a time, and no lock kept for a model name after its reconciles end (names come
+    and go: a lock per name ever seen would grow for good)."""
+    reconciler = ModelReconciler(None, None, None)  # type: ignore[arg-type]
+    running: list[str] = []
+    most = 0
+    release = asyncio.Event()
+
+    async def fake(namespace: str, name: str) -> bool:
+        nonlocal most
+        running.append(name)
+        most = max(most, running.count(name))
+        await release.wait()
+        running.remove(name)
+        return False
+
+    reconciler._reconcile = fake  # type: ignore[method-assign]
+    tasks = [asyncio.create_task(reconciler.reconcile("ns", n)) for n in ("a", "a", "a", "b")]
+    await eventually(lambda: sorted(running) == ["a", "b"], what="one reconcile of each model running")
+    assert len(reconciler._locks) == 2
+    release.set()
+    await asyncio.gather(*tasks)
+    assert most == 1
+    assert reconciler._locks == {}

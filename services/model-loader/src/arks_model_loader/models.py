@@ -4,7 +4,7 @@ still use from disappearing under them (a finalizer), and says so on the model a
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
@@ -82,13 +82,24 @@ class ModelReconciler:
         self._config = config
         self._rechecks: OrderedDict[tuple[str, str], int] = OrderedDict()
         """Models whose download waits on its pod -> the stream sequence of the message that looks again."""
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
-        """One reconcile of a model at a time in this replica: its events' and the schedule's (`resync`)."""
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        """One reconcile of a model at a time in this replica: its events' and the schedule's (`resync`); each lock
+        with how many reconciles hold or wait for it, and dropped when none does (model names come and go)."""
 
     async def reconcile(self, namespace: str, name: str) -> bool:
         """True when the model's download waits on its pod: the caller ends its handling with `look_again`."""
-        async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
-            return await self._reconcile(namespace, name)
+        key = (namespace, name)
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with reconciling(CONTROLLER), lock:
+                return await self._reconcile(namespace, name)
+        finally:
+            lock, users = self._locks[key]
+            if users > 1:
+                self._locks[key] = (lock, users - 1)
+            else:
+                del self._locks[key]
 
     async def reconcile_deleting_models(self, namespace: str) -> None:
         """After an application went away or changed its spec: a model waiting for its last user may now be
