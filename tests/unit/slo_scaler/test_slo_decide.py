@@ -350,6 +350,23 @@ def test_a_forecast_alone_does_not_undo_a_recent_scale_down() -> None:
     assert (decision.reason, decision.direction) == (Reason.LOAD_ABOVE_CAPACITY, ScaleDirection.UP)
 
 
+def test_a_rise_its_points_support_undoes_a_recent_scale_down_before_the_load_reaches_the_threshold() -> None:
+    # the PD benchmark's decode role (docs/autoscaling.md §5b): scaled down to one group at the trough, then a
+    # steady rise. A group has no latency signal before its seats run out, so only the forecast can act in time;
+    # a rise this clean is what the scale-down itself would have had to count (slope less 2 standard errors)
+    config = ScalerConfig(initial_capacity_per_group=10)
+    fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=300), groups=3, config=config)
+    for _ in range(22):
+        fleet.tick(ttft_s=0.1, rate=6.0 / fleet.groups)
+    assert fleet.groups == 1
+    decisions = [fleet.tick(ttft_s=0.1, rate=6.0 + 0.3 * i) for i in range(1, 9)]  # +1.2 req/s a minute
+    up = next(d for d in decisions if d.direction is ScaleDirection.UP)
+    assert up.reason is Reason.LOAD_ABOVE_CAPACITY
+    assert up.signals is not None
+    assert up.signals.arrival_rate < 0.95 * 10  # before the load itself is there
+    assert "(a rise its points support, to 10 req/s, undoes the scale-down 120 s ago)" in up.message
+
+
 def test_groups_asked_for_that_have_no_pod_yet_are_starting_not_serving() -> None:
     # the deployer lags: the scaler decided 3 groups, 2 pods serve. Counted as ready, the third made the demand look
     # half as large again and, once the breach had lasted another window, asked for a fourth group, and so on

@@ -163,7 +163,8 @@ class ScalerConfig:
     max_trend_factor: float = 1.5  # a trend from a few noisy points may raise the expected load by this much at most
     # Scaling down: the load's level over the trend window (a line through its points, less noisy than the last
     # window), raised only by the part of a rise the points support (slope less this many standard errors): noise in a
-    # flat load must not hold extra groups, a forecast that does not materialize must not keep them.
+    # flat load must not hold extra groups, a forecast that does not materialize must not keep them. The same
+    # supported rise is what may undo a scale-down within its window (a forecast alone may not).
     scale_down_trend_confidence: float = 2.0
     # When every percentile is under `healthy_ratio` of its target, scale down to the size that runs at this share of
     # the capacity (the scale-up threshold, so a scale-down never lands where a scale-up would fire at once).
@@ -361,25 +362,31 @@ def _decide(
         start_seconds=start_s,
         capacity_confirmed=est.confirmed,
     )
-    # a forecast alone does not undo a scale-down of the last window: only load above the threshold does (no flap)
-    recently_down = (
-        capacity is not None
-        and state.scaled_down_at is not None
-        and now - state.scaled_down_at < _down_window(spec)
-        and demand <= capacity * up_u * current
-    )
-    if pressure is None and capacity and expected > capacity * up_u * current and not recently_down:
+    # the rise the points support (the slope less its standard errors) over the lead: what a scale-down sizes for
+    supported = _supported_load(state, demand, lead, config)
+    # a forecast alone does not undo a scale-down of the last window (no flap): only load above the threshold does,
+    # or a rise the points support carrying it there (one a scale-down would have kept the groups for). A role
+    # with no latency signal before its limit (decode: its seats run out before its ITL grows) has only the
+    # forecast to act on in time, and a cold start to wait for when it acts late.
+    limit = capacity * up_u * current if capacity else 0.0
+    since_down = now - state.scaled_down_at if state.scaled_down_at is not None else None
+    after_down = since_down is not None and since_down < _down_window(spec) and demand <= limit
+    recently_down = capacity is not None and after_down and supported <= limit
+    if pressure is None and capacity and expected > limit and not recently_down:
         # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
         load = f"load {demand:.0f} req/s"
         if expected > demand * 1.01:
             load += f", rising to {expected:.0f} req/s in {lead:.0f} s,"
-        limit = capacity * up_u * current
         load += f" > {up_u:.0%} of {current} x {capacity:.1f} req/s = {limit:.0f} req/s"
+        if after_down:
+            load += (
+                f" (a rise its points support, to {supported:.0f} req/s, undoes the scale-down {since_down:.0f} s ago)"
+            )
         pressure = Reason.LOAD_ABOVE_CAPACITY, load
     # an exploring estimate never scales down past the rate the groups have actually served comfortably: the
     # knee is found by the load, not by removing groups the cold start would have to bring back
     proven = None if est.confirmed else est.comfortable
-    down_needed = _down_needed(state, signals, demand, needed, capacity, requests, lead, plan_u, up_u, proven, config)
+    down_needed = _down_needed(state, signals, needed, capacity, requests, supported, plan_u, up_u, proven, config)
     if needed_soon is not None and needed is not None:
         # a rising load counts at what it will be when a new group could serve: no scale-down in a ramp either
         needed = max(needed, needed_soon)
@@ -784,21 +791,28 @@ def _slope(points: Sequence[tuple[float, float]], confidence: float = 0.0) -> fl
     return max(0.0, slope - confidence * stderr)
 
 
+def _supported_load(state: ScalerState, demand: float, lead: float, config: ScalerConfig) -> float:
+    """The load's level plus the rise over `lead` the points support (`ScalerConfig.scale_down_trend_confidence`),
+    at most `max_trend_factor` x `demand`."""
+    rising = level(state.demand) + _slope(state.demand, config.scale_down_trend_confidence) * lead
+    return min(rising, config.max_trend_factor * demand)
+
+
 def _down_needed(
     state: ScalerState,
     signals: Signals,
-    demand: float,
     needed: int | None,
     capacity: float | None,
     requests: float,
-    lead: float,
+    supported: float,
     plan_u: float,
     up_u: float,
     proven: float | None,
     config: ScalerConfig,
 ) -> int | None:
-    """The groups to recommend for scaling down: the load's level plus the rise the points support, at the scale-up
-    threshold `up_u` when the percentiles are comfortably under target (else at the planned `plan_u`)."""
+    """The groups to recommend for scaling down: the load's level plus the rise the points support (`supported`),
+    at the scale-up threshold `up_u` when the percentiles are comfortably under target (else at the planned
+    `plan_u`)."""
     if requests == 0 and signals.waiting_per_group == 0:
         return needed  # no traffic at all: the floor, whether or not a capacity was learned
     if not capacity or needed is None:
@@ -809,11 +823,8 @@ def _down_needed(
     per_group = capacity * (min(up_u, max(config.healthy_utilization, plan_u)) if healthy else plan_u)
     if proven is not None:
         per_group = min(per_group, proven)
-    now_level = level(state.demand)
-    rising = now_level + _slope(state.demand, config.scale_down_trend_confidence) * lead
-    rising = min(rising, config.max_trend_factor * demand)
-    now_needed = min(needed, math.ceil(now_level / per_group)) if requests > 0 else needed
-    return max(now_needed, math.ceil(rising / per_group))
+    now_needed = min(needed, math.ceil(level(state.demand) / per_group)) if requests > 0 else needed
+    return max(now_needed, math.ceil(supported / per_group))
 
 
 def _down_window(spec: AutoscalingSpec) -> int:
