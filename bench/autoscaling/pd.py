@@ -40,7 +40,7 @@ import numpy as np
 
 from arks_common.api.application import AutoscalingSpec
 from arks_slo_scaler.core.decide import GroupSample, ScalerConfig
-from arks_slo_scaler.core.roles import role_signals
+from arks_slo_scaler.core.roles import role_config, role_signals
 
 from .run import GOAL, SCENARIOS, TPOT_TARGET_S, TTFT_TARGET_S, played_trace, scenario_trace, size, steady_trace
 from .scalers import Fixed, Slo
@@ -58,7 +58,7 @@ class RoleScaler(Scaler):
     def __init__(self, role: str, spec: AutoscalingSpec, prior: float | None = None) -> None:
         self.role = role
         name = f"arks-slo {role}" + (" (prior)" if prior is not None else "")
-        self.inner = Slo(spec, ScalerConfig(initial_capacity_per_group=prior), name)
+        self.inner = Slo(spec, role_config(role, ScalerConfig(initial_capacity_per_group=prior)), name)
         self.name = self.inner.name
 
     def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:

@@ -350,21 +350,31 @@ def test_a_forecast_alone_does_not_undo_a_recent_scale_down() -> None:
     assert (decision.reason, decision.direction) == (Reason.LOAD_ABOVE_CAPACITY, ScaleDirection.UP)
 
 
-def test_a_rise_its_points_support_undoes_a_recent_scale_down_before_the_load_reaches_the_threshold() -> None:
-    # the PD benchmark's decode role (docs/autoscaling.md §5b): scaled down to one group at the trough, then a
-    # steady rise. A group has no latency signal before its seats run out, so only the forecast can act in time;
-    # a rise this clean is what the scale-down itself would have had to count (slope less 2 standard errors)
-    config = ScalerConfig(initial_capacity_per_group=10)
+def _scaled_down_then_a_steady_rise(config: ScalerConfig) -> list[Decision]:
+    """Three groups at 6 req/s down to one at the end of a 300 s window, then a rise of 1.2 req/s a minute."""
     fleet = Fleet(spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=300), groups=3, config=config)
     for _ in range(22):
         fleet.tick(ttft_s=0.1, rate=6.0 / fleet.groups)
     assert fleet.groups == 1
-    decisions = [fleet.tick(ttft_s=0.1, rate=6.0 + 0.3 * i) for i in range(1, 9)]  # +1.2 req/s a minute
-    up = next(d for d in decisions if d.direction is ScaleDirection.UP)
+    return [fleet.tick(ttft_s=0.1, rate=6.0 + 0.3 * i) for i in range(1, 9)]
+
+
+def test_where_latency_does_not_warn_a_rise_its_points_support_undoes_a_recent_scale_down() -> None:
+    # the PD benchmark's decode role (docs/autoscaling.md §5b): scaled down to one group at the trough, then a
+    # steady rise. Its ITL is flat until its seats run out, so only the forecast can act a cold start ahead; a rise
+    # this clean is one the scale-down itself would have kept groups for (slope less 2 standard errors)
+    config = ScalerConfig(initial_capacity_per_group=10, supported_rise_undoes_scale_down=True)
+    up = next(d for d in _scaled_down_then_a_steady_rise(config) if d.direction is ScaleDirection.UP)
     assert up.reason is Reason.LOAD_ABOVE_CAPACITY
     assert up.signals is not None
     assert up.signals.arrival_rate < 0.95 * 10  # before the load itself is there
     assert "(a rise its points support, to 10 req/s, undoes the scale-down 120 s ago)" in up.message
+
+
+def test_by_default_the_same_rise_waits_for_the_load_itself_after_a_scale_down() -> None:
+    # prefill's TTFT and an aggregated group's grow before their capacity ends: a breach acts in time there
+    decisions = _scaled_down_then_a_steady_rise(ScalerConfig(initial_capacity_per_group=10))
+    assert all(d.direction is ScaleDirection.HOLD for d in decisions)
 
 
 def test_groups_asked_for_that_have_no_pod_yet_are_starting_not_serving() -> None:

@@ -11,8 +11,8 @@ from unit.slo_scaler.builders import Leader, group, snapshot
 
 from arks_common.api import ArksApplication
 from arks_common.events.payloads import ScaleDirection
-from arks_slo_scaler.core.decide import Decision, Observation, Reason, ScalerState, decide
-from arks_slo_scaler.core.roles import ScaledRole, role_signals, scaled_roles
+from arks_slo_scaler.core.decide import Decision, Observation, Reason, ScalerConfig, ScalerState, decide
+from arks_slo_scaler.core.roles import ScaledRole, role_config, role_signals, scaled_roles
 from support.builders import sample
 
 BEHAVIOR = {"scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 300, "warmupSeconds": 60}
@@ -69,6 +69,16 @@ def test_each_role_keeps_only_the_signals_it_is_scaled_on() -> None:
     assert decode.requests_waiting == 30  # a request waits there for a seat, which nothing else shows
     assert decode.time_to_first_token == scrape.time_to_first_token  # counts the requests; never judged
     assert serve == scrape
+
+
+def test_only_decode_acts_on_a_supported_rise_after_a_scale_down() -> None:
+    # its ITL is flat until its seats run out: the forecast is its only early signal (core/roles.py)
+    config = ScalerConfig(initial_capacity_per_group=12.0)
+    assert role_config("decode", config) == ScalerConfig(
+        initial_capacity_per_group=12.0, supported_rise_undoes_scale_down=True
+    )
+    assert role_config("prefill", config) == config
+    assert role_config("serve", config) == config
 
 
 @dataclass

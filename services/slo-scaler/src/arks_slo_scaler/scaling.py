@@ -33,7 +33,7 @@ from arks_common.telemetry.logging import get_logger
 from arks_slo_scaler.adapters.metrics_source import FetchError, MetricsSource
 from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.metrics import MetricsSnapshot, parse_metrics
-from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_signals, scaled_roles
+from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_config, role_signals, scaled_roles
 from arks_slo_scaler.core.samples import group_of, ready_since, runtime_started, started_in, to_sample
 from arks_slo_scaler.metrics import (
     DECISIONS,
@@ -276,7 +276,7 @@ class SloScaler:
         seen = {group: entries[-1][0] for group, entries in state.history.items() if entries}
         groups = await self._observe(app, raw["metadata"]["uid"], role, seen)
         decision, tracked.states[role.name] = decide(
-            role.spec, Observation(self._clock(), current, tuple(groups)), state, self._config
+            role.spec, Observation(self._clock(), current, tuple(groups)), state, role_config(role.name, self._config)
         )
         # a PD role's series carry its LeaderWorkerSet's name (A-prefill, A-decode) as the application label
         series = _series_name(tracked.name, role.name)

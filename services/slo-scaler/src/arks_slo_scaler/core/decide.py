@@ -163,9 +163,14 @@ class ScalerConfig:
     max_trend_factor: float = 1.5  # a trend from a few noisy points may raise the expected load by this much at most
     # Scaling down: the load's level over the trend window (a line through its points, less noisy than the last
     # window), raised only by the part of a rise the points support (slope less this many standard errors): noise in a
-    # flat load must not hold extra groups, a forecast that does not materialize must not keep them. The same
-    # supported rise is what may undo a scale-down within its window (a forecast alone may not).
+    # flat load must not hold extra groups, a forecast that does not materialize must not keep them.
     scale_down_trend_confidence: float = 2.0
+    # Within a scale-down window, a forecast alone does not scale up again (no flap): a breach or a queue acts in time
+    # where latency grows before the capacity ends. Where it does not (a decode server's seats run out while its ITL
+    # is flat: `roles.role_config`), the forecast is the only early signal, and a rise the points support (the
+    # scale-down's own test) undoes the scale-down too. Off by default: on every role, the aggregated benchmark's
+    # burst scenarios paid up to 11% more GPU-hours for nothing (docs/autoscaling.md §5b).
+    supported_rise_undoes_scale_down: bool = False
     # When every percentile is under `healthy_ratio` of its target, scale down to the size that runs at this share of
     # the capacity (the scale-up threshold, so a scale-down never lands where a scale-up would fire at once).
     healthy_utilization: float = 0.95
@@ -365,13 +370,12 @@ def _decide(
     # the rise the points support (the slope less its standard errors) over the lead: what a scale-down sizes for
     supported = _supported_load(state, demand, lead, config)
     # a forecast alone does not undo a scale-down of the last window (no flap): only load above the threshold does,
-    # or a rise the points support carrying it there (one a scale-down would have kept the groups for). A role
-    # with no latency signal before its limit (decode: its seats run out before its ITL grows) has only the
-    # forecast to act on in time, and a cold start to wait for when it acts late.
+    # or, where the config says so, a rise the points support carrying it there (one a scale-down keeps groups for)
     limit = capacity * up_u * current if capacity else 0.0
     since_down = now - state.scaled_down_at if state.scaled_down_at is not None else None
     after_down = since_down is not None and since_down < _down_window(spec) and demand <= limit
-    recently_down = capacity is not None and after_down and supported <= limit
+    undone = config.supported_rise_undoes_scale_down and supported > limit
+    recently_down = capacity is not None and after_down and not undone
     if pressure is None and capacity and expected > limit and not recently_down:
         # the SLO still holds, but the load will soon break it: act before it does (the early signal that matters)
         load = f"load {demand:.0f} req/s"

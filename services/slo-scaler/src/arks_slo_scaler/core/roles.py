@@ -19,6 +19,11 @@ signals, which is why this module only *filters* a role's scrapes:
   assume NIXL over RDMA, where a transfer takes milliseconds (docs/pd.md). Its TTFT histogram stays:
   the decision counts the requests a group started from it, and the role's spec has no TTFT target, so it is
   never judged on it.
+
+Decode's decision differs in one setting (`role_config`): its ITL stays flat until its seats run out, and its queue
+builds only past that cliff, so a group asked for on the queue comes a cold start too late. Its forecast is the
+only early signal, and a rise the points support undoes a recent scale-down (`ScalerConfig.
+supported_rise_undoes_scale_down`); prefill's TTFT and an aggregated group's grow before their capacity ends.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from dataclasses import dataclass, replace
 
 from arks_common.api.application import ArksApplicationSpec, AutoscalingSpec, DynamoBackend, Runtime
 from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE
+from arks_slo_scaler.core.decide import ScalerConfig
 from arks_slo_scaler.core.metrics import MetricsSnapshot, UnifiedMetric
 
-__all__ = ["ScaledRole", "engine_runtime", "role_signals", "scaled_roles"]
+__all__ = ["ScaledRole", "engine_runtime", "role_config", "role_signals", "scaled_roles"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,12 @@ def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
         refused = snapshot.refused - {UnifiedMetric.INTER_TOKEN_LATENCY_SECONDS}
         return replace(snapshot, inter_token_latency=None, kv_cache_usage=None, refused=refused)
     return snapshot  # decode keeps every signal; serve too
+
+
+def role_config(role: str, config: ScalerConfig) -> ScalerConfig:
+    """The decision's settings for a role (see the module's docstring): decode acts on a rise its points support
+    even just after a scale-down; every other role as configured."""
+    return replace(config, supported_rise_undoes_scale_down=True) if role == ROLE_DECODE else config
 
 
 def engine_runtime(spec: ArksApplicationSpec, role: str) -> Runtime:
