@@ -22,8 +22,9 @@ signals, which is why this module only *filters* a role's scrapes:
 
 Decode's decision differs in one setting (`role_config`): its ITL stays flat until its seats run out, and its queue
 builds only past that cliff, so a group asked for on the queue comes a cold start too late. Its forecast is the
-only early signal, and a rise the points support undoes a recent scale-down (`ScalerConfig.
-supported_rise_undoes_scale_down`); prefill's TTFT and an aggregated group's grow before their capacity ends.
+only early signal, and a rise the points support undoes a recent scale-down
+(`ScalerConfig.supported_rise_undoes_scale_down`); prefill's TTFT and an aggregated group's grow before their
+capacity ends, and a breach acts in time.
 """
 
 from __future__ import annotations
