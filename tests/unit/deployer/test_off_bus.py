@@ -1,6 +1,7 @@
-"""The deployer's reconciles on news no bus message carries (here: an owned object no event tells of deleted): one
-reconcile for an application's deletions that come together, a bounded number at once, none after shutdown began,
-only by the replica holding the application's partition (or the one that takes it over soon after)."""
+"""The deployer's reconciles on news no bus message carries (an owned object no event tells of deleted, pods
+starting or ending to terminate): one reconcile for an application's news that come together, a bounded number at
+once, none after shutdown began, only by the replica holding the application's partition (or the one that takes it
+over soon after), also when the partition is given away while the news waits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 from typing import Any
 
 from arks_common.events.partitions import partition_of
-from arks_deployer.app import AT_ONCE, _OffBus
+from arks_deployer.off_bus import AT_ONCE, OffBus
 from support.waiting import eventually
 
 
@@ -28,10 +29,13 @@ class Reconciles:
         finally:
             self.running -= 1
 
+    def looking(self, namespace: str, name: str) -> bool:
+        return False
+
 
 async def test_a_namespaces_deletions_are_restored_a_few_at_a_time_once_per_application() -> None:
     reconciles = Reconciles()
-    restorer = _OffBus(8, lambda: range(8), 30.0)
+    restorer = OffBus(8, lambda: range(8), 30.0)
     restorer.reconciler = reconciles  # type: ignore[assignment]
     for app in range(10):
         for _ in ("Service", "ServiceAccount", "Role", "RoleBinding"):  # a PD application's objects, all at once
@@ -44,7 +48,8 @@ async def test_a_namespaces_deletions_are_restored_a_few_at_a_time_once_per_appl
     assert reconciles.most == AT_ONCE
     await restorer.close()
     restorer.gone("ns", "app-0")  # after shutdown began: nothing starts
-    assert not restorer._tasks
+    assert restorer.idle()
+    assert len(reconciles.started) == 10
 
 
 class Clock:
@@ -62,7 +67,7 @@ async def test_only_the_partitions_holder_restores_and_a_take_over_restores_what
     clock = Clock()
     reconciles = Reconciles()
     reconciles.release.set()
-    restorer = _OffBus(8, lambda: owned, 30.0, clock)
+    restorer = OffBus(8, lambda: owned, 30.0, clock)
     restorer.reconciler = reconciles  # type: ignore[assignment]
     for app in apps:
         restorer.gone("ns", app)
@@ -87,3 +92,40 @@ async def test_only_the_partitions_holder_restores_and_a_take_over_restores_what
     assert {("ns", a) for a in recent} <= set(reconciles.started)
     assert not {("ns", a) for a in old} & set(reconciles.started)
     await restorer.close()
+
+
+async def test_news_that_waited_while_its_partition_was_given_away_is_left_to_the_new_holder() -> None:
+    owned = set(range(8))
+    reconciles = Reconciles()
+    off_bus = OffBus(8, lambda: owned, 60.0)
+    off_bus.reconciler = reconciles  # type: ignore[assignment]
+    apps = [f"app-{i}" for i in range(40)]
+    for app in apps:
+        off_bus.pods_changed("ns", app)
+    await eventually(lambda: reconciles.running == AT_ONCE, what="the first reconciles running")
+    owned.clear()  # every partition handed to another replica (a rebalance, a lapse)
+    reconciles.release.set()
+    await eventually(off_bus.idle, what="the news worked off")
+    assert len(reconciles.started) == AT_ONCE, "a reconcile ran on a replica that no longer held its partition"
+    owned.add(3)  # one comes back: what waited there is acted on
+    off_bus.taken(3)
+    back = {("ns", a) for a in apps if partition_of("ns", a, 8) == 3} - set(reconciles.started[:AT_ONCE])
+    await eventually(lambda: set(reconciles.started[AT_ONCE:]) == back, what="partition 3's news reconciled")
+    await off_bus.close()
+
+
+async def test_pods_news_is_left_alone_while_messages_look_at_the_pods_anyway() -> None:
+    class Looking(Reconciles):
+        def looking(self, namespace: str, name: str) -> bool:
+            return name == "rolling"
+
+    reconciles = Looking()
+    reconciles.release.set()
+    off_bus = OffBus(8, lambda: range(8), 60.0)
+    off_bus.reconciler = reconciles  # type: ignore[assignment]
+    off_bus.pods_changed("ns", "rolling")
+    off_bus.pods_changed("ns", "evicted")
+    await eventually(lambda: reconciles.started == [("ns", "evicted")], what="the evicted one reconciled")
+    await eventually(off_bus.idle, what="nothing else")
+    assert reconciles.started == [("ns", "evicted")]
+    await off_bus.close()

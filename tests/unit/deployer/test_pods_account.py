@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from unit.deployer.test_status import observed, role
+from unit.deployer.test_status import observed, plan, role
 
 from arks_common.api.application import Phase
 from arks_common.bus.consumer import Later
 from arks_deployer.core.pods import going_ready_groups, pods_account
+from arks_deployer.core.refusals import ApplyProblem, ProblemKind
 from arks_deployer.core.status import Observed, ReadyReason, RoleObserved, compute
 from arks_deployer.reconcile import LOOKS, Reconciler
 
@@ -184,3 +185,25 @@ def test_the_pods_are_looked_at_again_by_the_newest_message_a_bounded_number_of_
     with pytest.raises(Later):
         reconciler.look_again("ns", "a", ("t", 9, 1))  # a newer message takes over
     reconciler.look_again("ns", "a", ("s", 2, 2))  # the older one that comes back is done
+
+
+@pytest.mark.parametrize(
+    "obs",
+    [
+        observed(roles=[role(replicas=1, ready=1)], pods_going=True),
+        observed(
+            generation=2,
+            plan=plan(generation=2, passed=False, message="bad"),
+            roles=[role(replicas=1, ready=1, on_plan=False)],
+            pods_going=True,
+        ),
+        observed(generation=2, roles=[role(replicas=1, ready=1)], pods_going=True),
+        observed(roles=[role(replicas=1, ready=1, on_plan=False)], waits_for_model=True, pods_going=True),
+        observed(
+            roles=[role(replicas=1, ready=1)], problem=ApplyProblem(ProblemKind.RETRYING, "busy", 5.0), pods_going=True
+        ),
+    ],
+    ids=["steady", "newest spec refused", "planner checking", "held for its model", "apply retrying"],
+)
+def test_a_serving_application_with_a_pod_terminating_asks_its_pods_whatever_else_it_says(obs: Observed) -> None:
+    assert compute("a", obs).unsettled

@@ -16,31 +16,37 @@ def pod(name: str, app: str | None = "a", ns: str = "ns", deleting: bool = False
     return {"metadata": meta, "spec": {"containers": [{"name": "c"}]}, "status": {"phase": "Running"}}
 
 
-def test_a_pod_that_starts_terminating_is_told_once_and_known_until_gone() -> None:
+def test_an_application_is_told_when_it_comes_to_have_a_pod_terminating_and_when_it_no_longer_has_one() -> None:
     told: list[tuple[str, str]] = []
     index = TerminatingPods(lambda ns, app: told.append((ns, app)))
-    index.replace("Pod", [trim_pod(pod("a-0")), trim_pod(pod("b-0", app="b"))], "1")
+    index.replace("Pod", [trim_pod(pod("a-0")), trim_pod(pod("a-0-1")), trim_pod(pod("b-0", app="b"))], "1")
     assert told == []
     assert not index.any("ns", "a")
     index.observe(pod("a-0", deleting=True))
     index.observe(pod("a-0", deleting=True))  # its status moves while it terminates: not news again
+    index.observe(pod("a-0-1", deleting=True))  # its group's other pod: the application's turn is the same
     assert told == [("ns", "a")]
     assert index.any("ns", "a")
     assert not index.any("ns", "b")
     index.observe(pod("a-0", deleting=True), deleted=True)
+    assert index.any("ns", "a")
+    index.observe(pod("a-0-1", deleting=True), deleted=True)  # the last one gone: news (the status may say it)
+    assert told == [("ns", "a"), ("ns", "a")]
     assert not index.any("ns", "a")
     index.observe(pod("a-0"))  # made again by its StatefulSet
-    assert told == [("ns", "a")]
+    index.observe(pod("a-0"), deleted=True)  # a pod gone that never terminated here: not news
+    assert told == [("ns", "a"), ("ns", "a")]
 
 
-def test_a_relist_tells_what_started_terminating_while_the_watch_was_away() -> None:
+def test_a_relist_tells_what_turned_while_the_watch_was_away() -> None:
     told: list[tuple[str, str]] = []
     index = TerminatingPods(lambda ns, app: told.append((ns, app)))
     index.replace("Pod", [trim_pod(pod("a-0", deleting=True))], "1")
     assert told == [("ns", "a")]
     index.replace("Pod", [trim_pod(pod("a-0", deleting=True)), trim_pod(pod("b-0", app="b", deleting=True))], "2")
     assert told == [("ns", "a"), ("ns", "b")]  # a-0 was known already
-    index.replace("Pod", [], "3")
+    index.replace("Pod", [trim_pod(pod("b-0", app="b", deleting=True))], "3")
+    assert told == [("ns", "a"), ("ns", "b"), ("ns", "a")]  # a's pod went meanwhile
     assert not index.any("ns", "a")
 
 
@@ -51,6 +57,7 @@ def test_pods_without_the_label_or_a_name_are_left_alone_and_a_listed_pod_is_tri
     index.observe({"metadata": {"name": 5, "namespace": "ns", "labels": {"arks.ai/application": ["a"]}}})
     assert not index.any("ns", "x")
     assert not index.any("ns", "a")
+    assert trim_pod(pod("a-0")) == {}  # not terminating: nothing kept of it
     assert trim_pod(pod("a-0", deleting=True)) == {
         "metadata": {
             "namespace": "ns",

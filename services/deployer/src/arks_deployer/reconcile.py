@@ -153,6 +153,10 @@ class Reconciler:
 
         await self._coalescer.run((namespace, name), run)
 
+    def looking(self, namespace: str, name: str) -> bool:
+        """Whether a message looks at the application's pods again (`look_again`) for now."""
+        return self._unsettled.get((namespace, name)) is not None
+
     def look_again(self, namespace: str, name: str, carrier: Carrier) -> None:
         """After a reconcile the message `carrier` woke: while the application's groups are short of ready or on
         their way, its pods are looked at again (what holds a pod, such as the scheduler's verdict, a crash loop or a

@@ -304,6 +304,9 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         message = f"Waiting for {what} with every pod Ready: {progress}{_told(obs)}"
         unsettled = True
 
+    # a serving status counts groups ready by their sets, which count a terminating pod's group until it is gone:
+    # whatever else the story is (a refused edit, a model download, the planner), the pods tell whether it serves
+    unsettled = unsettled or (serving and obs.pods_going)
     reported = _plan_is_current(obs)  # observedGeneration names the newest plan: count only groups on it
     totals = [_reported_counts(r, reported) for r in roles]
     return DeployerStatus(

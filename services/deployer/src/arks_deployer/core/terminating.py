@@ -4,8 +4,10 @@ A LeaderWorkerSet counts a group ready while its pods terminate, and its status 
 with a runtime draining its requests that is the whole grace period, while the Service's endpoints have dropped
 the pod at once. In a rollout the deployer looks at the pods itself (`core.pods`), but nothing of the application's
 changes when a pod of a steady one is evicted, its node drained, or the pod deleted by hand. This index, fed by a
-list+watch of the pods that carry the application label, tells when a pod of an application starts terminating
-(`began`), and whether one is (`any`). It keeps the names of terminating pods only.
+list+watch of the pods that carry the application label, tells when an application comes to have a pod
+terminating and when it no longer has one (`changed`: once per such turn, however many pods of it terminate, so a
+rollout or a deletion costs the deployer two looks per application, not one per pod), and whether it has one
+(`any`). It keeps the names of terminating pods only; a listed pod that is not terminating is kept as nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ from typing import Any
 
 from arks_common.conventions import LABEL_APPLICATION
 
-Began = Callable[[str, str], None]
-"""Told (namespace, application) when a pod of the application starts terminating."""
+Changed = Callable[[str, str], None]
+"""Told (namespace, application) when the application comes to have a pod terminating, or no longer has one."""
+
+
+_NOTHING: dict[str, Any] = {}
 
 
 def trim_pod(pod: dict[str, Any]) -> dict[str, Any]:
-    """What the index reads of a listed pod: a list of thousands keeps no more."""
+    """What the index reads of a listed pod: a list of thousands keeps no more (of a pod not terminating, nothing:
+    the index keeps terminating pods only)."""
     meta = pod.get("metadata") or {}
+    if not meta.get("deletionTimestamp"):
+        return _NOTHING
     kept = {k: meta[k] for k in ("namespace", "name", "deletionTimestamp") if k in meta}
     application = (meta.get("labels") or {}).get(LABEL_APPLICATION)
     if application is not None:
@@ -39,37 +47,43 @@ def _key(pod: dict[str, Any]) -> tuple[tuple[str, str], str, bool] | None:
 
 
 class TerminatingPods:
-    def __init__(self, began: Began | None = None) -> None:
-        self._began = began
+    def __init__(self, changed: Changed | None = None) -> None:
+        self._changed = changed
         self._going: dict[tuple[str, str], set[str]] = {}
 
     def replace(self, kind: str, objects: list[dict[str, Any]], list_version: str) -> None:
-        """A fresh list of the pods: it becomes the truth; an application with a pod terminating that was not
-        before is told (a watch that broke may have missed its start)."""
+        """A fresh list of the pods: it becomes the truth; an application that came to have a pod terminating, or
+        no longer has one, is told (a watch that broke may have missed it)."""
         before, self._going = self._going, {}
         for pod in objects:
             found = _key(pod)
             if found is not None and found[2]:
                 self._going.setdefault(found[0], set()).add(found[1])
-        for key, names in self._going.items():
-            if names - before.get(key, set()) and self._began is not None:
-                self._began(*key)
+        for key in self._going.keys() ^ before.keys():
+            self._tell(key)
 
     def observe(self, obj: dict[str, Any], deleted: bool = False) -> None:
         found = _key(obj)
         if found is None:
             return
         key, name, terminating = found
-        names = self._going.get(key, set())
+        names = self._going.get(key)
         if deleted or not terminating:
-            names.discard(name)
-            if not names:
-                self._going.pop(key, None)
+            if names is not None and name in names:
+                names.discard(name)
+                if not names:
+                    del self._going[key]
+                    self._tell(key)
             return
-        if name not in names:
-            self._going[key] = names | {name}
-            if self._began is not None:
-                self._began(*key)
+        if names is None:
+            self._going[key] = {name}
+            self._tell(key)
+        else:
+            names.add(name)
 
     def any(self, namespace: str, application: str) -> bool:
         return (namespace, application) in self._going
+
+    def _tell(self, key: tuple[str, str]) -> None:
+        if self._changed is not None:
+            self._changed(*key)

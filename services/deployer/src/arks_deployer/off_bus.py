@@ -1,0 +1,139 @@
+"""Reconciles an application on news no bus message carries, from the deployer's own watches: an owned object no
+event may tell of deleted (its Service, a PD router's account, a LeaderWorkerSet deleted while the watcher was down:
+the reconcile applies it again), or a pod of it starting or ending to terminate (an eviction, a drain: the reconcile
+asks its pods which groups still serve).
+
+Every replica's watches see the news; only the replica holding the application's partition reconciles it, so two
+replicas never reconcile one application at once (its ownership is looked at again when a worker takes the news:
+a partition given away meanwhile acts on it through its next holder). The others remember it for `remember_seconds`:
+a replica that takes that partition over meanwhile (its holder died with the news not acted on) reconciles it then.
+Pending news is one entry per application, however much came (a router's account, Role and RoleBinding deleted
+together share one reconcile), worked off by `AT_ONCE` workers; nothing starts once shutdown began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection
+
+from arks_common.events.partitions import partition_of
+from arks_common.stopping import cancel_firmly
+from arks_common.telemetry.logging import get_logger
+from arks_deployer.reconcile import Reconciler
+
+log = get_logger(__name__)
+
+AT_ONCE = 4
+"""Off-bus reconciles at once: a namespace's deletion deletes every application's Service (and pods) at once."""
+DEFERRED = 1024
+"""News of other replicas' applications remembered for a take-over, the oldest forgotten first."""
+GONE = "restoring objects deleted by hand"
+PODS = "pods started or ended terminating: asking the pods which groups serve"
+
+Key = tuple[str, str]
+
+
+class OffBus:
+    def __init__(
+        self,
+        partitions: int,
+        owned: Callable[[], Collection[int]],
+        remember_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._partitions = partitions
+        self._clock = clock
+        self._owned = owned
+        self._remember = remember_seconds
+        self.reconciler: Reconciler | None = None
+        self._pending: OrderedDict[Key, tuple[float, str]] = OrderedDict()
+        """This replica's news waiting for a worker: (when seen, why), oldest first."""
+        self._deferred: OrderedDict[Key, tuple[int, float, str]] = OrderedDict()
+        """Other replicas' news: (partition, when seen, why), oldest first."""
+        self._work = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+        self.running = 0
+        self._closed = False
+
+    def gone(self, namespace: str, application: str) -> None:
+        self._news((namespace, application), GONE)
+
+    def pods_changed(self, namespace: str, application: str) -> None:
+        if self.reconciler is not None and self.reconciler.looking(namespace, application):
+            return  # its pods are looked at again anyway (`Reconciler.look_again`)
+        self._news((namespace, application), PODS)
+
+    def taken(self, partition: int) -> None:
+        """This replica took `partition` over: reconcile on what its watches saw there lately."""
+        recent = self._clock() - self._remember
+        for key, (p, seen, why) in list(self._deferred.items()):
+            if p == partition:
+                del self._deferred[key]
+                if seen >= recent:
+                    self._queue(key, seen, why)
+
+    def idle(self) -> bool:
+        return not self._pending and self.running == 0
+
+    def _news(self, key: Key, why: str) -> None:
+        partition = partition_of(*key, self._partitions)
+        if partition in self._owned():
+            self._deferred.pop(key, None)
+            self._queue(key, self._clock(), why)
+        else:
+            self._defer(key, partition, self._clock(), why)
+
+    def _defer(self, key: Key, partition: int, seen: float, why: str) -> None:
+        self._deferred.pop(key, None)
+        self._deferred[key] = (partition, seen, why)  # at the end: the newest sighting
+        while len(self._deferred) > DEFERRED:
+            self._deferred.popitem(last=False)
+
+    def _queue(self, key: Key, seen: float, why: str) -> None:
+        if self._closed or self.reconciler is None:
+            return
+        if key not in self._pending:  # news already waiting covers this one: its reconcile reads afresh
+            self._pending[key] = (seen, why)
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._worker(), name=f"off-bus {i}") for i in range(AT_ONCE)]
+        self._work.set()
+
+    async def _worker(self) -> None:
+        while not self._closed:
+            if not self._pending:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            key, (seen, why) = self._pending.popitem(last=False)  # news from here on needs a look after this read
+            partition = partition_of(*key, self._partitions)
+            if partition not in self._owned():  # given away while it waited: its next holder's take-over acts
+                self._defer(key, partition, seen, why)
+                continue
+            self.running += 1
+            try:
+                await self._reconcile(key, why)
+            finally:
+                self.running -= 1
+
+    async def _reconcile(self, key: Key, why: str) -> None:
+        """One reconcile, read afresh; a failure is logged (the application's next event or change reconciles it)."""
+        namespace, application = key
+        if self.reconciler is None:
+            return
+        log.info(why, application=f"{namespace}/{application}")
+        try:
+            await self.reconciler.reconcile(namespace, application, trust_copy=False)
+        except Exception as exc:  # a retry the bus would make (TemporaryError, Later) has no message to ride here
+            log.info(
+                "reconciling on off-bus news failed",
+                why=why,
+                application=f"{namespace}/{application}",
+                error=str(exc)[:300],
+            )
+
+    async def close(self) -> None:
+        self._closed = True
+        self._pending.clear()
+        await asyncio.gather(*(cancel_firmly(task) for task in self._workers))
