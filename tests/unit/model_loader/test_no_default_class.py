@@ -75,7 +75,15 @@ async def test_a_refused_class_is_said_kept() -> None:
     await c.reconcile()
     storage = c.condition("StorageCreated")
     assert (storage["status"], storage["reason"]) == ("True", "StorageClassUnchanged")
-    assert "its StorageClass stays none" in storage["message"]
+    assert (
+        "its StorageClass stays none: setting it on the claim was refused: persistentvolumeclaims is forbidden"
+        in (storage["message"])
+    )
+    loaded = c.condition("ModelLoaded")
+    assert loaded["reason"] == "NoDefaultStorageClass"
+    assert loaded["message"].endswith(
+        "(setting the class the spec names was refused: persistentvolumeclaims is forbidden)"
+    )
 
 
 async def test_the_classes_are_listed_only_while_a_claim_without_a_class_waits() -> None:

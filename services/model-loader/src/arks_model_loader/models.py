@@ -171,8 +171,9 @@ class ModelReconciler:
         job = None
         failure = start_problem = job_error = None
         downloaded = False
+        class_refused: str | None = None
         if pvc is not None and pvc_error is None:
-            pvc = await self._set_claim_class(raw, pvc, model)
+            pvc, class_refused = await self._set_claim_class(raw, pvc, model)
         if pvc is not None and (raw.get("status") or {}).get("phase") == "Failed":
             pvc, pvc_error = await self._grow_claim(pvc, model)
         if pvc is not None and pvc_error is None:
@@ -206,6 +207,7 @@ class ModelReconciler:
                 storage_class_kept=kept_storage_class(model, pvc) if pvc is not None else None,
                 size_kept=kept_size(model, pvc) if pvc is not None else None,
                 no_default_class=no_default,
+                class_refused=class_refused,
             )
         )
         # Ready only on a download into this very claim (`_ensure_job` keeps no Job made for another): recorded, so
@@ -234,13 +236,15 @@ class ModelReconciler:
             self._rechecks.popitem(last=False)
         raise Later(f"the download of {namespace}/{name} waits on its pod", POD_RECHECK_SECONDS)
 
-    async def _set_claim_class(self, raw: dict[str, Any], pvc: dict[str, Any], model: ArksModel) -> dict[str, Any]:
+    async def _set_claim_class(
+        self, raw: dict[str, Any], pvc: dict[str, Any], model: ArksModel
+    ) -> tuple[dict[str, Any], str | None]:
         """The model's unbound claim without a class (made in a cluster without a default StorageClass) takes the
         class its spec names now: the one change of class Kubernetes allows, and the remedy the model's status
-        gives for it. The claim as it is after; a refusal leaves it so (the status says the class is not applied)."""
+        gives for it. The claim as it is after, and the API server's refusal in its words (the status says it)."""
         name = class_to_set(model, pvc)
         if name is None:
-            return pvc
+            return pvc, None
         claim_name = model.pvc_name()
         # on the claim as read (its resourceVersion): one bound meanwhile keeps its lack of a class (a 409, retried)
         patch = {
@@ -253,9 +257,9 @@ class ModelReconciler:
             if exc.temporary:
                 raise  # the server could not take it now, or the claim changed: the reconcile is retried
             log.info("claim class not set", claim=claim_name, status=exc.status, error=str(exc)[:300])
-            return pvc
+            return pvc, bounded(str(exc), 300)
         await self._events.record(raw, "Normal", "StorageClassSet", bounded(f"Set PVC {claim_name}'s class {name!r}"))
-        return patched
+        return patched, None
 
     async def _grow_claim(self, pvc: dict[str, Any], model: ArksModel) -> tuple[dict[str, Any], str | None]:
         """A failed model's claim grows to the storage its spec asks for now (the downloader's remedy for a full
@@ -306,7 +310,7 @@ class ModelReconciler:
             async with aclosing(self._kube.list_pages(STORAGECLASSES, page_size=CLASS_PAGE)) as listed:
                 async for page, _ in listed:
                     pages += 1
-                    if any(is_default_class(found) for found in page) or pages >= CLASS_PAGES:
+                    if pages > CLASS_PAGES or any(is_default_class(found) for found in page):
                         return False
         except KubeError as exc:
             log.info("storage classes not listed", status=exc.status, error=str(exc)[:300])

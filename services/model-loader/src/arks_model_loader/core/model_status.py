@@ -64,6 +64,7 @@ class ModelObserved:
     storage_class_kept: tuple[str | None, str] | None = None  # (the claim's class, the spec's) when not equal
     size_kept: tuple[str, str, bool] | None = None  # (the claim's size, the spec's, the spec's larger) when not equal
     no_default_class: bool = False  # the unbound claim names no class, and the cluster has no default StorageClass
+    class_refused: str | None = None  # the API server's words when setting the spec's class on that claim failed
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             'default StorageClass (annotated storageclass.kubernetes.io/is-default-class: "true"), so no volume is '
             "provisioned for it; name an existing class in spec.storage.pvc.spec.storageClassName, or make a "
             "StorageClass the default: the claim takes it"
+            + (f" (setting the class the spec names was refused: {obs.class_refused})" if obs.class_refused else "")
         )
     elif obs.start_problem:
         loading = f"The download of {obs.repo_id} cannot start: {obs.start_problem}"
@@ -221,12 +223,12 @@ def _kept(obs: ModelObserved) -> list[tuple[ModelReason, str]]:
         )
     if obs.storage_class_kept is not None:
         had, wanted = obs.storage_class_kept
-        why = (
-            "a claim's class cannot change once it is set"
-            if had is not None
-            # Kubernetes lets a claim without one take a class while unbound (the model-loader sets it on its own)
-            else "a bound claim, or one the model did not make, keeps its lack of one"
-        )
+        if had is not None:
+            why = "a claim's class cannot change once it is set"
+        elif obs.class_refused is not None:  # the model's own unbound claim, which may take one: it was refused
+            why = f"setting it on the claim was refused: {obs.class_refused}"
+        else:  # Kubernetes lets a claim without one take a class while unbound (the model-loader sets it on its own)
+            why = "a bound claim, or one the model did not make, keeps its lack of one"
         kept.append(
             (
                 ModelReason.STORAGE_CLASS_UNCHANGED,
