@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.events.partitions import partition_of
-from arks_deployer.off_bus import AT_ONCE, OffBus
+from arks_deployer.off_bus import AT_ONCE, TRIES, OffBus
+from arks_deployer.reconcile import Reconciler
 from support.waiting import eventually
 
 
@@ -128,4 +132,32 @@ async def test_pods_news_is_left_alone_while_messages_look_at_the_pods_anyway() 
     await eventually(lambda: reconciles.started == [("ns", "evicted")], what="the evicted one reconciled")
     await eventually(off_bus.idle, what="nothing else")
     assert reconciles.started == [("ns", "evicted")]
+    await off_bus.close()
+
+
+async def test_a_look_from_an_earlier_hold_of_the_partition_does_not_silence_pods_news() -> None:
+    """The looks of a message this replica held before its partition went away (another replica finished them)
+    must not hide a pod's news once the partition comes back."""
+    epoch = [1]
+    reconciler = Reconciler(None, None, None, epoch=lambda: epoch[0])  # type: ignore[arg-type]
+    reconciler._unsettled[("ns", "a")] = None
+    with pytest.raises(Later):
+        reconciler.look_again("ns", "a", ("arks.object.x", 7, 1))
+    assert reconciler.looking("ns", "a")
+    epoch[0] = 2  # the partition went away and came back
+    assert not reconciler.looking("ns", "a")
+
+
+async def test_news_whose_reconcile_the_bus_would_retry_is_tried_again_a_few_times() -> None:
+    class Failing(Reconciles):
+        async def reconcile(self, namespace: str, name: str, **_: Any) -> None:
+            self.started.append((namespace, name))
+            raise TemporaryError("apply LeaderWorkerSet: 429 Too Many Requests", delay_seconds=0.01)
+
+    reconciles = Failing()
+    off_bus = OffBus(8, lambda: range(8), 60.0)
+    off_bus.reconciler = reconciles  # type: ignore[assignment]
+    off_bus.gone("ns", "a")
+    await eventually(lambda: len(reconciles.started) == TRIES and off_bus.idle(), what="the tries made")
+    assert reconciles.started == [("ns", "a")] * TRIES
     await off_bus.close()

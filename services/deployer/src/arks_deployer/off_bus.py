@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 
+from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.events.partitions import partition_of
 from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
@@ -29,6 +30,10 @@ AT_ONCE = 4
 """Off-bus reconciles at once: a namespace's deletion deletes every application's Service (and pods) at once."""
 DEFERRED = 1024
 """News of other replicas' applications remembered for a take-over, the oldest forgotten first."""
+TRIES = 3
+"""Reconciles of one piece of news at most, when the first fails as the bus would retry it."""
+RETRY_SECONDS = 5.0
+"""The wait before trying again when the failure names none."""
 GONE = "restoring objects deleted by hand"
 PODS = "pods started or ended terminating: asking the pods which groups serve"
 
@@ -48,8 +53,9 @@ class OffBus:
         self._owned = owned
         self._remember = remember_seconds
         self.reconciler: Reconciler | None = None
-        self._pending: OrderedDict[Key, tuple[float, str]] = OrderedDict()
-        """This replica's news waiting for a worker: (when seen, why), oldest first."""
+        self._pending: OrderedDict[Key, tuple[float, str, int]] = OrderedDict()
+        """This replica's news waiting for a worker: (when seen, why, tries so far), oldest first."""
+        self._retries: set[asyncio.Task[None]] = set()
         self._deferred: OrderedDict[Key, tuple[int, float, str]] = OrderedDict()
         """Other replicas' news: (partition, when seen, why), oldest first."""
         self._work = asyncio.Event()
@@ -61,7 +67,8 @@ class OffBus:
         self._news((namespace, application), GONE)
 
     def pods_changed(self, namespace: str, application: str) -> None:
-        if self.reconciler is not None and self.reconciler.looking(namespace, application):
+        owned = partition_of(namespace, application, self._partitions) in self._owned()
+        if owned and self.reconciler is not None and self.reconciler.looking(namespace, application):
             return  # its pods are looked at again anyway (`Reconciler.look_again`)
         self._news((namespace, application), PODS)
 
@@ -75,7 +82,7 @@ class OffBus:
                     self._queue(key, seen, why)
 
     def idle(self) -> bool:
-        return not self._pending and self.running == 0
+        return not self._pending and self.running == 0 and not self._retries
 
     def _news(self, key: Key, why: str) -> None:
         partition = partition_of(*key, self._partitions)
@@ -91,11 +98,11 @@ class OffBus:
         while len(self._deferred) > DEFERRED:
             self._deferred.popitem(last=False)
 
-    def _queue(self, key: Key, seen: float, why: str) -> None:
+    def _queue(self, key: Key, seen: float, why: str, tries: int = 0) -> None:
         if self._closed or self.reconciler is None:
             return
         if key not in self._pending:  # news already waiting covers this one: its reconcile reads afresh
-            self._pending[key] = (seen, why)
+            self._pending[key] = (seen, why, tries)
         if not self._workers:
             self._workers = [asyncio.create_task(self._worker(), name=f"off-bus {i}") for i in range(AT_ONCE)]
         self._work.set()
@@ -106,26 +113,41 @@ class OffBus:
                 self._work.clear()
                 await self._work.wait()
                 continue
-            key, (seen, why) = self._pending.popitem(last=False)  # news from here on needs a look after this read
+            key, (seen, why, tries) = self._pending.popitem(last=False)  # news from here on: a look after this read
             partition = partition_of(*key, self._partitions)
             if partition not in self._owned():  # given away while it waited: its next holder's take-over acts
                 self._defer(key, partition, seen, why)
                 continue
             self.running += 1
             try:
-                await self._reconcile(key, why)
+                await self._reconcile(key, why, tries)
             finally:
                 self.running -= 1
 
-    async def _reconcile(self, key: Key, why: str) -> None:
-        """One reconcile, read afresh; a failure is logged (the application's next event or change reconciles it)."""
+    async def _reconcile(self, key: Key, why: str, tries: int) -> None:
+        """One reconcile, read afresh. What the bus would retry (the API server away or busy, an old set still
+        going) is tried again after its delay, `TRIES` times in all: this news is the only one there may be (a
+        deletion while the watcher was down); any other failure is logged (the application's next event acts)."""
         namespace, application = key
         if self.reconciler is None:
             return
         log.info(why, application=f"{namespace}/{application}")
         try:
             await self.reconciler.reconcile(namespace, application, trust_copy=False)
-        except Exception as exc:  # a retry the bus would make (TemporaryError, Later) has no message to ride here
+        except (TemporaryError, Later) as exc:
+            if tries + 1 < TRIES and not self._closed:
+                delay = exc.delay_seconds if exc.delay_seconds is not None else RETRY_SECONDS
+                retry = asyncio.create_task(self._retry(delay, key, why, tries + 1), name=f"off-bus retry {key}")
+                self._retries.add(retry)
+                retry.add_done_callback(self._retries.discard)
+            log.info(
+                "reconciling on off-bus news failed",
+                why=why,
+                application=f"{namespace}/{application}",
+                error=str(exc)[:300],
+                tries=tries + 1,
+            )
+        except Exception as exc:  # a bug, a refusal: the application's next event or change acts on it
             log.info(
                 "reconciling on off-bus news failed",
                 why=why,
@@ -133,7 +155,15 @@ class OffBus:
                 error=str(exc)[:300],
             )
 
+    async def _retry(self, delay: float, key: Key, why: str, tries: int) -> None:
+        await asyncio.sleep(delay)
+        partition = partition_of(*key, self._partitions)
+        if partition in self._owned():
+            self._queue(key, self._clock(), why, tries)
+        else:
+            self._defer(key, partition, self._clock(), why)
+
     async def close(self) -> None:
         self._closed = True
         self._pending.clear()
-        await asyncio.gather(*(cancel_firmly(task) for task in self._workers))
+        await asyncio.gather(*(cancel_firmly(task) for task in [*self._workers, *self._retries]))

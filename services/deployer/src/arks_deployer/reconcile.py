@@ -115,7 +115,7 @@ class Reconciler:
         self._finalizing: dict[tuple[str, str], tuple[str, asyncio.Task[Obj]]] = {}
         """Finalizer writes in flight, by application (with its uid): a reconcile that holds its phase back leaves its
         write running, and the next reconcile waits for that write instead of making a second."""
-        self._unsettled: OrderedDict[tuple[str, str], tuple[str, int] | None] = OrderedDict()
+        self._unsettled: OrderedDict[tuple[str, str], tuple[str, int, int] | None] = OrderedDict()
         """Applications whose last reconcile found groups unsettled (`DeployerStatus.unsettled`) -> the message that
         looks at their pods again, by subject and stream sequence (None until one does)."""
         self._held: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -155,7 +155,10 @@ class Reconciler:
 
     def looking(self, namespace: str, name: str) -> bool:
         """Whether a message looks at the application's pods again (`look_again`) for now."""
-        return self._unsettled.get((namespace, name)) is not None
+        held = self._unsettled.get((namespace, name))
+        # only a look of this replica's current hold: after a partition went away and came back, another replica
+        # may have finished the looks of that message
+        return held is not None and held[2] == self._epoch()
 
     def look_again(self, namespace: str, name: str, carrier: Carrier) -> None:
         """After a reconcile the message `carrier` woke: while the application's groups are short of ready or on
@@ -168,12 +171,12 @@ class Reconciler:
             return
         subject, sequence, attempt = carrier
         held = self._unsettled[key]
-        if attempt > 1 and held is not None and held != (subject, sequence):
+        if attempt > 1 and held is not None and held[:2] != (subject, sequence):
             return  # a newer message looks again
         if attempt > LOOKS:
             self._unsettled[key] = None
             return
-        self._unsettled[key] = (subject, sequence)
+        self._unsettled[key] = (subject, sequence, self._epoch())
         self._unsettled.move_to_end(key)
         while len(self._unsettled) > LOOKS_KEPT:
             self._unsettled.popitem(last=False)

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Awaitable, Callable
 
 from arks_common.events.contract import MODEL_LOADER_OBJECTS
+from arks_common.events.partitions import partition_of
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.mirror import mirror
@@ -40,7 +41,10 @@ def make_setup(settings: ModelLoaderSettings) -> Callable[[ServiceContext], Awai
         models = ModelReconciler(kube, events, config)
         handlers = Handlers(models, gate)
         ctx.consume(MODEL_LOADER_OBJECTS, handlers.on_object)
-        ctx.add_task("models resync", functools.partial(_resync, models, ready_models, settings.relist_seconds))
+        ctx.add_task(
+            "models resync",
+            functools.partial(_resync, models, ready_models, settings.relist_seconds, ctx, settings.bus_partitions),
+        )
         return kube.close
 
     return setup
@@ -50,10 +54,18 @@ async def _watch_models(kube: Kube, models: ReadyModels, settings: ModelLoaderSe
     await mirror(kube, "model", MODELS, models, stop, settings.watch_timeout_seconds, settings.stall_seconds)
 
 
-async def _resync(models: ModelReconciler, ready_models: ReadyModels, every: float, stop: asyncio.Event) -> None:
-    # every replica reconciles every model (no partition is consulted): a reconcile that finds nothing to do writes
-    # nothing, and an idle model costs a few reads per round
+async def _resync(
+    models: ModelReconciler,
+    ready_models: ReadyModels,
+    every: float,
+    ctx: ServiceContext,
+    partitions: int,
+    stop: asyncio.Event,
+) -> None:
+    # each replica reconciles the models of the partitions it holds (their events come to it; another replica's
+    # reconcile of the same model could write an older status over a newer one); an idle model costs a few reads
     while not stop.is_set():
         await sleep_unless(stop, every)
         if not stop.is_set():
-            await models.resync(ready_models.known() or [])
+            owned = set(ctx.owned_partitions())
+            await models.resync([m for m in ready_models.known() or [] if partition_of(*m, partitions) in owned])

@@ -4,10 +4,10 @@ A LeaderWorkerSet counts a group ready while its pods terminate, and its status 
 with a runtime draining its requests that is the whole grace period, while the Service's endpoints have dropped
 the pod at once. In a rollout the deployer looks at the pods itself (`core.pods`), but nothing of the application's
 changes when a pod of a steady one is evicted, its node drained, or the pod deleted by hand. This index, fed by a
-list+watch of the pods that carry the application label, tells when an application comes to have a pod
-terminating and when it no longer has one (`changed`: once per such turn, however many pods of it terminate, so a
-rollout or a deletion costs the deployer two looks per application, not one per pod), and whether it has one
-(`any`). It keeps the names of terminating pods only; a listed pod that is not terminating is kept as nothing.
+list+watch of the pods that carry the application label, tells when a pod of an application starts terminating and
+when the application no longer has one (`changed`; the deployer merges an application's news while a reconcile of
+it waits, and leaves it alone while its events look at its pods anyway), and whether it has one (`any`). It keeps
+the names of terminating pods only; a listed pod that is not terminating is kept as nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from arks_common.conventions import LABEL_APPLICATION
 
 Changed = Callable[[str, str], None]
-"""Told (namespace, application) when the application comes to have a pod terminating, or no longer has one."""
+"""Told (namespace, application) when a pod of the application starts terminating, or it no longer has one."""
 
 
 _NOTHING: dict[str, Any] = {}
@@ -52,15 +52,18 @@ class TerminatingPods:
         self._going: dict[tuple[str, str], set[str]] = {}
 
     def replace(self, kind: str, objects: list[dict[str, Any]], list_version: str) -> None:
-        """A fresh list of the pods: it becomes the truth; an application that came to have a pod terminating, or
-        no longer has one, is told (a watch that broke may have missed it)."""
+        """A fresh list of the pods: it becomes the truth; an application with a pod terminating that was not, or
+        with none left, is told (a watch that broke may have missed it)."""
         before, self._going = self._going, {}
         for pod in objects:
             found = _key(pod)
             if found is not None and found[2]:
                 self._going.setdefault(found[0], set()).add(found[1])
-        for key in self._going.keys() ^ before.keys():
+        for key in before.keys() - self._going.keys():
             self._tell(key)
+        for key, names in self._going.items():
+            if names - before.get(key, set()):
+                self._tell(key)
 
     def observe(self, obj: dict[str, Any], deleted: bool = False) -> None:
         found = _key(obj)
@@ -78,8 +81,9 @@ class TerminatingPods:
         if names is None:
             self._going[key] = {name}
             self._tell(key)
-        else:
+        elif name not in names:  # another group's pod may be going: its set still counts that group ready
             names.add(name)
+            self._tell(key)
 
     def any(self, namespace: str, application: str) -> bool:
         return (namespace, application) in self._going
