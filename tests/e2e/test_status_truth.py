@@ -3,6 +3,8 @@ roll, and pods that cannot be placed say why, in the scheduler's words."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,6 +18,23 @@ pytestmark = pytest.mark.cluster
 def ready_of(app: dict[str, Any] | None) -> dict[str, Any]:
     found = [c for c in ((app or {}).get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
     return found[0] if found else {}
+
+
+@contextmanager
+def running_with_its_leader_held(arks: Env, ns: str, name: str) -> Iterator[None]:
+    """A one-group application brought to Running, its leader held by a finalizer (as a real runtime draining its
+    requests holds a terminating pod) for the block; released after it, and Running again."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app(name))
+    wait_until(lambda: ready_of(arks.get("arksapplication", name, ns)).get("reason") == "Running", 90, "Running")
+    hold = '{"metadata":{"finalizers":["e2e.arks.ai/hold"]}}'
+    arks.kubectl("patch", "pod", f"{name}-0", "-n", ns, "--type=merge", "-p", hold)
+    try:
+        yield
+    finally:
+        release = '{"metadata":{"finalizers":null}}'
+        arks.kubectl("patch", "pod", f"{name}-0", "-n", ns, "--type=merge", "-p", release)
+    wait_until(lambda: ready_of(arks.get("arksapplication", name, ns)).get("reason") == "Running", 90, "Running")
 
 
 def test_an_edit_is_not_called_running_before_its_groups_roll(arks: Env, ns: str) -> None:
@@ -161,12 +180,7 @@ def test_a_group_whose_leader_is_being_deleted_is_not_counted_ready(arks: Env, n
     """A rolling update deletes a one-group application's leader; while that pod terminates (held here by a
     finalizer, as a real runtime draining its requests holds it) the LeaderWorkerSet still counts its group ready,
     but a pod being deleted serves nothing (the Service's endpoints drop it): Ready is False, and says why."""
-    arks.ready_model(ns, rwx_model())
-    arks.apply(ns, small_app("held"))
-    wait_until(lambda: ready_of(arks.get("arksapplication", "held", ns)).get("reason") == "Running", 90, "Running")
-    hold = '{"metadata":{"finalizers":["e2e.arks.ai/hold"]}}'
-    arks.kubectl("patch", "pod", "held-0", "-n", ns, "--type=merge", "-p", hold)
-    try:
+    with running_with_its_leader_held(arks, ns, "held"):
         arks.apply(ns, small_app("held", runtimeImage="registry.example/vllm:custom"))
         wait_until(
             lambda: ((arks.get("pod", "held-0", ns) or {}).get("metadata") or {}).get("deletionTimestamp"),
@@ -184,21 +198,13 @@ def test_a_group_whose_leader_is_being_deleted_is_not_counted_ready(arks: Env, n
         except AssertionError as exc:
             raise AssertionError(f"{exc}; Ready: {ready_of(arks.get('arksapplication', 'held', ns))}") from exc
         assert app["status"]["readyReplicas"] == 0
-    finally:
-        arks.kubectl("patch", "pod", "held-0", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
-    wait_until(lambda: ready_of(arks.get("arksapplication", "held", ns)).get("reason") == "Running", 90, "Running")
 
 
 def test_a_steady_applications_pod_being_deleted_is_told_at_once(arks: Env, ns: str) -> None:
     """No spec change: the only group's leader is deleted (an eviction, a drain, `kubectl delete pod`) and, held by
     a finalizer as a runtime draining its requests holds it, terminates. Its LeaderWorkerSet still counts the group
     ready and changes nothing; the deployer's watch of the pods tells it, and Ready says False while it lasts."""
-    arks.ready_model(ns, rwx_model())
-    arks.apply(ns, small_app("evicted"))
-    wait_until(lambda: ready_of(arks.get("arksapplication", "evicted", ns)).get("reason") == "Running", 90, "Running")
-    hold = '{"metadata":{"finalizers":["e2e.arks.ai/hold"]}}'
-    arks.kubectl("patch", "pod", "evicted-0", "-n", ns, "--type=merge", "-p", hold)
-    try:
+    with running_with_its_leader_held(arks, ns, "evicted"):
         arks.kubectl("delete", "pod", "evicted-0", "-n", ns, "--wait=false")
 
         def told() -> dict[str, Any] | None:
@@ -211,6 +217,3 @@ def test_a_steady_applications_pod_being_deleted_is_told_at_once(arks: Env, ns: 
             raise AssertionError(f"{exc}; Ready: {ready_of(arks.get('arksapplication', 'evicted', ns))}") from exc
         assert app["status"]["readyReplicas"] == 0
         assert "pods being deleted: evicted-0" in ready_of(app)["message"], ready_of(app)
-    finally:
-        arks.kubectl("patch", "pod", "evicted-0", "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
-    wait_until(lambda: ready_of(arks.get("arksapplication", "evicted", ns)).get("reason") == "Running", 90, "Running")
