@@ -17,12 +17,13 @@ requests in flight) measures in turn:
      --settle seconds), each waited for: apply -> LeaderWorkerSet;
   4. steady: applications created at a fixed rate (10/s) for a while: apply -> LeaderWorkerSet;
   5. the resident memory of each service at the end, with every application of the run present;
-  6. with --present N: more applications of 0 groups (no pods, so only the control plane's own objects) until N
+  6. with --present N: more applications of --present-groups groups (0 by default: no pods, so only the control
+     plane's own objects; 1: a pod each, which the deployer's watch of the applications' pods follows) until N
      are present, each waited to its LeaderWorkerSet, then the memory again once no application changed for
      --quiet seconds (a resync of every watcher meanwhile must not republish them: see the watcher's metrics);
   7. with --restart too: every service stopped and started again with the N applications present (what a rollout
      or a crash meets: each lists everything it follows at once), and the memory once no application changed for
-     --quiet seconds after all are ready.
+     --quiet seconds after all are ready, and each service's peak since its start (VmHWM: the relists').
 Times are this client's clock (sent: just before the create; seen: when the watch delivers the object). Usage:
 
     uv run python -m bench.controlplane.burst --apps 1000
@@ -264,19 +265,23 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
         app_changes = Seen()
         followers.append(asyncio.create_task(app_changes.follow(kube, APPLICATIONS, "scale")))
         more = [f"scale-{i:05d}" for i in range(args.present - present)]
-        await create_all(kube, APPLICATIONS, "scale", [application(n, groups=0) for n in more])
+        await create_all(kube, APPLICATIONS, "scale", [application(n, groups=args.present_groups) for n in more])
         await lws_seen.wait_for(set(more), args.timeout)
         await app_changes.quiet(args.quiet, args.timeout)
         at_scale = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
 
     # 7. memory after a restart with them present
     restarted: dict[str, float] = {}
+    restart_peak: dict[str, float] = {}
     if at_scale and args.restart:
         for proc in env.system.services.values():
             await asyncio.to_thread(proc.stop)
             await asyncio.to_thread(proc.start, 300.0)
         await app_changes.quiet(args.quiet, args.timeout)
         restarted = {name: rss_mib(proc.pid) for name, proc in env.system.services.items() if proc.pid is not None}
+        restart_peak = {
+            name: rss_mib(proc.pid, "VmHWM") for name, proc in env.system.services.items() if proc.pid is not None
+        }
     for task in followers:
         task.cancel()
     await kube.close()
@@ -323,9 +328,10 @@ async def measure(env: Env, args: argparse.Namespace) -> None:
     print(latency_row(f"steady {args.rate}/s", steady))
     columns = [(f"with {present} applications", memory)]
     if at_scale:
-        columns.append((f"with {args.present} ({args.present - present} of 0 groups)", at_scale))
+        columns.append((f"with {args.present} ({args.present - present} of {args.present_groups} groups)", at_scale))
     if restarted:
         columns.append((f"with {args.present}, every service restarted", restarted))
+        columns.append(("its peak since the restart (VmHWM)", restart_peak))
     print("| service (RSS, MiB) | " + " | ".join(label for label, _ in columns) + " |")
     print("|---|" + "---:|" * len(columns))
     for name in memory:
@@ -345,12 +351,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="steady creates per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the steady rate lasts")
     parser.add_argument("--present", type=int, default=0, help="then grow to this many applications for memory")
+    parser.add_argument(
+        "--present-groups", type=int, default=0, help="replica groups of each --present application (1: a pod each)"
+    )
     parser.add_argument("--restart", action="store_true", help="with --present: restart every service, read again")
     parser.add_argument("--quiet", type=float, default=30.0, help="seconds without an application change before")
     parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds before the burst and the single phase")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    pods = max(1000, (args.apps + args.single + int(args.rate * args.seconds)) // 4 + 100)
+    created = args.apps + args.single + int(args.rate * args.seconds)
+    pods = max(1000, (created + max(0, args.present - created) * args.present_groups) // 4 + 100)
     with local_stack("arks-bench-", fake_gpu_nodes("bench", pods)) as env:
         asyncio.run(measure(env, args))
 
