@@ -110,19 +110,23 @@ def _unsettled(arks: Env, ns: str, services: tuple[str, ...]) -> list[str]:
     return asyncio.run(look())
 
 
-def _deleted_while_the_watcher_is_down(arks: Env, ns: str, kind: str, name: str, running: tuple[str, ...]) -> None:
-    """Once nothing else is on its way (`_unsettled`, for the `running` services), stops the watcher, deletes the
-    object (gone at once: no finalizer holds it; one made again since is another uid), and starts the watcher
-    again."""
+def _deleted_while_the_watcher_is_down(
+    arks: Env, ns: str, kind: str, name: str, running: tuple[str, ...], also_down: tuple[str, ...] = ()
+) -> None:
+    """Once nothing else is on its way (`_unsettled`, for the `running` services), stops the watcher (and the
+    services `also_down`), deletes the object (gone at once: no finalizer holds it; one made again since is another
+    uid), and starts them again, the watcher first."""
     wait_until(lambda: not _unsettled(arks, ns, running), 60, "every event published and handled", interval=1.0)
     uid = (arks.get(kind, name, ns) or {})["metadata"]["uid"]
-    watcher = arks.system["watcher"]
-    watcher.stop()
+    down = [arks.system[service] for service in ("watcher", *also_down)]
+    for process in down:
+        process.stop()
     try:
         arks.kubectl("delete", kind, name, "-n", ns, "--wait=true", "--timeout=30s")
         assert ((arks.get(kind, name, ns) or {}).get("metadata") or {}).get("uid") != uid
     finally:
-        watcher.start()
+        for process in down:
+            process.start()
 
 
 def _unfinalized_application(arks: Env, ns: str, name: str) -> None:
@@ -193,15 +197,20 @@ def test_the_plan_of_an_endpoint_deleted_while_the_watcher_was_down_is_removed(
     wait_until(lambda: not _stored(arks, ENDPOINT_PLANS_STREAM.name, subject), 30, "the gone endpoint's plan removed")
 
 
-def test_a_leaderworkerset_deleted_while_the_watcher_was_down_is_made_again(arks: Env, ns: str) -> None:
+@pytest.mark.parametrize("deployer_too", [False, True], ids=["watcher-down", "watcher-and-deployer-down"])
+def test_a_leaderworkerset_deleted_while_the_watcher_was_down_is_made_again(
+    arks: Env, ns: str, deployer_too: bool
+) -> None:
     """The deployer makes again what it owns when it is deleted, the LeaderWorkerSet too, though the watcher follows
     it: its deletion's event never comes when the watcher was down (before: the application kept saying Running with
-    no LeaderWorkerSet and no pods, until its next change)."""
+    no LeaderWorkerSet and no pods, until its next change). With the deployer down as well, its own watch saw nothing
+    either: at start it looks for applications it brought up whose set is gone (before 2026-12-07: a known limit)."""
     arks.ready_model(ns, rwx_model())
     arks.apply(ns, small_app("kept"))
     arks.wait_phase("kept", ns, "Running")
     before = (arks.get("leaderworkerset", "kept", ns) or {})["metadata"]["uid"]
-    _deleted_while_the_watcher_is_down(arks, ns, "leaderworkerset", "kept", (*SWEEPING, "deployer"))
+    also_down = ("deployer",) if deployer_too else ()
+    _deleted_while_the_watcher_is_down(arks, ns, "leaderworkerset", "kept", (*SWEEPING, "deployer"), also_down)
 
     def made_again() -> str | None:
         uid = ((arks.get("leaderworkerset", "kept", ns) or {}).get("metadata") or {}).get("uid")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_deployer.core.owned_index import OwnedIndex, application_to_restore, newer_or_same
+from arks_deployer.core.owned_index import OwnedIndex, application_to_restore, lacks_its_sets, newer_or_same
 from arks_deployer.owned_cache import OwnedCache
 
 
@@ -147,3 +147,39 @@ def test_a_deleted_owned_object_names_its_application_for_a_reconcile() -> None:
     assert application_to_restore(_owned("RoleBinding", "a-router", "9")) == "a"
     assert application_to_restore(_owned("LeaderWorkerSet", "a", "9")) == "a"
     assert application_to_restore(obj("LeaderWorkerSet", "b", "9", "b")) is None  # labelled, but no owner
+
+
+def test_a_relist_tells_the_owned_objects_deleted_while_the_watch_was_away() -> None:
+    """A watch that broke (an expired version, the API server restarted) relists: an owned object deleted meanwhile
+    had no event, so only the relist's comparison with what the index held tells it (before: the application waited
+    for its next change). The first list has nothing to compare, and an object still listed is no news."""
+    told: list[tuple[str, str]] = []
+    cache = OwnedCache(None, {}, 60, 30.0, lambda ns, app: told.append((ns, app)))  # type: ignore[arg-type]
+    fed = cache._fed
+    fed.replace("LeaderWorkerSet", [_owned("LeaderWorkerSet", "a", "5"), _owned("LeaderWorkerSet", "b", "6", "b")], "9")
+    fed.replace("Service", [obj("Service", "users-own", "7")], "9")
+    assert told == []
+    fed.replace("LeaderWorkerSet", [_owned("LeaderWorkerSet", "b", "10", "b")], "12")
+    fed.replace("Service", [], "12")  # not an application's: nothing to make again
+    assert told == [("ns", "a")]
+    assert names(cache.index, "b") == ["LeaderWorkerSet/b"]
+
+
+def _app(phase: str, finalizers: tuple[str, ...] = ("arks.ai/cleanup",), **meta: Any) -> dict[str, Any]:
+    metadata = {"name": "a", "namespace": "ns", "finalizers": list(finalizers), **meta}
+    return {"kind": "ArksApplication", "metadata": metadata, "status": {"phase": phase}}
+
+
+def test_an_application_brought_up_without_its_leaderworkerset_is_news_at_start() -> None:
+    """A LeaderWorkerSet deleted while neither the watcher nor the deployer ran: no event and no relist tells it, so
+    at start an application the deployer brought up (its finalizer, phase Creating or Running) with no set in the
+    index is reconciled. One not brought up yet, being deleted, or with its set, is not."""
+    sets = [_owned("LeaderWorkerSet", "a", "5")]
+    service = [_owned("Service", "arks-application-a", "6")]
+    assert lacks_its_sets(_app("Running"), service)
+    assert lacks_its_sets(_app("Creating"), [])
+    assert not lacks_its_sets(_app("Running"), sets + service)
+    assert not lacks_its_sets(_app("Loading"), [])  # held for its model: no set yet
+    assert not lacks_its_sets(_app("Failed"), [])  # refused: its status says why
+    assert not lacks_its_sets(_app("Running", finalizers=()), [])  # never brought up by a deployer
+    assert not lacks_its_sets(_app("Running", deletionTimestamp="2026-12-07T00:00:00Z"), [])

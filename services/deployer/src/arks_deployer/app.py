@@ -8,13 +8,15 @@ from collections.abc import Awaitable, Callable
 
 from arks_common.conventions import LABEL_APPLICATION
 from arks_common.events.contract import DEPLOYER_ENDPOINT_PLANS, DEPLOYER_OBJECTS, DEPLOYER_PLANS, DEPLOYER_SCALE
-from arks_common.kube.client import Kube, load_api_client
+from arks_common.kube.client import Kube, KubeError, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.mirror import mirror
-from arks_common.kube.resources import ENDPOINTS, OWNED_KINDS, PODS
+from arks_common.kube.resources import APPLICATIONS, ENDPOINTS, OWNED_KINDS, PODS
 from arks_common.runner import ServiceContext
+from arks_common.stopping import sleep_unless, unless_stopped
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.endpoint_index import EndpointIndex
+from arks_deployer.core.owned_index import lacks_its_sets
 from arks_deployer.core.terminating import TerminatingPods, trim_pod
 from arks_deployer.endpoints import EndpointReconciler
 from arks_deployer.handlers import Handlers
@@ -37,6 +39,7 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         ctx.on_partition_taken(off_bus.taken)
         cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds, off_bus.gone)
         ctx.add_task("owned objects cache", cache.run)
+        ctx.add_task("sets missing at start", functools.partial(_sets_missing_at_start, kube, cache, off_bus))
         endpoints = EndpointIndex()
         ctx.add_task("endpoints index", functools.partial(_watch_endpoints, kube, endpoints, settings))
         terminating = TerminatingPods(off_bus.pods_changed)
@@ -57,6 +60,31 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         return close
 
     return setup
+
+
+async def _sets_missing_at_start(kube: Kube, cache: OwnedCache, off_bus: OffBus, stop: asyncio.Event) -> None:
+    """Once the owned objects are listed: every application brought up whose LeaderWorkerSet is gone is news. Deleted
+    while neither the watcher nor this deployer ran, no event tells it, and the first list knows of nothing to
+    compare (before: the application said Running with no set until its next change)."""
+    while not cache.ready():
+        await sleep_unless(stop, 0.5)
+        if stop.is_set():
+            return
+
+    async def look() -> None:
+        try:
+            async for page, _ in kube.list_pages(APPLICATIONS, page_size=OWNED_PAGE):
+                for app in page:
+                    meta = app["metadata"]
+                    if lacks_its_sets(app, cache.index.owned(meta["namespace"], meta["name"])):
+                        off_bus.missing(meta["namespace"], meta["name"])
+        except KubeError as exc:  # each application's next change reconciles it
+            log.warning(
+                "applications not listed: sets deleted while the deployer was away not looked for", error=str(exc)[:300]
+            )
+
+    await unless_stopped(stop, look())
+    await stop.wait()  # a task that ends stops the service
 
 
 async def _watch_endpoints(kube: Kube, index: EndpointIndex, settings: DeployerSettings, stop: asyncio.Event) -> None:

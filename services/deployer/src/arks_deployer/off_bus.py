@@ -1,7 +1,8 @@
 """Reconciles an application on news no bus message carries, from the deployer's own watches: an owned object no
 event may tell of deleted (its Service, a PD router's account, a LeaderWorkerSet deleted while the watcher was down:
-the reconcile applies it again), or a pod of it starting or ending to terminate (an eviction, a drain: the reconcile
-asks its pods which groups still serve).
+the reconcile applies it again; one deleted while no watch of the deployer ran either: its relist finds it gone, and
+at start an application it brought up has none), or a pod of it starting or ending to terminate (an eviction, a
+drain: the reconcile asks its pods which groups still serve).
 
 Every replica's watches see the news; only the replica holding the application's partition reconciles it, so two
 replicas never reconcile one application at once (its ownership is looked at again when a worker takes the news:
@@ -35,6 +36,7 @@ TRIES = 3
 RETRY_SECONDS = 5.0
 """The wait before trying again when the failure names none."""
 GONE = "restoring objects deleted by hand"
+MISSING = "restoring a LeaderWorkerSet deleted while no watch ran"
 PODS = "pods started or ended terminating: asking the pods which groups serve"
 
 Key = tuple[str, str]
@@ -65,6 +67,9 @@ class OffBus:
 
     def gone(self, namespace: str, application: str) -> None:
         self._news((namespace, application), GONE)
+
+    def missing(self, namespace: str, application: str) -> None:
+        self._news((namespace, application), MISSING)
 
     def pods_changed(self, namespace: str, application: str) -> None:
         owned = partition_of(namespace, application, self._partitions) in self._owned()

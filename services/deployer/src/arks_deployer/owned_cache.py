@@ -55,13 +55,18 @@ class _Index:
         self._gone = gone
 
     def replace(self, kind: str, objects: list[dict[str, Any]], list_version: str) -> None:
-        self._index.replace(kind, objects, list_version)
+        for obj in self._index.replace(kind, objects, list_version):  # deleted while the watch was away
+            self._tell(obj)
 
     def observe(self, obj: dict[str, Any], deleted: bool = False) -> None:
         self._index.observe(obj, deleted)
-        application = application_to_restore(obj) if deleted and self._gone is not None else None
+        if deleted:
+            self._tell(obj)
+
+    def _tell(self, deleted: dict[str, Any]) -> None:
+        application = application_to_restore(deleted) if self._gone is not None else None
         if application is not None and self._gone is not None:
-            self._gone(str((obj.get("metadata") or {}).get("namespace", "")), application)
+            self._gone(str((deleted.get("metadata") or {}).get("namespace", "")), application)
 
 
 class OwnedCache:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_common.conventions import APPLICATION_KIND, LABEL_APPLICATION, PLAN_HASH_ANNOTATION
+from arks_common.api.application import Phase
+from arks_common.conventions import APPLICATION_KIND, FINALIZER, LABEL_APPLICATION, PLAN_HASH_ANNOTATION
 from arks_common.kube.packed import pack, unpack
+from arks_common.kube.resources import LEADERWORKERSETS
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
@@ -43,6 +45,17 @@ def application_to_restore(obj: Obj) -> str | None:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     owned = any(isinstance(r, dict) and r.get("kind") == APPLICATION_KIND and r.get("controller") for r in refs)
     return _application(obj) if owned else None
+
+
+def lacks_its_sets(app: Obj, owned: list[Obj]) -> bool:
+    """Whether an application the deployer brought up (its finalizer on, its phase `Creating` or `Running`: a
+    LeaderWorkerSet was applied) has none in its owned objects: deleted while neither the watcher nor the deployer
+    watched, which no event and no relist tells."""
+    meta, status = app.get("metadata") or {}, app.get("status") or {}
+    brought_up = FINALIZER in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp")
+    if not brought_up or status.get("phase") not in (Phase.CREATING, Phase.RUNNING):
+        return False
+    return not any(obj.get("kind") == LEADERWORKERSETS.kind for obj in owned)
 
 
 def newer_or_same(have: str, want: str) -> bool:
@@ -84,13 +97,16 @@ class OwnedIndex:
         """Newest version seen per key, kept after a deletion too (as the version the deletion had)."""
         self._listed: set[str] = set()
 
-    def replace(self, kind: str, objects: list[Obj], list_version: str) -> None:
-        """A fresh list of `kind`: it becomes the truth for that kind."""
-        for key in [k for k in self._objects if k[0] == kind]:
+    def replace(self, kind: str, objects: list[Obj], list_version: str) -> list[Obj]:
+        """A fresh list of `kind`: it becomes the truth for that kind. Returns what the index held of that kind and
+        the list no longer has: deleted while no watch ran (a relist after the watch broke), told by nothing else."""
+        held = {key: packed for key, (_, packed) in self._objects.items() if key[0] == kind}
+        for key in held:
             self._drop(key)
         for obj in objects:
             self.observe(obj)
         self._listed.add(kind)
+        return [unpack(packed) for key, packed in held.items() if key not in self._objects]
 
     def observe(self, obj: Obj, deleted: bool = False) -> None:
         """A watch event (or our own write's answer). An older version than one already seen is ignored."""
