@@ -207,6 +207,23 @@ def test_planner_mounts_runtime_profiles_and_model_loader_takes_its_downloader(l
     assert env["ARKS_HF_ENDPOINT"] == "https://hf-mirror"
 
 
+@pytest.mark.parametrize("service", [Service.PLANNER, Service.MODEL_LOADER], ids=str)
+def test_the_relist_period_is_a_chart_value(local_cluster: LocalCluster, service: Service) -> None:
+    """`relistSeconds` sets ARKS_RELIST_SECONDS (300 unless set); the schema refuses what the service would refuse
+    at start (below 1 s: a busy loop of lists; above a day: in effect never)."""
+
+    def env(*set_args: str) -> dict[str, Any]:
+        (deployment,) = [d for d in render_chart(local_cluster, service, *set_args) if d["kind"] == "Deployment"]
+        return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    assert env()["ARKS_RELIST_SECONDS"] == "300"
+    assert env("--set", "relistSeconds=60")["ARKS_RELIST_SECONDS"] == "60"
+    for bad in ("0", "0.5", "-1", "86401", "inf"):
+        proc = helm_run(local_cluster, "template", "x", str(CHARTS / service.value), "--set", f"relistSeconds={bad}")
+        assert proc.returncode != 0, bad
+        assert "/relistSeconds" in proc.stderr, (bad, proc.stderr)
+
+
 def test_values_schema_refuses_a_bad_value(local_cluster: LocalCluster) -> None:
     proc = helm_run(local_cluster, "template", "x", str(CHARTS / "planner"), "--set", "nats.auth.mode=plain")
     assert proc.returncode != 0

@@ -53,6 +53,8 @@
 {{- end -}}
 
 {{- define "arks.env" -}}
+- name: ARKS_RELIST_SECONDS
+  value: {{ .Values.relistSeconds | quote }}
 - name: ARKS_DOWNLOADER_IMAGE
   value: {{ .Values.downloader.image | quote }}
 - name: ARKS_DOWNLOAD_BACKOFF_LIMIT

@@ -42,6 +42,8 @@
 {{- end -}}
 
 {{- define "arks.env" -}}
+- name: ARKS_RELIST_SECONDS
+  value: {{ .Values.relistSeconds | quote }}
 - name: ARKS_ROUTER_IMAGE
   value: {{ .Values.router.image | quote }}
 - name: ARKS_RUNTIME_PROFILES_SET

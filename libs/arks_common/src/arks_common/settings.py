@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,19 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arks_common.events.partitions import DEFAULT_PARTITIONS, check_partitions
+
+RELIST_SECONDS_RANGE = (1.0, 86400.0)
+"""What a scheduled relist's period may be: at least a second (a shorter one is a busy loop of lists against the
+API server), at most a day (a longer one, or `inf`, in effect never looks, and what it is there to catch, a
+deletion no event told, would wait for a restart)."""
+
+
+def check_relist_seconds(value: float, variable: str = "ARKS_RELIST_SECONDS") -> float:
+    """`value` if it is a period a scheduled relist may have, else a ValueError naming `variable` and the range."""
+    low, high = RELIST_SECONDS_RANGE
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{variable} must be a number of seconds from {low:g} to {high:g}, got {value}")
+    return value
 
 
 class CommonSettings(BaseSettings):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import field_validator
 
-from arks_common.settings import CommonSettings
+from arks_common.settings import CommonSettings, check_relist_seconds
 
 
 class ModelLoaderSettings(CommonSettings):
@@ -17,6 +17,12 @@ class ModelLoaderSettings(CommonSettings):
     download_service_account: str | None = None
     watch_timeout_seconds: int = 300
     """How long one watch of Ready models runs before it is renewed."""
-    relist_seconds: float = Field(default=300.0, gt=0)
+    relist_seconds: float = 300.0
     """How often every model is reconciled, events or not: a deletion the watcher never told (it was down) may have
-    been the event a model waited for (its last user's, its download Job's, its claim's)."""
+    been the event a model waited for (its last user's, its download Job's, its claim's). From 1 to 86400
+    (`check_relist_seconds`)."""
+
+    @field_validator("relist_seconds")
+    @classmethod
+    def _relist_in_range(cls, value: float) -> float:
+        return check_relist_seconds(value)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import field_validator
 
-from arks_common.settings import CommonSettings
+from arks_common.settings import CommonSettings, check_relist_seconds
 
 
 class PlannerSettings(CommonSettings):
@@ -16,6 +16,12 @@ class PlannerSettings(CommonSettings):
     router_image: str = "ghcr.io/arks-ai/arks-router:0.1.0"
     """The image of every ArksEndpoint's router unless the endpoint names one: the project's (deploy/router/
     Dockerfile, `make images` builds it: smg 1.13.0 and nothing else), or any image with `smg==1.13.0` on PATH."""
-    relist_seconds: float = Field(default=300.0, gt=0)
+    relist_seconds: float = 300.0
     """How often the plans of applications and endpoints that no longer exist are looked for and removed (as at
-    start): a deletion may never have been told (an object deleted while the watcher was down)."""
+    start): a deletion may never have been told (an object deleted while the watcher was down). From 1 to 86400
+    (`check_relist_seconds`)."""
+
+    @field_validator("relist_seconds")
+    @classmethod
+    def _relist_in_range(cls, value: float) -> float:
+        return check_relist_seconds(value)
