@@ -36,9 +36,9 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-planner")
         ctx.kube = kube  # its partition Leases
         events = EventRecorder(kube, "planner")
-        planner = Planner(kube, ctx.js, profiles, events, lambda: ctx.partitions_taken)
+        planner = Planner(kube, ctx.js, profiles, events, lambda: ctx.partitions_taken, settings.bus_partitions)
         router = RouterSettings(image=settings.router_image, backend_port=port, port_problem=port_problem)
-        endpoints = EndpointPlanner(kube, ctx.js, router, events)
+        endpoints = EndpointPlanner(kube, ctx.js, router, events, settings.bus_partitions)
         ctx.consume(PLANNER_OBJECTS, Handlers(planner, endpoints).on_object)
 
         async def recheck(stop: asyncio.Event) -> None:
@@ -47,11 +47,12 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
                 finished, _ = await unless_stopped(stop, check())
                 if not finished:
                     return
-            # then, on a schedule, the plans of objects whose deletion was never told (the watcher was down)
+            # then, on a schedule, the plans of objects whose deletion was never told (the watcher was down), of the
+            # partitions this replica holds: their holders sweep the others, so no two replicas purge one subject
             while not stop.is_set():
                 await sleep_unless(stop, settings.relist_seconds)
                 for sweep in (planner.sweep_orphans, endpoints.sweep_orphans):
-                    finished, _ = await unless_stopped(stop, sweep())
+                    finished, _ = await unless_stopped(stop, sweep(ctx.owned_partitions()))
                     if not finished:
                         return
 

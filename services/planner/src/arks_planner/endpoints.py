@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Collection
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -12,14 +13,16 @@ from pydantic import ValidationError
 
 from arks_common.api.endpoint import ArksEndpoint
 from arks_common.bus.jetstream import publish, purge_subject
-from arks_common.bus.plans import newest_endpoint_plan, stored_endpoint_plans
+from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, Service
+from arks_common.events.partitions import DEFAULT_PARTITIONS
 from arks_common.events.payloads import EndpointPlanReady, ObjectKind, ObjectRef
 from arks_common.kube.client import Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
 from arks_common.kube.resources import ENDPOINTS
 from arks_common.telemetry.logging import get_logger
+from arks_planner.adapters.orphan_plans import OrphanPlans
 from arks_planner.core.endpoint import EndpointPlanError, RouterSettings, build_endpoint_plan
 
 log = get_logger(__name__)
@@ -27,25 +30,33 @@ CONTROLLER = "planner"
 
 
 class EndpointPlanner:
-    def __init__(self, kube: Kube, js: JetStreamContext, router: RouterSettings, events: EventRecorder) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        js: JetStreamContext,
+        router: RouterSettings,
+        events: EventRecorder,
+        partitions: int = DEFAULT_PARTITIONS,
+    ) -> None:
         self._kube = kube
         self._js = js
         self._router = router
         self._events = events
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._orphans = OrphanPlans(js, kube, ENDPOINT_PLANS_STREAM, ENDPOINTS, "endpoint", partitions)
 
     async def recheck_all(self) -> None:
         """Once at start: every endpoint against this planner's settings (a changed router image re-plans), and
-        the plans of endpoints deleted while no planner ran removed (the API server holds the desired state; the
-        bus only carried the news of the delete, which this planner may never have seen)."""
+        the plans of endpoints deleted while no planner ran removed, of every partition (the API server holds the
+        desired state; the bus only carried the news of the delete, which this planner may never have seen)."""
         try:
-            last_sequence, planned = await stored_endpoint_plans(self._js)
+            last_sequence, planned = await self._orphans.stored()
             endpoints, _ = await self._kube.list(ENDPOINTS, stubs=True)
         except (KubeError, nats.errors.Error) as exc:  # each endpoint's next event still plans it
             log.warning("start-up endpoint re-check skipped", error=str(exc)[:300])
             return
         live = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in endpoints}
-        await self._sweep(planned - live, last_sequence)
+        await self._orphans.purge(last_sequence, planned, live)
         for endpoint in endpoints:
             meta = endpoint["metadata"]
             try:
@@ -55,31 +66,11 @@ class EndpointPlanner:
                     "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
                 )
 
-    async def sweep_orphans(self) -> None:
-        """On a schedule: the plans of endpoints that no longer exist are removed, as at start (an endpoint deleted
-        while the watcher was down is never told deleted: a restarted watcher remembers nothing to tell gone)."""
-        try:
-            last_sequence, planned = await stored_endpoint_plans(self._js)
-            if not planned:
-                return
-            endpoints, _ = await self._kube.list(ENDPOINTS, stubs=True)
-        except (KubeError, nats.errors.Error) as exc:  # the next sweep tries again
-            log.warning("orphan endpoint plans not looked for", error=str(exc)[:300])
-            return
-        live = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in endpoints}
-        await self._sweep(planned - live, last_sequence)
-
-    async def _sweep(self, orphans: set[tuple[str, str]], last_sequence: int) -> None:
-        """Removes the plans of endpoints that no longer exist, up to the sequence read before the list, so the
-        plan of an endpoint created since then survives."""
-        for namespace, name in sorted(orphans):
-            subject = ENDPOINT_PLANS.stored(namespace, name)
-            try:
-                await purge_subject(self._js, ENDPOINT_PLANS_STREAM.name, subject, before=last_sequence + 1)
-            except nats.errors.Error as exc:
-                log.warning("orphan endpoint plan not removed", endpoint=f"{namespace}/{name}", error=str(exc)[:300])
-            else:
-                log.info("orphan endpoint plan removed", endpoint=f"{namespace}/{name}")
+    async def sweep_orphans(self, owned: Collection[int]) -> None:
+        """On a schedule: the plans of endpoints that no longer exist are removed, as at start, for the partitions
+        this replica holds (`owned`): an endpoint deleted while the watcher was down is never told deleted (a
+        restarted watcher remembers nothing to tell gone)."""
+        await self._orphans.sweep(owned)
 
     async def endpoint_changed(self, namespace: str, name: str) -> None:
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import msgspec
@@ -24,8 +24,9 @@ from arks_common.api.conditions import condition
 from arks_common.api.model import ArksModel
 from arks_common.bus.consumer import TemporaryError
 from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
-from arks_common.bus.plans import newest_plan, stored_plans
+from arks_common.bus.plans import newest_plan
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service, plan_msg_id
+from arks_common.events.partitions import DEFAULT_PARTITIONS
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
 from arks_common.kube.client import Kube, KubeError, NotFound, Undecodable
 from arks_common.kube.decoding import undecodable
@@ -35,6 +36,7 @@ from arks_common.kube.resources import APPLICATIONS, MODELS, NODES
 from arks_common.kube.status import apply_condition
 from arks_common.stopping import cancel_firmly
 from arks_common.telemetry.logging import get_logger
+from arks_planner.adapters.orphan_plans import OrphanPlans
 from arks_planner.core.placement import placement_warning, pods_per_group, single_node_claim
 from arks_planner.core.plan import build_plan
 from arks_planner.core.precheck import LargestNode, parse_application, plan_too_large, precheck
@@ -65,6 +67,7 @@ class Planner:
         profiles: RuntimeProfiles,
         events: EventRecorder,
         epoch: Callable[[], int] = lambda: 0,
+        partitions: int = DEFAULT_PARTITIONS,
     ) -> None:
         self._kube = kube
         self._js = js
@@ -73,6 +76,7 @@ class Planner:
         self._events = events
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._epoch = epoch
+        self._orphans = OrphanPlans(js, kube, PLANS_STREAM, APPLICATIONS, "application", partitions)
         self._written: OrderedDict[str, tuple[int, Written]] = OrderedDict()
         """Per application uid: the `Precheck` condition this replica last wrote (or found) for it, and from what;
         kept since its last partition take-over (epoch). An event in flight from before that write shows no
@@ -113,9 +117,11 @@ class Planner:
     async def recheck_all(self) -> None:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
         a changed profile (an upgrade, an installation's override) re-plans what it affects. The list is kept
-        packed (`Kube.list_packed`): thousands of applications are never held decoded at once."""
+        packed (`Kube.list_packed`): thousands of applications are never held decoded at once. The plans of
+        applications deleted while no planner ran are removed, of every partition: this replica's share is not
+        known yet (each purge is bounded by the sequence read before the list, so a second replica's is harmless)."""
         try:
-            last_sequence, planned = await stored_plans(self._js)
+            last_sequence, planned = await self._orphans.stored()
             apps, _ = await self._kube.list_packed(APPLICATIONS, stubs=True)
         except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
             log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
@@ -124,24 +130,16 @@ class Planner:
         for app in apps:  # each decoded once: named for the sweep and re-checked
             listed.add((app["metadata"]["namespace"], app["metadata"]["name"]))
             await self._recheck(app)
-        await self._sweep(planned - listed, last_sequence)  # bounded by the sequence read before the list
+        await self._orphans.purge(last_sequence, planned, listed)  # bounded by the sequence read before the list
         log.info("start-up re-check done", applications=len(apps))
 
-    async def sweep_orphans(self) -> None:
-        """On a schedule: the plans of applications that no longer exist are removed, as at start. An application's
-        deletion may never be told while this planner runs: one without the deployer's finalizer deleted while the
-        watcher was down (a restarted watcher remembers nothing to tell gone), or the final delete of one with it
-        when the watcher went down between the finalizer's removal and the watch event."""
-        try:
-            last_sequence, planned = await stored_plans(self._js)
-            if not planned:
-                return
-            apps, _ = await self._kube.list_packed(APPLICATIONS, stubs=True)
-        except (KubeError, nats.errors.Error) as exc:  # the next sweep tries again
-            log.warning("orphan plans not looked for", error=str(exc)[:300])
-            return
-        listed = {(app["metadata"]["namespace"], app["metadata"]["name"]) for app in apps}
-        await self._sweep(planned - listed, last_sequence)  # bounded by the sequence read before the list
+    async def sweep_orphans(self, owned: Collection[int]) -> None:
+        """On a schedule: the plans of applications that no longer exist are removed, as at start, for the
+        partitions this replica holds (`owned`). An application's deletion may never be told while this planner
+        runs: one without the deployer's finalizer deleted while the watcher was down (a restarted watcher
+        remembers nothing to tell gone), or the final delete of one with it when the watcher went down between the
+        finalizer's removal and the watch event."""
+        await self._orphans.sweep(owned)
 
     async def _recheck(self, app: dict[str, Any]) -> None:
         meta = app["metadata"]
@@ -153,19 +151,6 @@ class Planner:
         except (KubeError, TemporaryError, nats.errors.Error) as exc:
             # the application's next event plans it again
             log.warning("start-up re-check failed", application=f"{meta['namespace']}/{meta['name']}", error=str(exc))
-
-    async def _sweep(self, orphans: set[tuple[str, str]], last_sequence: int) -> None:
-        """Plans of applications deleted while no planner ran: removed, up to the sequence read before the list,
-        so the plan of an application created since then survives."""
-        for namespace, name in sorted(orphans):
-            try:
-                await purge_subject(
-                    self._js, PLANS_STREAM.name, PLANS.stored(namespace, name), before=last_sequence + 1
-                )
-            except nats.errors.Error as exc:
-                log.warning("orphan plan not removed", application=f"{namespace}/{name}", error=str(exc)[:300])
-            else:
-                log.info("orphan plan removed", application=f"{namespace}/{name}")
 
     def _remembered(self, uid: str) -> Written | None:
         held = self._written.get(uid)

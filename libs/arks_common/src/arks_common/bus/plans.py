@@ -10,7 +10,7 @@ import msgspec
 from nats.js import JetStreamContext
 
 from arks_common.bus.jetstream import last_message
-from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, PLANS, PLANS_STREAM, Channel
+from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, PLANS, PLANS_STREAM, StreamDecl
 from arks_common.events.payloads import EndpointPlanReady, PlanReady, decode
 from arks_common.telemetry.logging import get_logger
 
@@ -31,22 +31,14 @@ async def newest_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[
     return sequence, payload if isinstance(payload, PlanReady) else None
 
 
-async def stored_plans(js: JetStreamContext) -> tuple[int, set[tuple[str, str]]]:
-    """The stream's last sequence and the (namespace, name) of every application that has a plan stored."""
-    return await _stored(js, PLANS_STREAM.name, PLANS)
-
-
-async def stored_endpoint_plans(js: JetStreamContext) -> tuple[int, set[tuple[str, str]]]:
-    """The same for ArksEndpoints' plans (their own stream)."""
-    return await _stored(js, ENDPOINT_PLANS_STREAM.name, ENDPOINT_PLANS)
-
-
-async def _stored(js: JetStreamContext, stream: str, channel: Channel) -> tuple[int, set[tuple[str, str]]]:
-    info = await js.stream_info(stream, subjects_filter=channel.wildcard)
+async def stored_keys(js: JetStreamContext, stream: StreamDecl) -> tuple[int, set[tuple[str, str]]]:
+    """The stream's last sequence and the (namespace, name) of every object that has a plan stored on it (the
+    applications' plans, or the ArksEndpoints' on their own stream)."""
+    info = await js.stream_info(stream.name, subjects_filter=stream.channel.wildcard)
     keys = set()
     for subject in (info.state.subjects or {}) if info.state else {}:
         try:
-            params = channel.parse(subject)
+            params = stream.channel.parse(subject)
         except ValueError:
             continue
         keys.add((params["namespace"], params["name"]))
