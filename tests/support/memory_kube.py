@@ -158,5 +158,6 @@ class MemoryEvents:
     def as_recorder(self) -> EventRecorder:
         return cast(EventRecorder, self)
 
-    async def record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+    async def record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> bool:
         self.recorded.append((type_, reason, message))
+        return True

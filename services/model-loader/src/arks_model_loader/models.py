@@ -4,8 +4,9 @@ still use from disappearing under them (a finalizer), and says so on the model a
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ from arks_model_loader.core.model_status import (
     newest_first,
     waiting_on_its_pod,
 )
+from arks_model_loader.core.retelling import Told, worth_telling
 from arks_model_loader.core.storage import (
     DOWNLOAD_CONTAINER,
     DownloaderConfig,
@@ -69,6 +71,8 @@ LOOK_AGAIN_TIMES = 6
 """Looks at a waiting download's pod after the model's last event (3 minutes): below the consumer's `max_deliver`
 (8), so the looks end quietly instead of as a dead letter."""
 RECHECKS_KEPT = 4096
+TOLD_KEPT = 4096
+"""Warnings remembered (`_warn_again`), least recently told out: one forgotten is at worst recorded once more."""
 CLASS_PAGE = 100
 CLASS_PAGES = 5
 """StorageClasses read at most (pages of `CLASS_PAGE`) for a default while a claim without a class waits: a cluster
@@ -76,10 +80,19 @@ has a few; one with 500 or more is not told about."""
 
 
 class ModelReconciler:
-    def __init__(self, kube: Kube, events: EventRecorder, config: DownloaderConfig) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        events: EventRecorder,
+        config: DownloaderConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._kube = kube
         self._events = events
         self._config = config
+        self._clock = clock
+        self._told: OrderedDict[tuple[str, str], Told] = OrderedDict()
+        """(model uid, reason) -> the Warning this replica last recorded for a situation no write changes."""
         self._rechecks: OrderedDict[tuple[str, str], int] = OrderedDict()
         """Models whose download waits on its pod -> the stream sequence of the message that looks again."""
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
@@ -430,7 +443,7 @@ class ModelReconciler:
         if meta.get("deletionTimestamp"):
             await self._finalize(raw)
         else:
-            await self._events.record(raw, "Warning", "ModelUnreadable", error[:1000])
+            await self._warn_again(raw, "ModelUnreadable", error[:1000])
 
     async def _finalize(self, raw: dict[str, Any]) -> None:
         meta = raw["metadata"]
@@ -443,14 +456,23 @@ class ModelReconciler:
             if model_name_of(a) == meta["name"] and not a["metadata"].get("deletionTimestamp")
         )
         if users:
-            await self._events.record(
-                raw,
-                "Warning",
-                "ModelInUse",
-                f"Deletion waits until no application uses this model; still used by {', '.join(users)}",
-            )
+            message = f"Deletion waits until no application uses this model; still used by {', '.join(users)}"
+            await self._warn_again(raw, "ModelInUse", message)
             return
         await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=False)
+
+    async def _warn_again(self, raw: dict[str, Any], reason: str, message: str) -> None:
+        """A Warning every look at the model finds while it holds: recorded when it is news or its Event could
+        expire soon (`core.retelling`), not at each scheduled round or namespace event."""
+        key = (str(raw["metadata"].get("uid", "")), reason)
+        now = self._clock()
+        if not worth_telling(self._told.get(key), message, now):
+            return
+        if await self._events.record(raw, "Warning", reason, message):
+            self._told[key] = Told(message, now)
+            self._told.move_to_end(key)
+            while len(self._told) > TOLD_KEPT:
+                self._told.popitem(last=False)
 
 
 def retold(old: list[Condition], new: Condition) -> bool:

@@ -30,7 +30,8 @@ class EventRecorder:
         self._component = component
         self._instance = os.environ.get("HOSTNAME", component)
 
-    async def record(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
+    async def record(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> bool:
+        """Whether the Event was recorded (created, or its count bumped); a failure is logged, never raised."""
         meta = obj.get("metadata", {})
         namespace, name, uid = meta.get("namespace", "default"), meta.get("name", ""), meta.get("uid", "")
         digest = hashlib.sha256(f"{uid}/{self._component}/{reason}/{message}".encode()).hexdigest()[:12]
@@ -66,3 +67,5 @@ class EventRecorder:
                 await self._kube.merge_patch(EVENTS, namespace, event_name, {"count": count, "lastTimestamp": now})
         except KubeError as exc:
             log.warning("event not recorded", reason=reason, object=f"{namespace}/{name}", error=str(exc))
+            return False
+        return True
