@@ -161,3 +161,68 @@ async def test_news_whose_reconcile_the_bus_would_retry_is_tried_again_a_few_tim
     await eventually(lambda: len(reconciles.started) == TRIES and off_bus.idle(), what="the tries made")
     assert reconciles.started == [("ns", "a")] * TRIES
     await off_bus.close()
+
+
+class Writing(Reconciles):
+    """A reconcile that reads, waits (a slow request), then writes what it read: `wrote` once it got that far,
+    `cut` when it was cancelled before."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wrote: list[tuple[str, str]] = []
+        self.cut: list[tuple[str, str]] = []
+
+    async def reconcile(self, namespace: str, name: str, **_: Any) -> None:
+        self.started.append((namespace, name))
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cut.append((namespace, name))
+            raise
+        self.wrote.append((namespace, name))
+
+
+async def test_a_reconcile_under_way_when_its_partition_is_given_away_writes_nothing_more() -> None:
+    """Its partition goes to another replica (a rebalance, a lapse) while the reconcile waits on a request: it is
+    cut off before the partition's Lease is released (`given` returns once it ended), so it never writes what it
+    read before the hand-over over what the new holder writes; a reconcile of another partition goes on. The news
+    is remembered: the partition back, it is reconciled again. Before, the reconcile went on and wrote."""
+    owned = set(range(8))
+    writes = Writing()
+    off_bus = OffBus(8, lambda: owned, 60.0)
+    off_bus.reconciler = writes  # type: ignore[assignment]
+    moved = "app-0"
+    p = partition_of("ns", moved, 8)
+    kept = next(f"app-{i}" for i in range(1, 40) if partition_of("ns", f"app-{i}", 8) != p)
+    off_bus.gone("ns", moved)
+    off_bus.pods_changed("ns", kept)
+    await eventually(lambda: len(writes.started) == 2, what="both reconciles under way")
+    owned.discard(p)
+    await off_bus.given(p)
+    assert writes.cut == [("ns", moved)]
+    writes.release.set()
+    await eventually(lambda: writes.wrote == [("ns", kept)], what="the other partition's reconcile written")
+    await eventually(off_bus.idle, what="nothing left under way")
+    assert ("ns", moved) not in writes.wrote
+    owned.add(p)  # back again, within the time news is remembered
+    off_bus.taken(p)
+    await eventually(lambda: ("ns", moved) in writes.wrote, what="the news reconciled by the partition's holder")
+    await off_bus.close()
+
+
+async def test_news_that_arrives_while_its_partition_stops_waits_for_a_take_over() -> None:
+    """Between `given` and the end of the hold, the owner may still list the partition: news seen then is not acted
+    on here (only remembered), like news of another replica's partition."""
+    owned = set(range(8))
+    writes = Writing()
+    writes.release.set()
+    off_bus = OffBus(8, lambda: owned, 60.0)
+    off_bus.reconciler = writes  # type: ignore[assignment]
+    p = partition_of("ns", "app-0", 8)
+    await off_bus.given(p)  # `owned` still shows it
+    off_bus.gone("ns", "app-0")
+    assert off_bus.idle()
+    assert writes.started == []
+    off_bus.taken(p)
+    await eventually(lambda: writes.wrote == [("ns", "app-0")], what="reconciled once taken again")
+    await off_bus.close()

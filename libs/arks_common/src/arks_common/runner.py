@@ -54,6 +54,7 @@ class ServiceContext:
     """How many times this replica has started consuming a partition: a copy of an object kept from before the
     last take-over may be older than what another replica saw meanwhile (`kube.newest`)."""
     taken_listeners: list[Callable[[int], None]] = field(default_factory=list)
+    given_listeners: list[Callable[[int], Awaitable[None]]] = field(default_factory=list)
 
     def consume(self, decl: ConsumerDecl, handler: Handler) -> None:
         """A shared declaration runs as one task; a partitioned one runs for each partition this replica holds
@@ -72,8 +73,31 @@ class ServiceContext:
         """`listener(partition)` runs each time this replica starts consuming a partition."""
         self.taken_listeners.append(listener)
 
+    def on_partition_given(self, listener: Callable[[int], Awaitable[None]]) -> None:
+        """`await listener(partition)` runs each time this replica stops consuming a partition (given back, its hold
+        run out, shutdown), once its consumers stopped and before its Lease is released: work of that partition
+        done outside the consumers ends there, as the consumers' own does."""
+        self.given_listeners.append(listener)
+
     def add_task(self, name: str, factory: TaskFactory) -> None:
         self.tasks[name] = factory
+
+    async def run_partition(self, partition: int, stop: asyncio.Event) -> None:
+        """Runs every partitioned consumer on `partition` until `stop` is set (or it is cancelled: the hold ran out),
+        telling the listeners when it starts and, once the consumers stopped, when it ends."""
+        self.partitions_taken += 1
+        for listener in self.taken_listeners:
+            listener(partition)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for decl, handler in self.partitioned:
+                    consumer = DurableConsumer(
+                        self.js, decl, handler, stall_seconds=self.settings.stall_seconds, partition=partition
+                    )
+                    tg.create_task(consumer.run(stop), name=f"consumer {decl.durable}-{partition}")
+        finally:
+            for given in self.given_listeners:
+                await given(partition)
 
     def share_partitions(self, service: str) -> None:
         """One task holds this replica's share of the partitions and runs all partitioned consumers of each."""
@@ -82,24 +106,13 @@ class ServiceContext:
         if self.kube is None:
             raise RuntimeError(f"{service}: partitioned consumers need the Kubernetes client for their Leases")
 
-        async def run_partition(partition: int, stop: asyncio.Event) -> None:
-            self.partitions_taken += 1
-            for listener in self.taken_listeners:
-                listener(partition)
-            async with asyncio.TaskGroup() as tg:
-                for decl, handler in self.partitioned:
-                    consumer = DurableConsumer(
-                        self.js, decl, handler, stall_seconds=self.settings.stall_seconds, partition=partition
-                    )
-                    tg.create_task(consumer.run(stop), name=f"consumer {decl.durable}-{partition}")
-
         self.owner = PartitionOwner(
             self.kube,
             self.settings.effective_lease_namespace(),
             service,
             self.settings.bus_partitions,
             self.settings.partition_lease_seconds,
-            run_partition,
+            self.run_partition,
         )
         self.tasks["partition owner"] = self.owner.run
 

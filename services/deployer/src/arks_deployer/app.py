@@ -37,6 +37,7 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         # Lease to run out, and rounds that fail (an API server throttling) are tried again a third of one later
         off_bus = OffBus(settings.bus_partitions, ctx.owned_partitions, 4 * settings.partition_lease_seconds)
         ctx.on_partition_taken(off_bus.taken)
+        ctx.on_partition_given(off_bus.given)  # its reconciles there end before the Lease goes to another replica
         cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds, off_bus.gone)
         ctx.add_task("owned objects cache", cache.run)
         ctx.add_task("sets missing at start", functools.partial(_sets_missing_at_start, kube, cache, off_bus))

@@ -8,6 +8,9 @@ Every replica's watches see the news; only the replica holding the application's
 replicas never reconcile one application at once (its ownership is looked at again when a worker takes the news:
 a partition given away meanwhile acts on it through its next holder). The others remember it for `remember_seconds`:
 a replica that takes that partition over meanwhile (its holder died with the news not acted on) reconciles it then.
+A reconcile running when its partition goes (given back, its hold run out) is cut off before the partition's Lease
+is released (`given`), as the partition's consumers are: it would otherwise go on writing what it read before the
+hand-over (a status, an Event, a LeaderWorkerSet from an older plan) over what the new holder writes meanwhile.
 Pending news is one entry per application, however much came (a router's account, Role and RoleBinding deleted
 together share one reconcile), worked off by `AT_ONCE` workers; nothing starts once shutdown began.
 """
@@ -58,6 +61,10 @@ class OffBus:
         self._pending: OrderedDict[Key, tuple[float, str, int]] = OrderedDict()
         """This replica's news waiting for a worker: (when seen, why, tries so far), oldest first."""
         self._retries: set[asyncio.Task[None]] = set()
+        self._running: dict[Key, tuple[asyncio.Task[None], float, str]] = {}
+        """Reconciles under way: (task, when its news was seen, why), by application."""
+        self._cut: set[int] = set()
+        """Partitions given away since this replica last took them: what `owned` may still show while they stop."""
         self._deferred: OrderedDict[Key, tuple[int, float, str]] = OrderedDict()
         """Other replicas' news: (partition, when seen, why), oldest first."""
         self._work = asyncio.Event()
@@ -79,6 +86,7 @@ class OffBus:
 
     def taken(self, partition: int) -> None:
         """This replica took `partition` over: reconcile on what its watches saw there lately."""
+        self._cut.discard(partition)
         recent = self._clock() - self._remember
         for key, (p, seen, why) in list(self._deferred.items()):
             if p == partition:
@@ -86,12 +94,31 @@ class OffBus:
                 if seen >= recent:
                     self._queue(key, seen, why)
 
+    async def given(self, partition: int) -> None:
+        """This replica stops consuming `partition`: its reconciles under way are cut off (cancelled at their next
+        await, so before their next write) and returns once they ended; their news, and any waiting, is remembered
+        for a take-over, as other replicas' news is."""
+        self._cut.add(partition)
+        for key in [k for k in self._pending if partition_of(*k, self._partitions) == partition]:
+            seen, why, _ = self._pending.pop(key)
+            self._defer(key, partition, seen, why)
+        cut = [(key, *held) for key, held in self._running.items() if partition_of(*key, self._partitions) == partition]
+        for key, task, seen, why in cut:
+            task.cancel()
+            self._defer(key, partition, seen, why)
+        await asyncio.gather(*(task for _, task, _, _ in cut), return_exceptions=True)
+        if cut:
+            log.info("off-bus reconciles cut off: partition given away", partition=partition, applications=len(cut))
+
+    def _ours(self, partition: int) -> bool:
+        return partition in self._owned() and partition not in self._cut
+
     def idle(self) -> bool:
         return not self._pending and self.running == 0 and not self._retries
 
     def _news(self, key: Key, why: str) -> None:
         partition = partition_of(*key, self._partitions)
-        if partition in self._owned():
+        if self._ours(partition):
             self._deferred.pop(key, None)
             self._queue(key, self._clock(), why)
         else:
@@ -120,13 +147,19 @@ class OffBus:
                 continue
             key, (seen, why, tries) = self._pending.popitem(last=False)  # news from here on: a look after this read
             partition = partition_of(*key, self._partitions)
-            if partition not in self._owned():  # given away while it waited: its next holder's take-over acts
+            if not self._ours(partition):  # given away while it waited: its next holder's take-over acts
                 self._defer(key, partition, seen, why)
                 continue
             self.running += 1
+            task = asyncio.create_task(self._reconcile(key, why, tries), name=f"off-bus reconcile {key}")
+            self._running[key] = (task, seen, why)
             try:
-                await self._reconcile(key, why, tries)
+                await asyncio.wait({task})  # cut off by `given` (cancelled) or done; either way this worker goes on
+            except asyncio.CancelledError:
+                task.cancel()  # the worker itself is stopped (shutdown)
+                raise
             finally:
+                self._running.pop(key, None)
                 self.running -= 1
 
     async def _reconcile(self, key: Key, why: str, tries: int) -> None:
@@ -163,7 +196,7 @@ class OffBus:
     async def _retry(self, delay: float, key: Key, why: str, tries: int) -> None:
         await asyncio.sleep(delay)
         partition = partition_of(*key, self._partitions)
-        if partition in self._owned():
+        if self._ours(partition):
             self._queue(key, self._clock(), why, tries)
         else:
             self._defer(key, partition, self._clock(), why)
@@ -171,4 +204,5 @@ class OffBus:
     async def close(self) -> None:
         self._closed = True
         self._pending.clear()
-        await asyncio.gather(*(cancel_firmly(task) for task in [*self._workers, *self._retries]))
+        running = [task for task, _, _ in self._running.values()]
+        await asyncio.gather(*(cancel_firmly(task) for task in [*self._workers, *self._retries, *running]))
