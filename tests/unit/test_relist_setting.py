@@ -9,12 +9,13 @@ from pydantic import ValidationError
 
 from arks_model_loader.settings import ModelLoaderSettings
 from arks_planner.settings import PlannerSettings
+from arks_slo_scaler.settings import SloScalerSettings
 
-Relisting = type[PlannerSettings] | type[ModelLoaderSettings]
-SERVICES: list[Relisting] = [PlannerSettings, ModelLoaderSettings]
+Relisting = type[PlannerSettings] | type[ModelLoaderSettings] | type[SloScalerSettings]
+SERVICES: list[Relisting] = [PlannerSettings, ModelLoaderSettings, SloScalerSettings]
 
 
-@pytest.mark.parametrize("settings", SERVICES, ids=["planner", "model-loader"])
+@pytest.mark.parametrize("settings", SERVICES, ids=["planner", "model-loader", "slo-scaler"])
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("300", 300.0), ("1", 1.0), ("2", 2.0), ("86400", 86400.0), ("2.5", 2.5)],
@@ -27,13 +28,13 @@ def test_a_period_in_range_is_taken(
     assert settings().relist_seconds == seconds
 
 
-@pytest.mark.parametrize("settings", SERVICES, ids=["planner", "model-loader"])
+@pytest.mark.parametrize("settings", SERVICES, ids=["planner", "model-loader", "slo-scaler"])
 def test_unset_is_five_minutes(monkeypatch: pytest.MonkeyPatch, settings: Relisting) -> None:
     monkeypatch.delenv("ARKS_RELIST_SECONDS", raising=False)
     assert settings().relist_seconds == 300.0
 
 
-@pytest.mark.parametrize("settings", SERVICES, ids=["planner", "model-loader"])
+@pytest.mark.parametrize("settings", SERVICES, ids=["planner", "model-loader", "slo-scaler"])
 @pytest.mark.parametrize(
     "value",
     ["0", "-5", "0.001", "0.999", "86401", "1e300", "inf", "-inf", "nan", "soon"],
