@@ -12,71 +12,14 @@ until A's next round.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from arks_common.kube.client import Conflict, KubeError
 from arks_common.sharing.owner import PartitionOwner
+from support.leases import FakeKube, Store
 from support.waiting import eventually
 
 DURATION = 3.0
 P = 4
-
-
-class Store:
-    def __init__(self) -> None:
-        self.leases: dict[str, dict[str, Any]] = {}
-        self.rv = 0
-
-    def bump(self) -> str:
-        self.rv += 1
-        return str(self.rv)
-
-
-class FakeKube:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.down = False
-        self.before_member_write: asyncio.Event | None = None  # A's membership write waits for this
-
-    def _check(self) -> None:
-        if self.down:
-            raise KubeError("API server unreachable")
-
-    async def list(self, res: Any, ns: str, label_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
-        self._check()
-        await asyncio.sleep(0)
-        return [copy.deepcopy(v) for v in self.store.leases.values()], str(self.store.rv)
-
-    async def get(self, res: Any, ns: str, name: str) -> dict[str, Any] | None:
-        self._check()
-        lease = self.store.leases.get(name)
-        return copy.deepcopy(lease) if lease else None
-
-    async def create(self, res: Any, ns: str, body: dict[str, Any]) -> dict[str, Any]:
-        self._check()
-        name = body["metadata"]["name"]
-        if name in self.store.leases:
-            raise Conflict("exists", 409)
-        body = copy.deepcopy(body)
-        body["metadata"]["resourceVersion"] = self.store.bump()
-        self.store.leases[name] = body
-        return copy.deepcopy(body)
-
-    async def replace(self, res: Any, obj: dict[str, Any]) -> dict[str, Any]:
-        self._check()
-        name = obj["metadata"]["name"]
-        if "-member-" in name and self.before_member_write is not None:
-            gate, self.before_member_write = self.before_member_write, None
-            await gate.wait()
-        current = self.store.leases.get(name)
-        if current is None or current["metadata"]["resourceVersion"] != obj["metadata"].get("resourceVersion"):
-            raise Conflict("conflict", 409)
-        obj = copy.deepcopy(obj)
-        obj["metadata"]["resourceVersion"] = self.store.bump()
-        self.store.leases[name] = obj
-        return copy.deepcopy(obj)
 
 
 async def test_a_replica_back_from_an_api_outage_never_consumes_what_another_took() -> None:
@@ -116,13 +59,14 @@ async def test_a_replica_back_from_an_api_outage_never_consumes_what_another_too
     # A lists and parks at its membership write
     await eventually(lambda: kube_a.before_member_write is None, DURATION, what="A's list, parked at its write")
     task_b = asyncio.create_task(b.run(stop_b))
-    # B's first round: it takes what A's expired membership held (A is parked between its list and its write)
+    # B takes what A's expired membership held (A is parked between its list and its write) once it has seen that
+    # membership unchanged for the lease's duration from its first read, at its start
     await eventually(
         lambda: all(
             store.leases.get(f"arks-svc-partition-{p}", {}).get("spec", {}).get("holderIdentity") == b.me
             for p in range(P)
         ),
-        DURATION,
+        DURATION + DURATION / 3 + 1.0,
         what="B holding every partition",
     )
     gate.set()

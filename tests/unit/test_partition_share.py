@@ -1,21 +1,21 @@
 """Who owns which partition (`sharing.share.plan_moves`): table cases, then whole sequences of replicas joining
-and dying, in which no partition ever has two live holders and every partition ends up held."""
+and dying, in which no partition ever has two live holders and every partition ends up held. Times are the
+reader's monotonic clock: a membership Lease is live while the reader has seen it change within its duration."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from arks_common.sharing.share import LeaseView, Moves, fair_share, free_slot, plan_moves
+from arks_common.sharing.share import LeaseView, Moves, fair_share, free_slot, observe, plan_moves
 
-NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+NOW = 1000.0
 D = 15.0
 SLOTS = 16
 
 
 def held(holder: str | None, ago: float = 1.0) -> LeaseView:
-    return LeaseView(holder, NOW - timedelta(seconds=ago), D)
+    """A membership Lease the reader has seen unchanged for `ago` seconds."""
+    return LeaseView(holder, D, f"{holder}-renewal", NOW - ago)
 
 
 def members(*names: str, ago: float = 1.0, first_slot: int = 0) -> dict[int, LeaseView]:
@@ -51,7 +51,7 @@ def members(*names: str, ago: float = 1.0, first_slot: int = 0) -> dict[int, Lea
             Moves((), (4, 5, 6, 7), ()),
         ),
         (
-            "a holder whose membership ran out (unrenewed longer than its duration): its partitions are free",
+            "a holder whose membership ran out (seen unrenewed for its duration): its partitions are free",
             {**dict.fromkeys(range(4), "me"), **dict.fromkeys(range(4, 8), "dead")},
             members("me") | members("dead", ago=D + 1, first_slot=1),
             Moves((0, 1, 2, 3), (4, 5, 6, 7), ()),
@@ -97,7 +97,7 @@ class Cluster:
         if slot is None:
             return  # standing by
         moves = plan_moves(me, self.partitions, self.holders, self.members, self.now)
-        self.members[slot] = LeaseView(me, self.now, D)
+        self.members[slot] = LeaseView(me, D, f"{me}@{self.now}", self.now)
         for p in moves.give:
             self.holders[p] = None
         for p in moves.take:
@@ -113,7 +113,7 @@ class Cluster:
         return {p for p, holder in self.holders.items() if holder == me and live}
 
     def tick(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self.now += seconds
 
 
 @pytest.mark.parametrize("partitions", [1, 5, 8, 16])
@@ -175,3 +175,23 @@ def test_more_replicas_than_slots_stand_by_and_one_takes_over_a_dead_replicas_sl
         c.tick(D / 3)
     assert sum(c.slot_of(r) is None for r in replicas if r != dead) == 1  # one of the two took the dead one's slot
     assert set().union(*(c.held_by(r) for r in replicas if r != dead)) == set(range(8))
+
+
+def test_a_membership_is_timed_from_when_this_replica_saw_it_change_not_from_its_renew_time() -> None:
+    """A replica just started has never seen the dead holder's membership change: it counts it live for a whole
+    duration from its first read, then takes its partitions; a renewal seen meanwhile starts the count again."""
+    dead = dict.fromkeys(range(8), "dead")
+    first = observe(None, LeaseView("dead", D, "rv-7", NOW))
+    assert plan_moves("me", 8, dead, {0: first}, NOW).take == ()
+    later = observe(first, LeaseView("dead", D, "rv-7", NOW + D - 0.1))
+    assert later.since == NOW
+    assert plan_moves("me", 8, dead, {0: later}, NOW + D - 0.1).take == ()
+    assert plan_moves("me", 8, dead, {0: later}, NOW + D).take == tuple(range(8))
+    renewed = observe(later, LeaseView("dead", D, "rv-8", NOW + D - 0.1))
+    assert renewed.since == NOW + D - 0.1
+    assert plan_moves("me", 8, dead, {0: renewed}, NOW + D).take == ()
+
+
+def test_a_released_membership_frees_its_slot_at_once() -> None:
+    released = observe(None, LeaseView(None, D, "rv-9", NOW))
+    assert free_slot("me", 1, {0: released}, NOW) == 0

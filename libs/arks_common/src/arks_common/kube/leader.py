@@ -1,8 +1,10 @@
 """Leader election on a Kubernetes Lease, for work that exactly one replica must do (the slo-scaler's decisions).
 
-The rule (`next_step`) is pure: create the lease when there is none, renew it while we hold it, take it over once its
-holder stopped renewing for longer than the lease's duration, otherwise follow. Writes carry the lease's
-resourceVersion, so two replicas can never both win the same round.
+The rule (`next_step`) is pure: create the lease when there is none, renew it while we hold it, take it over once it
+is released or this replica has seen it unchanged for the lease's duration by its own monotonic clock (never by
+the holder's renewTime: the holder's wall clock may differ from ours), otherwise follow. A replica that just
+started counts a Lease as renewed when it first reads it, so it waits a full duration before taking one a dead
+holder left. Writes carry the lease's resourceVersion, so two replicas can never both win the same round.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import contextlib
 import os
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from arks_common.kube.client import Conflict, Kube, KubeError
 from arks_common.kube.resources import LEASES
-from arks_common.sharing.share import LeaseView
+from arks_common.sharing.share import LeaseView, observe
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.logging import get_logger
 
@@ -32,12 +34,13 @@ class Step(StrEnum):
     FOLLOW = "follow"
 
 
-def next_step(view: LeaseView | None, me: str, now: datetime) -> Step:
+def next_step(view: LeaseView | None, me: str, now: float) -> Step:
+    """`view`: the Lease as observed (`share.observe`); `now`: this replica's monotonic time of the read."""
     if view is None:
         return Step.CREATE
     if view.holder == me:
         return Step.RENEW
-    if not view.holder or view.renewed is None or view.renewed + timedelta(seconds=view.duration_seconds) < now:
+    if not view.live(now):
         return Step.ACQUIRE
     return Step.FOLLOW
 
@@ -47,13 +50,16 @@ def micro_time(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def lease_view(lease: dict[str, Any]) -> LeaseView:
+def lease_view(lease: dict[str, Any], read_at: float) -> LeaseView:
+    """The Lease as read at `read_at` (this replica's monotonic time); `share.observe` keeps an earlier time when the
+    Lease has not changed since."""
     spec = lease.get("spec") or {}
-    renewed = spec.get("renewTime")
+    version = (lease.get("metadata") or {}).get("resourceVersion")
     return LeaseView(
         holder=spec.get("holderIdentity"),
-        renewed=datetime.fromisoformat(renewed.replace("Z", "+00:00")) if renewed else None,
         duration_seconds=float(spec.get("leaseDurationSeconds") or 0),
+        mark=f"{version}/{spec.get('renewTime')}",
+        since=read_at,
     )
 
 
@@ -72,6 +78,7 @@ class LeaderElector:
         self._retry = retry
         self.me = identity()
         self._held_until = 0.0  # monotonic deadline of the lease we last wrote
+        self._seen: LeaseView | None = None  # the Lease as last read, and since when unchanged
 
     def is_leader(self) -> bool:
         return time.monotonic() < self._held_until
@@ -87,12 +94,13 @@ class LeaderElector:
 
     async def _round(self) -> None:
         lease = await self._kube.get(LEASES, self._namespace, self._name)
-        now = datetime.now(UTC)
-        step = next_step(None if lease is None else lease_view(lease), self.me, now)
+        started = time.monotonic()  # after the read (a later sighting waits longer), before the write (held less)
+        self._seen = None if lease is None else observe(self._seen, lease_view(lease, started))
+        step = next_step(self._seen, self.me, started)
         if step is Step.FOLLOW:
             self._held_until = 0.0
             return
-        started = time.monotonic()
+        now = datetime.now(UTC)  # the renewTime written: for people reading the Lease, not for the rule
         spec: dict[str, Any] = {
             "holderIdentity": self.me,
             "leaseDurationSeconds": int(self._duration),

@@ -3,7 +3,9 @@
 A partition's consumers run only while this replica holds it, and stop before anyone else may take it: the
 partitions a replica holds are good while its membership Lease is, and each renewal of that Lease holds them for
 four fifths of its duration from the moment the write was sent (the margin, as `kube.leader` keeps); consuming
-stops a little before that unless a later renewal extended it, and is cut off at that instant. A partition given
+stops a little before that unless a later renewal extended it, and is cut off at that instant. Another replica's
+membership counts as run out only once this one has read it unchanged for the lease's duration, both counted on
+this replica's monotonic clock (`share.observe`): the wall clocks of the replicas never meet. A partition given
 back is stopped first and released after; on shutdown every Lease is released, so the other replicas take over
 at once instead of waiting the Leases out.
 """
@@ -21,7 +23,7 @@ from arks_common.events.partitions import MAX_PARTITIONS
 from arks_common.kube.client import Conflict, Kube, KubeError
 from arks_common.kube.leader import identity, lease_view, micro_time
 from arks_common.kube.resources import LEASES
-from arks_common.sharing.share import LeaseView, free_slot, plan_moves
+from arks_common.sharing.share import LeaseView, free_slot, observe, plan_moves
 from arks_common.telemetry.logging import get_logger
 from arks_common.telemetry.metrics import PARTITIONS_OWNED
 
@@ -73,6 +75,7 @@ class PartitionOwner:
         self.me = identity()
         self._held_until = 0.0  # monotonic end of the hold the last membership renewal gave
         self._slot: int | None = None  # the membership slot we hold
+        self._members: dict[int, LeaseView] = {}  # the membership Leases by slot, as observed (since when unchanged)
         self._held: dict[int, dict[str, Any]] = {}  # each partition we hold: its Lease as last written
         self._running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._failure: BaseException | None = None
@@ -107,8 +110,11 @@ class PartitionOwner:
     async def _round(self) -> None:
         items, _ = await self._kube.list(LEASES, self._namespace, label_selector=f"{LABEL_SERVICE}={self._service}")
         by_name = {str((lease.get("metadata") or {}).get("name", "")): lease for lease in items}
+        read_at = time.monotonic()
         slots = {member_lease_name(self._service, s): s for s in range(MEMBER_SLOTS)}
-        members: dict[int, LeaseView] = {slots[n]: lease_view(lease) for n, lease in by_name.items() if n in slots}
+        read = {slots[n]: lease_view(lease, read_at) for n, lease in by_name.items() if n in slots}
+        members = {slot: observe(self._members.get(slot), view) for slot, view in read.items()}
+        self._members = members
         names = {partition_lease_name(self._service, p): p for p in range(self._partitions)}
         partition_leases = {names[n]: lease for n, lease in by_name.items() if n in names}
         holders = {p: (lease.get("spec") or {}).get("holderIdentity") for p, lease in partition_leases.items()}
@@ -117,8 +123,7 @@ class PartitionOwner:
                 self._log.warning("partition lost to another replica", partition=p, holder=holders.get(p))
                 del self._held[p]
                 await self._stop(p)
-        now = datetime.now(UTC)
-        slot = free_slot(self.me, MEMBER_SLOTS, members, now)
+        slot = free_slot(self.me, MEMBER_SLOTS, members, read_at)
         if slot is None:
             self._log.info("every membership slot is held: standing by", slots=MEMBER_SLOTS)
             return
@@ -126,12 +131,12 @@ class PartitionOwner:
         lapsed = sent >= self._held_until  # our membership ran out: others may take our partitions meanwhile
         try:
             name = member_lease_name(self._service, slot)
-            await self._write(name, ROLE_MEMBER, by_name.get(name), now)
+            await self._write(name, ROLE_MEMBER, by_name.get(name))
         except Conflict:  # another newcomer took the slot first: try another next round
             return
         self._held_until = sent + self._duration * MARGIN  # every partition we hold is good until then
         self._slot = slot
-        moves = plan_moves(self.me, self._partitions, holders, members, now)
+        moves = plan_moves(self.me, self._partitions, holders, members, read_at)
         await asyncio.gather(*(self._give(p, partition_leases.get(p)) for p in moves.give))
         take = list(moves.take)
         for p in moves.keep:
@@ -143,7 +148,7 @@ class PartitionOwner:
                 take.append(p)
             else:
                 self._held[p] = partition_leases[p]
-        await asyncio.gather(*(self._take(p, partition_leases.get(p), now) for p in take))
+        await asyncio.gather(*(self._take(p, partition_leases.get(p)) for p in take))
         for p in self._held:
             running = self._running.get(p)
             if running is None or running[0].done():
@@ -155,9 +160,9 @@ class PartitionOwner:
         await self._release(lease)
         self._log.info("partition given back", partition=partition)
 
-    async def _take(self, partition: int, lease: dict[str, Any] | None, now: datetime) -> None:
+    async def _take(self, partition: int, lease: dict[str, Any] | None) -> None:
         try:
-            written = await self._write(partition_lease_name(self._service, partition), ROLE_PARTITION, lease, now)
+            written = await self._write(partition_lease_name(self._service, partition), ROLE_PARTITION, lease)
         except Conflict:  # another replica took it first
             return
         except KubeError as exc:
@@ -166,8 +171,10 @@ class PartitionOwner:
         self._held[partition] = written
         self._log.info("partition taken", partition=partition)
 
-    async def _write(self, name: str, role: str, lease: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
-        """Creates the Lease, or replaces it as read (its resourceVersion: a concurrent change is a Conflict)."""
+    async def _write(self, name: str, role: str, lease: dict[str, Any] | None) -> dict[str, Any]:
+        """Creates the Lease, or replaces it as read (its resourceVersion: a concurrent change is a Conflict). Its
+        times are this machine's wall clock, for people reading the Lease: no replica's rule reads them."""
+        now = datetime.now(UTC)
         spec: dict[str, Any] = {
             "holderIdentity": self.me,
             "leaseDurationSeconds": max(1, round(self._duration)),

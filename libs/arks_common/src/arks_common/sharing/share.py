@@ -6,7 +6,11 @@ membership Lease is live, so a replica renews one Lease however many partitions 
 written only when they change hands). A replica takes at most its fair share, ceil(P / live members): it keeps
 the partitions it holds up to that share, gives back the rest (after it stopped consuming them), and takes free
 ones (never held, released, or held by a replica whose membership ran out) up to its share. Two replicas reaching
-for one free partition both try; the Lease's resourceVersion lets only one win. No I/O here.
+for one free partition both try; the Lease's resourceVersion lets only one win.
+
+A Lease held by another replica is judged by the reader's own monotonic clock, never by its `renewTime` (another
+machine's wall clock): it is live until the reader has seen it unchanged for its duration (`observe`), so
+replicas whose wall clocks differ never both hold it. No I/O here, and no clock: the shell passes the times in.
 """
 
 from __future__ import annotations
@@ -14,21 +18,32 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
 class LeaseView:
+    """A Lease as this replica read it, and since when it has read it unchanged."""
+
     holder: str | None
-    renewed: datetime | None
     duration_seconds: float
+    mark: str
+    """Changes with every write of the Lease (its resourceVersion and renewTime): a holder's renewal changes it."""
+    since: float
+    """The reader's monotonic time when it first read the Lease as it is now."""
 
-    def live(self, now: datetime) -> bool:
-        return bool(self.holder) and self.renewed is not None and now <= self.expiry()
+    def live(self, now: float) -> bool:
+        """Held, and changed within its duration by the reader's clock: a holder's renewals keep it live, and a
+        Lease first seen just now counts as renewed just now, whatever its renewTime says."""
+        return bool(self.holder) and now - self.since < self.duration_seconds
 
-    def expiry(self) -> datetime:
-        assert self.renewed is not None
-        return self.renewed + timedelta(seconds=self.duration_seconds)
+    def same_as(self, other: LeaseView) -> bool:
+        return (self.holder, self.duration_seconds, self.mark) == (other.holder, other.duration_seconds, other.mark)
+
+
+def observe(before: LeaseView | None, read: LeaseView) -> LeaseView:
+    """`read` (stamped with the time of this read) as this replica sees it: unchanged since an earlier read, it keeps
+    that read's time, so a Lease nobody renews runs out after its duration of the reader's own time."""
+    return before if before is not None and before.same_as(read) else read
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,7 @@ def fair_share(partitions: int, members: int) -> int:
     return -(-partitions // max(1, members))
 
 
-def free_slot(me: str, slots: int, members: Mapping[int, LeaseView], now: datetime) -> int | None:
+def free_slot(me: str, slots: int, members: Mapping[int, LeaseView], now: float) -> int | None:
     """The membership slot to renew: mine, else the first one nobody live holds (None: all taken, stand by)."""
     for slot, view in members.items():
         if view.holder == me:
@@ -55,13 +70,13 @@ def free_slot(me: str, slots: int, members: Mapping[int, LeaseView], now: dateti
     return next((s for s in ring if s not in members or not members[s].live(now)), None)
 
 
-def live_members(me: str, members: Mapping[int, LeaseView], now: datetime) -> set[str]:
+def live_members(me: str, members: Mapping[int, LeaseView], now: float) -> set[str]:
     """Replicas with a live membership Lease, me included whether or not mine is written yet."""
     return {v.holder for v in members.values() if v.holder and v.live(now)} | {me}
 
 
 def plan_moves(
-    me: str, partitions: int, holders: Mapping[int, str | None], members: Mapping[int, LeaseView], now: datetime
+    me: str, partitions: int, holders: Mapping[int, str | None], members: Mapping[int, LeaseView], now: float
 ) -> Moves:
     """`holders`: each partition Lease's holder (absent: no Lease yet); `members`: the membership Leases by slot.
     Only a replica holding a membership slot may call this: the others count it, and would see its partitions as
