@@ -7,15 +7,24 @@ same time: A lists (the partition Leases still name A), B lists and, seeing A's 
 every partition (compare-and-set on each partition Lease: succeeds, A never rewrote them). A then renews its
 membership and -- from its stale list -- "keeps" and restarts its partitions. Both consume the same partitions
 until A's next round.
+
+And replicas whose wall clocks are half a minute apart either way: they share the partitions 2 and 2, never
+consume one at once, and when one dies (no release) the other takes its partitions within the lease time and one
+round of its own, all judged by each replica's own monotonic clock, never by the other's renewTime.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
+from arks_common.sharing import owner as owner_module
 from arks_common.sharing.owner import PartitionOwner
-from support.leases import FakeKube, Store
+from support.leases import FakeKube, SkewedDatetime, Store, wall_clock
 from support.waiting import eventually
 
 DURATION = 3.0
@@ -76,3 +85,84 @@ async def test_a_replica_back_from_an_api_outage_never_consumes_what_another_too
     await asyncio.gather(task_a, task_b)
     holders = {n: v["spec"].get("holderIdentity") for n, v in store.leases.items() if "partition" in n}
     assert not overlaps, f"partitions consumed by two replicas at once: {overlaps}; leases at the end: {holders}"
+
+
+LEASE = 4.5  # long enough that a hold (4/5 of it) outlasts a round by more than the stop-ahead time
+ROUND = LEASE / 3  # how often a replica reads the Leases
+
+
+class Consumption:
+    """Who consumes each partition, and every moment two replicas did at once."""
+
+    def __init__(self) -> None:
+        self.consuming: dict[int, set[str]] = {p: set() for p in range(P)}
+        self.overlaps: list[tuple[int, set[str]]] = []
+
+    def runner(self, who: str) -> Callable[[int, asyncio.Event], Awaitable[None]]:
+        async def run_partition(partition: int, stop: asyncio.Event) -> None:
+            self.consuming[partition].add(who)
+            if len(self.consuming[partition]) > 1:
+                self.overlaps.append((partition, set(self.consuming[partition])))
+            try:
+                await stop.wait()
+            finally:
+                self.consuming[partition].discard(who)
+
+        return run_partition
+
+    def check(self) -> None:
+        assert not self.overlaps, f"partitions consumed by two replicas at once: {self.overlaps}"
+
+
+@pytest.mark.parametrize(
+    ("skew_a", "skew_b"), [(-30.0, 30.0), (30.0, -30.0)], ids=["A's clock 30 s slow, B's 30 s fast", "the reverse"]
+)
+async def test_replicas_whose_wall_clocks_differ_by_a_minute_share_disjointly_and_take_over_a_dead_ones_partitions(
+    monkeypatch: pytest.MonkeyPatch, skew_a: float, skew_b: float
+) -> None:
+    monkeypatch.setattr(owner_module, "datetime", SkewedDatetime)  # each replica writes renewTime by its own clock
+    store, seen = Store(), Consumption()
+    kube_a, kube_b = FakeKube(store), FakeKube(store)
+    a = PartitionOwner(kube_a, "ns", "svc", P, LEASE, seen.runner("A"))  # type: ignore[arg-type]
+    b = PartitionOwner(kube_b, "ns", "svc", P, LEASE, seen.runner("B"))  # type: ignore[arg-type]
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    task_a = asyncio.create_task(a.run(stop_a), context=wall_clock(skew_a))
+    task_b: asyncio.Task[None] | None = None
+    try:
+        await eventually(lambda: a.owned() == tuple(range(P)), LEASE, what="A holding every partition")
+        task_b = asyncio.create_task(b.run(stop_b), context=wall_clock(skew_b))
+
+        def shared() -> bool:
+            seen.check()
+            return len(a.owned()) == len(b.owned()) == P // 2
+
+        await eventually(shared, 4 * LEASE, what="the partitions shared 2 and 2")
+        holders = partition_holders(store)
+        for _ in range(int(LEASE / 0.05)):  # a lease time of rounds: nobody takes what the other holds
+            await asyncio.sleep(0.05)
+            seen.check()
+            assert partition_holders(store) == holders
+
+        # A dies as a kill -9 would leave it: nothing more reaches the API server, nothing is released
+        kube_a.down = True
+        killed = time.monotonic()
+        task_a.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task_a
+        assert store.leases["arks-svc-partition-0"]["spec"]["holderIdentity"] in (a.me, b.me)
+        await eventually(
+            lambda: b.owned() == tuple(range(P)),
+            LEASE + ROUND + 2.0,
+            what="B holding every partition after A died",
+        )
+        took = time.monotonic() - killed
+        assert took <= LEASE + ROUND + 0.5, f"take-over took {took:.2f}s"
+        seen.check()
+    finally:
+        stop_a.set()
+        stop_b.set()
+        await asyncio.gather(task_a, *([task_b] if task_b else []), return_exceptions=True)
+
+
+def partition_holders(store: Store) -> dict[str, str | None]:
+    return {n: v["spec"].get("holderIdentity") for n, v in store.leases.items() if "-partition-" in n}
