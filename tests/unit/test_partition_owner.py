@@ -166,3 +166,41 @@ async def test_replicas_whose_wall_clocks_differ_by_a_minute_share_disjointly_an
 
 def partition_holders(store: Store) -> dict[str, str | None]:
     return {n: v["spec"].get("holderIdentity") for n, v in store.leases.items() if "-partition-" in n}
+
+
+async def test_a_renewal_answered_after_another_replica_may_have_seen_it_run_out_keeps_nothing() -> None:
+    """A's membership write is sent while its hold lasts but lands only after B, having read that membership
+    unchanged for the whole lease, took A's partitions. The write succeeds (nobody else writes A's slot), yet
+    A must not go on consuming the partitions it read as its own before it: it takes them again by
+    compare-and-set, which B's take makes a Conflict."""
+    store, seen = Store(), Consumption()
+    kube_a, kube_b = FakeKube(store), FakeKube(store)
+    a = PartitionOwner(kube_a, "ns", "svc", P, LEASE, seen.runner("A"))  # type: ignore[arg-type]
+    b = PartitionOwner(kube_b, "ns", "svc", P, LEASE, seen.runner("B"))  # type: ignore[arg-type]
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    task_a = asyncio.create_task(a.run(stop_a))
+    task_b: asyncio.Task[None] | None = None
+    try:
+        await eventually(lambda: a.owned() == tuple(range(P)), LEASE, what="A holding every partition")
+        # B takes nothing while A renews; A's share stays whole (B counts, so A gives 2 back: wait that out)
+        task_b = asyncio.create_task(b.run(stop_b))
+        await eventually(lambda: len(a.owned()) == len(b.owned()) == P // 2, 4 * LEASE, what="2 and 2")
+        mine = a.owned()
+        gate = asyncio.Event()
+        kube_a.before_member_write = gate  # A's next renewal is sent, and held before it lands
+        await eventually(lambda: kube_a.before_member_write is None, LEASE, what="A's renewal in flight")
+
+        def b_took_a_share() -> bool:
+            seen.check()
+            return set(mine) <= set(b.owned())
+
+        await eventually(b_took_a_share, 2 * LEASE, what="B taking A's partitions")
+        gate.set()  # A's renewal lands now, long after A's hold ran out
+        for _ in range(int(LEASE / 0.05)):  # A is live again: they share again, never consuming one at once
+            await asyncio.sleep(0.05)
+            seen.check()
+        await eventually(lambda: sorted(a.owned() + b.owned()) == list(range(P)), LEASE, what="each held once")
+    finally:
+        stop_a.set()
+        stop_b.set()
+        await asyncio.gather(task_a, *([task_b] if task_b else []), return_exceptions=True)

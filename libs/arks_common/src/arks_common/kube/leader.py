@@ -93,10 +93,11 @@ class LeaderElector:
         await self._release()
 
     async def _round(self) -> None:
+        asked = time.monotonic()  # the Lease is judged as of then: the answer may show it from any time after
         lease = await self._kube.get(LEASES, self._namespace, self._name)
-        started = time.monotonic()  # after the read (a later sighting waits longer), before the write (held less)
+        started = time.monotonic()  # a Lease first read counts as renewed then; a hold starts before the write
         self._seen = None if lease is None else observe(self._seen, lease_view(lease, started))
-        step = next_step(self._seen, self.me, started)
+        step = next_step(self._seen, self.me, asked)
         if step is Step.FOLLOW:
             self._held_until = 0.0
             return

@@ -108,9 +108,10 @@ class PartitionOwner:
             await self._shutdown()
 
     async def _round(self) -> None:
+        asked = time.monotonic()  # the Leases are judged as of then: the list may show them from any time after
         items, _ = await self._kube.list(LEASES, self._namespace, label_selector=f"{LABEL_SERVICE}={self._service}")
         by_name = {str((lease.get("metadata") or {}).get("name", "")): lease for lease in items}
-        read_at = time.monotonic()
+        read_at = time.monotonic()  # a Lease first read so counts as renewed then (it may have been, just before)
         slots = {member_lease_name(self._service, s): s for s in range(MEMBER_SLOTS)}
         read = {slots[n]: lease_view(lease, read_at) for n, lease in by_name.items() if n in slots}
         members = {slot: observe(self._members.get(slot), view) for slot, view in read.items()}
@@ -123,7 +124,7 @@ class PartitionOwner:
                 self._log.warning("partition lost to another replica", partition=p, holder=holders.get(p))
                 del self._held[p]
                 await self._stop(p)
-        slot = free_slot(self.me, MEMBER_SLOTS, members, read_at)
+        slot = free_slot(self.me, MEMBER_SLOTS, members, asked)
         if slot is None:
             self._log.info("every membership slot is held: standing by", slots=MEMBER_SLOTS)
             return
@@ -134,9 +135,13 @@ class PartitionOwner:
             await self._write(name, ROLE_MEMBER, by_name.get(name))
         except Conflict:  # another newcomer took the slot first: try another next round
             return
+        # answered a lease time after the last renewal was sent, it may have landed after another replica read our
+        # membership unchanged for the whole lease and took our partitions: as lapsed, take them again by a
+        # compare-and-set on them as read
+        lapsed = lapsed or time.monotonic() >= self._held_until + self._duration * (1 - MARGIN)
         self._held_until = sent + self._duration * MARGIN  # every partition we hold is good until then
         self._slot = slot
-        moves = plan_moves(self.me, self._partitions, holders, members, read_at)
+        moves = plan_moves(self.me, self._partitions, holders, members, asked)
         await asyncio.gather(*(self._give(p, partition_leases.get(p)) for p in moves.give))
         take = list(moves.take)
         for p in moves.keep:
