@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arks_common.events.partitions import DEFAULT_PARTITIONS, check_partitions
 
+MIN_PARTITION_LEASE_SECONDS = 5.0
+MAX_PARTITION_LEASE_SECONDS = 3600.0
 RELIST_SECONDS_RANGE = (1.0, 86400.0)
 """What a scheduled relist's period may be: at least a second (a shorter one is a busy loop of lists against the
 API server), at most a day (a longer one, or `inf`, in effect never looks, and what it is there to catch, a
@@ -65,8 +67,14 @@ class CommonSettings(BaseSettings):
     @field_validator("partition_lease_seconds")
     @classmethod
     def _lease_long_enough(cls, value: float) -> float:
-        if value < 3:
-            raise ValueError("partition_lease_seconds (ARKS_PARTITION_LEASE_SECONDS) must be at least 3")
+        # below 5 s a renewal (every third of the lease) leaves less than the consumers' stop-ahead of the hold
+        # (four fifths of it), so they would stop and start again every round; above an hour (or inf) a dead
+        # replica's partitions wait that long
+        if not MIN_PARTITION_LEASE_SECONDS <= value <= MAX_PARTITION_LEASE_SECONDS:  # nan fails both
+            raise ValueError(
+                f"ARKS_PARTITION_LEASE_SECONDS must be a number of seconds from {MIN_PARTITION_LEASE_SECONDS:g} to "
+                f"{MAX_PARTITION_LEASE_SECONDS:g}, got {value}"
+            )
         return value
 
     def effective_lease_namespace(self) -> str:
