@@ -183,3 +183,19 @@ def test_an_application_brought_up_without_its_leaderworkerset_is_news_at_start(
     assert not lacks_its_sets(_app("Failed"), [])  # refused: its status says why
     assert not lacks_its_sets(_app("Running", finalizers=()), [])  # never brought up by a deployer
     assert not lacks_its_sets(_app("Running", deletionTimestamp="2026-12-07T00:00:00Z"), [])
+
+
+def test_a_relist_keeps_and_tells_nothing_of_an_object_written_after_its_snapshot() -> None:
+    """A relist of many pages takes a while; an object this replica wrote meanwhile (its write's answer, rv 120) is
+    newer than the list's copy (rv 110) or than the snapshot that lacks it (a create): it stays in the index as the
+    answer gave it, and it is not told gone (before: dropped, and a false restore reconciled its application)."""
+    told: list[tuple[str, str]] = []
+    cache = OwnedCache(None, {}, 60, 30.0, lambda ns, app: told.append((ns, app)))  # type: ignore[arg-type]
+    fed = cache._fed
+    fed.replace("LeaderWorkerSet", [_owned("LeaderWorkerSet", "a", "100")], "100")
+    fed.observe(_owned("LeaderWorkerSet", "a", "120"))  # scaled while the relist's pages came
+    fed.observe(_owned("LeaderWorkerSet", "b", "121", "b"))  # created after the relist's snapshot
+    fed.replace("LeaderWorkerSet", [_owned("LeaderWorkerSet", "a", "110")], "115")
+    assert told == []
+    assert [o["metadata"]["resourceVersion"] for o in cache.index.owned("ns", "a")] == ["120"]
+    assert names(cache.index, "b") == ["LeaderWorkerSet/b"]

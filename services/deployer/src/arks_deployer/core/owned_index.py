@@ -58,6 +58,10 @@ def lacks_its_sets(app: Obj, owned: list[Obj]) -> bool:
     return not any(obj.get("kind") == LEADERWORKERSETS.kind for obj in owned)
 
 
+def _newer(have: str, than: str) -> bool:
+    return have.isdigit() and than.isdigit() and int(have) > int(than)
+
+
 def newer_or_same(have: str, want: str) -> bool:
     """resourceVersions are opaque, but the API server's are etcd revisions: compared as numbers when both
     are; anything else counts as caught up only when equal."""
@@ -101,12 +105,16 @@ class OwnedIndex:
         """A fresh list of `kind`: it becomes the truth for that kind. Returns what the index held of that kind and
         the list no longer has: deleted while no watch ran (a relist after the watch broke), told by nothing else."""
         held = {key: packed for key, (_, packed) in self._objects.items() if key[0] == kind}
-        for key in held:
+        # a copy newer than the list's snapshot (our own write's answer while the pages came) is kept: the list's
+        # older copy of it, or its absence, says nothing about it
+        for key in [k for k in held if not _newer(self._versions.get(k, ""), list_version)]:
             self._drop(key)
+        listed = set()
         for obj in objects:
+            listed.add(_key(obj))
             self.observe(obj)
         self._listed.add(kind)
-        return [unpack(packed) for key, packed in held.items() if key not in self._objects]
+        return [unpack(packed) for key, packed in held.items() if key not in listed and key not in self._objects]
 
     def observe(self, obj: Obj, deleted: bool = False) -> None:
         """A watch event (or our own write's answer). An older version than one already seen is ignored."""
