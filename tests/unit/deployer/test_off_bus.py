@@ -226,3 +226,50 @@ async def test_news_that_arrives_while_its_partition_stops_waits_for_a_take_over
     off_bus.taken(p)
     await eventually(lambda: writes.wrote == [("ns", "app-0")], what="reconciled once taken again")
     await off_bus.close()
+
+
+async def test_applications_found_without_their_set_at_start_wait_for_their_partition_however_long_and_many() -> None:
+    """The start-up look runs once, often before this replica holds a partition (the dead pod's Leases run on): what
+    it finds is kept until the partition comes, past the time other news is remembered and past its count (before:
+    the bounded memory of other replicas' news kept the newest 1,024 for 4 Lease durations, and the rest said
+    Running with no set until their next change)."""
+    owned: set[int] = set()
+    clock = Clock()
+    reconciles = Reconciles()
+    reconciles.release.set()
+    off_bus = OffBus(8, lambda: owned, 60.0, clock)
+    off_bus.reconciler = reconciles  # type: ignore[assignment]
+    apps = [f"app-{i}" for i in range(3000)]
+    for app in apps:
+        off_bus.missing("ns", app)
+    assert off_bus.idle()
+    clock.now += 3600  # the Leases came an hour later
+    owned.update(range(8))
+    for p in range(8):
+        off_bus.taken(p)
+    await eventually(lambda: len(reconciles.started) == len(apps), within=30.0, what="every application reconciled")
+    assert sorted(reconciles.started) == sorted(("ns", a) for a in apps)
+    await off_bus.close()
+
+
+async def test_news_cut_off_by_a_hand_over_is_remembered_as_of_the_hand_over() -> None:
+    """News first seen long ago (tried again for a while) and cut off when its partition goes is still news then: the
+    partition back within the time news is remembered, it is reconciled (before: remembered as of its first sighting,
+    too old for the take-over to act on)."""
+    owned = set(range(8))
+    clock = Clock()
+    writes = Writing()
+    off_bus = OffBus(8, lambda: owned, 60.0, clock)
+    off_bus.reconciler = writes  # type: ignore[assignment]
+    p = partition_of("ns", "app-0", 8)
+    off_bus.gone("ns", "app-0")
+    await eventually(lambda: writes.started == [("ns", "app-0")], what="the reconcile under way")
+    clock.now += 70  # its retries took a while
+    owned.discard(p)
+    await off_bus.given(p)
+    clock.now += 30
+    owned.add(p)
+    off_bus.taken(p)
+    writes.release.set()
+    await eventually(lambda: writes.wrote == [("ns", "app-0")], what="reconciled by the partition's new hold")
+    await off_bus.close()

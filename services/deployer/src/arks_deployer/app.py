@@ -26,6 +26,8 @@ from arks_deployer.reconcile import Reconciler
 from arks_deployer.settings import DeployerSettings
 
 log = get_logger(__name__)
+START_LOOK_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+"""Waits between tries of the start-up look's list (about two minutes in all)."""
 CONSUMERS = (DEPLOYER_PLANS, DEPLOYER_OBJECTS, DEPLOYER_SCALE, DEPLOYER_ENDPOINT_PLANS)
 
 
@@ -73,18 +75,23 @@ async def _sets_missing_at_start(kube: Kube, cache: OwnedCache, off_bus: OffBus,
             return
 
     async def look() -> None:
-        try:
-            async for page, _ in kube.list_pages(APPLICATIONS, page_size=OWNED_PAGE):
-                for app in page:
-                    meta = app["metadata"]
-                    if lacks_its_sets(app, cache.index.owned(meta["namespace"], meta["name"])):
-                        off_bus.missing(meta["namespace"], meta["name"])
-        except KubeError as exc:  # each application's next change reconciles it
-            log.warning(
-                "applications not listed: sets deleted while the deployer was away not looked for", error=str(exc)[:300]
-            )
+        async for page, _ in kube.list_pages(APPLICATIONS, page_size=OWNED_PAGE):
+            for app in page:
+                meta = app["metadata"]
+                if lacks_its_sets(app, cache.index.owned(meta["namespace"], meta["name"])):
+                    off_bus.missing(meta["namespace"], meta["name"])
 
-    await unless_stopped(stop, look())
+    for wait in (*START_LOOK_BACKOFF, None):
+        try:
+            await unless_stopped(stop, look())
+            break
+        except KubeError as exc:  # an API server busy with every service's start: no application's change may come
+            log.warning("applications not listed for sets deleted while away", error=str(exc)[:300], again_in=wait)
+            if wait is None:
+                break
+            await sleep_unless(stop, wait)
+            if stop.is_set():
+                return
     await stop.wait()  # a task that ends stops the service
 
 

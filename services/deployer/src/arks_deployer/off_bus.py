@@ -67,6 +67,10 @@ class OffBus:
         """Partitions given away since this replica last took them: what `owned` may still show while they stop."""
         self._deferred: OrderedDict[Key, tuple[int, float, str]] = OrderedDict()
         """Other replicas' news: (partition, when seen, why), oldest first."""
+        self._missing: dict[Key, int] = {}
+        """Applications of other replicas' partitions the start-up look found without their set, by partition: kept
+        until this replica takes the partition (however late, however many: the look runs once, often before this
+        replica holds any partition)."""
         self._work = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self.running = 0
@@ -76,7 +80,12 @@ class OffBus:
         self._news((namespace, application), GONE)
 
     def missing(self, namespace: str, application: str) -> None:
-        self._news((namespace, application), MISSING)
+        key = (namespace, application)
+        partition = partition_of(*key, self._partitions)
+        if self._ours(partition):
+            self._queue(key, self._clock(), MISSING)
+        else:
+            self._missing[key] = partition
 
     def pods_changed(self, namespace: str, application: str) -> None:
         owned = partition_of(namespace, application, self._partitions) in self._owned()
@@ -87,25 +96,30 @@ class OffBus:
     def taken(self, partition: int) -> None:
         """This replica took `partition` over: reconcile on what its watches saw there lately."""
         self._cut.discard(partition)
-        recent = self._clock() - self._remember
+        now = self._clock()
+        recent = now - self._remember
         for key, (p, seen, why) in list(self._deferred.items()):
             if p == partition:
                 del self._deferred[key]
                 if seen >= recent:
                     self._queue(key, seen, why)
+        for key in [k for k, p in self._missing.items() if p == partition]:
+            del self._missing[key]
+            self._queue(key, now, MISSING)
 
     async def given(self, partition: int) -> None:
         """This replica stops consuming `partition`: its reconciles under way are cut off (cancelled at their next
         await, so before their next write) and returns once they ended; their news, and any waiting, is remembered
         for a take-over, as other replicas' news is."""
         self._cut.add(partition)
+        now = self._clock()  # news still unsettled now: remembered as of now (a long retry's first sighting is old)
         for key in [k for k in self._pending if partition_of(*k, self._partitions) == partition]:
-            seen, why, _ = self._pending.pop(key)
-            self._defer(key, partition, seen, why)
+            _, why, _ = self._pending.pop(key)
+            self._defer(key, partition, now, why)
         cut = [(key, *held) for key, held in self._running.items() if partition_of(*key, self._partitions) == partition]
-        for key, task, seen, why in cut:
+        for key, task, _, why in cut:
             task.cancel()
-            self._defer(key, partition, seen, why)
+            self._defer(key, partition, now, why)
         await asyncio.gather(*(task for _, task, _, _ in cut), return_exceptions=True)
         if cut:
             log.info("off-bus reconciles cut off: partition given away", partition=partition, applications=len(cut))
