@@ -218,6 +218,13 @@ def test_the_relist_period_is_a_chart_value(local_cluster: LocalCluster, service
 
     assert env()["ARKS_RELIST_SECONDS"] == "300"
     assert env("--set", "relistSeconds=60")["ARKS_RELIST_SECONDS"] == "60"
+    # set in extraEnv before this value existed: named once (Helm 4's server-side apply refuses a duplicate name)
+    override = ("--set", "extraEnv[0].name=ARKS_RELIST_SECONDS", "--set-string", "extraEnv[0].value=77")
+    (deployment,) = [d for d in render_chart(local_cluster, service, *override) if d["kind"] == "Deployment"]
+    named = [
+        e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "ARKS_RELIST_SECONDS"
+    ]
+    assert named == [{"name": "ARKS_RELIST_SECONDS", "value": "77"}]
     for bad in ("0", "0.5", "-1", "86401", "inf"):
         proc = helm_run(local_cluster, "template", "x", str(CHARTS / service.value), "--set", f"relistSeconds={bad}")
         assert proc.returncode != 0, bad

@@ -53,8 +53,12 @@
 {{- end -}}
 
 {{- define "arks.env" -}}
+{{- /* set in extraEnv before this value existed (as docs/install.md once said): not named twice, which
+Helm 4's server-side apply refuses and a strategic merge patch may mangle */}}
+{{- if not (has "ARKS_RELIST_SECONDS" (include "arks.extraEnvNames" . | fromYamlArray)) }}
 - name: ARKS_RELIST_SECONDS
   value: {{ .Values.relistSeconds | quote }}
+{{- end }}
 - name: ARKS_DOWNLOADER_IMAGE
   value: {{ .Values.downloader.image | quote }}
 - name: ARKS_DOWNLOAD_BACKOFF_LIMIT
@@ -80,4 +84,10 @@
 {{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
 {{- define "arks.config" -}}
 
+{{- end -}}
+
+{{- define "arks.extraEnvNames" -}}
+{{- $names := list }}
+{{- range .Values.extraEnv }}{{- $names = append $names .name }}{{- end }}
+{{- toYaml $names }}
 {{- end -}}

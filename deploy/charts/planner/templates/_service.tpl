@@ -42,8 +42,12 @@
 {{- end -}}
 
 {{- define "arks.env" -}}
+{{- /* set in extraEnv before this value existed (as docs/install.md once said): not named twice, which
+Helm 4's server-side apply refuses and a strategic merge patch may mangle */}}
+{{- if not (has "ARKS_RELIST_SECONDS" (include "arks.extraEnvNames" . | fromYamlArray)) }}
 - name: ARKS_RELIST_SECONDS
   value: {{ .Values.relistSeconds | quote }}
+{{- end }}
 - name: ARKS_ROUTER_IMAGE
   value: {{ .Values.router.image | quote }}
 - name: ARKS_RUNTIME_PROFILES_SET
@@ -73,4 +77,10 @@
 {{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
 {{- define "arks.config" -}}
 {{- toYaml .Values.runtimeProfiles }}
+{{- end -}}
+
+{{- define "arks.extraEnvNames" -}}
+{{- $names := list }}
+{{- range .Values.extraEnv }}{{- $names = append $names .name }}{{- end }}
+{{- toYaml $names }}
 {{- end -}}

@@ -51,8 +51,12 @@
   value: {{ .Values.sloScaler.concurrentSteps | quote }}
 - name: ARKS_CONCURRENT_SCRAPES
   value: {{ .Values.sloScaler.concurrentScrapes | quote }}
+{{- /* set in extraEnv before this value existed (as docs/install.md once said): not named twice, which
+Helm 4's server-side apply refuses and a strategic merge patch may mangle */}}
+{{- if not (has "ARKS_RELIST_SECONDS" (include "arks.extraEnvNames" . | fromYamlArray)) }}
 - name: ARKS_RELIST_SECONDS
   value: {{ .Values.sloScaler.relistSeconds | quote }}
+{{- end }}
 {{- with .Values.sloScaler.capacityPriorPerGroup }}
 - name: ARKS_CAPACITY_PRIOR_PER_GROUP
   value: {{ . | quote }}
@@ -70,4 +74,10 @@
 {{/* What, when it changes, must restart the pods (it is hashed into a pod annotation). */}}
 {{- define "arks.config" -}}
 
+{{- end -}}
+
+{{- define "arks.extraEnvNames" -}}
+{{- $names := list }}
+{{- range .Values.extraEnv }}{{- $names = append $names .name }}{{- end }}
+{{- toYaml $names }}
 {{- end -}}
