@@ -72,6 +72,7 @@ class Reason(StrEnum):
     AT_MAX_REPLICAS = "AtMaxReplicas"
     WITHIN_SLO = "WithinSLO"
     RECENT_BURST = "RecentBurst"
+    SHORT_BURST = "ShortBurst"
     LOAD_ABOVE_CAPACITY = "LoadAboveCapacity"
     LOAD_DECREASED = "LoadDecreased"
     DOWNSCALE_STABILIZING = "DownscaleStabilizing"
@@ -195,6 +196,11 @@ class ScalerState:
     bursts: tuple[tuple[float, float], ...] = ()  # (time, demand) while the demand was a burst
     burst_starts: tuple[float, ...] = ()  # when the last few bursts started
     burst_base: float | None = None  # the level the current burst rose from
+    burst_lengths: tuple[float, ...] = ()  # how long the last few bursts lasted, start to end
+    burst_pressure: bool = False  # a burst brought pressure (a breach, a queue) that is not over yet
+    # (time, req/s per group) the groups served while a burst held their latency over its target for a while: what
+    # a group carries of a burst's requests, which may be heavier than the calm's
+    burst_rates: tuple[tuple[float, float], ...] = ()
     watching_since: float | None = None  # since when traffic has been measured: the calm before a first burst
     scrape_times: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # each group's last few, distinct
 
@@ -335,8 +341,15 @@ def _decide(
     # take none; a warming one does): such samples feed a burst's peak (a burst is a transition: groups start for
     # it); a variability sample needs a steady fleet (no group starting).
     measured = len(usable) >= ready
-    state = _remember_variability(state, now, demand, config, steady=steady, measured=measured)
+    state = _remember_variability(
+        state, now, demand, config, steady=steady, measured=measured, pressure=pressure is not None
+    )
     state = _remember_demand(state, now, demand, config)
+    # what a group carries of a burst: the rate the groups served while it held their latency over its target
+    saturated = state.burst_base is not None and measured and lasting and worst is not None and worst > 1
+    memory = now - config.burst_memory_seconds
+    rates = tuple((t, r) for t, r in state.burst_rates if t >= memory)
+    state = replace(state, burst_rates=(*rates, (now, rate_per_group)) if saturated else rates)
     if not state.burst_starts:  # the calm a first burst stands out of is measured traffic, not idle or blind time
         state = replace(state, watching_since=None if requests == 0 else (state.watching_since or now))
     room = headroom([d for _, d in state.deviations], config.headroom_z, config.max_headroom)
@@ -396,6 +409,23 @@ def _decide(
         needed = max(needed, needed_soon)
         signals = replace(signals, needed=needed)
 
+    burst_floor, burst_note = (None, "") if no_traffic else _burst_floor(state, now, capacity, up_u, config)
+    short = _short_bursts(state, now, start_s)
+    if pressure is not None and short is not None and burst_floor is not None:
+        # a group asked now serves after this burst: size for the next one (the floor this one's peak sets), and
+        # do not record more for the scale-down window to hold
+        reason, what = pressure
+        since = state.pressure_since if state.pressure_since is not None else now
+        lasted = now - since
+        target = min(hi, max(2 * current, current + 4, needed or 0), max(current, burst_floor))
+        state = _recommend(replace(state, pressure_since=since), now, min(hi, burst_floor), spec)
+        if target > current and lasted >= spec.behavior.scale_up_stabilization_seconds:
+            state = replace(state, pressure_since=now)
+            msg = f"{what} for {lasted:.0f} s, but {short}; for the next: {burst_note}: {current} → {target} groups"
+            return _out(target, current, reason, msg + _capacity_note(signals), signals), state
+        msg = f"{what} for {lasted:.0f} s, but {short}; {burst_note}: hold at {current}"
+        return _out(current, current, Reason.SHORT_BURST, msg, signals), state
+
     if pressure is not None:
         reason, what = pressure
         since = state.pressure_since if state.pressure_since is not None else now
@@ -441,20 +471,26 @@ def _decide(
             )
         return _out(target, current, reason, msg, signals), state
 
+    pressure_ended = state.pressure_since is not None
     state = replace(state, pressure_since=None)
     recommendation = min(hi, max(floor, down_needed if down_needed is not None else current))
-    # the burst's peak at the scale-up threshold with the headroom: capacity is in requests per second, and a burst
-    # of heavier requests than usual (large prompts) needs more groups per request than the capacity says
-    burst_floor, burst_note = (None, "") if no_traffic else _burst_floor(state, now, capacity, up_u, config)
     unbursted = recommendation
+    released = None
     if burst_floor is not None:
         recommendation = max(recommendation, min(hi, burst_floor))
+        if state.burst_base is None and pressure_ended:
+            # the burst is over and the pressure it brought (its queue) just ended: what was asked for it (its
+            # backlog's groups, its rise carried over the cold start) gives way to what its peak needs, the floor,
+            # which is kept; the window holds what was recommended since as usual
+            state, released = _release_burst(state, recommendation)
     state = _recommend(state, now, recommendation, spec)
     window = _down_window(spec)
     stabilized = max(r for _, r in state.recommendations)
     health = _health_text(spec, signals, requests)
     if stabilized < current and not starting:
         msg = f"{health}; highest recommendation over {window} s is {stabilized}: {current} → {stabilized} groups"
+        if released is not None:
+            msg += f" (the {released} asked for during the last burst give way to its floor)"
         if unbursted < recommendation == stabilized:
             msg += f" ({unbursted} would do, but {burst_note})"
         state = replace(state, scaled_down_at=now)
@@ -708,12 +744,21 @@ def _pressure(spec: AutoscalingSpec, s: Signals, config: ScalerConfig) -> tuple[
 
 
 def _remember_variability(
-    state: ScalerState, now: float, demand: float, config: ScalerConfig, *, steady: bool = True, measured: bool = True
+    state: ScalerState,
+    now: float,
+    demand: float,
+    config: ScalerConfig,
+    *,
+    steady: bool = True,
+    measured: bool = True,
+    pressure: bool = False,
 ) -> ScalerState:
     """Record how far this demand lies above what the trend window expected (the higher of its median and its
     least-squares line carried to now: a steady ramp or a fall is no burst; only in a steady state), and remember
     it if it is a burst (a burst starts in a steady state; it is followed in any: groups start during a burst,
-    and its peak comes after they are asked for)."""
+    and its peak comes after they are asked for). For its peak a burst lasts until the `pressure` it brought is
+    over: a second burst that comes while its queue drains and its groups start (no steady fleet, so no start of
+    its own) is part of it, and the floor it leaves must keep what that one needed too."""
     base = None
     if len(state.demand) >= 3:
         line = level(state.demand) + _slope(state.demand) * (now - state.demand[-1][0])
@@ -722,7 +767,7 @@ def _remember_variability(
     deviations = tuple((t, d) for t, d in state.deviations if t >= horizon)
     if steady and base is not None and base > 0:
         deviations = (*deviations, (now, max(0.0, demand / base - 1.0)))
-    burst_base, starts = state.burst_base, state.burst_starts
+    burst_base, starts, lengths = state.burst_base, state.burst_starts, state.burst_lengths
     # traffic arriving where there was none is a start, not a burst: counted as one it would never end (the level it
     # "rose from" is the idle window's), and no later burst could start
     idle_before = any(d <= 0 for _, d in state.demand)
@@ -732,22 +777,40 @@ def _remember_variability(
         starts = (*starts, now)[-5:]
     elif burst_base is not None and measured and demand <= burst_base * (1 + config.burst_deviation):
         burst_base = None
+        if starts:
+            lengths = (*lengths, now - starts[-1])[-5:]
+    burst_pressure = pressure and (burst_base is not None or state.burst_pressure)
     memory = now - config.burst_memory_seconds
     bursts = tuple((t, d) for t, d in state.bursts if t >= memory)
-    if burst_base is not None and measured:
+    if (burst_base is not None or burst_pressure) and measured:
         bursts = (*bursts, (now, demand))
-    return replace(state, deviations=deviations, bursts=bursts, burst_base=burst_base, burst_starts=starts)
+    return replace(
+        state,
+        deviations=deviations,
+        bursts=bursts,
+        burst_base=burst_base,
+        burst_starts=starts,
+        burst_lengths=lengths,
+        burst_pressure=burst_pressure,
+    )
 
 
 def _burst_floor(
     state: ScalerState, now: float, capacity: float | None, up_u: float, config: ScalerConfig
 ) -> tuple[int | None, str]:
-    """The groups the highest burst of the memory needed at the scale-up threshold, and a sentence saying so.
+    """The groups the highest burst of the memory needed at the scale-up threshold `up_u` (with the headroom), and a
+    sentence saying so.
 
     Bursts recur when two have started: kept for 1.5 x the longest gap between starts. A first burst that is over
     counts too when it stood out of a longer calm (it lasted less than the time watched before it): one burst in
     that much calm may come again as soon, so it is kept for 1.5 x that calm. A rise that outlasted the calm before
-    it is a change of level, not a burst to keep."""
+    it is a change of level, not a burst to keep.
+
+    Capacity is counted in requests per second, and a burst's requests may be heavier than the calm's (large
+    prompts): where the groups served fewer of them per second than the capacity while a burst held their latency
+    over its target (the median of those samples: a window on a burst's rise shows less), that rate is what a
+    group carries of one (kept for `burst_memory_seconds`: the requests' weight is the workload's, not the bursts'
+    timing)."""
     starts = state.burst_starts
     if not starts or not capacity:
         return None, ""
@@ -756,7 +819,7 @@ def _burst_floor(
         why = f"bursts recur (every ≤ {gap:.0f} s)"
     else:
         calm = starts[0] - (state.watching_since if state.watching_since is not None else starts[0])
-        lasted = max((t for t, _ in state.bursts), default=starts[0]) - starts[0]
+        lasted = state.burst_lengths[-1] if state.burst_lengths else math.inf
         if state.burst_base is not None or not state.bursts or lasted >= calm:
             return None, ""  # ongoing, forgotten, or longer than the calm before it: maybe a new level
         gap = calm
@@ -766,9 +829,39 @@ def _burst_floor(
     if not recent:
         return None, ""
     when, peak = max(recent, key=lambda b: b[1])
-    floor = math.ceil(peak / (capacity * up_u))
+    served = statistics.median(r for _, r in state.burst_rates) if state.burst_rates else None
+    per_group = capacity if served is None or served >= capacity else served
+    floor = math.ceil(peak / (per_group * up_u))
+    heavier = "" if per_group == capacity else f" at the {served:.1f} req/s per group they served of a burst"
     return floor, (
-        f"{why} and one {now - when:.0f} s ago ({peak:.0f} req/s) needed {floor} groups (kept for {memory:.0f} s)"
+        f"{why} and one {now - when:.0f} s ago ({peak:.0f} req/s) needed {floor} groups{heavier} "
+        f"(kept for {memory:.0f} s)"
+    )
+
+
+def _release_burst(state: ScalerState, floor: int) -> tuple[ScalerState, int | None]:
+    """Cap the recommendations made since the last burst started at `floor`; and the highest one capped, if any."""
+    since = state.burst_starts[-1]
+    above = [r for t, r in state.recommendations if t >= since and r > floor]
+    if not above:
+        return state, None
+    recs = tuple((t, min(r, floor) if t >= since else r) for t, r in state.recommendations)
+    return replace(state, recommendations=recs), max(above)
+
+
+def _short_bursts(state: ScalerState, now: float, start_s: float) -> str | None:
+    """Why a group asked for now would serve after the burst that asks for it, or None: bursts recur, the recent
+    ones lasted less than a new group takes to serve (their median), and the last one started less than that ago
+    (it is on, or just over and its rise still in the trend)."""
+    if len(state.burst_starts) < 2 or not state.burst_lengths:
+        return None
+    typical = statistics.median(state.burst_lengths)
+    if typical >= start_s or now - state.burst_starts[-1] >= start_s:
+        return None
+    n = len(state.burst_lengths)
+    return (
+        f"bursts here last {typical:.0f} s ({'the last one' if n == 1 else f'the median of the last {n}'}), less "
+        f"than the {start_s:.0f} s a new group takes to serve: one asked now would come after this burst"
     )
 
 
