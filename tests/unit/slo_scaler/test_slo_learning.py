@@ -7,7 +7,7 @@ from unit.slo_scaler.builders import Leader, group, spec
 from unit.slo_scaler.test_slo_decide import Fleet
 
 from arks_common.events.payloads import ScaleDirection
-from arks_slo_scaler.core.decide import Observation, Reason, ScalerConfig, ScalerState, decide
+from arks_slo_scaler.core.decide import Decision, Observation, Reason, ScalerConfig, ScalerState, decide
 from arks_slo_scaler.core.learning import CapacityEstimate, StartTracker, learn_capacity, start_seconds, track_starts
 
 
@@ -284,3 +284,80 @@ def test_a_bursts_peak_is_measured_while_the_groups_asked_for_it_start() -> None
     # the first tick of a burst sees part of it (36 req/s over the 30 s window); its peak (60 req/s) comes while
     # the groups it asked for start, and that is what the floor between bursts must keep
     assert round(max(peaks)) == 60
+
+
+def _breaching(fleet: Fleet, total: float, capacity: float = 10.0) -> Decision:
+    """One tick of `total` req/s over the ready groups: the SLO breaks (p90 TTFT 2 s) where a group gets more than
+    `capacity`."""
+    per_group = total / fleet.ready
+    return fleet.tick(ttft_s=0.1 if per_group <= capacity else 2.0, rate=per_group)
+
+
+def _short_bursts(served: float | None = None) -> tuple[Fleet, list[tuple[float, int, Reason, str]]]:
+    """12 req/s with a 60 s burst to 40 req/s every 5 minutes for 40 minutes; new groups take 120 s to serve. With
+    `served`, a group that gets more than the capacity (10) serves that many req/s and queues the rest (the bursts'
+    requests are heavier than the calm's); the SLO breaks while a queue stands."""
+    config = ScalerConfig(initial_capacity_per_group=10)
+    sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=300, maxReplicas=16)
+    fleet = Fleet(sp, groups=2, config=config, start_ticks=8)
+    pattern = [12.0] * 16 + [40.0] * 4
+    seen, queue = [], 0.0  # requests waiting per group
+    for i in range(160):
+        per_group = pattern[i % len(pattern)] / fleet.ready
+        if served is None:
+            decision = _breaching(fleet, pattern[i % len(pattern)])
+        else:
+            late = per_group > 10.0 or queue > 0
+            rate = min(per_group + queue / 15.0, served) if late else per_group
+            queue = max(0.0, queue + (per_group - rate) * 15.0)
+            decision = fleet.tick(ttft_s=2.0 if late else 0.1, rate=rate, waiting=queue)
+        seen.append((fleet.now, fleet.groups, decision.reason, decision.message))
+    return fleet, seen
+
+
+def test_recurring_bursts_shorter_than_the_cold_start_are_held_at_their_floor_not_chased() -> None:
+    fleet, seen = _short_bursts()
+    later = [(t, n, r, m) for t, n, r, m in seen if t > 1200]
+    # a burst's load past the threshold asks for no group beyond the floor the bursts set: held there (6 groups:
+    # 40 req/s at the 76% of 10 req/s the headroom leaves), never the step its rise carried over the cold start
+    # would size (before: 8 and 9 groups in turns)
+    assert max(n for _, n, _, _ in later) == min(n for _, n, _, _ in later) == 6
+    assert len(fleet.state.burst_starts) >= 3
+    assert max(fleet.state.burst_lengths) < 120, "every burst is over before a new group could serve"
+    short = [m for _, _, r, m in later if r is Reason.SHORT_BURST]
+    assert short
+    assert "less than the 120 s a new group takes to serve: one asked now would come after this burst" in short[0]
+    assert "needed 6 groups" in short[0]
+    assert short[0].endswith(": hold at 6")
+
+
+def test_what_a_first_burst_asked_for_gives_way_to_its_floor_once_its_pressure_ends() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=300, maxReplicas=16)
+    fleet = Fleet(sp, groups=2, config=config, start_ticks=8)
+    seen = []
+    for total in [12.0] * 40 + [40.0] * 4 + [12.0] * 30:
+        decision = _breaching(fleet, total)
+        seen.append((fleet.now, fleet.groups, decision.reason, decision.message))
+    # the burst (615-660 s) asked for 8 groups, for its queue and its rise carried over the cold start, the last
+    # time at 675 s; its pressure ends at 690 s, and once its groups are up (765 s) the fleet comes down to the
+    # floor its peak sets (40 req/s at 95% of 10 with the headroom: 5), not a 300 s window after that last ask
+    # (old: 8 groups until 975 s)
+    assert max(n for _, n, _, _ in seen) == 8
+    down = [(t, n, m) for t, n, r, m in seen if r is Reason.LOAD_DECREASED]
+    assert down
+    t, n, message = down[0]
+    assert (t, n) == (765.0, 5)
+    assert "highest recommendation over 300 s is 5: 8 → 5 groups" in message
+    assert "a burst that stood out of 585 s of calm may come again as soon" in message
+    assert seen[-1][1] == 5, "the floor is kept"
+
+
+def test_a_bursts_floor_counts_its_requests_at_what_a_group_served_of_them() -> None:
+    # the bursts' requests are heavier than the calm's: breaking groups serve 6 req/s each, not the 10 of the
+    # capacity; the floor counts 40 req/s at 6 per group (with the headroom: 9 groups), more than at 10 (6)
+    _, light = _short_bursts()
+    _, heavy = _short_bursts(served=6.0)
+    assert max(n for t, n, _, _ in heavy if t > 1200) > max(n for t, n, _, _ in light if t > 1200)
+    notes = [m for _, _, r, m in heavy if r in (Reason.RECENT_BURST, Reason.SHORT_BURST)]
+    assert any("at the 6.0 req/s per group they served of a burst" in m for m in notes)
