@@ -15,8 +15,10 @@ The algorithm, in short (docs/autoscaling.md has the long form):
   first ready sample). Under pressure the step also drains the queue (waiting requests within `drain_seconds`).
 - Up only after pressure has lasted `scaleUpStabilizationSeconds`, and not again while groups added earlier are
   still starting (unless the estimate asks for more). Down to the highest recommendation of the last
-  `scaleDownStabilizationSeconds`, like the Kubernetes HPA, and never below what a recent burst needed. A
-  multi-node group is one unit throughout.
+  `scaleDownStabilizationSeconds`, like the Kubernetes HPA, and never below what a recent burst needed. Bursts
+  that recur shorter than the cold start are not chased: a group asked for during one would serve after it, so the
+  fleet is held at the floor the bursts set (and what was asked for a burst gives way to that floor once its
+  pressure is over). A multi-node group is one unit throughout.
 """
 
 from __future__ import annotations
