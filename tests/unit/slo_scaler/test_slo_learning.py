@@ -11,7 +11,9 @@ from arks_slo_scaler.core.decide import Decision, Observation, Reason, ScalerCon
 from arks_slo_scaler.core.learning import CapacityEstimate, StartTracker, learn_capacity, start_seconds, track_starts
 
 
-def _learn(est: CapacityEstimate, rate: float, worst: float, *, lasting: bool = True) -> CapacityEstimate:
+def _learn(
+    est: CapacityEstimate, rate: float, worst: float, *, lasting: bool = True, falls: bool = False
+) -> CapacityEstimate:
     return learn_capacity(
         est,
         rate=rate,
@@ -22,6 +24,7 @@ def _learn(est: CapacityEstimate, rate: float, worst: float, *, lasting: bool = 
         knee_ratio=0.5,
         healthy_ratio=0.8,
         explore_factor=2.0,
+        guess_falls_at_once=falls,
     )
 
 
@@ -39,6 +42,15 @@ def test_without_a_prior_the_capacity_explores_from_the_highest_comfortable_rate
     est = _learn(est, 15.0, 0.55)  # near the target at a new high rate: the knee, confirmed there
     assert (est.value, est.confirmed) == (15.0, True)
     assert _learn(est, 20.0, 0.3).value == 15.25  # confirmed: creeps up only
+
+
+def test_an_exploring_guess_told_to_fall_at_once_falls_to_a_lower_one_and_still_rises_smoothed() -> None:
+    flat = _learn(_learn(CapacityEstimate.from_prior(None), 10.0, 0.2, falls=True), 20.0, 0.2, falls=True)
+    assert round(flat.guess, 6) == 26.0  # 2 x 10 = 20, then 0.7 x 20 + 0.3 x 40: rising, smoothed
+    knee = _learn(flat, 21.0, 0.42, falls=True)  # the latency rises at a new high rate: 21 x 0.5 / 0.42 = 25
+    assert (round(knee.guess, 6), round(knee.value or 0, 6), knee.confirmed) == (25.0, 23.75, False)
+    assert round(_learn(flat, 21.0, 0.42).guess, 6) == 25.7  # smoothed: 0.7 x 26 + 0.3 x 25
+    assert round(_learn(knee, 22.0, 0.35, falls=True).guess, 2) == 26.93  # 22 x 0.5 / 0.35 = 31.43: smoothed up
 
 
 def test_a_breach_confirms_an_unknown_capacity_and_lowers_a_known_one_by_at_most_ten_percent() -> None:

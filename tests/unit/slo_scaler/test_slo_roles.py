@@ -77,8 +77,52 @@ def test_only_decode_acts_on_a_supported_rise_after_a_scale_down() -> None:
     assert role_config("decode", config) == ScalerConfig(
         initial_capacity_per_group=12.0, supported_rise_undoes_scale_down=True
     )
-    assert role_config("prefill", config) == config
+    assert not role_config("prefill", config).supported_rise_undoes_scale_down
     assert role_config("serve", config) == config
+
+
+def test_only_prefill_s_exploring_guess_falls_at_once() -> None:
+    # its TTFT is flat until a queueing knee: the first rise at the frontier is the knee itself (core/roles.py)
+    config = ScalerConfig()
+    assert role_config("prefill", config) == ScalerConfig(guess_falls_at_once=True)
+    assert not role_config("decode", config).guess_falls_at_once
+    assert role_config("serve", config) == config
+
+
+def _exploring_capacity_at_the_knee(role: str) -> tuple[float | None, float | None]:
+    """Three prefill groups without a prior (at their maximum, so nothing starts): the rate per group rises from 10
+    to 20 req/s (held for three windows) with a flat p90 TTFT (0.2 of the target), then at 21 req/s a fifth of the
+    prompts wait (p90 0.35 of the target once the 30 s window holds only those). The capacity planned with before
+    the knee and at it, decided with `role`'s settings."""
+    prefill, _ = scaled_roles(pd_app().spec)
+    config, state, now = role_config(role, ScalerConfig()), ScalerState(), 0.0
+    leaders = [Leader() for _ in range(3)]
+    capacities: list[float | None] = []
+    ramp = [(10, 0.0), (10, 0.0), (12, 0.0), (14, 0.0), (16, 0.0), (18, 0.0), (20, 0.0), (20, 0.0), (20, 0.0)]
+    for rate, waited in (*ramp, (21, 0.2), (21, 0.2)):
+        now += 15.0
+        samples = []
+        for i, leader in enumerate(leaders):
+            leader.serve(rate * 15.0 * waited, ttft_s=0.2)  # waited for a batch: past the 0.1 s bucket edge
+            scrape = leader.serve(rate * 15.0 * (1 - waited), ttft_s=0.09)  # a prompt's compute alone
+            samples.append(group(f"prefill-{i}", at=now, metrics=role_signals("prefill", scrape)))
+        decision, state = decide(prefill.spec, Observation(now, 3, tuple(samples)), state, config)
+        assert decision.signals is None or decision.signals.capacity_confirmed is False, "still exploring"
+        capacities.append(state.capacity_per_group)
+    return capacities[-3], capacities[-1]
+
+
+def test_prefill_s_exploring_capacity_falls_to_what_its_ttft_knee_shows_at_once() -> None:
+    before, at_knee = _exploring_capacity_at_the_knee("prefill")
+    assert before is not None
+    assert before > 33.0, "the flat TTFT guessed far above 20 req/s (up to twice it)"
+    # the knee's own guess: 21 req/s x 0.5 / 0.35 = 30, planned at 95% of it, not smoothed in from above
+    assert at_knee is not None
+    assert round(at_knee, 6) == 28.5
+    # an aggregated role smooths it in, and keeps planning above what the knee shows
+    _, smoothed = _exploring_capacity_at_the_knee("serve")
+    assert smoothed is not None
+    assert smoothed > 30.0
 
 
 @dataclass

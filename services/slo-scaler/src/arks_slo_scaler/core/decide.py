@@ -143,6 +143,11 @@ class ScalerConfig:
     initial_capacity_per_group: float | None = None
     knee_ratio: float = 0.5
     explore_factor: float = 2.0
+    # An exploring guess is smoothed (0.7/0.3) both ways; with this set, a lower guess from the highest rate yet
+    # replaces it at once. Where the latency is flat until a queueing knee (PD prefill's TTFT: `roles.role_config`),
+    # the first rise at the frontier is the knee itself, and smoothing it in kept the guess above the knee while a
+    # ramp walked into it (docs/autoscaling.md §5b). Off by default: not measured on the aggregated role.
+    guess_falls_at_once: bool = False
     # Ramps: a new group serves only after it starts, so size for the load expected by then (trend over a window).
     trend_window_seconds: float = 120.0
     # how long a new group takes to serve (pods, image, weights) until one was measured: a scale-up to its group's first
@@ -333,6 +338,7 @@ def _decide(
             knee_ratio=config.knee_ratio,
             healthy_ratio=config.healthy_ratio,
             explore_factor=config.explore_factor,
+            guess_falls_at_once=config.guess_falls_at_once,
         )
     capacity = est.value
     state = replace(state, capacity=est)

@@ -62,6 +62,7 @@ def learn_capacity(
     knee_ratio: float,
     healthy_ratio: float,
     explore_factor: float,
+    guess_falls_at_once: bool = False,
 ) -> CapacityEstimate:
     """One steady observation of `rate` per group at `worst_ratio` (the highest percentile / target) -> new estimate.
 
@@ -73,7 +74,11 @@ def learn_capacity(
     in proportion to the load (rate x knee_ratio / worst_ratio, at most `explore_factor` x the highest comfortable
     rate; smoothed over rates near the highest, less 5%): below the knee latency grows
     no faster than that where it has a fixed part (prefill, network), so the guess errs low at low load and nears
-    the knee as the load does."""
+    the knee as the load does. With `guess_falls_at_once` a guess lower than the smoothed one replaces it at once
+    (it still rises smoothed): where the latency is flat until a queueing knee (a prefill server's TTFT), the flat
+    part guesses up to `explore_factor` x the rate served, and the first windows in which the latency rises are the
+    knee itself, met by a load that is still rising; smoothing them in left the old guess above the knee for the
+    minutes the load took to walk into it."""
     if requests < min_requests or worst_ratio is None:
         return est
     if worst_ratio > 1:
@@ -92,7 +97,8 @@ def learn_capacity(
         guess = est.guess
         if rate >= 0.95 * comfortable:  # only rates at the frontier say much about where the knee is
             new = min(rate * knee_ratio / max(worst_ratio, 1e-3), explore_factor * comfortable)
-            guess = new if guess == 0 else 0.7 * guess + 0.3 * new
+            falls = guess_falls_at_once and new < guess
+            guess = new if guess == 0 or falls else 0.7 * guess + 0.3 * new
         explored = max(comfortable, UNCONFIRMED_DISCOUNT * guess)
         return CapacityEstimate(value=explored, comfortable=comfortable, guess=guess)
     value = est.value

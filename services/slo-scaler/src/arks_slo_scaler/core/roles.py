@@ -20,11 +20,16 @@ signals, which is why this module only *filters* a role's scrapes:
   the decision counts the requests a group started from it, and the role's spec has no TTFT target, so it is
   never judged on it.
 
-Decode's decision differs in one setting (`role_config`): its ITL stays flat until its seats run out, and its queue
-builds only past that cliff, so a group asked for on the queue comes a cold start too late. Its forecast is the
-only early signal, and a rise the points support undoes a recent scale-down
-(`ScalerConfig.supported_rise_undoes_scale_down`); prefill's TTFT and an aggregated group's grow before their
-capacity ends, and a breach acts in time.
+Each PD role's decision differs in one setting (`role_config`):
+- decode: its ITL stays flat until its seats run out, and its queue builds only past that cliff, so a group asked
+  for on the queue comes a cold start too late. Its forecast is the only early signal, and a rise the points
+  support undoes a recent scale-down (`ScalerConfig.supported_rise_undoes_scale_down`); prefill's TTFT and an
+  aggregated group's grow before their capacity ends, and a breach acts in time.
+- prefill: its TTFT is a prompt's compute time until the groups' compute runs out, then queueing: flat, then a knee
+  (behind the router's least-requests choice, flat up to about three quarters of what the groups break at). Without
+  a prior its exploring capacity guesses from the flat part up to twice the rate served, and the first windows in
+  which the TTFT rises are the knee itself: a lower guess from them replaces the smoothed one at once
+  (`ScalerConfig.guess_falls_at_once`), where smoothing kept the guess above the knee while a ramp walked into it.
 """
 
 from __future__ import annotations
@@ -77,8 +82,13 @@ def role_signals(role: str, snapshot: MetricsSnapshot) -> MetricsSnapshot:
 
 def role_config(role: str, config: ScalerConfig) -> ScalerConfig:
     """The decision's settings for a role (see the module's docstring): decode acts on a rise its points support
-    even just after a scale-down; every other role as configured."""
-    return replace(config, supported_rise_undoes_scale_down=True) if role == ROLE_DECODE else config
+    even just after a scale-down; prefill's exploring guess falls at once to what its TTFT's knee shows; `serve` as
+    configured."""
+    if role == ROLE_DECODE:
+        return replace(config, supported_rise_undoes_scale_down=True)
+    if role == ROLE_PREFILL:
+        return replace(config, guess_falls_at_once=True)
+    return config
 
 
 def engine_runtime(spec: ArksApplicationSpec, role: str) -> Runtime:
