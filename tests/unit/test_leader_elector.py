@@ -72,7 +72,8 @@ async def test_a_leader_stopping_cleanly_releases_the_lease_and_the_other_leads_
         await asyncio.sleep(2 * RETRY)  # B has read the Lease held by A at least once
         stop_a.set()
         await task_a
-        assert store.leases["lease"]["spec"]["holderIdentity"] is None
+        # released (B may take it before this line runs: the behaviour under test)
+        assert store.leases["lease"]["spec"]["holderIdentity"] != a.me
         stopped = time.monotonic()
         await eventually(b.is_leader, LEASE, what="B leading after A released")
         assert time.monotonic() - stopped <= RETRY + 0.5

@@ -135,10 +135,11 @@ class PartitionOwner:
             await self._write(name, ROLE_MEMBER, by_name.get(name))
         except Conflict:  # another newcomer took the slot first: try another next round
             return
-        # answered a lease time after the last renewal was sent, it may have landed after another replica read our
-        # membership unchanged for the whole lease and took our partitions: as lapsed, take them again by a
-        # compare-and-set on them as read
-        lapsed = lapsed or time.monotonic() >= self._held_until + self._duration * (1 - MARGIN)
+        # answered after our last hold ran out (four fifths of a lease after the last renewal was sent), it may have
+        # landed after another replica read our membership unchanged for the whole lease by its own clock, which may
+        # run faster than ours (the fifth is that margin), and took our partitions: as lapsed, take them again by a
+        # compare-and-set on them as read (our consumers were cut off at that moment anyway)
+        lapsed = lapsed or time.monotonic() >= self._held_until
         self._held_until = sent + self._duration * MARGIN  # every partition we hold is good until then
         self._slot = slot
         moves = plan_moves(self.me, self._partitions, holders, members, asked)
