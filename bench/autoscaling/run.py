@@ -132,15 +132,25 @@ SCENARIOS = (
         # scaled down after the first): tuned on since; `surges` is held out instead
         about="the hour compressed into 30 min, shorter bursts of 4x, ordinary requests, about every 5 min",
     ),
-    # defined and committed on 2026-12-06 before any scaler ran on it, as a second held-out scenario
+    # defined and committed on 2026-12-06 before any scaler ran on it, as a second held-out scenario; its rows and
+    # one timeline decided between two floor sizings on 2026-12-07 (docs/autoscaling.md §5): tuned on since
     Scenario(
         "surges",
         copies=8,
         swing=0.3,
         bursts=Bursts(gap_s=600.0, duration_s=(45.0, 180.0), factor=3.0, prompt_quantile=0.5),
+        about="a gentler swing with surges of 3x lasting 45 s to 3 min about every 10 min, prompts above the median",
+    ),
+    # defined and committed on 2026-12-07 before any scaler ran on it: held out in place of `surges`
+    Scenario(
+        "tides",
+        copies=10,
+        swing=0.4,
+        time_scale=1.5,
+        bursts=Bursts(gap_s=420.0, duration_s=(60.0, 150.0), factor=2.5),
         held_out=True,
-        about="held out: a gentler swing with surges of 3x lasting 45 s to 3 min about every 10 min, prompts above the"
-        " median",
+        about="held out: the hour in 40 min with a swing, surges of 2.5x lasting 1-2.5 min about every 7 min, of"
+        " ordinary requests",
     ),
 )
 
