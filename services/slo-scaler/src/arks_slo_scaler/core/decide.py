@@ -838,7 +838,8 @@ def _burst_floor(
         return None, ""
     when, peak = max(recent, key=lambda b: b[1])
     served = statistics.median(r for _, r in state.burst_rates) if state.burst_rates else None
-    per_group = capacity if served is None or served >= capacity else served
+    # none served (a stuck runtime, garbled counts: 0 req/s while latency breached) says nothing of a burst's weight
+    per_group = served if served is not None and 0 < served < capacity else capacity
     floor = math.ceil(peak / (per_group * up_u))
     heavier = "" if per_group == capacity else f" at the {served:.1f} req/s per group they served of a burst"
     return floor, (
