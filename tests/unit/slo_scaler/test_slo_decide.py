@@ -16,7 +16,6 @@ from arks_slo_scaler.core.decide import (
     Reason,
     ScalerConfig,
     ScalerState,
-    _burst_floor,
     decide,
 )
 
@@ -436,12 +435,3 @@ def test_a_hold_without_a_percentile_to_judge_says_how_many_requests_it_saw() ->
         )
         decision, state = decide(no_target, Observation(15.0 * tick, 2, groups), state)
     assert decision.message.startswith("no requests in the window")
-
-
-def test_a_burst_whose_groups_served_nothing_sizes_its_floor_at_the_capacity() -> None:
-    """Garbled or stuck metrics can show a burst breaching with 0 req/s served: that rate says nothing of a burst's
-    weight, and dividing by it failed every later decision of the application while the burst was remembered."""
-    state = ScalerState(burst_starts=(0.0, 300.0), bursts=((310.0, 100.0),), burst_rates=((310.0, 0.0),))
-    floor, note = _burst_floor(state, 320.0, 20.0, 0.8, ScalerConfig())
-    assert floor == 7  # ceil(100 / (20 * 0.8)), the capacity's count
-    assert "needed 7 groups" in note

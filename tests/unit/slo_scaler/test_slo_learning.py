@@ -204,7 +204,7 @@ def test_bursty_demand_gets_a_headroom_and_recurring_bursts_are_not_scaled_away(
         total = pattern[i % len(pattern)]
         decision = fleet.tick(ttft_s=0.1, rate=total / fleet.ready)  # new groups start for 120 s
         seen.append((fleet.groups, decision.reason))
-    assert len(fleet.state.burst_starts) >= 2
+    assert len(fleet.state.bursts.starts) >= 2
     assert decision.signals is not None
     assert decision.signals.headroom > 1.1
     # between bursts the fleet keeps what a burst needed (30 / (10 x 0.95 / headroom)) instead of 2 groups
@@ -230,7 +230,7 @@ def test_a_first_short_burst_after_a_long_calm_is_kept_for_one_and_a_half_times_
     fleet, seen = _first_burst(after=12.0)
     # traffic measured from t = 30 s (two scrapes), the burst starts at t = 615 s: 585 s of calm, kept 877.5 s from
     # its last measured sample (t = 645 s) to t = 1522.5 s
-    assert fleet.state.burst_starts == (615.0,)
+    assert fleet.state.bursts.starts == (615.0,)
     note = "a burst that stood out of 585 s of calm may come again as soon"
     down = [m for _, _, r, m in seen if r is Reason.LOAD_DECREASED and note in m]
     assert down, "the scale-down the floor held up says so"
@@ -248,7 +248,7 @@ def test_a_first_burst_that_is_not_over_keeps_no_floor() -> None:
     # 40 req/s for 60 s, then 30 req/s: far above the 12 it rose from, so the burst is not over (it may be a new
     # level): the fleet sizes for 30 req/s, and the 40 req/s peak keeps no floor
     fleet, seen = _first_burst(after=30.0)
-    assert fleet.state.burst_base is not None
+    assert fleet.state.bursts.base is not None
     assert all(r is not Reason.RECENT_BURST for _, _, r, _ in seen)
     assert all("stood out" not in m for _, _, _, m in seen)
     assert seen[-1][1] == 4  # ceil(30 / (10.2 x 0.95 / headroom)), not the 5 the peak needed
@@ -264,8 +264,8 @@ def test_traffic_arriving_on_an_idle_application_is_no_burst_and_a_later_burst_i
         decision = fleet.tick(ttft_s=0.1, rate=total / fleet.ready)
         seen.append((fleet.groups, decision.reason, decision.message))
     # one burst start (the burst's, at t = 1215 s), not the arrival of traffic at t = 615 s
-    assert fleet.state.burst_starts == (1215.0,)
-    assert fleet.state.burst_base is None
+    assert fleet.state.bursts.starts == (1215.0,)
+    assert fleet.state.bursts.base is None
     held = [m for _, r, m in seen[84:] if r is Reason.RECENT_BURST]
     assert held
     assert "a burst that stood out of 600 s of calm" in held[0]  # traffic measured since t = 615 s
@@ -292,7 +292,7 @@ def test_a_bursts_peak_is_measured_while_the_groups_asked_for_it_start() -> None
     peaks: list[float] = []
     for i in range(60):
         fleet.tick(ttft_s=0.1, rate=pattern[i % len(pattern)] / fleet.ready)
-        peaks.append(max((d for _, d in fleet.state.bursts), default=0.0))
+        peaks.append(max((d for _, d in fleet.state.bursts.demand), default=0.0))
     # the first tick of a burst sees part of it (36 req/s over the 30 s window); its peak (60 req/s) comes while
     # the groups it asked for start, and that is what the floor between bursts must keep
     assert round(max(peaks)) == 60
@@ -334,8 +334,8 @@ def test_recurring_bursts_shorter_than_the_cold_start_are_held_at_their_floor_no
     # 40 req/s at the 76% of 10 req/s the headroom leaves), never the step its rise carried over the cold start
     # would size (before: 8 and 9 groups in turns)
     assert max(n for _, n, _, _ in later) == min(n for _, n, _, _ in later) == 6
-    assert len(fleet.state.burst_starts) >= 3
-    assert max(fleet.state.burst_lengths) < 120, "every burst is over before a new group could serve"
+    assert len(fleet.state.bursts.starts) >= 3
+    assert max(fleet.state.bursts.lengths) < 120, "every burst is over before a new group could serve"
     short = [m for _, _, r, m in later if r is Reason.SHORT_BURST]
     assert short
     assert "less than the 120 s a new group takes to serve: one asked now would come after this burst" in short[0]

@@ -18,7 +18,8 @@ The algorithm, in short (docs/autoscaling.md has the long form):
   `scaleDownStabilizationSeconds`, like the Kubernetes HPA, and never below what a recent burst needed. Bursts
   that recur shorter than the cold start are not chased: a group asked for during one would serve after it, so the
   fleet is held at the floor the bursts set (and what was asked for a burst gives way to that floor once its
-  pressure is over). A multi-node group is one unit throughout.
+  pressure is over). What is remembered of bursts, and the floor they set, is `bursts.py`'s. A multi-node group is
+  one unit throughout.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from enum import StrEnum
 
 from arks_common.api.application import MAX_SCALE_DOWN_STABILIZATION_SECONDS, AutoscalingSpec, LatencyTarget
 from arks_common.events.payloads import ScaleDirection
+from arks_slo_scaler.core.bursts import BurstMemory, burst_floor, release_to_floor, too_short_to_chase, track_bursts
 from arks_slo_scaler.core.learning import (
     CapacityEstimate,
     StartTracker,
@@ -200,15 +202,7 @@ class ScalerState:
     scaled_down_at: float | None = None  # when the scaler last asked for fewer groups
     starts: StartTracker = field(default_factory=StartTracker)
     deviations: tuple[tuple[float, float], ...] = ()  # (time, demand / its level - 1)
-    bursts: tuple[tuple[float, float], ...] = ()  # (time, demand) while the demand was a burst
-    burst_starts: tuple[float, ...] = ()  # when the last few bursts started
-    burst_base: float | None = None  # the level the current burst rose from
-    burst_lengths: tuple[float, ...] = ()  # how long the last few bursts lasted, start to end
-    burst_pressure: bool = False  # a burst brought pressure (a breach, a queue) that is not over yet
-    # (time, req/s per group) the groups served while a burst held their latency over its target for a while: what
-    # a group carries of a burst's requests, which may be heavier than the calm's
-    burst_rates: tuple[tuple[float, float], ...] = ()
-    watching_since: float | None = None  # since when traffic has been measured: the calm before a first burst
+    bursts: BurstMemory = field(default_factory=BurstMemory)  # `bursts.py`
     scrape_times: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # each group's last few, distinct
 
     @property
@@ -349,17 +343,24 @@ def _decide(
     # take none; a warming one does): such samples feed a burst's peak (a burst is a transition: groups start for
     # it); a variability sample needs a steady fleet (no group starting).
     measured = len(usable) >= ready
-    state = _remember_variability(
-        state, now, demand, config, steady=steady, measured=measured, pressure=pressure is not None
+    expected_now = _expected_level(state.demand, now)
+    state = _remember_variability(state, now, demand, expected_now, config, steady=steady)
+    bursts = track_bursts(
+        state.bursts,
+        now,
+        demand=demand,
+        expected=expected_now,
+        idle_window=any(d <= 0 for _, d in state.demand),
+        steady=steady,
+        measured=measured,
+        pressure=pressure is not None,
+        rate_per_group=rate_per_group,
+        over_target_lasting=lasting and worst is not None and worst > 1,
+        requests=requests,
+        deviation=config.burst_deviation,
+        memory_seconds=config.burst_memory_seconds,
     )
-    state = _remember_demand(state, now, demand, config)
-    # what a group carries of a burst: the rate the groups served while it held their latency over its target
-    saturated = state.burst_base is not None and measured and lasting and worst is not None and worst > 1
-    memory = now - config.burst_memory_seconds
-    rates = tuple((t, r) for t, r in state.burst_rates if t >= memory)
-    state = replace(state, burst_rates=(*rates, (now, rate_per_group)) if saturated else rates)
-    if not state.burst_starts:  # the calm a first burst stands out of is measured traffic, not idle or blind time
-        state = replace(state, watching_since=None if requests == 0 else (state.watching_since or now))
+    state = _remember_demand(replace(state, bursts=bursts), now, demand, config)
     room = headroom([d for _, d in state.deviations], config.headroom_z, config.max_headroom)
     plan_u = planned_utilization(  # the share of capacity the fleet is planned at
         room,
@@ -417,21 +418,25 @@ def _decide(
         needed = max(needed, needed_soon)
         signals = replace(signals, needed=needed)
 
-    burst_floor, burst_note = (None, "") if no_traffic else _burst_floor(state, now, capacity, up_u, config)
-    short = _short_bursts(state, now, start_s)
-    if pressure is not None and short is not None and burst_floor is not None:
+    kept = (
+        None
+        if no_traffic
+        else burst_floor(state.bursts, now, capacity, up_u, memory_seconds=config.burst_memory_seconds)
+    )
+    short = too_short_to_chase(state.bursts, now, start_s)
+    if pressure is not None and short is not None and kept is not None:
         # a group asked now serves after this burst: size for the next one (the floor this one's peak sets), and
         # do not record more for the scale-down window to hold
         reason, what = pressure
         since = state.pressure_since if state.pressure_since is not None else now
         lasted = now - since
-        target = min(hi, max(2 * current, current + 4, needed or 0), max(current, burst_floor))
-        state = _recommend(replace(state, pressure_since=since), now, min(hi, burst_floor), spec)
+        target = min(hi, max(2 * current, current + 4, needed or 0), max(current, kept.groups))
+        state = _recommend(replace(state, pressure_since=since), now, min(hi, kept.groups), spec)
         if target > current and lasted >= spec.behavior.scale_up_stabilization_seconds:
             state = replace(state, pressure_since=now)
-            msg = f"{what} for {lasted:.0f} s, but {short}; for the next: {burst_note}: {current} → {target} groups"
+            msg = f"{what} for {lasted:.0f} s, but {short}; for the next: {kept.reason}: {current} → {target} groups"
             return _out(target, current, reason, msg + _capacity_note(signals), signals), state
-        msg = f"{what} for {lasted:.0f} s, but {short}; {burst_note}: hold at {current}"
+        msg = f"{what} for {lasted:.0f} s, but {short}; {kept.reason}: hold at {current}"
         return _out(current, current, Reason.SHORT_BURST, msg, signals), state
 
     if pressure is not None:
@@ -484,13 +489,14 @@ def _decide(
     recommendation = min(hi, max(floor, down_needed if down_needed is not None else current))
     unbursted = recommendation
     released = None
-    if burst_floor is not None:
-        recommendation = max(recommendation, min(hi, burst_floor))
-        if state.burst_base is None and pressure_ended:
+    if kept is not None:
+        recommendation = max(recommendation, min(hi, kept.groups))
+        if state.bursts.base is None and pressure_ended:
             # the burst is over and the pressure it brought (its queue) just ended: what was asked for it (its
             # backlog's groups, its rise carried over the cold start) gives way to what its peak needs, the floor,
             # which is kept; the window holds what was recommended since as usual
-            state, released = _release_burst(state, recommendation)
+            recommendations, released = release_to_floor(state.bursts, state.recommendations, recommendation)
+            state = replace(state, recommendations=recommendations)
     state = _recommend(state, now, recommendation, spec)
     window = _down_window(spec)
     stabilized = max(r for _, r in state.recommendations)
@@ -499,12 +505,12 @@ def _decide(
         msg = f"{health}; highest recommendation over {window} s is {stabilized}: {current} → {stabilized} groups"
         if released is not None:
             msg += f" (the {released} asked for during the last burst give way to its floor)"
-        if unbursted < recommendation == stabilized:
-            msg += f" ({unbursted} would do, but {burst_note})"
+        if kept is not None and unbursted < recommendation == stabilized:
+            msg += f" ({unbursted} would do, but {kept.reason})"
         state = replace(state, scaled_down_at=now)
         return _out(stabilized, current, Reason.LOAD_DECREASED, msg + _capacity_note(signals), signals), state
-    if unbursted < current <= recommendation:
-        msg = f"{health}; {unbursted} groups would do, but {burst_note}: hold at {current}"
+    if kept is not None and unbursted < current <= recommendation:
+        msg = f"{health}; {unbursted} groups would do, but {kept.reason}: hold at {current}"
         if current < recommendation:
             msg += " (the floor only keeps groups from going)"
         return _out(current, current, Reason.RECENT_BURST, msg, signals), state
@@ -751,127 +757,25 @@ def _pressure(spec: AutoscalingSpec, s: Signals, config: ScalerConfig) -> tuple[
     return None
 
 
+def _expected_level(demand: Sequence[tuple[float, float]], now: float) -> float | None:
+    """What the trend window expected the demand to be at `now`: the higher of its median and its least-squares line
+    carried to now (a steady ramp or a fall is no burst); None with fewer than three points."""
+    if len(demand) < 3:
+        return None
+    line = level(demand) + _slope(demand) * (now - demand[-1][0])
+    return max(line, statistics.median(d for _, d in demand))
+
+
 def _remember_variability(
-    state: ScalerState,
-    now: float,
-    demand: float,
-    config: ScalerConfig,
-    *,
-    steady: bool = True,
-    measured: bool = True,
-    pressure: bool = False,
+    state: ScalerState, now: float, demand: float, expected: float | None, config: ScalerConfig, *, steady: bool
 ) -> ScalerState:
-    """Record how far this demand lies above what the trend window expected (the higher of its median and its
-    least-squares line carried to now: a steady ramp or a fall is no burst; only in a steady state), and remember
-    it if it is a burst (a burst starts in a steady state; it is followed in any: groups start during a burst,
-    and its peak comes after they are asked for). For its peak a burst lasts until the `pressure` it brought is
-    over: a second burst that comes while its queue drains and its groups start (no steady fleet, so no start of
-    its own) is part of it, and the floor it leaves must keep what that one needed too."""
-    base = None
-    if len(state.demand) >= 3:
-        line = level(state.demand) + _slope(state.demand) * (now - state.demand[-1][0])
-        base = max(line, statistics.median(d for _, d in state.demand))
+    """Record how far this demand lies above what the trend window `expected` (only in a steady state: the headroom
+    is learned from these deviations)."""
     horizon = now - config.variability_window_seconds
     deviations = tuple((t, d) for t, d in state.deviations if t >= horizon)
-    if steady and base is not None and base > 0:
-        deviations = (*deviations, (now, max(0.0, demand / base - 1.0)))
-    burst_base, starts, lengths = state.burst_base, state.burst_starts, state.burst_lengths
-    # traffic arriving where there was none is a start, not a burst: counted as one it would never end (the level it
-    # "rose from" is the idle window's), and no later burst could start
-    idle_before = any(d <= 0 for _, d in state.demand)
-    rose = base is not None and base > 0 and not idle_before and demand > base * (1 + config.burst_deviation)
-    if burst_base is None and steady and rose and base is not None:
-        burst_base = base  # a burst starts: remember the level it rose from, until the demand is back near it
-        starts = (*starts, now)[-5:]
-    elif burst_base is not None and measured and demand <= burst_base * (1 + config.burst_deviation):
-        burst_base = None
-        if starts:
-            lengths = (*lengths, now - starts[-1])[-5:]
-    burst_pressure = pressure and (burst_base is not None or state.burst_pressure)
-    memory = now - config.burst_memory_seconds
-    bursts = tuple((t, d) for t, d in state.bursts if t >= memory)
-    if (burst_base is not None or burst_pressure) and measured:
-        bursts = (*bursts, (now, demand))
-    return replace(
-        state,
-        deviations=deviations,
-        bursts=bursts,
-        burst_base=burst_base,
-        burst_starts=starts,
-        burst_lengths=lengths,
-        burst_pressure=burst_pressure,
-    )
-
-
-def _burst_floor(
-    state: ScalerState, now: float, capacity: float | None, up_u: float, config: ScalerConfig
-) -> tuple[int | None, str]:
-    """The groups the highest burst of the memory needed at the scale-up threshold `up_u` (with the headroom), and a
-    sentence saying so.
-
-    Bursts recur when two have started: kept for 1.5 x the longest gap between starts. A first burst that is over
-    counts too when it stood out of a longer calm (it lasted less than the time watched before it): one burst in
-    that much calm may come again as soon, so it is kept for 1.5 x that calm. A rise that outlasted the calm before
-    it is a change of level, not a burst to keep.
-
-    Capacity is counted in requests per second, and a burst's requests may be heavier than the calm's (large
-    prompts): where the groups served fewer of them per second than the capacity while a burst held their latency
-    over its target (the median of those samples: a window on a burst's rise shows less), that rate is what a
-    group carries of one (kept for `burst_memory_seconds`: the requests' weight is the workload's, not the bursts'
-    timing)."""
-    starts = state.burst_starts
-    if not starts or not capacity:
-        return None, ""
-    if len(starts) >= 2:
-        gap = max(b - a for a, b in itertools.pairwise(starts))
-        why = f"bursts recur (every ≤ {gap:.0f} s)"
-    else:
-        calm = starts[0] - (state.watching_since if state.watching_since is not None else starts[0])
-        lasted = state.burst_lengths[-1] if state.burst_lengths else math.inf
-        if state.burst_base is not None or not state.bursts or lasted >= calm:
-            return None, ""  # ongoing, forgotten, or longer than the calm before it: maybe a new level
-        gap = calm
-        why = f"a burst that stood out of {calm:.0f} s of calm may come again as soon"
-    memory = min(config.burst_memory_seconds, 1.5 * gap)
-    recent = [(t, d) for t, d in state.bursts if now - t <= memory]
-    if not recent:
-        return None, ""
-    when, peak = max(recent, key=lambda b: b[1])
-    served = statistics.median(r for _, r in state.burst_rates) if state.burst_rates else None
-    # none served (a stuck runtime, garbled counts: 0 req/s while latency breached) says nothing of a burst's weight
-    per_group = served if served is not None and 0 < served < capacity else capacity
-    floor = math.ceil(peak / (per_group * up_u))
-    heavier = "" if per_group == capacity else f" at the {served:.1f} req/s per group they served of a burst"
-    return floor, (
-        f"{why} and one {now - when:.0f} s ago ({peak:.0f} req/s) needed {floor} groups{heavier} "
-        f"(kept for {memory:.0f} s)"
-    )
-
-
-def _release_burst(state: ScalerState, floor: int) -> tuple[ScalerState, int | None]:
-    """Cap the recommendations made since the last burst started at `floor`; and the highest one capped, if any."""
-    since = state.burst_starts[-1]
-    above = [r for t, r in state.recommendations if t >= since and r > floor]
-    if not above:
-        return state, None
-    recs = tuple((t, min(r, floor) if t >= since else r) for t, r in state.recommendations)
-    return replace(state, recommendations=recs), max(above)
-
-
-def _short_bursts(state: ScalerState, now: float, start_s: float) -> str | None:
-    """Why a group asked for now would serve after the burst that asks for it, or None: bursts recur, the recent
-    ones lasted less than a new group takes to serve (their median), and the last one started less than that ago
-    (it is on, or just over and its rise still in the trend)."""
-    if len(state.burst_starts) < 2 or not state.burst_lengths:
-        return None
-    typical = statistics.median(state.burst_lengths)
-    if typical >= start_s or now - state.burst_starts[-1] >= start_s:
-        return None
-    n = len(state.burst_lengths)
-    return (
-        f"bursts here last {typical:.0f} s ({'the last one' if n == 1 else f'the median of the last {n}'}), less "
-        f"than the {start_s:.0f} s a new group takes to serve: one asked now would come after this burst"
-    )
+    if steady and expected is not None and expected > 0:
+        deviations = (*deviations, (now, max(0.0, demand / expected - 1.0)))
+    return replace(state, deviations=deviations)
 
 
 def _remember_demand(state: ScalerState, now: float, demand: float, config: ScalerConfig) -> ScalerState:

@@ -10,7 +10,7 @@ how bursty the load is. Pure: every function takes the old state and returns the
   scale-up of this scaler explains (those already there when it starts) the group's own creation-to-Ready time;
   the median of the last few, the configured guess until one is seen.
 - Burstiness (`headroom`): the root mean square of how far demand samples lay above what the recent window
-  expected sets the headroom the fleet is planned with (decide.py records the deviations and the bursts).
+  expected sets the headroom the fleet is planned with (decide.py records the deviations, bursts.py the bursts).
 """
 
 from __future__ import annotations
