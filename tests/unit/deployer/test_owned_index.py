@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from arks_deployer.core.owned_index import OwnedIndex, application_to_restore, lacks_its_sets, newer_or_same
+import pytest
+
+from arks_deployer.core.owned_index import (
+    OwnedIndex,
+    application_to_restore,
+    missing_objects,
+    newer_or_same,
+)
 from arks_deployer.owned_cache import OwnedCache
 
 
@@ -165,24 +172,103 @@ def test_a_relist_tells_the_owned_objects_deleted_while_the_watch_was_away() -> 
     assert names(cache.index, "b") == ["LeaderWorkerSet/b"]
 
 
-def _app(phase: str, finalizers: tuple[str, ...] = ("arks.ai/cleanup",), **meta: Any) -> dict[str, Any]:
+def _app(
+    phase: str, finalizers: tuple[str, ...] = ("arks.ai/cleanup",), pd: bool = False, **meta: Any
+) -> dict[str, Any]:
     metadata = {"name": "a", "namespace": "ns", "finalizers": list(finalizers), **meta}
-    return {"kind": "ArksApplication", "metadata": metadata, "status": {"phase": phase}}
+    spec: dict[str, Any] = {"prefill": {"replicas": 1}, "decode": {"replicas": 1}} if pd else {}
+    return {"kind": "ArksApplication", "metadata": metadata, "spec": spec, "status": {"phase": phase}}
 
 
-def test_an_application_brought_up_without_its_leaderworkerset_is_news_at_start() -> None:
-    """A LeaderWorkerSet deleted while neither the watcher nor the deployer ran: no event and no relist tells it, so
-    at start an application the deployer brought up (its finalizer, phase Creating or Running) with no set in the
-    index is reconciled. One not brought up yet, being deleted, or with its set, is not."""
-    sets = [_owned("LeaderWorkerSet", "a", "5")]
-    service = [_owned("Service", "arks-application-a", "6")]
-    assert lacks_its_sets(_app("Running"), service)
-    assert lacks_its_sets(_app("Creating"), [])
-    assert not lacks_its_sets(_app("Running"), sets + service)
-    assert not lacks_its_sets(_app("Loading"), [])  # held for its model: no set yet
-    assert not lacks_its_sets(_app("Failed"), [])  # refused: its status says why
-    assert not lacks_its_sets(_app("Running", finalizers=()), [])  # never brought up by a deployer
-    assert not lacks_its_sets(_app("Running", deletionTimestamp="2026-12-07T00:00:00Z"), [])
+def _router_set(account: str | None) -> dict[str, Any]:
+    pod = {"spec": {"containers": [], **({"serviceAccountName": account} if account else {})}}
+    return _owned("LeaderWorkerSet", "a-router", "5") | {"spec": {"leaderWorkerTemplate": {"workerTemplate": pod}}}
+
+
+AGGREGATED = [_owned("LeaderWorkerSet", "a", "5"), _owned("Service", "arks-application-a", "6")]
+PD_PLAIN = [
+    *(_owned("LeaderWorkerSet", f"a-{r}", "5") for r in ("prefill", "decode")),
+    AGGREGATED[1],
+    _router_set(None),
+]
+ACCOUNT = [_owned(kind, "a-router", "7") for kind in ("ServiceAccount", "Role", "RoleBinding")]
+PD_ACCOUNT = [*PD_PLAIN[:3], _router_set("a-router"), *ACCOUNT]
+
+
+def _without(objects: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
+    return [o for o in objects if (o["kind"], o["metadata"]["name"]) != (kind, name)]
+
+
+def _trimmed(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """As the start-up look reads them: from the index."""
+    index = OwnedIndex()
+    for o in objects:
+        index.observe(o)
+    return index.owned("ns", "a")
+
+
+@pytest.mark.parametrize(
+    ("app", "owned", "missing"),
+    [
+        (_app("Running"), AGGREGATED, []),
+        (_app("Running"), AGGREGATED[1:], ["LeaderWorkerSet a"]),
+        (_app("Creating"), [], ["LeaderWorkerSet a", "Service arks-application-a"]),
+        (_app("Running"), AGGREGATED[:1], ["Service arks-application-a"]),
+        (_app("Running", pd=True), PD_PLAIN, []),
+        (_app("Running", pd=True), _without(PD_PLAIN, "LeaderWorkerSet", "a-decode"), ["LeaderWorkerSet a-decode"]),
+        (_app("Running", pd=True), _without(PD_PLAIN, "Service", "arks-application-a"), ["Service arks-application-a"]),
+        (_app("Running", pd=True), PD_ACCOUNT, []),
+        (_app("Running", pd=True), _without(PD_ACCOUNT, "RoleBinding", "a-router"), ["RoleBinding a-router"]),
+        (
+            _app("Running", pd=True),
+            PD_ACCOUNT[:4],
+            ["Role a-router", "RoleBinding a-router", "ServiceAccount a-router"],
+        ),
+        (_app("Running", pd=True), _without(PD_PLAIN, "LeaderWorkerSet", "a-router"), ["LeaderWorkerSet a-router"]),
+        (
+            _app("Running", pd=True),
+            AGGREGATED,
+            ["LeaderWorkerSet a-decode", "LeaderWorkerSet a-prefill", "LeaderWorkerSet a-router"],
+        ),
+        (_app("Loading"), [], []),
+        (_app("Failed"), [], []),
+        (_app("Running", finalizers=()), [], []),
+        (_app("Running", deletionTimestamp="2026-12-07T00:00:00Z"), [], []),
+    ],
+    ids=[
+        "an aggregated application with its set and Service lacks nothing",
+        "an aggregated application without its set lacks it",
+        "a creating application with nothing lacks its set and Service",
+        "an application without its Service lacks it",
+        "a PD application with its three sets and Service lacks nothing",
+        "a PD application without its decode set lacks it",
+        "a PD application without its Service lacks it",
+        "a PD router's account with its three objects lacks nothing",
+        "a PD router's account without its RoleBinding lacks it",
+        "a router set running as its account with the account gone lacks all three",
+        "a PD application without its router set lacks it",
+        "a spec edited to PD on an aggregated application's objects lacks the roles' sets (a harmless reconcile)",
+        "one held for its model (no set yet) is not looked at",
+        "one refused (its status says why) is not looked at",
+        "one never brought up by a deployer is not looked at",
+        "one being deleted is not looked at",
+    ],
+)
+def test_what_an_application_brought_up_lacks_at_start(
+    app: dict[str, Any], owned: list[dict[str, Any]], missing: list[str]
+) -> None:
+    """Objects deleted while neither the watcher nor the deployer ran: no event and no relist tells it, so at start
+    an application the deployer brought up (its finalizer, phase Creating or Running) that lacks what its spec (the
+    roles' sets, its Service) or its router set (the account its pods run as) calls for is reconciled; read from the
+    index, as the look reads it."""
+    assert missing_objects(app, _trimmed(owned)) == missing
+
+
+def test_the_index_keeps_the_account_a_sets_pods_run_as() -> None:
+    """The start-up look needs it to know a PD router's account is planned; nothing else of the templates."""
+    kept = _trimmed([_router_set("a-router")])[0]
+    assert kept["spec"] == {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"serviceAccountName": "a-router"}}}}
+    assert "spec" not in _trimmed([_router_set(None)])[0]
 
 
 def test_a_relist_keeps_and_tells_nothing_of_an_object_written_after_its_snapshot() -> None:

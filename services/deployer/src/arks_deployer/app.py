@@ -16,7 +16,7 @@ from arks_common.runner import ServiceContext
 from arks_common.stopping import sleep_unless, unless_stopped
 from arks_common.telemetry.logging import get_logger
 from arks_deployer.core.endpoint_index import EndpointIndex
-from arks_deployer.core.owned_index import lacks_its_sets
+from arks_deployer.core.owned_index import missing_objects
 from arks_deployer.core.terminating import TerminatingPods, trim_pod
 from arks_deployer.endpoints import EndpointReconciler
 from arks_deployer.handlers import Handlers
@@ -42,7 +42,7 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
         ctx.on_partition_given(off_bus.given)  # its reconciles there end before the Lease goes to another replica
         cache = OwnedCache(kube, OWNED_KINDS, settings.watch_timeout_seconds, settings.stall_seconds, off_bus.gone)
         ctx.add_task("owned objects cache", cache.run)
-        ctx.add_task("sets missing at start", functools.partial(_sets_missing_at_start, kube, cache, off_bus))
+        ctx.add_task("objects missing at start", functools.partial(_missing_at_start, kube, cache, off_bus))
         endpoints = EndpointIndex()
         ctx.add_task("endpoints index", functools.partial(_watch_endpoints, kube, endpoints, settings))
         terminating = TerminatingPods(off_bus.pods_changed)
@@ -65,10 +65,12 @@ def make_setup(settings: DeployerSettings) -> Callable[[ServiceContext], Awaitab
     return setup
 
 
-async def _sets_missing_at_start(kube: Kube, cache: OwnedCache, off_bus: OffBus, stop: asyncio.Event) -> None:
-    """Once the owned objects are listed: every application brought up whose LeaderWorkerSet is gone is news. Deleted
-    while neither the watcher nor this deployer ran, no event tells it, and the first list knows of nothing to
-    compare (before: the application said Running with no set until its next change)."""
+async def _missing_at_start(kube: Kube, cache: OwnedCache, off_bus: OffBus, stop: asyncio.Event) -> None:
+    """Once the owned objects are listed: every application brought up that lacks an object it must hold (a
+    LeaderWorkerSet of a role, its Service, a PD router's account: `missing_objects`) is news. Deleted while neither
+    the watcher nor this deployer ran, no event tells it, and the first list knows of nothing to compare (before:
+    the application said Running without it until its next change). Read from the cache and the applications'
+    list alone: no plan is read for an application that lacks nothing."""
     while not cache.ready():
         await sleep_unless(stop, 0.5)
         if stop.is_set():
@@ -78,7 +80,9 @@ async def _sets_missing_at_start(kube: Kube, cache: OwnedCache, off_bus: OffBus,
         async for page, _ in kube.list_pages(APPLICATIONS, page_size=OWNED_PAGE):
             for app in page:
                 meta = app["metadata"]
-                if lacks_its_sets(app, cache.index.owned(meta["namespace"], meta["name"])):
+                missing = missing_objects(app, cache.index.owned(meta["namespace"], meta["name"]))
+                if missing:
+                    log.info("missing at start", application=f"{meta['namespace']}/{meta['name']}", missing=missing)
                     off_bus.missing(meta["namespace"], meta["name"])
 
     for wait in (*START_LOOK_BACKOFF, None):
@@ -86,7 +90,7 @@ async def _sets_missing_at_start(kube: Kube, cache: OwnedCache, off_bus: OffBus,
             await unless_stopped(stop, look())
             break
         except KubeError as exc:  # an API server busy with every service's start: no application's change may come
-            log.warning("applications not listed for sets deleted while away", error=str(exc)[:300], again_in=wait)
+            log.warning("applications not listed for objects deleted while away", error=str(exc)[:300], again_in=wait)
             if wait is None:
                 break
             await sleep_unless(stop, wait)

@@ -1,8 +1,8 @@
 """Reconciles an application on news no bus message carries, from the deployer's own watches: an owned object no
 event may tell of deleted (its Service, a PD router's account, a LeaderWorkerSet deleted while the watcher was down:
 the reconcile applies it again; one deleted while no watch of the deployer ran either: its relist finds it gone, and
-at start an application it brought up has none), or a pod of it starting or ending to terminate (an eviction, a
-drain: the reconcile asks its pods which groups still serve).
+at start an application it brought up lacks one its spec or its router set calls for), or a pod of it starting or
+ending to terminate (an eviction, a drain: the reconcile asks its pods which groups still serve).
 
 Every replica's watches see the news; only the replica holding the application's partition reconciles it, so two
 replicas never reconcile one application at once (its ownership is looked at again when a worker takes the news:
@@ -39,7 +39,7 @@ TRIES = 3
 RETRY_SECONDS = 5.0
 """The wait before trying again when the failure names none."""
 GONE = "restoring objects deleted by hand"
-MISSING = "restoring a LeaderWorkerSet deleted while no watch ran"
+MISSING = "restoring objects deleted while no watch ran"
 PODS = "pods started or ended terminating: asking the pods which groups serve"
 
 Key = tuple[str, str]
@@ -68,7 +68,7 @@ class OffBus:
         self._deferred: OrderedDict[Key, tuple[int, float, str]] = OrderedDict()
         """Other replicas' news: (partition, when seen, why), oldest first."""
         self._missing: dict[Key, int] = {}
-        """Applications of other replicas' partitions the start-up look found without their set, by partition: kept
+        """Applications of other replicas' partitions the start-up look found lacking an object, by partition: kept
         until this replica takes the partition (however late, however many: the look runs once, often before this
         replica holds any partition)."""
         self._work = asyncio.Event()

@@ -11,16 +11,28 @@ from __future__ import annotations
 from typing import Any
 
 from arks_common.api.application import Phase
-from arks_common.conventions import APPLICATION_KIND, FINALIZER, LABEL_APPLICATION, PLAN_HASH_ANNOTATION
+from arks_common.conventions import (
+    APPLICATION_KIND,
+    FINALIZER,
+    LABEL_APPLICATION,
+    PD_ROLES,
+    PLAN_HASH_ANNOTATION,
+    ROLE_ROUTER,
+    ROLE_SERVE,
+    group_set_name,
+    service_name,
+)
 from arks_common.kube.packed import pack, unpack
-from arks_common.kube.resources import LEADERWORKERSETS
+from arks_common.kube.resources import LEADERWORKERSETS, ROLEBINDINGS, ROLES, SERVICEACCOUNTS, SERVICES
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
+"""(kind, namespace, name)."""
 STATUS_COUNTS = ("replicas", "readyReplicas", "updatedReplicas", "observedGeneration")
 """All the status a role's counts read (`core.status.RoleObserved.counts`), and the generation they describe
 (`RoleObserved.seen_by_its_controller`: without it a cached set's old counts would pass for its newest spec's)."""
-"""(kind, namespace, name)."""
+ROUTER_ACCOUNT_KINDS = (SERVICEACCOUNTS.kind, ROLES.kind, ROLEBINDINGS.kind)
+"""A PD router's account, as the planner plans it (`pod_reader`)."""
 
 
 def _key(obj: Obj) -> Key:
@@ -47,15 +59,57 @@ def application_to_restore(obj: Obj) -> str | None:
     return _application(obj) if owned else None
 
 
-def lacks_its_sets(app: Obj, owned: list[Obj]) -> bool:
-    """Whether an application the deployer brought up (its finalizer on, its phase `Creating` or `Running`: a
-    LeaderWorkerSet was applied) has none in its owned objects: deleted while neither the watcher nor the deployer
-    watched, which no event and no relist tells."""
+def _pod_accounts(lws: Obj) -> dict[str, str]:
+    """The account a LeaderWorkerSet's pods run as, by template (`leaderTemplate`, `workerTemplate`) that names one."""
+    spec = lws.get("spec")
+    template = spec.get("leaderWorkerTemplate") if isinstance(spec, dict) else None
+    out = {}
+    for part in ("leaderTemplate", "workerTemplate"):
+        pod = template.get(part) if isinstance(template, dict) else None
+        pod_spec = pod.get("spec") if isinstance(pod, dict) else None
+        account = pod_spec.get("serviceAccountName") if isinstance(pod_spec, dict) else None
+        if isinstance(account, str) and account:
+            out[part] = account
+    return out
+
+
+def _held(owned: list[Obj]) -> set[tuple[str, str]]:
+    return {(str(o.get("kind", "")), str((o.get("metadata") or {}).get("name", ""))) for o in owned}
+
+
+def required_objects(app: Obj, owned: list[Obj]) -> set[tuple[str, str]]:
+    """(kind, name) of what a deployed application must hold, from its spec and what it holds, without its plan:
+    its Service and a LeaderWorkerSet per role (`serve`, or a PD application's router, prefill and decode), and the
+    router's account (ServiceAccount, Role and RoleBinding, named as the router's set) when a set's pods run as it
+    or a part of it is there. Which runtimes plan an account is the planner's profiles' knowledge, not the spec's:
+    the router's set tells it (and when that set is gone too, its absence is told, and its reconcile applies the
+    whole plan)."""
+    meta, spec = app.get("metadata") or {}, app.get("spec") or {}
+    name = str(meta.get("name", ""))
+    pd = spec.get("prefill") is not None and spec.get("decode") is not None  # `ArksApplicationSpec.disaggregated`
+    roles = PD_ROLES if pd else (ROLE_SERVE,)
+    required = {(SERVICES.kind, service_name(name))}
+    required |= {(LEADERWORKERSETS.kind, group_set_name(name, role)) for role in roles}
+    if pd:
+        account = group_set_name(name, ROLE_ROUTER)
+        triple = {(kind, account) for kind in ROUTER_ACCOUNT_KINDS}
+        runs_as = any(account in _pod_accounts(o).values() for o in owned if o.get("kind") == LEADERWORKERSETS.kind)
+        if runs_as or triple & _held(owned):
+            required |= triple
+    return required
+
+
+def missing_objects(app: Obj, owned: list[Obj]) -> list[str]:
+    """What an application the deployer brought up (its finalizer on, its phase `Creating` or `Running`: its objects
+    were applied) lacks of `required_objects` in its owned objects, as "Kind name": deleted while neither the watcher
+    nor the deployer watched, which no event and no relist tells. Empty for any other application. A spec edited
+    since its objects were applied (a new generation waiting for its model) may name objects not applied yet: a
+    reconcile that finds nothing to do, not a wrong one."""
     meta, status = app.get("metadata") or {}, app.get("status") or {}
     brought_up = FINALIZER in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp")
     if not brought_up or status.get("phase") not in (Phase.CREATING, Phase.RUNNING):
-        return False
-    return not any(obj.get("kind") == LEADERWORKERSETS.kind for obj in owned)
+        return []
+    return [f"{kind} {name}" for kind, name in sorted(required_objects(app, owned) - _held(owned))]
 
 
 def _newer(have: str, than: str) -> bool:
@@ -84,6 +138,10 @@ def trimmed(obj: Obj) -> Obj:
     spec, status = obj.get("spec"), obj.get("status")
     if isinstance(spec, dict) and "replicas" in spec:
         out["spec"] = {"replicas": spec["replicas"]}
+    accounts = _pod_accounts(obj) if obj.get("kind") == LEADERWORKERSETS.kind else {}
+    if accounts:  # the account its pods run as (`required_objects`), not the rest of the templates
+        templates = {part: {"spec": {"serviceAccountName": account}} for part, account in accounts.items()}
+        out.setdefault("spec", {})["leaderWorkerTemplate"] = templates
     if isinstance(status, dict):
         out["status"] = {k: status[k] for k in STATUS_COUNTS if k in status}
     return out
