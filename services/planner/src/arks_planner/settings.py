@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import field_validator
-
-from arks_common.settings import CommonSettings, check_relist_seconds
+from arks_common.settings import RelistSettings
 
 
-class PlannerSettings(CommonSettings):
+class PlannerSettings(RelistSettings):
+    """`relist_seconds`: how often the plans of applications and endpoints that no longer exist are looked for and
+    removed (as at start): a deletion may never have been told (an object deleted while the watcher was down)."""
+
     kubeconfig: str | None = None
     runtime_profiles_file: str | None = None
     """A YAML file whose runtime profiles override the built-in ones (per runtime, per field)."""
@@ -16,12 +17,3 @@ class PlannerSettings(CommonSettings):
     router_image: str = "ghcr.io/arks-ai/arks-router:0.1.0"
     """The image of every ArksEndpoint's router unless the endpoint names one: the project's (deploy/router/
     Dockerfile, `make images` builds it: smg 1.13.0 and nothing else), or any image with `smg==1.13.0` on PATH."""
-    relist_seconds: float = 300.0
-    """How often the plans of applications and endpoints that no longer exist are looked for and removed (as at
-    start): a deletion may never have been told (an object deleted while the watcher was down). From 1 to 86400
-    (`check_relist_seconds`)."""
-
-    @field_validator("relist_seconds")
-    @classmethod
-    def _relist_in_range(cls, value: float) -> float:
-        return check_relist_seconds(value)
