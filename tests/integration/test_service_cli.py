@@ -3,6 +3,7 @@ refuses an argument it does not know (exit 2), also before anything is connected
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -27,10 +28,16 @@ def _closed_port() -> int:
         return port
 
 
-def _run(program: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(program: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # NATS where nothing listens, no cluster: a program that tried to connect would hang until the timeout.
-    env = {**os.environ, "ARKS_NATS_URL": f"nats://127.0.0.1:{_closed_port()}", "ARKS_KUBECONFIG": "/nonexistent"}
-    return subprocess.run([str(BIN / program), *args], env=env, capture_output=True, text=True, timeout=30, check=False)
+    env = {
+        **os.environ,
+        "ARKS_NATS_URL": f"nats://127.0.0.1:{_closed_port()}",
+        "ARKS_KUBECONFIG": "/nonexistent",
+        **(env or {}),
+    }
+    command = [str(BIN / program)] if program.startswith("arks-") else [sys.executable, "-m", program]
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=30, check=False)
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -58,3 +65,27 @@ def test_an_unknown_argument_is_refused_before_anything_starts(program: str) -> 
     proc = _run(program, "--nats-url=nats://elsewhere:4222")
     assert proc.returncode == 2
     assert "unrecognized arguments: --nats-url" in proc.stderr
+
+
+@pytest.mark.parametrize("program", [*(f"arks-{s}" for s in SERVICES), "arks-bus-bootstrap"])
+def test_a_bad_setting_is_one_log_line_naming_it_and_exit_78(program: str) -> None:
+    """Not a pydantic traceback with the variable buried in it: one line in the services' log format (JSON here)
+    naming each refused variable, the value given and what is allowed; exit 78 (EX_CONFIG), before connecting."""
+    proc = _run(program, env={"ARKS_SHUTDOWN_GRACE_SECONDS": "nan", "ARKS_HTTP_PORT": "0", "ARKS_LOG_FORMAT": "json"})
+    assert proc.returncode == 78, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    logged = json.loads(line)
+    assert logged["level"] == "error"
+    assert logged["problems"] == [
+        "ARKS_HTTP_PORT='0': must be a whole number from 1 to 65535",
+        "ARKS_SHUTDOWN_GRACE_SECONDS='nan': must be a number of seconds from 0 to 3600",
+    ]
+
+
+def test_the_planner_with_a_relist_period_of_nought_says_so_in_one_line() -> None:
+    """`ARKS_RELIST_SECONDS=0 python -m arks_planner` (before: a 20-line traceback, exit 1)."""
+    proc = _run("arks_planner", env={"ARKS_RELIST_SECONDS": "0", "ARKS_LOG_FORMAT": "console"})
+    assert proc.returncode == 78, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "settings refused; not started" in line
+    assert "ARKS_RELIST_SECONDS='0': must be a number of seconds from 1 to 86400" in line

@@ -7,6 +7,7 @@ import sys
 
 from arks_common.cli import parse_service_args
 from arks_common.runner import run_service
+from arks_common.settings import load_settings
 from arks_deployer import app
 from arks_deployer.app import CONSUMERS, make_setup
 from arks_deployer.settings import DeployerSettings
@@ -14,7 +15,7 @@ from arks_deployer.settings import DeployerSettings
 
 def main() -> None:
     parse_service_args("deployer", app.__doc__ or "", DeployerSettings)
-    settings = DeployerSettings()
+    settings = load_settings("deployer", DeployerSettings)
     sys.exit(asyncio.run(run_service("deployer", settings, make_setup(settings), CONSUMERS)))
 
 

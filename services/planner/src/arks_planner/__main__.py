@@ -7,6 +7,7 @@ import sys
 
 from arks_common.cli import parse_service_args
 from arks_common.runner import run_service
+from arks_common.settings import load_settings
 from arks_planner import app
 from arks_planner.app import CONSUMERS, make_setup
 from arks_planner.settings import PlannerSettings
@@ -14,7 +15,7 @@ from arks_planner.settings import PlannerSettings
 
 def main() -> None:
     parse_service_args("planner", app.__doc__ or "", PlannerSettings)
-    settings = PlannerSettings()
+    settings = load_settings("planner", PlannerSettings)
     sys.exit(asyncio.run(run_service("planner", settings, make_setup(settings), CONSUMERS)))
 
 

@@ -31,7 +31,7 @@ from arks_common.bus.jetstream import (
 from arks_common.cli import package_version
 from arks_common.events.contract import CONSUMERS, STREAMS, ConsumerDecl, StreamDecl
 from arks_common.events.partitions import DEFAULT_PARTITIONS, instances, partitions_of_transform
-from arks_common.settings import CommonSettings
+from arks_common.settings import CommonSettings, load_settings
 from arks_common.telemetry.logging import get_logger, setup_logging
 
 log = get_logger(__name__)
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('arks-common')}")
     parser.parse_args(argv)
-    settings = CommonSettings()
+    settings = load_settings(BOOTSTRAP, CommonSettings)
     setup_logging(BOOTSTRAP, settings.log_level, settings.log_format)
     try:
         code = asyncio.run(_bootstrap(settings))
