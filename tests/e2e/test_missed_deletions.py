@@ -213,8 +213,8 @@ def test_an_owned_object_deleted_while_the_watcher_was_down_is_made_again(
     it: its deletion's event never comes when the watcher was down (before: the application kept saying Running with
     no LeaderWorkerSet and no pods, until its next change). With the deployer down as well, its own watch saw nothing
     either: at start it looks for applications it brought up that lack an object they must hold (before 2026-12-07:
-    a known limit; until 2026-12-08 only a missing LeaderWorkerSet was found, and a Service deleted so came back at
-    the application's next change)."""
+    a known limit; the look as first made, that day, found only a missing LeaderWorkerSet, and a Service deleted so
+    came back at the application's next change)."""
     arks.ready_model(ns, rwx_model())
     arks.apply(ns, small_app("kept"))
     arks.wait_phase("kept", ns, "Running")
