@@ -195,6 +195,13 @@ ACCOUNT = [_owned(kind, "a-router", "7") for kind in ("ServiceAccount", "Role", 
 PD_ACCOUNT = [*PD_PLAIN[:3], _router_set("a-router"), *ACCOUNT]
 
 
+def _named_router_account() -> dict[str, Any]:
+    """A PD application whose user names the router's account `a-router` (the planner then plans none)."""
+    app = _app("Running", pd=True)
+    app["spec"]["router"] = {"instanceSpec": {"serviceAccountName": "a-router"}}
+    return app
+
+
 def _without(objects: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
     return [o for o in objects if (o["kind"], o["metadata"]["name"]) != (kind, name)]
 
@@ -230,6 +237,7 @@ def _trimmed(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
             AGGREGATED,
             ["LeaderWorkerSet a-decode", "LeaderWorkerSet a-prefill", "LeaderWorkerSet a-router"],
         ),
+        (_named_router_account(), PD_ACCOUNT[:4], []),
         (_app("Loading"), [], []),
         (_app("Failed"), [], []),
         (_app("Running", finalizers=()), [], []),
@@ -248,6 +256,7 @@ def _trimmed(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "a router set running as its account with the account gone lacks all three",
         "a PD application without its router set lacks it",
         "a spec edited to PD on an aggregated application's objects lacks the roles' sets (a harmless reconcile)",
+        "a router running as the user's own account, named as Arks would name one, lacks no account of Arks'",
         "one held for its model (no set yet) is not looked at",
         "one refused (its status says why) is not looked at",
         "one never brought up by a deployer is not looked at",

@@ -77,20 +77,28 @@ def _held(owned: list[Obj]) -> set[tuple[str, str]]:
     return {(str(o.get("kind", "")), str((o.get("metadata") or {}).get("name", ""))) for o in owned}
 
 
+def _names_router_account(spec: Obj) -> bool:
+    """Whether the user names the router's account (`spec.router.instanceSpec.serviceAccountName`): the planner then
+    plans none (`router_account`), even when the name is the one it would give its own."""
+    router = spec.get("router")
+    inst = router.get("instanceSpec") if isinstance(router, dict) else None
+    return isinstance(inst, dict) and bool(inst.get("serviceAccountName"))
+
+
 def required_objects(app: Obj, owned: list[Obj]) -> set[tuple[str, str]]:
     """(kind, name) of what a deployed application must hold, from its spec and what it holds, without its plan:
     its Service and a LeaderWorkerSet per role (`serve`, or a PD application's router, prefill and decode), and the
     router's account (ServiceAccount, Role and RoleBinding, named as the router's set) when a set's pods run as it
-    or a part of it is there. Which runtimes plan an account is the planner's profiles' knowledge, not the spec's:
-    the router's set tells it (and when that set is gone too, its absence is told, and its reconcile applies the
-    whole plan)."""
+    or a part of it is there, unless the user names the router's account (then none is planned). Which runtimes plan
+    an account is the planner's profiles' knowledge, not the spec's: the router's set tells it (and when that set is
+    gone too, its absence is told, and its reconcile applies the whole plan)."""
     meta, spec = app.get("metadata") or {}, app.get("spec") or {}
     name = str(meta.get("name", ""))
     pd = spec.get("prefill") is not None and spec.get("decode") is not None  # `ArksApplicationSpec.disaggregated`
     roles = PD_ROLES if pd else (ROLE_SERVE,)
     required = {(SERVICES.kind, service_name(name))}
     required |= {(LEADERWORKERSETS.kind, group_set_name(name, role)) for role in roles}
-    if pd:
+    if pd and not _names_router_account(spec):
         account = group_set_name(name, ROLE_ROUTER)
         triple = {(kind, account) for kind in ROUTER_ACCOUNT_KINDS}
         runs_as = any(account in _pod_accounts(o).values() for o in owned if o.get("kind") == LEADERWORKERSETS.kind)
