@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from arks_common.conventions import service_name
 from support.builders import rwx_model, slow_class_volume, small_app
 from support.e2e import Env, wait_until
 
@@ -161,6 +162,16 @@ def test_a_switch_to_a_model_not_loaded_yet_keeps_the_groups_on_the_old_one_and_
         lambda: ((arks.get("leaderworkerset", "switched", ns) or {}).get("spec") or {}).get("replicas") == 2,
         60,
         "the set scaled to 2 groups while its new template waits for the model",
+    )
+    assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
+    # the Service deleted by hand meanwhile is made again: the groups that keep serving need it, download or not
+    service = service_name("switched")
+    first = (arks.get("service", service, ns) or {}).get("metadata", {}).get("uid")
+    arks.kubectl("delete", "service", service, "-n", ns)
+    wait_until(
+        lambda: ((arks.get("service", service, ns) or {}).get("metadata") or {}).get("uid") not in (None, first),
+        60,
+        "the Service made again while the set's new template waits for the model",
     )
     assert _model_of_the_groups(arks, ns, "switched") == "qwen-7b"
 

@@ -9,7 +9,7 @@ import pytest
 
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlannedRole, PlanReady, PrecheckResult
 from arks_deployer.core.desired import BadPlan, desired_objects, role_replicas
-from arks_deployer.core.diff import Verb, diff, held_scales, waits_for_model
+from arks_deployer.core.diff import Verb, created_beside_sets, diff, held_scales, waits_for_model
 
 UID = "app-uid"
 Obj = dict[str, Any]
@@ -232,3 +232,17 @@ def test_while_new_templates_wait_for_their_model_the_count_still_follows_the_sp
     same = diff(desired, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 2), obj("Service", "s")], UID)
     assert held_scales(same, [live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 2)]) == []
     assert held_scales(diff(desired, [], UID), []) == []
+
+
+def test_while_new_templates_wait_for_their_model_a_missing_service_is_still_made() -> None:
+    """A Service (or a PD router's account) deleted while the sets' new templates wait for their model is made again
+    as the plan has it (before: only the counts were applied, and the serving groups had no Service until the
+    download ended); the sets' own changes, updates and prunes keep waiting."""
+    desired = desired_objects(app(2), plan([obj("LeaderWorkerSet", "a"), obj("Service", "s"), obj("Role", "r")]))
+    old_set = live(obj("LeaderWorkerSet", "a", plan_hash="h0"), 1)
+    held = diff(desired, [old_set, obj("Role", "r", plan_hash="h0"), obj("ConfigMap", "gone")], UID)
+    assert waits_for_model(held, {}, 2)
+    made = created_beside_sets(held)
+    assert [(c.verb, c.what) for c in made.changes] == [(Verb.CREATED, "Service s")]
+    assert (made.prune, made.going) == ([], [])
+    assert [c.what for c in created_beside_sets(diff(desired, [], UID)).changes] == ["Service s", "Role r"]

@@ -42,6 +42,7 @@ from arks_deployer.core.desired import LWS_KIND, BadPlan, Desired, desired_objec
 from arks_deployer.core.diff import (
     Diff,
     Verb,
+    created_beside_sets,
     diff,
     held_scales,
     key_of,
@@ -327,7 +328,12 @@ class Reconciler:
                 if not held_for_model:
                     problem, live = await self._converge(app, plan, desired, live, finalizer)
                 else:  # the groups keep the model they have (the gate's write wakes us); their count follows
-                    problem, live = await self._scale_held(app, held_scales(changes, live), live)
+                    if created_beside_sets(changes).changes:
+                        problem, live = await self._converge(
+                            app, plan, desired, live, finalizer, only=created_beside_sets
+                        )
+                    if problem is None:
+                        problem, live = await self._scale_held(app, held_scales(changes, live), live)
                 roles = _planned_roles(app, plan, live)
         else:
             if plan is not None and usable and loaded.get("status") != "False":
@@ -428,13 +434,20 @@ class Reconciler:
         return out
 
     async def _converge(
-        self, app: Obj, plan: PlanReady, desired: list[Desired], live: list[Obj], finalizer: asyncio.Task[Obj] | None
+        self,
+        app: Obj,
+        plan: PlanReady,
+        desired: list[Desired],
+        live: list[Obj],
+        finalizer: asyncio.Task[Obj] | None,
+        only: Callable[[Diff], Diff] = lambda changes: changes,
     ) -> tuple[ApplyProblem | None, list[Obj]]:
-        """Applies the changes, then prunes; stops at the first refusal. Returns what the cluster now holds."""
+        """Applies the changes (those `only` keeps), then prunes; stops at the first refusal. Returns what the
+        cluster now holds."""
         meta = app["metadata"]
         # the pods of a set about to be created or changed are checked while the namesakes are read, and while the
         # finalizer's write is in flight
-        pods = pods_to_check(diff(desired, live, meta["uid"]), desired)
+        pods = pods_to_check(only(diff(desired, live, meta["uid"])), desired)
         checks = asyncio.ensure_future(self._pod_checker.first_refusal(meta["namespace"], pods))
         try:
             live = live + await self._unlabelled_namesakes(meta["namespace"], desired, live)
@@ -442,7 +455,7 @@ class Reconciler:
             await cancel_firmly(checks)
             raise
         refused = await checks
-        changes = diff(desired, live, meta["uid"])
+        changes = only(diff(desired, live, meta["uid"]))
         by_key = {key_of(o): o for o in live}
         if changes.held_by_others:
             return held_by_others([f"{kind} {name}" for kind, name in changes.held_by_others]), live

@@ -108,3 +108,12 @@ def held_scales(changes: Diff, live: list[Obj]) -> list[tuple[Key, int]]:
         if change.verb is not Verb.CREATED and live_replicas(have) != want.replicas:
             out.append((key_of(want.object), want.replicas))
     return out
+
+
+def created_beside_sets(changes: Diff) -> Diff:
+    """While the newest plan's templates wait for its model (`waits_for_model`), what may still be made: the objects
+    other than LeaderWorkerSets that are missing (a Service or a PD router's account deleted by hand, or new in the
+    plan), as the plan has them. None of them runs a pod on the model; without them the groups that keep serving
+    would have no Service until the download ends. Nothing is updated or pruned: that waits with the sets."""
+    created = [c for c in changes.changes if c.verb is Verb.CREATED and c.desired.object.get("kind") != LWS_KIND]
+    return Diff(changes=created, held_by_others=changes.held_by_others)
