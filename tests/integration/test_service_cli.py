@@ -89,3 +89,43 @@ def test_the_planner_with_a_relist_period_of_nought_says_so_in_one_line() -> Non
     (line,) = proc.stderr.splitlines()
     assert "settings refused; not started" in line
     assert "ARKS_RELIST_SECONDS='0': must be a number of seconds from 1 to 86400" in line
+
+
+@pytest.mark.parametrize(
+    ("program", "env", "said"),
+    [
+        (
+            "arks-watcher",
+            {"ARKS_WATCH_KINDS": "application,bogus"},
+            "ARKS_WATCH_KINDS='application,bogus': unknown kind",
+        ),
+        ("arks-watcher", {"ARKS_WATCH_KINDS": " , "}, "ARKS_WATCH_KINDS=' , ': names no kind to follow"),
+        (
+            "arks-planner",
+            {"ARKS_RUNTIME_PROFILES_SET": "bogus"},
+            "ARKS_RUNTIME_PROFILES_SET='bogus': no shipped set; known: default",
+        ),
+        ("arks-planner", {"ARKS_RUNTIME_PROFILES_FILE": "/nonexistent"}, "ARKS_RUNTIME_PROFILES_FILE='/nonexistent': "),
+    ],
+    ids=["an unknown kind to watch", "no kind to watch", "an unknown profile set", "a profile file that is not there"],
+)
+def test_a_setting_checked_beyond_its_type_is_refused_the_same_way(
+    program: str, env: dict[str, str], said: str
+) -> None:
+    """Settings that name things (the kinds the watcher follows, the planner's profiles) are refused as the numbers
+    are, before anything is reached (before: a traceback, exit 1; the watcher's kinds only after the bus was)."""
+    proc = _run(program, env={**env, "ARKS_LOG_FORMAT": "json"})
+    assert proc.returncode == 78, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    (problem,) = json.loads(line)["problems"]
+    assert problem.startswith(said), problem
+
+
+def test_a_profile_override_that_is_not_yaml_is_refused_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "profiles.yaml"
+    broken.write_text("vllm: {image: [1\n")
+    proc = _run("arks-planner", env={"ARKS_RUNTIME_PROFILES_FILE": str(broken), "ARKS_LOG_FORMAT": "json"})
+    assert proc.returncode == 78, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    (problem,) = json.loads(line)["problems"]
+    assert problem.startswith(f"ARKS_RUNTIME_PROFILES_FILE={str(broken)!r}: profile override: not valid YAML"), problem

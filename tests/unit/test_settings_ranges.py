@@ -113,7 +113,7 @@ def test_the_defaults_are_in_range(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             "ARKS_CAPACITY_PRIOR_PER_GROUP",
             "0",
-            "ARKS_CAPACITY_PRIOR_PER_GROUP='0': must be a number of requests per second above 0 and at most 1e+06",
+            "ARKS_CAPACITY_PRIOR_PER_GROUP='0': must be a number of requests per second above 0 and at most 1000000",
         ),
     ],
     ids=["a period", "a port", "not a number", "a closed set", "a log level", "a rate above nought"],

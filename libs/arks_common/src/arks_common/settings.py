@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 from pydantic import AfterValidator, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,8 +52,13 @@ def check_number(
     (the variable), the range and the value."""
     if math.isfinite(value) and (low < value if above else low <= value) and value <= high:  # nan fails every test
         return value
-    allowed = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
+    allowed = f"above {_plain(low)} and at most {_plain(high)}" if above else f"from {_plain(low)} to {_plain(high)}"
     raise ValueError(f"{name} must be {what} {allowed}, got {value}")
+
+
+def _plain(bound: float) -> str:
+    """A range's end as the docs write it: 1000000, not 1e+06; 0.1 as it is."""
+    return str(int(bound)) if bound == int(bound) else f"{bound:g}"
 
 
 def check_seconds(value: float, name: str, low: float, high: float) -> float:
@@ -173,7 +178,13 @@ def load_settings(service: str, settings: type[S]) -> S:
     try:
         return settings()
     except ValidationError as exc:
-        fmt = (_given("log_format") or "json").strip()
-        setup_logging(service, "INFO", fmt if fmt in LOG_FORMATS else "json")
-        log.error("settings refused; not started", problems=problems(exc))
-        sys.exit(EX_CONFIG)
+        refuse(service, problems(exc))
+
+
+def refuse(service: str, said: list[str]) -> NoReturn:
+    """Stops a service whose configuration is refused (its settings, a file one names): one log line with every
+    problem, exit `EX_CONFIG`."""
+    fmt = (_given("log_format") or "json").strip()
+    setup_logging(service, "INFO", fmt if fmt in LOG_FORMATS else "json")
+    log.error("settings refused; not started", problems=said)
+    sys.exit(EX_CONFIG)

@@ -7,16 +7,26 @@ import sys
 
 from arks_common.cli import parse_service_args
 from arks_common.runner import run_service
-from arks_common.settings import load_settings
+from arks_common.settings import load_settings, refuse
 from arks_planner import app
 from arks_planner.app import CONSUMERS, make_setup
+from arks_planner.core.profiles import ProfileError, shipped_profile_sets
 from arks_planner.settings import PlannerSettings
 
 
 def main() -> None:
     parse_service_args("planner", app.__doc__ or "", PlannerSettings)
     settings = load_settings("planner", PlannerSettings)
-    sys.exit(asyncio.run(run_service("planner", settings, make_setup(settings), CONSUMERS)))
+    if settings.runtime_profiles_set not in shipped_profile_sets():
+        known = ", ".join(shipped_profile_sets())
+        refuse(
+            "planner", [f"ARKS_RUNTIME_PROFILES_SET={settings.runtime_profiles_set!r}: no shipped set; known: {known}"]
+        )
+    try:
+        setup = make_setup(settings)  # reads the profile override file
+    except (OSError, ProfileError) as exc:
+        refuse("planner", [f"ARKS_RUNTIME_PROFILES_FILE={settings.runtime_profiles_file!r}: {str(exc)[:2000]}"])
+    sys.exit(asyncio.run(run_service("planner", settings, setup, CONSUMERS)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 
 from arks_common.cli import parse_service_args
 from arks_common.runner import run_service
-from arks_common.settings import load_settings
+from arks_common.settings import load_settings, refuse
 from arks_watcher import app
 from arks_watcher.app import make_setup
 from arks_watcher.settings import WatcherSettings
@@ -16,7 +16,11 @@ from arks_watcher.settings import WatcherSettings
 def main() -> None:
     parse_service_args("watcher", app.__doc__ or "", WatcherSettings)
     settings = load_settings("watcher", WatcherSettings)
-    sys.exit(asyncio.run(run_service("watcher", settings, make_setup(settings), consumers=())))
+    try:
+        setup = make_setup(settings)  # parses the kinds to follow
+    except ValueError as exc:
+        refuse("watcher", [f"ARKS_WATCH_KINDS={settings.watch_kinds!r}: {exc}"])
+    sys.exit(asyncio.run(run_service("watcher", settings, setup, consumers=())))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,14 @@ from arks_watcher.settings import WatcherSettings
 
 
 def make_setup(settings: WatcherSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
+    # read at start, before anything is reached: a bad list stops the watcher with a clear error (`__main__`)
+    kinds = parse_kinds(settings.watch_kinds)
+    if not kinds:
+        raise ValueError("names no kind to follow")
+
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-watcher")
-        for watched in parse_kinds(settings.watch_kinds):
+        for watched in kinds:
             follower = Follower(
                 kube,
                 ctx.js,

@@ -46,5 +46,5 @@ def parse_kinds(spec: str) -> list[Watched]:
         try:
             out.append(WATCHED[ObjectKind(name)])
         except (ValueError, KeyError) as exc:
-            raise ValueError(f"ARKS_WATCH_KINDS: unknown kind {name!r}; known: {', '.join(WATCHED)}") from exc
+            raise ValueError(f"unknown kind {name!r}; known: {', '.join(WATCHED)}") from exc
     return out
