@@ -245,4 +245,9 @@ def test_while_new_templates_wait_for_their_model_a_missing_service_is_still_mad
     made = created_beside_sets(held)
     assert [(c.verb, c.what) for c in made.changes] == [(Verb.CREATED, "Service s")]
     assert (made.prune, made.going) == ([], [])
-    assert [c.what for c in created_beside_sets(diff(desired, [], UID)).changes] == ["Service s", "Role r"]
+    # a plan that changes which sets there are (PD to aggregated, say): the Service would pick the other shape's
+    # pods, so only the account is made meanwhile
+    assert [c.what for c in created_beside_sets(diff(desired, [], UID)).changes] == ["Role r"]
+    pd_sets = [live(obj("LeaderWorkerSet", f"a-{r}", role=r, plan_hash="h0"), 1) for r in ("prefill", "decode")]
+    to_aggregated = diff(desired, pd_sets, UID)
+    assert [c.what for c in created_beside_sets(to_aggregated).changes] == ["Role r"]

@@ -309,6 +309,31 @@ def test_groups_held_on_their_model_while_the_newest_spec_waits_for_its_own_say_
     )
 
 
+def test_what_failed_while_the_sets_wait_for_their_model_is_told_beside_the_wait() -> None:
+    """While the new templates wait for their model, a count or a missing Service is still applied; a refusal or a
+    retry of that is said after the wait (before: the wait alone, the failure hidden until the model came)."""
+    quota = classify(403, 'services "arks-application-a" is forbidden: exceeded quota: count/services', None)
+    held = observed(
+        generation=2,
+        plan=plan(generation=2),
+        loaded_status="False",
+        loaded_reason="ModelLoading",
+        loaded_message="Waiting for ArksModel slow to be loaded",
+        loaded_generation=2,
+        waits_for_model=True,
+        roles=[role(1, 1, on_plan=False)],
+        problem=quota,
+    )
+    assert not quota.permanent  # a quota may free up: retried (a permanent refusal is told before any wait)
+    serving = compute("a", held).ready_message
+    assert serving.startswith("1 of 1 replica groups ready on the previous spec; waiting for the model: Waiting for")
+    assert "; applying the newest plan failed: " in serving
+    assert "exceeded quota" in serving
+    idle = compute("a", Observed(**{**held.__dict__, "roles": [role(1, 0, on_plan=False)]})).ready_message
+    assert idle.startswith("Waiting for the model: ")
+    assert "exceeded quota" in idle
+
+
 def test_a_copy_older_than_the_plan_waits_for_the_gates_verdict_on_the_plans_generation() -> None:
     """The plan of generation 2 came before the application's event of it: the copy is generation 1, and its
     `Loaded` (True, generation 1) is an older spec's. The message names the generation the gate has yet to judge."""

@@ -332,8 +332,9 @@ class Reconciler:
                         problem, live = await self._converge(
                             app, plan, desired, live, finalizer, only=created_beside_sets
                         )
-                    if problem is None:
-                        problem, live = await self._scale_held(app, held_scales(changes, live), live)
+                    # the count does not wait for a Service the cluster refuses: the first problem is told
+                    scaled, live = await self._scale_held(app, held_scales(changes, live), live)
+                    problem = problem or scaled
                 roles = _planned_roles(app, plan, live)
         else:
             if plan is not None and usable and loaded.get("status") != "False":

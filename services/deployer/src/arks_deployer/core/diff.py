@@ -110,10 +110,21 @@ def held_scales(changes: Diff, live: list[Obj]) -> list[tuple[Key, int]]:
     return out
 
 
+BESIDE_SETS = frozenset({"Service", "ServiceAccount", "Role", "RoleBinding"})
+"""What may be made while the sets' new templates wait for their model: none of them runs a pod."""
+ACCOUNT_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding"})
+
+
 def created_beside_sets(changes: Diff) -> Diff:
-    """While the newest plan's templates wait for its model (`waits_for_model`), what may still be made: the objects
-    other than LeaderWorkerSets that are missing (a Service or a PD router's account deleted by hand, or new in the
-    plan), as the plan has them. None of them runs a pod on the model; without them the groups that keep serving
-    would have no Service until the download ends. Nothing is updated or pruned: that waits with the sets."""
-    created = [c for c in changes.changes if c.verb is Verb.CREATED and c.desired.object.get("kind") != LWS_KIND]
+    """While the newest plan's templates wait for its model (`waits_for_model`), what may still be made: a missing
+    Service or PD router account (deleted by hand, or new in the plan), as the plan has it; none runs a pod on the
+    model, and without the Service the groups that keep serving would have none until the download ends. Not the
+    Service when the plan changes which sets there are (an edit between PD and aggregated): its selector would pick
+    the sets' pods of the other shape (a PD router's Service picking no running pod; an aggregated one picking the
+    prefill and decode engines). Nothing is updated or pruned: that waits with the sets."""
+    sets_change = any(
+        c.verb is Verb.CREATED and c.desired.object.get("kind") == LWS_KIND for c in changes.changes
+    ) or any(kind == LWS_KIND for kind, _ in changes.prune)
+    allowed = ACCOUNT_KINDS if sets_change else BESIDE_SETS
+    created = [c for c in changes.changes if c.verb is Verb.CREATED and c.desired.object.get("kind") in allowed]
     return Diff(changes=created, held_by_others=changes.held_by_others)

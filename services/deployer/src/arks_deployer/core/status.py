@@ -232,6 +232,11 @@ def _with_missing_roles(obs: Observed) -> list[RoleObserved]:
     ]
 
 
+def _failed_meanwhile(problem: ApplyProblem | None) -> str:
+    """What was applied while the sets wait for their model (a count, a missing Service), failed."""
+    return "" if problem is None else f"; applying the newest plan failed: {problem.message}{_retry(problem)}"
+
+
 def compute(name: str, obs: Observed) -> DeployerStatus:
     roles = _with_missing_roles(obs)
     serving = _serving(roles)
@@ -258,6 +263,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         elif obs.waits_for_model:  # the groups keep the model they have: the new one is not there yet
             reason = ReadyReason.UPDATING
             message = f"{progress} on the previous spec; waiting for the model: {_model_wait(obs)}"
+            message += _failed_meanwhile(problem)
         elif problem is not None:
             reason = ReadyReason.UPDATING
             message = f"{progress}; applying the newest plan failed: {problem.message}{_retry(problem)}"
@@ -287,7 +293,7 @@ def compute(name: str, obs: Observed) -> DeployerStatus:
         phase, reason, message = (
             Phase.LOADING,
             ReadyReason.WAITING_FOR_MODEL,
-            f"Waiting for the model: {_model_wait(obs)}",
+            f"Waiting for the model: {_model_wait(obs)}{_failed_meanwhile(problem)}",
         )
     elif problem is not None:
         phase = Phase.CREATING
