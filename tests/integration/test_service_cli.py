@@ -129,3 +129,17 @@ def test_a_profile_override_that_is_not_yaml_is_refused_in_one_line(tmp_path: Pa
     (line,) = proc.stderr.splitlines()
     (problem,) = json.loads(line)["problems"]
     assert problem.startswith(f"ARKS_RUNTIME_PROFILES_FILE={str(broken)!r}: profile override: not valid YAML"), problem
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe not text", b"[" * 3000], ids=["not UTF-8", "nested deeper than a parser recurses"]
+)
+def test_a_profile_override_that_cannot_be_read_is_refused_in_one_line(tmp_path: Path, content: bytes) -> None:
+    """Before: a traceback and exit 1 (a UnicodeDecodeError, a RecursionError)."""
+    broken = tmp_path / "profiles.yaml"
+    broken.write_bytes(content)
+    proc = _run("arks-planner", env={"ARKS_RUNTIME_PROFILES_FILE": str(broken), "ARKS_LOG_FORMAT": "json"})
+    assert proc.returncode == 78, proc.stderr[-2000:]
+    (line,) = proc.stderr.splitlines()
+    (problem,) = json.loads(line)["problems"]
+    assert problem.startswith(f"ARKS_RUNTIME_PROFILES_FILE={str(broken)!r}: "), problem

@@ -10,7 +10,7 @@ from arks_common.runner import run_service
 from arks_common.settings import load_settings, refuse
 from arks_planner import app
 from arks_planner.app import CONSUMERS, make_setup
-from arks_planner.core.profiles import ProfileError, shipped_profile_sets
+from arks_planner.core.profiles import shipped_profile_sets
 from arks_planner.settings import PlannerSettings
 
 
@@ -24,7 +24,7 @@ def main() -> None:
         )
     try:
         setup = make_setup(settings)  # reads the profile override file
-    except (OSError, ProfileError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ProfileError and UnicodeDecodeError are ValueErrors
         refuse("planner", [f"ARKS_RUNTIME_PROFILES_FILE={settings.runtime_profiles_file!r}: {str(exc)[:2000]}"])
     sys.exit(asyncio.run(run_service("planner", settings, setup, CONSUMERS)))
 

@@ -26,7 +26,9 @@ CONSUMERS = (PLANNER_OBJECTS,)
 
 def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     # read at start, before the loop runs: a bad override file stops the planner with a clear error
-    override = Path(settings.runtime_profiles_file).read_text() if settings.runtime_profiles_file else None
+    override = (
+        Path(settings.runtime_profiles_file).read_text(encoding="utf-8") if settings.runtime_profiles_file else None
+    )
     profiles = load_profiles(override, settings.runtime_profiles_set)
     port, port_problem = backend_port(profiles)
     if port_problem is not None:
