@@ -40,11 +40,14 @@ WATCHED: dict[ObjectKind, Watched] = {
 
 
 def parse_kinds(spec: str) -> list[Watched]:
-    """`application,model` -> their Watched entries; ValueError naming an unknown kind."""
-    out = []
+    """`application,model` -> their Watched entries, each once (two followers of a kind would publish each change
+    twice); ValueError naming an unknown kind."""
+    out: list[Watched] = []
     for name in (s.strip() for s in spec.split(",") if s.strip()):
         try:
-            out.append(WATCHED[ObjectKind(name)])
+            watched = WATCHED[ObjectKind(name)]
         except (ValueError, KeyError) as exc:
             raise ValueError(f"unknown kind {name!r}; known: {', '.join(WATCHED)}") from exc
+        if watched not in out:
+            out.append(watched)
     return out
