@@ -9,7 +9,8 @@ docs/autoscaling.md §2, steps 10 and 11, has the long form; in short:
   longest gap between starts, at most `memory_seconds`) needed at the scale-up threshold. A first burst counts once
   it is over if it stood out of a longer calm. A burst's requests count at the rate a group served of them while
   a burst held its latency over target, where that is below the capacity (heavier requests than the calm's).
-- What was asked for during a burst gives way to its floor once its pressure ends (`release_to_floor`).
+- What was asked for during a burst gives way to its floor once its pressure ends (`release_to_floor`); what a
+  pressure asked for after the burst and its pressure were over does not (the floor never saw its demand).
 - While bursts recur shorter than the cold start, a group asked for during one would serve after it
   (`too_short_to_chase`): the decision holds at the floor instead of chasing the burst.
 
@@ -45,6 +46,9 @@ class BurstMemory:
     base: float | None = None  # the level the current burst rose from; None outside a burst
     lengths: tuple[float, ...] = ()  # how long the last few bursts lasted, start to end
     pressure: bool = False  # a burst brought pressure (a breach, a queue) that is not over yet
+    # when the last burst and the pressure it brought were over (None while one is on): what was asked after that
+    # was asked for other pressure, which the burst's floor never saw
+    ended_at: float | None = None
     # (time, req/s per group) the groups served while a burst held their latency over its target for a while: what
     # a group carries of a burst's requests, which may be heavier than the calm's
     served_rates: tuple[tuple[float, float], ...] = ()
@@ -135,11 +139,18 @@ def _follow(
         if starts:
             lengths = (*lengths, now - starts[-1])[-KEPT_BURSTS:]
     burst_pressure = pressure and (base is not None or memory.pressure)
+    ended_at = memory.ended_at
+    if base is not None and memory.base is None:
+        ended_at = None  # a burst starts: on until it and its pressure are over
+    elif (memory.base is not None or memory.pressure) and base is None and not burst_pressure:
+        ended_at = now
     horizon = now - memory_seconds
     samples = tuple((t, d) for t, d in memory.demand if t >= horizon)
     if (base is not None or burst_pressure) and measured:
         samples = (*samples, (now, demand))
-    return replace(memory, demand=samples, base=base, starts=starts, lengths=lengths, pressure=burst_pressure)
+    return replace(
+        memory, demand=samples, base=base, starts=starts, lengths=lengths, pressure=burst_pressure, ended_at=ended_at
+    )
 
 
 def burst_floor(
@@ -191,13 +202,22 @@ def burst_floor(
 def release_to_floor(
     memory: BurstMemory, recommendations: tuple[tuple[float, int], ...], floor: int
 ) -> tuple[tuple[tuple[float, int], ...], int | None]:
-    """The (time, groups) recommendations made since the last burst started capped at `floor`; and the highest one
-    capped, or None when none was above it (then the recommendations are returned as they were)."""
+    """The (time, groups) recommendations made while the last burst was on (from its start until it and the pressure
+    it brought were over) capped at `floor`; and the highest one capped, or None when none was above it (then the
+    recommendations are returned as they were). What was asked after it is left to the window: a pressure that came
+    once the burst was over (a second spike while the groups asked for the first still start, no burst of its own;
+    in PD's decode also prefill's backlog, let go when prefill's groups come up) is not the burst's, and its demand
+    is not in the floor."""
     since = memory.starts[-1]
-    above = [r for t, r in recommendations if t >= since and r > floor]
+    until = memory.ended_at if memory.ended_at is not None else math.inf
+
+    def during(t: float) -> bool:
+        return since <= t < until
+
+    above = [r for t, r in recommendations if during(t) and r > floor]
     if not above:
         return recommendations, None
-    return tuple((t, min(r, floor) if t >= since else r) for t, r in recommendations), max(above)
+    return tuple((t, min(r, floor) if during(t) else r) for t, r in recommendations), max(above)
 
 
 def too_short_to_chase(memory: BurstMemory, now: float, cold_start_seconds: float) -> str | None:

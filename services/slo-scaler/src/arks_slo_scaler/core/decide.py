@@ -494,7 +494,8 @@ def _decide(
         if state.bursts.base is None and pressure_ended:
             # the burst is over and the pressure it brought (its queue) just ended: what was asked for it (its
             # backlog's groups, its rise carried over the cold start) gives way to what its peak needs, the floor,
-            # which is kept; the window holds what was recommended since as usual
+            # which is kept; the window holds what was recommended since, and what a pressure after the burst asked
+            # for, as usual
             recommendations, released = release_to_floor(state.bursts, state.recommendations, recommendation)
             state = replace(state, recommendations=recommendations)
     state = _recommend(state, now, recommendation, spec)
