@@ -365,6 +365,36 @@ def test_what_a_first_burst_asked_for_gives_way_to_its_floor_once_its_pressure_e
     assert seen[-1][1] == 5, "the floor is kept"
 
 
+def test_what_a_later_pressure_asked_for_does_not_give_way_to_a_bursts_floor_it_never_raised() -> None:
+    config = ScalerConfig(initial_capacity_per_group=10)
+    sp = spec(scaleUpStabilizationSeconds=0, scaleDownStabilizationSeconds=300, maxReplicas=16)
+    fleet = Fleet(sp, groups=2, config=config, start_ticks=8)
+    seen = []
+    # a burst to 40 req/s (615-660 s) whose pressure ends at 690 s, then a second one to 60 req/s (705-750 s) while
+    # the groups asked for the first still start: no steady fleet, so no burst of its own, and after the first was
+    # over, so not part of it (PD decode, spikes seed 1: a second spike, and prefill's backlog, while the groups asked
+    # for the first started); its demand is in no floor
+    for total in [12.0] * 40 + [40.0] * 4 + [12.0] * 2 + [60.0] * 4 + [12.0] * 30:
+        decision = _breaching(fleet, total)
+        seen.append((fleet.now, fleet.groups, decision.reason, decision.message))
+    assert fleet.state.bursts.starts == (615.0,)
+    # the second pressure asked for 16 groups, the last time at 750 s: the window holds them until 1050 s, as it
+    # holds any load's asks; they do not give way to the first burst's floor (5: 40 req/s), which would meet a third
+    # such wave with 5 groups where 60 req/s need 8 (old: 16 → 5 groups at 885 s, once the groups were up)
+    assert max(n for _, n, _, _ in seen) == 16
+    down = [(t, n, m) for t, n, r, m in seen if r is Reason.LOAD_DECREASED]
+    assert down
+    t, n, message = down[0]
+    assert (t, n) == (1065.0, 5)
+    assert "highest recommendation over 300 s is 5: 16 → 5 groups" in message
+    assert "give way" not in message
+    held = [m for t, _, r, m in seen if 870 <= t <= 1050]
+    assert held
+    assert all("5 groups would do, but the last 300 s asked for 16: hold" in m for m in held)
+    assert seen[-1][1] == 5, "then the first burst's floor is kept"
+    assert fleet.state.bursts.ended_at == 690.0
+
+
 def test_a_bursts_floor_counts_its_requests_at_what_a_group_served_of_them() -> None:
     # the bursts' requests are heavier than the calm's: breaking groups serve 6 req/s each, not the 10 of the
     # capacity; the floor counts 40 req/s at 6 per group (with the headroom: 9 groups), more than at 10 (6)
