@@ -25,6 +25,10 @@ role, warm from the start. A grid of fixed pairs around it (two fewer to one mor
 more decode groups) is run too, and the cheapest pair reaching 99% is marked: a foresight no operator has (it is
 found by trying them all).
 GPU-hours: every group of both pools from creation to removal.
+`--timeline`: after each run's table, ours' timeline per role (every run the other options select): per minute the
+requests arriving, the share within the SLO and the shares that missed prefill's 400 ms, a 100 ms wait at decode or
+the TPOT, and each pool's groups asked for / ready at the minute's end; then each role's decisions that changed its
+groups or held it for a burst, with the scaler's reason and message.
 """
 
 from __future__ import annotations
@@ -60,10 +64,14 @@ class RoleScaler(Scaler):
         name = f"arks-slo {role}" + (" (prior)" if prior is not None else "")
         self.inner = Slo(spec, role_config(role, ScalerConfig(initial_capacity_per_group=prior)), name)
         self.name = self.inner.name
+        self.log: list[tuple[float, int, int, str, str]] = []  # (time, groups, desired, reason, message) per tick
 
     def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
         seen = [replace(g, metrics=role_signals(self.role, g.metrics)) if g.metrics is not None else g for g in groups]
-        return self.inner.tick(now, current, seen)
+        desired = self.inner.tick(now, current, seen)
+        if (decision := self.inner.last_decision) is not None:
+            self.log.append((now, current, desired, str(decision.reason), decision.message))
+        return desired
 
 
 def role_spec(role: str, max_replicas: int) -> AutoscalingSpec:
@@ -128,6 +136,54 @@ def play(
     return p, d, result
 
 
+# reasons a timeline leaves out unless the count changes: the steady state and the waits between steps
+QUIET = frozenset({"WithinSLO", "WarmingUp", "ScaleUpInProgress", "DownscaleStabilizing", "BreachNotSustained"})
+
+
+def timeline(
+    trace: Trace, p: SimResult, d: SimResult, roles: Sequence[RoleScaler], kv_gbps: float, measured_from: float = 0.0
+) -> list[str]:
+    """Ours' run read per role (`--timeline`): per minute, the requests arriving, the share within the SLO, the shares
+    that missed prefill's 400 ms, a 100 ms wait at decode (`DECODE_WAIT_MS`) or the TPOT, and each pool's groups
+    asked for / ready at the minute's end; then each role's decisions that changed its groups, and the first of each
+    run of holds for another reason than `QUIET` (a burst's floor, `ShortBurst`), with the scaler's message."""
+    at_decode = trace.arrival + p.ttft + trace.prompt * KV_BYTES_PER_TOKEN / (kv_gbps * 1e9)
+    order = np.argsort(at_decode, kind="stable")
+    arrival = trace.arrival[order]
+    ttft = at_decode[order] + d.ttft - arrival
+    ok = (ttft <= TTFT_TARGET_S) & (d.tpot <= TPOT_TARGET_S)
+    lines = [
+        "| minute | requests | in the SLO | prefill > 400 ms | decode wait > 100 ms | TPOT > 50 ms | prefill groups"
+        " | decode groups |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def groups(result: SimResult, t: float) -> str:
+        asked = [(a, b) for when, a, b in result.timeline if when <= t]
+        return f"{asked[-1][0]}/{asked[-1][1]}" if asked else ""
+
+    prefill_late = p.ttft[order] > PREFILL_TTFT_MS / 1000.0
+    decode_late = d.ttft > DECODE_WAIT_MS / 1000.0
+    slow = d.tpot > TPOT_TARGET_S
+    for minute in range(int(measured_from // 60), int(arrival.max() // 60) + 1):
+        sel = (arrival >= minute * 60) & (arrival < minute * 60 + 60)
+        if not sel.any():
+            continue
+        end = minute * 60 + 60
+        lines.append(
+            f"| {minute} | {int(sel.sum())} | {ok[sel].mean():.1%} | {prefill_late[sel].mean():.1%}"
+            f" | {decode_late[sel].mean():.1%} | {slow[sel].mean():.1%} | {groups(p, end)} | {groups(d, end)} |"
+        )
+    for role in roles:
+        lines.append(f"{role.name}:")
+        last = ""
+        for now, current, desired, reason, message in role.log:
+            if now >= measured_from and (desired != current or (reason not in QUIET and reason != last)):
+                lines.append(f"- {now:.0f} s, {current} → {desired}, {reason}: {message}")
+            last = reason
+    return lines
+
+
 # A decode server has the rest of the TTFT budget for the wait for a seat and KV memory (and the transfer).
 DECODE_WAIT_MS = TTFT_TARGET_S * 1000 - PREFILL_TTFT_MS
 
@@ -182,6 +238,7 @@ class Run:
     sized: Sized
     grid: tuple[tuple[int, int], ...]
     warm: bool = False
+    timeline: bool = False
 
 
 def _one(run: Run) -> list[str]:
@@ -206,15 +263,19 @@ def _one(run: Run) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     ours: list[tuple[str, PdResult]] = []
+    timelines: list[str] = []
     for cold in run.cold_starts:
         # without a prior (the service's default), and with each role's load-tested capacity as its prior: the
         # information the fixed pair sized for the peak was given
         for prefill_prior, decode_prior in ((None, None), (run.sized.prefill_rps, run.sized.decode_rps)):
             prefill = RoleScaler("prefill", role_spec("prefill", 16), prefill_prior)
             decode = RoleScaler("decode", role_spec("decode", 16), decode_prior)
-            _, _, r = play(trace, prefill, decode, start, cold, run.kv_gbps, measured_from)
+            p, d, r = play(trace, prefill, decode, start, cold, run.kv_gbps, measured_from)
             ours.append((f"ours{' with the prior' if prefill_prior else ''} at {cold:.0f} s", r))
             lines.append(_line(r, f"{cold:.0f} s"))
+            if run.timeline:
+                timelines += ["", f"Timeline of {ours[-1][0]} ({r.attainment:.2%}):", ""]
+                timelines += timeline(trace, p, d, (prefill, decode), run.kv_gbps, measured_from)
     for pair in pairs:
         r = fixed[pair]
         mark = " (sized for the peak)" if pair == peak else ""
@@ -226,7 +287,7 @@ def _one(run: Run) -> list[str]:
             f"- {label}: {compare(r, fixed[peak], 'sized for the peak')}; "
             + (compare(r, cheapest, "the cheapest pair ≥ 99% (foresight)") if cheapest else "no pair of the grid ≥ 99%")
         )
-    return lines
+    return lines + timelines
 
 
 def _line(r: PdResult, cold: str) -> str:
@@ -261,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--warm-up", action="store_true", help="measure after a warm-up copy (as bench.autoscaling.run)"
     )
+    parser.add_argument(
+        "--timeline", action="store_true", help="ours' timeline per role after each table (minutes, decisions)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     model, base = fit(), load()
@@ -277,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             p, d = sized.at(size(trace).peak_rps)
             grid = tuple((a, b) for a in range(max(1, p - 2), p + 2) for b in range(max(1, d - 1), d + 2))
             colds = tuple(args.cold_start or (120.0, 240.0))
-            runs.append(Run(name, seed, colds, args.kv_gbytes_per_s, sized, grid, args.warm_up))
+            runs.append(Run(name, seed, colds, args.kv_gbytes_per_s, sized, grid, args.warm_up, args.timeline))
     with ProcessPoolExecutor(args.processes) as pool:
         for lines in pool.map(_one, runs):
             print("\n".join(lines) + "\n", flush=True)

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from arks_common.api.application import AutoscalingSpec
-from arks_slo_scaler.core.decide import GroupSample, Observation, ScalerConfig, ScalerState, decide
+from arks_slo_scaler.core.decide import Decision, GroupSample, Observation, ScalerConfig, ScalerState, decide
 
 from .sim.engine import Scaler
 
@@ -145,8 +145,10 @@ class Slo(Scaler):
         self.spec, self.config = spec, config or ScalerConfig()
         self.state = ScalerState()
         self.last_message = ""
+        self.last_decision: Decision | None = None
 
     def tick(self, now: float, current: int, groups: Sequence[GroupSample]) -> int:
         decision, self.state = decide(self.spec, Observation(now, current, tuple(groups)), self.state, self.config)
+        self.last_decision = decision
         self.last_message = f"{decision.direction} {decision.reason}: {decision.message}"
         return decision.desired_replicas

@@ -4,7 +4,7 @@ the first token, and the two in series give an end-to-end TTFT of prefill + KV t
 from __future__ import annotations
 
 import numpy as np
-from autoscaling.pd import PdResult, RoleScaler, Sized, compare, play, role_spec
+from autoscaling.pd import PdResult, RoleScaler, Sized, compare, play, role_spec, timeline
 from autoscaling.scalers import Fixed
 from autoscaling.sim.engine import SimConfig, simulate
 from autoscaling.sim.steptime import fit
@@ -43,6 +43,22 @@ def test_each_role_scaler_sees_only_its_signals_and_its_slo() -> None:
     assert prefill.inner.spec.slo.inter_token_latency is None
     assert decode.inner.spec.slo.time_to_first_token is None
     assert (prefill.name, decode.name) == ("arks-slo prefill", "arks-slo decode")
+
+
+def test_a_timeline_shows_each_minute_and_each_roles_decisions() -> None:
+    trace = steady(n=600, rate=4.0)  # 150 s of a steady load
+    prefill, decode = RoleScaler("prefill", role_spec("prefill", 4)), RoleScaler("decode", role_spec("decode", 4))
+    p, d, result = play(trace, prefill, decode, (1, 1), 60.0, kv_gbps=50.0)
+    assert len(prefill.log) == len(p.timeline)  # one entry per tick
+    assert len(decode.log) == len(d.timeline)
+    assert prefill.log[0][:4] == (15.0, 1, 1, "NoMetrics")
+    lines = timeline(trace, p, d, (prefill, decode), 50.0)
+    assert lines[0].startswith("| minute | requests | in the SLO | prefill > 400 ms | decode wait > 100 ms |")
+    assert lines[2] == "| 0 | 240 | 100.0% | 0.0% | 0.0% | 0.0% | 1/1 | 1/1 |"
+    assert "arks-slo prefill:" in lines
+    assert "arks-slo decode:" in lines
+    assert "- 15 s, 1 → 1, NoMetrics: only one scrape so far from 1 group(s), need two for rates: hold at 1" in lines
+    assert result.attainment == 1.0
 
 
 def test_a_fleet_is_sized_per_role_from_its_load_tested_capacity() -> None:
