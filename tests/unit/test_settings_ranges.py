@@ -184,3 +184,17 @@ def test_the_charts_capacity_prior_is_the_services() -> None:
     node = json.loads((CHARTS / "slo-scaler" / "values.schema.json").read_text())
     prior = node["properties"]["sloScaler"]["properties"]["capacityPriorPerGroup"]
     assert (prior["exclusiveMinimum"], prior["maximum"]) == (0, CAPACITY_PRIOR_MAX)
+
+
+def test_a_huge_refused_value_is_quoted_cut_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A megabyte in a setting: the refusal stays one line of reasonable size, saying how long the value was."""
+    monkeypatch.setenv("ARKS_RELIST_SECONDS", "9" * 1_000_000)
+    monkeypatch.setenv("ARKS_LOG_FORMAT", "x" * 1_000_000)
+    with pytest.raises(ValidationError) as caught:
+        PlannerSettings()
+    said = problems(caught.value)
+    assert len(said) == 2
+    assert all(len(line) < 600 for line in said), [len(line) for line in said]
+    assert said[0].startswith("ARKS_LOG_FORMAT='xxxx")
+    assert "… (1000002 characters): Input should be 'json' or 'console'" in said[0]
+    assert said[1].startswith("ARKS_RELIST_SECONDS='9999")

@@ -35,6 +35,8 @@ deletion no event told, would wait for a restart)."""
 WATCH_TIMEOUT_SECONDS_RANGE = (1, 86400)
 """One watch's length before it is renewed: the API server ends it sooner when it likes."""
 PORT_RANGE = (1, 65535)
+SHOWN_CHARS = 200
+"""How much of a refused value a refusal quotes."""
 
 log = get_logger(__name__)
 S = TypeVar("S", bound=BaseSettings)
@@ -61,34 +63,23 @@ def _plain(bound: float) -> str:
     return str(int(bound)) if bound == int(bound) else f"{bound:g}"
 
 
-def check_seconds(value: float, name: str, low: float, high: float) -> float:
-    """A period or timeout: `check_number` in seconds."""
-    return check_number(value, name, low, high, "a number of seconds")
+def _ranged(low: float, high: float, what: str) -> AfterValidator:
+    """A field's range for `Annotated[...]`; its error names the field's variable (`check_number`)."""
 
+    def check(value: Any, info: ValidationInfo) -> Any:
+        return check_number(value, variable(str(info.field_name)), low, high, what)
 
-def check_whole(value: int, name: str, low: int, high: int) -> int:
-    """A count or a port: a whole number from `low` to `high`."""
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value}")
-    return value
+    return AfterValidator(check)
 
 
 def seconds(low: float, high: float) -> AfterValidator:
-    """The range of a field of seconds, for `Annotated[float, seconds(low, high)]`; its error names the variable."""
-
-    def check(value: float, info: ValidationInfo) -> float:
-        return check_seconds(value, variable(str(info.field_name)), low, high)
-
-    return AfterValidator(check)
+    """The range of a period or timeout, for `Annotated[float, seconds(low, high)]`."""
+    return _ranged(low, high, "a number of seconds")
 
 
 def whole(low: int, high: int) -> AfterValidator:
-    """The range of a whole-number field, for `Annotated[int, whole(low, high)]`."""
-
-    def check(value: int, info: ValidationInfo) -> int:
-        return check_whole(value, variable(str(info.field_name)), low, high)
-
-    return AfterValidator(check)
+    """The range of a count or a port, for `Annotated[int, whole(low, high)]`."""
+    return _ranged(low, high, "a whole number")
 
 
 class CommonSettings(BaseSettings):
@@ -168,8 +159,15 @@ def problems(exc: ValidationError) -> list[str]:
         reason = str(error.get("msg", "")).removeprefix("Value error, ")
         if reason.startswith(f"{name} "):  # ours (`check_number`, ...): the variable and the value are said once
             reason = reason.removeprefix(f"{name} ").rpartition(", got ")[0] or reason
-        out.append(f"{name}={given!r}: {reason}")
+        out.append(f"{name}={shown(given)}: {reason}")
     return out
+
+
+def shown(value: Any) -> str:
+    """A value as a refusal quotes it: its repr, cut to `SHOWN_CHARS` (a setting may be as long as the environment
+    allows; the line that refuses it must stay one line of reasonable size)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}… ({len(text)} characters)"
 
 
 def load_settings(service: str, settings: type[S]) -> S:

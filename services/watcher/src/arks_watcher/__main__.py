@@ -7,7 +7,7 @@ import sys
 
 from arks_common.cli import parse_service_args
 from arks_common.runner import run_service
-from arks_common.settings import load_settings, refuse
+from arks_common.settings import load_settings, refuse, shown
 from arks_watcher import app
 from arks_watcher.app import make_setup
 from arks_watcher.settings import WatcherSettings
@@ -19,7 +19,7 @@ def main() -> None:
     try:
         setup = make_setup(settings)  # parses the kinds to follow
     except ValueError as exc:
-        refuse("watcher", [f"ARKS_WATCH_KINDS={settings.watch_kinds!r}: {exc}"])
+        refuse("watcher", [f"ARKS_WATCH_KINDS={shown(settings.watch_kinds)}: {exc}"])
     sys.exit(asyncio.run(run_service("watcher", settings, setup, consumers=())))
 
 

@@ -47,7 +47,7 @@ def parse_kinds(spec: str) -> list[Watched]:
         try:
             watched = WATCHED[ObjectKind(name)]
         except (ValueError, KeyError) as exc:
-            raise ValueError(f"unknown kind {name!r}; known: {', '.join(WATCHED)}") from exc
+            raise ValueError(f"unknown kind {name[:64]!r}; known: {', '.join(WATCHED)}") from exc
         if watched not in out:
             out.append(watched)
     return out
