@@ -109,7 +109,9 @@ def track_bursts(
     rates = tuple((t, r) for t, r in memory.served_rates if t >= horizon)
     memory = replace(memory, served_rates=(*rates, (now, rate_per_group)) if saturated else rates)
     if not memory.starts:  # the calm a first burst stands out of is measured traffic, not idle or blind time
-        memory = replace(memory, calm_since=None if requests == 0 else (memory.calm_since or now))
+        # `is None`, not falsy: a calm measured from time 0 (a clock that starts there) is a calm
+        since = memory.calm_since if memory.calm_since is not None else now
+        memory = replace(memory, calm_since=None if requests == 0 else since)
     return memory
 
 
