@@ -79,12 +79,26 @@ class ScrapeSource:
             async with self._session.get(url, timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raise FetchError(f"{url} answered {resp.status}")
-                body = await resp.content.read(MAX_BODY_BYTES + 1)
-                if len(body) > MAX_BODY_BYTES:
+                body = await read_capped(resp, MAX_BODY_BYTES)
+                if body is None:
                     raise FetchError(f"{url}: the body is larger than {MAX_BODY_BYTES} bytes")
                 return body.decode("utf-8", "replace")  # a bad byte garbles one line, which the parser skips
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None once it passes `limit` bytes (the rest is not read). `content.read(n)` is not that:
+    it answers what is buffered, at most n bytes, so a body longer than its first chunk (a runtime's `/metrics` is
+    tens to hundreds of KB) was cut off without an error, and every histogram after the cut read as missing."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class PrometheusSource:
@@ -114,8 +128,8 @@ class PrometheusSource:
     async def _query(self, query: str, namespace: str, pod_name: str) -> list[Any]:
         try:
             async with self._session.get(self._url, params={"query": query}, timeout=self._timeout) as resp:
-                raw = await resp.content.read(MAX_BODY_BYTES + 1)
-            if len(raw) > MAX_BODY_BYTES:
+                raw = await read_capped(resp, MAX_BODY_BYTES)
+            if raw is None:
                 raise FetchError(f"prometheus answer for {namespace}/{pod_name} is larger than {MAX_BODY_BYTES} bytes")
             body = json.loads(raw)
         except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError) as exc:
