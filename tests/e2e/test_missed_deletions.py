@@ -23,7 +23,7 @@ from arks_common.events.contract import (
     PLANS_STREAM,
 )
 from arks_common.events.payloads import ObjectChanged, ObjectKind, decode
-from support.builders import rwx_model, small_app
+from support.builders import rwx_model, sample, small_app
 from support.e2e import Env, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -111,19 +111,27 @@ def _unsettled(arks: Env, ns: str, services: tuple[str, ...]) -> list[str]:
 
 
 def _deleted_while_the_watcher_is_down(
-    arks: Env, ns: str, kind: str, name: str, running: tuple[str, ...], also_down: tuple[str, ...] = ()
+    arks: Env,
+    ns: str,
+    kind: str,
+    name: str,
+    running: tuple[str, ...],
+    also_down: tuple[str, ...] = (),
+    more: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Once nothing else is on its way (`_unsettled`, for the `running` services), stops the watcher (and the
-    services `also_down`), deletes the object (gone at once: no finalizer holds it; one made again since is another
-    uid), and starts them again, the watcher first."""
+    services `also_down`), deletes the object and the (kind, name) objects `more` (gone at once: no finalizer holds
+    them; one made again since is another uid), and starts them again, the watcher first."""
     wait_until(lambda: not _unsettled(arks, ns, running), 60, "every event published and handled", interval=1.0)
-    uid = (arks.get(kind, name, ns) or {})["metadata"]["uid"]
+    objects = ((kind, name), *more)
+    uids = {(k, n): (arks.get(k, n, ns) or {})["metadata"]["uid"] for k, n in objects}
     down = [arks.system[service] for service in ("watcher", *also_down)]
     for process in down:
         process.stop()
     try:
-        arks.kubectl("delete", kind, name, "-n", ns, "--wait=true", "--timeout=30s")
-        assert ((arks.get(kind, name, ns) or {}).get("metadata") or {}).get("uid") != uid
+        for (k, n), uid in uids.items():
+            arks.kubectl("delete", k, n, "-n", ns, "--wait=true", "--timeout=30s")
+            assert ((arks.get(k, n, ns) or {}).get("metadata") or {}).get("uid") != uid
     finally:
         for process in down:
             process.start()
@@ -227,3 +235,63 @@ def test_an_owned_object_deleted_while_the_watcher_was_down_is_made_again(
 
     wait_until(made_again, 30, f"the deleted {kind} made again")
     arks.wait_phase("kept", ns, "Running")
+
+
+def _pd_app_planning_its_router_account(name: str) -> dict[str, Any]:
+    """The SGLang PD sample (a router, one prefill group, two decode groups) with no account named for its router:
+    Arks plans one, `<name>-router` (ServiceAccount, Role, RoleBinding), and the router's pods run as it."""
+    doc = sample("application-sglang-pd.yaml")
+    doc["metadata"] = {"name": name}
+    del doc["spec"]["router"]["instanceSpec"]["serviceAccountName"]
+    return doc
+
+
+def _roles(arks: Env, ns: str, name: str) -> dict[str, tuple[int, int]]:
+    """(desired, ready) replicas per role, as the application's status says."""
+    status = (arks.get("arksapplication", name, ns) or {}).get("status") or {}
+    return {r["name"]: (r["desiredReplicas"], r["readyReplicas"]) for r in status.get("roles") or []}
+
+
+PD_DELETED = {
+    "decode-set": (("leaderworkerset", "pd-decode"),),
+    "router-binding": (("rolebinding", "pd-router"),),
+    "decode-set-and-router-binding": (("leaderworkerset", "pd-decode"), ("rolebinding", "pd-router")),
+}
+"""What of a running PD application `pd` is deleted while the watcher and the deployer are down. Each alone, so
+that the start-up look's two PD cases (a role's set other than the first, the router's account) are each guarded:
+deleted together, either one found makes the reconcile that restores both."""
+
+
+@pytest.mark.parametrize("deleted", list(PD_DELETED.values()), ids=list(PD_DELETED))
+def test_a_pd_applications_objects_deleted_while_the_watcher_and_the_deployer_were_down_are_made_again(
+    arks: Env, ns: str, deleted: tuple[tuple[str, str], ...]
+) -> None:
+    """The start-up look for a PD application: its decode role's LeaderWorkerSet (not the first role's) and its
+    router's RoleBinding (the account Arks planned, which the watcher does not follow), deleted while neither the
+    watcher nor the deployer ran, are found missing when the deployer starts and made again (another uid), and the
+    application is Running again with every role ready. Without the look they stayed gone until the application's
+    next change: no event and no relist tells them, and the application kept saying Running."""
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, _pd_app_planning_its_router_account("pd"))
+    arks.wait_phase("pd", ns, "Running", within=120)
+    want = {"router": (1, 1), "prefill": (1, 1), "decode": (2, 2)}
+    wait_until(lambda: _roles(arks, ns, "pd") == want, 120, "every role ready")
+    wait_until(lambda: all(arks.get(k, n, ns) for k, n in deleted), 60, "the objects to delete applied")
+    before = {(k, n): (arks.get(k, n, ns) or {})["metadata"]["uid"] for k, n in deleted}
+    since = arks.applications_version(ns)
+    (kind, name), *more = deleted
+    _deleted_while_the_watcher_is_down(arks, ns, kind, name, (*SWEEPING, "deployer"), ("deployer",), tuple(more))
+
+    for (k, n), uid in before.items():
+
+        def made_again(k: str = k, n: str = n, uid: str = uid) -> str | None:
+            now = ((arks.get(k, n, ns) or {}).get("metadata") or {}).get("uid")
+            return now if now not in (None, uid) else None
+
+        wait_until(made_again, 60, f"the deleted {k} {n} made again")
+    arks.wait_phase("pd", ns, "Running", within=120)
+    wait_until(lambda: _roles(arks, ns, "pd") == want, 120, "every role ready again")
+    if any(k == "leaderworkerset" for k, _ in deleted):  # Running again, not a status from before the deletion
+        until = (arks.get("arksapplication", "pd", ns) or {})["metadata"]["resourceVersion"]
+        phases = [(v.get("status") or {}).get("phase") for v in arks.application_history(ns, "pd", since, until)]
+        assert any(p != "Running" for p in phases), phases
