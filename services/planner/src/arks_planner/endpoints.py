@@ -12,9 +12,10 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from arks_common.api.endpoint import ArksEndpoint
-from arks_common.bus.jetstream import publish, purge_subject
-from arks_common.bus.plans import newest_endpoint_plan
-from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, Service
+from arks_common.bus.consumer import TemporaryError
+from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
+from arks_common.bus.plans import PUBLISH_ATTEMPTS, newest_endpoint_plan
+from arks_common.events.contract import ENDPOINT_PLANS, ENDPOINT_PLANS_STREAM, Service, plan_msg_id
 from arks_common.events.partitions import DEFAULT_PARTITIONS
 from arks_common.events.payloads import EndpointPlanReady, ObjectKind, ObjectRef
 from arks_common.kube.client import Kube, KubeError, Undecodable
@@ -61,7 +62,7 @@ class EndpointPlanner:
             meta = endpoint["metadata"]
             try:
                 await self.endpoint_changed(meta["namespace"], meta["name"])
-            except (KubeError, nats.errors.Error) as exc:
+            except (KubeError, TemporaryError, nats.errors.Error) as exc:
                 log.warning(
                     "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
                 )
@@ -74,7 +75,6 @@ class EndpointPlanner:
 
     async def endpoint_changed(self, namespace: str, name: str) -> None:
         async with reconciling(CONTROLLER), self._locks[(namespace, name)]:
-            subject = ENDPOINT_PLANS.subject(namespace, name)
             try:
                 raw = await self._kube.get(ENDPOINTS, namespace, name)
             except Undecodable:
@@ -95,15 +95,41 @@ class EndpointPlanner:
                 await self._events.record(raw, "Warning", "EndpointNotPlanned", str(exc)[:1000])
                 return
             meta = endpoint.metadata
-            _, last = await newest_endpoint_plan(self._js, namespace, name)
-            if last is not None and (last.ref.uid, last.plan_hash) == (meta.uid, plan.plan_hash):
-                return  # already planned: only the status or nothing that matters changed
             ref = ObjectRef(kind=ObjectKind.ENDPOINT, namespace=namespace, name=name, uid=meta.uid)
-            verdict = EndpointPlanReady(
+            ready = EndpointPlanReady(
                 ref=ref, generation=meta.generation, plan_hash=plan.plan_hash, objects=plan.objects
             )
-            msg_id = f"endpointplan:{meta.uid}:{meta.generation}:{plan.plan_hash}"
-            await publish(self._js, ENDPOINT_PLANS, subject, msg_id, Service.PLANNER.value, verdict)
-            log.info("endpoint plan published", endpoint=f"{namespace}/{name}", plan_hash=plan.plan_hash[:12])
-            if self._router.port_problem is not None:
+            if await self._publish(ready) and self._router.port_problem is not None:
                 await self._events.record(raw, "Warning", "RuntimePortsDiffer", self._router.port_problem[:1000])
+
+    async def _publish(self, ready: EndpointPlanReady) -> bool:
+        """Publishes the plan unless the stream's newest already is it, or is of a newer generation (this read of the
+        endpoint is stale): a compare-and-set on the subject, as application plans are published, so across
+        replicas an older generation never replaces a newer one, and an id carrying the predecessor's sequence, so
+        a plan that returns (router image 1 -> 2 -> 1) is no duplicate of the first. One for every generation, even
+        with the same objects: the deployer reports a generation only from a plan of it. True when it went out."""
+        ref = ready.ref
+        subject = ENDPOINT_PLANS.subject(ref.namespace, ref.name)
+        for _ in range(PUBLISH_ATTEMPTS):
+            sequence, last = await newest_endpoint_plan(self._js, ref.namespace, ref.name)
+            last = last if last is not None and last.ref.uid == ref.uid else None
+            if last is not None and last.generation > ready.generation:
+                return False  # a newer generation is planned: its own event brought it
+            if last is not None and (last.generation, last.plan_hash) == (ready.generation, ready.plan_hash):
+                return False  # already planned: only the status or nothing that matters changed
+            msg_id = plan_msg_id(ref, ready.generation, ready.plan_hash, sequence)
+            try:
+                published = await publish(
+                    self._js, ENDPOINT_PLANS, subject, msg_id, Service.PLANNER.value, ready, after_sequence=sequence
+                )
+            except WrongLastSequence:
+                continue  # published meanwhile (another replica): read it and decide again
+            if published:
+                log.info(
+                    "endpoint plan published",
+                    endpoint=f"{ref.namespace}/{ref.name}",
+                    generation=ready.generation,
+                    plan_hash=ready.plan_hash[:12],
+                )
+            return published  # False: this very message is stored already (a retry after a lost answer)
+        raise TemporaryError(f"the plan subject of endpoint {ref.namespace}/{ref.name} kept changing while planning it")

@@ -24,7 +24,7 @@ from arks_common.api.conditions import condition
 from arks_common.api.model import ArksModel
 from arks_common.bus.consumer import TemporaryError
 from arks_common.bus.jetstream import WrongLastSequence, publish, purge_subject
-from arks_common.bus.plans import newest_plan
+from arks_common.bus.plans import PUBLISH_ATTEMPTS, newest_plan
 from arks_common.events.contract import PLANS, PLANS_STREAM, Service, plan_msg_id
 from arks_common.events.partitions import DEFAULT_PARTITIONS
 from arks_common.events.payloads import ObjectKind, ObjectRef, PlanReady, PrecheckResult
@@ -46,8 +46,6 @@ from arks_planner.core.roles import role_views
 
 log = get_logger(__name__)
 CONTROLLER = "planner"
-PUBLISH_ATTEMPTS = 5
-"""Compare-and-set rounds before giving the event back for a later retry (another replica keeps winning)."""
 
 
 def verdict_digest(result: PrecheckResult, plan_hash: str) -> str:

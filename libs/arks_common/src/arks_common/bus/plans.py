@@ -15,6 +15,9 @@ from arks_common.events.payloads import EndpointPlanReady, PlanReady, decode
 from arks_common.telemetry.logging import get_logger
 
 log = get_logger(__name__)
+PUBLISH_ATTEMPTS = 5
+"""Compare-and-set rounds of a plan's publish (an application's or an endpoint's) before the event is given back
+for a later retry (another replica keeps winning)."""
 
 
 async def newest_plan(js: JetStreamContext, namespace: str, name: str) -> tuple[int, PlanReady | None]:

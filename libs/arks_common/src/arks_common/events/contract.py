@@ -160,7 +160,8 @@ def object_msg_id(ref: ObjectRef, resource_version: str, deleted: bool) -> str:
 
 def plan_msg_id(ref: ObjectRef, generation: int, verdict_digest: str, after_sequence: int) -> str:
     """One id per (verdict, predecessor): a verdict that returns (A -> B -> A) follows a different message and
-    so is never mistaken for a duplicate of the first A."""
+    so is never mistaken for a duplicate of the first A. An application's plan, or an endpoint's (its plan hash as
+    the verdict)."""
     return f"plan:{ref.uid}:{generation}:{verdict_digest}:{after_sequence}"
 
 
