@@ -5,6 +5,7 @@ applied and the status still written. Only a server that cannot answer now is re
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -175,3 +176,70 @@ async def test_ready_backends_make_the_endpoint_ready_only_with_its_router_appli
         assert (ready["status"], ready["reason"]) == ("False", "RouterNotApplied")
         assert f"its router is not applied ({reason}" in ready["message"]
         assert status["url"] == ""  # no URL that leads nowhere, or to someone else's Service
+
+
+def edited(server: ApiServer, name: str, **spec: Any) -> dict[str, Any]:
+    """The endpoint's spec changed, as the API server stores it: a new generation."""
+    endpoint = server.objects[("ArksEndpoint", "default", name)]
+    endpoint["spec"] = spec
+    endpoint["metadata"]["generation"] += 1
+    return copy.deepcopy(endpoint)
+
+
+def http_port(server: ApiServer, name: str) -> int:
+    service = server.objects[("Service", "default", f"arks-endpoint-{name}")]
+    return int(next(p["port"] for p in service["spec"]["ports"] if p["name"] == "http"))
+
+
+async def test_an_older_generations_plan_is_neither_applied_nor_reported_for_the_new_generation() -> None:
+    """The endpoint edited from qwen:8080 to llama:9090 before the planner planned the change (or with the planner
+    down): the router still selects qwen's pods and listens on 8080, so generation 2's status must not say it is
+    applied, nor give the URL of port 9090. Before, the plan of generation 1 was applied and reported as
+    generation 2's: `RouterApplied` True, Ready, and a URL on a port nothing listened on."""
+    endpoint = endpoint_doc("qwen", servedModelName="qwen", port=8080)
+    pods = (leader_pod("qwen-a", "qwen"), leader_pod("llama-a", "llama"))
+    server = ApiServer(endpoint, app_doc("qwen-a", "qwen"), app_doc("llama-a", "llama"), *pods)
+    plans = Plans()
+    plans.plan(endpoint)
+    await reconcile(server, plans, "qwen")
+    assert server.condition("qwen", "Ready")["status"] == "True"
+
+    newer = edited(server, "qwen", servedModelName="llama", port=9090)
+    server.applied.clear()
+    await reconcile(server, plans, "qwen")
+    status, applied = server.status("qwen"), server.condition("qwen", "RouterApplied")
+    assert status["observedGeneration"] == 2
+    assert (applied["status"], applied["reason"], applied["observedGeneration"]) == ("False", "Pending", 2)
+    assert "planned for generation 1, not yet for generation 2" in applied["message"]
+    assert (server.condition("qwen", "Ready")["status"], status["url"]) == ("False", "")
+    assert server.applied == []  # the older plan is not applied again over what is there
+    assert status["applications"] == ["llama-a"]  # the backends follow the newest spec all the same
+
+    plans.plan(newer)
+    await reconcile(server, plans, "qwen")
+    status = server.status("qwen")
+    assert server.condition("qwen", "RouterApplied")["status"] == "True"
+    assert (server.condition("qwen", "Ready")["status"], status["url"]) == (
+        "True",
+        "http://arks-endpoint-qwen.default.svc:9090",
+    )
+    assert http_port(server, "qwen") == 9090
+
+
+async def test_a_new_generation_with_the_same_plan_hash_waits_for_its_own_plan() -> None:
+    """Editing which applications `spec.applications` names leaves the router's objects (and the plan hash) as they
+    were; the status of the new generation still comes only from a plan of it, which the planner publishes for
+    each generation (tests/integration/test_endpoint_plans.py)."""
+    endpoint = endpoint_doc("qwen", servedModelName="qwen", applications=["qwen-h100"])
+    server, plans = ApiServer(endpoint, app_doc("qwen-h100", "qwen"), app_doc("qwen-l40s", "qwen")), Plans()
+    first = plans.plan(endpoint)
+    await reconcile(server, plans, "qwen")
+    assert server.condition("qwen", "RouterApplied")["status"] == "True"
+
+    newer = edited(server, "qwen", servedModelName="qwen", applications=["qwen-l40s"])
+    await reconcile(server, plans, "qwen")
+    assert server.condition("qwen", "RouterApplied")["reason"] == "Pending"
+    assert plans.plan(newer).plan_hash == first.plan_hash
+    await reconcile(server, plans, "qwen")
+    applied = server.condition("qwen", "RouterApplied")
+    assert (applied["status"], applied["observedGeneration"]) == ("True", 2)

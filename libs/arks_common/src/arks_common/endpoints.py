@@ -220,9 +220,13 @@ class RouterOutcome:
     """What became of the router's objects (all but the HTTPRoute) in the deployer's last apply."""
 
     planned: bool = False
-    """A plan of this endpoint (of its uid) was there to apply."""
+    """A plan of this endpoint (of its uid) for its generation or a newer one was there to apply."""
     problems: tuple[RouterProblem, ...] = ()
     """The objects not applied, in the plan's order; the others were."""
+    older_plan: int | None = None
+    """Without such a plan: the generation of the endpoint's newest plan, an older one. Not applied: it is another
+    spec's (another model, another port), and reported as this one's it would call a router applied that selects
+    the old model's pods on the old port."""
 
 
 MODEL_SHOWN_AT_MOST = 256
@@ -242,7 +246,10 @@ def router_condition(endpoint: ArksEndpoint, outcome: RouterOutcome) -> Conditio
     kind, generation = EndpointConditionType.ROUTER_APPLIED.value, endpoint.metadata.generation
     name = endpoint_object_name(endpoint.metadata.name)
     if not outcome.planned:
-        message = f"the router {name} is not planned yet (a planner that cannot plan it says why in the Events)"
+        planned = "not planned yet"
+        if outcome.older_plan is not None:
+            planned = f"planned for generation {outcome.older_plan}, not yet for generation {generation}"
+        message = f"the router {name} is {planned} (a planner that cannot plan it says why in the Events)"
         return condition(kind, False, RouterAppliedReason.PENDING.value, message, generation)
     if outcome.problems:
         message = bounded("; ".join(p.message for p in outcome.problems))

@@ -156,9 +156,14 @@ class EndpointReconciler:
         if others:
             apps += _parsed(listed, lambda app: (app.get("metadata") or {}).get("name") in others)
         _, plan = await newest_endpoint_plan(self._js, namespace, name)
+        plan = plan if plan is not None and plan.ref.uid == endpoint.metadata.uid else None  # not a namesake's
         route = RouteOutcome()
         router = RouterOutcome()
-        if plan is not None and plan.ref.uid == endpoint.metadata.uid:
+        if plan is not None and plan.generation < endpoint.metadata.generation:
+            # only a plan of this generation (or newer) is applied and reported: the planner publishes one for
+            # each generation, even with the same objects, and its arrival reconciles again
+            router = RouterOutcome(older_plan=plan.generation)
+        elif plan is not None:
             for obj in plan.objects:
                 if obj.get("kind") == HTTPROUTES.kind:
                     route = await self._apply_route(obj, plan.plan_hash)
