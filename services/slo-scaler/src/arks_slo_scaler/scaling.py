@@ -36,11 +36,11 @@ from arks_slo_scaler.core.metrics import MetricsSnapshot, parse_metrics
 from arks_slo_scaler.core.roles import ScaledRole, engine_runtime, role_config, role_signals, scaled_roles
 from arks_slo_scaler.core.samples import group_of, ready_since, runtime_started, started_in, to_sample
 from arks_slo_scaler.metrics import (
-    DECISIONS,
     LEADER,
     PUBLISH_FAILURES,
     SCRAPE_PROBLEMS,
     STEP_FAILURES,
+    count_decision,
     export_application,
     forget_all,
     forget_application,
@@ -280,7 +280,7 @@ class SloScaler:
         )
         # a PD role's series carry its LeaderWorkerSet's name (A-prefill, A-decode) as the application label
         series = _series_name(tracked.name, role.name)
-        DECISIONS.labels(tracked.namespace, series, decision.direction.value, decision.reason.value).inc()
+        count_decision(tracked.namespace, series, decision.direction.value, decision.reason.value)
         ready = sum(1 for g in groups if g.ready_seconds is not None)
         export_application(
             tracked.namespace, series, role.spec, desired=decision.desired_replicas, current=running, ready=ready
