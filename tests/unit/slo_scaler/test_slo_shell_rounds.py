@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from unit.slo_scaler.shell import Runtime, Shell, application, shell, track
+from unit.slo_scaler.shell import Cluster, Runtime, Shell, application, shell, track
 
+from arks_common.kube.resources import Resource
 from arks_slo_scaler.adapters.metrics_source import FetchError
 from support.waiting import eventually
 
@@ -191,6 +192,28 @@ async def test_an_application_given_up_at_the_deadline_starts_first_in_the_next_
     s.source.answers = {"a-0": Hang().answer(), "b-0": Hang().answer()}
     async with running(s):
         await eventually(lambda: "c" in _written(s), within=5.0, what="c decided in the third round at the latest")
+
+
+class SlowListing(Cluster):
+    """An API server whose list of the applications takes `seconds` (thousands of them, a busy server)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def list_pages(self, res: Resource) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        await asyncio.sleep(self.seconds)
+        async for page in super().list_pages(res):
+            yield page
+
+
+async def test_a_round_after_a_slow_list_still_decides() -> None:
+    # the round's deadline was counted from before the list: a new leader listing thousands of applications (4.5 s
+    # for 2,000 with a 3 s interval) gave every step of that round up at once, and every round after a relist too
+    s = shell(interval=0.3, cluster=SlowListing(seconds=0.5), relist_seconds=0.0)  # a list before every round
+    s.cluster.add(application(), groups=1)
+    async with running(s):
+        await eventually(lambda: "chat" in _written(s), within=5.0, what="chat decided in a round after a list")
 
 
 def test_events_of_applications_without_autoscaling_cost_the_loop_next_to_nothing() -> None:

@@ -127,7 +127,9 @@ class SloScaler:
             if self._leadership(self._is_leader()):
                 if (self._listed_at is None or started - self._listed_at >= self._relist) and await self._discover():
                     self._listed_at = started
-                await self._round(started + self._interval)
+                # the round's interval begins after the list: counted from before it, a list of thousands of
+                # applications (at a takeover, at every relist) used up the round, and every step was given up
+                await self._round(time.monotonic() + self._interval)
             await sleep_unless(stop, self._interval - (time.monotonic() - started))
 
     async def _round(self, deadline: float) -> None:
