@@ -1,10 +1,14 @@
 """What the slo-scaler's shell makes of its scrapes: an answer that holds nothing of the runtime's (an empty
 Prometheus vector, a proxy's HTML page) is a failed scrape, never a group without traffic; a Prometheus answer is
-dated when Prometheus scraped it, not when it was asked."""
+dated when Prometheus scraped it, not when it was asked; a leader's ports are scraped as one, and every scrape slot
+has a connection of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -13,9 +17,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from unit.slo_scaler.shell import Runtime, Shell, application, shell, track
 
-from arks_slo_scaler.adapters.metrics_source import FetchError, PrometheusSource
+from arks_slo_scaler.adapters.metrics_source import FetchError, PrometheusSource, ScrapeSource, scrape_session
 from arks_slo_scaler.core.decide import ScalerConfig
 from support.http import serving
+from support.waiting import eventually
 
 EMPTY_VECTOR = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
@@ -118,3 +123,75 @@ async def test_a_steady_load_read_through_prometheus_reads_steady() -> None:
     assert set(reasons[8:]) == {"WithinSLO"}, reasons
     assert s.cluster.autoscaling()["desiredReplicas"] == 2
     assert len(s.bus.subjects("arks.metrics.")) == 2 * 10  # each scrape told once, not once per query
+
+
+def _leader_at(metrics_port: int | None = None) -> dict[str, Any]:
+    """A leader pod on this host, with a `metrics` port when given (its HTTP port is the source's)."""
+    ports = [] if metrics_port is None else [{"name": "metrics", "containerPort": metrics_port}]
+    return {
+        "metadata": {"name": "chat-0"},
+        "spec": {"containers": [{"name": "runtime", "ports": ports}]},
+        "status": {"podIP": "127.0.0.1"},
+    }
+
+
+@asynccontextmanager
+async def hanging_port() -> AsyncIterator[tuple[int, asyncio.Event, asyncio.Event]]:
+    """A port that takes the connection and never answers: (its number, set once a scraper connected, set once the
+    scraper closed the connection)."""
+    connected, closed = asyncio.Event(), asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()
+        await reader.read()  # until the scraper closes its end
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], connected, closed
+    finally:
+        server.close()
+
+
+async def test_a_leader_port_that_fails_ends_the_scrape_of_its_other_ports() -> None:
+    # gathered, the hung port's request ran on for the whole scrape timeout after the scrape had failed and freed its
+    # slot, holding a connection: 150 such leaders held 100 connections, and other applications' scrapes waited
+    async with hanging_port() as (hung, connected, closed):
+
+        async def refuse(request: web.Request) -> web.Response:
+            await connected.wait()  # the other port's request is on its way
+            return web.Response(status=503)
+
+        app = web.Application()
+        app.router.add_get("/metrics", refuse)
+        async with serving(app) as url, ClientSession() as session:
+            source = ScrapeSource(session, int(url.rsplit(":", 1)[1]), "/metrics", timeout=60.0)
+            with pytest.raises(FetchError, match="answered 503"):
+                await source.fetch("ns", "chat", "0", _leader_at(metrics_port=hung))
+            await asyncio.wait_for(closed.wait(), timeout=5.0)  # not after the 60 s timeout
+
+
+async def test_every_scrape_slot_has_a_connection_of_its_own() -> None:
+    # aiohttp's default pool holds 100 connections: with 150 scrape slots (ARKS_CONCURRENT_SCRAPES takes up to 10000)
+    # 50 scrapes waited in the pool for a connection, on their own timeout
+    answering = 0
+    release = asyncio.Event()
+
+    async def metrics(request: web.Request) -> web.Response:
+        nonlocal answering
+        answering += 1
+        await release.wait()
+        return web.Response(text=Runtime().text())
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    async with serving(app, access_log=False) as url, scrape_session() as session:
+        source = ScrapeSource(session, int(url.rsplit(":", 1)[1]), "/metrics", timeout=60.0)
+        scrapes = [asyncio.create_task(source.fetch("ns", "chat", "0", _leader_at())) for _ in range(150)]
+        try:
+            await eventually(lambda: answering == 150, within=10.0, what="150 requests at once")
+        finally:
+            release.set()
+            texts = await asyncio.gather(*scrapes)
+    assert all("vllm:num_requests_running" in text for text in texts)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import aiohttp
-
 from arks_common.events.contract import SLO_SCALER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.leader import LeaderElector
 from arks_common.runner import ServiceContext
-from arks_slo_scaler.adapters.metrics_source import MetricsSource, PrometheusSource, ScrapeSource
+from arks_slo_scaler.adapters.metrics_source import MetricsSource, PrometheusSource, ScrapeSource, scrape_session
 from arks_slo_scaler.core.decide import ScalerConfig
 from arks_slo_scaler.handlers import Handlers
 from arks_slo_scaler.scaling import SloScaler
@@ -23,7 +21,7 @@ CONSUMERS = (SLO_SCALER_OBJECTS,)
 def make_setup(settings: SloScalerSettings) -> Callable[[ServiceContext], Awaitable[Callable[[], Awaitable[None]]]]:
     async def setup(ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
         kube = Kube(await load_api_client(settings.kubeconfig), "arks-slo-scaler")
-        session = aiohttp.ClientSession()
+        session = scrape_session()
         source: MetricsSource
         if settings.metrics_source == "prometheus":
             source = PrometheusSource(session, settings.prometheus_url, settings.scrape_timeout_seconds)

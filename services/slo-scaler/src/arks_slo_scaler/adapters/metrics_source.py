@@ -57,6 +57,13 @@ def scrape_ports(pod: dict[str, Any], port: int) -> list[int]:
     return [port, *(p for p in extra if p != port)]
 
 
+def scrape_session() -> aiohttp.ClientSession:
+    """The scrapes' HTTP client, with no pool limit of its own: the scrape slots (`ARKS_CONCURRENT_SCRAPES`, a
+    leader's ports at once within one) bound the requests in flight. aiohttp's default pool of 100 connections capped
+    a larger setting silently, and a scrape waited there for a connection on its own timeout."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
 class ScrapeSource:
     """GET http://<leader pod IP>:<port><path> (and the pod's `metrics` port), as Prometheus itself would."""
 
@@ -70,9 +77,18 @@ class ScrapeSource:
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
             raise FetchError(f"pod {pod['metadata']['name']} has no IP yet")
-        ports = scrape_ports(pod, self._port)
-        # at once: a leader that hangs on both ports costs one timeout, not two
-        return "\n".join(await asyncio.gather(*(self._get(f"http://{ip}:{port}{self._path}") for port in ports)))
+        urls = [f"http://{ip}:{port}{self._path}" for port in scrape_ports(pod, self._port)]
+        if len(urls) == 1:
+            return await self._get(urls[0])
+        # at once: a leader that hangs on both ports costs one timeout, not two; and as one: a port that fails ends
+        # the others (gathered, they ran on for the whole timeout, each holding a connection, after the scrape had
+        # failed and freed its slot)
+        try:
+            async with asyncio.TaskGroup() as together:
+                gets = [together.create_task(self._get(url)) for url in urls]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0]  # noqa: B904 - the failed port's own error (with its cause), not the group
+        return "\n".join(get.result() for get in gets)
 
     async def _get(self, url: str) -> str:
         try:
