@@ -5,13 +5,17 @@ message loses no decision; a decision goes with the autoscaling it was made for.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import nats.errors
 import pytest
 from nats.js.errors import APIError
 from prometheus_client import REGISTRY
-from unit.slo_scaler.shell import BREACHED, application, shell, track
+from unit.slo_scaler.shell import BREACHED, Cluster, application, shell, track
 
+from arks_common.kube.client import Undecodable
+from arks_common.kube.decoding import stub
+from arks_common.kube.resources import APPLICATIONS, Resource
 from arks_slo_scaler.core.decide import ScalerConfig
 from support.builders import sample
 
@@ -191,3 +195,53 @@ async def test_a_replica_that_loses_the_lead_keeps_no_decision_counters() -> Non
     assert _decision_series("led") >= 1
     s.scaler._leadership(False)
     assert _decision_series("led") == 0
+
+
+TOO_DEEP = (
+    "spec.runtimeOverrides.extraArgs[0]... is nested deeper than 64 levels, more than Arks reads; flatten this field"
+)
+
+
+class DeepApplications(Cluster):
+    """An API server whose applications in `deep` are nested too deep to read: a GET raises with their stub."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deep: set[str] = set()
+        self.gets = 0
+
+    async def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        if res is APPLICATIONS:
+            self.gets += 1
+            if name in self.deep:
+                found = self.apps[(namespace, name)]
+                raise Undecodable(f"ArksApplication {namespace}/{name}: {TOO_DEEP}", stub(found, TOO_DEEP))
+        return await super().get(res, namespace, name)
+
+
+@pytest.mark.parametrize("autoscaled", [True, False], ids=["autoscaled before", "never autoscaled"])
+async def test_an_application_too_deep_to_read_is_said_once_and_then_costs_nothing(autoscaled: bool) -> None:
+    # its stub was tracked whatever it asked for, and every round read it again and logged "scaling step failed",
+    # for good; a user whose application was autoscaled was not told why it no longer was
+    cluster = DeepApplications()
+    s = shell(cluster=cluster)
+    app = application()
+    if autoscaled:
+        app["status"] = {"autoscaling": {"desiredReplicas": 3, "lastDecision": {"desiredReplicas": 3}}}
+    cluster.add(app, groups=2)
+    cluster.deep.add("chat")
+    s.scaler.application_changed("ns", "chat", stub(app, TOO_DEEP), deleted=False)  # what its event carries
+    deadline = asyncio.get_running_loop().time() + 5.0
+    for _ in range(3):
+        await s.scaler._round(deadline)
+    assert cluster.gets == 1
+    assert ("ns", "chat") not in s.scaler._apps
+    expected = [
+        (
+            "Warning",
+            "AutoscalingFailed",
+            f"No scaling decision until it changes: the application cannot be read: {TOO_DEEP}",
+        )
+    ]
+    assert s.events.recorded == (expected if autoscaled else [])
+    assert cluster.status_writes == []

@@ -24,7 +24,7 @@ from arks_common.bus.jetstream import publish
 from arks_common.conventions import ROLE_DECODE, ROLE_PREFILL, ROLE_SERVE, group_set_name, leader_selector
 from arks_common.events.contract import METRICS, SCALE, Service, scale_msg_id
 from arks_common.events.payloads import MetricsSample, ObjectKind, ObjectRef, ScaleDecision, ScaleDirection
-from arks_common.kube.client import Kube, KubeError
+from arks_common.kube.client import Kube, KubeError, Undecodable
 from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.resources import APPLICATIONS, LEADERWORKERSETS, PODS
@@ -105,7 +105,8 @@ class SloScaler:
         """Track applications with autoscaling, and those whose `status.autoscaling` outlived it (the next step
         clears it); forget the others (level-triggered on the latest object)."""
         key = (namespace, name)
-        # a copy without its spec (too deep or too large for the bus) is tracked: the next step reads it
+        # a copy without its spec (too deep or too large for the bus) is tracked: the next step reads it, or drops
+        # it when it is too deep to read
         raw_spec = obj.get("spec")
         spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
         has_autoscaling = undecodable(obj) is not None or any(
@@ -218,7 +219,11 @@ class SloScaler:
         return True
 
     async def _tick(self, tracked: Tracked) -> None:
-        raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)
+        try:
+            raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)
+        except Undecodable as exc:
+            await self._unreadable(tracked, exc)
+            return
         if raw is None:
             self._apps.pop((tracked.namespace, tracked.name), None)
             _forget_series(tracked.namespace, tracked.name)
@@ -250,6 +255,23 @@ class SloScaler:
             if decision is not None:
                 decisions.append((role, decision))
         await self._report(tracked, raw, decisions, roles, rewrite=_outlived(raw, roles))
+
+    async def _unreadable(self, tracked: Tracked, exc: Undecodable) -> None:
+        """An application nested too deep to read (`kube.decoding`): nothing to decide it from until it changes,
+        and its next event tracks it again. Said once: in the log, and in a Warning Event when its status holds a
+        decision (it was autoscaled); the planner's status names the field too. Kept, it cost a GET and a warning
+        every round, for good, whether it asked for autoscaling or not."""
+        self._apps.pop((tracked.namespace, tracked.name), None)
+        _forget_series(tracked.namespace, tracked.name)
+        reason = undecodable(exc.stub) or str(exc)
+        log.warning(
+            "application unreadable; not scaled until it changes",
+            application=f"{tracked.namespace}/{tracked.name}",
+            reason=reason,
+        )
+        if _written(exc.stub) and self._still_leading(tracked):
+            message = f"No scaling decision until it changes: the application cannot be read: {reason}"
+            await self._events.record(exc.stub, "Warning", "AutoscalingFailed", message)
 
     async def _retire(self, tracked: Tracked, raw: dict[str, Any]) -> None:
         """An application no longer autoscaled: its `status.autoscaling` goes (an empty apply under this manager
