@@ -227,3 +227,17 @@ def test_events_of_applications_without_autoscaling_cost_the_loop_next_to_nothin
         s.scaler.application_changed("ns", f"plain-{i}", plain, deleted=False)
     assert time.perf_counter() - started < 2.0
     assert not s.scaler._apps
+
+
+async def test_an_application_with_more_hung_leaders_than_its_slots_is_decided_from_the_others() -> None:
+    # its step waited on the scrapes of the leaders listed first, which hang, and was given up at every deadline: no
+    # decision ever, only a log line, and the two leaders that answer were never asked
+    s = shell(interval=0.3, concurrent_scrapes=4)  # two slots for one application
+    s.cluster.add(application("big", uid="u-big"), groups=6)
+    hang = Hang()
+    s.source.answers = {f"big-{i}": hang.answer() for i in range(4)}
+    async with running(s):
+        await eventually(lambda: "big" in _written(s), within=5.0, what="big decided from the leaders that answer")
+    decision = s.cluster.autoscaling("big")["lastDecision"]
+    assert decision["message"] == "only one scrape so far from 2 group(s), need two for rates: hold at 6"
+    assert {name for name, _ in s.source.fetched} == {f"big-{i}" for i in range(6)}  # every leader asked in turn

@@ -58,9 +58,21 @@ class Tracked:
     states: dict[str, ScalerState] = field(default_factory=dict)
     last: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # (desired, direction, reason) reported
     uid: str = ""  # as last read: a failure's Event lands on the very object, and another uid is another application
-    # the last round whose step began (it had a step slot) and the last whose step finished: the order of the next round
+    # the last round whose step began (it had a step slot before the round's scrapes were over) and the last whose
+    # step finished with every scrape it tried: the order of the next round
     began: int = -1
     finished: int = -1
+    cut: int = 0  # scrapes of this step cut off at the end of the round's scrapes
+    # per role, when each group's scrape last had a slot: the order its groups get one in (longest ago first)
+    tried: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+SCRAPE_PART = 0.8
+"""The part of a round its scrapes may take; the rest is for the decisions and their writes."""
+
+
+class _CutOff(Exception):
+    """The round's scrapes are over before this one ended (or got a slot)."""
 
 
 class SloScaler:
@@ -89,6 +101,7 @@ class SloScaler:
         self._scrapes = asyncio.Semaphore(concurrent_scrapes)
         self._scrape_share = max(1, concurrent_scrapes // 2)
         self._rounds = 0
+        self._scrapes_until: float | None = None  # time.monotonic() at which this round's scrapes end (in a round)
         self._kube = kube
         self._js = js
         self._source = source
@@ -136,35 +149,46 @@ class SloScaler:
     async def _round(self, deadline: float) -> None:
         """Every tracked application's step at once (bounded by the semaphores): one application's hung leaders
         or slow calls never hold another's decision back. A step still running at the deadline, when the next
-        round is due, is abandoned (its application is decided again next round) and told in the log.
+        round is due, is abandoned (its application is decided again next round) and told in the log. Scrapes end
+        earlier, at `SCRAPE_PART` of the round: one not finished is a failed scrape, and the step decides from the
+        others (a group without a fresh scrape does not count, docs/autoscaling.md §2 step 2); a role none of whose
+        scrapes finished is not decided, and a step whose slot comes after that point does not begin.
 
         The semaphores serve in the order the steps start, so that order decides who waits: the applications whose
-        step finished longest ago start first (one never finished before all), and of those the one whose step
-        began longest ago. One given up at the deadline, or never begun, goes ahead of every application decided
-        in the last round; the same order every round gave up the same applications every round."""
+        step finished (with every scrape it tried) longest ago start first (one never finished before all), and of
+        those the one whose step began longest ago. One given up at the deadline, or never begun, goes ahead of every
+        application decided in the last round; the same order every round gave up the same applications every
+        round."""
         self._rounds += 1
         round_ = self._rounds
         order = sorted(self._apps.values(), key=lambda tracked: (tracked.finished, tracked.began))
-        steps = {asyncio.create_task(self._step(t, round_), name=f"scale {t.namespace}/{t.name}"): t for t in order}
-        if not steps:
+        if not order:
             return
+        now = time.monotonic()
+        self._scrapes_until = now + SCRAPE_PART * max(0.0, deadline - now)
+        steps = {asyncio.create_task(self._step(t, round_), name=f"scale {t.namespace}/{t.name}"): t for t in order}
         try:
-            _, late = await asyncio.wait(steps, timeout=max(0.0, deadline - time.monotonic()))
+            done, late = await asyncio.wait(steps, timeout=max(0.0, deadline - now))
         finally:  # also when the scale loop itself is cancelled (a shutdown): no step is left running behind it
+            self._scrapes_until = None
             running = [task for task in steps if not task.done()]
             for task in running:
                 task.cancel()
             if running:
                 await asyncio.wait(running)
+        late |= {task for task in done if task.exception() is None and not task.result()}  # too late to begin
         if late:
             STEP_FAILURES.labels("RoundDeadline").inc(len(late))
             names = sorted(f"{steps[t].namespace}/{steps[t].name}" for t in late)
             log.warning("scaling steps did not finish within the round", applications=names[:20], count=len(late))
 
-    async def _step(self, tracked: Tracked, round_: int) -> None:
+    async def _step(self, tracked: Tracked, round_: int) -> bool:
+        """False when its slot came after the round's scrapes: it did not begin, and goes first next round."""
         async with self._steps:
             if not self._is_leader():  # the lease may have gone while earlier steps ran
-                return
+                return True
+            if self._scrapes_until is not None and time.monotonic() >= self._scrapes_until:
+                return False  # begun, it would decide from no scrape at all, and go behind the others next round
             tracked.began = round_
             try:
                 await self._tick(tracked)
@@ -172,7 +196,9 @@ class SloScaler:
                 log.warning("scaling step failed", application=f"{tracked.namespace}/{tracked.name}", error=str(exc))
             except Exception as exc:  # one application's bad metrics or spec never stops the others
                 await self._broke(tracked, exc)
-            tracked.finished = round_  # not when given up at the deadline (cancelled)
+            if not tracked.cut:  # not when given up at the deadline (cancelled), nor when scrapes were cut off
+                tracked.finished = round_
+            return True
 
     def _leadership(self, leading: bool) -> bool:
         """Whether this replica decides this round. Taking the lead (again) starts every application afresh, as a
@@ -219,6 +245,7 @@ class SloScaler:
         return True
 
     async def _tick(self, tracked: Tracked) -> None:
+        tracked.cut = 0
         try:
             raw = await self._kube.get(APPLICATIONS, tracked.namespace, tracked.name)
         except Undecodable as exc:
@@ -248,6 +275,7 @@ class SloScaler:
         for gone in set(tracked.states) - {r.name for r in roles}:  # a role whose autoscaling was removed
             tracked.states.pop(gone, None)
             tracked.last.pop(gone, None)
+            tracked.tried.pop(gone, None)
             forget_application(tracked.namespace, _series_name(tracked.name, gone))
         decisions: list[tuple[ScaledRole, Decision]] = []
         for role in roles:
@@ -298,7 +326,9 @@ class SloScaler:
         current = running if decided is None else decided
         state = tracked.states.get(role.name, ScalerState())
         seen = {group: entries[-1][0] for group, entries in state.history.items() if entries}
-        groups = await self._observe(app, raw["metadata"]["uid"], role, seen)
+        groups = await self._observe(tracked, app, raw["metadata"]["uid"], role, seen)
+        if groups is None:
+            return None  # none of its scrapes finished within the round: nothing new to decide from
         decision, tracked.states[role.name] = decide(
             role.spec, Observation(self._clock(), current, tuple(groups)), state, role_config(role.name, self._config)
         )
@@ -312,18 +342,42 @@ class SloScaler:
         return decision
 
     async def _observe(
-        self, app: ArksApplication, uid: str, role: ScaledRole, seen: dict[str, float]
-    ) -> list[GroupSample]:
-        """Each group of the role, scraped; `seen` holds when each group's last scrape the decision kept was made."""
+        self, tracked: Tracked, app: ArksApplication, uid: str, role: ScaledRole, seen: dict[str, float]
+    ) -> list[GroupSample] | None:
+        """Each group of the role, scraped; `seen` holds when each group's last scrape the decision kept was made.
+        None when the round's scrapes ended before any of the role's finished."""
         ns, name = app.metadata.namespace, app.metadata.name
         # `serve` pods made before roles lack the role label: select them by application only
         selector = leader_selector(name) if role.name == ROLE_SERVE else leader_selector(name, role.name)
         pods, _ = await self._kube.list(PODS, ns, label_selector=selector)
         now = self._clock()
+        # the groups whose scrape had a slot longest ago first: with more leaders than a round has slots for, the
+        # same ones (the first listed) were scraped every round and the others never
+        names = [_group_name(role, pod) for pod in pods]
+        before = tracked.tried.get(role.name, {})
+        tried = tracked.tried[role.name] = {group: before.get(group, 0.0) for group in names}
+        first = sorted(range(len(pods)), key=lambda i: tried[names[i]])
         # every group at once: a hung leader costs its scrape timeout once, not once per group after it; within the
         # application's share of the scrape slots (its scrapes wait on it before they queue for a slot)
         share = asyncio.Semaphore(self._scrape_share)
-        return list(await asyncio.gather(*(self._group(app, uid, role, pod, now, seen, share) for pod in pods)))
+        results = await asyncio.gather(*(self._group(app, uid, role, pods[i], now, seen, share, tried) for i in first))
+        by_pod = dict(zip(first, results, strict=True))
+        observed = [by_pod[i] for i in range(len(pods))]  # as listed: the decision's messages name groups in order
+        cut = [sample.group for sample, cut_off in observed if cut_off]
+        if not cut:
+            return [sample for sample, _ in observed]
+        tracked.cut += len(cut)
+        SCRAPE_PROBLEMS.labels("late").inc(len(cut))
+        scraped = sum(1 for sample, cut_off in observed if sample.ready_seconds is not None and not cut_off)
+        log.warning(
+            "scrapes not finished within the round",
+            application=f"{ns}/{name}",
+            role=role.name,
+            groups=sorted(cut)[:20],
+            count=len(cut),
+            decided_from=scraped,
+        )
+        return [sample for sample, _ in observed] if scraped else None
 
     async def _group(
         self,
@@ -334,13 +388,20 @@ class SloScaler:
         now: float,
         seen: dict[str, float],
         share: asyncio.Semaphore,
-    ) -> GroupSample:
-        """One replica group as its leader pod shows it, with a scrape of its metrics while it is Ready."""
-        group = group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
+        tried: dict[str, float],
+    ) -> tuple[GroupSample, bool]:
+        """One replica group as its leader pod shows it, with a scrape of its metrics while it is Ready; and whether
+        that scrape was cut off at the end of the round's scrapes."""
+        group = _group_name(role, pod)
         since = ready_since(pod)
         started = runtime_started(pod)
-        scrape = None if since is None else await self._scrape(app, uid, role, group, pod, seen.get(group), share)
-        return GroupSample(
+        scrape, cut = None, False
+        if since is not None:
+            try:
+                scrape = await self._scrape(app, uid, role, group, pod, seen.get(group), share, tried)
+            except _CutOff:
+                cut = True
+        sample = GroupSample(
             group=group,
             ready_seconds=None if since is None else max(0.0, now - since.timestamp()),
             scraped_at=None if scrape is None else scrape[0],
@@ -349,6 +410,7 @@ class SloScaler:
             start_seconds=started_in(pod, since),
             started_at=None if started is None else started.timestamp(),
         )
+        return sample, cut
 
     async def _scrape(
         self,
@@ -359,14 +421,25 @@ class SloScaler:
         pod: dict[str, Any],
         seen: float | None,
         share: asyncio.Semaphore,
+        tried: dict[str, float],
     ) -> tuple[float, MetricsSnapshot] | None:
         """When the group's metrics were scraped and what they say, published for subscribers; None when they
         could not be read. `seen`: when the scrape the decision last kept was made; `share`: the application's
-        part of the scrape slots."""
+        part of the scrape slots; `tried`: when each group's scrape last had a slot. Raises _CutOff when the
+        round's scrapes end before it does."""
         ns, name = app.metadata.namespace, app.metadata.name
+        until = self._scrapes_until
         try:
-            async with share, self._scrapes:
-                text = await self._source.fetch(ns, name, group, pod)
+            async with asyncio.timeout(None if until is None else until - time.monotonic()) as budget:
+                async with share, self._scrapes:
+                    if until is not None and time.monotonic() >= until:
+                        raise _CutOff  # its slot came too late: it keeps its place ahead of the groups scraped
+                    tried[group] = time.monotonic()
+                    text = await self._source.fetch(ns, name, group, pod)
+        except TimeoutError:
+            if budget.expired():
+                raise _CutOff from None
+            raise
         except FetchError as exc:
             SCRAPE_PROBLEMS.labels(exc.kind).inc()
             log.warning("metrics not read", application=f"{ns}/{name}", group=group, error=str(exc))
@@ -494,6 +567,10 @@ def _not_published(channel: str, subject: str, exc: Exception) -> None:
 
 def _wall_clock() -> float:
     return time.time()
+
+
+def _group_name(role: ScaledRole, pod: dict[str, Any]) -> str:
+    return group_of(pod) if role.name == ROLE_SERVE else f"{role.name}-{group_of(pod)}"
 
 
 def _series_name(application: str, role: str) -> str:
