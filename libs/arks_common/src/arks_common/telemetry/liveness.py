@@ -28,13 +28,17 @@ class Overdue:
 class Liveness:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._due: dict[str, tuple[float, float]] = {}  # loop -> (last beat, limit)
+        self._due: dict[str, tuple[float, float]] = {}  # loop -> (last beat, next beat due by)
         self._lock = threading.Lock()  # /healthz may be read from another thread than the loops' event loop
 
     def beat(self, loop: str, within: float) -> None:
-        """`loop` made progress now; it promises its next beat within `within` seconds."""
+        """`loop` made progress now; it promises its next beat within `within` seconds. A longer promise made
+        before stands: a loop that pauses for a while (a server's Retry-After) says so, and a beat of the work it
+        left running meanwhile (a publish) does not take that back."""
         with self._lock:
-            self._due[loop] = (self._clock(), within)
+            now = self._clock()
+            _, due = self._due.get(loop, (now, now))
+            self._due[loop] = (now, max(due, now + within))
 
     def forget(self, loop: str) -> None:
         with self._lock:
@@ -44,7 +48,7 @@ class Liveness:
         now = self._clock()
         with self._lock:
             due = dict(self._due)
-        return [Overdue(loop, now - last, limit) for loop, (last, limit) in sorted(due.items()) if now - last > limit]
+        return [Overdue(loop, now - last, by - last) for loop, (last, by) in sorted(due.items()) if now > by]
 
 
 LIVENESS = Liveness()
