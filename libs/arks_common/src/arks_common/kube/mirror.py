@@ -1,5 +1,6 @@
-"""Keeps an in-memory picture of one kind current: list, then watch from the list's version; a broken or expired
-watch relists. What the picture is belongs to the caller (a `Picture`: replaced by a list, told of each change).
+"""Keeps an in-memory picture of one kind current: list, then watch from the list's version; an expired watch
+relists (`listwatch` says when a watch is renewed, resumed or given up for a relist). What the picture is belongs
+to the caller (a `Picture`: replaced by a list, told of each change).
 
 The loop beats liveness at every event, bookmark and restart, so a watch that hangs gets the service restarted
 instead of serving an old picture; a shutdown cuts a quiet watch short.
@@ -11,10 +12,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from arks_common.kube.client import LIST_PAGE, Gone, Kube, KubeError
+from arks_common.kube.client import LIST_PAGE, Kube
+from arks_common.kube.listwatch import list_and_watch
 from arks_common.kube.resources import Resource
-from arks_common.stopping import sleep_unless, unless_stopped
-from arks_common.telemetry.liveness import LIVENESS
 from arks_common.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,47 +43,24 @@ async def mirror(
     """Feeds `picture` with `res` (cluster-wide, optionally by label) until `stop` is set. `trim` keeps of each
     listed object what the picture reads, page by page as they arrive: a relist of thousands of large objects
     (a LeaderWorkerSet's pod templates) never holds them all whole at once."""
-    loop = f"mirror {kind}"
-    beat_within = watch_timeout + stall_seconds
-    backoff = 0.5
-    try:
-        while not stop.is_set():
-            LIVENESS.beat(loop, beat_within)
-            try:
-                items, version = await kube.list(res, None, label_selector, True, trim, page_size)
-                picture.replace(kind, items, version)
-                del items
-                while not stop.is_set():
-                    watching = _watch(kube, res, version, picture, watch_timeout, label_selector, loop, beat_within)
-                    finished, ended_at = await unless_stopped(stop, watching)
-                    if not finished or ended_at is None:
-                        return
-                    version = ended_at
-                backoff = 0.5
-            except Gone:
-                log.info("watch expired; relisting", kind=kind)
-            except KubeError as exc:
-                log.warning("list/watch failed; retrying", kind=kind, error=str(exc)[:300])
-                await sleep_unless(stop, backoff)
-                backoff = min(backoff * 2, 30)
-    finally:
-        LIVENESS.forget(loop)
 
+    async def relist() -> str:
+        items, version = await kube.list(res, None, label_selector, True, trim, page_size)
+        picture.replace(kind, items, version)
+        return version
 
-async def _watch(
-    kube: Kube,
-    res: Resource,
-    version: str,
-    picture: Picture,
-    watch_seconds: int,
-    label_selector: str | None,
-    loop: str,
-    beat_within: float,
-) -> str:
-    """Applies watch events to the picture until the server ends the watch; returns the version reached."""
-    async for event, obj in kube.watch(res, version, watch_seconds, label_selector):
-        version = str((obj.get("metadata") or {}).get("resourceVersion", version))
-        LIVENESS.beat(loop, beat_within)
-        if event != "BOOKMARK":
-            picture.observe(obj, deleted=event == "DELETED")
-    return version
+    async def observe(event: str, obj: dict[str, Any]) -> None:
+        picture.observe(obj, deleted=event == "DELETED")
+
+    await list_and_watch(
+        kube,
+        res,
+        relist,
+        observe,
+        stop,
+        loop=f"mirror {kind}",
+        log=log.bind(kind=kind),
+        watch_timeout=watch_timeout,
+        stall_seconds=stall_seconds,
+        label_selector=label_selector,
+    )

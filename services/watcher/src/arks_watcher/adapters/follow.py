@@ -1,5 +1,6 @@
-"""List, then watch with bookmarks, relisting on 410 Gone and every resync period; publish each change, many
-at once but each object's in order (`OrderedPipeline`).
+"""List, then watch with bookmarks, relisting on 410 Gone and every resync period (`arks_common.kube.listwatch`
+says when a watch is renewed, resumed or given up for a relist); publish each change, many at once but each
+object's in order (`OrderedPipeline`).
 
 Publishing retries until JetStream acknowledges, so a change is never dropped while NATS is away; the
 dedup id makes the retries (and other watcher replicas) harmless. A publish that has not gone through for the
@@ -9,8 +10,6 @@ stall limit fails liveness, so the watcher is restarted and relists.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import nats.errors
@@ -19,8 +18,9 @@ from nats.js import JetStreamContext
 from arks_common.bus.jetstream import publish
 from arks_common.bus.pipeline import OrderedPipeline
 from arks_common.events.contract import OBJECTS, Service
-from arks_common.kube.client import Gone, Kube, KubeError
+from arks_common.kube.client import Kube
 from arks_common.kube.decoding import stub, undecodable
+from arks_common.kube.listwatch import list_and_watch
 from arks_common.stopping import sleep_unless
 from arks_common.telemetry.liveness import LIVENESS
 from arks_common.telemetry.logging import get_logger
@@ -52,6 +52,7 @@ class Follower:
         self._watched = watched
         self._resync = resync_seconds
         self._watch_timeout = watch_timeout
+        self._stall = stall_seconds
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
         self._pipeline = OrderedPipeline(PUBLISH_WINDOW)
         self._log = log.bind(kind=watched.kind.value)
@@ -73,21 +74,28 @@ class Follower:
         LIVENESS.beat(self._loop, self._beat_within)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            self._beat()  # a failing list or watch is retried: an API server away is not a stall of ours
-            try:
-                await self._list_and_watch(stop)
-                backoff = 0.5
-            except Gone:
-                self._log.info("watch expired; relisting")
-            except KubeError as exc:
-                self._log.warning("list/watch failed; retrying", error=str(exc), delay=backoff)
-                WATCH_RESTARTS.labels(self._watched.kind.value, "error").inc()
-                await sleep_unless(stop, backoff)
-                backoff = min(backoff * 2, 30)
+        kind = self._watched.kind.value
 
-    async def _list_and_watch(self, stop: asyncio.Event) -> None:
+        async def observe(event: str, obj: dict[str, Any]) -> None:
+            await self._publish(obj, deleted=event == "DELETED", stop=stop)
+
+        await list_and_watch(
+            self._kube,
+            self._watched.resource,
+            lambda: self._relist(stop),
+            observe,
+            stop,
+            loop=self._loop,
+            log=self._log,
+            watch_timeout=self._watch_timeout,
+            stall_seconds=self._stall,
+            label_selector=self._watched.label_selector,
+            resync_seconds=self._resync,
+            restarted=lambda cause: WATCH_RESTARTS.labels(kind, cause).inc(),
+        )
+
+    async def _relist(self, stop: asyncio.Event) -> str:
+        """Lists, publishes what changed since last told and what vanished; returns the list's version."""
         res, selector = self._watched.resource, self._watched.label_selector
         # page by page: a relist of thousands of objects never holds them all (the watcher's peak memory)
         before, self._known = self._known, {}
@@ -113,41 +121,6 @@ class Follower:
                 self._known.setdefault(key, last)
             raise
         self._log.info("listed", count=count, changed=changed, resource_version=rv)
-        resync_at = time.monotonic() + self._resync
-        while not stop.is_set() and time.monotonic() < resync_at:
-            self._beat()
-            stream = self._kube.watch(res, rv, self._watch_timeout, selector)
-            watch_task = asyncio.ensure_future(self._consume(stream, stop, rv))
-            stop_task = asyncio.ensure_future(stop.wait())
-            try:
-                done, _ = await asyncio.wait(
-                    {watch_task, stop_task},
-                    timeout=max(0.0, resync_at - time.monotonic()),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                for task in (watch_task, stop_task):
-                    task.cancel()
-                await asyncio.gather(watch_task, stop_task, return_exceptions=True)
-                await stream.aclose()
-            if watch_task in done and watch_task.exception() is None:
-                rv = watch_task.result()
-                WATCH_RESTARTS.labels(self._watched.kind.value, "timeout").inc()
-            elif watch_task in done:
-                raise watch_task.exception()  # type: ignore[misc]
-        WATCH_RESTARTS.labels(self._watched.kind.value, "resync").inc()
-
-    async def _consume(
-        self, stream: AsyncGenerator[tuple[str, dict[str, Any]], None], stop: asyncio.Event, rv: str
-    ) -> str:
-        """Publishes watch events until the server ends the watch; returns the last resourceVersion seen (`rv`, the
-        one it started from, when it ended before any event: "" would ask for the newest state and skip the gap)."""
-        async for event_type, obj in stream:
-            rv = str(obj.get("metadata", {}).get("resourceVersion", rv))
-            self._beat()
-            if event_type == "BOOKMARK":
-                continue
-            await self._publish(obj, deleted=event_type == "DELETED", stop=stop)
         return rv
 
     async def _publish(self, obj: dict[str, Any], deleted: bool, stop: asyncio.Event) -> None:
