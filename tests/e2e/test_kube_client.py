@@ -1,5 +1,6 @@
 """The Kubernetes client against the real API server: of replicas racing to create one object with server-side
-apply, exactly one learns that it created it (so exactly one says "Created")."""
+apply, exactly one learns that it created it (so exactly one says "Created"); a status apply made onto a version
+the object has left is refused (409), which the model-loader's `Loaded` gate relies on."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import asyncio
 
 import pytest
 
-from arks_common.kube.client import Kube, load_api_client
-from arks_common.kube.resources import SERVICES
+from arks_common.kube.client import Conflict, Kube, load_api_client
+from arks_common.kube.resources import APPLICATIONS, SERVICES
+from support.builders import vllm_app
 from support.e2e import Env
 
 pytestmark = pytest.mark.cluster
@@ -49,5 +51,45 @@ async def test_a_paged_list_is_one_snapshot_in_bounded_pages(arks: Env, ns: str)
         names = [obj["metadata"]["name"] for page, _ in pages for obj in page]
         whole, _ = await kube.list(SERVICES, ns)
         assert names == [obj["metadata"]["name"] for obj in whole] == [f"paged-{i}" for i in range(5)]
+    finally:
+        await kube.close()
+
+
+async def test_a_status_apply_onto_a_version_the_object_left_is_refused(arks: Env, ns: str) -> None:
+    app = vllm_app()
+    app["metadata"] = {"name": "fenced", "namespace": ns}
+    kube = Kube(await load_api_client(str(arks.cluster.kubeconfig)), "arks-e2e-fence")
+    probe = {
+        "type": "E2eFence",
+        "status": "True",
+        "reason": "Probe",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    try:
+        old = await kube.create(APPLICATIONS, ns, app)
+        version = old["metadata"]["resourceVersion"]
+        # a write of our own since: the version read is left for good, whatever the services write meanwhile
+        await kube.apply_status(APPLICATIONS, ns, "fenced", {"conditions": [probe]})
+        with pytest.raises(Conflict):
+            await kube.apply_status(APPLICATIONS, ns, "fenced", {"conditions": [{**probe, "reason": "Stale"}]}, version)
+        for _ in range(10):  # onto the version read just before: taken (unless a service wrote in between)
+            current = await kube.get(APPLICATIONS, ns, "fenced")
+            assert current is not None
+            try:
+                await kube.apply_status(
+                    APPLICATIONS,
+                    ns,
+                    "fenced",
+                    {"conditions": [{**probe, "reason": "Fresh"}]},
+                    current["metadata"]["resourceVersion"],
+                )
+                break
+            except Conflict:
+                await asyncio.sleep(0.2)
+        stored = await kube.get(APPLICATIONS, ns, "fenced")
+        assert stored is not None
+        reasons = [c["reason"] for c in stored["status"]["conditions"] if c["type"] == "E2eFence"]
+        assert reasons == ["Fresh"]
     finally:
         await kube.close()

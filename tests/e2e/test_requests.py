@@ -50,9 +50,11 @@ class CountingKube(Kube):
         self._count(f"get {res.plural}")
         return await super().get(res, namespace, name)
 
-    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def apply_status(
+        self, res: Resource, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
         self._count(f"apply {res.plural}/status")
-        answer = await super().apply_status(res, namespace, name, status)
+        answer = await super().apply_status(res, namespace, name, status, resource_version)
         self.answers.append(answer)
         return answer
 

@@ -139,11 +139,17 @@ class MemoryKube:
         current["metadata"]["resourceVersion"] = str(next(self._counter))
         return copy.deepcopy(current)
 
-    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """The service owns the whole status it applies: what it leaves out goes (server-side apply)."""
+    async def apply_status(
+        self, res: Resource, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
+        """The service owns the whole status it applies: what it leaves out goes (server-side apply). A
+        `resource_version` is a precondition, as the API server takes it (tests/e2e/test_kube_client.py)."""
+        self.calls.append(("apply_status", res.plural, name))
         current = self.store.get((res.plural, namespace, name))
         if current is None:
             raise NotFound(f"{res.kind} {name} not found", 404)
+        if resource_version and resource_version != current["metadata"].get("resourceVersion"):
+            raise Conflict(f"Operation cannot be fulfilled on {res.plural} {name!r}: the object has been modified", 409)
         kept = {c["type"]: c for c in (current.get("status") or {}).get("conditions") or []}
         kept.update({c["type"]: c for c in status.get("conditions") or []})
         current["status"] = {**copy.deepcopy(status), "conditions": list(kept.values())}

@@ -17,9 +17,13 @@ class _Recording(Kube):
 
     def __init__(self) -> None:
         self.writes: list[dict[str, Any]] = []
+        self.versions: list[str | None] = []
 
-    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def apply_status(
+        self, res: Resource, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
         self.writes.append(status)
+        self.versions.append(resource_version)
         return {}
 
 
@@ -35,3 +39,14 @@ def test_a_condition_already_shown_is_written_only_when_forced() -> None:
     assert kube.writes == []
     asyncio.run(apply_condition(kube, APPLICATIONS, app, refusal, force=True))
     assert [w["conditions"][0]["observedGeneration"] for w in kube.writes] == [2]
+
+
+def test_a_write_with_a_precondition_goes_onto_the_copys_version_only() -> None:
+    """The API server refuses it (409) once the object changed since the copy (tests/e2e/test_kube_client.py)."""
+    app = _app_showing(condition_dict(condition("Loaded", False, "ModelLoading", "waiting", 1)))
+    app["metadata"]["resourceVersion"] = "41"
+    kube = _Recording()
+    loaded = condition("Loaded", True, "ModelLoadSucceeded", "The referenced model is loaded", 1)
+    asyncio.run(apply_condition(kube, APPLICATIONS, app, loaded))
+    asyncio.run(apply_condition(kube, APPLICATIONS, app, loaded, precondition=True))
+    assert kube.versions == [None, "41"]

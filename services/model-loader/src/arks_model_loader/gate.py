@@ -6,7 +6,15 @@ own write of it, costs no request (`loaded_is_current`, the remembered generatio
 A write made from a model that changed meanwhile could overwrite the newer verdict the model's own event wrote
 a moment before, so every write is followed by a second look at the model: if it moved, the verdict is redone.
 A new application's model comes from the service's watch of Ready models when that shows it (`core.ready_models`),
-else from a read."""
+else from a read.
+
+A model's change is judged on another replica than the application's own events (the model's partition, not the
+application's), from a listed copy that may be older than a verdict the application's replica has written since
+(for a newer generation); that replica remembers its write and would skip the event of an older verdict written
+over it, leaving `Loaded` for a generation the spec has left (the deployer then holds a new template back). So
+those writes go only onto the version judged (its resourceVersion as the precondition): a conflict reads the
+application again (one GET per conflict) and judges it anew. An application's own events need none: a newer
+version of it is an event on its way to the same replica, judged after this write."""
 
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from arks_common.api.application import ConditionType
 from arks_common.api.conditions import condition
 from arks_common.api.meta import Condition
 from arks_common.conventions import is_object_name
-from arks_common.kube.client import Kube, NotFound, Undecodable
+from arks_common.kube.client import Conflict, Kube, NotFound, Undecodable
 from arks_common.kube.decoding import undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
@@ -33,6 +41,9 @@ log = get_logger(__name__)
 CONTROLLER = "loaded-gate"
 RECHECKS = 3
 """Writes in a row from a model that keeps moving; its next event finishes the job after that."""
+CONFLICTS = 3
+"""Reads of an application again after a write from an older copy was refused; then the bus retries the model's
+event (an application changing that fast)."""
 
 
 class LoadedGate:
@@ -91,12 +102,28 @@ class LoadedGate:
             apps, _ = await self._kube.list_packed(APPLICATIONS, namespace)  # never all held decoded at once
             for app in apps:
                 if model_name_of(app) == model_name and not app["metadata"].get("deletionTimestamp"):
-                    await self._update(app, model_name, model)
+                    await self._update(app, model_name, model, elsewhere=True)
 
-    async def _update(self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None) -> None:
-        for _ in range(RECHECKS):
-            if not await self._write(app, model_name, model):
+    async def _update(
+        self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None, elsewhere: bool = False
+    ) -> None:
+        """`elsewhere`: judged on a model's event, so written only onto the version of `app` (see the module)."""
+        rechecks = conflicts = 0
+        while rechecks < RECHECKS:
+            try:
+                wrote = await self._write(app, model_name, model, precondition=elsewhere)
+            except Conflict:
+                conflicts += 1
+                if conflicts >= CONFLICTS:
+                    raise  # temporary: the model's event is handled again
+                fresh = await self._kube.get(APPLICATIONS, app["metadata"]["namespace"], app["metadata"]["name"])
+                if fresh is None or fresh["metadata"].get("deletionTimestamp") or model_name_of(fresh) != model_name:
+                    return  # gone, or moved to another model: its own event judges it
+                app = fresh
+                continue
+            if not wrote:
                 return
+            rechecks += 1
             again = await self._kube.get(MODELS, app["metadata"]["namespace"], model_name)
             if _version(again) == _version(model):
                 # remembered only now: a verdict from a model that moved (the watch lags) must not let a
@@ -108,8 +135,11 @@ class LoadedGate:
                 return
             app, model = fresh, again
 
-    async def _write(self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None) -> bool:
-        """Sets the condition from `model`; whether anything was written."""
+    async def _write(
+        self, app: dict[str, Any], model_name: str, model: dict[str, Any] | None, precondition: bool = False
+    ) -> bool:
+        """Sets the condition from `model`; whether anything was written. With `precondition`, onto the version
+        `app` is only (Conflict otherwise)."""
         meta = app["metadata"]
         verdict = loaded_verdict(meta["namespace"], model_name, model)
         generation = int(meta.get("generation", 0))
@@ -118,7 +148,7 @@ class LoadedGate:
             self._remember(app)
             return False
         try:
-            news = await apply_condition(self._kube, APPLICATIONS, app, new)
+            news = await apply_condition(self._kube, APPLICATIONS, app, new, precondition=precondition)
         except NotFound:
             return False  # deleted since the event was published: nothing to gate
         if news:

@@ -345,10 +345,15 @@ class Kube:
         )
         return (checked(answer) if isinstance(answer, dict) else {}), status == HTTPStatus.CREATED
 
-    async def apply_status(self, res: Resource, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply of the fields of `.status` this service owns (through the status subresource)."""
-        body = {"apiVersion": res.api_version, "kind": res.kind, "metadata": {"name": name, "namespace": namespace}}
-        body["status"] = status
+    async def apply_status(
+        self, res: Resource, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
+        """Server-side apply of the fields of `.status` this service owns (through the status subresource). With
+        `resource_version`, only onto that very version of the object: Conflict (409) when it changed since."""
+        metadata = {"name": name, "namespace": namespace}
+        if resource_version is not None:
+            metadata["resourceVersion"] = resource_version  # the API server's precondition, as on an update
+        body = {"apiVersion": res.api_version, "kind": res.kind, "metadata": metadata, "status": status}
         return await self._object(
             "PATCH",
             res.path(namespace, name, "status"),

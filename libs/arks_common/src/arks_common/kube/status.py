@@ -12,9 +12,12 @@ from arks_common.kube.client import Kube
 from arks_common.kube.resources import Resource
 
 
-async def apply_condition(kube: Kube, res: Resource, obj: dict[str, Any], new: Condition, force: bool = False) -> bool:
+async def apply_condition(
+    kube: Kube, res: Resource, obj: dict[str, Any], new: Condition, force: bool = False, precondition: bool = False
+) -> bool:
     """Sets the condition `new.type` on `obj` if anything a reader sees changed (or, with `force`, whatever `obj`
-    shows: it may be older than a write over it); returns whether its status or reason changed (worth an Event)."""
+    shows: it may be older than a write over it); returns whether its status or reason changed (worth an Event).
+    With `precondition`, only onto the version `obj` is: Conflict (409) when the object changed since."""
     existing = [
         Condition.model_validate(c)
         for c in (obj.get("status") or {}).get("conditions") or []
@@ -24,7 +27,12 @@ async def apply_condition(kube: Kube, res: Resource, obj: dict[str, Any], new: C
     if not changed and not force:
         return False
     meta = obj["metadata"]
-    await kube.apply_status(res, meta["namespace"], meta["name"], {"conditions": [condition_dict(conditions[0])]})
+    status = {"conditions": [condition_dict(conditions[0])]}
+    if precondition:
+        version = str(meta.get("resourceVersion") or "")
+        await kube.apply_status(res, meta["namespace"], meta["name"], status, resource_version=version)
+    else:
+        await kube.apply_status(res, meta["namespace"], meta["name"], status)
     return is_news(existing, new)
 
 
