@@ -184,6 +184,26 @@ def test_a_claim_size_kubernetes_cannot_read_is_refused_naming_the_field(arks: E
     arks.apply(ns, model)  # an exponent, which Kubernetes takes, is admitted
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("model", "o" * 96 + "/" + "n" * 97), ("name", "c" * 254)],
+    ids=["a repo id past the hub's 193 characters", "a claim name past 253"],
+)
+def test_a_repo_id_or_claim_name_too_long_is_refused_naming_the_field(
+    arks: Env, ns: str, field: str, value: str
+) -> None:
+    # repeated in every condition of the model and of its applications, a huge one made status too large to store
+    model = rwx_model("long")
+    spec = model["spec"] if field == "model" else model["spec"]["storage"]["pvc"]
+    spec[field] = value
+    refused = arks.cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(model), check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert ("spec.model" if field == "model" else "spec.storage.pvc.name") in refused.stderr, refused.stderr
+    assert "Too long" in refused.stderr, refused.stderr
+    spec[field] = value[:-1]
+    arks.apply(ns, model)  # the longest there are, admitted
+
+
 def test_a_claim_of_a_storage_class_that_does_not_exist_says_so_naming_the_field(arks: Env, ns: str) -> None:
     model = rwx_model("classless")
     model["spec"]["storage"]["pvc"]["spec"]["storageClassName"] = f"missing-{ns}"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from arks_common.api.conditions import bounded, condition, condition_dict, is_news, set_condition
 from arks_common.api.meta import Condition
-from arks_common.api.model import ArksModel, ModelPhase
+from arks_common.api.model import REPO_ID_MAX, ArksModel, ModelPhase
 from arks_common.api.quantity import quantity_value
 from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
@@ -362,7 +362,10 @@ class ModelReconciler:
             try:
                 job = await self._kube.create(JOBS, namespace, want)
                 await self._events.record(
-                    raw, "Normal", "DownloadStarted", f"Started Job {wanted} to download {model.spec.model}"
+                    raw,
+                    "Normal",
+                    "DownloadStarted",
+                    f"Started Job {wanted} to download {bounded(model.spec.model, REPO_ID_MAX)}",
                 )
             except Conflict:
                 job = await self._kube.get(JOBS, namespace, wanted)

@@ -37,6 +37,15 @@ class ModelConditionType(StrEnum):
 
 SECRET_NAME_PATTERN = f"^({DNS_SUBDOMAIN})?$"
 """A Secret's name (a DNS-1123 subdomain, as Kubernetes validates it), or empty (no token)."""
+CLAIM_NAME_PATTERN = SECRET_NAME_PATTERN
+"""A PersistentVolumeClaim's name (a DNS-1123 subdomain), or empty (the model's name)."""
+NAME_MAX = 253
+"""Characters of a DNS-1123 subdomain at most: a Secret's or a claim's name."""
+REPO_ID_MAX = 96 + 1 + 96
+"""Characters of a Hub repository id at most: `namespace/name`, each part at most 96 (huggingface_hub's
+`validate_repo_id`, `REPO_ID_REGEX` in `huggingface_hub/utils/_validators.py`, 2.4.0). In the CRD, and how much
+of a longer one (stored before the rule) a status message repeats: each condition and every application's `Loaded`
+repeated it whole, so a huge one made status writes too large to store."""
 
 
 class HuggingFaceSource(ApiModel):
@@ -45,7 +54,7 @@ class HuggingFaceSource(ApiModel):
         description=f"A Secret in the model's namespace whose key {HF_TOKEN_KEY} is the token.",
         # in the CRD only: the API server refuses a name no Secret can have (`HF-Token`, `other-ns/hf-token`) with
         # the field's name; a model stored before the rule is still read, and its refused Job is its failure
-        json_schema_extra={"pattern": SECRET_NAME_PATTERN, "maxLength": 253},
+        json_schema_extra={"pattern": SECRET_NAME_PATTERN, "maxLength": NAME_MAX},
     )
 
 
@@ -54,7 +63,13 @@ class ModelSource(ApiModel):
 
 
 class PvcStorage(ApiModel):
-    name: str | None = Field(default=None, description="The PVC's name; defaults to the model's name.")
+    name: str | None = Field(
+        default=None,
+        description="The PVC's name; defaults to the model's name.",
+        # in the CRD only (as tokenSecretRef): a model stored before the rule is still read, and its refused claim
+        # is its failure, its name quoted bounded
+        json_schema_extra={"pattern": CLAIM_NAME_PATTERN, "maxLength": NAME_MAX},
+    )
     spec: dict[str, Any] = Field(
         default_factory=dict,
         json_schema_extra={
@@ -90,7 +105,11 @@ class ModelStorage(ApiModel):
 
 
 class ArksModelSpec(ApiModel):
-    model: str = Field(min_length=1, description="The hub repository id, for example Qwen/Qwen2.5-7B-Instruct-1M.")
+    model: str = Field(
+        min_length=1,
+        description="The hub repository id, for example Qwen/Qwen2.5-7B-Instruct-1M.",
+        json_schema_extra={"maxLength": REPO_ID_MAX},  # in the CRD only: a model stored before it is still read
+    )
     source: ModelSource = Field(default_factory=ModelSource)
     storage: ModelStorage = Field(default_factory=ModelStorage)
 

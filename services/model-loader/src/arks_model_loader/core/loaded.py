@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arks_common.api.application import ConditionType
+from arks_common.api.conditions import bounded
 from arks_common.api.model import ModelConditionType, ModelPhase
 from arks_common.api.reasons import LOADED_MESSAGE, LoadedReason
 from arks_common.conventions import is_object_name
@@ -48,13 +49,15 @@ def loaded_verdict(namespace: str, model_name: str, model: dict[str, Any] | None
         )
     if phase == ModelPhase.FAILED.value:
         why = _failure_message(status)
-        return LoadedVerdict(False, LoadedReason.FAILED, f"ArksModel {model_name} failed to load: {why}")
+        return LoadedVerdict(False, LoadedReason.FAILED, bounded(f"ArksModel {model_name} failed to load: {why}"))
     # the model's own account of its load, so a download that cannot start shows on the application too
     step = _condition_message(status, ModelConditionType.MODEL_LOADED.value)
     return LoadedVerdict(
         False,
         LoadedReason.LOADING,
-        f"Waiting for ArksModel {model_name} to be loaded (phase {phase}{': ' + step if step else ''})",
+        bounded(
+            f"Waiting for ArksModel {model_name} to be loaded (phase {str(phase)[:63]}{': ' + step if step else ''})"
+        ),
     )
 
 
@@ -70,7 +73,8 @@ def describes_its_spec(model: dict[str, Any]) -> bool:
 def _condition_message(status: dict[str, Any], type_: str) -> str:
     for cond in status.get("conditions") or []:
         if isinstance(cond, dict) and cond.get("type") == type_ and cond.get("status") == "False":
-            return str(cond.get("message") or "")
+            # the model's words, as any writer of its status left them: bounded, as every application repeats them
+            return bounded(str(cond.get("message") or ""))
     return ""
 
 

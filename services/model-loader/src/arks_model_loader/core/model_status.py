@@ -3,12 +3,12 @@ function of its claim and download Job. Messages of success keep the user guide'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from arks_common.api.conditions import bounded
-from arks_common.api.model import ModelConditionType, ModelPhase
+from arks_common.api.model import NAME_MAX, REPO_ID_MAX, ModelConditionType, ModelPhase
 from arks_common.kube.pods import CANNOT_START, why_not_running
 
 
@@ -117,8 +117,11 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
     storage_t = ModelConditionType.STORAGE_CREATED.value
     loaded_t = ModelConditionType.MODEL_LOADED.value
     ready_t = ModelConditionType.READY.value
+    # quoted whole when the CRD's bounds hold (a model stored before them: cut), so no message outgrows the status
+    repo_id, pvc_name = bounded(obs.repo_id, REPO_ID_MAX), bounded(obs.pvc_name, NAME_MAX)
+    obs = replace(obs, repo_id=repo_id, pvc_name=pvc_name)
     if obs.pvc_error is not None:
-        msg = f"Create model storage failed({obs.pvc_name}): {obs.pvc_error}"
+        msg = bounded(f"Create model storage failed({obs.pvc_name}): {obs.pvc_error}")
         return ModelVerdict(
             ModelPhase.FAILED,
             (
@@ -150,7 +153,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
         )
     if obs.job_error is not None:
         return _load_failed(
-            storage, f"Load the model {obs.repo_id} failed: the download Job was refused: {obs.job_error}"
+            storage, bounded(f"Load the model {obs.repo_id} failed: the download Job was refused: {obs.job_error}")
         )
     outcome = "succeeded" if obs.downloaded and obs.job is None else job_outcome(obs.job)
     if outcome == "succeeded":
@@ -164,7 +167,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
         )
     if outcome == "failed":
         why = (obs.failure_message or "").strip() or job_failure_reason(obs.job) or "the download Job failed"
-        return _load_failed(storage, f"Load the model {obs.repo_id} failed: {why}")
+        return _load_failed(storage, bounded(f"Load the model {obs.repo_id} failed: {why}"))
     loading, reason = f"Downloading {obs.repo_id} into {obs.pvc_name}", ModelReason.LOADING
     claim_phase = str(((obs.pvc or {}).get("status") or {}).get("phase") or "Pending")
     if claim_phase != "Bound" and obs.missing_storage_class is not None:
@@ -191,7 +194,7 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
             + (f" (setting the class the spec names was refused: {obs.class_refused})" if obs.class_refused else "")
         )
     elif obs.start_problem:
-        loading = f"The download of {obs.repo_id} cannot start: {obs.start_problem}"
+        loading = bounded(f"The download of {obs.repo_id} cannot start: {obs.start_problem}")
     elif claim_phase != "Bound":
         # a claim no volume is bound to yet (a storage class that provisions nothing, one waiting for the download's
         # pod) holds the download back: say so, not that it runs
