@@ -21,13 +21,23 @@ from arks_common.bus.consumer import Later, TemporaryError
 from arks_common.kube.client import Conflict, Kube, KubeError, Undecodable
 from arks_common.kube.events import EventRecorder
 from arks_common.kube.reconciling import reconciling
-from arks_common.kube.resources import APPLICATIONS, JOBS, LABEL_MODEL, MODELS, PODS, PVCS, STORAGECLASSES
+from arks_common.kube.resources import (
+    APPLICATIONS,
+    JOBS,
+    LABEL_APPLICATION,
+    LABEL_MODEL,
+    MODELS,
+    PODS,
+    PVCS,
+    STORAGECLASSES,
+)
 from arks_common.kube.status import set_finalizer
 from arks_common.telemetry.logging import get_logger
 from arks_model_loader.core.loaded import model_name_of
 from arks_model_loader.core.model_status import (
     KEPT,
     WARNINGS,
+    ClaimDeleting,
     ModelObserved,
     compute_model_status,
     download_blocked,
@@ -55,6 +65,7 @@ from arks_model_loader.core.storage import (
     kept_storage_class,
     made_for,
     made_for_another_claim,
+    mounting,
     owned_by,
     requested_storage,
     tried_for_another_generation,
@@ -160,6 +171,7 @@ class ModelReconciler:
 
         pvc_error = None
         forbidden = False  # a 403 (a quota, a LimitRange): looked at again, as what forbids it may change
+        deleting: ClaimDeleting | None = None
         pvc = await self._kube.get(PVCS, namespace, model.pvc_name())
         holder = None if pvc is None else held_by_another(pvc, model)
         if holder is not None:
@@ -167,7 +179,11 @@ class ModelReconciler:
             pvc_error = f"the claim belongs to {holder}; give this model a claim of its own (spec.storage.pvc.name)"
             pvc = None
         elif pvc is not None and not belongs_to(pvc, model):
-            pvc = None  # a deleted namesake model's claim on its way out: its deletion's event brings the next step
+            # a claim on its way out (a deleted namesake model's, or deleted by hand): its deletion's event brings the
+            # next step, a new claim; one being deleted waits for the pods that mount it, which the status names
+            if pvc["metadata"].get("deletionTimestamp"):
+                deleting = await self._claim_deleting(pvc, model)
+            pvc = None
         elif pvc is None:
             # one step per reconcile: the claim's own watch event brings the next (StorageCreating is visible)
             try:
@@ -221,6 +237,7 @@ class ModelReconciler:
                 size_kept=kept_size(model, pvc) if pvc is not None else None,
                 no_default_class=no_default,
                 class_refused=class_refused,
+                claim_deleting=deleting,
             )
         )
         # Ready only on a download into this very claim (`_ensure_job` keeps no Job made for another): recorded, so
@@ -380,6 +397,21 @@ class ModelReconciler:
         for other in others:
             await self._kube.delete(JOBS, namespace, other["metadata"]["name"])
         return job, None, False
+
+    async def _claim_deleting(self, pvc: dict[str, Any], model: ArksModel) -> ClaimDeleting:
+        """What keeps the model's claim that is being deleted: its finalizers, and the model's pods (its
+        applications' and its download's, by their `arks.ai/model` label) that mount it, read at each look while
+        it lasts."""
+        pods, _ = await self._kube.list(
+            PODS, model.metadata.namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}"
+        )
+        users = sorted(mounting(pods, model.pvc_name()), key=lambda p: str(p["metadata"].get("name", "")))
+        apps = {str((p["metadata"].get("labels") or {}).get(LABEL_APPLICATION) or "") for p in users}
+        return ClaimDeleting(
+            finalizers=tuple(str(f) for f in pvc["metadata"].get("finalizers") or []),
+            pods=tuple(str(p["metadata"].get("name", "")) for p in users),
+            applications=tuple(sorted(apps - {""})),
+        )
 
     async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         pods, _ = await self._kube.list(PODS, namespace, label_selector=f"job-name={job_name}")

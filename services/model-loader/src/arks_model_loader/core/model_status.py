@@ -21,6 +21,7 @@ class ModelReason(StrEnum):
     CREATE_FAILED = "CreateFailed"
     LOADING = "Loading"
     WAITING_FOR_STORAGE = "WaitingForStorage"
+    STORAGE_DELETING = "StorageDeleting"
     STORAGE_CLASS_NOT_FOUND = "StorageClassNotFound"
     NO_DEFAULT_STORAGE_CLASS = "NoDefaultStorageClass"
     LOAD_SUCCEEDED = "ModelLoadSucceeded"
@@ -34,7 +35,11 @@ KEPT = frozenset(
 )
 """StorageCreated's reasons for a spec edit its claim does not take: one reason tells the first of them, the message
 all, so a new message (another edit) is told as an Event again."""
-WARNINGS = KEPT | {ModelReason.STORAGE_CLASS_NOT_FOUND, ModelReason.NO_DEFAULT_STORAGE_CLASS}
+WARNINGS = KEPT | {
+    ModelReason.STORAGE_CLASS_NOT_FOUND,
+    ModelReason.NO_DEFAULT_STORAGE_CLASS,
+    ModelReason.STORAGE_DELETING,
+}
 """Reasons also told as a Warning Event when a condition turns to them: the user must act, and the phase (the
 model's other Event) does not change."""
 
@@ -45,6 +50,21 @@ class Cond:
     ok: bool | None
     reason: ModelReason
     message: str
+
+
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+"""The finalizer Kubernetes keeps on a claim being deleted while a pod that is not finished mounts it."""
+PODS_NAMED = 5
+"""Pods named in the message of a claim being deleted (the rest counted)."""
+
+
+@dataclass(frozen=True)
+class ClaimDeleting:
+    """The model's claim is being deleted: what keeps it (its finalizers, and the model's pods that mount it)."""
+
+    finalizers: tuple[str, ...] = ()
+    pods: tuple[str, ...] = ()
+    applications: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,7 @@ class ModelObserved:
     size_kept: tuple[str, str, bool] | None = None  # (the claim's size, the spec's, the spec's larger) when not equal
     no_default_class: bool = False  # the unbound claim names no class, and the cluster has no default StorageClass
     class_refused: str | None = None  # the API server's words when setting the spec's class on that claim failed
+    claim_deleting: ClaimDeleting | None = None  # the claim the model names is being deleted (`pvc` is then None)
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,22 @@ def compute_model_status(obs: ModelObserved) -> ModelVerdict:
                 Cond(storage_t, False, ModelReason.CREATE_FAILED, msg),
                 Cond(loaded_t, False, ModelReason.WAITING_FOR_STORAGE, "Waiting for the model storage"),
                 Cond(ready_t, False, ModelReason.CREATE_FAILED, msg),
+            ),
+        )
+    if obs.pvc is None and obs.claim_deleting is not None:
+        # not "Creating": nothing is created while the name is held, and what holds it does not go by itself
+        deleting = claim_deleting_message(obs.pvc_name, obs.claim_deleting)
+        return ModelVerdict(
+            ModelPhase.STORAGE_CREATING,
+            (
+                Cond(storage_t, False, ModelReason.STORAGE_DELETING, deleting),
+                Cond(
+                    loaded_t,
+                    False,
+                    ModelReason.WAITING_FOR_STORAGE,
+                    bounded(f"Waiting for the model storage: {deleting}"),
+                ),
+                Cond(ready_t, False, ModelReason.NOT_READY, "The model storage is being deleted"),
             ),
         )
     if obs.pvc is None:
@@ -269,4 +306,24 @@ def _load_failed(storage: Cond, message: str) -> ModelVerdict:
             Cond(loaded, False, ModelReason.LOAD_FAILED, message),
             Cond(ready, False, ModelReason.LOAD_FAILED, message),
         ),
+    )
+
+
+def claim_deleting_message(pvc_name: str, held: ClaimDeleting) -> str:
+    """What keeps the model's claim that is being deleted, and what to do about it."""
+    if held.pods:
+        named = ", ".join(pod[:253] for pod in held.pods[:PODS_NAMED])
+        more = f" and {len(held.pods) - PODS_NAMED} more" if len(held.pods) > PODS_NAMED else ""
+        apps = ", ".join(app[:253] for app in held.applications[:PODS_NAMED])
+        users = f"pods of this model mount it: {named}{more}" + (f" (applications {apps})" if apps else "")
+    else:
+        users = "no pod of this model mounts it now (another pod may)"
+    others = [f[:253] for f in held.finalizers if f != PVC_PROTECTION][:PODS_NAMED]
+    return bounded(
+        f"The claim {pvc_name} is being deleted; Kubernetes keeps it while any pod mounts it ({PVC_PROTECTION}), "
+        f"and {users}"
+        + (f"; its finalizers {others} keep it too" if others else "")
+        + ". A claim being deleted cannot be kept: once it is gone, a new one is created and the model downloaded "
+        "again. To let it go, stop the pods that mount it (delete their applications, move them to another model, or "
+        "scale them to 0 until the model is Ready again); until then they serve on from it"
     )

@@ -80,6 +80,20 @@ def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
     return all(o.get("uid") == model.metadata.uid for o in owners)
 
 
+def mounting(pods: list[dict[str, Any]], claim_name: str) -> list[dict[str, Any]]:
+    """The pods that keep a claim from going (`kubernetes.io/pvc-protection`): those that mount it and are not
+    finished (Succeeded or Failed)."""
+    return [
+        pod
+        for pod in pods
+        if str((pod.get("status") or {}).get("phase")) not in ("Succeeded", "Failed")
+        and any(
+            isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName") == claim_name
+            for v in (pod.get("spec") or {}).get("volumes") or []
+        )
+    ]
+
+
 def held_by_another(obj: dict[str, Any], model: ArksModel) -> str | None:
     """Who else holds a claim `model` names, as the user reads it (`ArksModel other`, `StatefulSet postgres`), when
     the download must not write into it: another ArksModel (not a namesake of `model`: two models cannot share one
