@@ -62,8 +62,9 @@ async def _resync(
     partitions: int,
     stop: asyncio.Event,
 ) -> None:
-    # each replica reconciles the models of the partitions it holds (their events come to it; another replica's
-    # reconcile of the same model could write an older status over a newer one); an idle model costs a few reads
+    # each replica reconciles the models of the partitions it holds (their events come to it; a Job's or claim's
+    # event, partitioned by its own name, may come to another, whose status write goes onto the model's version it
+    # read, never over a newer status); an idle model costs a few reads
     while not stop.is_set():
         await sleep_unless(stop, every)
         if not stop.is_set():

@@ -117,7 +117,14 @@ class ModelReconciler:
         self._locks[key] = (lock, users + 1)
         try:
             async with reconciling(CONTROLLER), lock:
-                return await self._reconcile(namespace, name)
+                tries = 1
+                while True:
+                    try:
+                        return await self._reconcile(namespace, name)
+                    except StatusMoved:
+                        if tries == STATUS_TRIES:
+                            raise  # a Conflict: the bus tries the event again
+                        tries += 1
         finally:
             lock, users = self._locks[key]
             if users > 1:
@@ -167,7 +174,10 @@ class ModelReconciler:
             await self._finalize(raw)
             return False
         if MODEL_FINALIZER not in (raw["metadata"].get("finalizers") or []):
-            await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=True)
+            answer = await set_finalizer(self._kube, MODELS, raw, MODEL_FINALIZER, present=True)
+            if _only_finalizers_moved(raw, answer):
+                # its own write: the status goes onto the version it made (any other change since is a conflict)
+                raw["metadata"]["resourceVersion"] = answer["metadata"].get("resourceVersion")
 
         pvc_error = None
         forbidden = False  # a 403 (a quota, a LimitRange): looked at again, as what forbids it may change
@@ -463,7 +473,13 @@ class ModelReconciler:
             status["download"] = download
         if claimed is not None:  # the claim as it is: the planner places by its access modes, not the spec's
             status["claim"] = claimed
-        await self._kube.apply_status(MODELS, meta["namespace"], meta["name"], status)
+        try:
+            # onto the version read only: a reconcile of this model by another replica (a Job's or claim's event is
+            # partitioned by its own name, not the model's) may have written a newer status from newer reads since
+            version = str(meta.get("resourceVersion") or "")
+            await self._kube.apply_status(MODELS, meta["namespace"], meta["name"], status, resource_version=version)
+        except Conflict as exc:
+            raise StatusMoved(str(exc), 409) from exc
         if current.get("phase") != phase:
             failed = phase == "Failed"
             message = next((c.message for c in conds if c.ok is False), "") if failed else f"Model is {phase}"
@@ -508,6 +524,25 @@ class ModelReconciler:
             self._told.move_to_end(key)
             while len(self._told) > TOLD_KEPT:
                 self._told.popitem(last=False)
+
+
+STATUS_TRIES = 3
+"""Reconciles of a model in a row whose status write found it changed since it was read; then the bus retries."""
+
+
+class StatusMoved(Conflict):
+    """The model changed between the reconcile's read and its status write: it is reconciled again from a read."""
+
+
+def _only_finalizers_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether the answer to the finalizer's apply differs from the copy read before it by nothing a reconcile
+    reads (a spec edit or another status write landed between is the status write's conflict)."""
+    was, now = before.get("metadata") or {}, after.get("metadata") or {}
+    return (
+        was.get("generation") == now.get("generation")
+        and was.get("deletionTimestamp") == now.get("deletionTimestamp")
+        and (before.get("status") or {}) == (after.get("status") or {})
+    )
 
 
 def retold(old: list[Condition], new: Condition) -> bool:
