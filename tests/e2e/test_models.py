@@ -172,6 +172,54 @@ def test_deleting_a_model_in_use_is_reported_and_waits_for_its_users(arks: Env, 
     wait_until(lambda: arks.get("arksmodel", "qwen-7b", ns) is None, 60, "the model to go once unused")
 
 
+def test_a_claim_deleted_under_running_pods_is_said_held_by_them_and_made_anew_once_they_stop(
+    arks: Env, ns: str
+) -> None:
+    arks.ready_model(ns, rwx_model())
+    arks.apply(ns, small_app("user"))
+    arks.wait_phase("user", ns, "Running")
+    old = (arks.get("pvc", "qwen-7b", ns) or {})["metadata"]["uid"]
+    arks.kubectl("delete", "pvc", "qwen-7b", "-n", ns, "--wait=false")
+
+    def told() -> bool:
+        model = arks.get("arksmodel", "qwen-7b", ns) or {}
+        return conditions(model).get("StorageCreated", ("", "", ""))[1] == "StorageDeleting"
+
+    # Kubernetes keeps it while the application's pod mounts it; the model says so, naming the pod
+    wait_until(told, 60, "the model to say its claim is being deleted")
+    model = arks.get("arksmodel", "qwen-7b", ns) or {}
+    message = conditions(model)["StorageCreated"][2]
+    assert "kubernetes.io/pvc-protection" in message, message
+    assert "user-0 (applications user)" in message, message
+    assert (model.get("status") or {}).get("phase") == "StorageCreating"
+    claim = arks.get("pvc", "qwen-7b", ns) or {}
+    assert claim["metadata"]["uid"] == old  # held, not gone
+    assert "StorageDeleting" in model_events(arks, ns, "qwen-7b")
+    app = arks.get("arksapplication", "user", ns) or {}
+    assert "The claim qwen-7b is being deleted" in conditions(app)["Loaded"][2]
+
+    arks.kubectl("delete", "arkapp", "user", "-n", ns, "--timeout=60s")  # its pods let go of the claim
+
+    def made_anew() -> bool:
+        claim = arks.get("pvc", "qwen-7b", ns) or {}
+        return bool(claim) and claim["metadata"]["uid"] != old and not claim["metadata"].get("deletionTimestamp")
+
+    try:
+        wait_until(made_anew, 90, "a new claim once the old one is gone")
+    except AssertionError as exc:
+        claim = arks.get("pvc", "qwen-7b", ns) or {}
+        pods = [(p["metadata"]["name"], p["status"].get("phase")) for p in arks.items("pods", ns)]
+        model = arks.get("arksmodel", "qwen-7b", ns) or {}
+        seen = (claim.get("metadata"), pods, conditions(model))
+        raise AssertionError(f"{exc}; claim, pods, model: {seen}") from exc
+
+    def ready_again() -> bool:
+        model = arks.get("arksmodel", "qwen-7b", ns) or {}
+        return (model.get("status") or {}).get("phase") == "Ready"
+
+    wait_until(ready_again, 120, "the model downloaded into it")
+
+
 @pytest.mark.parametrize("size", ["30 GB", "1e1.5Gi", "1e3Gi"])
 def test_a_claim_size_kubernetes_cannot_read_is_refused_naming_the_field(arks: Env, ns: str, size: str) -> None:
     # the model-loader reads the size by the very grammar the CRD admits (arks_common.api.quantity), Kubernetes'

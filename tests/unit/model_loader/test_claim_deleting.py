@@ -14,16 +14,38 @@ from arks_common.kube.resources import APPLICATIONS, JOBS, PODS, PVCS
 PROTECTION = "kubernetes.io/pvc-protection"
 
 
-def _pod(name: str, claim: str = "qwen-7b", phase: str = "Running", model: str = "qwen-7b") -> dict[str, Any]:
+def _pod(name: str, claim: str = "qwen-7b", phase: str = "Running", node: str = "kwok-0") -> dict[str, Any]:
     return {
         "metadata": {
             "name": name,
             "namespace": NS,
-            "labels": {"arks.ai/model": model, "arks.ai/application": "chat"},
+            "labels": {"arks.ai/model": "qwen-7b", "arks.ai/application": "chat"},
         },
-        "spec": {"volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}]},
+        "spec": {
+            "nodeName": node,
+            "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
+        },
         "status": {"phase": phase},
     }
+
+
+def _download_pods(c: Any) -> None:
+    """The pod each download Job ran, finished: it stays (and mounts the claim) until its Job is deleted."""
+    for job in c.kube.objects(JOBS):
+        name = job["metadata"]["name"]
+        template = job["spec"]["template"]
+        c.kube.put(
+            PODS,
+            {
+                "metadata": {
+                    "name": f"{name}-x1",
+                    "namespace": NS,
+                    "labels": {**template["metadata"]["labels"], "job-name": name},
+                },
+                "spec": {**template["spec"], "nodeName": "kwok-0"},
+                "status": {"phase": "Succeeded"},
+            },
+        )
 
 
 def _delete_claim(c: Any) -> None:
@@ -37,8 +59,10 @@ def _delete_claim(c: Any) -> None:
 async def test_a_claim_held_by_the_pods_that_mount_it_is_said_so_naming_them() -> None:
     c = await ready()
     c.kube.put(APPLICATIONS, application_dict("qwen-7b"))
-    for pod in (_pod("chat-0"), _pod("chat-0-1"), _pod("done-download", phase="Succeeded"), _pod("other", "x")):
+    pods = (_pod("chat-0"), _pod("chat-0-1", phase="Failed"), _pod("unscheduled", node=""), _pod("other", "x"))
+    for pod in pods:
         c.kube.put(PODS, pod)
+    _download_pods(c)
     _delete_claim(c)
     c.events.recorded.clear()
     c.kube.calls.clear()
@@ -65,14 +89,22 @@ async def test_a_claim_held_by_the_pods_that_mount_it_is_said_so_naming_them() -
     assert [e for e in c.events.recorded if e[1] == "StorageDeleting"] == [("Warning", "StorageDeleting", message)]
 
 
-async def test_once_the_claim_is_gone_a_new_one_is_made_and_the_model_downloaded_into_it() -> None:
+async def test_the_finished_download_whose_pod_keeps_the_claim_is_deleted_and_a_new_claim_made_once_it_is_gone() -> (
+    None
+):
     c = await ready()
     old = c.kube.store[(PVCS.plural, NS, "qwen-7b")]["metadata"]["uid"]
+    [download] = c.jobs()
+    _download_pods(c)
     _delete_claim(c)
     await c.reconcile()
+    # a scheduled pod keeps the claim until the pod object goes, finished or not: the download Job goes with its pod
+    assert c.jobs() == []
+    message = c.condition("StorageCreated")["message"]
     assert c.condition("StorageCreated")["reason"] == "StorageDeleting"
-    assert "no pod of this model mounts it now" in c.condition("StorageCreated")["message"]
-    del c.kube.store[(PVCS.plural, NS, "qwen-7b")]  # the pods stopped: Kubernetes let it go
+    assert "no pod of this model mounts it now" in message, message
+    assert f"the model's download Job {download}, whose pod mounts it, is deleted" in message, message
+    del c.kube.store[(PVCS.plural, NS, "qwen-7b")]  # its pod gone: Kubernetes let the claim go
     await c.reconcile()
     claim = c.kube.store[(PVCS.plural, NS, "qwen-7b")]
     assert claim["metadata"]["uid"] != old

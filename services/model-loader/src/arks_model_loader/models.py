@@ -410,17 +410,37 @@ class ModelReconciler:
 
     async def _claim_deleting(self, pvc: dict[str, Any], model: ArksModel) -> ClaimDeleting:
         """What keeps the model's claim that is being deleted: its finalizers, and the model's pods (its
-        applications' and its download's, by their `arks.ai/model` label) that mount it, read at each look while
-        it lasts."""
-        pods, _ = await self._kube.list(
-            PODS, model.metadata.namespace, label_selector=f"{LABEL_MODEL}={model.metadata.name}"
+        applications', by their `arks.ai/model` label) that mount it, read at each look while it lasts. The model's
+        download Jobs into it are deleted: a download pod keeps the claim for as long as it exists, finished or not,
+        and no one else removes a finished Job's pod (the claim stayed for good); a download into a volume on its
+        way out is of no use, the new claim gets its own."""
+        namespace, selector = model.metadata.namespace, f"{LABEL_MODEL}={model.metadata.name}"
+        jobs, _ = await self._kube.list(JOBS, namespace, label_selector=selector)
+        deleted: list[str] = []
+        for job in jobs:
+            inputs = job_inputs(job)
+            if not made_for(job, model) or inputs is None or inputs.claim != model.pvc_name():
+                continue
+            meta = job["metadata"]
+            if not meta.get("deletionTimestamp"):
+                # its pods go with it (the garbage collector); by uid: a namesake made since is another's
+                await self._kube.delete(JOBS, namespace, meta["name"], uid=meta.get("uid"))
+            deleted.append(str(meta["name"]))
+        pods, _ = await self._kube.list(PODS, namespace, label_selector=selector)
+        users = sorted(
+            (
+                p
+                for p in mounting(pods, model.pvc_name())
+                if (p["metadata"].get("labels") or {}).get("job-name") not in deleted
+            ),
+            key=lambda p: str(p["metadata"].get("name", "")),
         )
-        users = sorted(mounting(pods, model.pvc_name()), key=lambda p: str(p["metadata"].get("name", "")))
         apps = {str((p["metadata"].get("labels") or {}).get(LABEL_APPLICATION) or "") for p in users}
         return ClaimDeleting(
             finalizers=tuple(str(f) for f in pvc["metadata"].get("finalizers") or []),
             pods=tuple(str(p["metadata"].get("name", "")) for p in users),
             applications=tuple(sorted(apps - {""})),
+            jobs=tuple(deleted),
         )
 
     async def _job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:

@@ -65,6 +65,7 @@ class ClaimDeleting:
     finalizers: tuple[str, ...] = ()
     pods: tuple[str, ...] = ()
     applications: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()  # the model's download Jobs into it, deleted: their pods, finished or not, kept it
 
 
 @dataclass(frozen=True)
@@ -319,10 +320,12 @@ def claim_deleting_message(pvc_name: str, held: ClaimDeleting) -> str:
     else:
         users = "no pod of this model mounts it now (another pod may)"
     others = [f[:253] for f in held.finalizers if f != PVC_PROTECTION][:PODS_NAMED]
+    jobs = ", ".join(job[:63] for job in held.jobs[:PODS_NAMED])
     return bounded(
         f"The claim {pvc_name} is being deleted; Kubernetes keeps it while any pod mounts it ({PVC_PROTECTION}), "
         f"and {users}"
         + (f"; its finalizers {others} keep it too" if others else "")
+        + (f"; the model's download Job {jobs}, whose pod mounts it, is deleted" if jobs else "")
         + ". A claim being deleted cannot be kept: once it is gone, a new one is created and the model downloaded "
         "again. To let it go, stop the pods that mount it (delete their applications, move them to another model, or "
         "scale them to 0 until the model is Ready again); until then they serve on from it"

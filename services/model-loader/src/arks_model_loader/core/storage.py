@@ -81,12 +81,13 @@ def belongs_to(obj: dict[str, Any], model: ArksModel) -> bool:
 
 
 def mounting(pods: list[dict[str, Any]], claim_name: str) -> list[dict[str, Any]]:
-    """The pods that keep a claim from going (`kubernetes.io/pvc-protection`): those that mount it and are not
-    finished (Succeeded or Failed)."""
+    """The pods that keep a claim being deleted (`kubernetes.io/pvc-protection`), as Kubernetes' PVC protection
+    controller counts them (`podUsesPVC`): every scheduled pod whose volumes name it, finished or not, until the pod
+    object is gone (a download Job's Succeeded pod too)."""
     return [
         pod
         for pod in pods
-        if str((pod.get("status") or {}).get("phase")) not in ("Succeeded", "Failed")
+        if (pod.get("spec") or {}).get("nodeName")
         and any(
             isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName") == claim_name
             for v in (pod.get("spec") or {}).get("volumes") or []
