@@ -16,6 +16,7 @@ from arks_common.bus.jetstream import ensure_stream
 from arks_common.bus.plans import newest_endpoint_plan
 from arks_common.events.contract import ENDPOINT_PLANS_STREAM
 from arks_common.events.payloads import EndpointPlanReady
+from arks_common.kube.client import KubeError
 from arks_common.kube.resources import ENDPOINTS
 from arks_planner.core.endpoint import RouterSettings
 from arks_planner.endpoints import EndpointPlanner
@@ -166,3 +167,19 @@ async def test_a_newer_plan_published_after_an_older_generations_read_wins_the_c
     await planner(stale, PublishingMeanwhile(js, owner_plans_generation_2), "router:2").endpoint_changed(NS, NAME)
     plan = await newest(js)
     assert (plan.generation, service_port(plan), image_of(plan)) == (2, 9090, "router:2")
+
+
+async def test_a_start_up_re_check_that_could_not_list_says_so_and_plans_when_tried_again(
+    js: JetStreamContext,
+) -> None:
+    """The re-check at start is what gives an endpoint stored before an upgrade a plan of its own generation (the
+    deployer reports no other) and a changed router image its re-plan; no event may ever come for it. A refused list
+    skipped it for good; now it says it is not done (the planner's re-check task tries again, `until_done`)."""
+    kube = MemoryKube()
+    kube.put(ENDPOINTS, endpoint(servedModelName="qwen"))
+    kube.refuse_list[ENDPOINTS.plural] = KubeError("the server is currently unable to handle the request", 503)
+    assert await planner(kube, js).recheck_all() is False
+    assert (await newest_endpoint_plan(js, NS, NAME))[1] is None
+    del kube.refuse_list[ENDPOINTS.plural]
+    assert await planner(kube, js).recheck_all() is True
+    assert (await newest(js)).generation == 1

@@ -79,6 +79,8 @@ class MemoryKube:
     async def list(
         self, res: Resource, namespace: str | None = None, label_selector: str | None = None, **_: Any
     ) -> tuple[list[dict[str, Any]], str]:
+        if res.plural in self.refuse_list:
+            raise self.refuse_list[res.plural]
         wanted = dict(term.split("=", 1) for term in label_selector.split(",")) if label_selector else {}
         found = [
             copy.deepcopy(obj)
@@ -94,8 +96,6 @@ class MemoryKube:
     ) -> AsyncGenerator[tuple[builtins.list[dict[str, Any]], str], None]:
         """`list` as one page; each call is recorded (what a reconcile asks of the API server)."""
         self.calls.append(("list", res.plural, ""))
-        if res.plural in self.refuse_list:
-            raise self.refuse_list[res.plural]
         yield await self.list(res, namespace, label_selector)
 
     async def merge_patch(self, res: Resource, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -49,3 +49,21 @@ async def cancel_firmly(task: asyncio.Future[Any], within: float = 2.0, every: f
         await asyncio.wait({task}, timeout=every)
     if task.done() and not task.cancelled():
         task.exception()  # retrieved: an error of work that was abandoned is not worth a warning at exit
+
+
+async def until_done(
+    stop: asyncio.Event, attempt: Callable[[], Awaitable[bool]], first_pause: float, longest_pause: float
+) -> bool:
+    """Runs `attempt` until it says it is done (True), pausing between tries (doubling from `first_pause` up to
+    `longest_pause`); each try and each pause cut short by `stop`. Returns False when stopped first."""
+    pause = first_pause
+    while True:
+        finished, done = await unless_stopped(stop, attempt())
+        if not finished:
+            return False
+        if done:
+            return True
+        await sleep_unless(stop, pause)
+        if stop.is_set():
+            return False
+        pause = min(pause * 2, longest_pause)

@@ -10,7 +10,7 @@ from arks_common.events.contract import PLANNER_OBJECTS
 from arks_common.kube.client import Kube, load_api_client
 from arks_common.kube.events import EventRecorder
 from arks_common.runner import ServiceContext
-from arks_common.stopping import sleep_unless, unless_stopped
+from arks_common.stopping import sleep_unless, unless_stopped, until_done
 from arks_common.telemetry.logging import get_logger
 from arks_planner.core.endpoint import RouterSettings
 from arks_planner.core.endpoint import backend_port as backend_port  # the planner's start checks it
@@ -21,6 +21,8 @@ from arks_planner.planning import Planner
 from arks_planner.settings import PlannerSettings
 
 log = get_logger(__name__)
+RECHECK_FIRST_PAUSE_SECONDS = 5.0
+"""The first pause before a start-up re-check that could not list is tried again (doubling up to the relist)."""
 CONSUMERS = (PLANNER_OBJECTS,)
 
 
@@ -45,9 +47,10 @@ def make_setup(settings: PlannerSettings) -> Callable[[ServiceContext], Awaitabl
 
         async def recheck(stop: asyncio.Event) -> None:
             # each waits on the API server and JetStream: a SIGTERM must not wait for their timeouts
+            # until each is done: skipped on an API refusal, an upgrade's re-plan (a new profile or router image,
+            # an endpoint's plan of its own generation) would wait for an event that may never come
             for check in (planner.recheck_all, endpoints.recheck_all):
-                finished, _ = await unless_stopped(stop, check())
-                if not finished:
+                if not await until_done(stop, check, RECHECK_FIRST_PAUSE_SECONDS, settings.relist_seconds):
                     return
             # then, on a schedule, the plans of objects whose deletion was never told (the watcher was down), of the
             # partitions this replica holds: their holders sweep the others, so no two replicas purge one subject

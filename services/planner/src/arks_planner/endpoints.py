@@ -46,16 +46,18 @@ class EndpointPlanner:
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._orphans = OrphanPlans(js, kube, ENDPOINT_PLANS_STREAM, ENDPOINTS, "endpoint", partitions)
 
-    async def recheck_all(self) -> None:
-        """Once at start: every endpoint against this planner's settings (a changed router image re-plans), and
-        the plans of endpoints deleted while no planner ran removed, of every partition (the API server holds the
-        desired state; the bus only carried the news of the delete, which this planner may never have seen)."""
+    async def recheck_all(self) -> bool:
+        """Once at start: every endpoint against this planner's settings (a changed router image re-plans, and an
+        endpoint whose newest plan is of an older generation gets one of its own: the deployer reports only such a
+        plan), and the plans of endpoints deleted while no planner ran removed, of every partition (the API server
+        holds the desired state; the bus only carried the news of the delete, which this planner may never have
+        seen). False when the endpoints could not be listed: the caller tries again (no event may ever come)."""
         try:
             last_sequence, planned = await self._orphans.stored()
             endpoints, _ = await self._kube.list(ENDPOINTS, stubs=True)
-        except (KubeError, nats.errors.Error) as exc:  # each endpoint's next event still plans it
-            log.warning("start-up endpoint re-check skipped", error=str(exc)[:300])
-            return
+        except (KubeError, nats.errors.Error) as exc:
+            log.warning("start-up endpoint re-check not done; tried again", error=str(exc)[:300])
+            return False
         live = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in endpoints}
         await self._orphans.purge(last_sequence, planned, live)
         for endpoint in endpoints:
@@ -66,6 +68,7 @@ class EndpointPlanner:
                 log.warning(
                     "start-up endpoint re-check failed", endpoint=f"{meta['namespace']}/{meta['name']}", error=str(exc)
                 )
+        return True
 
     async def sweep_orphans(self, owned: Collection[int]) -> None:
         """On a schedule: the plans of endpoints that no longer exist are removed, as at start, for the partitions

@@ -112,24 +112,27 @@ class Planner:
                     async with self._locks[(namespace, app["metadata"]["name"])]:
                         await self._plan(app)
 
-    async def recheck_all(self) -> None:
+    async def recheck_all(self) -> bool:
         """Once at start: every application against this planner's profiles. Unchanged inputs cost no write;
         a changed profile (an upgrade, an installation's override) re-plans what it affects. The list is kept
         packed (`Kube.list_packed`): thousands of applications are never held decoded at once. The plans of
         applications deleted while no planner ran are removed, of every partition: this replica's share is not
-        known yet (each purge is bounded by the sequence read before the list, so a second replica's is harmless)."""
+        known yet (each purge is bounded by the sequence read before the list, so a second replica's is harmless).
+        False when the applications could not be listed: the caller tries again (a watcher's resync republishes
+        only changed objects, so an unchanged application's next event may never come)."""
         try:
             last_sequence, planned = await self._orphans.stored()
             apps, _ = await self._kube.list_packed(APPLICATIONS, stubs=True)
-        except (KubeError, nats.errors.Error) as exc:  # each application's next event still plans it
-            log.warning("start-up re-check skipped: applications not listed", error=str(exc)[:300])
-            return
+        except (KubeError, nats.errors.Error) as exc:
+            log.warning("start-up re-check not done: applications not listed; tried again", error=str(exc)[:300])
+            return False
         listed: set[tuple[str, str]] = set()
         for app in apps:  # each decoded once: named for the sweep and re-checked
             listed.add((app["metadata"]["namespace"], app["metadata"]["name"]))
             await self._recheck(app)
         await self._orphans.purge(last_sequence, planned, listed)  # bounded by the sequence read before the list
         log.info("start-up re-check done", applications=len(apps))
+        return True
 
     async def sweep_orphans(self, owned: Collection[int]) -> None:
         """On a schedule: the plans of applications that no longer exist are removed, as at start, for the
