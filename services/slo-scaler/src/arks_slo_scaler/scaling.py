@@ -176,7 +176,8 @@ class SloScaler:
                 task.cancel()
             if running:
                 await asyncio.wait(running)
-        late |= {task for task in done if task.exception() is None and not task.result()}  # too late to begin
+        # too late to begin (a step cancelled on its own is late too: its exception() would raise out of the round)
+        late |= {task for task in done if task.cancelled() or (task.exception() is None and not task.result())}
         if late:
             STEP_FAILURES.labels("RoundDeadline").inc(len(late))
             names = sorted(f"{steps[t].namespace}/{steps[t].name}" for t in late)
