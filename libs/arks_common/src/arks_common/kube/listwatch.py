@@ -31,7 +31,7 @@ import structlog
 
 from arks_common.kube.client import Gone, Kube, KubeError
 from arks_common.kube.resources import Resource
-from arks_common.stopping import sleep_unless
+from arks_common.stopping import sleep_unless, unless_stopped
 from arks_common.telemetry.liveness import LIVENESS
 
 SHORT_WATCH_SECONDS = 1.0
@@ -197,24 +197,14 @@ class _Watcher:
     async def _one(self, reached: _Reached, deadline: float | None) -> tuple[bool, KubeError | None]:
         """One watch: (False, None) when the stop or the deadline cut it short, else (True, the error it ended
         with, None when the server ended it)."""
-        task = asyncio.ensure_future(self._events(reached))
-        stopped = asyncio.ensure_future(self._stop.wait())
+        give_up = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            await asyncio.wait(
-                {task, stopped},
-                timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for waiting in (task, stopped):
-                waiting.cancel()
-            await asyncio.gather(task, stopped, return_exceptions=True)
-        if task.cancelled():
+            finished, _ = await unless_stopped(self._stop, self._events(reached), give_up_after=give_up)
+        except TimeoutError:
             return False, None
-        error = task.exception()
-        if error is None or isinstance(error, KubeError):
-            return True, error
-        raise error
+        except KubeError as exc:
+            return True, exc
+        return finished, None
 
     async def _events(self, reached: _Reached) -> None:
         stream = self._kube.watch(self._res, reached.version, self._timeout, self._selector)
